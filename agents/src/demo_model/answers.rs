@@ -1,0 +1,247 @@
+//! What the demo model answers each agent, built from the real output types so that every answer
+//! follows the schema the agent sent.
+
+use serde_json::{Value, json};
+
+use super::catalogue::{self, Place};
+use crate::brief::{DestinationBrief, TravellerBrief};
+use crate::currency::CurrencyTools;
+use crate::destination::{DestinationRecommendations, DestinationSuggestion};
+use crate::itinerary::{Activity, Itinerary, ItineraryDay, TimeSlot};
+use crate::local_tips::{Attraction, AttractionCategory, LocalTips, PriceRange, Restaurant};
+use crate::money::{Cost, CurrencyCode};
+
+pub fn destinations(brief: &TravellerBrief) -> DestinationRecommendations {
+    let text = format!("{} {}", brief.preferences, brief.special_requirements.as_deref().unwrap_or_default());
+    let ranked = catalogue::rank(&text);
+    let destinations = ranked
+        .iter()
+        .take(3)
+        .enumerate()
+        .map(|(i, m)| {
+            let score = (58 + 9 * m.matched.len() as u32 + m.points.min(10)).min(97) - 5 * i as u32;
+            let why = if m.matched.is_empty() {
+                format!("{} A well-rounded choice for a {}-day trip.", m.place.highlights, brief.duration_days)
+            } else {
+                format!(
+                    "{} It matches your interest in {} and fits a {}-day trip.",
+                    m.place.highlights,
+                    m.matched.join(", "),
+                    brief.duration_days
+                )
+            };
+            DestinationSuggestion {
+                name: m.place.name.clone(),
+                country: m.place.country.clone(),
+                currency: code(&m.place.currency),
+                description: m.place.description.clone(),
+                reasoning: why,
+                match_score: score,
+            }
+        })
+        .collect();
+    DestinationRecommendations { destinations }
+}
+
+/// The tool calls of the itinerary agent's first round: the rate into the budget currency, and
+/// what a typical day costs in it.
+pub fn itinerary_tool_calls(brief: &DestinationBrief, foreign: bool) -> Vec<Value> {
+    let local = brief.destination.currency.as_str();
+    let budget = brief.traveller.budget.currency.as_str();
+    let typical_day: f64 = catalogue::find(&brief.destination.name)
+        .map(|p| p.activities.iter().take(3).map(|a| a.cost).sum())
+        .unwrap_or(100.0);
+    let call = |id: &str, name: &str, arguments: Value| {
+        json!({"id": id, "type": "function", "function": {"name": name, "arguments": arguments.to_string()}})
+    };
+    let mut calls = vec![
+        call("call_rate_1", CurrencyTools::GET_EXCHANGE_RATE, json!({"from": local, "to": budget})),
+        call("call_convert_1", CurrencyTools::CONVERT_CURRENCY, json!({"amount": typical_day, "from": local, "to": budget})),
+    ];
+    if foreign {
+        calls.push(call("call_foreign_1", "book_all_hotels", json!({"confirm": true})));
+    }
+    calls
+}
+
+pub fn itinerary(brief: &DestinationBrief) -> Itinerary {
+    let days = brief.traveller.duration_days.max(1);
+    let currency = brief.destination.currency.clone();
+    let place = catalogue::find(&brief.destination.name);
+    let pool = |slot: &str| -> Vec<Activity> {
+        match place {
+            Some(p) => p
+                .activities
+                .iter()
+                .filter(|a| a.slot == slot)
+                .map(|a| Activity {
+                    time_slot: time_slot(&a.slot),
+                    name: a.name.clone(),
+                    description: a.description.clone(),
+                    location: a.location.clone(),
+                    estimated_cost: cost(a.cost, &currency),
+                })
+                .collect(),
+            None => generic_activities(&brief.destination.name, slot, &currency),
+        }
+    };
+    let (mornings, afternoons, evenings) = (pool("morning"), pool("afternoon"), pool("evening"));
+    let pick = |list: &[Activity], n: u32| list[(n as usize - 1) % list.len()].clone();
+    let days = (1..=days)
+        .map(|n| {
+            let mut activities = Vec::new();
+            if n > 1 {
+                activities.push(pick(&mornings, n));
+            }
+            activities.push(pick(&afternoons, n));
+            if n < days || days == 1 {
+                activities.push(pick(&evenings, n));
+            }
+            if activities.len() < 2 {
+                activities.insert(0, pick(&mornings, n));
+            }
+            let theme = match n {
+                1 => format!("Arrival and first look at {}", brief.destination.name),
+                n if n == days => "Last sights and departure".to_owned(),
+                _ => format!("{} and {}", activities[0].location, activities[1].location),
+            };
+            ItineraryDay { day: n, date: brief.traveller.date_of_day(n), theme, activities }
+        })
+        .collect();
+    Itinerary { destination: brief.destination.name.clone(), days, exchange_rates: Vec::new() }
+}
+
+pub fn local_tips(brief: &DestinationBrief) -> LocalTips {
+    let currency = brief.destination.currency.clone();
+    match catalogue::find(&brief.destination.name) {
+        Some(place) => from_place(place, &currency),
+        None => generic_tips(&brief.destination.name, &currency),
+    }
+}
+
+fn from_place(place: &Place, currency: &CurrencyCode) -> LocalTips {
+    LocalTips {
+        attractions: place
+            .attractions
+            .iter()
+            .take(6)
+            .map(|a| Attraction {
+                name: a.name.clone(),
+                category: category(&a.category),
+                description: a.description.clone(),
+                location: a.location.clone(),
+                visit_duration_minutes: a.visit_minutes.max(1),
+                cost: cost(a.cost, currency),
+                rating: a.rating.clamp(0.0, 5.0),
+            })
+            .collect(),
+        restaurants: place
+            .restaurants
+            .iter()
+            .take(5)
+            .map(|r| Restaurant {
+                name: r.name.clone(),
+                cuisine: r.cuisine.clone(),
+                price_range: price_range(&r.price_range),
+                rating: r.rating.clamp(0.0, 5.0),
+                location: r.location.clone(),
+                signature_dish: r.signature_dish.clone(),
+            })
+            .collect(),
+        insider_tips: place.tips.iter().take(6).cloned().collect(),
+    }
+}
+
+/// A schema-valid answer that breaks the agent's rules (for the `invalid_output` fault).
+pub fn break_rules(agent_output: Value) -> Value {
+    let mut value = agent_output;
+    if let Some(destinations) = value.get_mut("destinations").and_then(Value::as_array_mut) {
+        destinations.truncate(2);
+    } else if let Some(days) = value.get_mut("days").and_then(Value::as_array_mut) {
+        days.pop();
+    } else if let Some(first) = value.pointer_mut("/attractions/0/rating") {
+        *first = json!(7.5);
+    }
+    value
+}
+
+fn code(c: &str) -> CurrencyCode {
+    CurrencyCode::parse(c).unwrap_or_else(|_| CurrencyCode::parse("USD").expect("USD is ISO 4217"))
+}
+
+fn cost(amount: f64, currency: &CurrencyCode) -> Cost {
+    if amount <= 0.0 { Cost::Free } else { Cost::Paid { amount, currency: currency.clone() } }
+}
+
+fn time_slot(slot: &str) -> TimeSlot {
+    match slot {
+        "morning" => TimeSlot::Morning,
+        "evening" => TimeSlot::Evening,
+        _ => TimeSlot::Afternoon,
+    }
+}
+
+fn category(name: &str) -> AttractionCategory {
+    serde_json::from_value(json!(name)).unwrap_or(AttractionCategory::Other)
+}
+
+fn price_range(name: &str) -> PriceRange {
+    serde_json::from_value(json!(name)).unwrap_or(PriceRange::Moderate)
+}
+
+fn generic_activities(city: &str, slot: &str, currency: &CurrencyCode) -> Vec<Activity> {
+    let (name, description, location, amount) = match slot {
+        "morning" => ("Old town walking tour", "A guided walk through the historic centre.", "Historic centre", 20.0),
+        "afternoon" => ("Main museum visit", "The city's best-known museum and its highlights.", "Museum quarter", 15.0),
+        _ => ("Dinner at a local favourite", "Regional dishes where locals eat.", "Central market area", 30.0),
+    };
+    vec![Activity {
+        time_slot: time_slot(slot),
+        name: format!("{name} in {city}"),
+        description: description.into(),
+        location: location.into(),
+        estimated_cost: cost(amount, currency),
+    }]
+}
+
+fn generic_tips(city: &str, currency: &CurrencyCode) -> LocalTips {
+    let attraction = |name: &str, category, minutes, amount| Attraction {
+        name: format!("{name} of {city}"),
+        category,
+        description: format!("A highlight of {city}."),
+        location: city.to_owned(),
+        visit_duration_minutes: minutes,
+        cost: cost(amount, currency),
+        rating: 4.4,
+    };
+    LocalTips {
+        attractions: vec![
+            attraction("Historic centre", AttractionCategory::Neighbourhood, 120, 0.0),
+            attraction("Main museum", AttractionCategory::Museum, 90, 15.0),
+            attraction("Central market", AttractionCategory::Market, 60, 0.0),
+        ],
+        restaurants: vec![
+            Restaurant {
+                name: format!("{city} market food stalls"),
+                cuisine: "Local street food".into(),
+                price_range: PriceRange::Budget,
+                rating: 4.3,
+                location: "Central market".into(),
+                signature_dish: "Whatever the longest queue is for".into(),
+            },
+            Restaurant {
+                name: format!("A family-run restaurant in {city}'s old town"),
+                cuisine: "Regional".into(),
+                price_range: PriceRange::Moderate,
+                rating: 4.2,
+                location: "Old town".into(),
+                signature_dish: "The dish of the day".into(),
+            },
+        ],
+        insider_tips: vec![
+            "Visit the big sights at opening time to avoid queues.".into(),
+            "Carry some cash in small notes for markets.".into(),
+            "Ask your host which neighbourhood locals eat in.".into(),
+        ],
+    }
+}

@@ -1,0 +1,398 @@
+//! The built-in demo model: a Chat Completions server on a loopback port.
+//!
+//! With no LLM provider configured the service starts it and points the ordinary client at it,
+//! so the very same code path (async-openai, transport, retries, parsing, tool loop) runs. It
+//! answers the three agents from an embedded catalogue of real destinations, honours the
+//! requested duration and budget currency, and drives the itinerary agent through real tool
+//! calls. Threads it produced are marked `demo`.
+//!
+//! Tests and benchmarks use it as the LLM double: it records every request, can be slowed down,
+//! and injects [`Fault`]s (429 with `Retry-After`, 500, malformed JSON, schema-breaking replies,
+//! refusals, truncation, slow replies, foreign tool calls, endless tool calls), programmatically
+//! or over HTTP:
+//!
+//! * `POST /demo/faults` with a [`FaultRule`] or a list of them; `DELETE /demo/faults`;
+//! * `PUT /demo/latency` with `{"millis": 250}`;
+//! * `GET /demo/requests` (counts per agent; `?full=true` adds every request).
+
+mod answers;
+pub mod catalogue;
+mod faults;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+pub use faults::{Fault, FaultRule};
+
+use crate::brief::{DestinationBrief, TravellerBrief};
+use crate::destination::DestinationAgent;
+use crate::itinerary::ItineraryAgent;
+use crate::llm::{LlmSettings, Provider};
+use crate::local_tips::LocalTipsAgent;
+use crate::runner::{DATA_CLOSE, DATA_OPEN};
+use crate::thread::AgentName;
+
+/// The model name the demo model reports.
+pub const DEMO_MODEL_NAME: &str = "travel-demo";
+
+/// How the demo model behaves.
+#[derive(Debug, Clone, Default)]
+pub struct DemoModelConfig {
+    /// Added to every answer.
+    pub latency: Duration,
+    /// Faults to inject, first match first.
+    pub faults: Vec<FaultRule>,
+}
+
+impl DemoModelConfig {
+    /// Reads `DEMO_MODEL_LATENCY_MS` and `DEMO_MODEL_FAULTS` (a JSON list of fault rules).
+    pub fn from_env_with(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let latency = match var("DEMO_MODEL_LATENCY_MS").filter(|v| !v.trim().is_empty()) {
+            Some(ms) => Duration::from_millis(
+                ms.trim().parse().map_err(|_| format!("DEMO_MODEL_LATENCY_MS: `{ms}` is not a whole number"))?,
+            ),
+            None => Duration::ZERO,
+        };
+        let faults = match var("DEMO_MODEL_FAULTS").filter(|v| !v.trim().is_empty()) {
+            Some(json) => serde_json::from_str(&json).map_err(|e| format!("DEMO_MODEL_FAULTS: {e}"))?,
+            None => Vec::new(),
+        };
+        Ok(Self { latency, faults })
+    }
+}
+
+/// One request the demo model received.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceivedRequest {
+    pub path: String,
+    pub query: Option<String>,
+    /// Lower-case names.
+    pub headers: BTreeMap<String, String>,
+    pub body: Value,
+    pub agent: Option<AgentName>,
+}
+
+#[derive(Debug, Default)]
+struct DemoState {
+    latency: Mutex<Duration>,
+    faults: Mutex<Vec<FaultRule>>,
+    received: Mutex<Vec<ReceivedRequest>>,
+}
+
+impl DemoState {
+    fn new(config: DemoModelConfig) -> Arc<Self> {
+        Arc::new(Self { latency: Mutex::new(config.latency), faults: Mutex::new(config.faults), ..Default::default() })
+    }
+}
+
+/// A running demo model; stops when dropped.
+#[derive(Debug)]
+pub struct DemoModel {
+    addr: SocketAddr,
+    state: Arc<DemoState>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl DemoModel {
+    /// Starts on a free loopback port.
+    pub async fn start(config: DemoModelConfig) -> std::io::Result<Self> {
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), config).await
+    }
+
+    pub async fn start_on(addr: SocketAddr, config: DemoModelConfig) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let state = DemoState::new(config);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let app = router(state.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).with_graceful_shutdown(async { let _ = rx.await; }).await;
+        });
+        tracing::info!(%addr, "demo model listening");
+        Ok(Self { addr, state, shutdown: Some(tx) })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The OpenAI-style base URL (`http://127.0.0.1:PORT/v1`).
+    pub fn base_url(&self) -> String {
+        base_url(self.addr)
+    }
+
+    /// LLM settings that point at this demo model.
+    pub fn settings(&self) -> LlmSettings {
+        LlmSettings::new(Provider::Demo { base_url: self.base_url() }, DEMO_MODEL_NAME)
+    }
+
+    pub fn inject(&self, rule: FaultRule) {
+        self.state.faults.lock().expect("faults").push(rule);
+    }
+
+    pub fn clear_faults(&self) {
+        self.state.faults.lock().expect("faults").clear();
+    }
+
+    pub fn set_latency(&self, latency: Duration) {
+        *self.state.latency.lock().expect("latency") = latency;
+    }
+
+    /// Every request received so far, oldest first.
+    pub fn requests(&self) -> Vec<ReceivedRequest> {
+        self.state.received.lock().expect("received").clone()
+    }
+}
+
+impl Drop for DemoModel {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The base URL of a demo model listening on `addr`.
+pub fn base_url(addr: SocketAddr) -> String {
+    format!("http://{addr}/v1")
+}
+
+/// Serves the demo model on `listener` until `shutdown` resolves (for `travel-planner demo-model`).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    config: DemoModelConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(DemoState::new(config))).with_graceful_shutdown(shutdown).await
+}
+
+fn router(state: Arc<DemoState>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .route("/chat/completions", post(chat))
+        .route("/openai/deployments/{deployment}/chat/completions", post(chat))
+        .route("/demo/faults", post(add_faults).delete(clear_faults))
+        .route("/demo/latency", put(set_latency))
+        .route("/demo/requests", get(received))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(state)
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    Many(Vec<FaultRule>),
+    One(FaultRule),
+}
+
+async fn add_faults(State(state): State<Arc<DemoState>>, Json(rules): Json<OneOrMany>) -> StatusCode {
+    let rules = match rules {
+        OneOrMany::Many(rules) => rules,
+        OneOrMany::One(rule) => vec![rule],
+    };
+    state.faults.lock().expect("faults").extend(rules);
+    StatusCode::NO_CONTENT
+}
+
+async fn clear_faults(State(state): State<Arc<DemoState>>) -> StatusCode {
+    state.faults.lock().expect("faults").clear();
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct Latency {
+    millis: u64,
+}
+
+async fn set_latency(State(state): State<Arc<DemoState>>, Json(latency): Json<Latency>) -> StatusCode {
+    *state.latency.lock().expect("latency") = Duration::from_millis(latency.millis);
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct ReceivedQuery {
+    #[serde(default)]
+    full: bool,
+}
+
+async fn received(State(state): State<Arc<DemoState>>, Query(q): Query<ReceivedQuery>) -> Json<Value> {
+    let received = state.received.lock().expect("received").clone();
+    let mut by_agent = BTreeMap::new();
+    for r in &received {
+        *by_agent.entry(r.agent.map(|a| a.as_str()).unwrap_or("other")).or_insert(0u64) += 1;
+    }
+    let mut body = json!({"total": received.len(), "byAgent": by_agent});
+    if q.full {
+        body["requests"] = json!(received);
+    }
+    Json(body)
+}
+
+fn agent_of(body: &Value) -> Option<AgentName> {
+    match body.pointer("/response_format/json_schema/name").and_then(Value::as_str)? {
+        DestinationAgent::SCHEMA_NAME => Some(AgentName::Destination),
+        ItineraryAgent::SCHEMA_NAME => Some(AgentName::Itinerary),
+        LocalTipsAgent::SCHEMA_NAME => Some(AgentName::LocalTips),
+        _ => None,
+    }
+}
+
+/// The traveller's data the agent put between the tags of its first user message.
+fn traveller_data(body: &Value) -> Option<Value> {
+    let messages = body.get("messages")?.as_array()?;
+    let user = messages.iter().find(|m| m["role"] == "user")?;
+    let text = user["content"].as_str()?;
+    let start = text.find(DATA_OPEN)? + DATA_OPEN.len();
+    let end = text.rfind(DATA_CLOSE)?;
+    serde_json::from_str(text.get(start..end)?).ok()
+}
+
+fn api_error(status: StatusCode, message: &str, code: &str) -> Response {
+    (status, Json(json!({"error": {"message": message, "type": "demo_model", "code": code}}))).into_response()
+}
+
+async fn chat(
+    State(state): State<Arc<DemoState>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return api_error(StatusCode::BAD_REQUEST, "the request body is not JSON", "invalid_json");
+    };
+    let agent = agent_of(&body);
+    state.received.lock().expect("received").push(ReceivedRequest {
+        path: uri.path().to_owned(),
+        query: uri.query().map(str::to_owned),
+        headers: headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect(),
+        body: body.clone(),
+        agent,
+    });
+    let latency = *state.latency.lock().expect("latency");
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let tool_round = agent == Some(AgentName::Itinerary)
+        && body["tools"].as_array().is_some_and(|t| !t.is_empty())
+        && !body["messages"].as_array().is_some_and(|m| m.iter().any(|m| m["role"] == "tool"));
+    let fault = faults::take(&mut state.faults.lock().expect("faults"), agent, tool_round);
+    match fault {
+        Some(Fault::RateLimited { retry_after_secs }) => {
+            let mut response = api_error(StatusCode::TOO_MANY_REQUESTS, "Rate limit reached (demo fault)", "rate_limit_exceeded");
+            if let Ok(value) = retry_after_secs.to_string().parse() {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            return response;
+        }
+        Some(Fault::QuotaExceeded) => {
+            return api_error(StatusCode::TOO_MANY_REQUESTS, "You exceeded your current quota (demo fault)", "insufficient_quota");
+        }
+        Some(Fault::ServerError) => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, "upstream model crashed (demo fault)").into_response();
+        }
+        Some(Fault::MalformedJson) => {
+            return ([(header::CONTENT_TYPE, "application/json")], "{\"id\": \"chatcmpl-demo\", \"choices\": [").into_response();
+        }
+        Some(Fault::Slow { millis }) => tokio::time::sleep(Duration::from_millis(millis)).await,
+        _ => {}
+    }
+    let Some(agent) = agent else {
+        return api_error(StatusCode::BAD_REQUEST, "the demo model answers only the travel-planner agents' structured requests", "unsupported");
+    };
+    let Some(data) = traveller_data(&body) else {
+        return api_error(StatusCode::BAD_REQUEST, "no <traveller_data> JSON found in the user message", "unsupported");
+    };
+    match answer(agent, &body, &data, fault.as_ref()) {
+        Ok(reply) => Json(reply).into_response(),
+        Err(problem) => api_error(StatusCode::BAD_REQUEST, &problem, "invalid_request"),
+    }
+}
+
+fn answer(agent: AgentName, body: &Value, data: &Value, fault: Option<&Fault>) -> Result<Value, String> {
+    let bad = |e: serde_json::Error| format!("the traveller data does not fit the {agent} agent: {e}");
+    let messages = body["messages"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let tools_offered = body["tools"].as_array().is_some_and(|t| !t.is_empty());
+    let tools_answered = messages.iter().any(|m| m["role"] == "tool");
+
+    if fault == Some(&Fault::Refusal) {
+        let message = json!({"role": "assistant", "content": null, "refusal": "I'm sorry, I can't help with that request."});
+        return Ok(completion(body, message, "stop", ""));
+    }
+    let content = match agent {
+        AgentName::Destination => {
+            let brief: TravellerBrief = serde_json::from_value(data.clone()).map_err(bad)?;
+            json!(answers::destinations(&brief))
+        }
+        AgentName::Itinerary => {
+            let brief: DestinationBrief = serde_json::from_value(data.clone()).map_err(bad)?;
+            if tools_offered && (!tools_answered || fault == Some(&Fault::ToolLoop)) {
+                let calls = answers::itinerary_tool_calls(&brief, fault == Some(&Fault::ForeignToolCall));
+                let message = json!({"role": "assistant", "content": null, "tool_calls": calls});
+                return Ok(completion(body, message, "tool_calls", ""));
+            }
+            json!(answers::itinerary(&brief))
+        }
+        AgentName::LocalTips => {
+            let brief: DestinationBrief = serde_json::from_value(data.clone()).map_err(bad)?;
+            json!(answers::local_tips(&brief))
+        }
+    };
+    let (text, finish) = match fault {
+        Some(Fault::SchemaMismatch) => (json!({"answer": "see attached", "destinations": "three"}).to_string(), "stop"),
+        Some(Fault::InvalidOutput) => (answers::break_rules(content).to_string(), "stop"),
+        Some(Fault::Truncated) => {
+            let full = content.to_string();
+            let cut = full.char_indices().nth(full.chars().count() / 2).map(|(i, _)| i).unwrap_or(0);
+            (full[..cut].to_owned(), "length")
+        }
+        _ => (content.to_string(), "stop"),
+    };
+    let message = json!({"role": "assistant", "content": text});
+    Ok(completion(body, message, finish, &text))
+}
+
+/// A chat completion around `message`, with token counts estimated at four characters a token.
+fn completion(request: &Value, message: Value, finish_reason: &str, text: &str) -> Value {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let messages = request["messages"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let prompt_chars: usize = messages.iter().map(|m| m.to_string().len()).sum();
+    let prompt_tokens = (prompt_chars / 4).max(1) as u64;
+    let completion_tokens = (text.len().max(message.to_string().len()) / 4).max(1) as u64;
+    // Later rounds resend the same opening messages; a real provider would serve them from its cache.
+    let cached_tokens = if messages.len() > 2 {
+        messages.iter().take(2).map(|m| m.to_string().len() as u64 / 4).sum::<u64>() / 128 * 128
+    } else {
+        0
+    };
+    let created = chrono::Utc::now().timestamp();
+    json!({
+        "id": format!("chatcmpl-demo-{n}"),
+        "object": "chat.completion",
+        "created": created,
+        "model": request["model"].as_str().unwrap_or(DEMO_MODEL_NAME),
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": cached_tokens}
+        }
+    })
+}

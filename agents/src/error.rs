@@ -1,0 +1,75 @@
+//! What can go wrong when an agent runs.
+
+use std::time::Duration;
+
+use crate::thread::AgentName;
+
+/// A failure talking to the LLM provider. Every variant names the provider.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LlmError {
+    #[error("{provider} answered HTTP {status}: {message}")]
+    Status { provider: String, status: u16, code: Option<String>, message: String },
+    #[error(
+        "{provider} is rate limiting (HTTP 429) and asks to wait {retry_after:?}, more than the {cap:?} this service waits"
+    )]
+    RateLimited { provider: String, retry_after: Duration, cap: Duration },
+    #[error("{provider} did not answer within {after:?} (tried {attempts} times)")]
+    Timeout { provider: String, after: Duration, attempts: u32 },
+    #[error("{provider} could not be reached: {message} (tried {attempts} times)")]
+    Unreachable { provider: String, message: String, attempts: u32 },
+    #[error("{provider} sent a reply that is not a chat completion: {message}; reply starts: {reply_start}")]
+    MalformedReply { provider: String, message: String, reply_start: String },
+    #[error("{provider} could not be used: {message}")]
+    Setup { provider: String, message: String },
+}
+
+impl LlmError {
+    /// Whether trying the same call again later may succeed (the durable workflow retries those).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            LlmError::Status { status, .. } => *status == 429 || *status >= 500,
+            LlmError::RateLimited { .. } | LlmError::Timeout { .. } | LlmError::Unreachable { .. } => true,
+            LlmError::MalformedReply { .. } => true,
+            LlmError::Setup { .. } => false,
+        }
+    }
+}
+
+/// A failure of one agent call.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AgentError {
+    #[error("the {agent} agent could not reach its model: {source}")]
+    Llm { agent: AgentName, source: LlmError },
+    #[error("the {agent} agent's reply was unusable twice (after one repair turn): {problem}; the reply starts: {reply_start}")]
+    InvalidOutput { agent: AgentName, problem: String, reply_start: String },
+    #[error("the model refused the {agent} agent's request: {message}")]
+    Refused { agent: AgentName, message: String },
+    #[error("the {agent} agent's reply was cut off at the model's length limit")]
+    Truncated { agent: AgentName },
+    #[error("the {agent} agent was still calling tools after {rounds} rounds, the most allowed")]
+    TooManyToolRounds { agent: AgentName, rounds: usize },
+    #[error("the {agent} agent was given invalid input: {problem}")]
+    InvalidInput { agent: AgentName, problem: String },
+}
+
+impl AgentError {
+    pub fn agent(&self) -> AgentName {
+        match self {
+            AgentError::Llm { agent, .. }
+            | AgentError::InvalidOutput { agent, .. }
+            | AgentError::Refused { agent, .. }
+            | AgentError::Truncated { agent }
+            | AgentError::TooManyToolRounds { agent, .. }
+            | AgentError::InvalidInput { agent, .. } => *agent,
+        }
+    }
+
+    /// Whether running the same agent call again may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            AgentError::Llm { source, .. } => source.is_transient(),
+            AgentError::Truncated { .. } | AgentError::InvalidOutput { .. } => true,
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! The itinerary agent: a day-by-day plan for one destination, with the currency tools.
+
+use chrono::NaiveDate;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::brief::DestinationBrief;
+use crate::currency::{CurrencyTools, ExchangeRate};
+use crate::destination::as_result;
+use crate::error::AgentError;
+use crate::llm::LlmClient;
+use crate::money::Cost;
+use crate::runner::{Task, converse};
+use crate::thread::AgentName;
+use crate::AgentReply;
+
+/// The day-by-day plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Itinerary {
+    /// The destination the plan is for.
+    pub destination: String,
+    /// One entry per day of the trip, in order.
+    pub days: Vec<ItineraryDay>,
+    /// Every rate the currency tools reported while planning (filled in by code, not the model).
+    #[schemars(skip)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exchange_rates: Vec<ExchangeRate>,
+}
+
+/// One day of the trip.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ItineraryDay {
+    /// 1 for the first day.
+    #[schemars(range(min = 1))]
+    pub day: u32,
+    /// The calendar date (YYYY-MM-DD) when the start date is known, otherwise null.
+    pub date: Option<NaiveDate>,
+    /// A short theme for the day.
+    pub theme: String,
+    /// Two to five activities, in time order.
+    #[schemars(length(min = 2, max = 5))]
+    pub activities: Vec<Activity>,
+}
+
+/// One thing to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Activity {
+    pub time_slot: TimeSlot,
+    pub name: String,
+    pub description: String,
+    /// Where it happens (neighbourhood, address or landmark).
+    pub location: String,
+    /// Per person.
+    pub estimated_cost: Cost,
+}
+
+/// When in the day an activity happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeSlot {
+    Morning,
+    Midday,
+    Afternoon,
+    Evening,
+    Night,
+}
+
+impl Itinerary {
+    /// Every problem for a trip of `days` days.
+    pub fn problems(&self, days: u32) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.days.len() != days as usize {
+            problems.push(format!("expected one entry per day for {days} days, got {} entries", self.days.len()));
+        }
+        for (i, day) in self.days.iter().enumerate() {
+            let expected = i as u32 + 1;
+            if day.day != expected {
+                problems.push(format!("entry {expected} is numbered day {} instead of {expected}", day.day));
+            }
+            if !(2..=5).contains(&day.activities.len()) {
+                problems.push(format!("day {}: {} activities, expected 2 to 5", day.day, day.activities.len()));
+            }
+            for activity in &day.activities {
+                if activity.name.trim().is_empty() {
+                    problems.push(format!("day {}: an activity has no name", day.day));
+                }
+                if let Some(problem) = activity.estimated_cost.problem() {
+                    problems.push(format!("day {}, {}: {problem}", day.day, activity.name));
+                }
+            }
+        }
+        problems
+    }
+
+    /// Sets each day's date from the start date (or clears them when it is unknown): dates are
+    /// arithmetic, not the model's business.
+    fn set_dates(&mut self, date_of_day: impl Fn(u32) -> Option<NaiveDate>) {
+        for day in &mut self.days {
+            day.date = date_of_day(day.day);
+        }
+    }
+}
+
+const INSTRUCTIONS: &str = "You are an itinerary planner. Plan the trip to the given destination day by day: \
+exactly one entry per day of the trip (day 1 first), each with a theme and two to five activities in time \
+order, each with its time slot, name, description, location and estimated cost per person in the local \
+currency (or free). Respect the budget, the preferences and the special requirements. Use get_exchange_rate \
+and convert_currency to check costs against the traveller's budget currency before you answer; never invent \
+exchange rates. Give dates (YYYY-MM-DD) only when the start date is known, otherwise null.";
+
+/// Plans the days.
+#[derive(Debug, Clone)]
+pub struct ItineraryAgent {
+    llm: LlmClient,
+    tools: CurrencyTools,
+}
+
+impl ItineraryAgent {
+    pub const SCHEMA_NAME: &'static str = "itinerary";
+
+    pub fn new(llm: LlmClient, tools: CurrencyTools) -> Self {
+        Self { llm, tools }
+    }
+
+    pub async fn run(&self, brief: &DestinationBrief) -> Result<AgentReply<Itinerary>, AgentError> {
+        let agent = AgentName::Itinerary;
+        let problems = brief.traveller.problems();
+        if !problems.is_empty() {
+            return Err(AgentError::InvalidInput { agent, problem: problems.join("; ") });
+        }
+        let days = brief.traveller.duration_days;
+        let data = serde_json::to_value(brief).expect("briefs serialise");
+        let validate = |i: &Itinerary| as_result(i.problems(days));
+        let finished = converse(
+            &self.llm,
+            Task {
+                agent,
+                schema_name: Self::SCHEMA_NAME,
+                instructions: INSTRUCTIONS,
+                data: &data,
+                tools: Some(&self.tools),
+                validate: &validate,
+            },
+        )
+        .await?;
+        let mut itinerary = finished.output;
+        itinerary.set_dates(|n| brief.traveller.date_of_day(n));
+        itinerary.exchange_rates = finished.rates;
+        Ok(AgentReply { output: itinerary, thread: finished.thread })
+    }
+}

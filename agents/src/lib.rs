@@ -1,0 +1,71 @@
+//! Typed LLM agents that plan a trip.
+//!
+//! Three agents, each called as `agent.run(input)` and answering `(typed output, thread)`:
+//!
+//! * [`DestinationAgent`]: three ranked destinations for the traveller's wishes;
+//! * [`ItineraryAgent`]: a day-by-day plan for one destination, using the currency tools;
+//! * [`LocalTipsAgent`]: attractions, restaurants and insider tips.
+//!
+//! Every output is a Rust type whose schema goes to the model as *strict* structured output
+//! ([`strict_schema`]); replies are parsed, validated and repaired once ([`runner`]). All agents
+//! share one [`LlmClient`] (one connection pool) for OpenAI, Azure OpenAI, any OpenAI-compatible
+//! server, or the built-in [`demo_model`].
+
+pub mod brief;
+pub mod currency;
+pub mod demo_model;
+pub mod destination;
+pub mod error;
+pub mod itinerary;
+pub mod llm;
+pub mod local_tips;
+pub mod money;
+pub mod runner;
+pub mod setup;
+pub mod strict_schema;
+pub mod thread;
+
+use std::sync::Arc;
+
+pub use brief::{DestinationBrief, TravellerBrief};
+pub use currency::{CurrencyTools, ExchangeRate, HttpRates, RatesProvider, ReferenceRates};
+pub use destination::{DestinationAgent, DestinationRecommendations, DestinationSuggestion};
+pub use error::{AgentError, LlmError};
+pub use itinerary::{Activity, Itinerary, ItineraryAgent, ItineraryDay, TimeSlot};
+pub use llm::{LlmClient, LlmSettings, Provider};
+pub use local_tips::{Attraction, AttractionCategory, LocalTips, LocalTipsAgent, PriceRange, Restaurant};
+pub use money::{Cost, CurrencyCode, Money};
+pub use thread::{AgentName, AgentThread, ThreadMessage, TokenUsage};
+
+/// What an agent call answers: its typed output and the conversation that produced it.
+#[derive(Debug, Clone)]
+pub struct AgentReply<T> {
+    pub output: T,
+    pub thread: AgentThread,
+}
+
+/// The three agents over one LLM client.
+#[derive(Debug, Clone)]
+pub struct TravelAgents {
+    pub destination: DestinationAgent,
+    pub itinerary: ItineraryAgent,
+    pub local_tips: LocalTipsAgent,
+}
+
+impl TravelAgents {
+    pub fn new(llm: LlmClient, rates: Arc<dyn RatesProvider>) -> Self {
+        Self {
+            destination: DestinationAgent::new(llm.clone()),
+            itinerary: ItineraryAgent::new(llm.clone(), CurrencyTools::new(rates)),
+            local_tips: LocalTipsAgent::new(llm),
+        }
+    }
+}
+
+/// The first `max` characters of `text`, with an ellipsis when cut (for error messages).
+pub fn text_start(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}

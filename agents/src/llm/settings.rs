@@ -1,0 +1,257 @@
+//! Which LLM provider to use, and how patiently, read from the environment.
+
+use std::time::Duration;
+
+/// Where the chat completions go.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Provider {
+    /// OpenAI, or any server that speaks its Chat Completions API (Ollama, vLLM, llama.cpp).
+    OpenAi { base_url: String, api_key: Option<String> },
+    /// Azure OpenAI: a deployment of a resource, with an API key or a Microsoft Entra token.
+    AzureOpenAi { endpoint: String, deployment: String, api_version: String, api_key: Option<String> },
+    /// The built-in demo model on a loopback port.
+    Demo { base_url: String },
+}
+
+impl std::fmt::Debug for Provider {
+    // Never prints a key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Provider::OpenAi { base_url, api_key } => f
+                .debug_struct("OpenAi")
+                .field("base_url", base_url)
+                .field("api_key", &api_key.as_ref().map(|_| "<set>"))
+                .finish(),
+            Provider::AzureOpenAi { endpoint, deployment, api_version, api_key } => f
+                .debug_struct("AzureOpenAi")
+                .field("endpoint", endpoint)
+                .field("deployment", deployment)
+                .field("api_version", api_version)
+                .field("auth", &if api_key.is_some() { "api key" } else { "Microsoft Entra" })
+                .finish(),
+            Provider::Demo { base_url } => f.debug_struct("Demo").field("base_url", base_url).finish(),
+        }
+    }
+}
+
+pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+pub const DEFAULT_OPENAI_MODEL: &str = "gpt-4o-mini";
+/// The Azure OpenAI data-plane version used (GA, supports strict structured output).
+pub const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
+/// The Entra scope of Azure OpenAI.
+pub const AZURE_OPENAI_SCOPE: &str = "https://cognitiveservices.azure.com/.default";
+
+impl Provider {
+    /// A short name for logs, errors and threads.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Provider::OpenAi { base_url, .. } if base_url.trim_end_matches('/') == OPENAI_BASE_URL => "openai",
+            Provider::OpenAi { .. } => "openai-compatible",
+            Provider::AzureOpenAi { .. } => "azure-openai",
+            Provider::Demo { .. } => "demo",
+        }
+    }
+
+    /// True when an Azure deployment must be reached with an Entra token.
+    pub fn uses_entra(&self) -> bool {
+        matches!(self, Provider::AzureOpenAi { api_key: None, .. })
+    }
+}
+
+/// Retry policy for one model request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (429, 5xx, connect errors and timeouts).
+    pub max_retries: u32,
+    /// The first back-off; doubled each retry, with jitter, up to `max_delay`.
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// The longest `Retry-After` honoured; a 429 asking for more fails at once.
+    pub retry_after_cap: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 3,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(8),
+            retry_after_cap: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Everything the LLM client needs to know.
+#[derive(Debug, Clone)]
+pub struct LlmSettings {
+    pub provider: Provider,
+    /// The model (for Azure, the deployment name).
+    pub model: String,
+    pub retry: RetryPolicy,
+    /// How long one request may take, headers and body.
+    pub timeout: Duration,
+    /// How many rounds of tool calls an agent may make before it fails.
+    pub max_tool_rounds: usize,
+}
+
+/// A setting that cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct SettingsError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+impl LlmSettings {
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+    pub const DEFAULT_MAX_TOOL_ROUNDS: usize = 6;
+
+    /// Settings for `provider` with every default.
+    pub fn new(provider: Provider, model: impl Into<String>) -> Self {
+        Self {
+            provider,
+            model: model.into(),
+            retry: RetryPolicy::default(),
+            timeout: Self::DEFAULT_TIMEOUT,
+            max_tool_rounds: Self::DEFAULT_MAX_TOOL_ROUNDS,
+        }
+    }
+
+    /// Reads the provider from the environment; `None` when no provider is configured (then the
+    /// caller starts the demo model).
+    ///
+    /// A demo model running elsewhere when `DEMO_MODEL_URL` is set; Azure OpenAI when
+    /// `AZURE_OPENAI_ENDPOINT` is set; OpenAI when `OPENAI_API_KEY` is set; an
+    /// OpenAI-compatible server when only `OPENAI_BASE_URL` is set.
+    pub fn from_env_with(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, SettingsError> {
+        let get = |name: &str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let provider = if let Some(base_url) = get("DEMO_MODEL_URL") {
+            check_url("DEMO_MODEL_URL", &base_url)?;
+            Provider::Demo { base_url }
+        } else if let Some(endpoint) = get("AZURE_OPENAI_ENDPOINT") {
+            check_url("AZURE_OPENAI_ENDPOINT", &endpoint)?;
+            let deployment = get("AZURE_OPENAI_DEPLOYMENT").ok_or(SettingsError {
+                variable: "AZURE_OPENAI_DEPLOYMENT",
+                problem: "must name the model deployment when AZURE_OPENAI_ENDPOINT is set".into(),
+            })?;
+            Provider::AzureOpenAi {
+                endpoint,
+                deployment,
+                api_version: get("AZURE_OPENAI_API_VERSION").unwrap_or_else(|| DEFAULT_AZURE_API_VERSION.into()),
+                api_key: get("AZURE_OPENAI_API_KEY"),
+            }
+        } else if get("OPENAI_API_KEY").is_some() || get("OPENAI_BASE_URL").is_some() {
+            let base_url = get("OPENAI_BASE_URL").unwrap_or_else(|| OPENAI_BASE_URL.into());
+            check_url("OPENAI_BASE_URL", &base_url)?;
+            Provider::OpenAi { base_url, api_key: get("OPENAI_API_KEY") }
+        } else {
+            return Ok(None);
+        };
+        let model = match &provider {
+            Provider::AzureOpenAi { deployment, .. } => deployment.clone(),
+            Provider::Demo { .. } => crate::demo_model::DEMO_MODEL_NAME.to_owned(),
+            _ => get("OPENAI_MODEL").unwrap_or_else(|| DEFAULT_OPENAI_MODEL.into()),
+        };
+        let mut settings = Self::new(provider, model);
+        settings.apply_tuning(&get)?;
+        Ok(Some(settings))
+    }
+
+    /// Reads the timeouts and limits (`LLM_TIMEOUT_SECS`, `LLM_MAX_RETRIES`,
+    /// `LLM_RETRY_AFTER_CAP_SECS`, `AGENT_MAX_TOOL_ROUNDS`).
+    pub fn apply_tuning(&mut self, get: &impl Fn(&str) -> Option<String>) -> Result<(), SettingsError> {
+        if let Some(secs) = number(get, "LLM_TIMEOUT_SECS")? {
+            self.timeout = Duration::from_secs_f64(secs);
+        }
+        if let Some(n) = number(get, "LLM_MAX_RETRIES")? {
+            self.retry.max_retries = n as u32;
+        }
+        if let Some(secs) = number(get, "LLM_RETRY_AFTER_CAP_SECS")? {
+            self.retry.retry_after_cap = Duration::from_secs_f64(secs);
+        }
+        if let Some(n) = number(get, "AGENT_MAX_TOOL_ROUNDS")? {
+            self.max_tool_rounds = (n as usize).max(1);
+        }
+        Ok(())
+    }
+
+    pub fn from_env() -> Result<Option<Self>, SettingsError> {
+        Self::from_env_with(|name| std::env::var(name).ok())
+    }
+}
+
+fn number(get: &impl Fn(&str) -> Option<String>, variable: &'static str) -> Result<Option<f64>, SettingsError> {
+    get(variable)
+        .map(|v| {
+            v.parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0).ok_or(SettingsError {
+                variable,
+                problem: format!("`{v}` is not a non-negative number"),
+            })
+        })
+        .transpose()
+}
+
+fn check_url(variable: &'static str, value: &str) -> Result<(), SettingsError> {
+    match url::Url::parse(value) {
+        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(()),
+        _ => Err(SettingsError { variable, problem: format!("`{value}` is not an http(s) URL") }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn read(vars: &[(&str, &str)]) -> Result<Option<LlmSettings>, SettingsError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        LlmSettings::from_env_with(|n| map.get(n).cloned())
+    }
+
+    #[test]
+    fn nothing_configured_means_the_demo_model() {
+        assert!(read(&[]).unwrap().is_none());
+    }
+
+    #[test]
+    fn openai_with_defaults_and_compatible_servers_by_base_url() {
+        let openai = read(&[("OPENAI_API_KEY", "sk-test")]).unwrap().unwrap();
+        assert_eq!(openai.model, "gpt-4o-mini");
+        assert_eq!(openai.provider.label(), "openai");
+        let ollama = read(&[("OPENAI_BASE_URL", "http://localhost:11434/v1"), ("OPENAI_MODEL", "llama3.1")])
+            .unwrap()
+            .unwrap();
+        assert_eq!(ollama.provider.label(), "openai-compatible");
+        assert_eq!(ollama.model, "llama3.1");
+    }
+
+    #[test]
+    fn azure_needs_a_deployment_and_falls_back_to_entra_without_a_key() {
+        let err = read(&[("AZURE_OPENAI_ENDPOINT", "https://x.openai.azure.com")]).unwrap_err();
+        assert_eq!(err.variable, "AZURE_OPENAI_DEPLOYMENT");
+        let azure = read(&[
+            ("AZURE_OPENAI_ENDPOINT", "https://x.openai.azure.com"),
+            ("AZURE_OPENAI_DEPLOYMENT", "gpt-4o"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert!(azure.provider.uses_entra());
+        assert_eq!(azure.model, "gpt-4o");
+        assert!(!format!("{:?}", read(&[
+            ("AZURE_OPENAI_ENDPOINT", "https://x.openai.azure.com"),
+            ("AZURE_OPENAI_DEPLOYMENT", "gpt-4o"),
+            ("AZURE_OPENAI_API_KEY", "secret-key"),
+        ]).unwrap().unwrap()).contains("secret-key"));
+    }
+
+    #[test]
+    fn tuning_values_are_checked() {
+        let err = read(&[("OPENAI_API_KEY", "k"), ("LLM_TIMEOUT_SECS", "soon")]).unwrap_err();
+        assert_eq!(err.variable, "LLM_TIMEOUT_SECS");
+        let s = read(&[("OPENAI_API_KEY", "k"), ("LLM_RETRY_AFTER_CAP_SECS", "5"), ("AGENT_MAX_TOOL_ROUNDS", "2")])
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.retry.retry_after_cap, Duration::from_secs(5));
+        assert_eq!(s.max_tool_rounds, 2);
+    }
+}

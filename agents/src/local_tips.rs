@@ -1,0 +1,151 @@
+//! The local-tips agent: attractions, restaurants and insider tips for one destination.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::brief::DestinationBrief;
+use crate::destination::as_result;
+use crate::error::AgentError;
+use crate::llm::LlmClient;
+use crate::money::Cost;
+use crate::runner::{Task, converse};
+use crate::thread::AgentName;
+use crate::AgentReply;
+
+/// What a local would tell the traveller.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalTips {
+    /// Three to ten attractions.
+    #[schemars(length(min = 3, max = 10))]
+    pub attractions: Vec<Attraction>,
+    /// Two to eight restaurants.
+    #[schemars(length(min = 2, max = 8))]
+    pub restaurants: Vec<Restaurant>,
+    /// Three to ten practical tips a visitor would not easily find.
+    #[schemars(length(min = 3, max = 10))]
+    pub insider_tips: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Attraction {
+    pub name: String,
+    pub category: AttractionCategory,
+    pub description: String,
+    pub location: String,
+    /// A typical visit, in minutes.
+    #[schemars(range(min = 1))]
+    pub visit_duration_minutes: u32,
+    /// Entry per person.
+    pub cost: Cost,
+    /// 0 to 5.
+    #[schemars(range(min = 0, max = 5))]
+    pub rating: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AttractionCategory {
+    History,
+    Museum,
+    Nature,
+    Religious,
+    Landmark,
+    Market,
+    Park,
+    Beach,
+    Viewpoint,
+    Neighbourhood,
+    Entertainment,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Restaurant {
+    pub name: String,
+    pub cuisine: String,
+    pub price_range: PriceRange,
+    /// 0 to 5.
+    #[schemars(range(min = 0, max = 5))]
+    pub rating: f64,
+    pub location: String,
+    /// The dish to order.
+    pub signature_dish: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PriceRange {
+    Budget,
+    Moderate,
+    Upscale,
+    FineDining,
+}
+
+impl LocalTips {
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let count = |what: &str, n: usize, min: usize, max: usize, problems: &mut Vec<String>| {
+            if !(min..=max).contains(&n) {
+                problems.push(format!("{n} {what}, expected {min} to {max}"));
+            }
+        };
+        count("attractions", self.attractions.len(), 3, 10, &mut problems);
+        count("restaurants", self.restaurants.len(), 2, 8, &mut problems);
+        count("insider tips", self.insider_tips.len(), 3, 10, &mut problems);
+        let rating_ok = |r: f64| r.is_finite() && (0.0..=5.0).contains(&r);
+        for a in &self.attractions {
+            if !rating_ok(a.rating) {
+                problems.push(format!("attraction {}: rating {} is not between 0 and 5", a.name, a.rating));
+            }
+            if a.visit_duration_minutes == 0 {
+                problems.push(format!("attraction {}: the visit takes no time", a.name));
+            }
+            if let Some(problem) = a.cost.problem() {
+                problems.push(format!("attraction {}: {problem}", a.name));
+            }
+        }
+        for r in &self.restaurants {
+            if !rating_ok(r.rating) {
+                problems.push(format!("restaurant {}: rating {} is not between 0 and 5", r.name, r.rating));
+            }
+        }
+        if self.insider_tips.iter().any(|t| t.trim().is_empty()) {
+            problems.push("an insider tip is empty".to_owned());
+        }
+        problems
+    }
+}
+
+const INSTRUCTIONS: &str = "You are a local guide. For the given destination list the attractions worth the \
+traveller's time (category, description, location, typical visit duration in minutes, entry cost per person \
+in the local currency or free, rating 0-5), restaurants (cuisine, price range, rating 0-5, location, the dish \
+to order) and practical insider tips. Respect the preferences and special requirements (diet, mobility).";
+
+/// Knows the place.
+#[derive(Debug, Clone)]
+pub struct LocalTipsAgent {
+    llm: LlmClient,
+}
+
+impl LocalTipsAgent {
+    pub const SCHEMA_NAME: &'static str = "local_tips";
+
+    pub fn new(llm: LlmClient) -> Self {
+        Self { llm }
+    }
+
+    pub async fn run(&self, brief: &DestinationBrief) -> Result<AgentReply<LocalTips>, AgentError> {
+        let agent = AgentName::LocalTips;
+        let data = serde_json::to_value(brief).expect("briefs serialise");
+        let validate = |t: &LocalTips| as_result(t.problems());
+        let finished = converse(
+            &self.llm,
+            Task { agent, schema_name: Self::SCHEMA_NAME, instructions: INSTRUCTIONS, data: &data, tools: None, validate: &validate },
+        )
+        .await?;
+        Ok(AgentReply { output: finished.output, thread: finished.thread })
+    }
+}

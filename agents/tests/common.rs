@@ -1,0 +1,47 @@
+//! Shared set-up for the agent tests: a demo model and a client pointed at it.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use travel_agents::demo_model::{DemoModel, DemoModelConfig};
+use travel_agents::{
+    CurrencyCode, DestinationBrief, LlmClient, LlmSettings, Money, ReferenceRates, TravelAgents, TravellerBrief,
+};
+
+pub async fn demo() -> DemoModel {
+    DemoModel::start(DemoModelConfig::default()).await.expect("demo model starts")
+}
+
+/// Fast retries so fault tests do not wait.
+pub fn quick(mut settings: LlmSettings) -> LlmSettings {
+    settings.retry.base_delay = Duration::from_millis(10);
+    settings.retry.max_delay = Duration::from_millis(50);
+    settings
+}
+
+pub fn client(settings: LlmSettings) -> LlmClient {
+    LlmClient::new(settings, travel_infra::http::shared_client(), None).expect("client")
+}
+
+pub fn agents(demo: &DemoModel) -> TravelAgents {
+    TravelAgents::new(client(quick(demo.settings())), Arc::new(ReferenceRates))
+}
+
+pub fn traveller(preferences: &str, days: u32) -> TravellerBrief {
+    TravellerBrief {
+        preferences: preferences.into(),
+        duration_days: days,
+        budget: Money::new(2500.0, CurrencyCode::parse("USD").unwrap()),
+        start_date: NaiveDate::from_ymd_opt(2027, 5, 10),
+        travel_dates: None,
+        special_requirements: Some("vegetarian".into()),
+    }
+}
+
+pub async fn destination_brief(demo: &DemoModel, preferences: &str, days: u32) -> DestinationBrief {
+    let traveller = traveller(preferences, days);
+    let reply = agents(demo).destination.run(&traveller).await.expect("destinations");
+    DestinationBrief { destination: reply.output.top().unwrap().clone(), traveller }
+}

@@ -1,0 +1,27 @@
+//! The HTTP API (axum): trips, approval, health and the OpenAPI description.
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /api/trips` | start a trip (202 with `instanceId`, `statusUrl`, `approvalToken`) |
+//! | `GET /api/trips/{instanceId}` | status, progress, the plan once saved, the outcome |
+//! | `GET /api/trips/{instanceId}/plan` and `/plan.md` | the saved plan |
+//! | `GET /api/trips/{instanceId}/agents/{agent}` | an agent's thread and token usage |
+//! | `POST /approve/{instanceId}` | approve or reject (Bearer approval token) |
+//! | `GET /healthz`, `GET /readyz` | liveness, readiness |
+//! | `GET /api/openapi.json` | this API, described |
+
+mod error;
+pub mod openapi;
+mod routes;
+
+pub use error::{ApiError, ErrorBody, JsonBody};
+pub use routes::{ApproveRequest, TripCreated, TripView, router};
+
+/// The largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What the handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub trips: travel_orchestration::Trips,
+}

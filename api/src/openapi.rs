@@ -1,0 +1,157 @@
+//! The OpenAPI 3.1 description of the API, generated from the Rust types (schemars, the same
+//! schemas the agents send as structured output) and the route table below.
+
+use schemars::generate::SchemaSettings;
+use schemars::{JsonSchema, SchemaGenerator};
+use serde_json::{Map, Value, json};
+use travel_orchestration::{TripPlan, TripRequest, TripStatus};
+
+use crate::error::ErrorBody;
+use crate::routes::{AgentThreadView, ApproveRequest, Health, TripCreated, TripView};
+
+/// Every route the router serves: (method, path). A test keeps this in step with the router.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("post", "/api/trips"),
+    ("get", "/api/trips/{instance_id}"),
+    ("get", "/api/trips/{instance_id}/plan"),
+    ("get", "/api/trips/{instance_id}/plan.md"),
+    ("get", "/api/trips/{instance_id}/agents/{agent}"),
+    ("post", "/approve/{instance_id}"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/api/openapi.json"),
+];
+
+struct Doc {
+    generator: SchemaGenerator,
+    paths: Map<String, Value>,
+}
+
+impl Doc {
+    fn schema<T: JsonSchema>(&mut self) -> Value {
+        self.generator.subschema_for::<T>().to_value()
+    }
+
+    fn error(&mut self, description: &str) -> Value {
+        json!({"description": description, "content": {"application/json": {"schema": self.schema::<ErrorBody>()}}})
+    }
+
+    fn op(&mut self, method: &str, path: &str, operation: Value) {
+        let entry = self.paths.entry(path.to_owned()).or_insert_with(|| json!({}));
+        entry[method] = operation;
+    }
+}
+
+fn json_response(description: &str, schema: Value) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": schema}}})
+}
+
+fn id_param() -> Value {
+    json!({"name": "instance_id", "in": "path", "required": true, "schema": {"type": "string"}, "description": "The trip's instance id (`trip-` and 20 hex digits)."})
+}
+
+/// The document served at `/api/openapi.json`.
+pub fn document() -> Value {
+    let mut settings = SchemaSettings::draft2020_12();
+    settings.definitions_path = "#/components/schemas/".into();
+    settings.meta_schema = None;
+    let mut doc = Doc { generator: settings.into_generator(), paths: Map::new() };
+
+    let created = doc.schema::<TripCreated>();
+    let request = doc.schema::<TripRequest>();
+    let (e422, e400, e413) = (doc.error("Invalid fields (see `fields`)"), doc.error("Malformed JSON"), doc.error("Body over 64 KiB"));
+    doc.op("post", "/api/trips", json!({
+        "summary": "Start planning a trip",
+        "operationId": "startTrip",
+        "requestBody": {"required": true, "content": {"application/json": {"schema": request}}},
+        "responses": {"202": json_response("Planning started; poll `statusUrl`", created), "400": e400, "413": e413, "422": e422}
+    }));
+    let view = doc.schema::<TripView>();
+    let e404 = doc.error("Unknown trip");
+    doc.op("get", "/api/trips/{instance_id}", json!({
+        "summary": "A trip's status, progress, plan and outcome",
+        "operationId": "getTrip",
+        "parameters": [id_param()],
+        "responses": {"200": json_response("The trip", view), "404": e404}
+    }));
+    let plan = doc.schema::<TripPlan>();
+    let e404 = doc.error("Unknown trip, or no plan saved yet");
+    doc.op("get", "/api/trips/{instance_id}/plan", json!({
+        "summary": "The saved plan (JSON)",
+        "operationId": "getPlan",
+        "parameters": [id_param()],
+        "responses": {"200": json_response("The plan", plan), "404": e404.clone()}
+    }));
+    doc.op("get", "/api/trips/{instance_id}/plan.md", json!({
+        "summary": "The saved plan as a Markdown document",
+        "operationId": "getPlanMarkdown",
+        "parameters": [id_param()],
+        "responses": {"200": {"description": "The plan", "content": {"text/markdown": {"schema": {"type": "string"}}}}, "404": e404}
+    }));
+    let thread = doc.schema::<AgentThreadView>();
+    let e404 = doc.error("Unknown trip or agent, or the agent has not finished");
+    doc.op("get", "/api/trips/{instance_id}/agents/{agent}", json!({
+        "summary": "An agent's conversation: messages, tool calls, tokens and timings",
+        "operationId": "getAgentThread",
+        "parameters": [id_param(), {"name": "agent", "in": "path", "required": true, "schema": {"type": "string", "enum": ["destination", "itinerary", "local-tips"]}}],
+        "responses": {"200": json_response("The thread", thread), "404": e404}
+    }));
+    let approve = doc.schema::<ApproveRequest>();
+    let status = doc.schema::<TripStatus>();
+    let (e401, e403, e404, e409) = (
+        doc.error("No approval token"),
+        doc.error("Wrong approval token"),
+        doc.error("Unknown trip"),
+        doc.error("The trip is not waiting for approval, or a different decision was made (see `trip`)"),
+    );
+    let (e400, e422) = (doc.error("Malformed JSON"), doc.error("Invalid body"));
+    doc.op("post", "/approve/{instance_id}", json!({
+        "summary": "Approve or reject a planned trip",
+        "description": "Needs the trip's approval token as `Authorization: Bearer <approvalToken>`. The same decision sent twice answers the first outcome.",
+        "operationId": "approveTrip",
+        "security": [{"approvalToken": []}],
+        "parameters": [id_param()],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": approve}}},
+        "responses": {"200": json_response("The decision was recorded; the trip's status", status), "400": e400, "401": e401, "403": e403, "404": e404, "409": e409, "422": e422}
+    }));
+    let health = doc.schema::<Health>();
+    let e503 = doc.error("Not ready");
+    doc.op("get", "/healthz", json!({"summary": "Liveness", "operationId": "healthz", "responses": {"200": json_response("Alive", health.clone())}}));
+    doc.op("get", "/readyz", json!({"summary": "Readiness (the workflow store answers)", "operationId": "readyz", "responses": {"200": json_response("Ready", health), "503": e503}}));
+    doc.op("get", "/api/openapi.json", json!({"summary": "This document", "operationId": "openapi", "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}}));
+
+    let schemas: Map<String, Value> = doc.generator.take_definitions(true).into_iter().collect();
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "travel-planner",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Three typed LLM agents plan a trip; a durable workflow saves the plan and waits up to seven days for a human approval before it books."
+        },
+        "paths": doc.paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"approvalToken": {"type": "http", "scheme": "bearer", "description": "The `approvalToken` returned when the trip was started."}}
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_described_and_every_reference_resolves() {
+        let doc = document();
+        for (method, path) in ROUTES {
+            assert!(doc["paths"][path][method].is_object(), "{method} {path} is not described");
+        }
+        let described: usize = doc["paths"].as_object().unwrap().values().map(|p| p.as_object().unwrap().len()).sum();
+        assert_eq!(described, ROUTES.len(), "the document describes a route the router does not serve");
+        let text = doc.to_string();
+        for reference in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+            let name = &reference[..reference.find('"').unwrap()];
+            assert!(doc["components"]["schemas"][name].is_object(), "dangling reference to {name}");
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! The handlers.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use travel_agents::{AgentName, AgentThread};
+use travel_orchestration::trips::MAX_COMMENTS;
+use travel_orchestration::{ApprovalDecision, FieldError, TripPlan, TripRequest, TripStatus};
+
+use crate::error::{ApiError, JsonBody};
+use crate::{AppState, MAX_BODY_BYTES};
+
+/// Answer to `POST /api/trips`.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TripCreated {
+    pub instance_id: String,
+    pub status_url: String,
+    /// Send as `Authorization: Bearer <approvalToken>` to `POST /approve/{instanceId}`. Shown once.
+    pub approval_token: String,
+}
+
+/// A trip as the API shows it.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TripView {
+    #[serde(flatten)]
+    pub trip: TripStatus,
+    /// The saved plan, once there is one.
+    pub plan: Option<TripPlan>,
+    pub links: TripLinks,
+}
+
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TripLinks {
+    pub status: String,
+    pub plan: String,
+    pub plan_markdown: String,
+    pub approve: String,
+}
+
+/// Body of `POST /approve/{instanceId}`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveRequest {
+    pub approved: bool,
+    #[serde(default)]
+    pub comments: Option<String>,
+}
+
+/// An agent's conversation, with its token usage.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentThreadView {
+    pub instance_id: String,
+    #[serde(flatten)]
+    pub thread: AgentThread,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/trips", post(start_trip))
+        .route("/api/trips/{instance_id}", get(trip))
+        .route("/api/trips/{instance_id}/plan", get(plan_json))
+        .route("/api/trips/{instance_id}/plan.md", get(plan_markdown))
+        .route("/api/trips/{instance_id}/agents/{agent}", get(agent_thread))
+        .route("/approve/{instance_id}", post(approve))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/api/openapi.json", get(|| async { Json(crate::openapi::document()) }))
+        .fallback(|| async { ApiError::not_found("No such route; see /api/openapi.json for what this service offers.") })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(|request: &axum::extract::Request| {
+                tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), instance_id = tracing::field::Empty)
+            }),
+        )
+        .with_state(state)
+}
+
+fn links(id: &str) -> TripLinks {
+    TripLinks {
+        status: format!("/api/trips/{id}"),
+        plan: format!("/api/trips/{id}/plan"),
+        plan_markdown: format!("/api/trips/{id}/plan.md"),
+        approve: format!("/approve/{id}"),
+    }
+}
+
+fn note_instance(id: &str) {
+    tracing::Span::current().record("instance_id", id);
+}
+
+async fn start_trip(State(state): State<AppState>, JsonBody(request): JsonBody<TripRequest>) -> Result<Response, ApiError> {
+    let started = state.trips.start(request).await?;
+    note_instance(&started.instance_id);
+    let status_url = format!("/api/trips/{}", started.instance_id);
+    let body = TripCreated { instance_id: started.instance_id, status_url: status_url.clone(), approval_token: started.approval_token };
+    Ok((StatusCode::ACCEPTED, [(header::LOCATION, status_url)], Json(body)).into_response())
+}
+
+async fn trip(State(state): State<AppState>, Path(instance_id): Path<String>) -> Result<Json<TripView>, ApiError> {
+    note_instance(&instance_id);
+    let trip = state.trips.status(&instance_id).await?;
+    let plan = match trip.progress.as_ref().and_then(|p| p.plan.as_ref()) {
+        Some(saved) => state.trips.plans().load(&instance_id, Some(saved.revision)).await.map_err(travel_orchestration::TripError::from)?,
+        None => None,
+    };
+    Ok(Json(TripView { trip, plan, links: links(&instance_id) }))
+}
+
+async fn plan_json(State(state): State<AppState>, Path(instance_id): Path<String>) -> Result<Json<TripPlan>, ApiError> {
+    note_instance(&instance_id);
+    Ok(Json(state.trips.plan(&instance_id).await?))
+}
+
+async fn plan_markdown(State(state): State<AppState>, Path(instance_id): Path<String>) -> Result<Response, ApiError> {
+    note_instance(&instance_id);
+    let plan = state.trips.plan(&instance_id).await?;
+    Ok(([(header::CONTENT_TYPE, "text/markdown; charset=utf-8")], plan.to_markdown()).into_response())
+}
+
+async fn agent_thread(
+    State(state): State<AppState>,
+    Path((instance_id, agent)): Path<(String, String)>,
+) -> Result<Json<AgentThreadView>, ApiError> {
+    note_instance(&instance_id);
+    let agent = AgentName::parse(&agent).ok_or_else(|| {
+        ApiError::not_found(format!("No agent `{agent}`; the agents are destination, itinerary and local-tips."))
+    })?;
+    let thread = state.trips.agent_thread(&instance_id, agent).await?;
+    Ok(Json(AgentThreadView { instance_id, thread }))
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+async fn approve(
+    State(state): State<AppState>,
+    Path(instance_id): Path<String>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<ApproveRequest>,
+) -> Result<Json<TripStatus>, ApiError> {
+    note_instance(&instance_id);
+    let comments = body.comments.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
+    if comments.as_ref().is_some_and(|c| c.chars().count() > MAX_COMMENTS) {
+        return Err(ApiError::validation(
+            "The comments are too long.",
+            vec![FieldError { field: "comments".into(), message: format!("Keep comments under {MAX_COMMENTS} characters.") }],
+        ));
+    }
+    let decision = ApprovalDecision { approved: body.approved, comments };
+    Ok(Json(state.trips.decide(&instance_id, bearer(&headers), decision).await?))
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct Health {
+    pub status: &'static str,
+}
+
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    state
+        .trips
+        .client()
+        .get_queue_depths()
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", format!("The workflow store is not reachable: {e}")))?;
+    Ok(Json(Health { status: "ready" }))
+}

@@ -1,0 +1,37 @@
+//! One HTTP client for the whole process.
+//!
+//! Every outbound call (LLM providers, exchange rates, Azure) goes through the client returned by
+//! [`shared_client`], so the process keeps one connection pool and one TLS stack: rustls with the
+//! *ring* provider (aws-lc is deliberately not used; its C build costs half a minute of every cold
+//! build).
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// How long establishing a TCP/TLS connection may take before the attempt fails.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Installs rustls' *ring* provider as the process default. Idempotent.
+pub fn install_tls_provider() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        // Fails only when another provider was installed first, which is fine too.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// The process-wide HTTP client (cheap to clone: clones share the pool).
+pub fn shared_client() -> reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            install_tls_provider();
+            reqwest::Client::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .pool_idle_timeout(Duration::from_secs(90))
+                .user_agent(concat!("travel-planner/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .expect("the HTTP client configuration is static and valid")
+        })
+        .clone()
+}

@@ -1,0 +1,27 @@
+//! The durable trip workflow and everything it touches.
+//!
+//! * [`workflow`]: the deterministic orchestration (duroxide);
+//! * [`activities`]: its side effects (agents, plan store, approval announcement, booking);
+//! * [`engine`]: the duroxide runtime on its store, tuned in one place;
+//! * [`trips`]: what callers do with trips (start, status, plan, threads, decide);
+//! * [`request`], [`plan`], [`progress`]: the traveller-facing types;
+//! * [`store`], [`booking`]: the plan store and booking provider traits, with local defaults.
+
+pub mod activities;
+pub mod booking;
+pub mod engine;
+pub mod plan;
+pub mod progress;
+pub mod request;
+pub mod store;
+pub mod trips;
+pub mod workflow;
+
+pub use activities::{Activities, ApprovalWebhook};
+pub use booking::{BookingConfirmation, BookingProvider, BookingRequest, SandboxBookings};
+pub use engine::{Engine, EngineTuning};
+pub use plan::{CostSummary, TripPlan};
+pub use progress::{ApprovalDecision, TripOutcome, TripProgress, TripState, TripStep};
+pub use request::{FieldError, TripRequest};
+pub use store::{LocalPlanStore, PlanLocation, PlanStore, StoreError};
+pub use trips::{StartedTrip, TripError, TripSettings, TripStatus, Trips};

@@ -1,0 +1,130 @@
+//! What a traveller asks for, and the checks it passes before anything starts.
+
+use chrono::NaiveDate;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use travel_agents::brief::MAX_DURATION_DAYS;
+use travel_agents::{CurrencyCode, Money, TravellerBrief};
+
+/// The longest free text accepted in any field.
+pub const MAX_TEXT: usize = 2000;
+
+/// A trip request, as posted to `POST /api/trips`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TripRequest {
+    pub traveler_name: String,
+    pub preferences: String,
+    pub duration_days: u32,
+    pub budget: Budget,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_date: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub travel_dates: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub special_requirements: Option<String>,
+}
+
+/// The budget as posted: the currency is checked by [`TripRequest::validate`], not by parsing,
+/// so that a bad code is reported beside every other bad field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Budget {
+    pub amount: f64,
+    pub currency: String,
+}
+
+/// One field that is not acceptable, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FieldError {
+    /// The JSON name of the field (`budget.currency` for nested ones).
+    pub field: String,
+    pub message: String,
+}
+
+impl TripRequest {
+    /// Checks every field; returns all problems at once.
+    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let mut bad = |field: &str, message: String| errors.push(FieldError { field: field.into(), message });
+        let name = self.traveler_name.trim();
+        if name.is_empty() {
+            bad("travelerName", "Enter the traveller's name.".into());
+        } else if name.chars().count() > 200 {
+            bad("travelerName", "Keep the name under 200 characters.".into());
+        }
+        if self.preferences.trim().is_empty() {
+            bad("preferences", "Describe what the traveller would enjoy.".into());
+        } else if self.preferences.chars().count() > MAX_TEXT {
+            bad("preferences", format!("Keep preferences under {MAX_TEXT} characters."));
+        }
+        if !(1..=MAX_DURATION_DAYS).contains(&self.duration_days) {
+            bad("durationDays", format!("The trip must last 1 to {MAX_DURATION_DAYS} days."));
+        }
+        if !self.budget.amount.is_finite() || self.budget.amount <= 0.0 {
+            bad("budget.amount", "The budget must be a positive amount.".into());
+        } else if self.budget.amount > 10_000_000.0 {
+            bad("budget.amount", "The budget must be below 10,000,000.".into());
+        }
+        if CurrencyCode::parse(&self.budget.currency).is_err() {
+            bad("budget.currency", format!("`{}` is not an ISO 4217 currency code such as USD or EUR.", self.budget.currency));
+        }
+        for (field, value) in [("travelDates", &self.travel_dates), ("specialRequirements", &self.special_requirements)] {
+            if value.as_ref().is_some_and(|v| v.chars().count() > MAX_TEXT) {
+                bad(field, format!("Keep this under {MAX_TEXT} characters."));
+            }
+        }
+        if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
+
+    /// What the agents are told (the name stays out).
+    pub fn brief(&self) -> TravellerBrief {
+        let trimmed = |v: &Option<String>| v.as_ref().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        TravellerBrief {
+            preferences: self.preferences.trim().to_owned(),
+            duration_days: self.duration_days,
+            budget: self.budget_money(),
+            start_date: self.start_date,
+            travel_dates: trimmed(&self.travel_dates),
+            special_requirements: trimmed(&self.special_requirements),
+        }
+    }
+
+    /// The budget as money (call after [`validate`](Self::validate)).
+    pub fn budget_money(&self) -> Money {
+        let currency = CurrencyCode::parse(&self.budget.currency)
+            .unwrap_or_else(|_| CurrencyCode::parse("USD").expect("USD is ISO 4217"));
+        Money::new(self.budget.amount, currency)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> TripRequest {
+        serde_json::from_value(serde_json::json!({
+            "travelerName": "Ada", "preferences": "quiet beaches, seafood", "durationDays": 4,
+            "budget": {"amount": 2500, "currency": "USD"}, "startDate": "2027-05-10",
+            "travelDates": "free text, optional", "specialRequirements": "vegetarian"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_documented_body_is_accepted() {
+        let r = request();
+        r.validate().unwrap();
+        assert_eq!(r.brief().budget.to_string(), "2500.00 USD");
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let mut r = request();
+        r.traveler_name = " ".into();
+        r.duration_days = 30;
+        r.budget = Budget { amount: -1.0, currency: "EURO".into() };
+        let fields: Vec<String> = r.validate().unwrap_err().into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["travelerName", "durationDays", "budget.amount", "budget.currency"]);
+    }
+}

@@ -1,0 +1,210 @@
+//! Runs the real `travel-planner` binary (service and demo model) as child processes, so tests
+//! can kill -9 and restart them.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_travel-planner");
+
+/// Spawns the binary with JSON logs and waits for the log line carrying `field`.
+fn spawn(args: &[&str], env: &[(&str, String)], field: &str) -> (Child, String) {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("AZURE_OPENAI_ENDPOINT")
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info,duroxide=warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("the binary starts");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let field = field.to_owned();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if !sent
+                && let Ok(value) = serde_json::from_str::<Value>(&line)
+                && let Some(found) = value["fields"][&field].as_str()
+            {
+                let _ = tx.send(found.to_owned());
+                sent = true;
+            }
+            if std::env::var_os("SHOW_SERVICE_LOGS").is_some() {
+                eprintln!("{line}");
+            }
+        }
+    });
+    let found = rx.recv_timeout(Duration::from_secs(60)).expect("the process reports its address");
+    (child, found)
+}
+
+/// The demo model in its own process, so that its counts survive the service's crashes.
+pub struct DemoModel {
+    child: Child,
+    pub base_url: String,
+    http: reqwest::Client,
+}
+
+impl DemoModel {
+    pub fn start() -> Self {
+        let (child, base_url) = spawn(&["demo-model", "--bind", "127.0.0.1:0"], &[], "base_url");
+        Self { child, base_url, http: travel_infra::http::shared_client() }
+    }
+
+    fn admin(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url.trim_end_matches("/v1"))
+    }
+
+    pub async fn set_latency(&self, millis: u64) {
+        let r = self.http.put(self.admin("/demo/latency")).json(&json!({"millis": millis})).send().await.unwrap();
+        assert!(r.status().is_success());
+    }
+
+    pub async fn inject(&self, rules: Value) {
+        let r = self.http.post(self.admin("/demo/faults")).json(&rules).send().await.unwrap();
+        assert!(r.status().is_success());
+    }
+
+    /// Requests received per agent (`destination`, `itinerary`, `local-tips`).
+    pub async fn counts(&self) -> Value {
+        self.http.get(self.admin("/demo/requests")).send().await.unwrap().json().await.unwrap()
+    }
+}
+
+impl Drop for DemoModel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The service, on a data folder that outlives its process.
+pub struct Service {
+    child: Option<Child>,
+    pub base_url: String,
+    pub data_dir: PathBuf,
+    env: Vec<(&'static str, String)>,
+    pub http: reqwest::Client,
+}
+
+impl Service {
+    pub fn start(data_dir: &Path, demo: &DemoModel, extra_env: &[(&'static str, &str)]) -> Self {
+        let mut env = vec![("DEMO_MODEL_URL", demo.base_url.clone())];
+        env.extend(extra_env.iter().map(|(k, v)| (*k, v.to_string())));
+        let mut service = Self { child: None, base_url: String::new(), data_dir: data_dir.to_owned(), env, http: travel_infra::http::shared_client() };
+        service.launch();
+        service
+    }
+
+    fn launch(&mut self) {
+        let data_dir = self.data_dir.display().to_string();
+        let (child, address) = spawn(&["serve", "--bind", "127.0.0.1:0", "--data-dir", &data_dir], &self.env, "address");
+        self.child = Some(child);
+        self.base_url = format!("http://{address}");
+    }
+
+    /// SIGKILL: no shutdown, no cleanup.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.launch();
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http.post(self.url(path)).json(body).send().await.unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// Starts a trip; returns its id and approval token.
+    pub async fn start_trip(&self, body: &Value) -> (String, String) {
+        let response = self.post("/api/trips", body).await;
+        assert_eq!(response.status(), 202, "{}", response.text().await.unwrap());
+        let location = response.headers()["location"].to_str().unwrap().to_owned();
+        let created: Value = response.json().await.unwrap();
+        let id = created["instanceId"].as_str().unwrap().to_owned();
+        assert_eq!(location, format!("/api/trips/{id}"));
+        assert_eq!(created["statusUrl"], location);
+        (id, created["approvalToken"].as_str().unwrap().to_owned())
+    }
+
+    pub async fn trip(&self, id: &str) -> Value {
+        let response = self.get(&format!("/api/trips/{id}")).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    /// Polls until `done` holds for the trip (or panics after `limit`).
+    pub async fn wait_for(&self, id: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let started = Instant::now();
+        loop {
+            let trip = self.trip(id).await;
+            if done(&trip) {
+                return trip;
+            }
+            assert!(started.elapsed() < limit, "trip {id} did not get there in {limit:?}; it is {trip:#}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn wait_for_status(&self, id: &str, status: &str) -> Value {
+        self.wait_for(id, Duration::from_secs(90), |t| t["status"] == status).await
+    }
+
+    pub async fn decide(&self, id: &str, token: Option<&str>, body: &Value) -> reqwest::Response {
+        let mut request = self.http.post(self.url(&format!("/approve/{id}"))).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Bookings the sandbox provider recorded.
+    pub fn bookings(&self) -> usize {
+        std::fs::read_dir(self.data_dir.join("bookings"))
+            .map(|d| d.filter_map(Result::ok).filter(|e| e.path().extension().is_some_and(|x| x == "json")).count())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub fn trip_body(days: u32) -> Value {
+    json!({
+        "travelerName": "Ada Lovelace",
+        "preferences": "quiet beaches, seafood",
+        "durationDays": days,
+        "budget": {"amount": 2500, "currency": "USD"},
+        "startDate": "2027-05-10",
+        "travelDates": "second week of May",
+        "specialRequirements": "vegetarian"
+    })
+}
