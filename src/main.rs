@@ -1,5 +1,6 @@
 //! `travel-planner`: the one binary of the service.
 
+mod bench;
 mod serve;
 
 use std::net::SocketAddr;
@@ -37,6 +38,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run the three agents once for a request and print the plan (no workflow, nothing saved).
     Plan(PlanArgs),
+    /// Time whole trips (plan, approve, book) through the real engine against the demo model.
+    Bench(bench::BenchArgs),
     /// Serve the built-in demo model (an OpenAI-compatible Chat Completions endpoint) alone.
     DemoModel {
         /// Address to listen on.
@@ -79,6 +82,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Plan(args) => plan(args).await,
+            Command::Bench(args) => bench::run(args).await,
             Command::DemoModel { bind } => serve_demo_model(bind).await,
         }
     })

@@ -7,34 +7,47 @@ use std::time::Duration;
 
 use anyhow::Context;
 use travel_api::AppState;
+use travel_orchestration::store::BlobSettings;
 use travel_orchestration::{
     Activities, ApprovalWebhook, Engine, EngineTuning, LocalPlanStore, PlanStore, SandboxBookings, TripSettings, Trips,
     engine,
 };
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "BIND", default_value = "127.0.0.1:8080")]
-    bind: SocketAddr,
+    pub bind: SocketAddr,
     /// Folder for the workflow store (workflows.db), saved plans and sandbox bookings.
     #[arg(long, env = "DATA_DIR", default_value = "./data")]
-    data_dir: PathBuf,
+    pub data_dir: PathBuf,
     /// How long a plan waits for approval before it expires, in seconds (7 days by default).
     #[arg(long, env = "APPROVAL_TIMEOUT_SECS", default_value_t = 7 * 24 * 3600)]
-    approval_timeout_secs: u64,
+    pub approval_timeout_secs: u64,
     /// Where to POST a summary and the review link when a plan awaits approval.
     #[arg(long, env = "APPROVAL_WEBHOOK_URL")]
-    approval_webhook_url: Option<String>,
+    pub approval_webhook_url: Option<String>,
     /// How people reach this service, for links in announcements (default: http://BIND).
     #[arg(long, env = "PUBLIC_BASE_URL")]
-    public_base_url: Option<String>,
+    pub public_base_url: Option<String>,
 }
 
-pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+/// The service's parts, running.
+pub struct Running {
+    pub engine: Engine,
+    pub trips: Trips,
+    /// Keeps the demo model (when used) alive.
+    _agents: travel_agents::setup::ConfiguredAgents,
+}
+
+/// Builds every part from the arguments and the environment.
+pub async fn start(args: &ServeArgs, tuning: &EngineTuning) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
     let configured = travel_agents::setup::agents_from_env().await?;
-    let plans: Arc<dyn PlanStore> = Arc::new(LocalPlanStore::new(args.data_dir.join("plans")));
+    let plans: Arc<dyn PlanStore> = match BlobSettings::from_env_with(|n| std::env::var(n).ok())? {
+        Some(settings) => Arc::new(settings.connect(travel_infra::http::shared_client()).await.context("plan store")?),
+        None => Arc::new(LocalPlanStore::new(args.data_dir.join("plans"))),
+    };
     tracing::info!(store = %plans.describe(), "plans are saved to the {}", plans.describe());
     let public_base_url = args.public_base_url.clone().unwrap_or_else(|| format!("http://{}", args.bind));
     let activities = Arc::new(Activities {
@@ -46,16 +59,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         http: travel_infra::http::shared_client(),
     });
     let store = engine::open_sqlite(&args.data_dir.join("workflows.db")).await?;
-    let engine = Engine::start(store, activities, &EngineTuning::default()).await;
+    let engine = Engine::start(store, activities, tuning).await;
     let settings = TripSettings { approval_timeout: Duration::from_secs(args.approval_timeout_secs.max(1)), ..Default::default() };
     let trips = Trips::new(engine.client.clone(), plans, settings);
-    let app = travel_api::router(AppState { trips });
+    Ok(Running { engine, trips, _agents: configured })
+}
 
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let running = start(&args, &EngineTuning::default()).await?;
+    let app = travel_api::router(AppState { trips: running.trips.clone() });
     let listener = tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("binding {}", args.bind))?;
     tracing::info!(address = %listener.local_addr()?, data_dir = %args.data_dir.display(), "travel-planner listening");
     axum::serve(listener, app).with_graceful_shutdown(crate::shutdown_signal()).await?;
-    engine.shutdown(Duration::from_secs(5)).await;
-    drop(configured);
+    running.engine.shutdown(Duration::from_secs(5)).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -64,13 +64,39 @@ async fn approved_trips_are_booked_once_with_the_plan_saved_and_threads_kept() {
     assert_eq!(service.bookings(), 1);
 }
 
+/// A local webhook receiver that keeps what it was sent.
+async fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let sink = sink.clone();
+            async move { sink.lock().unwrap().push(body); "ok" }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, received)
+}
+
 #[tokio::test]
 async fn rejected_trips_finish_unbooked_with_the_comments() {
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
-    let service = Service::start(data.path(), &demo, &[]);
+    let (hook, received) = webhook_receiver().await;
+    let service = Service::start(data.path(), &demo, &[("APPROVAL_WEBHOOK_URL", &hook), ("PUBLIC_BASE_URL", "https://trips.example.org")]);
     let (id, token) = service.start_trip(&trip_body(2)).await;
     service.wait_for_status(&id, "awaiting_approval").await;
+    // The approval request was announced with a summary and the links, and without the token.
+    let announced = received.lock().unwrap().clone();
+    assert_eq!(announced.len(), 1, "{announced:?}");
+    assert_eq!(announced[0]["instanceId"], id.as_str());
+    assert_eq!(announced[0]["travelerName"], "Ada Lovelace");
+    assert_eq!(announced[0]["approveUrl"], format!("https://trips.example.org/approve/{id}"));
+    assert!(announced[0]["total"]["amount"].is_number());
+    assert!(!announced[0].to_string().contains(&token));
     let response = service.decide(&id, Some(&token), &json!({"approved": false, "comments": "Too far this year"})).await;
     assert_eq!(response.status(), 200);
     let trip = service.wait_for_status(&id, "rejected").await;

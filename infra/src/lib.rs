@@ -6,3 +6,4 @@
 
 pub mod azure;
 pub mod http;
+pub mod sas;

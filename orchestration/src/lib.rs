@@ -23,5 +23,5 @@ pub use engine::{Engine, EngineTuning};
 pub use plan::{CostSummary, TripPlan};
 pub use progress::{ApprovalDecision, TripOutcome, TripProgress, TripState, TripStep};
 pub use request::{FieldError, TripRequest};
-pub use store::{LocalPlanStore, PlanLocation, PlanStore, StoreError};
+pub use store::{BlobCredential, BlobPlanStore, BlobStoreConfig, LocalPlanStore, PlanLocation, PlanStore, StoreError};
 pub use trips::{StartedTrip, TripError, TripSettings, TripStatus, Trips};

@@ -208,3 +208,100 @@ pub fn trip_body(days: u32) -> Value {
         "specialRequirements": "vegetarian"
     })
 }
+
+/// Azurite's blob endpoint, started by `scripts/test`.
+pub fn azurite_endpoint() -> String {
+    std::env::var("AZURITE_BLOB_ENDPOINT")
+        .expect("AZURITE_BLOB_ENDPOINT is not set: run the tests with scripts/test, which starts Azurite")
+}
+
+/// An account SAS for Azurite's development account, signed with its well-known key.
+pub fn azurite_sas(permissions: &str) -> String {
+    travel_infra::sas::AccountSas {
+        account: travel_infra::sas::AZURITE_ACCOUNT,
+        key: travel_infra::sas::AZURITE_KEY,
+        permissions,
+        expiry: "2099-01-01T00:00:00Z",
+    }
+    .token()
+    .unwrap()
+}
+
+/// A container name no other test uses.
+pub fn unique_container(prefix: &str) -> String {
+    format!("{prefix}-{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() % 1_000_000_000)
+}
+
+/// A private Azurite this test can stop and start.
+pub struct Azurite {
+    child: Option<Child>,
+    pub port: u16,
+    location: tempfile::TempDir,
+}
+
+impl Azurite {
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut azurite = Self { child: None, port, location: tempfile::tempdir().unwrap() };
+        azurite.resume();
+        azurite
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}/devstoreaccount1", self.port)
+    }
+
+    /// Starts (again) on the same port and data folder.
+    pub fn resume(&mut self) {
+        let bin = std::env::var("AZURITE_BLOB_BIN").expect("AZURITE_BLOB_BIN is not set: run the tests with scripts/test");
+        let child = Command::new(bin)
+            .args(["--blobHost", "127.0.0.1", "--blobPort", &self.port.to_string(), "--disableTelemetry", "--silent", "--location"])
+            .arg(self.location.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("azurite starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "azurite did not listen");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops it as an operator would (SIGTERM: Azurite saves its state on the way out).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Azurite {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Runs the service expecting it to stop at start-up; returns its exit status and logs.
+pub fn failed_start(data_dir: &Path, env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
+    let mut command = Command::new(BIN);
+    command
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let output = command.output().unwrap();
+    (output.status, String::from_utf8_lossy(&output.stderr).into_owned())
+}

@@ -1,5 +1,6 @@
 //! Where plans are kept. The workflow saves through [`PlanStore`]; the default writes under the
-//! data folder, Azure Blob Storage is the other implementation.
+//! data folder ([`LocalPlanStore`]), Azure Blob Storage is the other implementation
+//! ([`BlobPlanStore`]).
 
 use std::path::{Path, PathBuf};
 
@@ -8,6 +9,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::TripPlan;
+
+mod azure_blob;
+pub use azure_blob::{BlobAuth, BlobCredential, BlobPlanStore, BlobSettings, BlobStoreConfig};
 
 /// Where a saved plan can be found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
