@@ -65,9 +65,22 @@ pub async fn start(args: &ServeArgs, tuning: &EngineTuning) -> anyhow::Result<Ru
     Ok(Running { engine, trips, _agents: configured })
 }
 
+/// The API and the pages on one router: unknown `/api/...` addresses answer JSON, others a page.
+pub fn app(trips: Trips) -> axum::Router {
+    let routes = travel_api::routes(AppState { trips: trips.clone() }).merge(travel_web::router(travel_web::WebState { trips }));
+    travel_api::finish(routes.fallback(|uri: axum::http::Uri| async move {
+        use axum::response::IntoResponse;
+        if uri.path().starts_with("/api/") || uri.path().starts_with("/approve/") {
+            travel_api::not_found().await.into_response()
+        } else {
+            travel_web::not_found().await
+        }
+    }))
+}
+
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let running = start(&args, &EngineTuning::default()).await?;
-    let app = travel_api::router(AppState { trips: running.trips.clone() });
+    let app = app(running.trips.clone());
     let listener = tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("binding {}", args.bind))?;
     tracing::info!(address = %listener.local_addr()?, data_dir = %args.data_dir.display(), "travel-planner listening");
     axum::serve(listener, app).with_graceful_shutdown(crate::shutdown_signal()).await?;

@@ -204,9 +204,12 @@ async fn health_readiness_and_the_openapi_document() {
     for path in ["/api/trips", "/api/trips/{instance_id}", "/approve/{instance_id}", "/api/trips/{instance_id}/agents/{agent}"] {
         assert!(doc["paths"][path].is_object(), "{path}");
     }
-    let nowhere = service.get("/nowhere").await;
+    let nowhere = service.get("/api/nowhere").await;
     assert_eq!(nowhere.status(), 404);
     assert!(nowhere.json::<Value>().await.unwrap()["error"]["message"].is_string());
+    let page = service.get("/nowhere").await;
+    assert_eq!(page.status(), 404);
+    assert!(page.text().await.unwrap().contains("Page not found"));
 }
 
 #[tokio::test]

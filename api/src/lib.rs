@@ -15,7 +15,7 @@ pub mod openapi;
 mod routes;
 
 pub use error::{ApiError, ErrorBody, JsonBody};
-pub use routes::{ApproveRequest, TripCreated, TripView, router};
+pub use routes::{ApproveRequest, TripCreated, TripView, finish, not_found, router, routes};
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

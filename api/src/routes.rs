@@ -63,7 +63,8 @@ pub struct AgentThreadView {
     pub thread: AgentThread,
 }
 
-pub fn router(state: AppState) -> Router {
+/// The API's routes, without fallback or layers (see [`finish`]).
+pub fn routes(state: AppState) -> Router {
     Router::new()
         .route("/api/trips", post(start_trip))
         .route("/api/trips/{instance_id}", get(trip))
@@ -74,14 +75,27 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/openapi.json", get(|| async { Json(crate::openapi::document()) }))
-        .fallback(|| async { ApiError::not_found("No such route; see /api/openapi.json for what this service offers.") })
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(
-            tower_http::trace::TraceLayer::new_for_http().make_span_with(|request: &axum::extract::Request| {
-                tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), instance_id = tracing::field::Empty)
-            }),
-        )
         .with_state(state)
+}
+
+/// The API alone, finished (JSON 404s, limits, tracing).
+pub fn router(state: AppState) -> Router {
+    finish(routes(state).fallback(not_found))
+}
+
+/// The answer for an unknown API address.
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("No such route; see /api/openapi.json for what this service offers.")
+}
+
+/// Adds what every route gets: the body limit and a tracing span per request (carrying the
+/// instance id once a handler knows it).
+pub fn finish(router: Router) -> Router {
+    router.layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).layer(
+        tower_http::trace::TraceLayer::new_for_http().make_span_with(|request: &axum::extract::Request| {
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), instance_id = tracing::field::Empty)
+        }),
+    )
 }
 
 fn links(id: &str) -> TripLinks {

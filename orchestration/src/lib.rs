@@ -14,6 +14,7 @@ pub mod plan;
 pub mod progress;
 pub mod request;
 pub mod store;
+pub mod timeline;
 pub mod trips;
 pub mod workflow;
 
@@ -24,4 +25,5 @@ pub use plan::{CostSummary, TripPlan};
 pub use progress::{ApprovalDecision, TripOutcome, TripProgress, TripState, TripStep};
 pub use request::{FieldError, TripRequest};
 pub use store::{BlobCredential, BlobPlanStore, BlobStoreConfig, LocalPlanStore, PlanLocation, PlanStore, StoreError};
+pub use timeline::{RowState, TimelineRow};
 pub use trips::{StartedTrip, TripError, TripSettings, TripStatus, Trips};

@@ -207,6 +207,13 @@ impl Trips {
         })
     }
 
+    /// When each step ran.
+    pub async fn timeline(&self, instance_id: &str) -> Result<Vec<crate::timeline::TimelineRow>, TripError> {
+        let status = self.status(instance_id).await?;
+        let history = self.client.read_execution_history(instance_id, 1).await?;
+        Ok(crate::timeline::timeline(&history, status.status.is_final(), Utc::now()))
+    }
+
     /// The latest saved plan.
     pub async fn plan(&self, instance_id: &str) -> Result<TripPlan, TripError> {
         self.status(instance_id).await?;

@@ -305,3 +305,4 @@ pub fn failed_start(data_dir: &Path, env: &[(&str, &str)]) -> (std::process::Exi
     let output = command.output().unwrap();
     (output.status, String::from_utf8_lossy(&output.stderr).into_owned())
 }
+#[allow(dead_code)] pub mod browser;

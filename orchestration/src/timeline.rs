@@ -1,0 +1,118 @@
+//! When each step of a trip ran, read from the workflow history (for progress pages and the
+//! operator's timeline).
+
+use chrono::{DateTime, TimeZone, Utc};
+use duroxide::{Event, EventKind};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::workflow::activity;
+
+/// One row of the timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TimelineRow {
+    /// `destination`, `itinerary`, `local-tips`, `saving`, `approval`, `booking`.
+    pub key: String,
+    pub label: String,
+    pub state: RowState,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Finished minus started, or until now while running.
+    pub elapsed_ms: Option<u64>,
+    /// How many times the step was tried.
+    pub attempts: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RowState {
+    Pending,
+    Running,
+    Done,
+    Failed,
+    Skipped,
+}
+
+const ROWS: &[(&str, &str, &str)] = &[
+    ("destination", "Destinations", activity::DESTINATION_AGENT),
+    ("itinerary", "Itinerary", activity::ITINERARY_AGENT),
+    ("local-tips", "Local tips", activity::LOCAL_TIPS_AGENT),
+    ("saving", "Saving the plan", activity::SAVE_PLAN),
+    ("approval", "Waiting for approval", activity::REQUEST_APPROVAL),
+    ("booking", "Booking", activity::BOOK_TRIP),
+];
+
+fn at(ms: u64) -> Option<DateTime<Utc>> {
+    Utc.timestamp_millis_opt(ms as i64).single()
+}
+
+/// The timeline of one execution's history, as of `now`.
+pub fn timeline(history: &[Event], finished: bool, now: DateTime<Utc>) -> Vec<TimelineRow> {
+    let mut rows: Vec<TimelineRow> = ROWS
+        .iter()
+        .map(|(key, label, _)| TimelineRow {
+            key: (*key).into(),
+            label: (*label).into(),
+            state: RowState::Pending,
+            started_at: None,
+            finished_at: None,
+            elapsed_ms: None,
+            attempts: 0,
+        })
+        .collect();
+    let row_of = |name: &str| ROWS.iter().position(|(_, _, n)| *n == name);
+    let mut scheduled: Vec<(u64, usize)> = Vec::new();
+    for event in history {
+        match &event.kind {
+            EventKind::ActivityScheduled { name, .. } => {
+                if let Some(i) = row_of(name) {
+                    scheduled.push((event.event_id, i));
+                    let row = &mut rows[i];
+                    row.attempts += 1;
+                    row.started_at = row.started_at.or(at(event.timestamp_ms));
+                    row.state = RowState::Running;
+                }
+            }
+            EventKind::ActivityCompleted { .. } | EventKind::ActivityFailed { .. } => {
+                let Some(i) = event.source_event_id.and_then(|s| scheduled.iter().find(|(id, _)| *id == s).map(|(_, i)| *i)) else {
+                    continue;
+                };
+                let failed = matches!(event.kind, EventKind::ActivityFailed { .. });
+                let row = &mut rows[i];
+                if row.key == "approval" && !failed {
+                    // The approval step goes on until the decision or the timeout.
+                    continue;
+                }
+                row.finished_at = at(event.timestamp_ms);
+                row.state = if failed { RowState::Failed } else { RowState::Done };
+            }
+            EventKind::QueueEventDelivered { .. } | EventKind::TimerFired { .. } => {
+                let approval = &mut rows[4];
+                if approval.state == RowState::Running {
+                    approval.finished_at = at(event.timestamp_ms);
+                    approval.state = RowState::Done;
+                }
+            }
+            _ => {}
+        }
+    }
+    for row in &mut rows {
+        // A failed attempt followed by a retry is still running.
+        if row.state == RowState::Failed && !finished {
+            row.state = RowState::Running;
+            row.finished_at = None;
+        }
+        if finished && row.state == RowState::Pending {
+            row.state = RowState::Skipped;
+        }
+        if finished && row.state == RowState::Running {
+            row.state = RowState::Failed;
+        }
+        row.elapsed_ms = row.started_at.map(|s| {
+            let end = row.finished_at.unwrap_or(now);
+            (end - s).num_milliseconds().max(0) as u64
+        });
+    }
+    rows
+}

@@ -1,0 +1,156 @@
+//! The web pages in a real browser (headless Chromium): the form, live progress, the review,
+//! approve and reject, validation, escaping, and the same without JavaScript.
+
+mod support;
+
+use std::time::Duration;
+
+use support::browser::Browser;
+use support::*;
+
+async fn fill_form(browser: &Browser, preferences: &str) {
+    browser.fill("travelerName", "Grace Hopper").await;
+    browser.fill("preferences", preferences).await;
+    browser.fill("durationDays", "3").await;
+    browser.fill("budgetAmount", "1800").await;
+    browser.fill("budgetCurrency", "EUR").await;
+    browser.fill("specialRequirements", "vegetarian").await;
+}
+
+#[tokio::test]
+async fn plan_watch_progress_review_and_approve_in_the_browser() {
+    let data = tempfile::tempdir().unwrap();
+    let demo = DemoModel::start();
+    let service = Service::start(data.path(), &demo, &[]);
+    demo.set_latency(700).await;
+    let browser = Browser::start(true).await;
+    browser.goto(&service.url("/")).await;
+    fill_form(&browser, "temples and food").await;
+    browser.screenshot("form").await;
+    browser.click("submit").await;
+
+    // The trip page, live: a marker set now survives until the review shows, so the page
+    // updated itself (HTMX) rather than reloading.
+    browser.wait_for("#steps", false).await;
+    assert!(browser.text("#status").await.contains("Planning"));
+    browser.client.execute("window.__stillHere = true;", vec![]).await.unwrap();
+    browser.wait_for("#review", false).await;
+    let still_here = browser.client.execute("return window.__stillHere === true;", vec![]).await.unwrap();
+    assert_eq!(still_here, serde_json::json!(true), "progress updated in place");
+    demo.set_latency(0).await;
+    browser.wait_for("#decision", false).await;
+    browser.screenshot("review").await;
+
+    assert_eq!(browser.client.find_all(fantoccini::Locator::Css("#destinations li")).await.unwrap().len(), 3);
+    assert!(browser.text("#destinations .chosen").await.contains("(chosen)"));
+    assert!(browser.exists("#itinerary tbody tr").await);
+    assert!(browser.text("#itinerary thead").await.contains("In EUR"));
+    assert!(browser.text("#total").await.ends_with("EUR"));
+    assert!(browser.exists("#demo-mark").await, "demo plans are marked");
+    assert!(browser.exists("#attractions li").await && browser.exists("#restaurants li").await && browser.exists("#tips li").await);
+    assert!(browser.exists("#plan-document").await);
+    let steps = browser.text("#steps").await;
+    assert!(steps.contains("Itinerary") && steps.contains("Local tips") && steps.contains("done"), "{steps}");
+    // The approval token is in an HttpOnly cookie, never in the page.
+    let html = browser.client.source().await.unwrap();
+    assert!(!html.contains("approvalToken") && !html.contains("tp_trip_"));
+
+    browser.fill("comments", "Wonderful").await;
+    browser.click("approve").await;
+    browser.wait_for("#notice", false).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !browser.text("#notice").await.contains("confirmation code") {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    browser.screenshot("booked").await;
+    assert_eq!(service.bookings(), 1);
+
+    // My trips lists it.
+    browser.goto(&service.url("/trips")).await;
+    assert!(browser.text("#trips").await.contains("Booked"));
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn reject_validation_errors_and_typed_markup_stay_text() {
+    let data = tempfile::tempdir().unwrap();
+    let demo = DemoModel::start();
+    let service = Service::start(data.path(), &demo, &[]);
+    let browser = Browser::start(true).await;
+    browser.goto(&service.url("/")).await;
+
+    // Validation: the message beside the field, the values kept.
+    fill_form(&browser, "beaches").await;
+    browser.fill("travelerName", "").await;
+    browser.fill("budgetCurrency", "ZZZ").await;
+    browser.click("submit").await;
+    browser.wait_for("#form-errors", false).await;
+    assert!(browser.text("#travelerName-error").await.contains("name"));
+    assert!(browser.text("#budgetCurrency-error").await.contains("ISO 4217"));
+    let kept = browser.client.find(fantoccini::Locator::Id("preferences")).await.unwrap().prop("value").await.unwrap();
+    assert_eq!(kept.as_deref(), Some("beaches"));
+    browser.screenshot("validation").await;
+
+    // Markup typed into preferences is shown as text and runs nothing.
+    browser.fill("travelerName", "<b>Grace</b>").await;
+    browser.fill("budgetCurrency", "EUR").await;
+    browser.fill("preferences", "<script>window.__injected = 1</script><img src=x onerror=\"window.__injected=2\"> quiet beaches").await;
+    browser.click("submit").await;
+    browser.wait_for("#decision", false).await;
+    assert!(browser.text("#preferences").await.contains("<script>window.__injected = 1</script>"));
+    assert_eq!(browser.text("#traveler").await, "<b>Grace</b>");
+    let injected = browser.client.execute("return typeof window.__injected;", vec![]).await.unwrap();
+    assert_eq!(injected, serde_json::json!("undefined"));
+
+    browser.fill("comments", "Not this year").await;
+    browser.click("reject").await;
+    browser.wait_for("#notice", false).await;
+    assert!(browser.text("#notice").await.contains("rejected"));
+    assert!(browser.text("#notice").await.contains("Not this year"));
+    assert_eq!(service.bookings(), 0);
+
+    // An unknown trip gets a page that says so.
+    browser.goto(&service.url("/trips/trip-00000000000000000000")).await;
+    assert!(browser.text("h1").await.contains("Trip not found"));
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn without_javascript_submit_and_approve_still_work() {
+    let data = tempfile::tempdir().unwrap();
+    let demo = DemoModel::start();
+    let service = Service::start(data.path(), &demo, &[]);
+    let browser = Browser::start(false).await;
+    browser.goto(&service.url("/")).await;
+    fill_form(&browser, "hiking and mountains").await;
+    browser.click("submit").await;
+    browser.wait_for("#decision", true).await;
+    browser.click("approve").await;
+    browser.wait_for("#notice", true).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !browser.text("#notice").await.contains("confirmation code") {
+        assert!(std::time::Instant::now() < deadline);
+        browser.client.refresh().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    browser.screenshot("no-javascript-booked").await;
+    assert_eq!(service.bookings(), 1);
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_cross_site_form_post_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let demo = DemoModel::start();
+    let service = Service::start(data.path(), &demo, &[]);
+    let form = "csrf=guess&travelerName=Mallory&preferences=x&durationDays=2&budgetAmount=100&budgetCurrency=USD";
+    let post = |cookie: &'static str, body: String| {
+        service.http.post(service.url("/")).header("content-type", "application/x-www-form-urlencoded").header("cookie", cookie).body(body)
+    };
+    let response = post("tp_csrf=somethingelse123456", form.to_owned()).send().await.unwrap();
+    assert_eq!(response.status(), 403);
+    let response = post("tp_csrf=guessguessguess12", form.replace("csrf=guess", "csrf=guessguessguess12")).header("sec-fetch-site", "cross-site").send().await.unwrap();
+    assert_eq!(response.status(), 403);
+    assert_eq!(demo.counts().await["total"], 0);
+}

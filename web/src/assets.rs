@@ -1,0 +1,30 @@
+//! Static files, compiled into the binary: nothing is loaded from a CDN.
+
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
+/// `dist/htmx.min.js` of the npm package `htmx.org@2.0.11` (see `web/static/README.md`).
+pub const HTMX: &str = include_str!("../static/htmx-2.0.11.min.js");
+pub const CSS: &str = include_str!("../static/app.css");
+
+fn cached(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=86400")], body).into_response()
+}
+
+pub async fn htmx() -> Response {
+    cached("text/javascript; charset=utf-8", HTMX)
+}
+
+pub async fn css() -> Response {
+    cached("text/css; charset=utf-8", CSS)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_vendored_htmx_is_the_pinned_npm_release() {
+        let digest = ring::digest::digest(&ring::digest::SHA256, super::HTMX.as_bytes());
+        let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, "d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717");
+    }
+}

@@ -1,0 +1,55 @@
+//! The cookies the pages use: a CSRF token (double submit) and, per trip this browser started,
+//! its approval token. Both HttpOnly and SameSite=Strict; the approval token never appears in a
+//! URL or in the HTML.
+
+use axum::http::HeaderMap;
+use axum::http::header::COOKIE;
+
+pub const CSRF: &str = "tp_csrf";
+const TRIP_PREFIX: &str = "tp_trip_";
+/// Approval cookies outlive the 7-day approval window a little.
+const TRIP_MAX_AGE: u64 = 8 * 24 * 3600;
+
+/// Every cookie the browser sent.
+pub fn all(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            Some((name.trim().to_owned(), value.trim().to_owned()))
+        })
+        .collect()
+}
+
+pub fn get(headers: &HeaderMap, name: &str) -> Option<String> {
+    all(headers).into_iter().find(|(n, _)| n == name).map(|(_, v)| v)
+}
+
+/// The approval token this browser holds for a trip.
+pub fn approval_token(headers: &HeaderMap, instance_id: &str) -> Option<String> {
+    get(headers, &format!("{TRIP_PREFIX}{instance_id}"))
+}
+
+/// The trips this browser started.
+pub fn trip_ids(headers: &HeaderMap) -> Vec<String> {
+    all(headers).into_iter().filter_map(|(n, _)| n.strip_prefix(TRIP_PREFIX).map(str::to_owned)).collect()
+}
+
+pub fn set_approval_token(instance_id: &str, token: &str) -> String {
+    format!("{TRIP_PREFIX}{instance_id}={token}; Path=/; Max-Age={TRIP_MAX_AGE}; HttpOnly; SameSite=Strict")
+}
+
+pub fn set_csrf(token: &str) -> String {
+    format!("{CSRF}={token}; Path=/; HttpOnly; SameSite=Strict")
+}
+
+/// A fresh random token (hex).
+pub fn random_token() -> String {
+    use ring::rand::SecureRandom;
+    let mut buf = [0u8; 16];
+    ring::rand::SystemRandom::new().fill(&mut buf).expect("the system has randomness");
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}

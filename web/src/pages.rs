@@ -1,0 +1,316 @@
+//! The pages and their form handlers.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use travel_orchestration::request::Budget;
+use travel_orchestration::{ApprovalDecision, TripError, TripRequest, TripState, TripStatus};
+
+use crate::cookies;
+use crate::views::{self, PlanView, TimelineView};
+use crate::WebState;
+
+fn render<T: Template>(status: StatusCode, template: &T) -> Response {
+    match template.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a page failed to render");
+            (StatusCode::INTERNAL_SERVER_ERROR, "the page failed to render").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    title: String,
+    message: String,
+}
+
+fn error_page(status: StatusCode, title: &str, message: impl Into<String>) -> Response {
+    render(status, &ErrorPage { title: title.into(), message: message.into() })
+}
+
+fn trip_error(error: TripError) -> Response {
+    match error {
+        TripError::NotFound(id) => error_page(StatusCode::NOT_FOUND, "Trip not found", format!("There is no trip `{id}`. It may have been purged, or the link is mistyped.")),
+        other => error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", other.to_string()),
+    }
+}
+
+/// The form's values, as typed.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FormValues {
+    pub traveler_name: String,
+    pub preferences: String,
+    pub duration_days: String,
+    pub budget_amount: String,
+    pub budget_currency: String,
+    pub start_date: String,
+    pub travel_dates: String,
+    pub special_requirements: String,
+    pub csrf: String,
+}
+
+#[derive(Template)]
+#[template(path = "form.html")]
+struct FormPage {
+    values: FormValues,
+    errors: HashMap<String, String>,
+    csrf: String,
+    currencies: Vec<&'static str>,
+}
+
+impl FormPage {
+    fn has_error(&self, field: &str) -> bool {
+        self.errors.contains_key(field)
+    }
+
+    fn error(&self, field: &str) -> &str {
+        self.errors.get(field).map(String::as_str).unwrap_or_default()
+    }
+}
+
+/// The CSRF token of this browser, and the cookie to set when it had none.
+fn csrf_of(headers: &HeaderMap) -> (String, Option<String>) {
+    match cookies::get(headers, cookies::CSRF).filter(|t| t.len() >= 16) {
+        Some(token) => (token, None),
+        None => {
+            let token = cookies::random_token();
+            let cookie = cookies::set_csrf(&token);
+            (token, Some(cookie))
+        }
+    }
+}
+
+fn with_cookie(mut response: Response, cookie: Option<String>) -> Response {
+    if let Some(cookie) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+fn form_page(status: StatusCode, values: FormValues, errors: HashMap<String, String>, headers: &HeaderMap) -> Response {
+    let (csrf, cookie) = csrf_of(headers);
+    let currencies = travel_agents::ReferenceRates::currencies().collect();
+    with_cookie(render(status, &FormPage { values, errors, csrf, currencies }), cookie)
+}
+
+pub async fn new_trip(headers: HeaderMap) -> Response {
+    let values = FormValues { duration_days: "4".into(), budget_amount: "2500".into(), budget_currency: "USD".into(), ..Default::default() };
+    form_page(StatusCode::OK, values, HashMap::new(), &headers)
+}
+
+/// A form post from another site, or without this browser's CSRF token, is refused.
+fn cross_site(headers: &HeaderMap, submitted: &str) -> bool {
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if matches!(site, Some("cross-site") | Some("same-site")) {
+        return true;
+    }
+    match cookies::get(headers, cookies::CSRF) {
+        Some(expected) => expected.is_empty() || expected != submitted,
+        None => true,
+    }
+}
+
+fn forbidden_post() -> Response {
+    error_page(StatusCode::FORBIDDEN, "Form expired", "This form could not be verified (it came from another site, or its session expired). Reload the page and try again.")
+}
+
+pub async fn submit_trip(State(state): State<WebState>, headers: HeaderMap, Form(values): Form<FormValues>) -> Response {
+    if cross_site(&headers, &values.csrf) {
+        return forbidden_post();
+    }
+    let mut errors = HashMap::new();
+    let duration_days = values.duration_days.trim().parse::<u32>().unwrap_or_else(|_| {
+        errors.insert("durationDays".to_owned(), "Enter a whole number of days from 1 to 21.".to_owned());
+        0
+    });
+    let amount = values.budget_amount.trim().parse::<f64>().unwrap_or_else(|_| {
+        errors.insert("budgetAmount".to_owned(), "Enter the budget as a number, e.g. 2500.".to_owned());
+        0.0
+    });
+    let start_date = match values.start_date.trim() {
+        "" => None,
+        text => match text.parse() {
+            Ok(date) => Some(date),
+            Err(_) => {
+                errors.insert("startDate".to_owned(), "Enter the date as YYYY-MM-DD.".to_owned());
+                None
+            }
+        },
+    };
+    let optional = |v: &str| Some(v.trim().to_owned()).filter(|s| !s.is_empty());
+    let request = TripRequest {
+        traveler_name: values.traveler_name.trim().to_owned(),
+        preferences: values.preferences.trim().to_owned(),
+        duration_days,
+        budget: Budget { amount, currency: values.budget_currency.trim().to_uppercase() },
+        start_date,
+        travel_dates: optional(&values.travel_dates),
+        special_requirements: optional(&values.special_requirements),
+    };
+    if let Err(fields) = request.validate() {
+        for field in fields {
+            let name = match field.field.as_str() {
+                "budget.amount" => "budgetAmount".to_owned(),
+                "budget.currency" => "budgetCurrency".to_owned(),
+                other => other.to_owned(),
+            };
+            errors.entry(name).or_insert(field.message);
+        }
+    }
+    if !errors.is_empty() {
+        return form_page(StatusCode::UNPROCESSABLE_ENTITY, values, errors, &headers);
+    }
+    match state.trips.start(request).await {
+        Ok(started) => {
+            let response = Redirect::to(&format!("/trips/{}", started.instance_id)).into_response();
+            with_cookie(response, Some(cookies::set_approval_token(&started.instance_id, &started.approval_token)))
+        }
+        Err(TripError::Invalid(_)) => form_page(StatusCode::UNPROCESSABLE_ENTITY, values, errors, &headers),
+        Err(other) => trip_error(other),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "trip.html")]
+struct TripPage {
+    id: String,
+    destination: Option<String>,
+    demo: bool,
+    status: String,
+    status_label: String,
+    message: String,
+    percent: u8,
+    polling: bool,
+    error: Option<String>,
+    notice: Option<String>,
+    request: Option<travel_orchestration::TripRequest>,
+    rows_before: Vec<TimelineView>,
+    rows_parallel: Vec<TimelineView>,
+    rows_after: Vec<TimelineView>,
+    plan: Option<PlanView>,
+    can_decide: bool,
+    waiting_elsewhere: bool,
+    csrf: String,
+}
+
+fn notice(status: &TripStatus) -> Option<String> {
+    let outcome = status.outcome.as_ref()?;
+    let comments = outcome.decision.as_ref().and_then(|d| d.comments.clone()).map(|c| format!(" Comments: “{c}”")).unwrap_or_default();
+    Some(match outcome.state {
+        TripState::Booked => {
+            let code = outcome.booking.as_ref().map(|b| b.confirmation_code.clone()).unwrap_or_default();
+            format!("Booked. Your confirmation code is {code}.{comments}")
+        }
+        TripState::Rejected => format!("You rejected this plan; nothing was booked.{comments}"),
+        TripState::Expired => "The approval window closed before a decision; nothing was booked.".to_owned(),
+        _ => return None,
+    })
+}
+
+pub async fn trip_page(State(state): State<WebState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    let status = match state.trips.status(&id).await {
+        Ok(status) => status,
+        Err(e) => return trip_error(e),
+    };
+    let timeline = state.trips.timeline(&id).await.unwrap_or_default();
+    let request = state.trips.input(&id).await.ok().map(|input| input.request);
+    let plan = match status.progress.as_ref().and_then(|p| p.plan.as_ref()) {
+        Some(saved) => match state.trips.plans().load(&id, Some(saved.revision)).await {
+            Ok(Some(plan)) => Some(plan),
+            Ok(None) => None,
+            Err(e) => return trip_error(e.into()),
+        },
+        None => None,
+    };
+    let holds_token = cookies::approval_token(&headers, &id).is_some();
+    let waiting = status.status == TripState::AwaitingApproval;
+    let (csrf, cookie) = csrf_of(&headers);
+    let progress = status.progress.clone();
+    let (rows_before, rows_parallel, rows_after) = views::split_timeline(&timeline);
+    let page = TripPage {
+        id: id.clone(),
+        destination: progress.as_ref().and_then(|p| p.destination.clone()),
+        demo: plan.as_ref().is_some_and(|p| p.demo),
+        status: status.status.as_str().to_owned(),
+        status_label: views::status_label(status.status).to_owned(),
+        message: progress.as_ref().map(|p| p.message.clone()).unwrap_or_else(|| "Starting".into()),
+        percent: if status.status.is_final() { 100 } else { progress.as_ref().map(|p| p.percent).unwrap_or(0) },
+        polling: matches!(status.status, TripState::Planning | TripState::Booking),
+        error: status.error.clone(),
+        notice: notice(&status),
+        request,
+        rows_before,
+        rows_parallel,
+        rows_after,
+        plan: plan.as_ref().map(|p| {
+            let mut view = PlanView::new(p);
+            view.location = progress.as_ref().and_then(|p| p.plan.as_ref()).map(|s| s.location.markdown.clone()).unwrap_or_default();
+            view
+        }),
+        can_decide: waiting && holds_token,
+        waiting_elsewhere: waiting && !holds_token,
+        csrf,
+    };
+    with_cookie(render(StatusCode::OK, &page), cookie)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DecisionForm {
+    decision: String,
+    #[serde(default)]
+    comments: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn decide(State(state): State<WebState>, Path(id): Path<String>, headers: HeaderMap, Form(form): Form<DecisionForm>) -> Response {
+    if cross_site(&headers, &form.csrf) {
+        return forbidden_post();
+    }
+    let approved = match form.decision.as_str() {
+        "approve" => true,
+        "reject" => false,
+        _ => return error_page(StatusCode::UNPROCESSABLE_ENTITY, "Unknown decision", "Choose Approve or Reject."),
+    };
+    let comments = Some(form.comments.trim().to_owned()).filter(|c| !c.is_empty());
+    let token = cookies::approval_token(&headers, &id);
+    match state.trips.decide(&id, token.as_deref(), ApprovalDecision { approved, comments }).await {
+        Ok(_) | Err(TripError::NotWaiting(_)) | Err(TripError::AlreadyDecided(_)) => Redirect::to(&format!("/trips/{id}")).into_response(),
+        Err(TripError::MissingToken) | Err(TripError::WrongToken) => error_page(
+            StatusCode::FORBIDDEN,
+            "Not your trip to approve",
+            "Only the browser that started this trip can approve or reject it.",
+        ),
+        Err(other) => trip_error(other),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "trips.html")]
+struct TripsPage {
+    trips: Vec<views::TripRow>,
+}
+
+pub async fn my_trips(State(state): State<WebState>, headers: HeaderMap) -> Response {
+    let mut trips = Vec::new();
+    for id in cookies::trip_ids(&headers) {
+        if let Ok(status) = state.trips.status(&id).await {
+            trips.push(status);
+        }
+    }
+    trips.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    render(StatusCode::OK, &TripsPage { trips: trips.iter().map(views::TripRow::new).collect() })
+}
+
+pub async fn not_found() -> Response {
+    error_page(StatusCode::NOT_FOUND, "Page not found", "There is no page at this address.")
+}
