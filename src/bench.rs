@@ -29,6 +29,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         approval_timeout_secs: 3600,
         approval_webhook_url: None,
         public_base_url: None,
+        admin_token: None,
     };
     let tuning = EngineTuning::default();
     let running = serve::start(&serve_args, &tuning).await?;

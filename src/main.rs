@@ -1,6 +1,7 @@
 //! `travel-planner`: the one binary of the service.
 
 mod bench;
+mod instances;
 mod serve;
 
 use std::net::SocketAddr;
@@ -38,6 +39,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run the three agents once for a request and print the plan (no workflow, nothing saved).
     Plan(PlanArgs),
+    /// Inspect and manage workflow instances (list, show, history, approve, terminate, purge).
+    Instances(instances::InstancesArgs),
     /// Time whole trips (plan, approve, book) through the real engine against the demo model.
     Bench(bench::BenchArgs),
     /// Serve the built-in demo model (an OpenAI-compatible Chat Completions endpoint) alone.
@@ -83,6 +86,7 @@ fn main() -> anyhow::Result<()> {
             Command::Serve(args) => serve::run(args).await,
             Command::Plan(args) => plan(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Instances(args) => instances::run(args).await,
             Command::DemoModel { bind } => serve_demo_model(bind).await,
         }
     })

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use travel_api::AppState;
+use travel_api::admin::{AdminAccess, require_admin};
 use travel_orchestration::store::BlobSettings;
 use travel_orchestration::{
     Activities, ApprovalWebhook, Engine, EngineTuning, LocalPlanStore, PlanStore, SandboxBookings, TripSettings, Trips,
@@ -30,6 +31,10 @@ pub struct ServeArgs {
     /// How people reach this service, for links in announcements (default: http://BIND).
     #[arg(long, env = "PUBLIC_BASE_URL")]
     pub public_base_url: Option<String>,
+    /// The operators' token for the dashboard and the management API. Without it the service
+    /// binds only loopback addresses.
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
 }
 
 /// The service's parts, running.
@@ -66,8 +71,14 @@ pub async fn start(args: &ServeArgs, tuning: &EngineTuning) -> anyhow::Result<Ru
 }
 
 /// The API and the pages on one router: unknown `/api/...` addresses answer JSON, others a page.
-pub fn app(trips: Trips) -> axum::Router {
-    let routes = travel_api::routes(AppState { trips: trips.clone() }).merge(travel_web::router(travel_web::WebState { trips }));
+/// The dashboard and the management API sit behind the admin check.
+pub fn app(trips: Trips, admin_token: Option<String>) -> axum::Router {
+    let api = AppState { trips: trips.clone() };
+    let web = travel_web::WebState { trips, admin_token: admin_token.clone() };
+    let operators = travel_api::management::routes(api.clone())
+        .merge(travel_web::dashboard_router(web.clone()))
+        .route_layer(axum::middleware::from_fn_with_state(AdminAccess { token: admin_token }, require_admin));
+    let routes = travel_api::routes(api).merge(travel_web::router(web.clone())).merge(travel_web::login_router(web)).merge(operators);
     travel_api::finish(routes.fallback(|uri: axum::http::Uri| async move {
         use axum::response::IntoResponse;
         if uri.path().starts_with("/api/") || uri.path().starts_with("/approve/") {
@@ -79,8 +90,18 @@ pub fn app(trips: Trips) -> axum::Router {
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let admin_token = args.admin_token.clone().filter(|t| !t.trim().is_empty());
+    if admin_token.is_none() && !args.bind.ip().is_loopback() {
+        anyhow::bail!(
+            "refusing to listen on {}: without ADMIN_TOKEN the dashboard and the management API would be open to anyone who can reach it. Set ADMIN_TOKEN, or bind a loopback address such as 127.0.0.1:8080",
+            args.bind
+        );
+    }
+    if admin_token.is_none() {
+        tracing::warn!("ADMIN_TOKEN is not set: the dashboard and the management API are open to this machine only (loopback)");
+    }
     let running = start(&args, &EngineTuning::default()).await?;
-    let app = app(running.trips.clone());
+    let app = app(running.trips.clone(), admin_token);
     let listener = tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("binding {}", args.bind))?;
     tracing::info!(address = %listener.local_addr()?, data_dir = %args.data_dir.display(), "travel-planner listening");
     axum::serve(listener, app).with_graceful_shutdown(crate::shutdown_signal()).await?;

@@ -154,3 +154,61 @@ async fn a_cross_site_form_post_is_refused() {
     assert_eq!(response.status(), 403);
     assert_eq!(demo.counts().await["total"], 0);
 }
+
+#[tokio::test]
+async fn the_dashboard_filters_shows_the_parallel_agents_and_tool_calls_and_approves() {
+    let data = tempfile::tempdir().unwrap();
+    let demo = DemoModel::start();
+    let service = Service::start(data.path(), &demo, &[("ADMIN_TOKEN", "dashboard-token-1")]);
+    demo.set_latency(300).await;
+    let (waiting, _) = service.start_trip(&trip_body(2)).await;
+    let (other, token) = service.start_trip(&trip_body(1)).await;
+    service.wait_for_status(&waiting, "awaiting_approval").await;
+    service.wait_for_status(&other, "awaiting_approval").await;
+    service.decide(&other, Some(&token), &serde_json::json!({"approved": false})).await;
+    service.wait_for_status(&other, "rejected").await;
+
+    let browser = Browser::start(true).await;
+    browser.goto(&service.url("/dashboard")).await;
+    assert!(browser.client.current_url().await.unwrap().path().ends_with("/dashboard/login"));
+    browser.fill("token", "dashboard-token-1").await;
+    browser.click("sign-in").await;
+    browser.wait_for("#instances", false).await;
+    assert!(browser.text("#counts").await.contains("rejected: 1"));
+
+    // Filter by status.
+    browser.client.find(fantoccini::Locator::Css("#status option[value=awaiting_approval]")).await.unwrap().click().await.unwrap();
+    browser.click("apply").await;
+    browser.wait_for("#instances", false).await;
+    let rows = browser.text("#instances tbody").await;
+    assert!(rows.contains(&waiting) && !rows.contains(&other), "{rows}");
+    browser.screenshot("dashboard").await;
+
+    // Open the instance: both agents side by side on the timeline, the tool calls in the thread.
+    browser.client.find(fantoccini::Locator::LinkText(&waiting)).await.unwrap().click().await.unwrap();
+    browser.wait_for("#timeline", false).await;
+    let bar = |key: &'static str| {
+        let browser = &browser;
+        async move {
+            let style = browser.client.find(fantoccini::Locator::Css(&format!("[data-key={key}] .gantt-bar"))).await.unwrap().attr("style").await.unwrap().unwrap();
+            let left: f64 = style.split("margin-left: ").nth(1).unwrap().split('%').next().unwrap().parse().unwrap();
+            left
+        }
+    };
+    let (itinerary, tips) = (bar("itinerary").await, bar("local-tips").await);
+    assert!((itinerary - tips).abs() < 2.0, "the two agents start together: {itinerary} vs {tips}");
+    assert!(browser.exists("#timeline [data-key=approval] .state-bg-running").await);
+    browser.click("thread-itinerary").await;
+    let thread = browser.text("#thread-itinerary").await;
+    assert!(thread.contains("get_exchange_rate") && thread.contains("convert_currency"), "{thread}");
+    assert!(browser.text("#history").await.contains("RunLocalTipsAgent"));
+    browser.screenshot("instance").await;
+
+    // Approve from the dashboard.
+    browser.fill("comments", "approved by operations").await;
+    browser.click("approve").await;
+    browser.wait_for("#notice", false).await;
+    service.wait_for_status(&waiting, "booked").await;
+    assert_eq!(service.bookings(), 1);
+    browser.close().await;
+}

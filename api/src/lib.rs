@@ -9,8 +9,11 @@
 //! | `POST /approve/{instanceId}` | approve or reject (Bearer approval token) |
 //! | `GET /healthz`, `GET /readyz` | liveness, readiness |
 //! | `GET /api/openapi.json` | this API, described |
+//! | `/api/instances...` | the management API (operators; see [`management`]) |
 
+pub mod admin;
 mod error;
+pub mod management;
 pub mod openapi;
 mod routes;
 

@@ -4,7 +4,7 @@
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{Map, Value, json};
-use travel_orchestration::{TripPlan, TripRequest, TripStatus};
+use travel_orchestration::{HistoryEvent, InstanceDetail, InstancePage, TripPlan, TripRequest, TripStatus};
 
 use crate::error::ErrorBody;
 use crate::routes::{AgentThreadView, ApproveRequest, Health, TripCreated, TripView};
@@ -20,6 +20,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/api/openapi.json"),
+    ("get", "/api/instances"),
+    ("get", "/api/instances/{instance_id}"),
+    ("delete", "/api/instances/{instance_id}"),
+    ("get", "/api/instances/{instance_id}/history"),
+    ("post", "/api/instances/{instance_id}/events/{event}"),
+    ("post", "/api/instances/{instance_id}/terminate"),
 ];
 
 struct Doc {
@@ -120,6 +126,8 @@ pub fn document() -> Value {
     doc.op("get", "/readyz", json!({"summary": "Readiness (the workflow store answers)", "operationId": "readyz", "responses": {"200": json_response("Ready", health), "503": e503}}));
     doc.op("get", "/api/openapi.json", json!({"summary": "This document", "operationId": "openapi", "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}}));
 
+    management(&mut doc);
+
     let schemas: Map<String, Value> = doc.generator.take_definitions(true).into_iter().collect();
     json!({
         "openapi": "3.1.0",
@@ -131,9 +139,70 @@ pub fn document() -> Value {
         "paths": doc.paths,
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"approvalToken": {"type": "http", "scheme": "bearer", "description": "The `approvalToken` returned when the trip was started."}}
+            "securitySchemes": {
+                "approvalToken": {"type": "http", "scheme": "bearer", "description": "The `approvalToken` returned when the trip was started."},
+                "adminToken": {"type": "http", "scheme": "bearer", "description": "The service's `ADMIN_TOKEN` (when set)."}
+            }
         }
     })
+}
+
+/// The operators' routes; they need the admin token when `ADMIN_TOKEN` is set.
+fn management(doc: &mut Doc) {
+    let security = json!([{"adminToken": []}]);
+    let e401 = doc.error("The admin token is required");
+    let e404 = doc.error("Unknown instance");
+    let page = doc.schema::<InstancePage>();
+    let query = |name: &str, schema: Value, description: &str| json!({"name": name, "in": "query", "required": false, "schema": schema, "description": description});
+    doc.op("get", "/api/instances", json!({
+        "summary": "List instances, newest first, with counts per status",
+        "operationId": "listInstances",
+        "security": security,
+        "parameters": [
+            query("status", json!({"type": "string", "enum": ["planning", "awaiting_approval", "booking", "booked", "rejected", "expired", "failed"]}), "Only this status."),
+            query("prefix", json!({"type": "string"}), "Instance ids starting with this."),
+            query("createdAfter", json!({"type": "string"}), "RFC 3339 time."),
+            query("createdBefore", json!({"type": "string"}), "RFC 3339 time."),
+            query("page", json!({"type": "integer", "minimum": 1}), "1-based page."),
+            query("pageSize", json!({"type": "integer", "minimum": 1, "maximum": 200}), "Items per page (25).")
+        ],
+        "responses": {"200": json_response("A page of instances", page), "401": e401.clone()}
+    }));
+    let detail = doc.schema::<InstanceDetail>();
+    doc.op("get", "/api/instances/{instance_id}", json!({
+        "summary": "An instance: input, output, custom status, timeline, token totals",
+        "operationId": "getInstance", "security": security, "parameters": [id_param()],
+        "responses": {"200": json_response("The instance", detail), "401": e401.clone(), "404": e404.clone()}
+    }));
+    let e409 = doc.error("Still running (purge with force=true)");
+    doc.op("delete", "/api/instances/{instance_id}", json!({
+        "summary": "Purge an instance's workflow state (saved plans stay)",
+        "operationId": "purgeInstance", "security": security,
+        "parameters": [id_param(), query("force", json!({"type": "boolean"}), "Purge a running instance too (it is terminated first).")],
+        "responses": {"200": {"description": "Purged"}, "401": e401.clone(), "404": e404.clone(), "409": e409}
+    }));
+    let history = doc.schema::<Vec<HistoryEvent>>();
+    doc.op("get", "/api/instances/{instance_id}/history", json!({
+        "summary": "The full history: every event with type, time, name and payload",
+        "operationId": "getInstanceHistory", "security": security, "parameters": [id_param()],
+        "responses": {"200": json_response("The events", history), "401": e401.clone(), "404": e404.clone()}
+    }));
+    let e422 = doc.error("Not an event the workflow listens to, or bad data");
+    let e409 = doc.error("The instance is not waiting for that event");
+    doc.op("post", "/api/instances/{instance_id}/events/{event}", json!({
+        "summary": "Raise an event (the workflow listens to `ApprovalEvent`: {\"approved\": bool, \"comments\": string?})",
+        "operationId": "raiseEvent", "security": security,
+        "parameters": [id_param(), {"name": "event", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object"}}}},
+        "responses": {"202": {"description": "Raised"}, "401": e401.clone(), "404": e404.clone(), "409": e409, "422": e422}
+    }));
+    let e409 = doc.error("Already finished");
+    doc.op("post", "/api/instances/{instance_id}/terminate", json!({
+        "summary": "Terminate a running instance (it ends `failed` with the reason)",
+        "operationId": "terminateInstance", "security": security, "parameters": [id_param()],
+        "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object", "properties": {"reason": {"type": "string"}}}}}},
+        "responses": {"202": {"description": "Terminating"}, "401": e401, "404": e404, "409": e409}
+    }));
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 pub mod activities;
 pub mod booking;
 pub mod engine;
+pub mod management;
 pub mod plan;
 pub mod progress;
 pub mod request;
@@ -21,6 +22,7 @@ pub mod workflow;
 pub use activities::{Activities, ApprovalWebhook};
 pub use booking::{BookingConfirmation, BookingProvider, BookingRequest, SandboxBookings};
 pub use engine::{Engine, EngineTuning};
+pub use management::{HistoryEvent, InstanceDetail, InstancePage, InstanceQuery, InstanceSummary, ManagementError, TokenTotals};
 pub use plan::{CostSummary, TripPlan};
 pub use progress::{ApprovalDecision, TripOutcome, TripProgress, TripState, TripStep};
 pub use request::{FieldError, TripRequest};

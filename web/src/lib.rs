@@ -4,6 +4,7 @@
 
 mod assets;
 mod cookies;
+mod dashboard;
 mod pages;
 mod views;
 
@@ -14,6 +15,8 @@ use axum::routing::{get, post};
 #[derive(Debug, Clone)]
 pub struct WebState {
     pub trips: travel_orchestration::Trips,
+    /// The operator token, when the dashboard is protected.
+    pub admin_token: Option<String>,
 }
 
 /// The page routes; merge them with the API's.
@@ -26,6 +29,22 @@ pub fn router(state: WebState) -> Router {
         .route("/static/htmx.min.js", get(assets::htmx))
         .route("/static/app.css", get(assets::css))
         .with_state(state)
+}
+
+/// The operator dashboard (put it behind the admin check).
+pub fn dashboard_router(state: WebState) -> Router {
+    Router::new()
+        .route("/dashboard", get(dashboard::dashboard))
+        .route("/dashboard/instances/{instance_id}", get(dashboard::instance))
+        .route("/dashboard/instances/{instance_id}/approval", post(dashboard::approval))
+        .route("/dashboard/instances/{instance_id}/terminate", post(dashboard::terminate))
+        .route("/dashboard/instances/{instance_id}/purge", get(dashboard::confirm_purge).post(dashboard::purge))
+        .with_state(state)
+}
+
+/// The dashboard's sign-in form (outside the admin check).
+pub fn login_router(state: WebState) -> Router {
+    Router::new().route("/dashboard/login", get(dashboard::login_form).post(dashboard::login)).with_state(state)
 }
 
 /// The page shown for an unknown address that is not under `/api`.

@@ -15,7 +15,7 @@ use crate::cookies;
 use crate::views::{self, PlanView, TimelineView};
 use crate::WebState;
 
-fn render<T: Template>(status: StatusCode, template: &T) -> Response {
+pub(crate) fn render<T: Template>(status: StatusCode, template: &T) -> Response {
     match template.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
@@ -32,11 +32,11 @@ struct ErrorPage {
     message: String,
 }
 
-fn error_page(status: StatusCode, title: &str, message: impl Into<String>) -> Response {
+pub(crate) fn error_page(status: StatusCode, title: &str, message: impl Into<String>) -> Response {
     render(status, &ErrorPage { title: title.into(), message: message.into() })
 }
 
-fn trip_error(error: TripError) -> Response {
+pub(crate) fn trip_error(error: TripError) -> Response {
     match error {
         TripError::NotFound(id) => error_page(StatusCode::NOT_FOUND, "Trip not found", format!("There is no trip `{id}`. It may have been purged, or the link is mistyped.")),
         other => error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", other.to_string()),
@@ -78,7 +78,7 @@ impl FormPage {
 }
 
 /// The CSRF token of this browser, and the cookie to set when it had none.
-fn csrf_of(headers: &HeaderMap) -> (String, Option<String>) {
+pub(crate) fn csrf_of(headers: &HeaderMap) -> (String, Option<String>) {
     match cookies::get(headers, cookies::CSRF).filter(|t| t.len() >= 16) {
         Some(token) => (token, None),
         None => {
@@ -89,7 +89,7 @@ fn csrf_of(headers: &HeaderMap) -> (String, Option<String>) {
     }
 }
 
-fn with_cookie(mut response: Response, cookie: Option<String>) -> Response {
+pub(crate) fn with_cookie(mut response: Response, cookie: Option<String>) -> Response {
     if let Some(cookie) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
@@ -108,7 +108,7 @@ pub async fn new_trip(headers: HeaderMap) -> Response {
 }
 
 /// A form post from another site, or without this browser's CSRF token, is refused.
-fn cross_site(headers: &HeaderMap, submitted: &str) -> bool {
+pub(crate) fn cross_site(headers: &HeaderMap, submitted: &str) -> bool {
     let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     if matches!(site, Some("cross-site") | Some("same-site")) {
         return true;
@@ -119,7 +119,7 @@ fn cross_site(headers: &HeaderMap, submitted: &str) -> bool {
     }
 }
 
-fn forbidden_post() -> Response {
+pub(crate) fn forbidden_post() -> Response {
     error_page(StatusCode::FORBIDDEN, "Form expired", "This form could not be verified (it came from another site, or its session expired). Reload the page and try again.")
 }
 

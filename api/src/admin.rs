@@ -1,0 +1,68 @@
+//! Operator access: with `ADMIN_TOKEN` set, the dashboard and the management API need it, as a
+//! bearer header or the cookie the dashboard's login form sets.
+
+use axum::extract::{Request, State};
+use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+
+use crate::ApiError;
+
+/// The cookie the login form sets.
+pub const ADMIN_COOKIE: &str = "tp_admin";
+
+#[derive(Debug, Clone, Default)]
+pub struct AdminAccess {
+    pub token: Option<String>,
+}
+
+impl AdminAccess {
+    /// Whether `presented` is the admin token (compared in constant time).
+    pub fn accepts(&self, presented: &str) -> bool {
+        match &self.token {
+            None => true,
+            Some(token) => {
+                token.len() == presented.len() && token.bytes().zip(presented.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+            }
+        }
+    }
+
+    fn presented(request: &Request) -> Option<String> {
+        let headers = request.headers();
+        if let Some(bearer) = headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim().to_owned())
+        {
+            return Some(bearer);
+        }
+        headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == ADMIN_COOKIE)
+            .map(|(_, value)| value.to_owned())
+    }
+}
+
+/// Lets the request through when the admin token is not configured or was presented; sends
+/// pages to the login form and API calls a 401.
+pub async fn require_admin(State(access): State<AdminAccess>, request: Request, next: Next) -> Response {
+    if access.token.is_none() || AdminAccess::presented(&request).is_some_and(|t| access.accepts(&t)) {
+        return next.run(request).await;
+    }
+    let path = request.uri().path();
+    if path.starts_with("/dashboard") {
+        return Redirect::to("/dashboard/login").into_response();
+    }
+    ApiError::new(
+        axum::http::StatusCode::UNAUTHORIZED,
+        "admin_token_required",
+        "This operator endpoint needs the admin token: send `Authorization: Bearer <ADMIN_TOKEN>`.",
+    )
+    .into_response()
+}

@@ -1,0 +1,285 @@
+//! What operators do with workflow instances: list and filter, inspect (input, output, custom
+//! status, history, timeline, agent threads), raise the approval event, terminate, purge.
+//! Shared by the management API, the dashboard and the `instances` command.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeZone, Utc};
+use duroxide::{EventKind, OrchestrationStatus};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::progress::{ApprovalDecision, TripState, TripStep};
+use crate::timeline::TimelineRow;
+use crate::trips::{TripError, Trips};
+use crate::workflow::APPROVAL_EVENT;
+
+/// One instance in a list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceSummary {
+    pub instance_id: String,
+    pub status: TripState,
+    pub step: Option<TripStep>,
+    pub destination: Option<String>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+    /// Updated minus created.
+    pub duration_ms: Option<u64>,
+}
+
+/// Filters and paging for the instance list.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct InstanceQuery {
+    pub status: Option<TripState>,
+    /// Instance ids starting with this.
+    pub prefix: Option<String>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    /// 1-based.
+    pub page: Option<usize>,
+    /// 1 to 200; 25 by default.
+    pub page_size: Option<usize>,
+}
+
+/// A page of instances, newest first, and the counts per status of all instances.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InstancePage {
+    pub items: Vec<InstanceSummary>,
+    pub page: usize,
+    pub page_size: usize,
+    /// Instances matching the filters.
+    pub total: usize,
+    pub counts: BTreeMap<String, usize>,
+}
+
+/// One event of an instance's history.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEvent {
+    pub event_id: u64,
+    /// The event that scheduled this one (for completions).
+    pub source_event_id: Option<u64>,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub time: Option<DateTime<Utc>>,
+    /// The activity, timer, event or orchestration name, when the event has one.
+    pub name: Option<String>,
+    /// Inputs, results, errors and statuses (JSON when they are JSON).
+    pub payload: Option<Value>,
+}
+
+/// Everything about one instance.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceDetail {
+    #[serde(flatten)]
+    pub summary: InstanceSummary,
+    /// `Running`, `Completed` or `Failed` as the engine says.
+    pub runtime_status: String,
+    pub input: Option<Value>,
+    pub output: Option<Value>,
+    pub custom_status: Option<Value>,
+    pub error: Option<String>,
+    pub timeline: Vec<TimelineRow>,
+    pub tokens: TokenTotals,
+}
+
+/// Tokens used by an instance's agents.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenTotals {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cached_tokens: u64,
+    pub total_tokens: u64,
+}
+
+/// Why a management action was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ManagementError {
+    #[error(transparent)]
+    Trip(#[from] TripError),
+    #[error("instance `{0}` has already finished")]
+    Finished(String),
+    #[error("instance `{0}` is still running; terminate it first or purge with force")]
+    StillRunning(String),
+    #[error("the workflow listens only to `{APPROVAL_EVENT}`, not `{0}`")]
+    UnknownEvent(String),
+    #[error("`{APPROVAL_EVENT}` needs {{\"approved\": bool, \"comments\": string?}}: {0}")]
+    BadEventData(String),
+}
+
+fn parse_json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+}
+
+fn at(ms: u64) -> Option<DateTime<Utc>> {
+    Utc.timestamp_millis_opt(ms as i64).single()
+}
+
+impl Trips {
+    async fn summary(&self, instance_id: &str) -> Result<InstanceSummary, TripError> {
+        let status = self.status(instance_id).await?;
+        Ok(InstanceSummary {
+            instance_id: status.instance_id.clone(),
+            status: status.status,
+            step: status.progress.as_ref().map(|p| p.step),
+            destination: status.progress.as_ref().and_then(|p| p.destination.clone()),
+            created_at: status.created_at,
+            updated_at: status.updated_at,
+            duration_ms: match (status.created_at, status.updated_at) {
+                (Some(c), Some(u)) => Some((u - c).num_milliseconds().max(0) as u64),
+                _ => None,
+            },
+        })
+    }
+
+    /// Instances newest first, filtered and paged, with counts per status.
+    pub async fn instances(&self, query: &InstanceQuery) -> Result<InstancePage, TripError> {
+        let ids = self.client().list_all_instances().await?;
+        let mut all = Vec::new();
+        for id in ids {
+            match self.summary(&id).await {
+                Ok(summary) => all.push(summary),
+                Err(TripError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.instance_id.cmp(&a.instance_id)));
+        let mut counts = BTreeMap::new();
+        for s in &all {
+            *counts.entry(s.status.as_str().to_owned()).or_insert(0) += 1;
+        }
+        let matching: Vec<InstanceSummary> = all
+            .into_iter()
+            .filter(|s| query.status.is_none_or(|want| s.status == want))
+            .filter(|s| query.prefix.as_deref().is_none_or(|p| s.instance_id.starts_with(p.trim())))
+            .filter(|s| query.created_after.is_none_or(|t| s.created_at.is_some_and(|c| c >= t)))
+            .filter(|s| query.created_before.is_none_or(|t| s.created_at.is_some_and(|c| c < t)))
+            .collect();
+        let page_size = query.page_size.unwrap_or(25).clamp(1, 200);
+        let page = query.page.unwrap_or(1).max(1);
+        let total = matching.len();
+        let items = matching.into_iter().skip((page - 1) * page_size).take(page_size).collect();
+        Ok(InstancePage { items, page, page_size, total, counts })
+    }
+
+    /// The instance's history, every event.
+    pub async fn history(&self, instance_id: &str) -> Result<Vec<HistoryEvent>, TripError> {
+        self.status(instance_id).await?;
+        let mut events = Vec::new();
+        for execution in self.client().list_executions(instance_id).await? {
+            for event in self.client().read_execution_history(instance_id, execution).await? {
+                let json = serde_json::to_value(&event.kind).unwrap_or(Value::Null);
+                let kind = json.get("type").and_then(Value::as_str).unwrap_or("Unknown").to_owned();
+                let (name, payload) = match &event.kind {
+                    EventKind::OrchestrationStarted { name, input, .. } => (Some(name.clone()), Some(parse_json(input))),
+                    EventKind::OrchestrationCompleted { output } => (None, Some(parse_json(output))),
+                    EventKind::ActivityScheduled { name, input, .. } => (Some(name.clone()), Some(parse_json(input))),
+                    EventKind::ActivityCompleted { result } => (None, Some(parse_json(result))),
+                    EventKind::ExternalEvent { name, data } | EventKind::QueueEventDelivered { name, data } => {
+                        (Some(name.clone()), Some(parse_json(data)))
+                    }
+                    EventKind::ExternalSubscribed { name } | EventKind::QueueSubscribed { name } => (Some(name.clone()), None),
+                    EventKind::CustomStatusUpdated { status } => (None, status.as_deref().map(parse_json)),
+                    _ => {
+                        let mut rest = json.clone();
+                        if let Some(obj) = rest.as_object_mut() {
+                            obj.remove("type");
+                        }
+                        (None, (rest != Value::Null && rest != serde_json::json!({})).then_some(rest))
+                    }
+                };
+                events.push(HistoryEvent {
+                    event_id: event.event_id,
+                    source_event_id: event.source_event_id,
+                    kind,
+                    time: at(event.timestamp_ms),
+                    name,
+                    payload,
+                });
+            }
+        }
+        Ok(events)
+    }
+
+    /// Everything about one instance.
+    pub async fn detail(&self, instance_id: &str) -> Result<InstanceDetail, TripError> {
+        let summary = self.summary(instance_id).await?;
+        let (runtime_status, output, custom, error) = match self.client().get_orchestration_status(instance_id).await? {
+            OrchestrationStatus::NotFound => return Err(TripError::NotFound(instance_id.to_owned())),
+            OrchestrationStatus::Running { custom_status, .. } => ("Running", None, custom_status, None),
+            OrchestrationStatus::Completed { output, custom_status, .. } => ("Completed", Some(parse_json(&output)), custom_status, None),
+            OrchestrationStatus::Failed { details, custom_status, .. } => ("Failed", None, custom_status, Some(details.display_message())),
+        };
+        let input = self.input(instance_id).await.ok().map(|mut i| {
+            // The token digest is not the operator's business.
+            i.approval_token_sha256 = "(hidden)".into();
+            serde_json::to_value(i).unwrap_or(Value::Null)
+        });
+        let mut tokens = TokenTotals::default();
+        for agent in travel_agents::AgentName::ALL {
+            if let Ok(thread) = self.agent_thread(instance_id, agent).await {
+                tokens.prompt_tokens += thread.usage.prompt_tokens;
+                tokens.completion_tokens += thread.usage.completion_tokens;
+                tokens.cached_tokens += thread.usage.cached_tokens;
+                tokens.total_tokens += thread.usage.total_tokens;
+            }
+        }
+        Ok(InstanceDetail {
+            summary,
+            runtime_status: runtime_status.to_owned(),
+            input,
+            output,
+            custom_status: custom.as_deref().map(parse_json),
+            error,
+            timeline: self.timeline(instance_id).await?,
+            tokens,
+        })
+    }
+
+    /// Raises an event as an operator (no approval token needed: operators are trusted).
+    pub async fn raise_event(&self, instance_id: &str, name: &str, data: &Value) -> Result<(), ManagementError> {
+        let status = self.status(instance_id).await?;
+        if name != APPROVAL_EVENT {
+            return Err(ManagementError::UnknownEvent(name.to_owned()));
+        }
+        let decision: ApprovalDecision = serde_json::from_value(data.clone()).map_err(|e| ManagementError::BadEventData(e.to_string()))?;
+        if status.status != TripState::AwaitingApproval {
+            return Err(TripError::NotWaiting(Box::new(status)).into());
+        }
+        let data = serde_json::to_string(&decision).expect("decisions serialise");
+        self.client().enqueue_event(instance_id, APPROVAL_EVENT, data).await.map_err(TripError::from)?;
+        tracing::info!(instance_id, approved = decision.approved, "approval event raised by an operator");
+        Ok(())
+    }
+
+    /// Stops a running instance; it ends `failed` with the reason.
+    pub async fn terminate(&self, instance_id: &str, reason: &str) -> Result<(), ManagementError> {
+        let status = self.status(instance_id).await?;
+        if status.status.is_final() {
+            return Err(ManagementError::Finished(instance_id.to_owned()));
+        }
+        self.client().cancel_instance(instance_id, reason).await.map_err(TripError::from)?;
+        tracing::info!(instance_id, reason, "instance terminated by an operator");
+        Ok(())
+    }
+
+    /// Deletes an instance's workflow state (saved plans stay). A running one only with `force`.
+    pub async fn purge(&self, instance_id: &str, force: bool) -> Result<(), ManagementError> {
+        let status = self.status(instance_id).await?;
+        if !status.status.is_final() {
+            if !force {
+                return Err(ManagementError::StillRunning(instance_id.to_owned()));
+            }
+            self.client().cancel_instance(instance_id, "purged").await.map_err(TripError::from)?;
+        }
+        self.client().delete_instance(instance_id, force).await.map_err(TripError::from)?;
+        tracing::info!(instance_id, force, "instance purged by an operator");
+        Ok(())
+    }
+}

@@ -1,0 +1,144 @@
+//! The management API and operator access: list, filter, page, inspect, history, raise,
+//! terminate, purge, their errors, and the admin token.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::*;
+
+#[tokio::test]
+async fn operators_list_inspect_raise_terminate_and_purge() {
+    let data = tempfile::tempdir().unwrap();
+    let demo = DemoModel::start();
+    let service = Service::start(data.path(), &demo, &[]);
+    let (a, _) = service.start_trip(&trip_body(2)).await;
+    let (b, _) = service.start_trip(&trip_body(1)).await;
+    service.wait_for_status(&a, "awaiting_approval").await;
+    service.wait_for_status(&b, "awaiting_approval").await;
+
+    // List, counts, filters, paging.
+    let list: Value = service.get("/api/instances").await.json().await.unwrap();
+    assert_eq!(list["total"], 2);
+    assert_eq!(list["counts"]["awaiting_approval"], 2);
+    assert_eq!(list["items"][0]["instanceId"], b.as_str(), "newest first");
+    assert_eq!(list["items"][0]["step"], "awaiting_approval");
+    let paged: Value = service.get("/api/instances?pageSize=1&page=2").await.json().await.unwrap();
+    assert_eq!(paged["items"].as_array().unwrap().len(), 1);
+    assert_eq!(paged["items"][0]["instanceId"], a.as_str());
+    let by_prefix: Value = service.get(&format!("/api/instances?prefix={}", &a[..12])).await.json().await.unwrap();
+    assert!(by_prefix["items"].as_array().unwrap().iter().any(|i| i["instanceId"] == a.as_str()));
+    let booked: Value = service.get("/api/instances?status=booked").await.json().await.unwrap();
+    assert_eq!(booked["total"], 0);
+    let future: Value = service.get("/api/instances?createdAfter=2099-01-01T00:00:00Z").await.json().await.unwrap();
+    assert_eq!(future["total"], 0);
+    assert_eq!(service.get("/api/instances?status=sleeping").await.status(), 400);
+
+    // Detail and history.
+    let detail: Value = service.get(&format!("/api/instances/{a}")).await.json().await.unwrap();
+    assert_eq!(detail["runtimeStatus"], "Running");
+    assert_eq!(detail["input"]["request"]["travelerName"], "Ada Lovelace");
+    assert_eq!(detail["input"]["approvalTokenSha256"], "(hidden)");
+    assert_eq!(detail["customStatus"]["state"], "awaiting_approval");
+    assert!(detail["tokens"]["totalTokens"].as_u64().unwrap() > 0);
+    let keys: Vec<&str> = detail["timeline"].as_array().unwrap().iter().map(|r| r["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["destination", "itinerary", "local-tips", "saving", "approval", "booking"]);
+    let history: Vec<Value> = service.get(&format!("/api/instances/{a}/history")).await.json().await.unwrap();
+    assert_eq!(history[0]["type"], "OrchestrationStarted");
+    assert!(history.iter().any(|e| e["type"] == "ActivityScheduled" && e["name"] == "RunItineraryAgent"));
+    assert!(history.iter().any(|e| e["type"] == "ActivityCompleted" && e["payload"]["thread"]["agent"] == "local-tips"));
+
+    // Raise: only ApprovalEvent, with a decision, on a waiting instance.
+    let bad_name = service.post(&format!("/api/instances/{a}/events/Anything"), &json!({})).await;
+    assert_eq!(bad_name.status(), 422);
+    let bad_data = service.post(&format!("/api/instances/{a}/events/ApprovalEvent"), &json!({"approved": "maybe"})).await;
+    assert_eq!(bad_data.status(), 422);
+    let raised = service.post(&format!("/api/instances/{a}/events/ApprovalEvent"), &json!({"approved": true, "comments": "ops"})).await;
+    assert_eq!(raised.status(), 202);
+    service.wait_for_status(&a, "booked").await;
+    let again = service.post(&format!("/api/instances/{a}/events/ApprovalEvent"), &json!({"approved": true})).await;
+    assert_eq!(again.status(), 409);
+
+    // Terminate: a finished one is a conflict; a running one ends failed.
+    assert_eq!(service.post(&format!("/api/instances/{a}/terminate"), &json!({})).await.status(), 409);
+    let terminated = service.post(&format!("/api/instances/{b}/terminate"), &json!({"reason": "customer called"})).await;
+    assert_eq!(terminated.status(), 202);
+    let failed = service.wait_for_status(&b, "failed").await;
+    assert!(failed["error"].as_str().unwrap().contains("customer called"));
+
+    // Purge: running ones only with force.
+    demo.set_latency(2000).await;
+    let (c, _) = service.start_trip(&trip_body(1)).await;
+    let refused = service.http.delete(service.url(&format!("/api/instances/{c}"))).send().await.unwrap();
+    assert_eq!(refused.status(), 409);
+    let forced = service.http.delete(service.url(&format!("/api/instances/{c}?force=true"))).send().await.unwrap();
+    assert_eq!(forced.status(), 200);
+    assert_eq!(service.get(&format!("/api/instances/{c}")).await.status(), 404);
+    demo.set_latency(0).await;
+    let purged = service.http.delete(service.url(&format!("/api/instances/{a}"))).send().await.unwrap();
+    assert_eq!(purged.status(), 200);
+    assert_eq!(service.get(&format!("/api/trips/{a}")).await.status(), 404);
+
+    // Unknown ids.
+    let unknown = "trip-0123456789abcdef0123";
+    assert_eq!(service.get(&format!("/api/instances/{unknown}")).await.status(), 404);
+    assert_eq!(service.get(&format!("/api/instances/{unknown}/history")).await.status(), 404);
+    assert_eq!(service.post(&format!("/api/instances/{unknown}/terminate"), &json!({})).await.status(), 404);
+    assert_eq!(service.post(&format!("/api/instances/{unknown}/events/ApprovalEvent"), &json!({"approved": true})).await.status(), 404);
+    assert_eq!(service.http.delete(service.url(&format!("/api/instances/{unknown}"))).send().await.unwrap().status(), 404);
+}
+
+#[tokio::test]
+async fn the_admin_token_guards_the_dashboard_and_the_management_api() {
+    let data = tempfile::tempdir().unwrap();
+    let demo = DemoModel::start();
+    let service = Service::start(data.path(), &demo, &[("ADMIN_TOKEN", "s3cret-operator-token")]);
+    travel_infra::http::install_tls_provider();
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+
+    let denied = http.get(service.url("/api/instances")).send().await.unwrap();
+    assert_eq!(denied.status(), 401);
+    assert_eq!(denied.json::<Value>().await.unwrap()["error"]["code"], "admin_token_required");
+    assert_eq!(http.get(service.url("/api/instances")).bearer_auth("wrong").send().await.unwrap().status(), 401);
+    assert_eq!(http.get(service.url("/api/instances")).bearer_auth("s3cret-operator-token").send().await.unwrap().status(), 200);
+    assert_eq!(http.delete(service.url("/api/instances/trip-0123456789abcdef0123")).send().await.unwrap().status(), 401);
+
+    let page = http.get(service.url("/dashboard")).send().await.unwrap();
+    assert_eq!(page.status(), 303);
+    assert_eq!(page.headers()["location"], "/dashboard/login");
+    // The sign-in form sets the cookie that opens the pages.
+    let login = http.get(service.url("/dashboard/login")).send().await.unwrap();
+    let csrf_cookie = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let csrf = csrf_cookie.split_once('=').unwrap().1.to_owned();
+    let wrong = http.post(service.url("/dashboard/login")).header("cookie", &csrf_cookie)
+        .header("content-type", "application/x-www-form-urlencoded").body(format!("csrf={csrf}&token=nope")).send().await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    let right = http.post(service.url("/dashboard/login")).header("cookie", &csrf_cookie)
+        .header("content-type", "application/x-www-form-urlencoded").body(format!("csrf={csrf}&token=s3cret-operator-token")).send().await.unwrap();
+    assert_eq!(right.status(), 303);
+    let admin_cookie = right.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    assert!(right.headers()["set-cookie"].to_str().unwrap().contains("HttpOnly"));
+    let dashboard = http.get(service.url("/dashboard")).header("cookie", &admin_cookie).send().await.unwrap();
+    assert_eq!(dashboard.status(), 200);
+
+    // The traveller's side stays open.
+    let (id, _) = service.start_trip(&trip_body(1)).await;
+    service.wait_for_status(&id, "awaiting_approval").await;
+}
+
+#[tokio::test]
+async fn without_an_admin_token_only_loopback_addresses_are_bound() {
+    let data = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(BIN)
+        .args(["serve", "--bind", "0.0.0.0:0", "--data-dir"])
+        .arg(data.path())
+        .env_remove("ADMIN_TOKEN")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("refusing to listen on 0.0.0.0") && stderr.contains("ADMIN_TOKEN"), "{stderr}");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}

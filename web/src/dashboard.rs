@@ -1,0 +1,451 @@
+//! The operator dashboard: instances with filters, counts and queue depths; one instance's
+//! history, timeline (Gantt), agent threads and actions (raise ApprovalEvent, terminate, purge).
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{NaiveDate, TimeZone, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+use travel_agents::{AgentName, ThreadMessage};
+use travel_orchestration::{InstanceQuery, ManagementError, RowState, TripError, TripState};
+
+use crate::pages::{cross_site, csrf_of, error_page, forbidden_post, render, trip_error, with_cookie};
+use crate::WebState;
+
+const STATUSES: [&str; 7] = ["planning", "awaiting_approval", "booking", "booked", "rejected", "expired", "failed"];
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Filters {
+    status: String,
+    prefix: String,
+    created_after: String,
+    created_before: String,
+    page: Option<usize>,
+}
+
+impl DashboardPage {
+    fn is_status(&self, s: &str) -> bool {
+        self.status == s
+    }
+}
+
+pub struct InstanceRow {
+    id: String,
+    status: &'static str,
+    step: String,
+    destination: String,
+    created: String,
+    updated: String,
+    duration: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    self_url: String,
+    counts: Vec<(String, usize)>,
+    statuses: [&'static str; 7],
+    status: String,
+    prefix: String,
+    created_after: String,
+    created_before: String,
+    items: Vec<InstanceRow>,
+    total: usize,
+    page: usize,
+    pages: usize,
+    prev_url: Option<String>,
+    next_url: Option<String>,
+    queue_orchestrations: usize,
+    queue_activities: usize,
+    queue_timers: usize,
+    total_instances: u64,
+    running_instances: u64,
+    total_events: u64,
+}
+
+fn time(t: Option<chrono::DateTime<Utc>>) -> String {
+    t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default()
+}
+
+fn duration(ms: Option<u64>) -> String {
+    match ms {
+        None => String::new(),
+        Some(ms) if ms < 1000 => format!("{ms} ms"),
+        Some(ms) if ms < 120_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        Some(ms) => format!("{} min", ms / 60_000),
+    }
+}
+
+fn day(text: &str) -> Option<chrono::DateTime<Utc>> {
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|d| Utc.from_utc_datetime(&d))
+}
+
+fn url_with(filters: &Filters, page: usize) -> String {
+    let query: String = url_encode(&[
+        ("status", filters.status.as_str()),
+        ("prefix", filters.prefix.as_str()),
+        ("createdAfter", filters.created_after.as_str()),
+        ("createdBefore", filters.created_before.as_str()),
+        ("page", &page.to_string()),
+    ]);
+    format!("/dashboard?{query}")
+}
+
+fn url_encode(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", v.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect::<String>()))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+pub async fn dashboard(State(state): State<WebState>, Query(filters): Query<Filters>) -> Response {
+    let status = STATUSES.iter().position(|s| *s == filters.status).map(|_| {
+        serde_json::from_value::<TripState>(Value::String(filters.status.clone())).expect("known status")
+    });
+    let query = InstanceQuery {
+        status,
+        prefix: Some(filters.prefix.clone()).filter(|p| !p.trim().is_empty()),
+        created_after: day(&filters.created_after),
+        created_before: day(&filters.created_before).map(|d| d + chrono::Duration::days(1)),
+        page: filters.page,
+        page_size: Some(25),
+    };
+    let page = match state.trips.instances(&query).await {
+        Ok(page) => page,
+        Err(e) => return trip_error(e),
+    };
+    let client = state.trips.client();
+    let queues = client.get_queue_depths().await.unwrap_or_default();
+    let metrics = client.get_system_metrics().await.unwrap_or_default();
+    let pages = page.total.div_ceil(page.page_size).max(1);
+    let view = DashboardPage {
+        self_url: url_with(&filters, page.page),
+        counts: page.counts.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        statuses: STATUSES,
+        status: filters.status.clone(),
+        prefix: filters.prefix.clone(),
+        created_after: filters.created_after.clone(),
+        created_before: filters.created_before.clone(),
+        items: page
+            .items
+            .iter()
+            .map(|i| InstanceRow {
+                id: i.instance_id.clone(),
+                status: i.status.as_str(),
+                step: i.step.map(|s| serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()).unwrap_or_default(),
+                destination: i.destination.clone().unwrap_or_default(),
+                created: time(i.created_at),
+                updated: time(i.updated_at),
+                duration: duration(i.duration_ms),
+            })
+            .collect(),
+        total: page.total,
+        page: page.page,
+        pages,
+        prev_url: (page.page > 1).then(|| url_with(&filters, page.page - 1)),
+        next_url: (page.page < pages).then(|| url_with(&filters, page.page + 1)),
+        queue_orchestrations: queues.orchestrator_queue,
+        queue_activities: queues.worker_queue,
+        queue_timers: queues.timer_queue,
+        total_instances: metrics.total_instances,
+        running_instances: metrics.running_instances,
+        total_events: metrics.total_events,
+    };
+    render(StatusCode::OK, &view)
+}
+
+pub struct GanttRow {
+    key: String,
+    label: String,
+    state: &'static str,
+    left: String,
+    width: String,
+    elapsed: String,
+    title: String,
+}
+
+pub struct MessageView {
+    role: &'static str,
+    title: String,
+    body: String,
+}
+
+pub struct ThreadView {
+    agent: String,
+    model: String,
+    provider: String,
+    tokens: String,
+    rounds: String,
+    messages: Vec<MessageView>,
+}
+
+pub struct EventView {
+    id: u64,
+    kind: String,
+    time: String,
+    name: String,
+    payload: String,
+    preview: String,
+    folded: bool,
+}
+
+#[derive(Template)]
+#[template(path = "instance.html")]
+struct InstancePage {
+    id: String,
+    status: &'static str,
+    runtime_status: String,
+    destination: String,
+    created: String,
+    duration: String,
+    error: Option<String>,
+    notice: Option<String>,
+    gantt: Vec<GanttRow>,
+    tokens: String,
+    can_approve: bool,
+    running: bool,
+    csrf: String,
+    threads: Vec<ThreadView>,
+    input: String,
+    output: String,
+    custom_status: String,
+    history: Vec<EventView>,
+}
+
+fn pretty(value: &Option<Value>) -> String {
+    value.as_ref().map(|v| serde_json::to_string_pretty(v).unwrap_or_default()).unwrap_or_else(|| "—".into())
+}
+
+fn thread_view(thread: travel_agents::AgentThread) -> ThreadView {
+    let messages = thread
+        .messages
+        .iter()
+        .map(|m| match m {
+            ThreadMessage::System { content } => MessageView { role: "system", title: String::new(), body: content.clone() },
+            ThreadMessage::User { content } => MessageView { role: "user", title: String::new(), body: content.clone() },
+            ThreadMessage::Assistant { content, refusal, tool_calls } => {
+                let mut body = content.clone().or_else(|| refusal.clone()).unwrap_or_default();
+                for call in tool_calls {
+                    body.push_str(&format!("\ntool call {} {}({})", call.id, call.name, call.arguments));
+                }
+                MessageView { role: "assistant", title: if tool_calls.is_empty() { String::new() } else { format!("{} tool call(s)", tool_calls.len()) }, body: body.trim().to_owned() }
+            }
+            ThreadMessage::Tool { tool_call_id, name, content } => MessageView { role: "tool", title: format!("{name} ← {tool_call_id}"), body: content.clone() },
+        })
+        .collect();
+    ThreadView {
+        agent: thread.agent.as_str().to_owned(),
+        model: thread.model.clone(),
+        provider: if thread.demo && thread.provider != "demo" { format!("{}, demo", thread.provider) } else { thread.provider.clone() },
+        tokens: format!("{} tokens ({} prompt, {} cached, {} completion)", thread.usage.total_tokens, thread.usage.prompt_tokens, thread.usage.cached_tokens, thread.usage.completion_tokens),
+        rounds: thread.rounds.iter().map(|r| format!("round {}: {} ms, {}", r.number, r.duration_ms, r.finish_reason)).collect::<Vec<_>>().join("; "),
+        messages,
+    }
+}
+
+pub async fn instance(State(state): State<WebState>, Path(id): Path<String>, headers: HeaderMap, Query(q): Query<NoticeQuery>) -> Response {
+    let detail = match state.trips.detail(&id).await {
+        Ok(detail) => detail,
+        Err(e) => return trip_error(e),
+    };
+    let history = state.trips.history(&id).await.unwrap_or_default();
+    let mut threads = Vec::new();
+    for agent in AgentName::ALL {
+        if let Ok(thread) = state.trips.agent_thread(&id, agent).await {
+            threads.push(thread_view(thread));
+        }
+    }
+    // The Gantt spans from the first start to the last end (or now).
+    let starts: Vec<_> = detail.timeline.iter().filter_map(|r| r.started_at).collect();
+    let origin = starts.iter().min().copied();
+    let end = detail.timeline.iter().filter_map(|r| r.finished_at.or(r.started_at.map(|_| Utc::now()))).max();
+    let span = match (origin, end) {
+        (Some(o), Some(e)) => (e - o).num_milliseconds().max(1) as f64,
+        _ => 1.0,
+    };
+    let gantt = detail
+        .timeline
+        .iter()
+        .map(|r| {
+            let (left, width) = match (origin, r.started_at) {
+                (Some(o), Some(s)) => {
+                    let left = (s - o).num_milliseconds() as f64 / span * 100.0;
+                    let width = r.elapsed_ms.unwrap_or(0) as f64 / span * 100.0;
+                    (left, width.max(0.5).min(100.0 - left))
+                }
+                _ => (0.0, 0.0),
+            };
+            GanttRow {
+                key: r.key.clone(),
+                label: r.label.clone(),
+                state: match r.state {
+                    RowState::Done => "done",
+                    RowState::Running => "running",
+                    RowState::Failed => "failed",
+                    RowState::Pending => "pending",
+                    RowState::Skipped => "skipped",
+                },
+                left: format!("{left:.2}"),
+                width: format!("{width:.2}"),
+                elapsed: duration(r.elapsed_ms),
+                title: format!("{} → {}", time(r.started_at), time(r.finished_at)),
+            }
+        })
+        .collect();
+    let (csrf, cookie) = csrf_of(&headers);
+    let status = detail.summary.status;
+    let page = InstancePage {
+        id: id.clone(),
+        status: status.as_str(),
+        runtime_status: detail.runtime_status.clone(),
+        destination: detail.summary.destination.clone().unwrap_or_default(),
+        created: time(detail.summary.created_at),
+        duration: duration(detail.summary.duration_ms),
+        error: detail.error.clone(),
+        notice: q.done,
+        gantt,
+        tokens: format!("{} in all ({} prompt, {} cached, {} completion)", detail.tokens.total_tokens, detail.tokens.prompt_tokens, detail.tokens.cached_tokens, detail.tokens.completion_tokens),
+        can_approve: status == TripState::AwaitingApproval,
+        running: !status.is_final(),
+        csrf,
+        threads,
+        input: pretty(&detail.input),
+        output: pretty(&detail.output),
+        custom_status: pretty(&detail.custom_status),
+        history: history
+            .iter()
+            .map(|e| {
+                let payload = e.payload.as_ref().map(|p| serde_json::to_string_pretty(p).unwrap_or_default()).unwrap_or_default();
+                let folded = payload.len() > 240;
+                EventView {
+                    id: e.event_id,
+                    kind: e.kind.clone(),
+                    time: e.time.map(|t| t.format("%H:%M:%S%.3f").to_string()).unwrap_or_default(),
+                    name: e.name.clone().unwrap_or_default(),
+                    preview: format!("{} characters", payload.chars().count()),
+                    payload,
+                    folded,
+                }
+            })
+            .collect(),
+    };
+    with_cookie(render(StatusCode::OK, &page), cookie)
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct NoticeQuery {
+    done: Option<String>,
+}
+
+fn management_error(error: ManagementError) -> Response {
+    match error {
+        ManagementError::Trip(e @ TripError::NotFound(_)) => trip_error(e),
+        other => error_page(StatusCode::CONFLICT, "Not done", other.to_string()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ApprovalForm {
+    decision: String,
+    #[serde(default)]
+    comments: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn approval(State(state): State<WebState>, Path(id): Path<String>, headers: HeaderMap, Form(form): Form<ApprovalForm>) -> Response {
+    if cross_site(&headers, &form.csrf) {
+        return forbidden_post();
+    }
+    let data = serde_json::json!({
+        "approved": form.decision == "approve",
+        "comments": Some(form.comments.trim()).filter(|c| !c.is_empty()),
+    });
+    match state.trips.raise_event(&id, travel_orchestration::workflow::APPROVAL_EVENT, &data).await {
+        Ok(()) => Redirect::to(&format!("/dashboard/instances/{id}?done=ApprovalEvent+raised")).into_response(),
+        Err(e) => management_error(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn terminate(State(state): State<WebState>, Path(id): Path<String>, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
+    if cross_site(&headers, &form.csrf) {
+        return forbidden_post();
+    }
+    match state.trips.terminate(&id, "terminated from the dashboard").await {
+        Ok(()) => Redirect::to(&format!("/dashboard/instances/{id}?done=Termination+requested")).into_response(),
+        Err(e) => management_error(e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "confirm.html")]
+struct ConfirmPage {
+    id: String,
+    running: bool,
+    csrf: String,
+}
+
+pub async fn confirm_purge(State(state): State<WebState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    let status = match state.trips.status(&id).await {
+        Ok(s) => s,
+        Err(e) => return trip_error(e),
+    };
+    let (csrf, cookie) = csrf_of(&headers);
+    with_cookie(render(StatusCode::OK, &ConfirmPage { id, running: !status.status.is_final(), csrf }), cookie)
+}
+
+pub async fn purge(State(state): State<WebState>, Path(id): Path<String>, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
+    if cross_site(&headers, &form.csrf) {
+        return forbidden_post();
+    }
+    match state.trips.purge(&id, true).await {
+        Ok(()) => Redirect::to("/dashboard").into_response(),
+        Err(e) => management_error(e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    failed: bool,
+    csrf: String,
+}
+
+pub async fn login_form(headers: HeaderMap) -> Response {
+    let (csrf, cookie) = csrf_of(&headers);
+    with_cookie(render(StatusCode::OK, &LoginPage { failed: false, csrf }), cookie)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn login(State(state): State<WebState>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
+    if cross_site(&headers, &form.csrf) {
+        return forbidden_post();
+    }
+    let expected = state.admin_token.as_deref().unwrap_or_default();
+    let ok = !expected.is_empty() && expected.len() == form.token.len() && expected.bytes().zip(form.token.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0;
+    if !ok {
+        let (csrf, cookie) = csrf_of(&headers);
+        return with_cookie(render(StatusCode::UNAUTHORIZED, &LoginPage { failed: true, csrf }), cookie);
+    }
+    let cookie = format!("tp_admin={}; Path=/; HttpOnly; SameSite=Strict", form.token);
+    with_cookie(Redirect::to("/dashboard").into_response(), Some(cookie))
+}
