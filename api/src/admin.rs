@@ -21,9 +21,7 @@ impl AdminAccess {
     pub fn accepts(&self, presented: &str) -> bool {
         match &self.token {
             None => true,
-            Some(token) => {
-                token.len() == presented.len() && token.bytes().zip(presented.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
-            }
+            Some(token) => travel_infra::secret::constant_time_eq(token.as_bytes(), presented.as_bytes()),
         }
     }
 

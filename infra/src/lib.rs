@@ -7,3 +7,4 @@
 pub mod azure;
 pub mod http;
 pub mod sas;
+pub mod secret;

@@ -118,17 +118,7 @@ impl std::fmt::Debug for Trips {
     }
 }
 
-fn random_hex(bytes: usize) -> String {
-    use ring::rand::SecureRandom;
-    let mut buf = vec![0u8; bytes];
-    ring::rand::SystemRandom::new().fill(&mut buf).expect("the system has randomness");
-    buf.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// SHA-256 of a token, hex.
-pub fn token_digest(token: &str) -> String {
-    ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
+use travel_infra::secret::{constant_time_eq, random_hex, sha256_hex as token_digest};
 
 fn ms_to_time(ms: u64) -> Option<DateTime<Utc>> {
     Utc.timestamp_millis_opt(ms as i64).single()
@@ -293,8 +283,4 @@ impl Trips {
         }
         self.status(instance_id).await
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -23,8 +23,6 @@ pub async fn css() -> Response {
 mod tests {
     #[test]
     fn the_vendored_htmx_is_the_pinned_npm_release() {
-        let digest = ring::digest::digest(&ring::digest::SHA256, super::HTMX.as_bytes());
-        let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(hex, "d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717");
+        assert_eq!(travel_infra::secret::sha256_hex(super::HTMX), "d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717");
     }
 }

@@ -48,8 +48,5 @@ pub fn set_csrf(token: &str) -> String {
 
 /// A fresh random token (hex).
 pub fn random_token() -> String {
-    use ring::rand::SecureRandom;
-    let mut buf = [0u8; 16];
-    ring::rand::SystemRandom::new().fill(&mut buf).expect("the system has randomness");
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+    travel_infra::secret::random_hex(16)
 }

@@ -441,7 +441,7 @@ pub async fn login(State(state): State<WebState>, headers: HeaderMap, Form(form)
         return forbidden_post();
     }
     let expected = state.admin_token.as_deref().unwrap_or_default();
-    let ok = !expected.is_empty() && expected.len() == form.token.len() && expected.bytes().zip(form.token.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0;
+    let ok = !expected.is_empty() && travel_infra::secret::constant_time_eq(expected.as_bytes(), form.token.as_bytes());
     if !ok {
         let (csrf, cookie) = csrf_of(&headers);
         return with_cookie(render(StatusCode::UNAUTHORIZED, &LoginPage { failed: true, csrf }), cookie);
