@@ -142,3 +142,49 @@ async fn without_an_admin_token_only_loopback_addresses_are_bound() {
     assert!(stderr.contains("refusing to listen on 0.0.0.0") && stderr.contains("ADMIN_TOKEN"), "{stderr}");
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
+
+/// Runs `travel-planner instances ...` on a data folder.
+fn instances(data: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let output = std::process::Command::new(BIN)
+        .arg("instances")
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr))
+}
+
+#[tokio::test]
+async fn the_instances_command_lists_shows_and_acts_on_the_same_store() {
+    let data = tempfile::tempdir().unwrap();
+    let demo = DemoModel::start();
+    let service = Service::start(data.path(), &demo, &[]);
+    let (id, _) = service.start_trip(&trip_body(2)).await;
+    service.wait_for_status(&id, "awaiting_approval").await;
+
+    let (ok, table) = instances(data.path(), &["list"]);
+    assert!(ok, "{table}");
+    assert!(table.starts_with("INSTANCE") && table.contains(&id) && table.contains("awaiting_approval"), "{table}");
+    let (ok, json) = instances(data.path(), &["list", "--json", "--status", "awaiting_approval"]);
+    assert!(ok, "{json}");
+    let page: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(page["items"][0]["instanceId"], id.as_str());
+    let (ok, shown) = instances(data.path(), &["show", &id]);
+    assert!(ok && shown.contains("Waiting for approval") && shown.contains("tokens"), "{shown}");
+    let (ok, history) = instances(data.path(), &["history", &id, "--json"]);
+    assert!(ok);
+    let events: Vec<Value> = serde_json::from_str(&history).unwrap();
+    assert_eq!(events[0]["type"], "OrchestrationStarted");
+    let (ok, out) = instances(data.path(), &["approve", &id, "--comments", "from the shell"]);
+    assert!(ok, "{out}");
+    let booked = service.wait_for_status(&id, "booked").await;
+    assert_eq!(booked["outcome"]["decision"]["comments"], "from the shell");
+    let (ok, out) = instances(data.path(), &["terminate", &id]);
+    assert!(!ok && out.contains("already finished"), "{out}");
+    let (ok, out) = instances(data.path(), &["purge", &id]);
+    assert!(ok, "{out}");
+    assert_eq!(service.get(&format!("/api/trips/{id}")).await.status(), 404);
+}

@@ -103,6 +103,13 @@ async fn reject_validation_errors_and_typed_markup_stay_text() {
     let injected = browser.client.execute("return typeof window.__injected;", vec![]).await.unwrap();
     assert_eq!(injected, serde_json::json!("undefined"));
 
+    // Readable on a phone: nothing wider than the screen.
+    browser.client.set_window_size(390, 844).await.unwrap();
+    let overflow = browser.client.execute("return document.documentElement.scrollWidth - window.innerWidth;", vec![]).await.unwrap();
+    assert!(overflow.as_i64().unwrap() <= 0, "the page is wider than a phone: {overflow}");
+    browser.screenshot("phone").await;
+    browser.client.set_window_size(1280, 1000).await.unwrap();
+
     browser.fill("comments", "Not this year").await;
     browser.click("reject").await;
     browser.wait_for("#notice", false).await;
