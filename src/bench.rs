@@ -30,6 +30,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         approval_webhook_url: None,
         public_base_url: None,
         admin_token: None,
+        store: Default::default(),
+        tuning: Default::default(),
     };
     let tuning = EngineTuning::default();
     let running = serve::start(&serve_args, &tuning).await?;
@@ -45,9 +47,18 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             let _permit = permit;
             let request = TripRequest {
                 traveler_name: format!("Bench traveller {n}"),
-                preferences: ["quiet beaches, seafood", "temples and food", "hiking and mountains", "museums and art"][n % 4].into(),
+                preferences: [
+                    "quiet beaches, seafood",
+                    "temples and food",
+                    "hiking and mountains",
+                    "museums and art",
+                ][n % 4]
+                    .into(),
                 duration_days: days,
-                budget: Budget { amount: 3000.0, currency: "USD".into() },
+                budget: Budget {
+                    amount: 3000.0,
+                    currency: "USD".into(),
+                },
                 start_date: None,
                 travel_dates: None,
                 special_requirements: None,
@@ -57,7 +68,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             let token = trip.approval_token.clone();
             wait_for(&trips, &trip.instance_id, TripState::AwaitingApproval).await?;
             let planned = t0.elapsed();
-            trips.decide(&trip.instance_id, Some(&token), ApprovalDecision { approved: true, comments: None }).await?;
+            trips
+                .decide(
+                    &trip.instance_id,
+                    Some(&token),
+                    ApprovalDecision {
+                        approved: true,
+                        comments: None,
+                    },
+                )
+                .await?;
             wait_for(&trips, &trip.instance_id, TripState::Booked).await?;
             anyhow::Ok((planned, t0.elapsed()))
         }));
@@ -90,7 +110,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for(trips: &travel_orchestration::Trips, id: &str, state: TripState) -> anyhow::Result<()> {
+async fn wait_for(
+    trips: &travel_orchestration::Trips,
+    id: &str,
+    state: TripState,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let status = trips.status(id).await?;
@@ -98,7 +122,11 @@ async fn wait_for(trips: &travel_orchestration::Trips, id: &str, state: TripStat
             return Ok(());
         }
         if status.status.is_final() || Instant::now() > deadline {
-            anyhow::bail!("trip {id} is {} (waiting for {state}): {:?}", status.status, status.error);
+            anyhow::bail!(
+                "trip {id} is {} (waiting for {state}): {:?}",
+                status.status,
+                status.error
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -107,7 +135,12 @@ async fn wait_for(trips: &travel_orchestration::Trips, id: &str, state: TripStat
 /// Peak resident memory of this process (Linux), in MiB.
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: f64 = status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
     Some((kb / 1024.0 * 10.0).round() / 10.0)
 }
-

@@ -5,7 +5,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use travel_orchestration::{InstanceQuery, LocalPlanStore, TripSettings, TripState, Trips, engine};
+use travel_orchestration::{
+    EngineTuning, InstanceQuery, LocalPlanStore, Store, StoreLocation, TripSettings, TripState,
+    Trips,
+};
+
+use crate::store_args::StoreArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct InstancesArgs {
@@ -15,6 +20,8 @@ pub struct InstancesArgs {
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
+    #[command(flatten)]
+    store: StoreArgs,
     #[command(subcommand)]
     command: InstancesCommand,
 }
@@ -67,7 +74,16 @@ fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
             widths[i] = widths[i].max(cell.chars().count());
         }
     }
-    let line = |cells: Vec<String>| cells.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths[i])).collect::<Vec<_>>().join("  ").trim_end().to_owned();
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
     let mut out = vec![line(headers.iter().map(|h| h.to_string()).collect())];
     out.extend(rows.into_iter().map(line));
     out.join("\n")
@@ -79,17 +95,45 @@ fn short(text: &str, max: usize) -> String {
 }
 
 pub async fn run(args: InstancesArgs) -> anyhow::Result<()> {
-    let db = args.data_dir.join("workflows.db");
-    anyhow::ensure!(db.exists(), "no workflow store at {} (use --data-dir)", db.display());
-    let store = engine::open_sqlite(&db).await?;
-    let trips = Trips::new(duroxide::Client::new(store), Arc::new(LocalPlanStore::new(args.data_dir.join("plans"))), TripSettings::default());
-    let print = |value: serde_json::Value| println!("{}", serde_json::to_string_pretty(&value).expect("JSON"));
+    let location = args.store.location_with(&args.data_dir, false);
+    if let StoreLocation::Sqlite { path, .. } = &location {
+        anyhow::ensure!(
+            path.exists(),
+            "no workflow store at {} (use --data-dir)",
+            path.display()
+        );
+    }
+    let store = Store::open(&location, &EngineTuning::default()).await?;
+    let trips = Trips::new(
+        store,
+        Arc::new(LocalPlanStore::new(args.data_dir.join("plans"))),
+        TripSettings::default(),
+    );
+    let print = |value: serde_json::Value| {
+        println!("{}", serde_json::to_string_pretty(&value).expect("JSON"))
+    };
     match args.command {
-        InstancesCommand::List { status, prefix, page, page_size } => {
+        InstancesCommand::List {
+            status,
+            prefix,
+            page,
+            page_size,
+        } => {
             let status = status
-                .map(|s| serde_json::from_value::<TripState>(serde_json::Value::String(s.clone())).with_context(|| format!("unknown status `{s}`")))
+                .map(|s| {
+                    serde_json::from_value::<TripState>(serde_json::Value::String(s.clone()))
+                        .with_context(|| format!("unknown status `{s}`"))
+                })
                 .transpose()?;
-            let result = trips.instances(&InstanceQuery { status, prefix, page: Some(page), page_size: Some(page_size), ..Default::default() }).await?;
+            let result = trips
+                .instances(&InstanceQuery {
+                    status,
+                    prefix,
+                    page: Some(page),
+                    page_size: Some(page_size),
+                    ..Default::default()
+                })
+                .await?;
             if args.json {
                 return Ok(print(serde_json::to_value(&result)?));
             }
@@ -100,16 +144,49 @@ pub async fn run(args: InstancesArgs) -> anyhow::Result<()> {
                     vec![
                         i.instance_id.clone(),
                         i.status.to_string(),
-                        i.step.map(|s| serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()).unwrap_or_default(),
+                        i.step
+                            .map(|s| {
+                                serde_json::to_value(s)
+                                    .ok()
+                                    .and_then(|v| v.as_str().map(str::to_owned))
+                                    .unwrap_or_default()
+                            })
+                            .unwrap_or_default(),
                         i.destination.clone().unwrap_or_default(),
-                        i.created_at.map(|c| c.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default(),
-                        i.duration_ms.map(|d| format!("{:.1}s", d as f64 / 1000.0)).unwrap_or_default(),
+                        i.created_at
+                            .map(|c| c.format("%Y-%m-%d %H:%M:%S").to_string())
+                            .unwrap_or_default(),
+                        i.duration_ms
+                            .map(|d| format!("{:.1}s", d as f64 / 1000.0))
+                            .unwrap_or_default(),
                     ]
                 })
                 .collect();
-            println!("{}", table(&["INSTANCE", "STATUS", "STEP", "DESTINATION", "CREATED", "DURATION"], rows));
-            let counts: Vec<String> = result.counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
-            println!("\n{} matching, page {} · {}", result.total, result.page, counts.join(", "));
+            println!(
+                "{}",
+                table(
+                    &[
+                        "INSTANCE",
+                        "STATUS",
+                        "STEP",
+                        "DESTINATION",
+                        "CREATED",
+                        "DURATION"
+                    ],
+                    rows
+                )
+            );
+            let counts: Vec<String> = result
+                .counts
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            println!(
+                "\n{} matching, page {} · {}",
+                result.total,
+                result.page,
+                counts.join(", ")
+            );
         }
         InstancesCommand::Show { id } => {
             let detail = trips.detail(&id).await?;
@@ -117,17 +194,43 @@ pub async fn run(args: InstancesArgs) -> anyhow::Result<()> {
                 return Ok(print(serde_json::to_value(&detail)?));
             }
             println!("instance     {}", detail.summary.instance_id);
-            println!("status       {} ({})", detail.summary.status, detail.runtime_status);
-            println!("destination  {}", detail.summary.destination.clone().unwrap_or_default());
-            println!("created      {}", detail.summary.created_at.map(|c| c.to_rfc3339()).unwrap_or_default());
+            println!(
+                "status       {} ({})",
+                detail.summary.status, detail.runtime_status
+            );
+            println!(
+                "destination  {}",
+                detail.summary.destination.clone().unwrap_or_default()
+            );
+            println!(
+                "created      {}",
+                detail
+                    .summary
+                    .created_at
+                    .map(|c| c.to_rfc3339())
+                    .unwrap_or_default()
+            );
             if let Some(error) = &detail.error {
                 println!("error        {error}");
             }
-            println!("tokens       {} ({} prompt, {} cached, {} completion)\n", detail.tokens.total_tokens, detail.tokens.prompt_tokens, detail.tokens.cached_tokens, detail.tokens.completion_tokens);
+            println!(
+                "tokens       {} ({} prompt, {} cached, {} completion)\n",
+                detail.tokens.total_tokens,
+                detail.tokens.prompt_tokens,
+                detail.tokens.cached_tokens,
+                detail.tokens.completion_tokens
+            );
             let rows = detail
                 .timeline
                 .iter()
-                .map(|r| vec![r.label.clone(), format!("{:?}", r.state).to_lowercase(), r.elapsed_ms.map(|e| format!("{e} ms")).unwrap_or_default(), r.attempts.to_string()])
+                .map(|r| {
+                    vec![
+                        r.label.clone(),
+                        format!("{:?}", r.state).to_lowercase(),
+                        r.elapsed_ms.map(|e| format!("{e} ms")).unwrap_or_default(),
+                        r.attempts.to_string(),
+                    ]
+                })
                 .collect();
             println!("{}", table(&["STEP", "STATE", "ELAPSED", "ATTEMPTS"], rows));
         }
@@ -142,26 +245,44 @@ pub async fn run(args: InstancesArgs) -> anyhow::Result<()> {
                     vec![
                         e.event_id.to_string(),
                         e.kind.clone(),
-                        e.time.map(|t| t.format("%H:%M:%S%.3f").to_string()).unwrap_or_default(),
+                        e.time
+                            .map(|t| t.format("%H:%M:%S%.3f").to_string())
+                            .unwrap_or_default(),
                         e.name.clone().unwrap_or_default(),
-                        e.payload.as_ref().map(|p| short(&p.to_string(), 60)).unwrap_or_default(),
+                        e.payload
+                            .as_ref()
+                            .map(|p| short(&p.to_string(), 60))
+                            .unwrap_or_default(),
                     ]
                 })
                 .collect();
             println!("{}", table(&["#", "TYPE", "TIME", "NAME", "PAYLOAD"], rows));
         }
-        InstancesCommand::Approve { id, reject, comments } => {
+        InstancesCommand::Approve {
+            id,
+            reject,
+            comments,
+        } => {
             let data = serde_json::json!({"approved": !reject, "comments": comments});
-            trips.raise_event(&id, travel_orchestration::workflow::APPROVAL_EVENT, &data).await?;
+            trips
+                .raise_event(&id, travel_orchestration::workflow::APPROVAL_EVENT, &data)
+                .await?;
             if args.json {
-                return Ok(print(serde_json::json!({"instanceId": id, "raised": "ApprovalEvent", "approved": !reject})));
+                return Ok(print(
+                    serde_json::json!({"instanceId": id, "raised": "ApprovalEvent", "approved": !reject}),
+                ));
             }
-            println!("ApprovalEvent raised on {id}: {}", if reject { "rejected" } else { "approved" });
+            println!(
+                "ApprovalEvent raised on {id}: {}",
+                if reject { "rejected" } else { "approved" }
+            );
         }
         InstancesCommand::Terminate { id, reason } => {
             trips.terminate(&id, &reason).await?;
             if args.json {
-                return Ok(print(serde_json::json!({"instanceId": id, "terminated": true})));
+                return Ok(print(
+                    serde_json::json!({"instanceId": id, "terminated": true}),
+                ));
             }
             println!("{id} is being terminated: {reason}");
         }

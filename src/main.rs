@@ -3,6 +3,7 @@
 mod bench;
 mod instances;
 mod serve;
+mod store_args;
 
 use std::net::SocketAddr;
 
@@ -80,7 +81,9 @@ fn main() -> anyhow::Result<()> {
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
     init_tracing(cli.log_format);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
@@ -96,8 +99,14 @@ fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         // duroxide's SQLite dispatchers log every retried "database is locked" as a warning;
         // they are retried and harmless, so they show only when RUST_LOG asks for them.
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,duroxide=warn,duroxide::runtime::dispatchers=error"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(
+                "info,duroxide=warn,duroxide::runtime::dispatchers=error",
+            )
+        });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -118,8 +127,12 @@ async fn plan(args: PlanArgs) -> anyhow::Result<()> {
     let agents = &configured.agents;
     let destinations = agents.destination.run(&traveller).await?;
     let top = destinations.output.top().context("no destination")?.clone();
-    let brief = DestinationBrief { destination: top, traveller };
-    let (itinerary, tips) = tokio::join!(agents.itinerary.run(&brief), agents.local_tips.run(&brief));
+    let brief = DestinationBrief {
+        destination: top,
+        traveller,
+    };
+    let (itinerary, tips) =
+        tokio::join!(agents.itinerary.run(&brief), agents.local_tips.run(&brief));
     let (itinerary, tips) = (itinerary?, tips?);
     let threads = [&destinations.thread, &itinerary.thread, &tips.thread];
     let plan = serde_json::json!({
@@ -135,8 +148,11 @@ async fn plan(args: PlanArgs) -> anyhow::Result<()> {
 }
 
 async fn serve_demo_model(bind: SocketAddr) -> anyhow::Result<()> {
-    let config = DemoModelConfig::from_env_with(|n| std::env::var(n).ok()).map_err(anyhow::Error::msg)?;
-    let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
+    let config =
+        DemoModelConfig::from_env_with(|n| std::env::var(n).ok()).map_err(anyhow::Error::msg)?;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("binding {bind}"))?;
     tracing::info!(base_url = %demo_model::base_url(listener.local_addr()?), "demo model listening");
     demo_model::serve(listener, config, shutdown_signal()).await?;
     Ok(())
@@ -148,7 +164,8 @@ pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("SIGTERM handler");
         tokio::select! {
             _ = interrupt => {}
             _ = terminate.recv() => {}

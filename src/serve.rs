@@ -10,9 +10,11 @@ use travel_api::AppState;
 use travel_api::admin::{AdminAccess, require_admin};
 use travel_orchestration::store::BlobSettings;
 use travel_orchestration::{
-    Activities, ApprovalWebhook, Engine, EngineTuning, LocalPlanStore, PlanStore, SandboxBookings, TripSettings, Trips,
-    engine,
+    Activities, ApprovalWebhook, Engine, EngineTuning, LocalPlanStore, PlanStore, SandboxBookings,
+    Store, TripSettings, Trips,
 };
+
+use crate::store_args::{StoreArgs, TuningArgs};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
@@ -35,6 +37,10 @@ pub struct ServeArgs {
     /// binds only loopback addresses.
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub tuning: TuningArgs,
 }
 
 /// The service's parts, running.
@@ -45,40 +51,90 @@ pub struct Running {
     _agents: travel_agents::setup::ConfiguredAgents,
 }
 
+impl Running {
+    /// Repairs what a process that died left half done (see `Trips::repair`): once now, then
+    /// every 30 seconds while the returned task lives.
+    pub fn repair_now_and_then(&self) -> travel_orchestration::engine::wakeups::AbortOnDrop {
+        let trips = self.trips.clone();
+        travel_orchestration::engine::wakeups::AbortOnDrop(tokio::spawn(async move {
+            loop {
+                if let Err(e) = trips.repair().await {
+                    tracing::warn!(error = %e, "repairing after a stopped process failed; trying again later");
+                }
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            }
+        }))
+    }
+}
+
 /// Builds every part from the arguments and the environment.
 pub async fn start(args: &ServeArgs, tuning: &EngineTuning) -> anyhow::Result<Running> {
-    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let configured = travel_agents::setup::agents_from_env().await?;
     let plans: Arc<dyn PlanStore> = match BlobSettings::from_env_with(|n| std::env::var(n).ok())? {
-        Some(settings) => Arc::new(settings.connect(travel_infra::http::shared_client()).await.context("plan store")?),
+        Some(settings) => Arc::new(
+            settings
+                .connect(travel_infra::http::shared_client())
+                .await
+                .context("plan store")?,
+        ),
         None => Arc::new(LocalPlanStore::new(args.data_dir.join("plans"))),
     };
     tracing::info!(store = %plans.describe(), "plans are saved to the {}", plans.describe());
-    let public_base_url = args.public_base_url.clone().unwrap_or_else(|| format!("http://{}", args.bind));
+    let public_base_url = args
+        .public_base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", args.bind));
     let activities = Arc::new(Activities {
         agents: configured.agents.clone(),
         rates: configured.rates.clone(),
         plans: plans.clone(),
         bookings: Arc::new(SandboxBookings::new(args.data_dir.join("bookings"))),
-        webhook: args.approval_webhook_url.clone().map(|url| ApprovalWebhook { url, public_base_url }),
+        webhook: args
+            .approval_webhook_url
+            .clone()
+            .map(|url| ApprovalWebhook {
+                url,
+                public_base_url,
+            }),
         http: travel_infra::http::shared_client(),
     });
-    let store = engine::open_sqlite(&args.data_dir.join("workflows.db")).await?;
-    let engine = Engine::start(store, activities, tuning).await;
-    let settings = TripSettings { approval_timeout: Duration::from_secs(args.approval_timeout_secs.max(1)), ..Default::default() };
-    let trips = Trips::new(engine.client.clone(), plans, settings);
-    Ok(Running { engine, trips, _agents: configured })
+    let store = Store::open(&args.store.location(&args.data_dir), tuning).await?;
+    tracing::info!(store = %store.description, "workflows are kept in the {}", store.description);
+    let engine = Engine::start(&store, activities, tuning).await;
+    let settings = TripSettings {
+        approval_timeout: Duration::from_secs(args.approval_timeout_secs.max(1)),
+        ..Default::default()
+    };
+    let trips = Trips::new(store, plans, settings);
+    Ok(Running {
+        engine,
+        trips,
+        _agents: configured,
+    })
 }
 
 /// The API and the pages on one router: unknown `/api/...` addresses answer JSON, others a page.
 /// The dashboard and the management API sit behind the admin check.
 pub fn app(trips: Trips, admin_token: Option<String>) -> axum::Router {
-    let api = AppState { trips: trips.clone() };
-    let web = travel_web::WebState { trips, admin_token: admin_token.clone() };
+    let api = AppState {
+        trips: trips.clone(),
+    };
+    let web = travel_web::WebState {
+        trips,
+        admin_token: admin_token.clone(),
+    };
     let operators = travel_api::management::routes(api.clone())
         .merge(travel_web::dashboard_router(web.clone()))
-        .route_layer(axum::middleware::from_fn_with_state(AdminAccess { token: admin_token }, require_admin));
-    let routes = travel_api::routes(api).merge(travel_web::router(web.clone())).merge(travel_web::login_router(web)).merge(operators);
+        .route_layer(axum::middleware::from_fn_with_state(
+            AdminAccess { token: admin_token },
+            require_admin,
+        ));
+    let routes = travel_api::routes(api)
+        .merge(travel_web::router(web.clone()))
+        .merge(travel_web::login_router(web))
+        .merge(operators);
     travel_api::finish(routes.fallback(|uri: axum::http::Uri| async move {
         use axum::response::IntoResponse;
         if uri.path().starts_with("/api/") || uri.path().starts_with("/approve/") {
@@ -98,13 +154,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     if admin_token.is_none() {
-        tracing::warn!("ADMIN_TOKEN is not set: the dashboard and the management API are open to this machine only (loopback)");
+        tracing::warn!(
+            "ADMIN_TOKEN is not set: the dashboard and the management API are open to this machine only (loopback)"
+        );
     }
-    let running = start(&args, &EngineTuning::default()).await?;
+    let running = start(&args, &args.tuning.tuning()).await?;
+    let _repairs = running.repair_now_and_then();
     let app = app(running.trips.clone(), admin_token);
-    let listener = tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("binding {}", args.bind))?;
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .with_context(|| format!("binding {}", args.bind))?;
     tracing::info!(address = %listener.local_addr()?, data_dir = %args.data_dir.display(), "travel-planner listening");
-    axum::serve(listener, app).with_graceful_shutdown(crate::shutdown_signal()).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(crate::shutdown_signal())
+        .await?;
     running.engine.shutdown(Duration::from_secs(5)).await;
     tracing::info!("stopped");
     Ok(())

@@ -12,13 +12,25 @@ use travel_orchestration::store::{BlobCredential, BlobPlanStore, BlobStoreConfig
 use travel_orchestration::{PlanStore, StoreError};
 
 /// The blobs of a container (name → (content type, metadata)), read over plain HTTP.
-async fn list_blobs(endpoint: &str, container: &str) -> Vec<(String, String, Vec<(String, String)>)> {
+async fn list_blobs(
+    endpoint: &str,
+    container: &str,
+) -> Vec<(String, String, Vec<(String, String)>)> {
     let http = travel_infra::http::shared_client();
-    let url = format!("{endpoint}/{container}?restype=container&comp=list&include=metadata&{}", azurite_sas("rl"));
+    let url = format!(
+        "{endpoint}/{container}?restype=container&comp=list&include=metadata&{}",
+        azurite_sas("rl")
+    );
     let xml = http.get(url).send().await.unwrap().text().await.unwrap();
     let mut blobs = Vec::new();
     for part in xml.split("<Blob>").skip(1) {
-        let tag = |name: &str| part.split(&format!("<{name}>")).nth(1).and_then(|r| r.split(&format!("</{name}>")).next()).unwrap_or("").to_owned();
+        let tag = |name: &str| {
+            part.split(&format!("<{name}>"))
+                .nth(1)
+                .and_then(|r| r.split(&format!("</{name}>")).next())
+                .unwrap_or("")
+                .to_owned()
+        };
         let metadata = tag("Metadata");
         let pairs = metadata
             .split("</")
@@ -36,11 +48,22 @@ async fn list_blobs(endpoint: &str, container: &str) -> Vec<(String, String, Vec
 
 async fn blob_text(endpoint: &str, container: &str, name: &str) -> String {
     let url = format!("{endpoint}/{container}/{name}?{}", azurite_sas("r"));
-    travel_infra::http::shared_client().get(url).send().await.unwrap().text().await.unwrap()
+    travel_infra::http::shared_client()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 fn blob_env(endpoint: &str, container: &str, sas: &str) -> Vec<(&'static str, String)> {
-    vec![("AZURE_STORAGE_BLOB_ENDPOINT", endpoint.to_owned()), ("AZURE_STORAGE_CONTAINER", container.to_owned()), ("AZURE_STORAGE_SAS_TOKEN", sas.to_owned())]
+    vec![
+        ("AZURE_STORAGE_BLOB_ENDPOINT", endpoint.to_owned()),
+        ("AZURE_STORAGE_CONTAINER", container.to_owned()),
+        ("AZURE_STORAGE_SAS_TOKEN", sas.to_owned()),
+    ]
 }
 
 fn as_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
@@ -60,7 +83,10 @@ async fn a_trip_saves_its_plan_as_blobs_and_reads_it_back_through_the_api() {
 
     let blobs = list_blobs(&endpoint, &container).await;
     let names: Vec<&str> = blobs.iter().map(|(n, _, _)| n.as_str()).collect();
-    assert_eq!(names, [format!("{id}/rev-1.json"), format!("{id}/rev-1.md")]);
+    assert_eq!(
+        names,
+        [format!("{id}/rev-1.json"), format!("{id}/rev-1.md")]
+    );
     assert_eq!(blobs[0].1, "application/json");
     assert_eq!(blobs[1].1, "text/markdown; charset=utf-8");
     let metadata: std::collections::HashMap<_, _> = blobs[0].2.iter().cloned().collect();
@@ -73,15 +99,35 @@ async fn a_trip_saves_its_plan_as_blobs_and_reads_it_back_through_the_api() {
 
     // The location shown is endpoint + container + name, `/` kept, no query string.
     let location = &trip["progress"]["plan"]["location"];
-    assert_eq!(location["json"], format!("{endpoint}/{container}/{id}/rev-1.json"));
+    assert_eq!(
+        location["json"],
+        format!("{endpoint}/{container}/{id}/rev-1.json")
+    );
     assert!(!location.to_string().contains("sig="));
     // The content is the plan, read back through the API from the same store.
-    let stored: Value = serde_json::from_str(&blob_text(&endpoint, &container, &format!("{id}/rev-1.json")).await).unwrap();
-    let api: Value = service.get(&format!("/api/trips/{id}/plan")).await.json().await.unwrap();
+    let stored: Value =
+        serde_json::from_str(&blob_text(&endpoint, &container, &format!("{id}/rev-1.json")).await)
+            .unwrap();
+    let api: Value = service
+        .get(&format!("/api/trips/{id}/plan"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(stored, api);
-    assert!(blob_text(&endpoint, &container, &format!("{id}/rev-1.md")).await.starts_with("# Trip plan: "));
+    assert!(
+        blob_text(&endpoint, &container, &format!("{id}/rev-1.md"))
+            .await
+            .starts_with("# Trip plan: ")
+    );
 
-    assert_eq!(service.decide(&id, Some(&token), &json!({"approved": true})).await.status(), 200);
+    assert_eq!(
+        service
+            .decide(&id, Some(&token), &json!({"approved": true}))
+            .await
+            .status(),
+        200
+    );
     service.wait_for_status(&id, "booked").await;
 }
 
@@ -91,7 +137,9 @@ async fn store(endpoint: &str, container: &str) -> BlobPlanStore {
         container: container.to_owned(),
         credential: BlobCredential::Sas(azurite_sas("rwdlac")),
     };
-    BlobPlanStore::connect(config, travel_infra::http::shared_client()).await.unwrap()
+    BlobPlanStore::connect(config, travel_infra::http::shared_client())
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -104,7 +152,12 @@ async fn saving_the_same_revision_twice_leaves_one_blob_of_each_and_never_clobbe
     let service = Service::start(data.path(), &demo, &[]);
     let (id, _) = service.start_trip(&trip_body(2)).await;
     service.wait_for_status(&id, "awaiting_approval").await;
-    let plan: travel_orchestration::TripPlan = service.get(&format!("/api/trips/{id}/plan")).await.json().await.unwrap();
+    let plan: travel_orchestration::TripPlan = service
+        .get(&format!("/api/trips/{id}/plan"))
+        .await
+        .json()
+        .await
+        .unwrap();
 
     let blobs = store(&endpoint, &container).await;
     let first = blobs.save(&plan).await.unwrap();
@@ -114,7 +167,10 @@ async fn saving_the_same_revision_twice_leaves_one_blob_of_each_and_never_clobbe
     // A different plan under the same name is refused and the first one kept.
     let mut other = plan.clone();
     other.request.traveler_name = "Someone Else".into();
-    assert!(matches!(blobs.save(&other).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        blobs.save(&other).await,
+        Err(StoreError::Conflict(_))
+    ));
     assert_eq!(blobs.load(&id, None).await.unwrap().unwrap(), plan);
     assert_eq!(list_blobs(&endpoint, &container).await.len(), 2);
 }
@@ -129,17 +185,35 @@ async fn a_storage_outage_while_saving_delays_the_trip_and_loses_nothing() {
     let service = Service::start(data.path(), &demo, &as_refs(&env));
     demo.set_latency(1000).await;
     let (id, token) = service.start_trip(&trip_body(2)).await;
-    service.wait_for(&id, Duration::from_secs(30), |t| t["progress"]["step"] == "itinerary_and_tips").await;
+    service
+        .wait_for(&id, Duration::from_secs(30), |t| {
+            t["progress"]["step"] == "itinerary_and_tips"
+        })
+        .await;
     azurite.stop();
-    service.wait_for(&id, Duration::from_secs(30), |t| t["progress"]["step"] == "saving").await;
+    service
+        .wait_for(&id, Duration::from_secs(30), |t| {
+            t["progress"]["step"] == "saving"
+        })
+        .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(service.trip(&id).await["status"], "planning", "the trip waits for storage");
+    assert_eq!(
+        service.trip(&id).await["status"],
+        "planning",
+        "the trip waits for storage"
+    );
     azurite.resume();
     demo.set_latency(0).await;
     service.wait_for_status(&id, "awaiting_approval").await;
     let blobs = list_blobs(&azurite.endpoint(), &container).await;
     assert_eq!(blobs.len(), 2, "{blobs:?}");
-    assert_eq!(service.decide(&id, Some(&token), &json!({"approved": true})).await.status(), 200);
+    assert_eq!(
+        service
+            .decide(&id, Some(&token), &json!({"approved": true}))
+            .await
+            .status(),
+        200
+    );
     service.wait_for_status(&id, "booked").await;
 }
 
@@ -148,19 +222,39 @@ async fn a_store_that_cannot_be_reached_stops_the_service_at_start_up_with_a_cle
     let data = tempfile::tempdir().unwrap();
     let (status, logs) = failed_start(
         data.path(),
-        &[("AZURE_STORAGE_BLOB_ENDPOINT", "http://127.0.0.1:9/devstoreaccount1"), ("AZURE_STORAGE_SAS_TOKEN", "sv=x&sig=y")],
+        &[
+            (
+                "AZURE_STORAGE_BLOB_ENDPOINT",
+                "http://127.0.0.1:9/devstoreaccount1",
+            ),
+            ("AZURE_STORAGE_SAS_TOKEN", "sv=x&sig=y"),
+        ],
     );
     assert!(!status.success());
-    assert!(logs.contains("plan store") && logs.contains("could not create or reach the container"), "{logs}");
+    assert!(
+        logs.contains("plan store") && logs.contains("could not create or reach the container"),
+        "{logs}"
+    );
 
-    let bad_key = travel_infra::sas::AccountSas { account: "devstoreaccount1", key: "AAAA", permissions: "rwdlac", expiry: "2099-01-01T00:00:00Z" };
+    let bad_key = travel_infra::sas::AccountSas {
+        account: "devstoreaccount1",
+        key: "AAAA",
+        permissions: "rwdlac",
+        expiry: "2099-01-01T00:00:00Z",
+    };
     let endpoint = azurite_endpoint();
     let (status, logs) = failed_start(
         data.path(),
-        &[("AZURE_STORAGE_BLOB_ENDPOINT", &endpoint), ("AZURE_STORAGE_SAS_TOKEN", &bad_key.token().unwrap())],
+        &[
+            ("AZURE_STORAGE_BLOB_ENDPOINT", &endpoint),
+            ("AZURE_STORAGE_SAS_TOKEN", &bad_key.token().unwrap()),
+        ],
     );
     assert!(!status.success());
-    assert!(logs.contains("access denied") || logs.contains("not accepted"), "{logs}");
+    assert!(
+        logs.contains("access denied") || logs.contains("not accepted"),
+        "{logs}"
+    );
     assert!(!logs.contains("sig="), "the SAS is not logged: {logs}");
 }
 
@@ -176,5 +270,8 @@ async fn a_credential_without_write_permission_fails_the_trip_saying_what_is_mis
     let (id, _) = service.start_trip(&trip_body(1)).await;
     let trip = service.wait_for_status(&id, "failed").await;
     let error = trip["error"].as_str().unwrap();
-    assert!(error.contains("Storage Blob Data Contributor") && error.contains("access denied"), "{error}");
+    assert!(
+        error.contains("Storage Blob Data Contributor") && error.contains("access denied"),
+        "{error}"
+    );
 }

@@ -24,102 +24,322 @@ async fn operators_list_inspect_raise_terminate_and_purge() {
     assert_eq!(list["counts"]["awaiting_approval"], 2);
     assert_eq!(list["items"][0]["instanceId"], b.as_str(), "newest first");
     assert_eq!(list["items"][0]["step"], "awaiting_approval");
-    let paged: Value = service.get("/api/instances?pageSize=1&page=2").await.json().await.unwrap();
+    let paged: Value = service
+        .get("/api/instances?pageSize=1&page=2")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(paged["items"].as_array().unwrap().len(), 1);
     assert_eq!(paged["items"][0]["instanceId"], a.as_str());
-    let by_prefix: Value = service.get(&format!("/api/instances?prefix={}", &a[..12])).await.json().await.unwrap();
-    assert!(by_prefix["items"].as_array().unwrap().iter().any(|i| i["instanceId"] == a.as_str()));
-    let booked: Value = service.get("/api/instances?status=booked").await.json().await.unwrap();
+    let by_prefix: Value = service
+        .get(&format!("/api/instances?prefix={}", &a[..12]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        by_prefix["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["instanceId"] == a.as_str())
+    );
+    let booked: Value = service
+        .get("/api/instances?status=booked")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(booked["total"], 0);
-    let future: Value = service.get("/api/instances?createdAfter=2099-01-01T00:00:00Z").await.json().await.unwrap();
+    let future: Value = service
+        .get("/api/instances?createdAfter=2099-01-01T00:00:00Z")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(future["total"], 0);
-    assert_eq!(service.get("/api/instances?status=sleeping").await.status(), 400);
+    assert_eq!(
+        service.get("/api/instances?status=sleeping").await.status(),
+        400
+    );
 
     // Detail and history.
-    let detail: Value = service.get(&format!("/api/instances/{a}")).await.json().await.unwrap();
+    let detail: Value = service
+        .get(&format!("/api/instances/{a}"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(detail["runtimeStatus"], "Running");
     assert_eq!(detail["input"]["request"]["travelerName"], "Ada Lovelace");
     assert_eq!(detail["input"]["approvalTokenSha256"], "(hidden)");
     assert_eq!(detail["customStatus"]["state"], "awaiting_approval");
     assert!(detail["tokens"]["totalTokens"].as_u64().unwrap() > 0);
-    let keys: Vec<&str> = detail["timeline"].as_array().unwrap().iter().map(|r| r["key"].as_str().unwrap()).collect();
-    assert_eq!(keys, ["destination", "itinerary", "local-tips", "saving", "approval", "booking"]);
-    let history: Vec<Value> = service.get(&format!("/api/instances/{a}/history")).await.json().await.unwrap();
+    let keys: Vec<&str> = detail["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "destination",
+            "itinerary",
+            "local-tips",
+            "saving",
+            "approval",
+            "booking"
+        ]
+    );
+    let history: Vec<Value> = service
+        .get(&format!("/api/instances/{a}/history"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(history[0]["type"], "OrchestrationStarted");
-    assert!(history.iter().any(|e| e["type"] == "ActivityScheduled" && e["name"] == "RunItineraryAgent"));
-    assert!(history.iter().any(|e| e["type"] == "ActivityCompleted" && e["payload"]["thread"]["agent"] == "local-tips"));
+    assert!(
+        history
+            .iter()
+            .any(|e| e["type"] == "ActivityScheduled" && e["name"] == "RunItineraryAgent")
+    );
+    assert!(history.iter().any(
+        |e| e["type"] == "ActivityCompleted" && e["payload"]["thread"]["agent"] == "local-tips"
+    ));
 
     // Raise: only ApprovalEvent, with a decision, on a waiting instance.
-    let bad_name = service.post(&format!("/api/instances/{a}/events/Anything"), &json!({})).await;
+    let bad_name = service
+        .post(&format!("/api/instances/{a}/events/Anything"), &json!({}))
+        .await;
     assert_eq!(bad_name.status(), 422);
-    let bad_data = service.post(&format!("/api/instances/{a}/events/ApprovalEvent"), &json!({"approved": "maybe"})).await;
+    let bad_data = service
+        .post(
+            &format!("/api/instances/{a}/events/ApprovalEvent"),
+            &json!({"approved": "maybe"}),
+        )
+        .await;
     assert_eq!(bad_data.status(), 422);
-    let raised = service.post(&format!("/api/instances/{a}/events/ApprovalEvent"), &json!({"approved": true, "comments": "ops"})).await;
+    let raised = service
+        .post(
+            &format!("/api/instances/{a}/events/ApprovalEvent"),
+            &json!({"approved": true, "comments": "ops"}),
+        )
+        .await;
     assert_eq!(raised.status(), 202);
     service.wait_for_status(&a, "booked").await;
-    let again = service.post(&format!("/api/instances/{a}/events/ApprovalEvent"), &json!({"approved": true})).await;
+    let again = service
+        .post(
+            &format!("/api/instances/{a}/events/ApprovalEvent"),
+            &json!({"approved": true}),
+        )
+        .await;
     assert_eq!(again.status(), 409);
 
     // Terminate: a finished one is a conflict; a running one ends failed.
-    assert_eq!(service.post(&format!("/api/instances/{a}/terminate"), &json!({})).await.status(), 409);
-    let terminated = service.post(&format!("/api/instances/{b}/terminate"), &json!({"reason": "customer called"})).await;
+    assert_eq!(
+        service
+            .post(&format!("/api/instances/{a}/terminate"), &json!({}))
+            .await
+            .status(),
+        409
+    );
+    let terminated = service
+        .post(
+            &format!("/api/instances/{b}/terminate"),
+            &json!({"reason": "customer called"}),
+        )
+        .await;
     assert_eq!(terminated.status(), 202);
     let failed = service.wait_for_status(&b, "failed").await;
-    assert!(failed["error"].as_str().unwrap().contains("customer called"));
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("customer called")
+    );
 
     // Purge: running ones only with force.
     demo.set_latency(2000).await;
     let (c, _) = service.start_trip(&trip_body(1)).await;
-    let refused = service.http.delete(service.url(&format!("/api/instances/{c}"))).send().await.unwrap();
+    let refused = service
+        .http
+        .delete(service.url(&format!("/api/instances/{c}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), 409);
-    let forced = service.http.delete(service.url(&format!("/api/instances/{c}?force=true"))).send().await.unwrap();
+    let forced = service
+        .http
+        .delete(service.url(&format!("/api/instances/{c}?force=true")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(forced.status(), 200);
-    assert_eq!(service.get(&format!("/api/instances/{c}")).await.status(), 404);
+    let gone = service.get(&format!("/api/instances/{c}")).await;
+    assert_eq!(gone.status(), 404, "{}", gone.text().await.unwrap());
     demo.set_latency(0).await;
-    let purged = service.http.delete(service.url(&format!("/api/instances/{a}"))).send().await.unwrap();
+    let purged = service
+        .http
+        .delete(service.url(&format!("/api/instances/{a}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(purged.status(), 200);
     assert_eq!(service.get(&format!("/api/trips/{a}")).await.status(), 404);
 
     // Unknown ids.
     let unknown = "trip-0123456789abcdef0123";
-    assert_eq!(service.get(&format!("/api/instances/{unknown}")).await.status(), 404);
-    assert_eq!(service.get(&format!("/api/instances/{unknown}/history")).await.status(), 404);
-    assert_eq!(service.post(&format!("/api/instances/{unknown}/terminate"), &json!({})).await.status(), 404);
-    assert_eq!(service.post(&format!("/api/instances/{unknown}/events/ApprovalEvent"), &json!({"approved": true})).await.status(), 404);
-    assert_eq!(service.http.delete(service.url(&format!("/api/instances/{unknown}"))).send().await.unwrap().status(), 404);
+    assert_eq!(
+        service
+            .get(&format!("/api/instances/{unknown}"))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        service
+            .get(&format!("/api/instances/{unknown}/history"))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        service
+            .post(&format!("/api/instances/{unknown}/terminate"), &json!({}))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        service
+            .post(
+                &format!("/api/instances/{unknown}/events/ApprovalEvent"),
+                &json!({"approved": true})
+            )
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        service
+            .http
+            .delete(service.url(&format!("/api/instances/{unknown}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 }
 
 #[tokio::test]
 async fn the_admin_token_guards_the_dashboard_and_the_management_api() {
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
-    let service = Service::start(data.path(), &demo, &[("ADMIN_TOKEN", "s3cret-operator-token")]);
+    let service = Service::start(
+        data.path(),
+        &demo,
+        &[("ADMIN_TOKEN", "s3cret-operator-token")],
+    );
     travel_infra::http::install_tls_provider();
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
 
-    let denied = http.get(service.url("/api/instances")).send().await.unwrap();
+    let denied = http
+        .get(service.url("/api/instances"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(denied.status(), 401);
-    assert_eq!(denied.json::<Value>().await.unwrap()["error"]["code"], "admin_token_required");
-    assert_eq!(http.get(service.url("/api/instances")).bearer_auth("wrong").send().await.unwrap().status(), 401);
-    assert_eq!(http.get(service.url("/api/instances")).bearer_auth("s3cret-operator-token").send().await.unwrap().status(), 200);
-    assert_eq!(http.delete(service.url("/api/instances/trip-0123456789abcdef0123")).send().await.unwrap().status(), 401);
+    assert_eq!(
+        denied.json::<Value>().await.unwrap()["error"]["code"],
+        "admin_token_required"
+    );
+    assert_eq!(
+        http.get(service.url("/api/instances"))
+            .bearer_auth("wrong")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        http.get(service.url("/api/instances"))
+            .bearer_auth("s3cret-operator-token")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        http.delete(service.url("/api/instances/trip-0123456789abcdef0123"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
 
     let page = http.get(service.url("/dashboard")).send().await.unwrap();
     assert_eq!(page.status(), 303);
     assert_eq!(page.headers()["location"], "/dashboard/login");
     // The sign-in form sets the cookie that opens the pages.
-    let login = http.get(service.url("/dashboard/login")).send().await.unwrap();
-    let csrf_cookie = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let login = http
+        .get(service.url("/dashboard/login"))
+        .send()
+        .await
+        .unwrap();
+    let csrf_cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     let csrf = csrf_cookie.split_once('=').unwrap().1.to_owned();
-    let wrong = http.post(service.url("/dashboard/login")).header("cookie", &csrf_cookie)
-        .header("content-type", "application/x-www-form-urlencoded").body(format!("csrf={csrf}&token=nope")).send().await.unwrap();
+    let wrong = http
+        .post(service.url("/dashboard/login"))
+        .header("cookie", &csrf_cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}&token=nope"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status(), 401);
-    let right = http.post(service.url("/dashboard/login")).header("cookie", &csrf_cookie)
-        .header("content-type", "application/x-www-form-urlencoded").body(format!("csrf={csrf}&token=s3cret-operator-token")).send().await.unwrap();
+    let right = http
+        .post(service.url("/dashboard/login"))
+        .header("cookie", &csrf_cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}&token=s3cret-operator-token"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(right.status(), 303);
-    let admin_cookie = right.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
-    assert!(right.headers()["set-cookie"].to_str().unwrap().contains("HttpOnly"));
-    let dashboard = http.get(service.url("/dashboard")).header("cookie", &admin_cookie).send().await.unwrap();
+    let admin_cookie = right.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        right.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("HttpOnly")
+    );
+    let dashboard = http
+        .get(service.url("/dashboard"))
+        .header("cookie", &admin_cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(dashboard.status(), 200);
 
     // The traveller's side stays open.
@@ -139,7 +359,10 @@ async fn without_an_admin_token_only_loopback_addresses_are_bound() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("refusing to listen on 0.0.0.0") && stderr.contains("ADMIN_TOKEN"), "{stderr}");
+    assert!(
+        stderr.contains("refusing to listen on 0.0.0.0") && stderr.contains("ADMIN_TOKEN"),
+        "{stderr}"
+    );
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
 
@@ -154,7 +377,11 @@ fn instances(data: &std::path::Path, args: &[&str]) -> (bool, String) {
         .env("RUST_LOG", "error")
         .output()
         .unwrap();
-    (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr))
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr),
+    )
 }
 
 #[tokio::test]
@@ -167,18 +394,30 @@ async fn the_instances_command_lists_shows_and_acts_on_the_same_store() {
 
     let (ok, table) = instances(data.path(), &["list"]);
     assert!(ok, "{table}");
-    assert!(table.starts_with("INSTANCE") && table.contains(&id) && table.contains("awaiting_approval"), "{table}");
-    let (ok, json) = instances(data.path(), &["list", "--json", "--status", "awaiting_approval"]);
+    assert!(
+        table.starts_with("INSTANCE") && table.contains(&id) && table.contains("awaiting_approval"),
+        "{table}"
+    );
+    let (ok, json) = instances(
+        data.path(),
+        &["list", "--json", "--status", "awaiting_approval"],
+    );
     assert!(ok, "{json}");
     let page: Value = serde_json::from_str(&json).unwrap();
     assert_eq!(page["items"][0]["instanceId"], id.as_str());
     let (ok, shown) = instances(data.path(), &["show", &id]);
-    assert!(ok && shown.contains("Waiting for approval") && shown.contains("tokens"), "{shown}");
+    assert!(
+        ok && shown.contains("Waiting for approval") && shown.contains("tokens"),
+        "{shown}"
+    );
     let (ok, history) = instances(data.path(), &["history", &id, "--json"]);
     assert!(ok);
     let events: Vec<Value> = serde_json::from_str(&history).unwrap();
     assert_eq!(events[0]["type"], "OrchestrationStarted");
-    let (ok, out) = instances(data.path(), &["approve", &id, "--comments", "from the shell"]);
+    let (ok, out) = instances(
+        data.path(),
+        &["approve", &id, "--comments", "from the shell"],
+    );
     assert!(ok, "{out}");
     let booked = service.wait_for_status(&id, "booked").await;
     assert_eq!(booked["outcome"]["decision"]["comments"], "from the shell");

@@ -26,17 +26,36 @@ async fn approved_trips_are_booked_once_with_the_plan_saved_and_threads_kept() {
     assert_eq!(plan["demo"], true);
     assert_eq!(plan["itinerary"]["days"].as_array().unwrap().len(), 3);
     assert_eq!(plan["costs"]["total"]["currency"], "USD");
-    assert!(plan["costs"]["rates"].as_array().unwrap().iter().all(|r| r["source"].is_string() && r["date"].is_string()));
+    assert!(
+        plan["costs"]["rates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["source"].is_string() && r["date"].is_string())
+    );
     // Saved as JSON and Markdown, named by instance and revision.
     assert!(data.path().join(format!("plans/{id}/rev-1.json")).exists());
     let markdown = service.get(&format!("/api/trips/{id}/plan.md")).await;
-    assert_eq!(markdown.headers()["content-type"], "text/markdown; charset=utf-8");
+    assert_eq!(
+        markdown.headers()["content-type"],
+        "text/markdown; charset=utf-8"
+    );
     assert!(markdown.text().await.unwrap().contains("Demo plan"));
-    let json_plan: Value = service.get(&format!("/api/trips/{id}/plan")).await.json().await.unwrap();
+    let json_plan: Value = service
+        .get(&format!("/api/trips/{id}/plan"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(&json_plan, plan);
     // Every agent's thread can be read back.
     for agent in ["destination", "itinerary", "local-tips"] {
-        let thread: Value = service.get(&format!("/api/trips/{id}/agents/{agent}")).await.json().await.unwrap();
+        let thread: Value = service
+            .get(&format!("/api/trips/{id}/agents/{agent}"))
+            .await
+            .json()
+            .await
+            .unwrap();
         assert_eq!(thread["agent"], agent);
         assert!(thread["usage"]["totalTokens"].as_u64().unwrap() > 0);
         assert!(thread["messages"].as_array().unwrap().len() >= 3);
@@ -44,22 +63,40 @@ async fn approved_trips_are_booked_once_with_the_plan_saved_and_threads_kept() {
     let unknown_agent = service.get(&format!("/api/trips/{id}/agents/pilot")).await;
     assert_eq!(unknown_agent.status(), 404);
 
-    let decided = service.decide(&id, Some(&token), &json!({"approved": true, "comments": "Looks lovely"})).await;
+    let decided = service
+        .decide(
+            &id,
+            Some(&token),
+            &json!({"approved": true, "comments": "Looks lovely"}),
+        )
+        .await;
     assert_eq!(decided.status(), 200);
     let booked = service.wait_for_status(&id, "booked").await;
     let outcome = &booked["outcome"];
     assert_eq!(outcome["state"], "booked");
-    assert!(outcome["booking"]["confirmationCode"].as_str().unwrap().starts_with("TP-"));
+    assert!(
+        outcome["booking"]["confirmationCode"]
+            .as_str()
+            .unwrap()
+            .starts_with("TP-")
+    );
     assert_eq!(outcome["decision"]["comments"], "Looks lovely");
     assert_eq!(service.bookings(), 1);
 
     // The same decision again answers the first outcome; no second booking.
-    let again = service.decide(&id, Some(&token), &json!({"approved": true})).await;
+    let again = service
+        .decide(&id, Some(&token), &json!({"approved": true}))
+        .await;
     assert_eq!(again.status(), 200);
     let again: Value = again.json().await.unwrap();
-    assert_eq!(again["outcome"]["booking"]["confirmationCode"], outcome["booking"]["confirmationCode"]);
+    assert_eq!(
+        again["outcome"]["booking"]["confirmationCode"],
+        outcome["booking"]["confirmationCode"]
+    );
     // A different decision now is a conflict.
-    let changed = service.decide(&id, Some(&token), &json!({"approved": false})).await;
+    let changed = service
+        .decide(&id, Some(&token), &json!({"approved": false}))
+        .await;
     assert_eq!(changed.status(), 409);
     assert_eq!(service.bookings(), 1);
 }
@@ -72,7 +109,10 @@ async fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Valu
         "/hook",
         axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
             let sink = sink.clone();
-            async move { sink.lock().unwrap().push(body); "ok" }
+            async move {
+                sink.lock().unwrap().push(body);
+                "ok"
+            }
         }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -86,7 +126,14 @@ async fn rejected_trips_finish_unbooked_with_the_comments() {
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
     let (hook, received) = webhook_receiver().await;
-    let service = Service::start(data.path(), &demo, &[("APPROVAL_WEBHOOK_URL", &hook), ("PUBLIC_BASE_URL", "https://trips.example.org")]);
+    let service = Service::start(
+        data.path(),
+        &demo,
+        &[
+            ("APPROVAL_WEBHOOK_URL", &hook),
+            ("PUBLIC_BASE_URL", "https://trips.example.org"),
+        ],
+    );
     let (id, token) = service.start_trip(&trip_body(2)).await;
     service.wait_for_status(&id, "awaiting_approval").await;
     // The approval request was announced with a summary and the links, and without the token.
@@ -94,10 +141,19 @@ async fn rejected_trips_finish_unbooked_with_the_comments() {
     assert_eq!(announced.len(), 1, "{announced:?}");
     assert_eq!(announced[0]["instanceId"], id.as_str());
     assert_eq!(announced[0]["travelerName"], "Ada Lovelace");
-    assert_eq!(announced[0]["approveUrl"], format!("https://trips.example.org/approve/{id}"));
+    assert_eq!(
+        announced[0]["approveUrl"],
+        format!("https://trips.example.org/approve/{id}")
+    );
     assert!(announced[0]["total"]["amount"].is_number());
     assert!(!announced[0].to_string().contains(&token));
-    let response = service.decide(&id, Some(&token), &json!({"approved": false, "comments": "Too far this year"})).await;
+    let response = service
+        .decide(
+            &id,
+            Some(&token),
+            &json!({"approved": false, "comments": "Too far this year"}),
+        )
+        .await;
     assert_eq!(response.status(), 200);
     let trip = service.wait_for_status(&id, "rejected").await;
     assert_eq!(trip["outcome"]["decision"]["comments"], "Too far this year");
@@ -113,7 +169,9 @@ async fn an_unanswered_plan_expires_unbooked() {
     let (id, token) = service.start_trip(&trip_body(1)).await;
     let trip = service.wait_for_status(&id, "expired").await;
     assert!(trip["outcome"]["booking"].is_null());
-    let late = service.decide(&id, Some(&token), &json!({"approved": true})).await;
+    let late = service
+        .decide(&id, Some(&token), &json!({"approved": true}))
+        .await;
     assert_eq!(late.status(), 409);
     let body: Value = late.json().await.unwrap();
     assert_eq!(body["error"]["trip"]["status"], "expired");
@@ -129,7 +187,9 @@ async fn approve_refuses_what_it_must_and_raises_no_event() {
     // While still planning: 409 with the current state.
     demo.set_latency(1500).await;
     let (id, token) = service.start_trip(&trip_body(1)).await;
-    let early = service.decide(&id, Some(&token), &json!({"approved": true})).await;
+    let early = service
+        .decide(&id, Some(&token), &json!({"approved": true}))
+        .await;
     assert_eq!(early.status(), 409);
     let body: Value = early.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_awaiting_approval");
@@ -140,22 +200,49 @@ async fn approve_refuses_what_it_must_and_raises_no_event() {
     let missing = service.decide(&id, None, &json!({"approved": true})).await;
     assert_eq!(missing.status(), 401);
     let body: Value = missing.json().await.unwrap();
-    assert!(body["error"]["message"].as_str().unwrap().contains("Authorization: Bearer"));
-    let wrong = service.decide(&id, Some("not-the-token"), &json!({"approved": true})).await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Authorization: Bearer")
+    );
+    let wrong = service
+        .decide(&id, Some("not-the-token"), &json!({"approved": true}))
+        .await;
     assert_eq!(wrong.status(), 403);
-    let unknown = service.decide("trip-00000000000000000000", Some(&token), &json!({"approved": true})).await;
+    let unknown = service
+        .decide(
+            "trip-00000000000000000000",
+            Some(&token),
+            &json!({"approved": true}),
+        )
+        .await;
     assert_eq!(unknown.status(), 404);
-    let malformed = service.http.post(service.url(&format!("/approve/{id}"))).bearer_auth(&token)
-        .header("content-type", "application/json").body("{\"approved\": tru").send().await.unwrap();
+    let malformed = service
+        .http
+        .post(service.url(&format!("/approve/{id}")))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body("{\"approved\": tru")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(malformed.status(), 400);
-    assert_eq!(malformed.json::<Value>().await.unwrap()["error"]["code"], "malformed_json");
-    let shapeless = service.decide(&id, Some(&token), &json!({"approved": "yes"})).await;
+    assert_eq!(
+        malformed.json::<Value>().await.unwrap()["error"]["code"],
+        "malformed_json"
+    );
+    let shapeless = service
+        .decide(&id, Some(&token), &json!({"approved": "yes"}))
+        .await;
     assert_eq!(shapeless.status(), 422);
 
     // None of that raised an event: the trip still waits, and then takes a real decision.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(service.trip(&id).await["status"], "awaiting_approval");
-    let ok = service.decide(&id, Some(&token), &json!({"approved": false})).await;
+    let ok = service
+        .decide(&id, Some(&token), &json!({"approved": false}))
+        .await;
     assert_eq!(ok.status(), 200);
     service.wait_for_status(&id, "rejected").await;
 }
@@ -170,25 +257,64 @@ async fn invalid_requests_get_clear_json_errors_and_start_nothing() {
     let response = service.post("/api/trips", &bad).await;
     assert_eq!(response.status(), 422);
     let body: Value = response.json().await.unwrap();
-    let fields: Vec<&str> = body["error"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
-    assert_eq!(fields, ["travelerName", "durationDays", "budget.amount", "budget.currency"]);
+    let fields: Vec<&str> = body["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "travelerName",
+            "durationDays",
+            "budget.amount",
+            "budget.currency"
+        ]
+    );
 
-    let missing = service.post("/api/trips", &json!({"travelerName": "Ada"})).await;
+    let missing = service
+        .post("/api/trips", &json!({"travelerName": "Ada"}))
+        .await;
     assert_eq!(missing.status(), 422);
-    assert!(missing.json::<Value>().await.unwrap()["error"]["message"].as_str().unwrap().contains("preferences"));
+    assert!(
+        missing.json::<Value>().await.unwrap()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("preferences")
+    );
 
-    let malformed = service.http.post(service.url("/api/trips")).header("content-type", "application/json").body("{").send().await.unwrap();
+    let malformed = service
+        .http
+        .post(service.url("/api/trips"))
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(malformed.status(), 400);
-    let not_json = service.http.post(service.url("/api/trips")).body("name=Ada").send().await.unwrap();
+    let not_json = service
+        .http
+        .post(service.url("/api/trips"))
+        .body("name=Ada")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(not_json.status(), 415);
     let huge = json!({"travelerName": "Ada", "preferences": "x".repeat(70 * 1024), "durationDays": 2, "budget": {"amount": 1, "currency": "USD"}});
     let too_big = service.post("/api/trips", &huge).await;
     assert_eq!(too_big.status(), 413);
-    assert_eq!(too_big.json::<Value>().await.unwrap()["error"]["code"], "body_too_large");
+    assert_eq!(
+        too_big.json::<Value>().await.unwrap()["error"]["code"],
+        "body_too_large"
+    );
 
     let unknown = service.get("/api/trips/trip-ffffffffffffffffffff").await;
     assert_eq!(unknown.status(), 404);
-    assert_eq!(unknown.json::<Value>().await.unwrap()["error"]["code"], "not_found");
+    assert_eq!(
+        unknown.json::<Value>().await.unwrap()["error"]["code"],
+        "not_found"
+    );
     assert_eq!(demo.counts().await["total"], 0, "nothing reached the model");
 }
 
@@ -201,7 +327,12 @@ async fn health_readiness_and_the_openapi_document() {
     assert_eq!(service.get("/readyz").await.status(), 200);
     let doc: Value = service.get("/api/openapi.json").await.json().await.unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
-    for path in ["/api/trips", "/api/trips/{instance_id}", "/approve/{instance_id}", "/api/trips/{instance_id}/agents/{agent}"] {
+    for path in [
+        "/api/trips",
+        "/api/trips/{instance_id}",
+        "/approve/{instance_id}",
+        "/api/trips/{instance_id}/agents/{agent}",
+    ] {
         assert!(doc["paths"][path].is_object(), "{path}");
     }
     let nowhere = service.get("/api/nowhere").await;
@@ -219,7 +350,11 @@ async fn kill_9_during_the_parallel_step_loses_nothing_and_repeats_no_finished_a
     let mut service = Service::start(data.path(), &demo, &[]);
     demo.set_latency(1500).await;
     let (id, token) = service.start_trip(&trip_body(2)).await;
-    service.wait_for(&id, Duration::from_secs(30), |t| t["progress"]["step"] == "itinerary_and_tips").await;
+    service
+        .wait_for(&id, Duration::from_secs(30), |t| {
+            t["progress"]["step"] == "itinerary_and_tips"
+        })
+        .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     service.kill9();
     demo.set_latency(0).await;
@@ -227,8 +362,13 @@ async fn kill_9_during_the_parallel_step_loses_nothing_and_repeats_no_finished_a
 
     service.wait_for_status(&id, "awaiting_approval").await;
     let counts = demo.counts().await;
-    assert_eq!(counts["byAgent"]["destination"], 1, "the finished destination call was not made again: {counts}");
-    let response = service.decide(&id, Some(&token), &json!({"approved": true})).await;
+    assert_eq!(
+        counts["byAgent"]["destination"], 1,
+        "the finished destination call was not made again: {counts}"
+    );
+    let response = service
+        .decide(&id, Some(&token), &json!({"approved": true}))
+        .await;
     assert_eq!(response.status(), 200);
     service.wait_for_status(&id, "booked").await;
     assert_eq!(service.bookings(), 1);
@@ -246,7 +386,9 @@ async fn kill_9_during_the_approval_wait_resumes_the_wait_and_books_once() {
     service.restart();
 
     assert_eq!(service.trip(&id).await["status"], "awaiting_approval");
-    let response = service.decide(&id, Some(&token), &json!({"approved": true})).await;
+    let response = service
+        .decide(&id, Some(&token), &json!({"approved": true}))
+        .await;
     assert_eq!(response.status(), 200);
     service.wait_for_status(&id, "booked").await;
     assert_eq!(demo.counts().await, before, "no agent call was made again");

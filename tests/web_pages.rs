@@ -33,24 +33,56 @@ async fn plan_watch_progress_review_and_approve_in_the_browser() {
     // updated itself (HTMX) rather than reloading.
     browser.wait_for("#steps", false).await;
     assert!(browser.text("#status").await.contains("Planning"));
-    browser.client.execute("window.__stillHere = true;", vec![]).await.unwrap();
+    browser
+        .client
+        .execute("window.__stillHere = true;", vec![])
+        .await
+        .unwrap();
     browser.wait_for("#review", false).await;
-    let still_here = browser.client.execute("return window.__stillHere === true;", vec![]).await.unwrap();
-    assert_eq!(still_here, serde_json::json!(true), "progress updated in place");
+    let still_here = browser
+        .client
+        .execute("return window.__stillHere === true;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        still_here,
+        serde_json::json!(true),
+        "progress updated in place"
+    );
     demo.set_latency(0).await;
     browser.wait_for("#decision", false).await;
     browser.screenshot("review").await;
 
-    assert_eq!(browser.client.find_all(fantoccini::Locator::Css("#destinations li")).await.unwrap().len(), 3);
-    assert!(browser.text("#destinations .chosen").await.contains("(chosen)"));
+    assert_eq!(
+        browser
+            .client
+            .find_all(fantoccini::Locator::Css("#destinations li"))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert!(
+        browser
+            .text("#destinations .chosen")
+            .await
+            .contains("(chosen)")
+    );
     assert!(browser.exists("#itinerary tbody tr").await);
     assert!(browser.text("#itinerary thead").await.contains("In EUR"));
     assert!(browser.text("#total").await.ends_with("EUR"));
     assert!(browser.exists("#demo-mark").await, "demo plans are marked");
-    assert!(browser.exists("#attractions li").await && browser.exists("#restaurants li").await && browser.exists("#tips li").await);
+    assert!(
+        browser.exists("#attractions li").await
+            && browser.exists("#restaurants li").await
+            && browser.exists("#tips li").await
+    );
     assert!(browser.exists("#plan-document").await);
     let steps = browser.text("#steps").await;
-    assert!(steps.contains("Itinerary") && steps.contains("Local tips") && steps.contains("done"), "{steps}");
+    assert!(
+        steps.contains("Itinerary") && steps.contains("Local tips") && steps.contains("done"),
+        "{steps}"
+    );
     // The approval token is in an HttpOnly cookie, never in the page.
     let html = browser.client.source().await.unwrap();
     assert!(!html.contains("approvalToken") && !html.contains("tp_trip_"));
@@ -87,8 +119,20 @@ async fn reject_validation_errors_and_typed_markup_stay_text() {
     browser.click("submit").await;
     browser.wait_for("#form-errors", false).await;
     assert!(browser.text("#travelerName-error").await.contains("name"));
-    assert!(browser.text("#budgetCurrency-error").await.contains("ISO 4217"));
-    let kept = browser.client.find(fantoccini::Locator::Id("preferences")).await.unwrap().prop("value").await.unwrap();
+    assert!(
+        browser
+            .text("#budgetCurrency-error")
+            .await
+            .contains("ISO 4217")
+    );
+    let kept = browser
+        .client
+        .find(fantoccini::Locator::Id("preferences"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
     assert_eq!(kept.as_deref(), Some("beaches"));
     browser.screenshot("validation").await;
 
@@ -98,15 +142,34 @@ async fn reject_validation_errors_and_typed_markup_stay_text() {
     browser.fill("preferences", "<script>window.__injected = 1</script><img src=x onerror=\"window.__injected=2\"> quiet beaches").await;
     browser.click("submit").await;
     browser.wait_for("#decision", false).await;
-    assert!(browser.text("#preferences").await.contains("<script>window.__injected = 1</script>"));
+    assert!(
+        browser
+            .text("#preferences")
+            .await
+            .contains("<script>window.__injected = 1</script>")
+    );
     assert_eq!(browser.text("#traveler").await, "<b>Grace</b>");
-    let injected = browser.client.execute("return typeof window.__injected;", vec![]).await.unwrap();
+    let injected = browser
+        .client
+        .execute("return typeof window.__injected;", vec![])
+        .await
+        .unwrap();
     assert_eq!(injected, serde_json::json!("undefined"));
 
     // Readable on a phone: nothing wider than the screen.
     browser.client.set_window_size(390, 844).await.unwrap();
-    let overflow = browser.client.execute("return document.documentElement.scrollWidth - window.innerWidth;", vec![]).await.unwrap();
-    assert!(overflow.as_i64().unwrap() <= 0, "the page is wider than a phone: {overflow}");
+    let overflow = browser
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth - window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        overflow.as_i64().unwrap() <= 0,
+        "the page is wider than a phone: {overflow}"
+    );
     browser.screenshot("phone").await;
     browser.client.set_window_size(1280, 1000).await.unwrap();
 
@@ -118,7 +181,9 @@ async fn reject_validation_errors_and_typed_markup_stay_text() {
     assert_eq!(service.bookings(), 0);
 
     // An unknown trip gets a page that says so.
-    browser.goto(&service.url("/trips/trip-00000000000000000000")).await;
+    browser
+        .goto(&service.url("/trips/trip-00000000000000000000"))
+        .await;
     assert!(browser.text("h1").await.contains("Trip not found"));
     browser.close().await;
 }
@@ -153,11 +218,26 @@ async fn a_cross_site_form_post_is_refused() {
     let service = Service::start(data.path(), &demo, &[]);
     let form = "csrf=guess&travelerName=Mallory&preferences=x&durationDays=2&budgetAmount=100&budgetCurrency=USD";
     let post = |cookie: &'static str, body: String| {
-        service.http.post(service.url("/")).header("content-type", "application/x-www-form-urlencoded").header("cookie", cookie).body(body)
+        service
+            .http
+            .post(service.url("/"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", cookie)
+            .body(body)
     };
-    let response = post("tp_csrf=somethingelse123456", form.to_owned()).send().await.unwrap();
+    let response = post("tp_csrf=somethingelse123456", form.to_owned())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 403);
-    let response = post("tp_csrf=guessguessguess12", form.replace("csrf=guess", "csrf=guessguessguess12")).header("sec-fetch-site", "cross-site").send().await.unwrap();
+    let response = post(
+        "tp_csrf=guessguessguess12",
+        form.replace("csrf=guess", "csrf=guessguessguess12"),
+    )
+    .header("sec-fetch-site", "cross-site")
+    .send()
+    .await
+    .unwrap();
     assert_eq!(response.status(), 403);
     assert_eq!(demo.counts().await["total"], 0);
 }
@@ -172,19 +252,42 @@ async fn the_dashboard_filters_shows_the_parallel_agents_and_tool_calls_and_appr
     let (other, token) = service.start_trip(&trip_body(1)).await;
     service.wait_for_status(&waiting, "awaiting_approval").await;
     service.wait_for_status(&other, "awaiting_approval").await;
-    service.decide(&other, Some(&token), &serde_json::json!({"approved": false})).await;
+    service
+        .decide(
+            &other,
+            Some(&token),
+            &serde_json::json!({"approved": false}),
+        )
+        .await;
     service.wait_for_status(&other, "rejected").await;
 
     let browser = Browser::start(true).await;
     browser.goto(&service.url("/dashboard")).await;
-    assert!(browser.client.current_url().await.unwrap().path().ends_with("/dashboard/login"));
+    assert!(
+        browser
+            .client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/dashboard/login")
+    );
     browser.fill("token", "dashboard-token-1").await;
     browser.click("sign-in").await;
     browser.wait_for("#instances", false).await;
     assert!(browser.text("#counts").await.contains("rejected: 1"));
 
     // Filter by status.
-    browser.client.find(fantoccini::Locator::Css("#status option[value=awaiting_approval]")).await.unwrap().click().await.unwrap();
+    browser
+        .client
+        .find(fantoccini::Locator::Css(
+            "#status option[value=awaiting_approval]",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     browser.click("apply").await;
     browser.wait_for("#instances", false).await;
     let rows = browser.text("#instances tbody").await;
@@ -192,22 +295,57 @@ async fn the_dashboard_filters_shows_the_parallel_agents_and_tool_calls_and_appr
     browser.screenshot("dashboard").await;
 
     // Open the instance: both agents side by side on the timeline, the tool calls in the thread.
-    browser.client.find(fantoccini::Locator::LinkText(&waiting)).await.unwrap().click().await.unwrap();
+    browser
+        .client
+        .find(fantoccini::Locator::LinkText(&waiting))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     browser.wait_for("#timeline", false).await;
     let bar = |key: &'static str| {
         let browser = &browser;
         async move {
-            let style = browser.client.find(fantoccini::Locator::Css(&format!("[data-key={key}] .gantt-bar"))).await.unwrap().attr("style").await.unwrap().unwrap();
-            let left: f64 = style.split("margin-left: ").nth(1).unwrap().split('%').next().unwrap().parse().unwrap();
+            let style = browser
+                .client
+                .find(fantoccini::Locator::Css(&format!(
+                    "[data-key={key}] .gantt-bar"
+                )))
+                .await
+                .unwrap()
+                .attr("style")
+                .await
+                .unwrap()
+                .unwrap();
+            let left: f64 = style
+                .split("margin-left: ")
+                .nth(1)
+                .unwrap()
+                .split('%')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
             left
         }
     };
     let (itinerary, tips) = (bar("itinerary").await, bar("local-tips").await);
-    assert!((itinerary - tips).abs() < 2.0, "the two agents start together: {itinerary} vs {tips}");
-    assert!(browser.exists("#timeline [data-key=approval] .state-bg-running").await);
+    assert!(
+        (itinerary - tips).abs() < 2.0,
+        "the two agents start together: {itinerary} vs {tips}"
+    );
+    assert!(
+        browser
+            .exists("#timeline [data-key=approval] .state-bg-running")
+            .await
+    );
     browser.click("thread-itinerary").await;
     let thread = browser.text("#thread-itinerary").await;
-    assert!(thread.contains("get_exchange_rate") && thread.contains("convert_currency"), "{thread}");
+    assert!(
+        thread.contains("get_exchange_rate") && thread.contains("convert_currency"),
+        "{thread}"
+    );
     assert!(browser.text("#history").await.contains("RunLocalTipsAgent"));
     browser.screenshot("instance").await;
 

@@ -33,7 +33,10 @@ impl TravellerBrief {
             problems.push("preferences are empty".to_owned());
         }
         if !(1..=MAX_DURATION_DAYS).contains(&self.duration_days) {
-            problems.push(format!("duration must be 1 to {MAX_DURATION_DAYS} days, not {}", self.duration_days));
+            problems.push(format!(
+                "duration must be 1 to {MAX_DURATION_DAYS} days, not {}",
+                self.duration_days
+            ));
         }
         if !self.budget.amount.is_finite() || self.budget.amount <= 0.0 {
             problems.push("the budget must be a positive amount".to_owned());
@@ -43,7 +46,9 @@ impl TravellerBrief {
 
     /// The date of day `n` (1-based) of the trip, when the start date is known.
     pub fn date_of_day(&self, n: u32) -> Option<NaiveDate> {
-        self.start_date.and_then(|start| start.checked_add_days(chrono::Days::new(u64::from(n.saturating_sub(1)))))
+        self.start_date.and_then(|start| {
+            start.checked_add_days(chrono::Days::new(u64::from(n.saturating_sub(1))))
+        })
     }
 }
 

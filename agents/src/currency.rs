@@ -42,7 +42,11 @@ pub fn round2(value: f64) -> f64 {
 #[derive(Debug, thiserror::Error)]
 pub enum RatesError {
     #[error("no exchange rate is known for {from} -> {to} ({source_name})")]
-    Unknown { from: CurrencyCode, to: CurrencyCode, source_name: String },
+    Unknown {
+        from: CurrencyCode,
+        to: CurrencyCode,
+        source_name: String,
+    },
     #[error("the rates service at {url} failed: {message}")]
     Service { url: String, message: String },
 }
@@ -50,26 +54,97 @@ pub enum RatesError {
 /// A source of exchange rates.
 #[async_trait]
 pub trait RatesProvider: Send + Sync + std::fmt::Debug {
-    async fn rate(&self, from: &CurrencyCode, to: &CurrencyCode) -> Result<ExchangeRate, RatesError>;
+    async fn rate(
+        &self,
+        from: &CurrencyCode,
+        to: &CurrencyCode,
+    ) -> Result<ExchangeRate, RatesError>;
 }
 
 /// Approximate mid-market rates, units per US dollar, as of [`ReferenceRates::DATE`].
 /// Good enough to plan a budget offline; not for paying.
 const UNITS_PER_USD: &[(&str, f64)] = &[
-    ("USD", 1.0), ("EUR", 0.88), ("GBP", 0.74), ("JPY", 144.0), ("CHF", 0.82), ("CAD", 1.37),
-    ("AUD", 1.54), ("NZD", 1.67), ("CNY", 7.19), ("HKD", 7.85), ("SGD", 1.29), ("KRW", 1370.0),
-    ("TWD", 30.0), ("THB", 32.7), ("VND", 26000.0), ("IDR", 16300.0), ("MYR", 4.25), ("PHP", 55.7),
-    ("INR", 85.5), ("LKR", 299.0), ("NPR", 137.0), ("KHR", 4010.0), ("LAK", 21600.0), ("MMK", 2100.0),
-    ("PKR", 282.0), ("BDT", 122.0), ("MNT", 3570.0), ("KZT", 510.0), ("UZS", 12700.0), ("MVR", 15.4),
-    ("AED", 3.6725), ("SAR", 3.75), ("QAR", 3.64), ("OMR", 0.385), ("BHD", 0.376), ("KWD", 0.306),
-    ("JOD", 0.709), ("ILS", 3.5), ("TRY", 39.0), ("EGP", 49.7), ("MAD", 9.0), ("TND", 2.98),
-    ("ZAR", 17.9), ("NAD", 17.9), ("BWP", 13.5), ("KES", 129.0), ("TZS", 2650.0), ("UGX", 3650.0),
-    ("RWF", 1420.0), ("ETB", 135.0), ("GHS", 10.3), ("NGN", 1560.0), ("XOF", 577.0), ("XAF", 577.0),
-    ("MUR", 45.5), ("MXN", 19.2), ("GTQ", 7.68), ("CRC", 505.0), ("DOP", 59.0), ("COP", 4100.0),
-    ("PEN", 3.6), ("BOB", 6.91), ("CLP", 940.0), ("ARS", 1180.0), ("UYU", 41.5), ("BRL", 5.6),
-    ("ISK", 127.0), ("NOK", 10.1), ("SEK", 9.6), ("DKK", 6.55), ("PLN", 3.75), ("CZK", 21.9),
-    ("HUF", 350.0), ("RON", 4.4), ("BGN", 1.72), ("RSD", 103.0), ("UAH", 41.5), ("GEL", 2.73),
-    ("AMD", 387.0), ("FJD", 2.25), ("XPF", 105.0),
+    ("USD", 1.0),
+    ("EUR", 0.88),
+    ("GBP", 0.74),
+    ("JPY", 144.0),
+    ("CHF", 0.82),
+    ("CAD", 1.37),
+    ("AUD", 1.54),
+    ("NZD", 1.67),
+    ("CNY", 7.19),
+    ("HKD", 7.85),
+    ("SGD", 1.29),
+    ("KRW", 1370.0),
+    ("TWD", 30.0),
+    ("THB", 32.7),
+    ("VND", 26000.0),
+    ("IDR", 16300.0),
+    ("MYR", 4.25),
+    ("PHP", 55.7),
+    ("INR", 85.5),
+    ("LKR", 299.0),
+    ("NPR", 137.0),
+    ("KHR", 4010.0),
+    ("LAK", 21600.0),
+    ("MMK", 2100.0),
+    ("PKR", 282.0),
+    ("BDT", 122.0),
+    ("MNT", 3570.0),
+    ("KZT", 510.0),
+    ("UZS", 12700.0),
+    ("MVR", 15.4),
+    ("AED", 3.6725),
+    ("SAR", 3.75),
+    ("QAR", 3.64),
+    ("OMR", 0.385),
+    ("BHD", 0.376),
+    ("KWD", 0.306),
+    ("JOD", 0.709),
+    ("ILS", 3.5),
+    ("TRY", 39.0),
+    ("EGP", 49.7),
+    ("MAD", 9.0),
+    ("TND", 2.98),
+    ("ZAR", 17.9),
+    ("NAD", 17.9),
+    ("BWP", 13.5),
+    ("KES", 129.0),
+    ("TZS", 2650.0),
+    ("UGX", 3650.0),
+    ("RWF", 1420.0),
+    ("ETB", 135.0),
+    ("GHS", 10.3),
+    ("NGN", 1560.0),
+    ("XOF", 577.0),
+    ("XAF", 577.0),
+    ("MUR", 45.5),
+    ("MXN", 19.2),
+    ("GTQ", 7.68),
+    ("CRC", 505.0),
+    ("DOP", 59.0),
+    ("COP", 4100.0),
+    ("PEN", 3.6),
+    ("BOB", 6.91),
+    ("CLP", 940.0),
+    ("ARS", 1180.0),
+    ("UYU", 41.5),
+    ("BRL", 5.6),
+    ("ISK", 127.0),
+    ("NOK", 10.1),
+    ("SEK", 9.6),
+    ("DKK", 6.55),
+    ("PLN", 3.75),
+    ("CZK", 21.9),
+    ("HUF", 350.0),
+    ("RON", 4.4),
+    ("BGN", 1.72),
+    ("RSD", 103.0),
+    ("UAH", 41.5),
+    ("GEL", 2.73),
+    ("AMD", 387.0),
+    ("FJD", 2.25),
+    ("XPF", 105.0),
 ];
 
 /// The built-in table of reference rates (works offline).
@@ -81,7 +156,10 @@ impl ReferenceRates {
     pub const SOURCE: &'static str = "built-in reference table (approximate mid-market rates)";
 
     fn units_per_usd(code: &CurrencyCode) -> Option<f64> {
-        UNITS_PER_USD.iter().find(|(c, _)| *c == code.as_str()).map(|(_, units)| *units)
+        UNITS_PER_USD
+            .iter()
+            .find(|(c, _)| *c == code.as_str())
+            .map(|(_, units)| *units)
     }
 
     /// Every currency the table knows.
@@ -92,7 +170,11 @@ impl ReferenceRates {
 
 #[async_trait]
 impl RatesProvider for ReferenceRates {
-    async fn rate(&self, from: &CurrencyCode, to: &CurrencyCode) -> Result<ExchangeRate, RatesError> {
+    async fn rate(
+        &self,
+        from: &CurrencyCode,
+        to: &CurrencyCode,
+    ) -> Result<ExchangeRate, RatesError> {
         let unknown = || RatesError::Unknown {
             from: from.clone(),
             to: to.clone(),
@@ -127,12 +209,18 @@ impl HttpRates {
     const CACHE_FOR: Duration = Duration::from_secs(3600);
 
     pub fn new(url: impl Into<String>, http: reqwest::Client) -> Self {
-        Self { url: url.into(), http, cache: Arc::default() }
+        Self {
+            url: url.into(),
+            http,
+            cache: Arc::default(),
+        }
     }
 
     fn url_for(&self, from: &CurrencyCode, to: &CurrencyCode) -> String {
         if self.url.contains("{from}") || self.url.contains("{to}") {
-            self.url.replace("{from}", from.as_str()).replace("{to}", to.as_str())
+            self.url
+                .replace("{from}", from.as_str())
+                .replace("{to}", to.as_str())
         } else {
             let sep = if self.url.contains('?') { '&' } else { '?' };
             format!("{}{sep}from={from}&to={to}", self.url)
@@ -155,7 +243,11 @@ struct RatesReply {
 
 #[async_trait]
 impl RatesProvider for HttpRates {
-    async fn rate(&self, from: &CurrencyCode, to: &CurrencyCode) -> Result<ExchangeRate, RatesError> {
+    async fn rate(
+        &self,
+        from: &CurrencyCode,
+        to: &CurrencyCode,
+    ) -> Result<ExchangeRate, RatesError> {
         let key = (from.clone(), to.clone());
         if let Some((at, rate)) = self.cache.lock().expect("rates cache").get(&key)
             && at.elapsed() < Self::CACHE_FOR
@@ -163,7 +255,10 @@ impl RatesProvider for HttpRates {
             return Ok(rate.clone());
         }
         let url = self.url_for(from, to);
-        let failed = |message: String| RatesError::Service { url: url.clone(), message };
+        let failed = |message: String| RatesError::Service {
+            url: url.clone(),
+            message,
+        };
         let response = self
             .http
             .get(&url)
@@ -175,21 +270,31 @@ impl RatesProvider for HttpRates {
         if !status.is_success() {
             return Err(failed(format!("HTTP {status}")));
         }
-        let reply: RatesReply =
-            response.json().await.map_err(|e| failed(format!("unreadable reply: {e}")))?;
-        let rate = *reply.rates.get(to.as_str()).ok_or_else(|| RatesError::Unknown {
-            from: from.clone(),
-            to: to.clone(),
-            source_name: self.source_name(),
-        })?;
+        let reply: RatesReply = response
+            .json()
+            .await
+            .map_err(|e| failed(format!("unreadable reply: {e}")))?;
+        let rate = *reply
+            .rates
+            .get(to.as_str())
+            .ok_or_else(|| RatesError::Unknown {
+                from: from.clone(),
+                to: to.clone(),
+                source_name: self.source_name(),
+            })?;
         let rate = ExchangeRate {
             from: from.clone(),
             to: to.clone(),
             rate,
-            date: reply.date.unwrap_or_else(|| chrono::Utc::now().date_naive().to_string()),
+            date: reply
+                .date
+                .unwrap_or_else(|| chrono::Utc::now().date_naive().to_string()),
             source: self.source_name(),
         };
-        self.cache.lock().expect("rates cache").insert(key, (Instant::now(), rate.clone()));
+        self.cache
+            .lock()
+            .expect("rates cache")
+            .insert(key, (Instant::now(), rate.clone()));
         Ok(rate)
     }
 }
@@ -290,22 +395,41 @@ impl CurrencyTools {
         let bad_args = |e: serde_json::Error| format!("invalid arguments for {name}: {e}");
         match name {
             Self::GET_EXCHANGE_RATE => {
-                let args: GetExchangeRateArgs = serde_json::from_str(arguments).map_err(bad_args)?;
-                let rate = self.rates.rate(&args.from, &args.to).await.map_err(|e| e.to_string())?;
-                Ok(ToolResult { content: to_json(&rate), rate: Some(rate) })
+                let args: GetExchangeRateArgs =
+                    serde_json::from_str(arguments).map_err(bad_args)?;
+                let rate = self
+                    .rates
+                    .rate(&args.from, &args.to)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(ToolResult {
+                    content: to_json(&rate),
+                    rate: Some(rate),
+                })
             }
             Self::CONVERT_CURRENCY => {
-                let args: ConvertCurrencyArgs = serde_json::from_str(arguments).map_err(bad_args)?;
+                let args: ConvertCurrencyArgs =
+                    serde_json::from_str(arguments).map_err(bad_args)?;
                 if !args.amount.is_finite() || args.amount < 0.0 {
-                    return Err(format!("amount {} must be a non-negative number", args.amount));
+                    return Err(format!(
+                        "amount {} must be a non-negative number",
+                        args.amount
+                    ));
                 }
-                let rate = self.rates.rate(&args.from, &args.to).await.map_err(|e| e.to_string())?;
+                let rate = self
+                    .rates
+                    .rate(&args.from, &args.to)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let conversion = Conversion {
                     original: Money::new(args.amount, args.from),
                     converted: Money::new(rate.convert(args.amount), args.to),
                     rate: rate.clone(),
                 };
-                Ok(ToolResult { content: to_json(&conversion), rate: Some(rate) })
+                Ok(ToolResult {
+                    content: to_json(&conversion),
+                    rate: Some(rate),
+                })
             }
             other => Err(format!(
                 "unknown tool `{other}`: only {} and {} are available",
@@ -330,12 +454,23 @@ mod tests {
 
     #[tokio::test]
     async fn reference_rates_cross_through_the_dollar() {
-        let rate = ReferenceRates.rate(&code("EUR"), &code("JPY")).await.unwrap();
+        let rate = ReferenceRates
+            .rate(&code("EUR"), &code("JPY"))
+            .await
+            .unwrap();
         assert!((rate.rate - 144.0 / 0.88).abs() < 0.01, "{rate:?}");
         assert_eq!(rate.date, ReferenceRates::DATE);
-        let same = ReferenceRates.rate(&code("USD"), &code("USD")).await.unwrap();
+        let same = ReferenceRates
+            .rate(&code("USD"), &code("USD"))
+            .await
+            .unwrap();
         assert_eq!(same.rate, 1.0);
-        assert!(ReferenceRates.rate(&code("USD"), &code("ZWG")).await.is_err());
+        assert!(
+            ReferenceRates
+                .rate(&code("USD"), &code("ZWG"))
+                .await
+                .is_err()
+        );
     }
 
     #[tokio::test]
@@ -349,7 +484,10 @@ mod tests {
     async fn tools_answer_json_and_refuse_anything_else() {
         let tools = CurrencyTools::new(Arc::new(ReferenceRates));
         let converted = tools
-            .call("convert_currency", r#"{"amount": 100, "from": "USD", "to": "EUR"}"#)
+            .call(
+                "convert_currency",
+                r#"{"amount": 100, "from": "USD", "to": "EUR"}"#,
+            )
             .await;
         let value: serde_json::Value = serde_json::from_str(&converted.content).unwrap();
         assert_eq!(value["converted"]["amount"], 88.0);
@@ -359,7 +497,9 @@ mod tests {
         assert!(refused.content.contains("unknown tool `book_flight`"));
         assert!(refused.rate.is_none());
 
-        let bad = tools.call("get_exchange_rate", r#"{"from": "USD", "to": "DOLLARS"}"#).await;
+        let bad = tools
+            .call("get_exchange_rate", r#"{"from": "USD", "to": "DOLLARS"}"#)
+            .await;
         assert!(bad.content.contains("invalid arguments"), "{}", bad.content);
     }
 }

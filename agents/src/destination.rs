@@ -3,13 +3,13 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::AgentReply;
 use crate::brief::TravellerBrief;
 use crate::error::AgentError;
 use crate::llm::LlmClient;
 use crate::money::CurrencyCode;
 use crate::runner::{Task, converse};
 use crate::thread::AgentName;
-use crate::AgentReply;
 
 /// Exactly three destinations, best match first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -48,20 +48,35 @@ impl DestinationRecommendations {
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         if self.destinations.len() != 3 {
-            problems.push(format!("expected exactly 3 destinations, got {}", self.destinations.len()));
+            problems.push(format!(
+                "expected exactly 3 destinations, got {}",
+                self.destinations.len()
+            ));
         }
         for (i, d) in self.destinations.iter().enumerate() {
             let n = i + 1;
             if d.match_score > 100 {
-                problems.push(format!("destination {n}: matchScore {} is above 100", d.match_score));
+                problems.push(format!(
+                    "destination {n}: matchScore {} is above 100",
+                    d.match_score
+                ));
             }
-            for (field, value) in [("name", &d.name), ("country", &d.country), ("description", &d.description), ("reasoning", &d.reasoning)] {
+            for (field, value) in [
+                ("name", &d.name),
+                ("country", &d.country),
+                ("description", &d.description),
+                ("reasoning", &d.reasoning),
+            ] {
                 if value.trim().is_empty() {
                     problems.push(format!("destination {n}: {field} is empty"));
                 }
             }
         }
-        let mut names: Vec<String> = self.destinations.iter().map(|d| d.name.trim().to_lowercase()).collect();
+        let mut names: Vec<String> = self
+            .destinations
+            .iter()
+            .map(|d| d.name.trim().to_lowercase())
+            .collect();
         names.sort();
         names.dedup();
         if names.len() != self.destinations.len() {
@@ -89,23 +104,43 @@ impl DestinationAgent {
         Self { llm }
     }
 
-    pub async fn run(&self, brief: &TravellerBrief) -> Result<AgentReply<DestinationRecommendations>, AgentError> {
+    pub async fn run(
+        &self,
+        brief: &TravellerBrief,
+    ) -> Result<AgentReply<DestinationRecommendations>, AgentError> {
         let agent = AgentName::Destination;
         let problems = brief.problems();
         if !problems.is_empty() {
-            return Err(AgentError::InvalidInput { agent, problem: problems.join("; ") });
+            return Err(AgentError::InvalidInput {
+                agent,
+                problem: problems.join("; "),
+            });
         }
         let data = serde_json::to_value(brief).expect("briefs serialise");
         let validate = |r: &DestinationRecommendations| as_result(r.problems());
         let finished = converse(
             &self.llm,
-            Task { agent, schema_name: Self::SCHEMA_NAME, instructions: INSTRUCTIONS, data: &data, tools: None, validate: &validate },
+            Task {
+                agent,
+                schema_name: Self::SCHEMA_NAME,
+                instructions: INSTRUCTIONS,
+                data: &data,
+                tools: None,
+                validate: &validate,
+            },
         )
         .await?;
-        Ok(AgentReply { output: finished.output, thread: finished.thread })
+        Ok(AgentReply {
+            output: finished.output,
+            thread: finished.thread,
+        })
     }
 }
 
 pub(crate) fn as_result(problems: Vec<String>) -> Result<(), Vec<String>> {
-    if problems.is_empty() { Ok(()) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
 }

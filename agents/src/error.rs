@@ -8,17 +8,40 @@ use crate::thread::AgentName;
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LlmError {
     #[error("{provider} answered HTTP {status}: {message}")]
-    Status { provider: String, status: u16, code: Option<String>, message: String },
+    Status {
+        provider: String,
+        status: u16,
+        code: Option<String>,
+        message: String,
+    },
     #[error(
         "{provider} is rate limiting (HTTP 429) and asks to wait {retry_after:?}, more than the {cap:?} this service waits"
     )]
-    RateLimited { provider: String, retry_after: Duration, cap: Duration },
+    RateLimited {
+        provider: String,
+        retry_after: Duration,
+        cap: Duration,
+    },
     #[error("{provider} did not answer within {after:?} (tried {attempts} times)")]
-    Timeout { provider: String, after: Duration, attempts: u32 },
+    Timeout {
+        provider: String,
+        after: Duration,
+        attempts: u32,
+    },
     #[error("{provider} could not be reached: {message} (tried {attempts} times)")]
-    Unreachable { provider: String, message: String, attempts: u32 },
-    #[error("{provider} sent a reply that is not a chat completion: {message}; reply starts: {reply_start}")]
-    MalformedReply { provider: String, message: String, reply_start: String },
+    Unreachable {
+        provider: String,
+        message: String,
+        attempts: u32,
+    },
+    #[error(
+        "{provider} sent a reply that is not a chat completion: {message}; reply starts: {reply_start}"
+    )]
+    MalformedReply {
+        provider: String,
+        message: String,
+        reply_start: String,
+    },
     #[error("{provider} could not be used: {message}")]
     Setup { provider: String, message: String },
 }
@@ -28,7 +51,9 @@ impl LlmError {
     pub fn is_transient(&self) -> bool {
         match self {
             LlmError::Status { status, .. } => *status == 429 || *status >= 500,
-            LlmError::RateLimited { .. } | LlmError::Timeout { .. } | LlmError::Unreachable { .. } => true,
+            LlmError::RateLimited { .. }
+            | LlmError::Timeout { .. }
+            | LlmError::Unreachable { .. } => true,
             LlmError::MalformedReply { .. } => true,
             LlmError::Setup { .. } => false,
         }
@@ -40,8 +65,14 @@ impl LlmError {
 pub enum AgentError {
     #[error("the {agent} agent could not reach its model: {source}")]
     Llm { agent: AgentName, source: LlmError },
-    #[error("the {agent} agent's reply was unusable twice (after one repair turn): {problem}; the reply starts: {reply_start}")]
-    InvalidOutput { agent: AgentName, problem: String, reply_start: String },
+    #[error(
+        "the {agent} agent's reply was unusable twice (after one repair turn): {problem}; the reply starts: {reply_start}"
+    )]
+    InvalidOutput {
+        agent: AgentName,
+        problem: String,
+        reply_start: String,
+    },
     #[error("the model refused the {agent} agent's request: {message}")]
     Refused { agent: AgentName, message: String },
     #[error("the {agent} agent's reply was cut off at the model's length limit")]

@@ -4,6 +4,7 @@ use chrono::NaiveDate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::AgentReply;
 use crate::brief::DestinationBrief;
 use crate::currency::{CurrencyTools, ExchangeRate};
 use crate::destination::as_result;
@@ -12,7 +13,6 @@ use crate::llm::LlmClient;
 use crate::money::Cost;
 use crate::runner::{Task, converse};
 use crate::thread::AgentName;
-use crate::AgentReply;
 
 /// The day-by-day plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -73,15 +73,25 @@ impl Itinerary {
     pub fn problems(&self, days: u32) -> Vec<String> {
         let mut problems = Vec::new();
         if self.days.len() != days as usize {
-            problems.push(format!("expected one entry per day for {days} days, got {} entries", self.days.len()));
+            problems.push(format!(
+                "expected one entry per day for {days} days, got {} entries",
+                self.days.len()
+            ));
         }
         for (i, day) in self.days.iter().enumerate() {
             let expected = i as u32 + 1;
             if day.day != expected {
-                problems.push(format!("entry {expected} is numbered day {} instead of {expected}", day.day));
+                problems.push(format!(
+                    "entry {expected} is numbered day {} instead of {expected}",
+                    day.day
+                ));
             }
             if !(2..=5).contains(&day.activities.len()) {
-                problems.push(format!("day {}: {} activities, expected 2 to 5", day.day, day.activities.len()));
+                problems.push(format!(
+                    "day {}: {} activities, expected 2 to 5",
+                    day.day,
+                    day.activities.len()
+                ));
             }
             for activity in &day.activities {
                 if activity.name.trim().is_empty() {
@@ -129,7 +139,10 @@ impl ItineraryAgent {
         let agent = AgentName::Itinerary;
         let problems = brief.traveller.problems();
         if !problems.is_empty() {
-            return Err(AgentError::InvalidInput { agent, problem: problems.join("; ") });
+            return Err(AgentError::InvalidInput {
+                agent,
+                problem: problems.join("; "),
+            });
         }
         let days = brief.traveller.duration_days;
         let data = serde_json::to_value(brief).expect("briefs serialise");
@@ -149,6 +162,9 @@ impl ItineraryAgent {
         let mut itinerary = finished.output;
         itinerary.set_dates(|n| brief.traveller.date_of_day(n));
         itinerary.exchange_rates = finished.rates;
-        Ok(AgentReply { output: itinerary, thread: finished.thread })
+        Ok(AgentReply {
+            output: itinerary,
+            thread: finished.thread,
+        })
     }
 }

@@ -33,7 +33,9 @@ pub use destination::{DestinationAgent, DestinationRecommendations, DestinationS
 pub use error::{AgentError, LlmError};
 pub use itinerary::{Activity, Itinerary, ItineraryAgent, ItineraryDay, TimeSlot};
 pub use llm::{LlmClient, LlmSettings, Provider};
-pub use local_tips::{Attraction, AttractionCategory, LocalTips, LocalTipsAgent, PriceRange, Restaurant};
+pub use local_tips::{
+    Attraction, AttractionCategory, LocalTips, LocalTipsAgent, PriceRange, Restaurant,
+};
 pub use money::{Cost, CurrencyCode, Money};
 pub use thread::{AgentName, AgentThread, ThreadMessage, TokenUsage};
 

@@ -3,6 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::AgentReply;
 use crate::brief::DestinationBrief;
 use crate::destination::as_result;
 use crate::error::AgentError;
@@ -10,7 +11,6 @@ use crate::llm::LlmClient;
 use crate::money::Cost;
 use crate::runner::{Task, converse};
 use crate::thread::AgentName;
-use crate::AgentReply;
 
 /// What a local would tell the traveller.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -94,11 +94,20 @@ impl LocalTips {
         };
         count("attractions", self.attractions.len(), 3, 10, &mut problems);
         count("restaurants", self.restaurants.len(), 2, 8, &mut problems);
-        count("insider tips", self.insider_tips.len(), 3, 10, &mut problems);
+        count(
+            "insider tips",
+            self.insider_tips.len(),
+            3,
+            10,
+            &mut problems,
+        );
         let rating_ok = |r: f64| r.is_finite() && (0.0..=5.0).contains(&r);
         for a in &self.attractions {
             if !rating_ok(a.rating) {
-                problems.push(format!("attraction {}: rating {} is not between 0 and 5", a.name, a.rating));
+                problems.push(format!(
+                    "attraction {}: rating {} is not between 0 and 5",
+                    a.name, a.rating
+                ));
             }
             if a.visit_duration_minutes == 0 {
                 problems.push(format!("attraction {}: the visit takes no time", a.name));
@@ -109,7 +118,10 @@ impl LocalTips {
         }
         for r in &self.restaurants {
             if !rating_ok(r.rating) {
-                problems.push(format!("restaurant {}: rating {} is not between 0 and 5", r.name, r.rating));
+                problems.push(format!(
+                    "restaurant {}: rating {} is not between 0 and 5",
+                    r.name, r.rating
+                ));
             }
         }
         if self.insider_tips.iter().any(|t| t.trim().is_empty()) {
@@ -143,9 +155,19 @@ impl LocalTipsAgent {
         let validate = |t: &LocalTips| as_result(t.problems());
         let finished = converse(
             &self.llm,
-            Task { agent, schema_name: Self::SCHEMA_NAME, instructions: INSTRUCTIONS, data: &data, tools: None, validate: &validate },
+            Task {
+                agent,
+                schema_name: Self::SCHEMA_NAME,
+                instructions: INSTRUCTIONS,
+                data: &data,
+                tools: None,
+                validate: &validate,
+            },
         )
         .await?;
-        Ok(AgentReply { output: finished.output, thread: finished.thread })
+        Ok(AgentReply {
+            output: finished.output,
+            thread: finished.thread,
+        })
     }
 }

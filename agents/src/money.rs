@@ -47,7 +47,11 @@ impl CurrencyCode {
     pub fn parse(code: &str) -> Result<Self, UnknownCurrency> {
         let upper = code.trim().to_ascii_uppercase();
         let known = upper.len() == 3 && ISO_4217.split_ascii_whitespace().any(|c| c == upper);
-        if known { Ok(Self(upper)) } else { Err(UnknownCurrency(code.to_owned())) }
+        if known {
+            Ok(Self(upper))
+        } else {
+            Err(UnknownCurrency(code.to_owned()))
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -161,12 +165,18 @@ mod tests {
 
     #[test]
     fn costs_serialize_as_tagged_objects() {
-        let paid = Cost::Paid { amount: 12.5, currency: CurrencyCode::parse("EUR").unwrap() };
+        let paid = Cost::Paid {
+            amount: 12.5,
+            currency: CurrencyCode::parse("EUR").unwrap(),
+        };
         assert_eq!(
             serde_json::to_value(&paid).unwrap(),
             serde_json::json!({"kind": "paid", "amount": 12.5, "currency": "EUR"})
         );
-        assert_eq!(serde_json::to_value(Cost::Free).unwrap(), serde_json::json!({"kind": "free"}));
+        assert_eq!(
+            serde_json::to_value(Cost::Free).unwrap(),
+            serde_json::json!({"kind": "free"})
+        );
         assert_eq!(paid.to_string(), "12.50 EUR");
     }
 }

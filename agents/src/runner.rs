@@ -13,11 +13,13 @@
 use std::time::Instant;
 
 use async_openai::types::chat::{
-    ChatCompletionMessageToolCall, ChatCompletionMessageToolCalls, ChatCompletionRequestAssistantMessage,
-    ChatCompletionRequestAssistantMessageContent, ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage,
+    ChatCompletionMessageToolCall, ChatCompletionMessageToolCalls,
+    ChatCompletionRequestAssistantMessage, ChatCompletionRequestAssistantMessageContent,
+    ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage,
     ChatCompletionRequestSystemMessageContent, ChatCompletionRequestToolMessage,
-    ChatCompletionRequestToolMessageContent, ChatCompletionRequestUserMessage, ChatCompletionRequestUserMessageContent,
-    CreateChatCompletionRequest, FinishReason, FunctionCall, ResponseFormat, ResponseFormatJsonSchema,
+    ChatCompletionRequestToolMessageContent, ChatCompletionRequestUserMessage,
+    ChatCompletionRequestUserMessageContent, CreateChatCompletionRequest, FinishReason,
+    FunctionCall, ResponseFormat, ResponseFormatJsonSchema,
 };
 use chrono::Utc;
 use schemars::JsonSchema;
@@ -71,7 +73,10 @@ pub fn user_message(data: &serde_json::Value) -> String {
     format!("Plan from this request.\n{DATA_OPEN}\n{json}\n{DATA_CLOSE}")
 }
 
-pub(crate) async fn converse<T>(llm: &LlmClient, task: Task<'_, T>) -> Result<Finished<T>, AgentError>
+pub(crate) async fn converse<T>(
+    llm: &LlmClient,
+    task: Task<'_, T>,
+) -> Result<Finished<T>, AgentError>
 where
     T: DeserializeOwned + Serialize + JsonSchema,
 {
@@ -94,7 +99,10 @@ where
         demo: llm.is_demo(),
         started_at,
         duration_ms: 0,
-        messages: vec![ThreadMessage::System { content: system }, ThreadMessage::User { content: user }],
+        messages: vec![
+            ThreadMessage::System { content: system },
+            ThreadMessage::User { content: user },
+        ],
         usage: TokenUsage::default(),
         rounds: Vec::new(),
     };
@@ -122,8 +130,15 @@ where
         };
         let round_started = Utc::now();
         let round_clock = Instant::now();
-        let response = llm.complete(request).await.map_err(|source| AgentError::Llm { agent, source })?;
-        let usage = response.usage.as_ref().map(TokenUsage::from).unwrap_or_default();
+        let response = llm
+            .complete(request)
+            .await
+            .map_err(|source| AgentError::Llm { agent, source })?;
+        let usage = response
+            .usage
+            .as_ref()
+            .map(TokenUsage::from)
+            .unwrap_or_default();
         thread.usage.add(usage);
         let Some(choice) = response.choices.into_iter().next() else {
             return Err(AgentError::InvalidOutput {
@@ -136,7 +151,11 @@ where
             number: thread.rounds.len() as u32 + 1,
             started_at: round_started,
             duration_ms: round_clock.elapsed().as_millis() as u64,
-            finish_reason: choice.finish_reason.map(finish_reason_name).unwrap_or("unknown").to_owned(),
+            finish_reason: choice
+                .finish_reason
+                .map(finish_reason_name)
+                .unwrap_or("unknown")
+                .to_owned(),
             usage,
         });
         let message = choice.message;
@@ -145,9 +164,11 @@ where
             .unwrap_or_default()
             .into_iter()
             .filter_map(|call| match call {
-                ChatCompletionMessageToolCalls::Function(f) => {
-                    Some(ToolCall { id: f.id, name: f.function.name, arguments: f.function.arguments })
-                }
+                ChatCompletionMessageToolCalls::Function(f) => Some(ToolCall {
+                    id: f.id,
+                    name: f.function.name,
+                    arguments: f.function.arguments,
+                }),
                 ChatCompletionMessageToolCalls::Custom(_) => None,
             })
             .collect();
@@ -156,15 +177,22 @@ where
             refusal: message.refusal.clone(),
             tool_calls: tool_calls.clone(),
         });
-        let finish = |thread: &mut AgentThread| thread.duration_ms = clock.elapsed().as_millis() as u64;
+        let finish =
+            |thread: &mut AgentThread| thread.duration_ms = clock.elapsed().as_millis() as u64;
 
         if let Some(refusal) = message.refusal.filter(|r| !r.trim().is_empty()) {
-            return Err(AgentError::Refused { agent, message: refusal });
+            return Err(AgentError::Refused {
+                agent,
+                message: refusal,
+            });
         }
         match choice.finish_reason {
             Some(FinishReason::Length) => return Err(AgentError::Truncated { agent }),
             Some(FinishReason::ContentFilter) => {
-                return Err(AgentError::Refused { agent, message: "the provider's content filter stopped the reply".into() });
+                return Err(AgentError::Refused {
+                    agent,
+                    message: "the provider's content filter stopped the reply".into(),
+                });
             }
             _ => {}
         }
@@ -173,7 +201,10 @@ where
             tool_rounds += 1;
             let limit = llm.settings().max_tool_rounds;
             if tool_rounds > limit {
-                return Err(AgentError::TooManyToolRounds { agent, rounds: limit });
+                return Err(AgentError::TooManyToolRounds {
+                    agent,
+                    rounds: limit,
+                });
             }
             messages.push(assistant_tool_calls(&tool_calls));
             for call in &tool_calls {
@@ -191,10 +222,12 @@ where
                     name: call.name.clone(),
                     content: result.content.clone(),
                 });
-                messages.push(ChatCompletionRequestMessage::Tool(ChatCompletionRequestToolMessage {
-                    content: ChatCompletionRequestToolMessageContent::Text(result.content),
-                    tool_call_id: call.id.clone(),
-                }));
+                messages.push(ChatCompletionRequestMessage::Tool(
+                    ChatCompletionRequestToolMessage {
+                        content: ChatCompletionRequestToolMessageContent::Text(result.content),
+                        tool_call_id: call.id.clone(),
+                    },
+                ));
             }
             continue;
         }
@@ -203,10 +236,18 @@ where
         match parse_and_validate::<T>(&content, task.validate) {
             Ok(output) => {
                 finish(&mut thread);
-                return Ok(Finished { output, thread, rates });
+                return Ok(Finished {
+                    output,
+                    thread,
+                    rates,
+                });
             }
             Err(problem) if repaired => {
-                return Err(AgentError::InvalidOutput { agent, problem, reply_start: crate::text_start(&content, 200) });
+                return Err(AgentError::InvalidOutput {
+                    agent,
+                    problem,
+                    reply_start: crate::text_start(&content, 200),
+                });
             }
             Err(problem) => {
                 tracing::warn!(%agent, %problem, "agent reply unusable; asking once for a repair");
@@ -214,12 +255,18 @@ where
                 let repair = format!(
                     "{REPAIR_PREFIX} {problem}. Reply again with the complete JSON object, following the response schema and fixing exactly that."
                 );
-                messages.push(ChatCompletionRequestMessage::Assistant(ChatCompletionRequestAssistantMessage {
-                    content: Some(ChatCompletionRequestAssistantMessageContent::Text(content)),
-                    ..Default::default()
-                }));
-                messages.push(ChatCompletionRequestMessage::User(user_text(repair.clone())));
-                thread.messages.push(ThreadMessage::User { content: repair });
+                messages.push(ChatCompletionRequestMessage::Assistant(
+                    ChatCompletionRequestAssistantMessage {
+                        content: Some(ChatCompletionRequestAssistantMessageContent::Text(content)),
+                        ..Default::default()
+                    },
+                ));
+                messages.push(ChatCompletionRequestMessage::User(user_text(
+                    repair.clone(),
+                )));
+                thread
+                    .messages
+                    .push(ThreadMessage::User { content: repair });
             }
         }
     }
@@ -232,13 +279,17 @@ fn parse_and_validate<T: DeserializeOwned>(
     if content.trim().is_empty() {
         return Err("the reply was empty".into());
     }
-    let output: T = serde_json::from_str(content).map_err(|e| format!("the reply does not follow the schema: {e}"))?;
+    let output: T = serde_json::from_str(content)
+        .map_err(|e| format!("the reply does not follow the schema: {e}"))?;
     validate(&output).map_err(|problems| problems.join("; "))?;
     Ok(output)
 }
 
 fn user_text(text: String) -> ChatCompletionRequestUserMessage {
-    ChatCompletionRequestUserMessage { content: ChatCompletionRequestUserMessageContent::Text(text), name: None }
+    ChatCompletionRequestUserMessage {
+        content: ChatCompletionRequestUserMessageContent::Text(text),
+        name: None,
+    }
 }
 
 fn assistant_tool_calls(calls: &[ToolCall]) -> ChatCompletionRequestMessage {
@@ -247,7 +298,10 @@ fn assistant_tool_calls(calls: &[ToolCall]) -> ChatCompletionRequestMessage {
         .map(|c| {
             ChatCompletionMessageToolCalls::Function(ChatCompletionMessageToolCall {
                 id: c.id.clone(),
-                function: FunctionCall { name: c.name.clone(), arguments: c.arguments.clone() },
+                function: FunctionCall {
+                    name: c.name.clone(),
+                    arguments: c.arguments.clone(),
+                },
             })
         })
         .collect();
@@ -277,7 +331,8 @@ mod tests {
         let message = user_message(&data);
         assert_eq!(message.matches(DATA_CLOSE).count(), 1, "{message}");
         assert!(message.ends_with(DATA_CLOSE));
-        let inner = &message[message.find(DATA_OPEN).unwrap() + DATA_OPEN.len()..message.rfind(DATA_CLOSE).unwrap()];
+        let inner = &message[message.find(DATA_OPEN).unwrap() + DATA_OPEN.len()
+            ..message.rfind(DATA_CLOSE).unwrap()];
         let back: serde_json::Value = serde_json::from_str(inner).unwrap();
         assert_eq!(back, data);
     }

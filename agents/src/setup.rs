@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use travel_infra::azure::{CredentialChoice, EntraTokenSource};
 
+use crate::TravelAgents;
 use crate::currency::{HttpRates, RatesProvider, ReferenceRates};
 use crate::demo_model::{DemoModel, DemoModelConfig};
 use crate::llm::{AZURE_OPENAI_SCOPE, LlmClient, LlmSettings};
-use crate::TravelAgents;
 
 /// The agents, ready to run, and the demo model they talk to when no provider is configured
 /// (keep it alive as long as the agents).
@@ -41,7 +41,9 @@ pub async fn agents_from_env() -> Result<ConfiguredAgents, SetupError> {
         Some(settings) => (settings, None),
         None => {
             let config = DemoModelConfig::from_env_with(var).map_err(SetupError::Demo)?;
-            let demo = DemoModel::start(config).await.map_err(|e| SetupError::Demo(e.to_string()))?;
+            let demo = DemoModel::start(config)
+                .await
+                .map_err(|e| SetupError::Demo(e.to_string()))?;
             let mut settings = demo.settings();
             settings.apply_tuning(&|name: &str| var(name).filter(|v| !v.trim().is_empty()))?;
             tracing::warn!(base_url = %demo.base_url(), "no LLM provider configured: using the built-in demo model; plans are marked demo");
@@ -53,12 +55,15 @@ pub async fn agents_from_env() -> Result<ConfiguredAgents, SetupError> {
         tracing::info!(credential = %choice.describe(), "Azure OpenAI authenticates with Microsoft Entra");
         let credential = choice
             .build(http.clone())
-            .map_err(|e| SetupError::Credential { choice: choice.describe(), message: e.to_string() })?;
+            .map_err(|e| SetupError::Credential {
+                choice: choice.describe(),
+                message: e.to_string(),
+            })?;
         let tokens = EntraTokenSource::new(credential, AZURE_OPENAI_SCOPE);
-        tokens
-            .token()
-            .await
-            .map_err(|e| SetupError::Credential { choice: choice.describe(), message: e.to_string() })?;
+        tokens.token().await.map_err(|e| SetupError::Credential {
+            choice: choice.describe(),
+            message: e.to_string(),
+        })?;
         Some(tokens)
     } else {
         None
@@ -69,5 +74,10 @@ pub async fn agents_from_env() -> Result<ConfiguredAgents, SetupError> {
         Some(url) => Arc::new(HttpRates::new(url, http)),
         None => Arc::new(ReferenceRates),
     };
-    Ok(ConfiguredAgents { agents: TravelAgents::new(llm.clone(), rates.clone()), llm, rates, demo })
+    Ok(ConfiguredAgents {
+        agents: TravelAgents::new(llm.clone(), rates.clone()),
+        llm,
+        rates,
+        demo,
+    })
 }

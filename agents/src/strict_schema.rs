@@ -18,9 +18,23 @@ use serde_json::{Map, Value, json};
 
 /// Keywords strict mode does not accept; they are removed.
 const DROPPED_KEYWORDS: &[&str] = &[
-    "$schema", "$id", "$comment", "title", "format", "default", "examples", "deprecated",
-    "readOnly", "writeOnly", "minLength", "maxLength", "uniqueItems", "contentEncoding",
-    "contentMediaType", "minProperties", "maxProperties",
+    "$schema",
+    "$id",
+    "$comment",
+    "title",
+    "format",
+    "default",
+    "examples",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    "minLength",
+    "maxLength",
+    "uniqueItems",
+    "contentEncoding",
+    "contentMediaType",
+    "minProperties",
+    "maxProperties",
 ];
 
 /// The strict schema of `T`.
@@ -84,7 +98,10 @@ fn rewrite(node: &mut Value, defs: &Map<String, Value>) {
 /// `additionalProperties: false`, every property required, the optional ones nullable.
 fn close_object(obj: &mut Map<String, Value>) {
     let was_required: Vec<String> = match obj.get("required") {
-        Some(Value::Array(names)) => names.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect(),
+        Some(Value::Array(names)) => names
+            .iter()
+            .filter_map(|n| n.as_str().map(str::to_owned))
+            .collect(),
         _ => Vec::new(),
     };
     let mut all = Vec::new();
@@ -97,7 +114,10 @@ fn close_object(obj: &mut Map<String, Value>) {
         }
     }
     obj.insert("type".into(), json!("object"));
-    obj.insert("properties".into(), obj.get("properties").cloned().unwrap_or_else(|| json!({})));
+    obj.insert(
+        "properties".into(),
+        obj.get("properties").cloned().unwrap_or_else(|| json!({})),
+    );
     obj.insert("required".into(), Value::Array(all));
     obj.insert("additionalProperties".into(), Value::Bool(false));
 }
@@ -152,9 +172,14 @@ pub fn strict_mode_problems(schema: &Value) -> Vec<String> {
 fn check(node: &Value, path: &str, depth: usize, problems: &mut Vec<String>) {
     let Value::Object(obj) = node else { return };
     if depth > 10 {
-        problems.push(format!("{path}: nested deeper than strict mode's 10 levels"));
+        problems.push(format!(
+            "{path}: nested deeper than strict mode's 10 levels"
+        ));
     }
-    for keyword in DROPPED_KEYWORDS.iter().chain(&["oneOf", "allOf", "not", "const", "$defs"]) {
+    for keyword in DROPPED_KEYWORDS
+        .iter()
+        .chain(&["oneOf", "allOf", "not", "const", "$defs"])
+    {
         if obj.contains_key(*keyword) {
             problems.push(format!("{path}: keyword `{keyword}` is not accepted"));
         }
@@ -177,17 +202,29 @@ fn check(node: &Value, path: &str, depth: usize, problems: &mut Vec<String>) {
             }
         }
         for (name, property) in properties {
-            check(property, &format!("{path}/properties/{name}"), depth + 1, problems);
+            check(
+                property,
+                &format!("{path}/properties/{name}"),
+                depth + 1,
+                problems,
+            );
         }
     } else if obj.get("type") == Some(&json!("object")) {
-        problems.push(format!("{path}: an object schema needs its properties listed"));
+        problems.push(format!(
+            "{path}: an object schema needs its properties listed"
+        ));
     }
     if let Some(items) = obj.get("items") {
         check(items, &format!("{path}/items"), depth + 1, problems);
     }
     if let Some(Value::Array(alternatives)) = obj.get("anyOf") {
         for (i, alternative) in alternatives.iter().enumerate() {
-            check(alternative, &format!("{path}/anyOf/{i}"), depth + 1, problems);
+            check(
+                alternative,
+                &format!("{path}/anyOf/{i}"),
+                depth + 1,
+                problems,
+            );
         }
     }
 }
@@ -214,13 +251,22 @@ mod tests {
         });
         let strict = make_strict(schemars_output);
         assert_eq!(strict_mode_problems(&strict), Vec::<String>::new());
-        assert_eq!(strict["properties"]["note"]["type"], json!(["string", "null"]));
+        assert_eq!(
+            strict["properties"]["note"]["type"],
+            json!(["string", "null"])
+        );
         assert_eq!(strict["properties"]["place"]["description"], "Where");
         assert_eq!(strict["properties"]["place"]["additionalProperties"], false);
-        assert_eq!(strict["properties"]["kind"]["anyOf"][0]["enum"], json!(["a"]));
+        assert_eq!(
+            strict["properties"]["kind"]["anyOf"][0]["enum"],
+            json!(["a"])
+        );
         assert!(strict["properties"]["days"].get("format").is_none());
         assert_eq!(strict["properties"]["days"]["minimum"], 0);
-        assert_eq!(strict["required"], json!(["days", "note", "place", "maybePlace", "kind"]));
+        assert_eq!(
+            strict["required"],
+            json!(["days", "note", "place", "maybePlace", "kind"])
+        );
     }
 
     #[test]
@@ -231,9 +277,18 @@ mod tests {
             "required": ["a"]
         });
         let problems = strict_mode_problems(&loose).join("\n");
-        assert!(problems.contains("additionalProperties must be false"), "{problems}");
-        assert!(problems.contains("property `b` is not required"), "{problems}");
-        assert!(problems.contains("`$ref` has sibling keywords"), "{problems}");
+        assert!(
+            problems.contains("additionalProperties must be false"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("property `b` is not required"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("`$ref` has sibling keywords"),
+            "{problems}"
+        );
         assert!(problems.contains("keyword `format`"), "{problems}");
     }
 }

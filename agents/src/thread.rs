@@ -58,8 +58,12 @@ pub struct AgentThread {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "role", rename_all = "camelCase")]
 pub enum ThreadMessage {
-    System { content: String },
-    User { content: String },
+    System {
+        content: String,
+    },
+    User {
+        content: String,
+    },
     #[serde(rename_all = "camelCase")]
     Assistant {
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -70,7 +74,11 @@ pub enum ThreadMessage {
         tool_calls: Vec<ToolCall>,
     },
     #[serde(rename_all = "camelCase")]
-    Tool { tool_call_id: String, name: String, content: String },
+    Tool {
+        tool_call_id: String,
+        name: String,
+        content: String,
+    },
 }
 
 /// A tool call the model asked for.

@@ -9,11 +9,23 @@ use travel_agents::{Cost, ReferenceRates};
 #[tokio::test]
 async fn destination_agent_returns_three_ranked_destinations_and_its_thread() {
     let demo = demo().await;
-    let reply = agents(&demo).destination.run(&traveller("quiet beaches, seafood", 4)).await.unwrap();
+    let reply = agents(&demo)
+        .destination
+        .run(&traveller("quiet beaches, seafood", 4))
+        .await
+        .unwrap();
     let destinations = &reply.output.destinations;
     assert_eq!(destinations.len(), 3);
-    assert!(destinations.windows(2).all(|w| w[0].match_score >= w[1].match_score));
-    assert!(destinations.iter().all(|d| d.match_score <= 100 && !d.reasoning.is_empty()));
+    assert!(
+        destinations
+            .windows(2)
+            .all(|w| w[0].match_score >= w[1].match_score)
+    );
+    assert!(
+        destinations
+            .iter()
+            .all(|d| d.match_score <= 100 && !d.reasoning.is_empty())
+    );
     assert_eq!(reply.output.top().unwrap().name, destinations[0].name);
 
     let thread = &reply.thread;
@@ -21,19 +33,34 @@ async fn destination_agent_returns_three_ranked_destinations_and_its_thread() {
     assert!(thread.demo);
     assert_eq!(thread.provider, "demo");
     assert_eq!(thread.rounds.len(), 1);
-    assert!(matches!(&thread.messages[0], ThreadMessage::System { content } if content.contains("travel destination expert")));
-    assert!(matches!(&thread.messages[1], ThreadMessage::User { content } if content.contains("quiet beaches, seafood")));
-    assert!(matches!(&thread.messages[2], ThreadMessage::Assistant { content: Some(c), .. } if c.contains(&destinations[0].name)));
+    assert!(
+        matches!(&thread.messages[0], ThreadMessage::System { content } if content.contains("travel destination expert"))
+    );
+    assert!(
+        matches!(&thread.messages[1], ThreadMessage::User { content } if content.contains("quiet beaches, seafood"))
+    );
+    assert!(
+        matches!(&thread.messages[2], ThreadMessage::Assistant { content: Some(c), .. } if c.contains(&destinations[0].name))
+    );
     assert!(thread.usage.prompt_tokens > 0 && thread.usage.completion_tokens > 0);
-    assert_eq!(thread.usage.total_tokens, thread.usage.prompt_tokens + thread.usage.completion_tokens);
+    assert_eq!(
+        thread.usage.total_tokens,
+        thread.usage.prompt_tokens + thread.usage.completion_tokens
+    );
 
     // The request carried the strict schema as structured output.
     let requests = demo.requests();
     let request = &requests[0].body;
     assert_eq!(request["response_format"]["type"], "json_schema");
     assert_eq!(request["response_format"]["json_schema"]["strict"], true);
-    assert_eq!(request["response_format"]["json_schema"]["name"], "destination_recommendations");
-    assert!(request.get("tools").is_none(), "the destination agent gets no tools");
+    assert_eq!(
+        request["response_format"]["json_schema"]["name"],
+        "destination_recommendations"
+    );
+    assert!(
+        request.get("tools").is_none(),
+        "the destination agent gets no tools"
+    );
 }
 
 #[tokio::test]
@@ -46,11 +73,18 @@ async fn itinerary_agent_uses_the_currency_tools_and_plans_every_day() {
     assert_eq!(itinerary.days.len(), 5);
     for (i, day) in itinerary.days.iter().enumerate() {
         assert_eq!(day.day, i as u32 + 1);
-        assert_eq!(day.date, brief.traveller.date_of_day(day.day), "dates come from the start date");
+        assert_eq!(
+            day.date,
+            brief.traveller.date_of_day(day.day),
+            "dates come from the start date"
+        );
         assert!((2..=5).contains(&day.activities.len()));
         for activity in &day.activities {
             if let Cost::Paid { currency, .. } = &activity.estimated_cost {
-                assert_eq!(currency, &brief.destination.currency, "costs are in the local currency");
+                assert_eq!(
+                    currency, &brief.destination.currency,
+                    "costs are in the local currency"
+                );
             }
         }
     }
@@ -62,11 +96,16 @@ async fn itinerary_agent_uses_the_currency_tools_and_plans_every_day() {
         .messages
         .iter()
         .find_map(|m| match m {
-            ThreadMessage::Assistant { tool_calls, .. } if !tool_calls.is_empty() => Some(tool_calls.clone()),
+            ThreadMessage::Assistant { tool_calls, .. } if !tool_calls.is_empty() => {
+                Some(tool_calls.clone())
+            }
             _ => None,
         })
         .unwrap();
-    assert_eq!(calls.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["get_exchange_rate", "convert_currency"]);
+    assert_eq!(
+        calls.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        ["get_exchange_rate", "convert_currency"]
+    );
     let results: Vec<&str> = thread
         .messages
         .iter()
@@ -76,15 +115,29 @@ async fn itinerary_agent_uses_the_currency_tools_and_plans_every_day() {
         })
         .collect();
     assert_eq!(results.len(), 2);
-    assert!(results.iter().all(|r| r.contains(ReferenceRates::SOURCE)), "{results:?}");
+    assert!(
+        results.iter().all(|r| r.contains(ReferenceRates::SOURCE)),
+        "{results:?}"
+    );
     // The second request carried the tool results back.
     let requests = demo.requests();
     let second = &requests.last().unwrap().body;
-    assert_eq!(second["messages"].as_array().unwrap().iter().filter(|m| m["role"] == "tool").count(), 2);
+    assert_eq!(
+        second["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] == "tool")
+            .count(),
+        2
+    );
     // The rates the tools reported are kept with the plan.
     assert_eq!(itinerary.exchange_rates.len(), 2);
     let rate = &itinerary.exchange_rates[0];
-    assert_eq!((rate.from.as_str(), rate.to.as_str()), (brief.destination.currency.as_str(), "USD"));
+    assert_eq!(
+        (rate.from.as_str(), rate.to.as_str()),
+        (brief.destination.currency.as_str(), "USD")
+    );
     assert_eq!(rate.date, ReferenceRates::DATE);
     // Usage is summed over both rounds.
     let summed: u64 = thread.rounds.iter().map(|r| r.usage.total_tokens).sum();
@@ -98,8 +151,14 @@ async fn local_tips_agent_returns_attractions_restaurants_and_tips() {
     let brief = destination_brief(&demo, "museums and art", 3).await;
     let reply = agents(&demo).local_tips.run(&brief).await.unwrap();
     let tips = &reply.output;
-    assert!(tips.attractions.len() >= 3 && tips.restaurants.len() >= 2 && tips.insider_tips.len() >= 3);
-    assert!(tips.attractions.iter().all(|a| (0.0..=5.0).contains(&a.rating) && a.visit_duration_minutes > 0));
+    assert!(
+        tips.attractions.len() >= 3 && tips.restaurants.len() >= 2 && tips.insider_tips.len() >= 3
+    );
+    assert!(
+        tips.attractions
+            .iter()
+            .all(|a| (0.0..=5.0).contains(&a.rating) && a.visit_duration_minutes > 0)
+    );
     assert_eq!(reply.thread.agent, AgentName::LocalTips);
 }
 
@@ -112,7 +171,12 @@ async fn the_demo_honours_the_budget_currency_and_any_duration() {
     let itinerary = agents(&demo).itinerary.run(&brief).await.unwrap().output;
     assert_eq!(itinerary.days.len(), 21);
     assert!(itinerary.days.iter().all(|d| d.date.is_none()));
-    assert!(itinerary.exchange_rates.iter().all(|r| r.to.as_str() == "EUR"));
+    assert!(
+        itinerary
+            .exchange_rates
+            .iter()
+            .all(|r| r.to.as_str() == "EUR")
+    );
 }
 
 #[tokio::test]
@@ -120,7 +184,15 @@ async fn invalid_input_is_refused_before_any_request() {
     let demo = demo().await;
     let mut brief = traveller("beaches", 0);
     brief.preferences = "  ".into();
-    let err = agents(&demo).destination.run(&brief).await.unwrap_err().to_string();
-    assert!(err.contains("preferences are empty") && err.contains("duration must be 1 to 21"), "{err}");
+    let err = agents(&demo)
+        .destination
+        .run(&brief)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("preferences are empty") && err.contains("duration must be 1 to 21"),
+        "{err}"
+    );
     assert!(demo.requests().is_empty());
 }

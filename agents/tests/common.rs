@@ -7,11 +7,14 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use travel_agents::demo_model::{DemoModel, DemoModelConfig};
 use travel_agents::{
-    CurrencyCode, DestinationBrief, LlmClient, LlmSettings, Money, ReferenceRates, TravelAgents, TravellerBrief,
+    CurrencyCode, DestinationBrief, LlmClient, LlmSettings, Money, ReferenceRates, TravelAgents,
+    TravellerBrief,
 };
 
 pub async fn demo() -> DemoModel {
-    DemoModel::start(DemoModelConfig::default()).await.expect("demo model starts")
+    DemoModel::start(DemoModelConfig::default())
+        .await
+        .expect("demo model starts")
 }
 
 /// Fast retries so fault tests do not wait.
@@ -42,6 +45,13 @@ pub fn traveller(preferences: &str, days: u32) -> TravellerBrief {
 
 pub async fn destination_brief(demo: &DemoModel, preferences: &str, days: u32) -> DestinationBrief {
     let traveller = traveller(preferences, days);
-    let reply = agents(demo).destination.run(&traveller).await.expect("destinations");
-    DestinationBrief { destination: reply.output.top().unwrap().clone(), traveller }
+    let reply = agents(demo)
+        .destination
+        .run(&traveller)
+        .await
+        .expect("destinations");
+    DestinationBrief {
+        destination: reply.output.top().unwrap().clone(),
+        traveller,
+    }
 }

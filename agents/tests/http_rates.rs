@@ -30,15 +30,30 @@ async fn rates_come_from_the_configured_url_with_date_and_source_and_are_cached(
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
-    let rates = HttpRates::new(format!("http://{addr}/v1/2025-06-02?base={{from}}&symbols={{to}}"), travel_infra::http::shared_client());
-    let (gbp, jpy) = (CurrencyCode::parse("GBP").unwrap(), CurrencyCode::parse("JPY").unwrap());
+    let rates = HttpRates::new(
+        format!("http://{addr}/v1/2025-06-02?base={{from}}&symbols={{to}}"),
+        travel_infra::http::shared_client(),
+    );
+    let (gbp, jpy) = (
+        CurrencyCode::parse("GBP").unwrap(),
+        CurrencyCode::parse("JPY").unwrap(),
+    );
     let rate = rates.rate(&gbp, &jpy).await.unwrap();
     assert_eq!(rate.rate, 191.23);
     assert_eq!(rate.date, "2025-06-02");
     assert_eq!(rate.source, "127.0.0.1");
     rates.rate(&gbp, &jpy).await.unwrap();
-    assert_eq!(hits.load(Ordering::SeqCst), 1, "the second answer came from the cache");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "the second answer came from the cache"
+    );
 
     let missing = rates.rate(&jpy, &gbp).await.unwrap_err();
-    assert!(missing.to_string().contains("no exchange rate is known for JPY -> GBP"), "{missing}");
+    assert!(
+        missing
+            .to_string()
+            .contains("no exchange rate is known for JPY -> GBP"),
+        "{missing}"
+    );
 }

@@ -30,15 +30,28 @@ fn azure(demo: &travel_agents::demo_model::DemoModel, api_key: Option<&str>) -> 
 #[tokio::test]
 async fn azure_with_a_key_calls_the_deployment_url_with_the_api_key_header() {
     let demo = demo().await;
-    let agents = TravelAgents::new(client(azure(&demo, Some("azure-secret-key"))), Arc::new(ReferenceRates));
-    let reply = agents.destination.run(&traveller("beaches", 3)).await.unwrap();
+    let agents = TravelAgents::new(
+        client(azure(&demo, Some("azure-secret-key"))),
+        Arc::new(ReferenceRates),
+    );
+    let reply = agents
+        .destination
+        .run(&traveller("beaches", 3))
+        .await
+        .unwrap();
     assert_eq!(reply.thread.provider, "azure-openai");
     assert!(!reply.thread.demo);
     let requests = demo.requests();
     let request = &requests[0];
-    assert_eq!(request.path, "/openai/deployments/travel-gpt4o/chat/completions");
+    assert_eq!(
+        request.path,
+        "/openai/deployments/travel-gpt4o/chat/completions"
+    );
     assert_eq!(request.query.as_deref(), Some("api-version=2024-10-21"));
-    assert_eq!(request.headers.get("api-key").map(String::as_str), Some("azure-secret-key"));
+    assert_eq!(
+        request.headers.get("api-key").map(String::as_str),
+        Some("azure-secret-key")
+    );
     assert!(!request.headers.contains_key("authorization"));
 }
 
@@ -51,23 +64,51 @@ struct CountingCredential {
 
 #[async_trait::async_trait]
 impl TokenCredential for CountingCredential {
-    async fn get_token(&self, scopes: &[&str], _: Option<TokenRequestOptions<'_>>) -> azure_core::Result<AccessToken> {
+    async fn get_token(
+        &self,
+        scopes: &[&str],
+        _: Option<TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<AccessToken> {
         assert_eq!(scopes, ["https://cognitiveservices.azure.com/.default"]);
         let n = self.issued.fetch_add(1, Ordering::SeqCst) + 1;
-        Ok(AccessToken::new(format!("entra-token-{n}"), time::OffsetDateTime::now_utc() + self.lifetime))
+        Ok(AccessToken::new(
+            format!("entra-token-{n}"),
+            time::OffsetDateTime::now_utc() + self.lifetime,
+        ))
     }
 }
 
-async fn entra_requests(lifetime: time::Duration) -> (Vec<String>, Vec<travel_agents::demo_model::ReceivedRequest>) {
+async fn entra_requests(
+    lifetime: time::Duration,
+) -> (Vec<String>, Vec<travel_agents::demo_model::ReceivedRequest>) {
     let demo = demo().await;
-    let credential = Arc::new(CountingCredential { issued: AtomicU32::new(0), lifetime });
+    let credential = Arc::new(CountingCredential {
+        issued: AtomicU32::new(0),
+        lifetime,
+    });
     let tokens = EntraTokenSource::new(credential, travel_agents::llm::AZURE_OPENAI_SCOPE);
-    let llm = LlmClient::new(azure(&demo, None), travel_infra::http::shared_client(), Some(tokens)).unwrap();
+    let llm = LlmClient::new(
+        azure(&demo, None),
+        travel_infra::http::shared_client(),
+        Some(tokens),
+    )
+    .unwrap();
     let agents = TravelAgents::new(llm, Arc::new(ReferenceRates));
-    agents.destination.run(&traveller("beaches", 3)).await.unwrap();
-    agents.destination.run(&traveller("mountains", 3)).await.unwrap();
+    agents
+        .destination
+        .run(&traveller("beaches", 3))
+        .await
+        .unwrap();
+    agents
+        .destination
+        .run(&traveller("mountains", 3))
+        .await
+        .unwrap();
     let requests = demo.requests();
-    let auth = requests.iter().map(|r| r.headers.get("authorization").cloned().unwrap_or_default()).collect();
+    let auth = requests
+        .iter()
+        .map(|r| r.headers.get("authorization").cloned().unwrap_or_default())
+        .collect();
     (auth, requests)
 }
 
@@ -76,7 +117,11 @@ async fn azure_without_a_key_sends_an_entra_bearer_token_and_reuses_it_while_fre
     let (auth, requests) = entra_requests(time::Duration::hours(1)).await;
     assert_eq!(auth, ["Bearer entra-token-1", "Bearer entra-token-1"]);
     assert!(requests.iter().all(|r| !r.headers.contains_key("api-key")));
-    assert!(requests.iter().all(|r| r.path == "/openai/deployments/travel-gpt4o/chat/completions"));
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.path == "/openai/deployments/travel-gpt4o/chat/completions")
+    );
 }
 
 #[tokio::test]
@@ -88,25 +133,44 @@ async fn an_entra_token_close_to_expiry_is_refreshed_before_use() {
 #[tokio::test]
 async fn azure_without_a_key_or_credential_is_refused_at_set_up() {
     let demo = demo().await;
-    let err = LlmClient::new(azure(&demo, None), travel_infra::http::shared_client(), None).unwrap_err();
-    assert!(err.to_string().contains("needs a Microsoft Entra credential"), "{err}");
+    let err = LlmClient::new(
+        azure(&demo, None),
+        travel_infra::http::shared_client(),
+        None,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("needs a Microsoft Entra credential"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn an_openai_compatible_base_url_and_model_are_honoured() {
     let demo = demo().await;
     let settings = quick(LlmSettings::new(
-        Provider::OpenAi { base_url: format!("http://{}/v1/", demo.addr()), api_key: Some("sk-local".into()) },
+        Provider::OpenAi {
+            base_url: format!("http://{}/v1/", demo.addr()),
+            api_key: Some("sk-local".into()),
+        },
         "llama3.1:8b",
     ));
     let agents = TravelAgents::new(client(settings), Arc::new(ReferenceRates));
-    let reply = agents.destination.run(&traveller("beaches", 3)).await.unwrap();
+    let reply = agents
+        .destination
+        .run(&traveller("beaches", 3))
+        .await
+        .unwrap();
     assert_eq!(reply.thread.provider, "openai-compatible");
     assert_eq!(reply.thread.model, "llama3.1:8b");
     let requests = demo.requests();
     let request = &requests[0];
     assert_eq!(request.path, "/v1/chat/completions");
-    assert_eq!(request.headers.get("authorization").map(String::as_str), Some("Bearer sk-local"));
+    assert_eq!(
+        request.headers.get("authorization").map(String::as_str),
+        Some("Bearer sk-local")
+    );
     assert_eq!(request.body["model"], "llama3.1:8b");
 }
 
@@ -124,13 +188,27 @@ async fn traveller_text_stays_data_and_reaches_no_tool_but_the_currency_tools() 
     // Only the two currency tools were offered.
     let requests = demo.requests();
     let request = &requests.last().unwrap().body;
-    let offered: Vec<&str> = request["tools"].as_array().unwrap().iter().map(|t| t["function"]["name"].as_str().unwrap()).collect();
+    let offered: Vec<&str> = request["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect();
     assert_eq!(offered, ["get_exchange_rate", "convert_currency"]);
     // The traveller's text is only in the user message, inside the data tags.
     let messages = request["messages"].as_array().unwrap();
-    assert!(!messages[0]["content"].as_str().unwrap().contains("book_all_hotels"));
+    assert!(
+        !messages[0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("book_all_hotels")
+    );
     let user = messages[1]["content"].as_str().unwrap();
-    assert_eq!(user.matches(DATA_CLOSE).count(), 1, "the text cannot close the data tag");
+    assert_eq!(
+        user.matches(DATA_CLOSE).count(),
+        1,
+        "the text cannot close the data tag"
+    );
     let inside = &user[user.find(DATA_OPEN).unwrap()..user.rfind(DATA_CLOSE).unwrap()];
     assert!(inside.contains("book_all_hotels"));
     // The foreign tool was not run: its answer is an error the model can read.
@@ -139,10 +217,19 @@ async fn traveller_text_stays_data_and_reaches_no_tool_but_the_currency_tools() 
         .messages
         .iter()
         .find_map(|m| match m {
-            ThreadMessage::Tool { name, content, .. } if name == "book_all_hotels" => Some(content.clone()),
+            ThreadMessage::Tool { name, content, .. } if name == "book_all_hotels" => {
+                Some(content.clone())
+            }
             _ => None,
         })
         .expect("the foreign call is recorded");
-    assert!(foreign.contains("unknown tool `book_all_hotels`"), "{foreign}");
-    assert_eq!(reply.output.exchange_rates.len(), 2, "only the currency tools produced results");
+    assert!(
+        foreign.contains("unknown tool `book_all_hotels`"),
+        "{foreign}"
+    );
+    assert_eq!(
+        reply.output.exchange_rates.len(),
+        2,
+        "only the currency tools produced results"
+    );
 }

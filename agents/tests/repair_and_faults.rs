@@ -10,10 +10,16 @@ use travel_agents::runner::REPAIR_PREFIX;
 use travel_agents::thread::{AgentName, ThreadMessage};
 use travel_agents::{AgentError, LlmError, TravelAgents};
 
-fn agents_with(demo: &travel_agents::demo_model::DemoModel, tune: impl FnOnce(&mut travel_agents::LlmSettings)) -> TravelAgents {
+fn agents_with(
+    demo: &travel_agents::demo_model::DemoModel,
+    tune: impl FnOnce(&mut travel_agents::LlmSettings),
+) -> TravelAgents {
     let mut settings = quick(demo.settings());
     tune(&mut settings);
-    TravelAgents::new(client(settings), std::sync::Arc::new(travel_agents::ReferenceRates))
+    TravelAgents::new(
+        client(settings),
+        std::sync::Arc::new(travel_agents::ReferenceRates),
+    )
 }
 
 fn llm_error(err: AgentError) -> LlmError {
@@ -27,7 +33,11 @@ fn llm_error(err: AgentError) -> LlmError {
 async fn an_invalid_first_reply_is_repaired_by_the_second() {
     let demo = demo().await;
     demo.inject(FaultRule::once(Fault::InvalidOutput));
-    let reply = agents(&demo).destination.run(&traveller("wine", 3)).await.unwrap();
+    let reply = agents(&demo)
+        .destination
+        .run(&traveller("wine", 3))
+        .await
+        .unwrap();
     assert_eq!(reply.output.destinations.len(), 3);
     assert_eq!(reply.thread.rounds.len(), 2);
     let repair = reply
@@ -35,11 +45,16 @@ async fn an_invalid_first_reply_is_repaired_by_the_second() {
         .messages
         .iter()
         .find_map(|m| match m {
-            ThreadMessage::User { content } if content.starts_with(REPAIR_PREFIX) => Some(content.clone()),
+            ThreadMessage::User { content } if content.starts_with(REPAIR_PREFIX) => {
+                Some(content.clone())
+            }
             _ => None,
         })
         .expect("a repair turn in the thread");
-    assert!(repair.contains("expected exactly 3 destinations, got 2"), "{repair}");
+    assert!(
+        repair.contains("expected exactly 3 destinations, got 2"),
+        "{repair}"
+    );
     // The repair request carried the broken reply and the error back to the model.
     let requests = demo.requests();
     let second = &requests[1].body["messages"];
@@ -60,33 +75,73 @@ async fn a_reply_that_breaks_the_schema_is_repaired_too() {
 async fn two_invalid_replies_fail_naming_the_agent_the_problem_and_the_reply() {
     let demo = demo().await;
     let brief = destination_brief(&demo, "culture", 4).await;
-    demo.inject(FaultRule::once(Fault::InvalidOutput).for_agent(AgentName::Itinerary).times(2));
+    demo.inject(
+        FaultRule::once(Fault::InvalidOutput)
+            .for_agent(AgentName::Itinerary)
+            .times(2),
+    );
     let err = agents(&demo).itinerary.run(&brief).await.unwrap_err();
     let message = err.to_string();
-    assert!(matches!(err, AgentError::InvalidOutput { agent: AgentName::Itinerary, .. }), "{message}");
+    assert!(
+        matches!(
+            err,
+            AgentError::InvalidOutput {
+                agent: AgentName::Itinerary,
+                ..
+            }
+        ),
+        "{message}"
+    );
     assert!(message.contains("itinerary agent"), "{message}");
-    assert!(message.contains("expected one entry per day for 4 days, got 3"), "{message}");
-    assert!(message.contains("the reply starts: {\"destination\""), "{message}");
+    assert!(
+        message.contains("expected one entry per day for 4 days, got 3"),
+        "{message}"
+    );
+    assert!(
+        message.contains("the reply starts: {\"destination\""),
+        "{message}"
+    );
 }
 
 #[tokio::test]
 async fn rate_limits_within_the_cap_are_waited_out() {
     let demo = demo().await;
-    demo.inject(FaultRule::once(Fault::RateLimited { retry_after_secs: 1.0 }));
+    demo.inject(FaultRule::once(Fault::RateLimited {
+        retry_after_secs: 1.0,
+    }));
     let started = Instant::now();
-    let reply = agents(&demo).destination.run(&traveller("beaches", 2)).await.unwrap();
+    let reply = agents(&demo)
+        .destination
+        .run(&traveller("beaches", 2))
+        .await
+        .unwrap();
     assert_eq!(reply.output.destinations.len(), 3);
     assert_eq!(demo.requests().len(), 2, "one 429, one success");
-    assert!(started.elapsed() >= Duration::from_millis(950), "Retry-After was honoured");
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "Retry-After was honoured"
+    );
 }
 
 #[tokio::test]
 async fn a_retry_after_beyond_the_cap_fails_fast() {
     let demo = demo().await;
-    demo.inject(FaultRule::once(Fault::RateLimited { retry_after_secs: 3600.0 }));
-    let err = llm_error(agents(&demo).destination.run(&traveller("beaches", 2)).await.unwrap_err());
+    demo.inject(FaultRule::once(Fault::RateLimited {
+        retry_after_secs: 3600.0,
+    }));
+    let err = llm_error(
+        agents(&demo)
+            .destination
+            .run(&traveller("beaches", 2))
+            .await
+            .unwrap_err(),
+    );
     match &err {
-        LlmError::RateLimited { retry_after, cap, provider } => {
+        LlmError::RateLimited {
+            retry_after,
+            cap,
+            provider,
+        } => {
             assert_eq!(*retry_after, Duration::from_secs(3600));
             assert_eq!(*cap, Duration::from_secs(30));
             assert_eq!(provider, "demo");
@@ -100,8 +155,17 @@ async fn a_retry_after_beyond_the_cap_fails_fast() {
 async fn insufficient_quota_is_not_retried() {
     let demo = demo().await;
     demo.inject(FaultRule::once(Fault::QuotaExceeded));
-    let err = llm_error(agents(&demo).destination.run(&traveller("beaches", 2)).await.unwrap_err());
-    assert!(matches!(&err, LlmError::Status { status: 429, code: Some(c), .. } if c == "insufficient_quota"), "{err}");
+    let err = llm_error(
+        agents(&demo)
+            .destination
+            .run(&traveller("beaches", 2))
+            .await
+            .unwrap_err(),
+    );
+    assert!(
+        matches!(&err, LlmError::Status { status: 429, code: Some(c), .. } if c == "insufficient_quota"),
+        "{err}"
+    );
     assert!(!err.to_string().is_empty());
     assert_eq!(demo.requests().len(), 1);
 }
@@ -110,7 +174,11 @@ async fn insufficient_quota_is_not_retried() {
 async fn a_server_error_is_retried_then_succeeds() {
     let demo = demo().await;
     demo.inject(FaultRule::once(Fault::ServerError));
-    let reply = agents(&demo).destination.run(&traveller("beaches", 2)).await.unwrap();
+    let reply = agents(&demo)
+        .destination
+        .run(&traveller("beaches", 2))
+        .await
+        .unwrap();
     assert_eq!(reply.output.destinations.len(), 3);
     assert_eq!(demo.requests().len(), 2);
 }
@@ -120,9 +188,21 @@ async fn server_errors_past_the_retries_keep_status_and_plain_text_message() {
     let demo = demo().await;
     demo.inject(FaultRule::once(Fault::ServerError).times(3));
     let agents = agents_with(&demo, |s| s.retry.max_retries = 2);
-    let err = llm_error(agents.destination.run(&traveller("beaches", 2)).await.unwrap_err());
-    assert!(matches!(&err, LlmError::Status { status: 500, .. }), "{err}");
-    assert_eq!(err.to_string(), "demo answered HTTP 500: upstream model crashed (demo fault)");
+    let err = llm_error(
+        agents
+            .destination
+            .run(&traveller("beaches", 2))
+            .await
+            .unwrap_err(),
+    );
+    assert!(
+        matches!(&err, LlmError::Status { status: 500, .. }),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "demo answered HTTP 500: upstream model crashed (demo fault)"
+    );
     assert_eq!(demo.requests().len(), 3);
 }
 
@@ -131,7 +211,11 @@ async fn a_slow_reply_times_out_and_is_retried() {
     let demo = demo().await;
     demo.inject(FaultRule::once(Fault::Slow { millis: 3000 }));
     let agents = agents_with(&demo, |s| s.timeout = Duration::from_millis(300));
-    let reply = agents.destination.run(&traveller("beaches", 2)).await.unwrap();
+    let reply = agents
+        .destination
+        .run(&traveller("beaches", 2))
+        .await
+        .unwrap();
     assert_eq!(reply.output.destinations.len(), 3);
     assert_eq!(demo.requests().len(), 2);
 }
@@ -144,16 +228,34 @@ async fn a_reply_that_never_comes_in_time_fails_with_a_timeout() {
         s.timeout = Duration::from_millis(200);
         s.retry.max_retries = 1;
     });
-    let err = llm_error(agents.destination.run(&traveller("beaches", 2)).await.unwrap_err());
-    assert!(matches!(err, LlmError::Timeout { attempts: 2, .. }), "{err}");
-    assert!(err.to_string().contains("did not answer within 200ms"), "{err}");
+    let err = llm_error(
+        agents
+            .destination
+            .run(&traveller("beaches", 2))
+            .await
+            .unwrap_err(),
+    );
+    assert!(
+        matches!(err, LlmError::Timeout { attempts: 2, .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("did not answer within 200ms"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn malformed_json_fails_clearly() {
     let demo = demo().await;
     demo.inject(FaultRule::once(Fault::MalformedJson));
-    let err = llm_error(agents(&demo).destination.run(&traveller("beaches", 2)).await.unwrap_err());
+    let err = llm_error(
+        agents(&demo)
+            .destination
+            .run(&traveller("beaches", 2))
+            .await
+            .unwrap_err(),
+    );
     assert!(matches!(err, LlmError::MalformedReply { .. }), "{err}");
     assert!(err.to_string().contains("not a chat completion"), "{err}");
 }
@@ -162,25 +264,51 @@ async fn malformed_json_fails_clearly() {
 async fn a_refusal_is_an_error() {
     let demo = demo().await;
     demo.inject(FaultRule::once(Fault::Refusal));
-    let err = agents(&demo).destination.run(&traveller("beaches", 2)).await.unwrap_err();
-    assert!(matches!(&err, AgentError::Refused { message, .. } if message.contains("can't help")), "{err}");
+    let err = agents(&demo)
+        .destination
+        .run(&traveller("beaches", 2))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, AgentError::Refused { message, .. } if message.contains("can't help")),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn a_reply_cut_at_the_length_limit_is_an_error() {
     let demo = demo().await;
     demo.inject(FaultRule::once(Fault::Truncated));
-    let err = agents(&demo).destination.run(&traveller("beaches", 2)).await.unwrap_err();
-    assert!(matches!(err, AgentError::Truncated { agent: AgentName::Destination }), "{err}");
+    let err = agents(&demo)
+        .destination
+        .run(&traveller("beaches", 2))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AgentError::Truncated {
+                agent: AgentName::Destination
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn the_tool_loop_stops_at_the_round_limit() {
     let demo = demo().await;
     let brief = destination_brief(&demo, "food", 2).await;
-    demo.inject(FaultRule::once(Fault::ToolLoop).for_agent(AgentName::Itinerary).times(10));
+    demo.inject(
+        FaultRule::once(Fault::ToolLoop)
+            .for_agent(AgentName::Itinerary)
+            .times(10),
+    );
     let agents = agents_with(&demo, |s| s.max_tool_rounds = 3);
     let err = agents.itinerary.run(&brief).await.unwrap_err();
-    assert!(matches!(err, AgentError::TooManyToolRounds { rounds: 3, .. }), "{err}");
+    assert!(
+        matches!(err, AgentError::TooManyToolRounds { rounds: 3, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("after 3 rounds"), "{err}");
 }

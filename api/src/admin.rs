@@ -21,7 +21,9 @@ impl AdminAccess {
     pub fn accepts(&self, presented: &str) -> bool {
         match &self.token {
             None => true,
-            Some(token) => travel_infra::secret::constant_time_eq(token.as_bytes(), presented.as_bytes()),
+            Some(token) => {
+                travel_infra::secret::constant_time_eq(token.as_bytes(), presented.as_bytes())
+            }
         }
     }
 
@@ -49,8 +51,14 @@ impl AdminAccess {
 
 /// Lets the request through when the admin token is not configured or was presented; sends
 /// pages to the login form and API calls a 401.
-pub async fn require_admin(State(access): State<AdminAccess>, request: Request, next: Next) -> Response {
-    if access.token.is_none() || AdminAccess::presented(&request).is_some_and(|t| access.accepts(&t)) {
+pub async fn require_admin(
+    State(access): State<AdminAccess>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if access.token.is_none()
+        || AdminAccess::presented(&request).is_some_and(|t| access.accepts(&t))
+    {
         return next.run(request).await;
     }
     let path = request.uri().path();

@@ -39,7 +39,15 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        Self { status, detail: ErrorDetail { code: code.into(), message: message.into(), fields: Vec::new(), trip: None } }
+        Self {
+            status,
+            detail: ErrorDetail {
+                code: code.into(),
+                message: message.into(),
+                fields: Vec::new(),
+                trip: None,
+            },
+        }
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -47,7 +55,11 @@ impl ApiError {
     }
 
     pub fn validation(message: impl Into<String>, fields: Vec<FieldError>) -> Self {
-        let mut error = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message);
+        let mut error = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            message,
+        );
         error.detail.fields = fields;
         error
     }
@@ -70,9 +82,17 @@ impl From<TripError> for ApiError {
                 ApiError::validation("The trip request has invalid fields; see `fields`.", fields)
             }
             TripError::NotFound(_) => ApiError::not_found(message),
-            TripError::NoPlanYet(_) | TripError::NoThread { .. } => ApiError::new(StatusCode::NOT_FOUND, "not_ready", format!("{message}; try again once the trip has progressed")),
-            TripError::MissingToken => ApiError::new(StatusCode::UNAUTHORIZED, "approval_token_required", message),
-            TripError::WrongToken => ApiError::new(StatusCode::FORBIDDEN, "approval_token_invalid", message),
+            TripError::NoPlanYet(_) | TripError::NoThread { .. } => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_ready",
+                format!("{message}; try again once the trip has progressed"),
+            ),
+            TripError::MissingToken => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "approval_token_required", message)
+            }
+            TripError::WrongToken => {
+                ApiError::new(StatusCode::FORBIDDEN, "approval_token_invalid", message)
+            }
             TripError::NotWaiting(status) => {
                 let mut e = ApiError::new(StatusCode::CONFLICT, "not_awaiting_approval", message);
                 e.detail.trip = Some(status);
@@ -83,8 +103,14 @@ impl From<TripError> for ApiError {
                 e.detail.trip = Some(status);
                 e
             }
-            TripError::Store(StoreError::Unavailable(_)) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", format!("{message}; try again shortly")),
-            TripError::Store(_) | TripError::Engine(_) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message),
+            TripError::Store(StoreError::Unavailable(_)) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                format!("{message}; try again shortly"),
+            ),
+            TripError::Store(_) | TripError::Engine(_) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+            }
         }
     }
 }
@@ -93,12 +119,29 @@ impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         let text = rejection.body_text();
         match rejection {
-            JsonRejection::JsonDataError(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", format!("The JSON body does not have the expected shape: {text}")),
-            JsonRejection::JsonSyntaxError(_) => ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("The body is not valid JSON: {text}")),
-            JsonRejection::MissingJsonContentType(_) => ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "json_required", "Send the body as JSON with `Content-Type: application/json`."),
-            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("The body is larger than the {} KiB allowed.", crate::MAX_BODY_BYTES / 1024))
-            }
+            JsonRejection::JsonDataError(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                format!("The JSON body does not have the expected shape: {text}"),
+            ),
+            JsonRejection::JsonSyntaxError(_) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("The body is not valid JSON: {text}"),
+            ),
+            JsonRejection::MissingJsonContentType(_) => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "json_required",
+                "Send the body as JSON with `Content-Type: application/json`.",
+            ),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!(
+                    "The body is larger than the {} KiB allowed.",
+                    crate::MAX_BODY_BYTES / 1024
+                ),
+            ),
             other => ApiError::new(other.status(), "unreadable_body", text),
         }
     }

@@ -7,19 +7,27 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use travel_orchestration::{HistoryEvent, InstanceDetail, InstancePage, InstanceQuery, ManagementError};
+use travel_orchestration::{
+    HistoryEvent, InstanceDetail, InstancePage, InstanceQuery, ManagementError,
+};
 
-use crate::error::{ApiError, JsonBody};
 use crate::AppState;
+use crate::error::{ApiError, JsonBody};
 
 impl From<ManagementError> for ApiError {
     fn from(error: ManagementError) -> Self {
         let message = error.to_string();
         match error {
             ManagementError::Trip(e) => e.into(),
-            ManagementError::Finished(_) => ApiError::new(StatusCode::CONFLICT, "already_finished", message),
-            ManagementError::StillRunning(_) => ApiError::new(StatusCode::CONFLICT, "still_running", message),
-            ManagementError::UnknownEvent(_) | ManagementError::BadEventData(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", message),
+            ManagementError::Finished(_) => {
+                ApiError::new(StatusCode::CONFLICT, "already_finished", message)
+            }
+            ManagementError::StillRunning(_) => {
+                ApiError::new(StatusCode::CONFLICT, "still_running", message)
+            }
+            ManagementError::UnknownEvent(_) | ManagementError::BadEventData(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", message)
+            }
         }
     }
 }
@@ -34,22 +42,39 @@ pub fn routes(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn list(State(state): State<AppState>, query: Result<Query<InstanceQuery>, axum::extract::rejection::QueryRejection>) -> Result<Json<InstancePage>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
+async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<InstanceQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<InstancePage>, ApiError> {
+    let Query(query) = query
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
     Ok(Json(state.trips.instances(&query).await?))
 }
 
-async fn detail(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<InstanceDetail>, ApiError> {
+async fn detail(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<InstanceDetail>, ApiError> {
     Ok(Json(state.trips.detail(&id).await?))
 }
 
-async fn history(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Vec<HistoryEvent>>, ApiError> {
+async fn history(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<HistoryEvent>>, ApiError> {
     Ok(Json(state.trips.history(&id).await?))
 }
 
-async fn raise(State(state): State<AppState>, Path((id, event)): Path<(String, String)>, JsonBody(data): JsonBody<Value>) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn raise(
+    State(state): State<AppState>,
+    Path((id, event)): Path<(String, String)>,
+    JsonBody(data): JsonBody<Value>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     state.trips.raise_event(&id, &event, &data).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"instanceId": id, "event": event, "raised": true}))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"instanceId": id, "event": event, "raised": true})),
+    ))
 }
 
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
@@ -58,15 +83,31 @@ pub struct TerminateRequest {
     pub reason: Option<String>,
 }
 
-async fn terminate(State(state): State<AppState>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn terminate(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let request: TerminateRequest = if body.iter().all(u8::is_ascii_whitespace) {
         TerminateRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("The body must be {{\"reason\": string}} or empty: {e}")))?
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("The body must be {{\"reason\": string}} or empty: {e}"),
+            )
+        })?
     };
-    let reason = request.reason.filter(|r| !r.trim().is_empty()).unwrap_or_else(|| "terminated by an operator".into());
+    let reason = request
+        .reason
+        .filter(|r| !r.trim().is_empty())
+        .unwrap_or_else(|| "terminated by an operator".into());
     state.trips.terminate(&id, &reason).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"instanceId": id, "terminated": true, "reason": reason}))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"instanceId": id, "terminated": true, "reason": reason})),
+    ))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -75,7 +116,11 @@ struct PurgeQuery {
     force: bool,
 }
 
-async fn purge(State(state): State<AppState>, Path(id): Path<String>, Query(q): Query<PurgeQuery>) -> Result<Json<Value>, ApiError> {
+async fn purge(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<PurgeQuery>,
+) -> Result<Json<Value>, ApiError> {
     state.trips.purge(&id, q.force).await?;
     Ok(Json(json!({"instanceId": id, "purged": true})))
 }

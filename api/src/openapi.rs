@@ -4,7 +4,9 @@
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{Map, Value, json};
-use travel_orchestration::{HistoryEvent, InstanceDetail, InstancePage, TripPlan, TripRequest, TripStatus};
+use travel_orchestration::{
+    HistoryEvent, InstanceDetail, InstancePage, TripPlan, TripRequest, TripStatus,
+};
 
 use crate::error::ErrorBody;
 use crate::routes::{AgentThreadView, ApproveRequest, Health, TripCreated, TripView};
@@ -43,7 +45,10 @@ impl Doc {
     }
 
     fn op(&mut self, method: &str, path: &str, operation: Value) {
-        let entry = self.paths.entry(path.to_owned()).or_insert_with(|| json!({}));
+        let entry = self
+            .paths
+            .entry(path.to_owned())
+            .or_insert_with(|| json!({}));
         entry[method] = operation;
     }
 }
@@ -61,11 +66,18 @@ pub fn document() -> Value {
     let mut settings = SchemaSettings::draft2020_12();
     settings.definitions_path = "#/components/schemas/".into();
     settings.meta_schema = None;
-    let mut doc = Doc { generator: settings.into_generator(), paths: Map::new() };
+    let mut doc = Doc {
+        generator: settings.into_generator(),
+        paths: Map::new(),
+    };
 
     let created = doc.schema::<TripCreated>();
     let request = doc.schema::<TripRequest>();
-    let (e422, e400, e413) = (doc.error("Invalid fields (see `fields`)"), doc.error("Malformed JSON"), doc.error("Body over 64 KiB"));
+    let (e422, e400, e413) = (
+        doc.error("Invalid fields (see `fields`)"),
+        doc.error("Malformed JSON"),
+        doc.error("Body over 64 KiB"),
+    );
     doc.op("post", "/api/trips", json!({
         "summary": "Start planning a trip",
         "operationId": "startTrip",
@@ -74,20 +86,28 @@ pub fn document() -> Value {
     }));
     let view = doc.schema::<TripView>();
     let e404 = doc.error("Unknown trip");
-    doc.op("get", "/api/trips/{instance_id}", json!({
-        "summary": "A trip's status, progress, plan and outcome",
-        "operationId": "getTrip",
-        "parameters": [id_param()],
-        "responses": {"200": json_response("The trip", view), "404": e404}
-    }));
+    doc.op(
+        "get",
+        "/api/trips/{instance_id}",
+        json!({
+            "summary": "A trip's status, progress, plan and outcome",
+            "operationId": "getTrip",
+            "parameters": [id_param()],
+            "responses": {"200": json_response("The trip", view), "404": e404}
+        }),
+    );
     let plan = doc.schema::<TripPlan>();
     let e404 = doc.error("Unknown trip, or no plan saved yet");
-    doc.op("get", "/api/trips/{instance_id}/plan", json!({
-        "summary": "The saved plan (JSON)",
-        "operationId": "getPlan",
-        "parameters": [id_param()],
-        "responses": {"200": json_response("The plan", plan), "404": e404.clone()}
-    }));
+    doc.op(
+        "get",
+        "/api/trips/{instance_id}/plan",
+        json!({
+            "summary": "The saved plan (JSON)",
+            "operationId": "getPlan",
+            "parameters": [id_param()],
+            "responses": {"200": json_response("The plan", plan), "404": e404.clone()}
+        }),
+    );
     doc.op("get", "/api/trips/{instance_id}/plan.md", json!({
         "summary": "The saved plan as a Markdown document",
         "operationId": "getPlanMarkdown",
@@ -108,7 +128,9 @@ pub fn document() -> Value {
         doc.error("No approval token"),
         doc.error("Wrong approval token"),
         doc.error("Unknown trip"),
-        doc.error("The trip is not waiting for approval, or a different decision was made (see `trip`)"),
+        doc.error(
+            "The trip is not waiting for approval, or a different decision was made (see `trip`)",
+        ),
     );
     let (e400, e422) = (doc.error("Malformed JSON"), doc.error("Invalid body"));
     doc.op("post", "/approve/{instance_id}", json!({
@@ -213,14 +235,29 @@ mod tests {
     fn every_route_is_described_and_every_reference_resolves() {
         let doc = document();
         for (method, path) in ROUTES {
-            assert!(doc["paths"][path][method].is_object(), "{method} {path} is not described");
+            assert!(
+                doc["paths"][path][method].is_object(),
+                "{method} {path} is not described"
+            );
         }
-        let described: usize = doc["paths"].as_object().unwrap().values().map(|p| p.as_object().unwrap().len()).sum();
-        assert_eq!(described, ROUTES.len(), "the document describes a route the router does not serve");
+        let described: usize = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|p| p.as_object().unwrap().len())
+            .sum();
+        assert_eq!(
+            described,
+            ROUTES.len(),
+            "the document describes a route the router does not serve"
+        );
         let text = doc.to_string();
         for reference in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
             let name = &reference[..reference.find('"').unwrap()];
-            assert!(doc["components"]["schemas"][name].is_object(), "dangling reference to {name}");
+            assert!(
+                doc["components"]["schemas"][name].is_object(),
+                "dangling reference to {name}"
+            );
         }
     }
 }

@@ -74,7 +74,10 @@ pub fn routes(state: AppState) -> Router {
         .route("/approve/{instance_id}", post(approve))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/api/openapi.json", get(|| async { Json(crate::openapi::document()) }))
+        .route(
+            "/api/openapi.json",
+            get(|| async { Json(crate::openapi::document()) }),
+        )
         .with_state(state)
 }
 
@@ -111,33 +114,67 @@ fn note_instance(id: &str) {
     tracing::Span::current().record("instance_id", id);
 }
 
-async fn start_trip(State(state): State<AppState>, JsonBody(request): JsonBody<TripRequest>) -> Result<Response, ApiError> {
+async fn start_trip(
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<TripRequest>,
+) -> Result<Response, ApiError> {
     let started = state.trips.start(request).await?;
     note_instance(&started.instance_id);
     let status_url = format!("/api/trips/{}", started.instance_id);
-    let body = TripCreated { instance_id: started.instance_id, status_url: status_url.clone(), approval_token: started.approval_token };
-    Ok((StatusCode::ACCEPTED, [(header::LOCATION, status_url)], Json(body)).into_response())
+    let body = TripCreated {
+        instance_id: started.instance_id,
+        status_url: status_url.clone(),
+        approval_token: started.approval_token,
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, status_url)],
+        Json(body),
+    )
+        .into_response())
 }
 
-async fn trip(State(state): State<AppState>, Path(instance_id): Path<String>) -> Result<Json<TripView>, ApiError> {
+async fn trip(
+    State(state): State<AppState>,
+    Path(instance_id): Path<String>,
+) -> Result<Json<TripView>, ApiError> {
     note_instance(&instance_id);
     let trip = state.trips.status(&instance_id).await?;
     let plan = match trip.progress.as_ref().and_then(|p| p.plan.as_ref()) {
-        Some(saved) => state.trips.plans().load(&instance_id, Some(saved.revision)).await.map_err(travel_orchestration::TripError::from)?,
+        Some(saved) => state
+            .trips
+            .plans()
+            .load(&instance_id, Some(saved.revision))
+            .await
+            .map_err(travel_orchestration::TripError::from)?,
         None => None,
     };
-    Ok(Json(TripView { trip, plan, links: links(&instance_id) }))
+    Ok(Json(TripView {
+        trip,
+        plan,
+        links: links(&instance_id),
+    }))
 }
 
-async fn plan_json(State(state): State<AppState>, Path(instance_id): Path<String>) -> Result<Json<TripPlan>, ApiError> {
+async fn plan_json(
+    State(state): State<AppState>,
+    Path(instance_id): Path<String>,
+) -> Result<Json<TripPlan>, ApiError> {
     note_instance(&instance_id);
     Ok(Json(state.trips.plan(&instance_id).await?))
 }
 
-async fn plan_markdown(State(state): State<AppState>, Path(instance_id): Path<String>) -> Result<Response, ApiError> {
+async fn plan_markdown(
+    State(state): State<AppState>,
+    Path(instance_id): Path<String>,
+) -> Result<Response, ApiError> {
     note_instance(&instance_id);
     let plan = state.trips.plan(&instance_id).await?;
-    Ok(([(header::CONTENT_TYPE, "text/markdown; charset=utf-8")], plan.to_markdown()).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
+        plan.to_markdown(),
+    )
+        .into_response())
 }
 
 async fn agent_thread(
@@ -146,10 +183,15 @@ async fn agent_thread(
 ) -> Result<Json<AgentThreadView>, ApiError> {
     note_instance(&instance_id);
     let agent = AgentName::parse(&agent).ok_or_else(|| {
-        ApiError::not_found(format!("No agent `{agent}`; the agents are destination, itinerary and local-tips."))
+        ApiError::not_found(format!(
+            "No agent `{agent}`; the agents are destination, itinerary and local-tips."
+        ))
     })?;
     let thread = state.trips.agent_thread(&instance_id, agent).await?;
-    Ok(Json(AgentThreadView { instance_id, thread }))
+    Ok(Json(AgentThreadView {
+        instance_id,
+        thread,
+    }))
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -165,15 +207,32 @@ async fn approve(
     JsonBody(body): JsonBody<ApproveRequest>,
 ) -> Result<Json<TripStatus>, ApiError> {
     note_instance(&instance_id);
-    let comments = body.comments.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
-    if comments.as_ref().is_some_and(|c| c.chars().count() > MAX_COMMENTS) {
+    let comments = body
+        .comments
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty());
+    if comments
+        .as_ref()
+        .is_some_and(|c| c.chars().count() > MAX_COMMENTS)
+    {
         return Err(ApiError::validation(
             "The comments are too long.",
-            vec![FieldError { field: "comments".into(), message: format!("Keep comments under {MAX_COMMENTS} characters.") }],
+            vec![FieldError {
+                field: "comments".into(),
+                message: format!("Keep comments under {MAX_COMMENTS} characters."),
+            }],
         ));
     }
-    let decision = ApprovalDecision { approved: body.approved, comments };
-    Ok(Json(state.trips.decide(&instance_id, bearer(&headers), decision).await?))
+    let decision = ApprovalDecision {
+        approved: body.approved,
+        comments,
+    };
+    Ok(Json(
+        state
+            .trips
+            .decide(&instance_id, bearer(&headers), decision)
+            .await?,
+    ))
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -186,11 +245,12 @@ async fn healthz() -> Json<Health> {
 }
 
 async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    state
-        .trips
-        .client()
-        .get_queue_depths()
-        .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", format!("The workflow store is not reachable: {e}")))?;
+    state.trips.client().get_queue_depths().await.map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            format!("The workflow store is not reachable: {e}"),
+        )
+    })?;
     Ok(Json(Health { status: "ready" }))
 }

@@ -43,7 +43,10 @@ impl CredentialChoice {
             return Self::WorkloadIdentity { token_file };
         }
         let client_id = set("AZURE_CLIENT_ID");
-        if set("IDENTITY_ENDPOINT").is_some() || set("MSI_ENDPOINT").is_some() || client_id.is_some() {
+        if set("IDENTITY_ENDPOINT").is_some()
+            || set("MSI_ENDPOINT").is_some()
+            || client_id.is_some()
+        {
             return Self::ManagedIdentity { client_id };
         }
         Self::DeveloperTools
@@ -60,7 +63,9 @@ impl CredentialChoice {
             Self::WorkloadIdentity { token_file } => {
                 format!("workload identity (federated token file {token_file})")
             }
-            Self::ManagedIdentity { client_id: Some(id) } => {
+            Self::ManagedIdentity {
+                client_id: Some(id),
+            } => {
                 format!("user-assigned managed identity (client id {id})")
             }
             Self::ManagedIdentity { client_id: None } => "system-assigned managed identity".into(),
@@ -112,7 +117,11 @@ pub const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
 impl EntraTokenSource {
     pub fn new(credential: Arc<dyn TokenCredential>, scope: impl Into<String>) -> Self {
-        Self { credential, scope: scope.into(), cached: Arc::default() }
+        Self {
+            credential,
+            scope: scope.into(),
+            cached: Arc::default(),
+        }
     }
 
     /// A token valid for at least [`REFRESH_MARGIN`].
@@ -123,11 +132,17 @@ impl EntraTokenSource {
             .as_ref()
             .is_some_and(|t| t.expires_on - margin > time::OffsetDateTime::now_utc());
         if !fresh {
-            let token = self.credential.get_token(&[self.scope.as_str()], None).await?;
+            let token = self
+                .credential
+                .get_token(&[self.scope.as_str()], None)
+                .await?;
             tracing::debug!(scope = %self.scope, expires_on = %token.expires_on, "fetched an Entra token");
             *cached = Some(token);
         }
-        Ok(cached.as_ref().map(|t| t.token.secret().to_owned()).unwrap_or_default())
+        Ok(cached
+            .as_ref()
+            .map(|t| t.token.secret().to_owned())
+            .unwrap_or_default())
     }
 }
 
@@ -160,14 +175,21 @@ impl HttpClient for PooledHttpClient {
             .iter()
             .filter_map(|(k, v)| {
                 let value = v.to_str().ok()?;
-                Some((HeaderName::from(k.as_str().to_owned()), HeaderValue::from(value.to_owned())))
+                Some((
+                    HeaderName::from(k.as_str().to_owned()),
+                    HeaderValue::from(value.to_owned()),
+                ))
             })
             .collect::<std::collections::HashMap<_, _>>()
             .into();
         let body = response.bytes_stream().map_err(|e| {
             azure_core::Error::with_error(ErrorKind::Io, e, "reading the response body failed")
         });
-        Ok(AsyncRawResponse::new(status.into(), headers, Box::pin(body)))
+        Ok(AsyncRawResponse::new(
+            status.into(),
+            headers,
+            Box::pin(body),
+        ))
     }
 }
 
@@ -177,15 +199,20 @@ mod tests {
     use std::collections::HashMap;
 
     fn choose(vars: &[(&str, &str)]) -> CredentialChoice {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         CredentialChoice::from_env_with(|name| map.get(name).cloned())
     }
 
     #[test]
     fn workload_identity_wins_when_a_federated_token_file_is_mounted() {
         let choice = choose(&[
-            ("AZURE_FEDERATED_TOKEN_FILE", "/var/run/secrets/azure/tokens/azure-identity-token"),
+            (
+                "AZURE_FEDERATED_TOKEN_FILE",
+                "/var/run/secrets/azure/tokens/azure-identity-token",
+            ),
             ("AZURE_CLIENT_ID", "11111111-1111-1111-1111-111111111111"),
             ("IDENTITY_ENDPOINT", "http://169.254.169.254/msi"),
         ]);
@@ -200,14 +227,22 @@ mod tests {
     #[test]
     fn managed_identity_when_the_platform_offers_an_identity_endpoint() {
         let choice = choose(&[("IDENTITY_ENDPOINT", "http://localhost:42356/msi/token")]);
-        assert_eq!(choice, CredentialChoice::ManagedIdentity { client_id: None });
+        assert_eq!(
+            choice,
+            CredentialChoice::ManagedIdentity { client_id: None }
+        );
         assert_eq!(choice.describe(), "system-assigned managed identity");
     }
 
     #[test]
     fn a_client_id_alone_names_a_user_assigned_managed_identity() {
         let choice = choose(&[("AZURE_CLIENT_ID", "abc")]);
-        assert_eq!(choice, CredentialChoice::ManagedIdentity { client_id: Some("abc".into()) });
+        assert_eq!(
+            choice,
+            CredentialChoice::ManagedIdentity {
+                client_id: Some("abc".into())
+            }
+        );
         assert!(choice.describe().contains("abc"));
     }
 

@@ -10,7 +10,8 @@ use base64::engine::general_purpose::STANDARD;
 /// Azurite's well-known development account.
 pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
 /// Azurite's well-known development key (public, documented by Microsoft).
-pub const AZURITE_KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+pub const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
 /// The storage service version the signature is made for.
 pub const SAS_VERSION: &str = "2025-01-05";
@@ -39,7 +40,9 @@ impl AccountSas<'_> {
             "{}\n{}\n{services}\n{resource_types}\n\n{}\n\n{protocol}\n{SAS_VERSION}\n\n",
             self.account, self.permissions, self.expiry
         );
-        let key = STANDARD.decode(self.key).map_err(|e| BadKey(e.to_string()))?;
+        let key = STANDARD
+            .decode(self.key)
+            .map_err(|e| BadKey(e.to_string()))?;
         let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key);
         let signature = STANDARD.encode(ring::hmac::sign(&key, string_to_sign.as_bytes()).as_ref());
         let query = url::form_urlencoded::Serializer::new(String::new())
@@ -61,10 +64,24 @@ mod tests {
 
     #[test]
     fn tokens_carry_every_field_and_a_stable_signature() {
-        let sas = AccountSas { account: AZURITE_ACCOUNT, key: AZURITE_KEY, permissions: "rl", expiry: "2030-01-01T00:00:00Z" };
+        let sas = AccountSas {
+            account: AZURITE_ACCOUNT,
+            key: AZURITE_KEY,
+            permissions: "rl",
+            expiry: "2030-01-01T00:00:00Z",
+        };
         let token = sas.token().unwrap();
-        assert!(token.starts_with("sv=2025-01-05&ss=b&srt=sco&sp=rl&se=2030-01-01T00%3A00%3A00Z&spr=https%2Chttp&sig="));
+        assert!(token.starts_with(
+            "sv=2025-01-05&ss=b&srt=sco&sp=rl&se=2030-01-01T00%3A00%3A00Z&spr=https%2Chttp&sig="
+        ));
         assert_eq!(token, sas.token().unwrap());
-        assert!(AccountSas { key: "not base64!", ..sas }.token().is_err());
+        assert!(
+            AccountSas {
+                key: "not base64!",
+                ..sas
+            }
+            .token()
+            .is_err()
+        );
     }
 }

@@ -8,8 +8,8 @@ use duroxide::ActivityContext;
 use duroxide::runtime::registry::ActivityRegistry;
 use serde::Serialize;
 use travel_agents::{
-    AgentError, DestinationBrief, DestinationRecommendations, Itinerary, LocalTips, RatesProvider, TravelAgents,
-    TravellerBrief,
+    AgentError, DestinationBrief, DestinationRecommendations, Itinerary, LocalTips, RatesProvider,
+    TravelAgents, TravellerBrief,
 };
 
 use crate::booking::{BookingError, BookingProvider, BookingRequest};
@@ -39,18 +39,23 @@ pub struct Activities {
 type Outcome<T> = Result<T, ActivityFailure>;
 
 fn agent_failure(error: AgentError) -> ActivityFailure {
-    ActivityFailure { transient: error.is_transient(), message: error.to_string() }
+    ActivityFailure {
+        transient: error.is_transient(),
+        message: error.to_string(),
+    }
 }
 
 fn encode<T: Serialize>(result: Outcome<T>) -> Result<String, String> {
     match result {
-        Ok(value) => serde_json::to_string(&value).map_err(|e| ActivityFailure::permanent(e.to_string()).encode()),
+        Ok(value) => serde_json::to_string(&value)
+            .map_err(|e| ActivityFailure::permanent(e.to_string()).encode()),
         Err(failure) => Err(failure.encode()),
     }
 }
 
 fn decode<T: serde::de::DeserializeOwned>(name: &str, input: &str) -> Outcome<T> {
-    serde_json::from_str(input).map_err(|e| ActivityFailure::permanent(format!("{name}: unreadable input: {e}")))
+    serde_json::from_str(input)
+        .map_err(|e| ActivityFailure::permanent(format!("{name}: unreadable input: {e}")))
 }
 
 impl Activities {
@@ -78,13 +83,26 @@ impl Activities {
 
     async fn destinations(&self, input: &str) -> Outcome<AgentOutcome<DestinationRecommendations>> {
         let brief: TravellerBrief = decode(activity::DESTINATION_AGENT, input)?;
-        let reply = self.agents.destination.run(&brief).await.map_err(agent_failure)?;
-        Ok(AgentOutcome { output: reply.output, thread: reply.thread })
+        let reply = self
+            .agents
+            .destination
+            .run(&brief)
+            .await
+            .map_err(agent_failure)?;
+        Ok(AgentOutcome {
+            output: reply.output,
+            thread: reply.thread,
+        })
     }
 
     async fn itinerary(&self, input: &str) -> Outcome<AgentOutcome<Itinerary>> {
         let brief: DestinationBrief = decode(activity::ITINERARY_AGENT, input)?;
-        let mut reply = self.agents.itinerary.run(&brief).await.map_err(agent_failure)?;
+        let mut reply = self
+            .agents
+            .itinerary
+            .run(&brief)
+            .await
+            .map_err(agent_failure)?;
         // Totals need a rate for every currency the costs use; ask the provider for any the
         // model did not look up.
         let budget = &brief.traveller.budget.currency;
@@ -96,13 +114,24 @@ impl Activities {
                 .map_err(|e| ActivityFailure::transient(e.to_string()))?;
             reply.output.exchange_rates.push(rate);
         }
-        Ok(AgentOutcome { output: reply.output, thread: reply.thread })
+        Ok(AgentOutcome {
+            output: reply.output,
+            thread: reply.thread,
+        })
     }
 
     async fn local_tips(&self, input: &str) -> Outcome<AgentOutcome<LocalTips>> {
         let brief: DestinationBrief = decode(activity::LOCAL_TIPS_AGENT, input)?;
-        let reply = self.agents.local_tips.run(&brief).await.map_err(agent_failure)?;
-        Ok(AgentOutcome { output: reply.output, thread: reply.thread })
+        let reply = self
+            .agents
+            .local_tips
+            .run(&brief)
+            .await
+            .map_err(agent_failure)?;
+        Ok(AgentOutcome {
+            output: reply.output,
+            thread: reply.thread,
+        })
     }
 
     async fn save_plan(&self, input: &str) -> Outcome<crate::store::PlanLocation> {
@@ -133,7 +162,14 @@ impl Activities {
         });
         // A webhook that fails does not stop the trip: the approval can still be given on the
         // trip's page. It is retried a few times with the activity, then given up.
-        match self.http.post(&webhook.url).json(&body).timeout(std::time::Duration::from_secs(10)).send().await {
+        match self
+            .http
+            .post(&webhook.url)
+            .json(&body)
+            .timeout(std::time::Duration::from_secs(10))
+            .send()
+            .await
+        {
             Ok(r) if r.status().is_success() => Ok(serde_json::json!({"notified": true})),
             Ok(r) => {
                 tracing::warn!(status = %r.status(), "the approval webhook refused the announcement");

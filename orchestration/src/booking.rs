@@ -59,7 +59,9 @@ impl SandboxBookings {
 
     /// Every booking made so far.
     pub fn all(&self) -> Vec<BookingConfirmation> {
-        let Ok(entries) = std::fs::read_dir(&self.root) else { return Vec::new() };
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return Vec::new();
+        };
         entries
             .filter_map(|e| e.ok())
             .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
@@ -68,7 +70,16 @@ impl SandboxBookings {
     }
 
     fn path_for(&self, key: &str) -> PathBuf {
-        let safe: String = key.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+        let safe: String = key
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
         self.root.join(format!("{safe}.json"))
     }
 }
@@ -77,7 +88,9 @@ impl SandboxBookings {
 impl BookingProvider for SandboxBookings {
     async fn book(&self, request: &BookingRequest) -> Result<BookingConfirmation, BookingError> {
         let unavailable = |e: std::io::Error| BookingError::Unavailable(e.to_string());
-        tokio::fs::create_dir_all(&self.root).await.map_err(unavailable)?;
+        tokio::fs::create_dir_all(&self.root)
+            .await
+            .map_err(unavailable)?;
         let path = self.path_for(&request.idempotency_key);
         let confirmation = BookingConfirmation {
             confirmation_code: format!("TP-{:08X}", fastrand::u32(..)),
@@ -88,14 +101,17 @@ impl BookingProvider for SandboxBookings {
         let bytes = serde_json::to_vec_pretty(&confirmation).expect("confirmations serialise");
         // Written aside and linked into place: creating the name is the atomic "book once".
         let partial = self.root.join(format!(".{}.partial", fastrand::u64(..)));
-        tokio::fs::write(&partial, &bytes).await.map_err(unavailable)?;
+        tokio::fs::write(&partial, &bytes)
+            .await
+            .map_err(unavailable)?;
         let linked = tokio::fs::hard_link(&partial, &path).await;
         let _ = tokio::fs::remove_file(&partial).await;
         match linked {
             Ok(()) => Ok(confirmation),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 let existing = tokio::fs::read(&path).await.map_err(unavailable)?;
-                serde_json::from_slice(&existing).map_err(|e| BookingError::Unavailable(format!("{}: {e}", path.display())))
+                serde_json::from_slice(&existing)
+                    .map_err(|e| BookingError::Unavailable(format!("{}: {e}", path.display())))
             }
             Err(e) => Err(unavailable(e)),
         }

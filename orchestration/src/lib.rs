@@ -2,7 +2,8 @@
 //!
 //! * [`workflow`]: the deterministic orchestration (duroxide);
 //! * [`activities`]: its side effects (agents, plan store, approval announcement, booking);
-//! * [`engine`]: the duroxide runtime on its store, tuned in one place;
+//! * [`engine`]: the duroxide runtime on its store (SQLite or PostgreSQL), tuned in one place;
+//! * [`trip_index`]: the trips index and decision ledger kept in that store;
 //! * [`trips`]: what callers do with trips (start, status, plan, threads, decide);
 //! * [`request`], [`plan`], [`progress`]: the traveller-facing types;
 //! * [`store`], [`booking`]: the plan store and booking provider traits, with local defaults.
@@ -16,16 +17,23 @@ pub mod progress;
 pub mod request;
 pub mod store;
 pub mod timeline;
+pub mod trip_index;
 pub mod trips;
 pub mod workflow;
 
 pub use activities::{Activities, ApprovalWebhook};
 pub use booking::{BookingConfirmation, BookingProvider, BookingRequest, SandboxBookings};
-pub use engine::{Engine, EngineTuning};
-pub use management::{HistoryEvent, InstanceDetail, InstancePage, InstanceQuery, InstanceSummary, ManagementError, TokenTotals};
+pub use engine::{Engine, EngineTuning, PostgresSettings, Store, StoreLocation};
+pub use management::{
+    HistoryEvent, InstanceDetail, InstancePage, InstanceQuery, InstanceSummary, ManagementError,
+    TokenTotals,
+};
 pub use plan::{CostSummary, TripPlan};
 pub use progress::{ApprovalDecision, TripOutcome, TripProgress, TripState, TripStep};
 pub use request::{FieldError, TripRequest};
-pub use store::{BlobCredential, BlobPlanStore, BlobStoreConfig, LocalPlanStore, PlanLocation, PlanStore, StoreError};
+pub use store::{
+    BlobCredential, BlobPlanStore, BlobStoreConfig, LocalPlanStore, PlanLocation, PlanStore,
+    StoreError,
+};
 pub use timeline::{RowState, TimelineRow};
 pub use trips::{StartedTrip, TripError, TripSettings, TripStatus, Trips};

@@ -5,15 +5,17 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeZone, Utc};
-use duroxide::{EventKind, OrchestrationStatus};
+use duroxide::EventKind;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::progress::{ApprovalDecision, TripState, TripStep};
 use crate::timeline::TimelineRow;
+use crate::trip_index::{RowQuery, TripRow};
 use crate::trips::{TripError, Trips};
 use crate::workflow::APPROVAL_EVENT;
+use crate::workflow::TripInput;
 
 /// One instance in a list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -121,51 +123,47 @@ fn at(ms: u64) -> Option<DateTime<Utc>> {
     Utc.timestamp_millis_opt(ms as i64).single()
 }
 
-impl Trips {
-    async fn summary(&self, instance_id: &str) -> Result<InstanceSummary, TripError> {
-        let status = self.status(instance_id).await?;
-        Ok(InstanceSummary {
-            instance_id: status.instance_id.clone(),
-            status: status.status,
-            step: status.progress.as_ref().map(|p| p.step),
-            destination: status.progress.as_ref().and_then(|p| p.destination.clone()),
-            created_at: status.created_at,
-            updated_at: status.updated_at,
-            duration_ms: match (status.created_at, status.updated_at) {
+impl From<TripRow> for InstanceSummary {
+    fn from(row: TripRow) -> Self {
+        InstanceSummary {
+            duration_ms: match (row.created_at, row.updated_at) {
                 (Some(c), Some(u)) => Some((u - c).num_milliseconds().max(0) as u64),
                 _ => None,
             },
-        })
+            instance_id: row.instance_id,
+            status: row.state,
+            step: row.step,
+            destination: row.destination,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
     }
+}
 
-    /// Instances newest first, filtered and paged, with counts per status.
+impl Trips {
+    /// Instances newest first, filtered and paged, with counts per status: one indexed query.
     pub async fn instances(&self, query: &InstanceQuery) -> Result<InstancePage, TripError> {
-        let ids = self.client().list_all_instances().await?;
-        let mut all = Vec::new();
-        for id in ids {
-            match self.summary(&id).await {
-                Ok(summary) => all.push(summary),
-                Err(TripError::NotFound(_)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.instance_id.cmp(&a.instance_id)));
-        let mut counts = BTreeMap::new();
-        for s in &all {
-            *counts.entry(s.status.as_str().to_owned()).or_insert(0) += 1;
-        }
-        let matching: Vec<InstanceSummary> = all
-            .into_iter()
-            .filter(|s| query.status.is_none_or(|want| s.status == want))
-            .filter(|s| query.prefix.as_deref().is_none_or(|p| s.instance_id.starts_with(p.trim())))
-            .filter(|s| query.created_after.is_none_or(|t| s.created_at.is_some_and(|c| c >= t)))
-            .filter(|s| query.created_before.is_none_or(|t| s.created_at.is_some_and(|c| c < t)))
-            .collect();
         let page_size = query.page_size.unwrap_or(25).clamp(1, 200);
         let page = query.page.unwrap_or(1).max(1);
-        let total = matching.len();
-        let items = matching.into_iter().skip((page - 1) * page_size).take(page_size).collect();
-        Ok(InstancePage { items, page, page_size, total, counts })
+        let rows = self
+            .store()
+            .index
+            .page(&RowQuery {
+                state: query.status,
+                prefix: query.prefix.clone(),
+                created_after: query.created_after,
+                created_before: query.created_before,
+                offset: (page - 1) * page_size,
+                limit: page_size,
+            })
+            .await?;
+        Ok(InstancePage {
+            items: rows.rows.into_iter().map(InstanceSummary::from).collect(),
+            page,
+            page_size,
+            total: rows.total,
+            counts: rows.counts,
+        })
     }
 
     /// The instance's history, every event.
@@ -173,25 +171,46 @@ impl Trips {
         self.status(instance_id).await?;
         let mut events = Vec::new();
         for execution in self.client().list_executions(instance_id).await? {
-            for event in self.client().read_execution_history(instance_id, execution).await? {
+            for event in self
+                .client()
+                .read_execution_history(instance_id, execution)
+                .await?
+            {
                 let json = serde_json::to_value(&event.kind).unwrap_or(Value::Null);
-                let kind = json.get("type").and_then(Value::as_str).unwrap_or("Unknown").to_owned();
+                let kind = json
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("Unknown")
+                    .to_owned();
                 let (name, payload) = match &event.kind {
-                    EventKind::OrchestrationStarted { name, input, .. } => (Some(name.clone()), Some(parse_json(input))),
-                    EventKind::OrchestrationCompleted { output } => (None, Some(parse_json(output))),
-                    EventKind::ActivityScheduled { name, input, .. } => (Some(name.clone()), Some(parse_json(input))),
+                    EventKind::OrchestrationStarted { name, input, .. } => {
+                        (Some(name.clone()), Some(parse_json(input)))
+                    }
+                    EventKind::OrchestrationCompleted { output } => {
+                        (None, Some(parse_json(output)))
+                    }
+                    EventKind::ActivityScheduled { name, input, .. } => {
+                        (Some(name.clone()), Some(parse_json(input)))
+                    }
                     EventKind::ActivityCompleted { result } => (None, Some(parse_json(result))),
-                    EventKind::ExternalEvent { name, data } | EventKind::QueueEventDelivered { name, data } => {
+                    EventKind::ExternalEvent { name, data }
+                    | EventKind::QueueEventDelivered { name, data } => {
                         (Some(name.clone()), Some(parse_json(data)))
                     }
-                    EventKind::ExternalSubscribed { name } | EventKind::QueueSubscribed { name } => (Some(name.clone()), None),
-                    EventKind::CustomStatusUpdated { status } => (None, status.as_deref().map(parse_json)),
+                    EventKind::ExternalSubscribed { name }
+                    | EventKind::QueueSubscribed { name } => (Some(name.clone()), None),
+                    EventKind::CustomStatusUpdated { status } => {
+                        (None, status.as_deref().map(parse_json))
+                    }
                     _ => {
                         let mut rest = json.clone();
                         if let Some(obj) = rest.as_object_mut() {
                             obj.remove("type");
                         }
-                        (None, (rest != Value::Null && rest != serde_json::json!({})).then_some(rest))
+                        (
+                            None,
+                            (rest != Value::Null && rest != serde_json::json!({})).then_some(rest),
+                        )
                     }
                 };
                 events.push(HistoryEvent {
@@ -207,54 +226,82 @@ impl Trips {
         Ok(events)
     }
 
-    /// Everything about one instance.
+    /// Everything about one instance: its row and one read of its history.
     pub async fn detail(&self, instance_id: &str) -> Result<InstanceDetail, TripError> {
-        let summary = self.summary(instance_id).await?;
-        let (runtime_status, output, custom, error) = match self.client().get_orchestration_status(instance_id).await? {
-            OrchestrationStatus::NotFound => return Err(TripError::NotFound(instance_id.to_owned())),
-            OrchestrationStatus::Running { custom_status, .. } => ("Running", None, custom_status, None),
-            OrchestrationStatus::Completed { output, custom_status, .. } => ("Completed", Some(parse_json(&output)), custom_status, None),
-            OrchestrationStatus::Failed { details, custom_status, .. } => ("Failed", None, custom_status, Some(details.display_message())),
-        };
-        let input = self.input(instance_id).await.ok().map(|mut i| {
+        let row = self.row(instance_id).await?;
+        let history = self.client().read_execution_history(instance_id, 1).await?;
+        let runtime_status = history
+            .iter()
+            .rev()
+            .find_map(|e| match &e.kind {
+                EventKind::OrchestrationCompleted { .. } => Some("Completed"),
+                EventKind::OrchestrationFailed { .. } => Some("Failed"),
+                _ => None,
+            })
+            .unwrap_or("Running");
+        let input = history.iter().find_map(|e| match &e.kind {
+            EventKind::OrchestrationStarted { input, .. } => {
+                serde_json::from_str::<TripInput>(input).ok()
+            }
+            _ => None,
+        });
+        let input = input.map(|mut i| {
             // The token digest is not the operator's business.
             i.approval_token_sha256 = "(hidden)".into();
             serde_json::to_value(i).unwrap_or(Value::Null)
         });
         let mut tokens = TokenTotals::default();
         for agent in travel_agents::AgentName::ALL {
-            if let Ok(thread) = self.agent_thread(instance_id, agent).await {
+            if let Some(thread) = crate::trips::last_thread(&history, agent) {
                 tokens.prompt_tokens += thread.usage.prompt_tokens;
                 tokens.completion_tokens += thread.usage.completion_tokens;
                 tokens.cached_tokens += thread.usage.cached_tokens;
                 tokens.total_tokens += thread.usage.total_tokens;
             }
         }
+        let timeline = crate::timeline::timeline(&history, row.state.is_final(), Utc::now());
         Ok(InstanceDetail {
-            summary,
             runtime_status: runtime_status.to_owned(),
             input,
-            output,
-            custom_status: custom.as_deref().map(parse_json),
-            error,
-            timeline: self.timeline(instance_id).await?,
+            output: row
+                .outcome
+                .as_ref()
+                .and_then(|o| serde_json::to_value(o).ok()),
+            custom_status: row
+                .progress
+                .as_ref()
+                .and_then(|p| serde_json::to_value(p).ok()),
+            error: row.error.clone(),
+            summary: row.into(),
+            timeline,
             tokens,
         })
     }
 
-    /// Raises an event as an operator (no approval token needed: operators are trusted).
-    pub async fn raise_event(&self, instance_id: &str, name: &str, data: &Value) -> Result<(), ManagementError> {
-        let status = self.status(instance_id).await?;
+    /// Raises an event as an operator (no approval token needed: operators are trusted). The
+    /// decision is recorded like a traveller's, so both agree on the one that won.
+    pub async fn raise_event(
+        &self,
+        instance_id: &str,
+        name: &str,
+        data: &Value,
+    ) -> Result<(), ManagementError> {
+        let row = self.row(instance_id).await?;
         if name != APPROVAL_EVENT {
             return Err(ManagementError::UnknownEvent(name.to_owned()));
         }
-        let decision: ApprovalDecision = serde_json::from_value(data.clone()).map_err(|e| ManagementError::BadEventData(e.to_string()))?;
-        if status.status != TripState::AwaitingApproval {
-            return Err(TripError::NotWaiting(Box::new(status)).into());
+        let decision: ApprovalDecision = serde_json::from_value(data.clone())
+            .map_err(|e| ManagementError::BadEventData(e.to_string()))?;
+        if row.state != TripState::AwaitingApproval {
+            return Err(TripError::NotWaiting(Box::new(row.into())).into());
         }
-        let data = serde_json::to_string(&decision).expect("decisions serialise");
-        self.client().enqueue_event(instance_id, APPROVAL_EVENT, data).await.map_err(TripError::from)?;
-        tracing::info!(instance_id, approved = decision.approved, "approval event raised by an operator");
+        let approved = decision.approved;
+        self.record_decision(row, decision).await?;
+        tracing::info!(
+            instance_id,
+            approved,
+            "approval event raised by an operator"
+        );
         Ok(())
     }
 
@@ -264,7 +311,10 @@ impl Trips {
         if status.status.is_final() {
             return Err(ManagementError::Finished(instance_id.to_owned()));
         }
-        self.client().cancel_instance(instance_id, reason).await.map_err(TripError::from)?;
+        self.client()
+            .cancel_instance(instance_id, reason)
+            .await
+            .map_err(TripError::from)?;
         tracing::info!(instance_id, reason, "instance terminated by an operator");
         Ok(())
     }
@@ -276,9 +326,15 @@ impl Trips {
             if !force {
                 return Err(ManagementError::StillRunning(instance_id.to_owned()));
             }
-            self.client().cancel_instance(instance_id, "purged").await.map_err(TripError::from)?;
+            self.client()
+                .cancel_instance(instance_id, "purged")
+                .await
+                .map_err(TripError::from)?;
         }
-        self.client().delete_instance(instance_id, force).await.map_err(TripError::from)?;
+        self.client()
+            .delete_instance(instance_id, force)
+            .await
+            .map_err(TripError::from)?;
         tracing::info!(instance_id, force, "instance purged by an operator");
         Ok(())
     }

@@ -5,7 +5,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use travel_agents::currency::round2;
 use travel_agents::{
-    CurrencyCode, DestinationRecommendations, DestinationSuggestion, ExchangeRate, Itinerary, LocalTips, Money,
+    CurrencyCode, DestinationRecommendations, DestinationSuggestion, ExchangeRate, Itinerary,
+    LocalTips, Money,
 };
 
 use crate::request::TripRequest;
@@ -56,7 +57,12 @@ pub fn find_rate(rates: &[ExchangeRate], from: &CurrencyCode, to: &CurrencyCode)
         .iter()
         .find(|r| &r.from == from && &r.to == to)
         .map(|r| r.rate)
-        .or_else(|| rates.iter().find(|r| &r.from == to && &r.to == from && r.rate > 0.0).map(|r| 1.0 / r.rate))
+        .or_else(|| {
+            rates
+                .iter()
+                .find(|r| &r.from == to && &r.to == from && r.rate > 0.0)
+                .map(|r| 1.0 / r.rate)
+        })
 }
 
 impl CostSummary {
@@ -68,7 +74,11 @@ impl CostSummary {
         let mut total = 0.0;
         for day in &itinerary.days {
             let mut day_total = 0.0;
-            for cost in day.activities.iter().filter_map(|a| a.estimated_cost.as_money()) {
+            for cost in day
+                .activities
+                .iter()
+                .filter_map(|a| a.estimated_cost.as_money())
+            {
                 add(&mut by_currency, &cost);
                 match find_rate(rates, &cost.currency, &budget.currency) {
                     Some(rate) => day_total += cost.amount * rate,
@@ -81,16 +91,26 @@ impl CostSummary {
         let total = Money::new(round2(total), budget.currency.clone());
         let used: Vec<ExchangeRate> = rates
             .iter()
-            .filter(|r| by_currency.iter().any(|m| m.currency == r.from || m.currency == r.to))
+            .filter(|r| {
+                by_currency
+                    .iter()
+                    .any(|m| m.currency == r.from || m.currency == r.to)
+            })
             .fold(Vec::new(), |mut acc, r| {
-                if !acc.iter().any(|a: &ExchangeRate| a.from == r.from && a.to == r.to) {
+                if !acc
+                    .iter()
+                    .any(|a: &ExchangeRate| a.from == r.from && a.to == r.to)
+                {
                     acc.push(r.clone());
                 }
                 acc
             });
         Self {
             over_budget: total.amount > budget.amount,
-            by_currency: by_currency.into_iter().map(|m| Money::new(round2(m.amount), m.currency)).collect(),
+            by_currency: by_currency
+                .into_iter()
+                .map(|m| Money::new(round2(m.amount), m.currency))
+                .collect(),
             per_day,
             total,
             budget: budget.clone(),
@@ -102,8 +122,15 @@ impl CostSummary {
     /// Currencies the itinerary uses that have no rate into the budget currency.
     pub fn missing_currencies(itinerary: &Itinerary, budget: &CurrencyCode) -> Vec<CurrencyCode> {
         let mut missing: Vec<CurrencyCode> = Vec::new();
-        for cost in itinerary.days.iter().flat_map(|d| &d.activities).filter_map(|a| a.estimated_cost.as_money()) {
-            if find_rate(&itinerary.exchange_rates, &cost.currency, budget).is_none() && !missing.contains(&cost.currency) {
+        for cost in itinerary
+            .days
+            .iter()
+            .flat_map(|d| &d.activities)
+            .filter_map(|a| a.estimated_cost.as_money())
+        {
+            if find_rate(&itinerary.exchange_rates, &cost.currency, budget).is_none()
+                && !missing.contains(&cost.currency)
+            {
                 missing.push(cost.currency);
             }
         }
@@ -124,16 +151,27 @@ impl TripPlan {
         use std::fmt::Write;
         let mut md = String::new();
         let budget_currency = &self.costs.budget.currency;
-        let _ = writeln!(md, "# Trip plan: {}, {}\n", self.destination.name, self.destination.country);
+        let _ = writeln!(
+            md,
+            "# Trip plan: {}, {}\n",
+            self.destination.name, self.destination.country
+        );
         if self.demo {
-            let _ = writeln!(md, "> **Demo plan**: written by the built-in demo model, not a real LLM.\n");
+            let _ = writeln!(
+                md,
+                "> **Demo plan**: written by the built-in demo model, not a real LLM.\n"
+            );
         }
         let r = &self.request;
         let _ = writeln!(md, "- **Traveller:** {}", r.traveler_name);
         let _ = writeln!(md, "- **Duration:** {} days", r.duration_days);
         match (&r.start_date, &r.travel_dates) {
-            (Some(start), _) => { let _ = writeln!(md, "- **Starts:** {start}"); }
-            (None, Some(dates)) => { let _ = writeln!(md, "- **Dates:** {dates}"); }
+            (Some(start), _) => {
+                let _ = writeln!(md, "- **Starts:** {start}");
+            }
+            (None, Some(dates)) => {
+                let _ = writeln!(md, "- **Dates:** {dates}");
+            }
             _ => {}
         }
         let _ = writeln!(md, "- **Budget:** {}", self.costs.budget);
@@ -141,42 +179,98 @@ impl TripPlan {
         if let Some(req) = &r.special_requirements {
             let _ = writeln!(md, "- **Special requirements:** {req}");
         }
-        let _ = writeln!(md, "- **Plan:** {} revision {} ({})\n", self.instance_id, self.revision, self.created_at.to_rfc3339());
+        let _ = writeln!(
+            md,
+            "- **Plan:** {} revision {} ({})\n",
+            self.instance_id,
+            self.revision,
+            self.created_at.to_rfc3339()
+        );
         let _ = writeln!(md, "## Recommended destinations\n");
         for d in &self.recommendations.destinations {
-            let chosen = if d.name == self.destination.name { " (chosen)" } else { "" };
-            let _ = writeln!(md, "- **{}, {}** — match {}/100{chosen}: {}", d.name, d.country, d.match_score, d.reasoning);
+            let chosen = if d.name == self.destination.name {
+                " (chosen)"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                md,
+                "- **{}, {}** — match {}/100{chosen}: {}",
+                d.name, d.country, d.match_score, d.reasoning
+            );
         }
         let _ = writeln!(md, "\n## Itinerary\n");
-        let _ = writeln!(md, "| Day | Date | Time | Activity | Location | Cost | In {budget_currency} |");
+        let _ = writeln!(
+            md,
+            "| Day | Date | Time | Activity | Location | Cost | In {budget_currency} |"
+        );
         let _ = writeln!(md, "|---|---|---|---|---|---|---|");
         for day in &self.itinerary.days {
             for a in &day.activities {
                 let converted = a
                     .estimated_cost
                     .as_money()
-                    .and_then(|m| find_rate(&self.itinerary.exchange_rates, &m.currency, budget_currency).map(|rate| round2(m.amount * rate)))
+                    .and_then(|m| {
+                        find_rate(&self.itinerary.exchange_rates, &m.currency, budget_currency)
+                            .map(|rate| round2(m.amount * rate))
+                    })
                     .map(|v| format!("{v:.2}"))
-                    .unwrap_or_else(|| if a.estimated_cost.as_money().is_none() { "0.00".into() } else { "—".into() });
+                    .unwrap_or_else(|| {
+                        if a.estimated_cost.as_money().is_none() {
+                            "0.00".into()
+                        } else {
+                            "—".into()
+                        }
+                    });
                 let date = day.date.map(|d| d.to_string()).unwrap_or_default();
-                let slot = serde_json::to_value(a.time_slot).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-                let _ = writeln!(md, "| {} | {date} | {slot} | {} | {} | {} | {converted} |", day.day, cell(&a.name), cell(&a.location), a.estimated_cost);
+                let slot = serde_json::to_value(a.time_slot)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    md,
+                    "| {} | {date} | {slot} | {} | {} | {} | {converted} |",
+                    day.day,
+                    cell(&a.name),
+                    cell(&a.location),
+                    a.estimated_cost
+                );
             }
         }
-        let _ = writeln!(md, "\n**Total:** {} of a {} budget.", self.costs.total, self.costs.budget);
+        let _ = writeln!(
+            md,
+            "\n**Total:** {} of a {} budget.",
+            self.costs.total, self.costs.budget
+        );
         if self.costs.over_budget {
-            let _ = writeln!(md, "\n> **Over budget** by {:.2} {budget_currency}.", self.costs.total.amount - self.costs.budget.amount);
+            let _ = writeln!(
+                md,
+                "\n> **Over budget** by {:.2} {budget_currency}.",
+                self.costs.total.amount - self.costs.budget.amount
+            );
         }
         for rate in &self.costs.rates {
-            let _ = writeln!(md, "- 1 {} = {} {} ({}, {})", rate.from, rate.rate, rate.to, rate.date, rate.source);
+            let _ = writeln!(
+                md,
+                "- 1 {} = {} {} ({}, {})",
+                rate.from, rate.rate, rate.to, rate.date, rate.source
+            );
         }
         let _ = writeln!(md, "\n## Attractions\n");
         for a in &self.local_tips.attractions {
-            let _ = writeln!(md, "- **{}** ({}, {} min, {}, rated {:.1}): {}", a.name, a.location, a.visit_duration_minutes, a.cost, a.rating, a.description);
+            let _ = writeln!(
+                md,
+                "- **{}** ({}, {} min, {}, rated {:.1}): {}",
+                a.name, a.location, a.visit_duration_minutes, a.cost, a.rating, a.description
+            );
         }
         let _ = writeln!(md, "\n## Restaurants\n");
         for r in &self.local_tips.restaurants {
-            let _ = writeln!(md, "- **{}**: {} in {}, rated {:.1}; order the {}", r.name, r.cuisine, r.location, r.rating, r.signature_dish);
+            let _ = writeln!(
+                md,
+                "- **{}**: {} in {}, rated {:.1}; order the {}",
+                r.name, r.cuisine, r.location, r.rating, r.signature_dish
+            );
         }
         let _ = writeln!(md, "\n## Insider tips\n");
         for tip in &self.local_tips.insider_tips {

@@ -36,7 +36,10 @@ impl TripState {
     }
 
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Booked | Self::Rejected | Self::Expired | Self::Failed)
+        matches!(
+            self,
+            Self::Booked | Self::Rejected | Self::Expired | Self::Failed
+        )
     }
 }
 
@@ -115,7 +118,13 @@ impl TripProgress {
         }
     }
 
-    pub fn at(&mut self, state: TripState, step: TripStep, percent: u8, message: impl Into<String>) {
+    pub fn at(
+        &mut self,
+        state: TripState,
+        step: TripStep,
+        percent: u8,
+        message: impl Into<String>,
+    ) {
         self.state = state;
         self.step = step;
         self.percent = percent;

@@ -46,7 +46,12 @@ impl TripRequest {
     /// Checks every field; returns all problems at once.
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();
-        let mut bad = |field: &str, message: String| errors.push(FieldError { field: field.into(), message });
+        let mut bad = |field: &str, message: String| {
+            errors.push(FieldError {
+                field: field.into(),
+                message,
+            })
+        };
         let name = self.traveler_name.trim();
         if name.is_empty() {
             bad("travelerName", "Enter the traveller's name.".into());
@@ -54,32 +59,64 @@ impl TripRequest {
             bad("travelerName", "Keep the name under 200 characters.".into());
         }
         if self.preferences.trim().is_empty() {
-            bad("preferences", "Describe what the traveller would enjoy.".into());
+            bad(
+                "preferences",
+                "Describe what the traveller would enjoy.".into(),
+            );
         } else if self.preferences.chars().count() > MAX_TEXT {
-            bad("preferences", format!("Keep preferences under {MAX_TEXT} characters."));
+            bad(
+                "preferences",
+                format!("Keep preferences under {MAX_TEXT} characters."),
+            );
         }
         if !(1..=MAX_DURATION_DAYS).contains(&self.duration_days) {
-            bad("durationDays", format!("The trip must last 1 to {MAX_DURATION_DAYS} days."));
+            bad(
+                "durationDays",
+                format!("The trip must last 1 to {MAX_DURATION_DAYS} days."),
+            );
         }
         if !self.budget.amount.is_finite() || self.budget.amount <= 0.0 {
-            bad("budget.amount", "The budget must be a positive amount.".into());
+            bad(
+                "budget.amount",
+                "The budget must be a positive amount.".into(),
+            );
         } else if self.budget.amount > 10_000_000.0 {
-            bad("budget.amount", "The budget must be below 10,000,000.".into());
+            bad(
+                "budget.amount",
+                "The budget must be below 10,000,000.".into(),
+            );
         }
         if CurrencyCode::parse(&self.budget.currency).is_err() {
-            bad("budget.currency", format!("`{}` is not an ISO 4217 currency code such as USD or EUR.", self.budget.currency));
+            bad(
+                "budget.currency",
+                format!(
+                    "`{}` is not an ISO 4217 currency code such as USD or EUR.",
+                    self.budget.currency
+                ),
+            );
         }
-        for (field, value) in [("travelDates", &self.travel_dates), ("specialRequirements", &self.special_requirements)] {
+        for (field, value) in [
+            ("travelDates", &self.travel_dates),
+            ("specialRequirements", &self.special_requirements),
+        ] {
             if value.as_ref().is_some_and(|v| v.chars().count() > MAX_TEXT) {
                 bad(field, format!("Keep this under {MAX_TEXT} characters."));
             }
         }
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 
     /// What the agents are told (the name stays out).
     pub fn brief(&self) -> TravellerBrief {
-        let trimmed = |v: &Option<String>| v.as_ref().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        let trimmed = |v: &Option<String>| {
+            v.as_ref()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+        };
         TravellerBrief {
             preferences: self.preferences.trim().to_owned(),
             duration_days: self.duration_days,
@@ -123,8 +160,24 @@ mod tests {
         let mut r = request();
         r.traveler_name = " ".into();
         r.duration_days = 30;
-        r.budget = Budget { amount: -1.0, currency: "EURO".into() };
-        let fields: Vec<String> = r.validate().unwrap_err().into_iter().map(|e| e.field).collect();
-        assert_eq!(fields, ["travelerName", "durationDays", "budget.amount", "budget.currency"]);
+        r.budget = Budget {
+            amount: -1.0,
+            currency: "EURO".into(),
+        };
+        let fields: Vec<String> = r
+            .validate()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "travelerName",
+                "durationDays",
+                "budget.amount",
+                "budget.currency"
+            ]
+        );
     }
 }

@@ -39,7 +39,11 @@ const ROWS: &[(&str, &str, &str)] = &[
     ("itinerary", "Itinerary", activity::ITINERARY_AGENT),
     ("local-tips", "Local tips", activity::LOCAL_TIPS_AGENT),
     ("saving", "Saving the plan", activity::SAVE_PLAN),
-    ("approval", "Waiting for approval", activity::REQUEST_APPROVAL),
+    (
+        "approval",
+        "Waiting for approval",
+        activity::REQUEST_APPROVAL,
+    ),
     ("booking", "Booking", activity::BOOK_TRIP),
 ];
 
@@ -75,7 +79,10 @@ pub fn timeline(history: &[Event], finished: bool, now: DateTime<Utc>) -> Vec<Ti
                 }
             }
             EventKind::ActivityCompleted { .. } | EventKind::ActivityFailed { .. } => {
-                let Some(i) = event.source_event_id.and_then(|s| scheduled.iter().find(|(id, _)| *id == s).map(|(_, i)| *i)) else {
+                let Some(i) = event
+                    .source_event_id
+                    .and_then(|s| scheduled.iter().find(|(id, _)| *id == s).map(|(_, i)| *i))
+                else {
                     continue;
                 };
                 let failed = matches!(event.kind, EventKind::ActivityFailed { .. });
@@ -85,7 +92,11 @@ pub fn timeline(history: &[Event], finished: bool, now: DateTime<Utc>) -> Vec<Ti
                     continue;
                 }
                 row.finished_at = at(event.timestamp_ms);
-                row.state = if failed { RowState::Failed } else { RowState::Done };
+                row.state = if failed {
+                    RowState::Failed
+                } else {
+                    RowState::Done
+                };
             }
             EventKind::QueueEventDelivered { .. } | EventKind::TimerFired { .. } => {
                 let approval = &mut rows[4];

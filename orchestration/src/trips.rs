@@ -1,20 +1,21 @@
 //! What the HTTP API (and the command line) can do with trips: start one, read its status, plan
 //! and agent threads, and decide on it. One place turns the engine's view into the traveller's.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
-use duroxide::{Client, ClientError, EventKind, OrchestrationStatus};
+use chrono::{DateTime, Utc};
+use duroxide::{Client, ClientError, EventKind};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use travel_agents::{AgentName, AgentThread};
 
+use crate::engine::Store;
 use crate::plan::TripPlan;
 use crate::progress::{ApprovalDecision, TripOutcome, TripProgress, TripState};
 use crate::request::{FieldError, TripRequest};
 use crate::store::{PlanStore, StoreError};
+use crate::trip_index::{Claim, IndexError, Started, TripRow};
 use crate::workflow::{APPROVAL_EVENT, ORCHESTRATION, RetrySettings, TripInput, activity};
 
 /// The longest approval comment accepted.
@@ -65,7 +66,10 @@ pub enum TripError {
     #[error("no plan has been saved for trip `{0}` yet")]
     NoPlanYet(String),
     #[error("the {agent} agent has not finished for trip `{instance_id}`")]
-    NoThread { instance_id: String, agent: AgentName },
+    NoThread {
+        instance_id: String,
+        agent: AgentName,
+    },
     #[error("an approval token is required: send `Authorization: Bearer <approvalToken>`")]
     MissingToken,
     #[error("the approval token does not belong to this trip")]
@@ -98,7 +102,10 @@ pub struct TripSettings {
 
 impl Default for TripSettings {
     fn default() -> Self {
-        Self { approval_timeout: Duration::from_secs(7 * 24 * 3600), retries: RetrySettings::default() }
+        Self {
+            approval_timeout: Duration::from_secs(7 * 24 * 3600),
+            retries: RetrySettings::default(),
+        }
     }
 }
 
@@ -106,43 +113,70 @@ impl Default for TripSettings {
 #[derive(Clone)]
 pub struct Trips {
     client: Client,
+    store: Store,
     plans: Arc<dyn PlanStore>,
     settings: TripSettings,
-    /// Serialises decisions on one trip within this process.
-    deciding: Arc<tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 impl std::fmt::Debug for Trips {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Trips").field("plans", &self.plans).field("settings", &self.settings).finish()
+        f.debug_struct("Trips")
+            .field("store", &self.store)
+            .field("plans", &self.plans)
+            .field("settings", &self.settings)
+            .finish()
     }
 }
 
 use travel_infra::secret::{constant_time_eq, random_hex, sha256_hex as token_digest};
 
-fn ms_to_time(ms: u64) -> Option<DateTime<Utc>> {
-    Utc.timestamp_millis_opt(ms as i64).single()
+impl From<IndexError> for TripError {
+    fn from(error: IndexError) -> Self {
+        TripError::Engine(error.to_string())
+    }
 }
 
-/// Instance ids this service makes: `trip-` and 20 hex digits.
-pub fn is_trip_id(id: &str) -> bool {
-    id.strip_prefix("trip-").is_some_and(|hex| hex.len() == 20 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+impl From<TripRow> for TripStatus {
+    fn from(row: TripRow) -> Self {
+        TripStatus {
+            instance_id: row.instance_id,
+            status: row.state,
+            progress: row.progress,
+            outcome: row.outcome,
+            error: row.error,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
 }
+
+/// How long an undelivered decision or a trip row that may be behind is left alone before the
+/// repair pass looks at it (a live process finishes either within milliseconds).
+const REPAIR_GRACE: Duration = Duration::from_secs(10);
 
 impl Trips {
-    pub fn new(client: Client, plans: Arc<dyn PlanStore>, settings: TripSettings) -> Self {
-        Self { client, plans, settings, deciding: Arc::default() }
+    pub fn new(store: Store, plans: Arc<dyn PlanStore>, settings: TripSettings) -> Self {
+        Self {
+            client: store.client(),
+            store,
+            plans,
+            settings,
+        }
     }
 
     pub fn client(&self) -> &Client {
         &self.client
     }
 
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     pub fn plans(&self) -> &Arc<dyn PlanStore> {
         &self.plans
     }
 
-    /// Validates and starts a trip; returns once the workflow has begun.
+    /// Validates and starts a trip; its status answers at once.
     pub async fn start(&self, request: TripRequest) -> Result<StartedTrip, TripError> {
         request.validate().map_err(TripError::Invalid)?;
         let instance_id = format!("trip-{}", random_hex(10));
@@ -153,61 +187,96 @@ impl Trips {
             approval_timeout_secs: self.settings.approval_timeout.as_secs().max(1),
             retries: self.settings.retries.clone(),
         };
-        self.client.start_orchestration_typed(&instance_id, ORCHESTRATION, &input).await?;
-        tracing::info!(instance_id = %instance_id, "trip started");
-        // Until the engine's first turn the instance has no history; wait for it so that the
-        // status URL answers at once.
-        for _ in 0..200 {
-            if !matches!(self.client.get_orchestration_status(&instance_id).await?, OrchestrationStatus::NotFound) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        Ok(StartedTrip { instance_id, approval_token })
-    }
-
-    pub async fn status(&self, instance_id: &str) -> Result<TripStatus, TripError> {
-        let found = self.client.get_orchestration_status(instance_id).await?;
-        let progress_of = |custom: &Option<String>| custom.as_deref().and_then(|s| serde_json::from_str::<TripProgress>(s).ok());
-        let (status, progress, outcome, error) = match found {
-            OrchestrationStatus::NotFound => return Err(TripError::NotFound(instance_id.to_owned())),
-            OrchestrationStatus::Running { custom_status, .. } => {
-                let progress = progress_of(&custom_status);
-                (progress.as_ref().map(|p| p.state).unwrap_or(TripState::Planning), progress, None, None)
-            }
-            OrchestrationStatus::Completed { output, custom_status, .. } => {
-                let outcome: TripOutcome = serde_json::from_str(&output)
-                    .map_err(|e| TripError::Engine(format!("unreadable workflow output: {e}")))?;
-                (outcome.state, progress_of(&custom_status), Some(outcome), None)
-            }
-            OrchestrationStatus::Failed { details, custom_status, .. } => {
-                (TripState::Failed, progress_of(&custom_status), None, Some(details.display_message()))
-            }
+        let started = Started {
+            traveller: input.request.traveler_name.clone(),
+            created_ms: Utc::now().timestamp_millis() as u64,
+            token_sha256: input.approval_token_sha256.clone(),
         };
-        // The SQLite provider reports instance times as 0, so they come from the history.
-        let history = self.client.read_execution_history(instance_id, 1).await.unwrap_or_default();
-        Ok(TripStatus {
-            instance_id: instance_id.to_owned(),
-            status,
-            progress,
-            outcome,
-            error,
-            created_at: history.first().and_then(|e| ms_to_time(e.timestamp_ms)),
-            updated_at: history.last().and_then(|e| ms_to_time(e.timestamp_ms)),
+        self.client
+            .start_orchestration_typed(&instance_id, ORCHESTRATION, &input)
+            .await?;
+        // Were this process to die now, the engine's first turn would create the row itself.
+        self.store.index.started(&instance_id, &started).await?;
+        tracing::info!(instance_id = %instance_id, "trip started");
+        // The engine creates the instance on its first turn (a millisecond or two); until then
+        // it could not be managed (terminated, purged), so answer once it has.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !self.store.index.has_run(&instance_id).await? && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        Ok(StartedTrip {
+            instance_id,
+            approval_token,
         })
     }
 
+    /// The trip's row in the index (one indexed read); when the index has none, the engine's
+    /// history is read and the row written.
+    async fn index_row(&self, instance_id: &str) -> Result<TripRow, TripError> {
+        if let Some(row) = self.store.index.get(instance_id).await? {
+            return Ok(row);
+        }
+        self.store
+            .index
+            .refresh(self.store.provider.as_ref(), instance_id)
+            .await?
+            .ok_or_else(|| TripError::NotFound(instance_id.to_owned()))
+    }
+
+    pub(crate) async fn row(&self, instance_id: &str) -> Result<TripRow, TripError> {
+        self.index_row(instance_id).await
+    }
+
+    pub async fn status(&self, instance_id: &str) -> Result<TripStatus, TripError> {
+        Ok(self.row(instance_id).await?.into())
+    }
+
+    /// Repairs what a process that died may have left half done: index rows behind the engine,
+    /// decisions recorded but never delivered. Cheap; `serve` runs it now and then.
+    pub async fn repair(&self) -> Result<(), TripError> {
+        let looked_at = self
+            .store
+            .index
+            .reconcile(self.store.provider.as_ref(), REPAIR_GRACE)
+            .await?;
+        if looked_at > 0 {
+            tracing::debug!(
+                looked_at,
+                "checked trip rows that may have been behind the engine"
+            );
+        }
+        for (instance_id, decision) in self.store.index.undelivered(REPAIR_GRACE).await? {
+            tracing::info!(
+                instance_id,
+                "delivering a decision recorded by a process that stopped"
+            );
+            self.deliver(&instance_id, &decision).await?;
+        }
+        Ok(())
+    }
+
     /// When each step ran.
-    pub async fn timeline(&self, instance_id: &str) -> Result<Vec<crate::timeline::TimelineRow>, TripError> {
+    pub async fn timeline(
+        &self,
+        instance_id: &str,
+    ) -> Result<Vec<crate::timeline::TimelineRow>, TripError> {
         let status = self.status(instance_id).await?;
         let history = self.client.read_execution_history(instance_id, 1).await?;
-        Ok(crate::timeline::timeline(&history, status.status.is_final(), Utc::now()))
+        Ok(crate::timeline::timeline(
+            &history,
+            status.status.is_final(),
+            Utc::now(),
+        ))
     }
 
     /// The latest saved plan.
     pub async fn plan(&self, instance_id: &str) -> Result<TripPlan, TripError> {
         self.status(instance_id).await?;
-        self.plans.load(instance_id, None).await?.ok_or_else(|| TripError::NoPlanYet(instance_id.to_owned()))
+        self.plans
+            .load(instance_id, None)
+            .await?
+            .ok_or_else(|| TripError::NoPlanYet(instance_id.to_owned()))
     }
 
     /// The workflow's input, read from its history.
@@ -223,64 +292,144 @@ impl Trips {
     }
 
     /// The conversation of the agent's last completed call, read from the workflow history.
-    pub async fn agent_thread(&self, instance_id: &str, agent: AgentName) -> Result<AgentThread, TripError> {
+    pub async fn agent_thread(
+        &self,
+        instance_id: &str,
+        agent: AgentName,
+    ) -> Result<AgentThread, TripError> {
         self.status(instance_id).await?;
-        let name = match agent {
-            AgentName::Destination => activity::DESTINATION_AGENT,
-            AgentName::Itinerary => activity::ITINERARY_AGENT,
-            AgentName::LocalTips => activity::LOCAL_TIPS_AGENT,
-        };
         let history = self.client.read_execution_history(instance_id, 1).await?;
-        let scheduled: Vec<u64> = history
-            .iter()
-            .filter(|e| matches!(&e.kind, EventKind::ActivityScheduled { name: n, .. } if n == name))
-            .map(|e| e.event_id)
-            .collect();
-        history
-            .iter()
-            .rev()
-            .find_map(|e| match &e.kind {
-                EventKind::ActivityCompleted { result } if e.source_event_id.is_some_and(|s| scheduled.contains(&s)) => {
-                    serde_json::from_str::<crate::workflow::AgentOutcome<serde_json::Value>>(result).ok().map(|o| o.thread)
-                }
-                _ => None,
-            })
-            .ok_or(TripError::NoThread { instance_id: instance_id.to_owned(), agent })
+        last_thread(&history, agent).ok_or(TripError::NoThread {
+            instance_id: instance_id.to_owned(),
+            agent,
+        })
     }
 
-    /// Records a decision, once: the token must be the trip's; the trip must be waiting; the
-    /// same decision sent again answers the first outcome without a second event.
-    pub async fn decide(&self, instance_id: &str, token: Option<&str>, decision: ApprovalDecision) -> Result<TripStatus, TripError> {
-        let status = self.status(instance_id).await?;
-        let token = token.filter(|t| !t.is_empty()).ok_or(TripError::MissingToken)?;
-        let input = self.input(instance_id).await?;
-        if !constant_time_eq(token_digest(token).as_bytes(), input.approval_token_sha256.as_bytes()) {
+    /// Records a decision, once across every process: the token must be the trip's; the trip
+    /// must be waiting; the first decision recorded wins (a row keyed by the trip in the store),
+    /// the same decision sent again answers as the first did, another one is a conflict. Answers
+    /// as soon as the decision is durably recorded and queued for the workflow.
+    pub async fn decide(
+        &self,
+        instance_id: &str,
+        token: Option<&str>,
+        decision: ApprovalDecision,
+    ) -> Result<TripStatus, TripError> {
+        let row = self.row(instance_id).await?;
+        let token = token
+            .filter(|t| !t.is_empty())
+            .ok_or(TripError::MissingToken)?;
+        let expected = match &row.token_sha256 {
+            Some(digest) => digest.clone(),
+            None => self.input(instance_id).await?.approval_token_sha256,
+        };
+        if !constant_time_eq(token_digest(token).as_bytes(), expected.as_bytes()) {
             return Err(TripError::WrongToken);
         }
-        let lock = {
-            let mut locks = self.deciding.lock().await;
-            locks.entry(instance_id.to_owned()).or_default().clone()
-        };
-        let _held = lock.lock().await;
-        let status = if status.status == TripState::AwaitingApproval { self.status(instance_id).await? } else { status };
-        if status.status != TripState::AwaitingApproval {
+        self.record_decision(row, decision).await
+    }
+
+    /// Records a decision for a trip whose caller is entitled to make it (see [`Self::decide`]).
+    pub(crate) async fn record_decision(
+        &self,
+        row: TripRow,
+        decision: ApprovalDecision,
+    ) -> Result<TripStatus, TripError> {
+        let instance_id = row.instance_id.clone();
+        let window_closed = row.expires_at.is_some_and(|at| at <= Utc::now());
+        let status = TripStatus::from(row);
+        if let Some(first) = self.store.index.decision(&instance_id).await? {
+            return Self::answer_again(status, &first, &decision);
+        }
+        if status.status != TripState::AwaitingApproval || window_closed {
             return match status.decision() {
-                Some(first) if first.approved == decision.approved => Ok(status),
-                Some(_) => Err(TripError::AlreadyDecided(Box::new(status))),
+                Some(first) => Self::answer_again(status.clone(), &first.clone(), &decision),
                 None => Err(TripError::NotWaiting(Box::new(status))),
             };
         }
-        let data = serde_json::to_string(&decision).expect("decisions serialise");
-        self.client.enqueue_event(instance_id, APPROVAL_EVENT, data).await?;
-        tracing::info!(instance_id, approved = decision.approved, "approval decision sent");
-        // Answer with the workflow's own record of the decision.
-        for _ in 0..300 {
-            let now = self.status(instance_id).await?;
-            if now.decision().is_some() || now.status != TripState::AwaitingApproval {
-                return Ok(now);
+        match self
+            .store
+            .index
+            .claim_decision(&instance_id, &decision)
+            .await?
+        {
+            Claim::Won => {
+                self.deliver(&instance_id, &decision).await?;
+                tracing::info!(
+                    instance_id,
+                    approved = decision.approved,
+                    "approval decision recorded"
+                );
+                Ok(Self::with_decision(status, decision))
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            Claim::Taken(first) => Self::answer_again(status, &first, &decision),
         }
-        self.status(instance_id).await
     }
+
+    /// Hands a recorded decision to the workflow's event queue and notes that it did.
+    async fn deliver(
+        &self,
+        instance_id: &str,
+        decision: &ApprovalDecision,
+    ) -> Result<(), TripError> {
+        let data = serde_json::to_string(decision).expect("decisions serialise");
+        self.client
+            .enqueue_event(instance_id, APPROVAL_EVENT, data)
+            .await?;
+        self.store.index.delivered(instance_id).await?;
+        Ok(())
+    }
+
+    /// The answer to a decision on a trip that already has `first`.
+    fn answer_again(
+        status: TripStatus,
+        first: &ApprovalDecision,
+        asked: &ApprovalDecision,
+    ) -> Result<TripStatus, TripError> {
+        if first.approved != asked.approved {
+            return Err(TripError::AlreadyDecided(Box::new(Self::with_decision(
+                status,
+                first.clone(),
+            ))));
+        }
+        Ok(if status.decision().is_some() {
+            status
+        } else {
+            Self::with_decision(status, first.clone())
+        })
+    }
+
+    /// The status with the recorded decision shown, before the workflow has taken it.
+    fn with_decision(mut status: TripStatus, decision: ApprovalDecision) -> TripStatus {
+        if status.decision().is_none() {
+            if let Some(progress) = status.progress.as_mut() {
+                progress.decision = Some(decision);
+            }
+        }
+        status
+    }
+}
+
+/// The conversation of the agent's last completed call in a history.
+pub(crate) fn last_thread(history: &[duroxide::Event], agent: AgentName) -> Option<AgentThread> {
+    let name = match agent {
+        AgentName::Destination => activity::DESTINATION_AGENT,
+        AgentName::Itinerary => activity::ITINERARY_AGENT,
+        AgentName::LocalTips => activity::LOCAL_TIPS_AGENT,
+    };
+    let scheduled: Vec<u64> = history
+        .iter()
+        .filter(|e| matches!(&e.kind, EventKind::ActivityScheduled { name: n, .. } if n == name))
+        .map(|e| e.event_id)
+        .collect();
+    history.iter().rev().find_map(|e| match &e.kind {
+        EventKind::ActivityCompleted { result }
+            if e.source_event_id.is_some_and(|s| scheduled.contains(&s)) =>
+        {
+            serde_json::from_str::<crate::workflow::AgentOutcome<serde_json::Value>>(result)
+                .ok()
+                .map(|o| o.thread)
+        }
+        _ => None,
+    })
 }

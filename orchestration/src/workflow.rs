@@ -14,11 +14,15 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use duroxide::{Either2, OrchestrationContext};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use travel_agents::{AgentThread, DestinationBrief, DestinationRecommendations, Itinerary, LocalTips};
+use travel_agents::{
+    AgentThread, DestinationBrief, DestinationRecommendations, Itinerary, LocalTips,
+};
 
 use crate::booking::{BookingConfirmation, BookingRequest};
 use crate::plan::{CostSummary, TripPlan};
-use crate::progress::{ApprovalDecision, ApprovalWindow, SavedPlan, TripOutcome, TripProgress, TripState, TripStep};
+use crate::progress::{
+    ApprovalDecision, ApprovalWindow, SavedPlan, TripOutcome, TripProgress, TripState, TripStep,
+};
 use crate::request::TripRequest;
 use crate::store::PlanLocation;
 
@@ -60,10 +64,22 @@ pub struct RetrySettings {
 impl Default for RetrySettings {
     fn default() -> Self {
         Self {
-            agents: Retry { max_attempts: 3, first_delay_ms: 2_000, max_delay_ms: 30_000 },
+            agents: Retry {
+                max_attempts: 3,
+                first_delay_ms: 2_000,
+                max_delay_ms: 30_000,
+            },
             // Storage outages are waited out: about 25 minutes in all.
-            storage: Retry { max_attempts: 60, first_delay_ms: 1_000, max_delay_ms: 30_000 },
-            booking: Retry { max_attempts: 10, first_delay_ms: 2_000, max_delay_ms: 60_000 },
+            storage: Retry {
+                max_attempts: 60,
+                first_delay_ms: 1_000,
+                max_delay_ms: 30_000,
+            },
+            booking: Retry {
+                max_attempts: 10,
+                first_delay_ms: 2_000,
+                max_delay_ms: 60_000,
+            },
         }
     }
 }
@@ -79,7 +95,9 @@ pub struct Retry {
 
 impl Retry {
     fn delay(&self, attempt: u32) -> Duration {
-        let exp = self.first_delay_ms.saturating_mul(1u64 << attempt.saturating_sub(1).min(20));
+        let exp = self
+            .first_delay_ms
+            .saturating_mul(1u64 << attempt.saturating_sub(1).min(20));
         Duration::from_millis(exp.min(self.max_delay_ms))
     }
 }
@@ -101,11 +119,17 @@ pub struct ActivityFailure {
 
 impl ActivityFailure {
     pub fn transient(message: impl Into<String>) -> Self {
-        Self { transient: true, message: message.into() }
+        Self {
+            transient: true,
+            message: message.into(),
+        }
     }
 
     pub fn permanent(message: impl Into<String>) -> Self {
-        Self { transient: false, message: message.into() }
+        Self {
+            transient: false,
+            message: message.into(),
+        }
     }
 
     /// The error string an activity returns.
@@ -137,19 +161,24 @@ async fn call<I: Serialize, O: DeserializeOwned>(
     input: &I,
     retry: &Retry,
 ) -> Result<O, String> {
-    let input = serde_json::to_string(input).map_err(|e| format!("{name}: input not serialisable: {e}"))?;
+    let input =
+        serde_json::to_string(input).map_err(|e| format!("{name}: input not serialisable: {e}"))?;
     let mut attempt = 1;
     loop {
         match ctx.schedule_activity(name, input.clone()).await {
             Ok(output) => {
-                return serde_json::from_str(&output).map_err(|e| format!("{name} returned unreadable output: {e}"));
+                return serde_json::from_str(&output)
+                    .map_err(|e| format!("{name} returned unreadable output: {e}"));
             }
             Err(raw) => {
                 let failure = ActivityFailure::decode(&raw);
                 if !failure.transient || attempt >= retry.max_attempts {
                     return Err(failure.message);
                 }
-                ctx.trace_warn(format!("{name} attempt {attempt}/{} failed: {}; retrying", retry.max_attempts, failure.message));
+                ctx.trace_warn(format!(
+                    "{name} attempt {attempt}/{} failed: {}; retrying",
+                    retry.max_attempts, failure.message
+                ));
                 ctx.schedule_timer(retry.delay(attempt)).await;
                 attempt += 1;
             }
@@ -169,18 +198,48 @@ pub async fn plan_trip(ctx: OrchestrationContext, input: TripInput) -> Result<Tr
     let mut progress = TripProgress::starting();
     report(&ctx, &progress);
 
-    let destinations: AgentOutcome<DestinationRecommendations> =
-        call(&ctx, activity::DESTINATION_AGENT, &traveller, &input.retries.agents).await?;
-    let destination = destinations.output.top().cloned().ok_or("the destination agent recommended nothing")?;
+    let destinations: AgentOutcome<DestinationRecommendations> = call(
+        &ctx,
+        activity::DESTINATION_AGENT,
+        &traveller,
+        &input.retries.agents,
+    )
+    .await?;
+    let destination = destinations
+        .output
+        .top()
+        .cloned()
+        .ok_or("the destination agent recommended nothing")?;
     progress.destination = Some(format!("{}, {}", destination.name, destination.country));
-    progress.at(TripState::Planning, TripStep::ItineraryAndTips, 35, format!("Planning the days in {} and gathering local tips", destination.name));
+    progress.at(
+        TripState::Planning,
+        TripStep::ItineraryAndTips,
+        35,
+        format!(
+            "Planning the days in {} and gathering local tips",
+            destination.name
+        ),
+    );
     report(&ctx, &progress);
 
-    let brief = DestinationBrief { destination: destination.clone(), traveller: traveller.clone() };
+    let brief = DestinationBrief {
+        destination: destination.clone(),
+        traveller: traveller.clone(),
+    };
     let (itinerary, tips) = ctx
         .join2(
-            call::<_, AgentOutcome<Itinerary>>(&ctx, activity::ITINERARY_AGENT, &brief, &input.retries.agents),
-            call::<_, AgentOutcome<LocalTips>>(&ctx, activity::LOCAL_TIPS_AGENT, &brief, &input.retries.agents),
+            call::<_, AgentOutcome<Itinerary>>(
+                &ctx,
+                activity::ITINERARY_AGENT,
+                &brief,
+                &input.retries.agents,
+            ),
+            call::<_, AgentOutcome<LocalTips>>(
+                &ctx,
+                activity::LOCAL_TIPS_AGENT,
+                &brief,
+                &input.retries.agents,
+            ),
         )
         .await;
     let (itinerary, tips) = (itinerary?, tips?);
@@ -201,8 +260,14 @@ pub async fn plan_trip(ctx: OrchestrationContext, input: TripInput) -> Result<Tr
         costs,
         demo: destinations.thread.demo || itinerary.thread.demo || tips.thread.demo,
     };
-    let location: PlanLocation = call(&ctx, activity::SAVE_PLAN, &plan, &input.retries.storage).await?;
-    let saved = SavedPlan { revision: plan.revision, location, total: plan.costs.total.clone(), over_budget: plan.costs.over_budget };
+    let location: PlanLocation =
+        call(&ctx, activity::SAVE_PLAN, &plan, &input.retries.storage).await?;
+    let saved = SavedPlan {
+        revision: plan.revision,
+        location,
+        total: plan.costs.total.clone(),
+        over_budget: plan.costs.over_budget,
+    };
     progress.plan = Some(saved.clone());
 
     let timeout = Duration::from_secs(input.approval_timeout_secs);
@@ -217,31 +282,75 @@ pub async fn plan_trip(ctx: OrchestrationContext, input: TripInput) -> Result<Tr
         plan: saved.clone(),
         window: window.clone(),
     };
-    call::<_, serde_json::Value>(&ctx, activity::REQUEST_APPROVAL, &approval, &input.retries.storage).await?;
+    call::<_, serde_json::Value>(
+        &ctx,
+        activity::REQUEST_APPROVAL,
+        &approval,
+        &input.retries.storage,
+    )
+    .await?;
     progress.approval = Some(window);
-    progress.at(TripState::AwaitingApproval, TripStep::AwaitingApproval, 85, "Waiting for approval");
+    progress.at(
+        TripState::AwaitingApproval,
+        TripStep::AwaitingApproval,
+        85,
+        "Waiting for approval",
+    );
     report(&ctx, &progress);
 
-    let decision = match ctx.select2(ctx.schedule_timer(timeout), ctx.dequeue_event(APPROVAL_EVENT)).await {
+    let decision = match ctx
+        .select2(
+            ctx.schedule_timer(timeout),
+            ctx.dequeue_event(APPROVAL_EVENT),
+        )
+        .await
+    {
         Either2::First(()) => None,
-        Either2::Second(data) => Some(serde_json::from_str::<ApprovalDecision>(&data).unwrap_or(ApprovalDecision {
-            approved: false,
-            comments: Some(format!("unreadable decision rejected: {data}")),
-        })),
+        Either2::Second(data) => Some(serde_json::from_str::<ApprovalDecision>(&data).unwrap_or(
+            ApprovalDecision {
+                approved: false,
+                comments: Some(format!("unreadable decision rejected: {data}")),
+            },
+        )),
     };
     let outcome = match decision {
         None => {
-            progress.at(TripState::Expired, TripStep::Done, 100, "The approval window closed; nothing was booked");
-            TripOutcome { state: TripState::Expired, plan: saved, decision: None, booking: None }
+            progress.at(
+                TripState::Expired,
+                TripStep::Done,
+                100,
+                "The approval window closed; nothing was booked",
+            );
+            TripOutcome {
+                state: TripState::Expired,
+                plan: saved,
+                decision: None,
+                booking: None,
+            }
         }
         Some(decision) if !decision.approved => {
             progress.decision = Some(decision.clone());
-            progress.at(TripState::Rejected, TripStep::Done, 100, "The plan was rejected; nothing was booked");
-            TripOutcome { state: TripState::Rejected, plan: saved, decision: Some(decision), booking: None }
+            progress.at(
+                TripState::Rejected,
+                TripStep::Done,
+                100,
+                "The plan was rejected; nothing was booked",
+            );
+            TripOutcome {
+                state: TripState::Rejected,
+                plan: saved,
+                decision: Some(decision),
+                booking: None,
+            }
         }
         Some(decision) => {
             progress.decision = Some(decision.clone());
-            progress.at(TripState::Booking, TripStep::Booking, 90, "Approved: booking the trip");
+            progress.at(
+                TripState::Booking,
+                TripStep::Booking,
+                90,
+                "Approved: booking the trip",
+            );
             report(&ctx, &progress);
             let booking_request = BookingRequest {
                 idempotency_key: instance_id.clone(),
@@ -250,9 +359,25 @@ pub async fn plan_trip(ctx: OrchestrationContext, input: TripInput) -> Result<Tr
                 duration_days: request.duration_days,
                 plan_revision: saved.revision,
             };
-            let booking: BookingConfirmation = call(&ctx, activity::BOOK_TRIP, &booking_request, &input.retries.booking).await?;
-            progress.at(TripState::Booked, TripStep::Done, 100, format!("Booked: confirmation {}", booking.confirmation_code));
-            TripOutcome { state: TripState::Booked, plan: saved, decision: Some(decision), booking: Some(booking) }
+            let booking: BookingConfirmation = call(
+                &ctx,
+                activity::BOOK_TRIP,
+                &booking_request,
+                &input.retries.booking,
+            )
+            .await?;
+            progress.at(
+                TripState::Booked,
+                TripStep::Done,
+                100,
+                format!("Booked: confirmation {}", booking.confirmation_code),
+            );
+            TripOutcome {
+                state: TripState::Booked,
+                plan: saved,
+                decision: Some(decision),
+                booking: Some(booking),
+            }
         }
     };
     report(&ctx, &progress);

@@ -15,7 +15,11 @@ pub struct Browser {
 impl Browser {
     /// A fresh browser (own profile, so own cookies); `javascript: false` disables scripts.
     pub async fn start(javascript: bool) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -48,7 +52,11 @@ impl Browser {
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
             .expect("a WebDriver session");
-        Self { client, driver, _profile: profile }
+        Self {
+            client,
+            driver,
+            _profile: profile,
+        }
     }
 
     pub async fn goto(&self, url: &str) {
@@ -62,22 +70,43 @@ impl Browser {
     }
 
     pub async fn click(&self, id: &str) {
-        self.client.find(Locator::Id(id)).await.unwrap().click().await.unwrap();
+        self.client
+            .find(Locator::Id(id))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
     }
 
     pub async fn text(&self, css: &str) -> String {
-        self.client.find(Locator::Css(css)).await.unwrap().text().await.unwrap()
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     pub async fn exists(&self, css: &str) -> bool {
-        !self.client.find_all(Locator::Css(css)).await.unwrap().is_empty()
+        !self
+            .client
+            .find_all(Locator::Css(css))
+            .await
+            .unwrap()
+            .is_empty()
     }
 
     /// Waits for an element to appear, reloading the page each second when `reload`.
     pub async fn wait_for(&self, css: &str, reload: bool) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while !self.exists(css).await {
-            assert!(Instant::now() < deadline, "`{css}` never appeared on {}", self.client.current_url().await.unwrap());
+            assert!(
+                Instant::now() < deadline,
+                "`{css}` never appeared on {}",
+                self.client.current_url().await.unwrap()
+            );
             if reload {
                 self.client.refresh().await.unwrap();
             }

@@ -52,7 +52,9 @@ fn spawn(args: &[&str], env: &[(&str, String)], field: &str) -> (Child, String) 
             }
         }
     });
-    let found = rx.recv_timeout(Duration::from_secs(60)).expect("the process reports its address");
+    let found = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the process reports its address");
     (child, found)
 }
 
@@ -66,7 +68,11 @@ pub struct DemoModel {
 impl DemoModel {
     pub fn start() -> Self {
         let (child, base_url) = spawn(&["demo-model", "--bind", "127.0.0.1:0"], &[], "base_url");
-        Self { child, base_url, http: travel_infra::http::shared_client() }
+        Self {
+            child,
+            base_url,
+            http: travel_infra::http::shared_client(),
+        }
     }
 
     fn admin(&self, path: &str) -> String {
@@ -74,18 +80,37 @@ impl DemoModel {
     }
 
     pub async fn set_latency(&self, millis: u64) {
-        let r = self.http.put(self.admin("/demo/latency")).json(&json!({"millis": millis})).send().await.unwrap();
+        let r = self
+            .http
+            .put(self.admin("/demo/latency"))
+            .json(&json!({"millis": millis}))
+            .send()
+            .await
+            .unwrap();
         assert!(r.status().is_success());
     }
 
     pub async fn inject(&self, rules: Value) {
-        let r = self.http.post(self.admin("/demo/faults")).json(&rules).send().await.unwrap();
+        let r = self
+            .http
+            .post(self.admin("/demo/faults"))
+            .json(&rules)
+            .send()
+            .await
+            .unwrap();
         assert!(r.status().is_success());
     }
 
     /// Requests received per agent (`destination`, `itinerary`, `local-tips`).
     pub async fn counts(&self) -> Value {
-        self.http.get(self.admin("/demo/requests")).send().await.unwrap().json().await.unwrap()
+        self.http
+            .get(self.admin("/demo/requests"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 }
 
@@ -109,14 +134,24 @@ impl Service {
     pub fn start(data_dir: &Path, demo: &DemoModel, extra_env: &[(&'static str, &str)]) -> Self {
         let mut env = vec![("DEMO_MODEL_URL", demo.base_url.clone())];
         env.extend(extra_env.iter().map(|(k, v)| (*k, v.to_string())));
-        let mut service = Self { child: None, base_url: String::new(), data_dir: data_dir.to_owned(), env, http: travel_infra::http::shared_client() };
+        let mut service = Self {
+            child: None,
+            base_url: String::new(),
+            data_dir: data_dir.to_owned(),
+            env,
+            http: travel_infra::http::shared_client(),
+        };
         service.launch();
         service
     }
 
     fn launch(&mut self) {
         let data_dir = self.data_dir.display().to_string();
-        let (child, address) = spawn(&["serve", "--bind", "127.0.0.1:0", "--data-dir", &data_dir], &self.env, "address");
+        let (child, address) = spawn(
+            &["serve", "--bind", "127.0.0.1:0", "--data-dir", &data_dir],
+            &self.env,
+            "address",
+        );
         self.child = Some(child);
         self.base_url = format!("http://{address}");
     }
@@ -139,7 +174,12 @@ impl Service {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.http.post(self.url(path)).json(body).send().await.unwrap()
+        self.http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
@@ -165,24 +205,36 @@ impl Service {
     }
 
     /// Polls until `done` holds for the trip (or panics after `limit`).
-    pub async fn wait_for(&self, id: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    pub async fn wait_for(
+        &self,
+        id: &str,
+        limit: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
         let started = Instant::now();
         loop {
             let trip = self.trip(id).await;
             if done(&trip) {
                 return trip;
             }
-            assert!(started.elapsed() < limit, "trip {id} did not get there in {limit:?}; it is {trip:#}");
+            assert!(
+                started.elapsed() < limit,
+                "trip {id} did not get there in {limit:?}; it is {trip:#}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     pub async fn wait_for_status(&self, id: &str, status: &str) -> Value {
-        self.wait_for(id, Duration::from_secs(90), |t| t["status"] == status).await
+        self.wait_for(id, Duration::from_secs(90), |t| t["status"] == status)
+            .await
     }
 
     pub async fn decide(&self, id: &str, token: Option<&str>, body: &Value) -> reqwest::Response {
-        let mut request = self.http.post(self.url(&format!("/approve/{id}"))).json(body);
+        let mut request = self
+            .http
+            .post(self.url(&format!("/approve/{id}")))
+            .json(body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -192,7 +244,11 @@ impl Service {
     /// Bookings the sandbox provider recorded.
     pub fn bookings(&self) -> usize {
         std::fs::read_dir(self.data_dir.join("bookings"))
-            .map(|d| d.filter_map(Result::ok).filter(|e| e.path().extension().is_some_and(|x| x == "json")).count())
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                    .count()
+            })
             .unwrap_or(0)
     }
 }
@@ -217,8 +273,9 @@ pub fn trip_body(days: u32) -> Value {
 
 /// Azurite's blob endpoint, started by `scripts/test`.
 pub fn azurite_endpoint() -> String {
-    std::env::var("AZURITE_BLOB_ENDPOINT")
-        .expect("AZURITE_BLOB_ENDPOINT is not set: run the tests with scripts/test, which starts Azurite")
+    std::env::var("AZURITE_BLOB_ENDPOINT").expect(
+        "AZURITE_BLOB_ENDPOINT is not set: run the tests with scripts/test, which starts Azurite",
+    )
 }
 
 /// An account SAS for Azurite's development account, signed with its well-known key.
@@ -235,7 +292,15 @@ pub fn azurite_sas(permissions: &str) -> String {
 
 /// A container name no other test uses.
 pub fn unique_container(prefix: &str) -> String {
-    format!("{prefix}-{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() % 1_000_000_000)
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+            % 1_000_000_000
+    )
 }
 
 /// A private Azurite this test can stop and start.
@@ -247,8 +312,16 @@ pub struct Azurite {
 
 impl Azurite {
     pub fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut azurite = Self { child: None, port, location: tempfile::tempdir().unwrap() };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut azurite = Self {
+            child: None,
+            port,
+            location: tempfile::tempdir().unwrap(),
+        };
         azurite.resume();
         azurite
     }
@@ -259,9 +332,18 @@ impl Azurite {
 
     /// Starts (again) on the same port and data folder.
     pub fn resume(&mut self) {
-        let bin = std::env::var("AZURITE_BLOB_BIN").expect("AZURITE_BLOB_BIN is not set: run the tests with scripts/test");
+        let bin = std::env::var("AZURITE_BLOB_BIN")
+            .expect("AZURITE_BLOB_BIN is not set: run the tests with scripts/test");
         let child = Command::new(bin)
-            .args(["--blobHost", "127.0.0.1", "--blobPort", &self.port.to_string(), "--disableTelemetry", "--silent", "--location"])
+            .args([
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                &self.port.to_string(),
+                "--disableTelemetry",
+                "--silent",
+                "--location",
+            ])
             .arg(self.location.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -278,7 +360,9 @@ impl Azurite {
     /// Stops it as an operator would (SIGTERM: Azurite saves its state on the way out).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
             let deadline = Instant::now() + Duration::from_secs(10);
             while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(50));
@@ -309,6 +393,10 @@ pub fn failed_start(data_dir: &Path, env: &[(&str, &str)]) -> (std::process::Exi
         command.env(k, v);
     }
     let output = command.output().unwrap();
-    (output.status, String::from_utf8_lossy(&output.stderr).into_owned())
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
-#[allow(dead_code)] pub mod browser;
+#[allow(dead_code)]
+pub mod browser;

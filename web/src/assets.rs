@@ -8,7 +8,14 @@ pub const HTMX: &str = include_str!("../static/htmx-2.0.11.min.js");
 pub const CSS: &str = include_str!("../static/app.css");
 
 fn cached(content_type: &'static str, body: &'static str) -> Response {
-    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=86400")], body).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 pub async fn htmx() -> Response {
@@ -23,6 +30,9 @@ pub async fn css() -> Response {
 mod tests {
     #[test]
     fn the_vendored_htmx_is_the_pinned_npm_release() {
-        assert_eq!(travel_infra::secret::sha256_hex(super::HTMX), "d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717");
+        assert_eq!(
+            travel_infra::secret::sha256_hex(super::HTMX),
+            "d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717"
+        );
     }
 }

@@ -25,7 +25,10 @@ pub fn all(headers: &HeaderMap) -> Vec<(String, String)> {
 }
 
 pub fn get(headers: &HeaderMap, name: &str) -> Option<String> {
-    all(headers).into_iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    all(headers)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v)
 }
 
 /// The approval token this browser holds for a trip.
@@ -35,11 +38,16 @@ pub fn approval_token(headers: &HeaderMap, instance_id: &str) -> Option<String> 
 
 /// The trips this browser started.
 pub fn trip_ids(headers: &HeaderMap) -> Vec<String> {
-    all(headers).into_iter().filter_map(|(n, _)| n.strip_prefix(TRIP_PREFIX).map(str::to_owned)).collect()
+    all(headers)
+        .into_iter()
+        .filter_map(|(n, _)| n.strip_prefix(TRIP_PREFIX).map(str::to_owned))
+        .collect()
 }
 
 pub fn set_approval_token(instance_id: &str, token: &str) -> String {
-    format!("{TRIP_PREFIX}{instance_id}={token}; Path=/; Max-Age={TRIP_MAX_AGE}; HttpOnly; SameSite=Strict")
+    format!(
+        "{TRIP_PREFIX}{instance_id}={token}; Path=/; Max-Age={TRIP_MAX_AGE}; HttpOnly; SameSite=Strict"
+    )
 }
 
 pub fn set_csrf(token: &str) -> String {

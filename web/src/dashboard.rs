@@ -12,10 +12,20 @@ use serde_json::Value;
 use travel_agents::{AgentName, ThreadMessage};
 use travel_orchestration::{InstanceQuery, ManagementError, RowState, TripError, TripState};
 
-use crate::pages::{cross_site, csrf_of, error_page, forbidden_post, render, trip_error, with_cookie};
 use crate::WebState;
+use crate::pages::{
+    cross_site, csrf_of, error_page, forbidden_post, render, trip_error, with_cookie,
+};
 
-const STATUSES: [&str; 7] = ["planning", "awaiting_approval", "booking", "booked", "rejected", "expired", "failed"];
+const STATUSES: [&str; 7] = [
+    "planning",
+    "awaiting_approval",
+    "booking",
+    "booked",
+    "rejected",
+    "expired",
+    "failed",
+];
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -68,7 +78,8 @@ struct DashboardPage {
 }
 
 fn time(t: Option<chrono::DateTime<Utc>>) -> String {
-    t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default()
+    t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default()
 }
 
 fn duration(ms: Option<u64>) -> String {
@@ -81,7 +92,10 @@ fn duration(ms: Option<u64>) -> String {
 }
 
 fn day(text: &str) -> Option<chrono::DateTime<Utc>> {
-    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|d| Utc.from_utc_datetime(&d))
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| Utc.from_utc_datetime(&d))
 }
 
 fn url_with(filters: &Filters, page: usize) -> String {
@@ -99,14 +113,26 @@ fn url_encode(pairs: &[(&str, &str)]) -> String {
     pairs
         .iter()
         .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| format!("{k}={}", v.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect::<String>()))
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                v.bytes()
+                    .map(|b| if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    })
+                    .collect::<String>()
+            )
+        })
         .collect::<Vec<_>>()
         .join("&")
 }
 
 pub async fn dashboard(State(state): State<WebState>, Query(filters): Query<Filters>) -> Response {
     let status = STATUSES.iter().position(|s| *s == filters.status).map(|_| {
-        serde_json::from_value::<TripState>(Value::String(filters.status.clone())).expect("known status")
+        serde_json::from_value::<TripState>(Value::String(filters.status.clone()))
+            .expect("known status")
     });
     let query = InstanceQuery {
         status,
@@ -138,7 +164,15 @@ pub async fn dashboard(State(state): State<WebState>, Query(filters): Query<Filt
             .map(|i| InstanceRow {
                 id: i.instance_id.clone(),
                 status: i.status.as_str(),
-                step: i.step.map(|s| serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()).unwrap_or_default(),
+                step: i
+                    .step
+                    .map(|s| {
+                        serde_json::to_value(s)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default()
+                    })
+                    .unwrap_or_default(),
                 destination: i.destination.clone().unwrap_or_default(),
                 created: time(i.created_at),
                 updated: time(i.updated_at),
@@ -219,7 +253,10 @@ struct InstancePage {
 }
 
 fn pretty(value: &Option<Value>) -> String {
-    value.as_ref().map(|v| serde_json::to_string_pretty(v).unwrap_or_default()).unwrap_or_else(|| "—".into())
+    value
+        .as_ref()
+        .map(|v| serde_json::to_string_pretty(v).unwrap_or_default())
+        .unwrap_or_else(|| "—".into())
 }
 
 fn thread_view(thread: travel_agents::AgentThread) -> ThreadView {
@@ -227,29 +264,88 @@ fn thread_view(thread: travel_agents::AgentThread) -> ThreadView {
         .messages
         .iter()
         .map(|m| match m {
-            ThreadMessage::System { content } => MessageView { role: "system", title: String::new(), body: content.clone() },
-            ThreadMessage::User { content } => MessageView { role: "user", title: String::new(), body: content.clone() },
-            ThreadMessage::Assistant { content, refusal, tool_calls } => {
-                let mut body = content.clone().or_else(|| refusal.clone()).unwrap_or_default();
+            ThreadMessage::System { content } => MessageView {
+                role: "system",
+                title: String::new(),
+                body: content.clone(),
+            },
+            ThreadMessage::User { content } => MessageView {
+                role: "user",
+                title: String::new(),
+                body: content.clone(),
+            },
+            ThreadMessage::Assistant {
+                content,
+                refusal,
+                tool_calls,
+            } => {
+                let mut body = content
+                    .clone()
+                    .or_else(|| refusal.clone())
+                    .unwrap_or_default();
                 for call in tool_calls {
-                    body.push_str(&format!("\ntool call {} {}({})", call.id, call.name, call.arguments));
+                    body.push_str(&format!(
+                        "\ntool call {} {}({})",
+                        call.id, call.name, call.arguments
+                    ));
                 }
-                MessageView { role: "assistant", title: if tool_calls.is_empty() { String::new() } else { format!("{} tool call(s)", tool_calls.len()) }, body: body.trim().to_owned() }
+                MessageView {
+                    role: "assistant",
+                    title: if tool_calls.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{} tool call(s)", tool_calls.len())
+                    },
+                    body: body.trim().to_owned(),
+                }
             }
-            ThreadMessage::Tool { tool_call_id, name, content } => MessageView { role: "tool", title: format!("{name} ← {tool_call_id}"), body: content.clone() },
+            ThreadMessage::Tool {
+                tool_call_id,
+                name,
+                content,
+            } => MessageView {
+                role: "tool",
+                title: format!("{name} ← {tool_call_id}"),
+                body: content.clone(),
+            },
         })
         .collect();
     ThreadView {
         agent: thread.agent.as_str().to_owned(),
         model: thread.model.clone(),
-        provider: if thread.demo && thread.provider != "demo" { format!("{}, demo", thread.provider) } else { thread.provider.clone() },
-        tokens: format!("{} tokens ({} prompt, {} cached, {} completion)", thread.usage.total_tokens, thread.usage.prompt_tokens, thread.usage.cached_tokens, thread.usage.completion_tokens),
-        rounds: thread.rounds.iter().map(|r| format!("round {}: {} ms, {}", r.number, r.duration_ms, r.finish_reason)).collect::<Vec<_>>().join("; "),
+        provider: if thread.demo && thread.provider != "demo" {
+            format!("{}, demo", thread.provider)
+        } else {
+            thread.provider.clone()
+        },
+        tokens: format!(
+            "{} tokens ({} prompt, {} cached, {} completion)",
+            thread.usage.total_tokens,
+            thread.usage.prompt_tokens,
+            thread.usage.cached_tokens,
+            thread.usage.completion_tokens
+        ),
+        rounds: thread
+            .rounds
+            .iter()
+            .map(|r| {
+                format!(
+                    "round {}: {} ms, {}",
+                    r.number, r.duration_ms, r.finish_reason
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
         messages,
     }
 }
 
-pub async fn instance(State(state): State<WebState>, Path(id): Path<String>, headers: HeaderMap, Query(q): Query<NoticeQuery>) -> Response {
+pub async fn instance(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<NoticeQuery>,
+) -> Response {
     let detail = match state.trips.detail(&id).await {
         Ok(detail) => detail,
         Err(e) => return trip_error(e),
@@ -262,9 +358,17 @@ pub async fn instance(State(state): State<WebState>, Path(id): Path<String>, hea
         }
     }
     // The Gantt spans from the first start to the last end (or now).
-    let starts: Vec<_> = detail.timeline.iter().filter_map(|r| r.started_at).collect();
+    let starts: Vec<_> = detail
+        .timeline
+        .iter()
+        .filter_map(|r| r.started_at)
+        .collect();
     let origin = starts.iter().min().copied();
-    let end = detail.timeline.iter().filter_map(|r| r.finished_at.or(r.started_at.map(|_| Utc::now()))).max();
+    let end = detail
+        .timeline
+        .iter()
+        .filter_map(|r| r.finished_at.or(r.started_at.map(|_| Utc::now())))
+        .max();
     let span = match (origin, end) {
         (Some(o), Some(e)) => (e - o).num_milliseconds().max(1) as f64,
         _ => 1.0,
@@ -310,7 +414,13 @@ pub async fn instance(State(state): State<WebState>, Path(id): Path<String>, hea
         error: detail.error.clone(),
         notice: q.done,
         gantt,
-        tokens: format!("{} in all ({} prompt, {} cached, {} completion)", detail.tokens.total_tokens, detail.tokens.prompt_tokens, detail.tokens.cached_tokens, detail.tokens.completion_tokens),
+        tokens: format!(
+            "{} in all ({} prompt, {} cached, {} completion)",
+            detail.tokens.total_tokens,
+            detail.tokens.prompt_tokens,
+            detail.tokens.cached_tokens,
+            detail.tokens.completion_tokens
+        ),
         can_approve: status == TripState::AwaitingApproval,
         running: !status.is_final(),
         csrf,
@@ -321,12 +431,19 @@ pub async fn instance(State(state): State<WebState>, Path(id): Path<String>, hea
         history: history
             .iter()
             .map(|e| {
-                let payload = e.payload.as_ref().map(|p| serde_json::to_string_pretty(p).unwrap_or_default()).unwrap_or_default();
+                let payload = e
+                    .payload
+                    .as_ref()
+                    .map(|p| serde_json::to_string_pretty(p).unwrap_or_default())
+                    .unwrap_or_default();
                 let folded = payload.len() > 240;
                 EventView {
                     id: e.event_id,
                     kind: e.kind.clone(),
-                    time: e.time.map(|t| t.format("%H:%M:%S%.3f").to_string()).unwrap_or_default(),
+                    time: e
+                        .time
+                        .map(|t| t.format("%H:%M:%S%.3f").to_string())
+                        .unwrap_or_default(),
                     name: e.name.clone().unwrap_or_default(),
                     preview: format!("{} characters", payload.chars().count()),
                     payload,
@@ -359,7 +476,12 @@ pub struct ApprovalForm {
     csrf: String,
 }
 
-pub async fn approval(State(state): State<WebState>, Path(id): Path<String>, headers: HeaderMap, Form(form): Form<ApprovalForm>) -> Response {
+pub async fn approval(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<ApprovalForm>,
+) -> Response {
     if cross_site(&headers, &form.csrf) {
         return forbidden_post();
     }
@@ -367,8 +489,15 @@ pub async fn approval(State(state): State<WebState>, Path(id): Path<String>, hea
         "approved": form.decision == "approve",
         "comments": Some(form.comments.trim()).filter(|c| !c.is_empty()),
     });
-    match state.trips.raise_event(&id, travel_orchestration::workflow::APPROVAL_EVENT, &data).await {
-        Ok(()) => Redirect::to(&format!("/dashboard/instances/{id}?done=ApprovalEvent+raised")).into_response(),
+    match state
+        .trips
+        .raise_event(&id, travel_orchestration::workflow::APPROVAL_EVENT, &data)
+        .await
+    {
+        Ok(()) => Redirect::to(&format!(
+            "/dashboard/instances/{id}?done=ApprovalEvent+raised"
+        ))
+        .into_response(),
         Err(e) => management_error(e),
     }
 }
@@ -379,12 +508,24 @@ pub struct CsrfForm {
     csrf: String,
 }
 
-pub async fn terminate(State(state): State<WebState>, Path(id): Path<String>, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
+pub async fn terminate(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
     if cross_site(&headers, &form.csrf) {
         return forbidden_post();
     }
-    match state.trips.terminate(&id, "terminated from the dashboard").await {
-        Ok(()) => Redirect::to(&format!("/dashboard/instances/{id}?done=Termination+requested")).into_response(),
+    match state
+        .trips
+        .terminate(&id, "terminated from the dashboard")
+        .await
+    {
+        Ok(()) => Redirect::to(&format!(
+            "/dashboard/instances/{id}?done=Termination+requested"
+        ))
+        .into_response(),
         Err(e) => management_error(e),
     }
 }
@@ -397,16 +538,35 @@ struct ConfirmPage {
     csrf: String,
 }
 
-pub async fn confirm_purge(State(state): State<WebState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+pub async fn confirm_purge(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let status = match state.trips.status(&id).await {
         Ok(s) => s,
         Err(e) => return trip_error(e),
     };
     let (csrf, cookie) = csrf_of(&headers);
-    with_cookie(render(StatusCode::OK, &ConfirmPage { id, running: !status.status.is_final(), csrf }), cookie)
+    with_cookie(
+        render(
+            StatusCode::OK,
+            &ConfirmPage {
+                id,
+                running: !status.status.is_final(),
+                csrf,
+            },
+        ),
+        cookie,
+    )
 }
 
-pub async fn purge(State(state): State<WebState>, Path(id): Path<String>, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
+pub async fn purge(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
     if cross_site(&headers, &form.csrf) {
         return forbidden_post();
     }
@@ -425,7 +585,16 @@ struct LoginPage {
 
 pub async fn login_form(headers: HeaderMap) -> Response {
     let (csrf, cookie) = csrf_of(&headers);
-    with_cookie(render(StatusCode::OK, &LoginPage { failed: false, csrf }), cookie)
+    with_cookie(
+        render(
+            StatusCode::OK,
+            &LoginPage {
+                failed: false,
+                csrf,
+            },
+        ),
+        cookie,
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -436,15 +605,23 @@ pub struct LoginForm {
     csrf: String,
 }
 
-pub async fn login(State(state): State<WebState>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
+pub async fn login(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
     if cross_site(&headers, &form.csrf) {
         return forbidden_post();
     }
     let expected = state.admin_token.as_deref().unwrap_or_default();
-    let ok = !expected.is_empty() && travel_infra::secret::constant_time_eq(expected.as_bytes(), form.token.as_bytes());
+    let ok = !expected.is_empty()
+        && travel_infra::secret::constant_time_eq(expected.as_bytes(), form.token.as_bytes());
     if !ok {
         let (csrf, cookie) = csrf_of(&headers);
-        return with_cookie(render(StatusCode::UNAUTHORIZED, &LoginPage { failed: true, csrf }), cookie);
+        return with_cookie(
+            render(StatusCode::UNAUTHORIZED, &LoginPage { failed: true, csrf }),
+            cookie,
+        );
     }
     let cookie = format!("tp_admin={}; Path=/; HttpOnly; SameSite=Strict", form.token);
     with_cookie(Redirect::to("/dashboard").into_response(), Some(cookie))

@@ -35,16 +35,33 @@ pub fn router(state: WebState) -> Router {
 pub fn dashboard_router(state: WebState) -> Router {
     Router::new()
         .route("/dashboard", get(dashboard::dashboard))
-        .route("/dashboard/instances/{instance_id}", get(dashboard::instance))
-        .route("/dashboard/instances/{instance_id}/approval", post(dashboard::approval))
-        .route("/dashboard/instances/{instance_id}/terminate", post(dashboard::terminate))
-        .route("/dashboard/instances/{instance_id}/purge", get(dashboard::confirm_purge).post(dashboard::purge))
+        .route(
+            "/dashboard/instances/{instance_id}",
+            get(dashboard::instance),
+        )
+        .route(
+            "/dashboard/instances/{instance_id}/approval",
+            post(dashboard::approval),
+        )
+        .route(
+            "/dashboard/instances/{instance_id}/terminate",
+            post(dashboard::terminate),
+        )
+        .route(
+            "/dashboard/instances/{instance_id}/purge",
+            get(dashboard::confirm_purge).post(dashboard::purge),
+        )
         .with_state(state)
 }
 
 /// The dashboard's sign-in form (outside the admin check).
 pub fn login_router(state: WebState) -> Router {
-    Router::new().route("/dashboard/login", get(dashboard::login_form).post(dashboard::login)).with_state(state)
+    Router::new()
+        .route(
+            "/dashboard/login",
+            get(dashboard::login_form).post(dashboard::login),
+        )
+        .with_state(state)
 }
 
 /// The page shown for an unknown address that is not under `/api`.

@@ -11,16 +11,20 @@ use serde::Deserialize;
 use travel_orchestration::request::Budget;
 use travel_orchestration::{ApprovalDecision, TripError, TripRequest, TripState, TripStatus};
 
+use crate::WebState;
 use crate::cookies;
 use crate::views::{self, PlanView, TimelineView};
-use crate::WebState;
 
 pub(crate) fn render<T: Template>(status: StatusCode, template: &T) -> Response {
     match template.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "a page failed to render");
-            (StatusCode::INTERNAL_SERVER_ERROR, "the page failed to render").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page failed to render",
+            )
+                .into_response()
         }
     }
 }
@@ -33,13 +37,27 @@ struct ErrorPage {
 }
 
 pub(crate) fn error_page(status: StatusCode, title: &str, message: impl Into<String>) -> Response {
-    render(status, &ErrorPage { title: title.into(), message: message.into() })
+    render(
+        status,
+        &ErrorPage {
+            title: title.into(),
+            message: message.into(),
+        },
+    )
 }
 
 pub(crate) fn trip_error(error: TripError) -> Response {
     match error {
-        TripError::NotFound(id) => error_page(StatusCode::NOT_FOUND, "Trip not found", format!("There is no trip `{id}`. It may have been purged, or the link is mistyped.")),
-        other => error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", other.to_string()),
+        TripError::NotFound(id) => error_page(
+            StatusCode::NOT_FOUND,
+            "Trip not found",
+            format!("There is no trip `{id}`. It may have been purged, or the link is mistyped."),
+        ),
+        other => error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            other.to_string(),
+        ),
     }
 }
 
@@ -73,7 +91,10 @@ impl FormPage {
     }
 
     fn error(&self, field: &str) -> &str {
-        self.errors.get(field).map(String::as_str).unwrap_or_default()
+        self.errors
+            .get(field)
+            .map(String::as_str)
+            .unwrap_or_default()
     }
 }
 
@@ -96,14 +117,35 @@ pub(crate) fn with_cookie(mut response: Response, cookie: Option<String>) -> Res
     response
 }
 
-fn form_page(status: StatusCode, values: FormValues, errors: HashMap<String, String>, headers: &HeaderMap) -> Response {
+fn form_page(
+    status: StatusCode,
+    values: FormValues,
+    errors: HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Response {
     let (csrf, cookie) = csrf_of(headers);
     let currencies = travel_agents::ReferenceRates::currencies().collect();
-    with_cookie(render(status, &FormPage { values, errors, csrf, currencies }), cookie)
+    with_cookie(
+        render(
+            status,
+            &FormPage {
+                values,
+                errors,
+                csrf,
+                currencies,
+            },
+        ),
+        cookie,
+    )
 }
 
 pub async fn new_trip(headers: HeaderMap) -> Response {
-    let values = FormValues { duration_days: "4".into(), budget_amount: "2500".into(), budget_currency: "USD".into(), ..Default::default() };
+    let values = FormValues {
+        duration_days: "4".into(),
+        budget_amount: "2500".into(),
+        budget_currency: "USD".into(),
+        ..Default::default()
+    };
     form_page(StatusCode::OK, values, HashMap::new(), &headers)
 }
 
@@ -120,28 +162,53 @@ pub(crate) fn cross_site(headers: &HeaderMap, submitted: &str) -> bool {
 }
 
 pub(crate) fn forbidden_post() -> Response {
-    error_page(StatusCode::FORBIDDEN, "Form expired", "This form could not be verified (it came from another site, or its session expired). Reload the page and try again.")
+    error_page(
+        StatusCode::FORBIDDEN,
+        "Form expired",
+        "This form could not be verified (it came from another site, or its session expired). Reload the page and try again.",
+    )
 }
 
-pub async fn submit_trip(State(state): State<WebState>, headers: HeaderMap, Form(values): Form<FormValues>) -> Response {
+pub async fn submit_trip(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    Form(values): Form<FormValues>,
+) -> Response {
     if cross_site(&headers, &values.csrf) {
         return forbidden_post();
     }
     let mut errors = HashMap::new();
-    let duration_days = values.duration_days.trim().parse::<u32>().unwrap_or_else(|_| {
-        errors.insert("durationDays".to_owned(), "Enter a whole number of days from 1 to 21.".to_owned());
-        0
-    });
-    let amount = values.budget_amount.trim().parse::<f64>().unwrap_or_else(|_| {
-        errors.insert("budgetAmount".to_owned(), "Enter the budget as a number, e.g. 2500.".to_owned());
-        0.0
-    });
+    let duration_days = values
+        .duration_days
+        .trim()
+        .parse::<u32>()
+        .unwrap_or_else(|_| {
+            errors.insert(
+                "durationDays".to_owned(),
+                "Enter a whole number of days from 1 to 21.".to_owned(),
+            );
+            0
+        });
+    let amount = values
+        .budget_amount
+        .trim()
+        .parse::<f64>()
+        .unwrap_or_else(|_| {
+            errors.insert(
+                "budgetAmount".to_owned(),
+                "Enter the budget as a number, e.g. 2500.".to_owned(),
+            );
+            0.0
+        });
     let start_date = match values.start_date.trim() {
         "" => None,
         text => match text.parse() {
             Ok(date) => Some(date),
             Err(_) => {
-                errors.insert("startDate".to_owned(), "Enter the date as YYYY-MM-DD.".to_owned());
+                errors.insert(
+                    "startDate".to_owned(),
+                    "Enter the date as YYYY-MM-DD.".to_owned(),
+                );
                 None
             }
         },
@@ -151,7 +218,10 @@ pub async fn submit_trip(State(state): State<WebState>, headers: HeaderMap, Form
         traveler_name: values.traveler_name.trim().to_owned(),
         preferences: values.preferences.trim().to_owned(),
         duration_days,
-        budget: Budget { amount, currency: values.budget_currency.trim().to_uppercase() },
+        budget: Budget {
+            amount,
+            currency: values.budget_currency.trim().to_uppercase(),
+        },
         start_date,
         travel_dates: optional(&values.travel_dates),
         special_requirements: optional(&values.special_requirements),
@@ -172,9 +242,17 @@ pub async fn submit_trip(State(state): State<WebState>, headers: HeaderMap, Form
     match state.trips.start(request).await {
         Ok(started) => {
             let response = Redirect::to(&format!("/trips/{}", started.instance_id)).into_response();
-            with_cookie(response, Some(cookies::set_approval_token(&started.instance_id, &started.approval_token)))
+            with_cookie(
+                response,
+                Some(cookies::set_approval_token(
+                    &started.instance_id,
+                    &started.approval_token,
+                )),
+            )
         }
-        Err(TripError::Invalid(_)) => form_page(StatusCode::UNPROCESSABLE_ENTITY, values, errors, &headers),
+        Err(TripError::Invalid(_)) => {
+            form_page(StatusCode::UNPROCESSABLE_ENTITY, values, errors, &headers)
+        }
         Err(other) => trip_error(other),
     }
 }
@@ -204,19 +282,34 @@ struct TripPage {
 
 fn notice(status: &TripStatus) -> Option<String> {
     let outcome = status.outcome.as_ref()?;
-    let comments = outcome.decision.as_ref().and_then(|d| d.comments.clone()).map(|c| format!(" Comments: “{c}”")).unwrap_or_default();
+    let comments = outcome
+        .decision
+        .as_ref()
+        .and_then(|d| d.comments.clone())
+        .map(|c| format!(" Comments: “{c}”"))
+        .unwrap_or_default();
     Some(match outcome.state {
         TripState::Booked => {
-            let code = outcome.booking.as_ref().map(|b| b.confirmation_code.clone()).unwrap_or_default();
+            let code = outcome
+                .booking
+                .as_ref()
+                .map(|b| b.confirmation_code.clone())
+                .unwrap_or_default();
             format!("Booked. Your confirmation code is {code}.{comments}")
         }
         TripState::Rejected => format!("You rejected this plan; nothing was booked.{comments}"),
-        TripState::Expired => "The approval window closed before a decision; nothing was booked.".to_owned(),
+        TripState::Expired => {
+            "The approval window closed before a decision; nothing was booked.".to_owned()
+        }
         _ => return None,
     })
 }
 
-pub async fn trip_page(State(state): State<WebState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+pub async fn trip_page(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let status = match state.trips.status(&id).await {
         Ok(status) => status,
         Err(e) => return trip_error(e),
@@ -242,8 +335,15 @@ pub async fn trip_page(State(state): State<WebState>, Path(id): Path<String>, he
         demo: plan.as_ref().is_some_and(|p| p.demo),
         status: status.status.as_str().to_owned(),
         status_label: views::status_label(status.status).to_owned(),
-        message: progress.as_ref().map(|p| p.message.clone()).unwrap_or_else(|| "Starting".into()),
-        percent: if status.status.is_final() { 100 } else { progress.as_ref().map(|p| p.percent).unwrap_or(0) },
+        message: progress
+            .as_ref()
+            .map(|p| p.message.clone())
+            .unwrap_or_else(|| "Starting".into()),
+        percent: if status.status.is_final() {
+            100
+        } else {
+            progress.as_ref().map(|p| p.percent).unwrap_or(0)
+        },
         polling: matches!(status.status, TripState::Planning | TripState::Booking),
         error: status.error.clone(),
         notice: notice(&status),
@@ -253,7 +353,11 @@ pub async fn trip_page(State(state): State<WebState>, Path(id): Path<String>, he
         rows_after,
         plan: plan.as_ref().map(|p| {
             let mut view = PlanView::new(p);
-            view.location = progress.as_ref().and_then(|p| p.plan.as_ref()).map(|s| s.location.markdown.clone()).unwrap_or_default();
+            view.location = progress
+                .as_ref()
+                .and_then(|p| p.plan.as_ref())
+                .map(|s| s.location.markdown.clone())
+                .unwrap_or_default();
             view
         }),
         can_decide: waiting && holds_token,
@@ -272,19 +376,40 @@ pub struct DecisionForm {
     csrf: String,
 }
 
-pub async fn decide(State(state): State<WebState>, Path(id): Path<String>, headers: HeaderMap, Form(form): Form<DecisionForm>) -> Response {
+pub async fn decide(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<DecisionForm>,
+) -> Response {
     if cross_site(&headers, &form.csrf) {
         return forbidden_post();
     }
     let approved = match form.decision.as_str() {
         "approve" => true,
         "reject" => false,
-        _ => return error_page(StatusCode::UNPROCESSABLE_ENTITY, "Unknown decision", "Choose Approve or Reject."),
+        _ => {
+            return error_page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Unknown decision",
+                "Choose Approve or Reject.",
+            );
+        }
     };
     let comments = Some(form.comments.trim().to_owned()).filter(|c| !c.is_empty());
     let token = cookies::approval_token(&headers, &id);
-    match state.trips.decide(&id, token.as_deref(), ApprovalDecision { approved, comments }).await {
-        Ok(_) | Err(TripError::NotWaiting(_)) | Err(TripError::AlreadyDecided(_)) => Redirect::to(&format!("/trips/{id}")).into_response(),
+    match state
+        .trips
+        .decide(
+            &id,
+            token.as_deref(),
+            ApprovalDecision { approved, comments },
+        )
+        .await
+    {
+        Ok(_) | Err(TripError::NotWaiting(_)) | Err(TripError::AlreadyDecided(_)) => {
+            Redirect::to(&format!("/trips/{id}")).into_response()
+        }
         Err(TripError::MissingToken) | Err(TripError::WrongToken) => error_page(
             StatusCode::FORBIDDEN,
             "Not your trip to approve",
@@ -308,9 +433,18 @@ pub async fn my_trips(State(state): State<WebState>, headers: HeaderMap) -> Resp
         }
     }
     trips.sort_by(|a, b| b.created_at.cmp(&a.created_at));
-    render(StatusCode::OK, &TripsPage { trips: trips.iter().map(views::TripRow::new).collect() })
+    render(
+        StatusCode::OK,
+        &TripsPage {
+            trips: trips.iter().map(views::TripRow::new).collect(),
+        },
+    )
 }
 
 pub async fn not_found() -> Response {
-    error_page(StatusCode::NOT_FOUND, "Page not found", "There is no page at this address.")
+    error_page(
+        StatusCode::NOT_FOUND,
+        "Page not found",
+        "There is no page at this address.",
+    )
 }

@@ -40,12 +40,19 @@ impl TimelineView {
             RowState::Failed => ("failed", "failed"),
             RowState::Skipped => ("skipped", "skipped"),
         };
-        Self { label: row.label.clone(), state, state_label, elapsed: row.elapsed_ms.map(elapsed).unwrap_or_default() }
+        Self {
+            label: row.label.clone(),
+            state,
+            state_label,
+            elapsed: row.elapsed_ms.map(elapsed).unwrap_or_default(),
+        }
     }
 }
 
 /// The timeline as: before the parallel step, the parallel agents, after.
-pub fn split_timeline(rows: &[TimelineRow]) -> (Vec<TimelineView>, Vec<TimelineView>, Vec<TimelineView>) {
+pub fn split_timeline(
+    rows: &[TimelineRow],
+) -> (Vec<TimelineView>, Vec<TimelineView>, Vec<TimelineView>) {
     let (mut before, mut parallel, mut after) = (Vec::new(), Vec::new(), Vec::new());
     for row in rows {
         let view = TimelineView::new(row);
@@ -98,12 +105,19 @@ impl PlanView {
             .iter()
             .flat_map(|day| {
                 day.activities.iter().map(move |a| {
-                    let slot = serde_json::to_value(a.time_slot).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+                    let slot = serde_json::to_value(a.time_slot)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default();
                     let converted = match a.estimated_cost.as_money() {
                         None => "0.00".to_owned(),
-                        Some(m) => find_rate(&plan.itinerary.exchange_rates, &m.currency, &plan.costs.budget.currency)
-                            .map(|rate| format!("{:.2}", m.amount * rate))
-                            .unwrap_or_else(|| "—".into()),
+                        Some(m) => find_rate(
+                            &plan.itinerary.exchange_rates,
+                            &m.currency,
+                            &plan.costs.budget.currency,
+                        )
+                        .map(|rate| format!("{:.2}", m.amount * rate))
+                        .unwrap_or_else(|| "—".into()),
                     };
                     ActivityView {
                         day: day.day,
@@ -137,19 +151,47 @@ impl PlanView {
             budget_currency: budget_currency.to_string(),
             total: plan.costs.total.to_string(),
             budget: plan.costs.budget.to_string(),
-            over_budget: plan.costs.over_budget.then(|| format!("{over:.2} {budget_currency}")),
-            rates: plan.costs.rates.iter().map(|r| format!("1 {} = {} {} ({}, {})", r.from, r.rate, r.to, r.date, r.source)).collect(),
+            over_budget: plan
+                .costs
+                .over_budget
+                .then(|| format!("{over:.2} {budget_currency}")),
+            rates: plan
+                .costs
+                .rates
+                .iter()
+                .map(|r| {
+                    format!(
+                        "1 {} = {} {} ({}, {})",
+                        r.from, r.rate, r.to, r.date, r.source
+                    )
+                })
+                .collect(),
             attractions: plan
                 .local_tips
                 .attractions
                 .iter()
-                .map(|a| format!("{} — {} ({} min, {}, rated {:.1}): {}", a.name, a.location, a.visit_duration_minutes, a.cost, a.rating, a.description))
+                .map(|a| {
+                    format!(
+                        "{} — {} ({} min, {}, rated {:.1}): {}",
+                        a.name,
+                        a.location,
+                        a.visit_duration_minutes,
+                        a.cost,
+                        a.rating,
+                        a.description
+                    )
+                })
                 .collect(),
             restaurants: plan
                 .local_tips
                 .restaurants
                 .iter()
-                .map(|r| format!("{} — {} in {}, rated {:.1}; order the {}", r.name, r.cuisine, r.location, r.rating, r.signature_dish))
+                .map(|r| {
+                    format!(
+                        "{} — {} in {}, rated {:.1}; order the {}",
+                        r.name, r.cuisine, r.location, r.rating, r.signature_dish
+                    )
+                })
                 .collect(),
             tips: plan.local_tips.insider_tips.clone(),
             location: String::new(),
@@ -169,8 +211,15 @@ impl TripRow {
     pub fn new(status: &TripStatus) -> Self {
         Self {
             id: status.instance_id.clone(),
-            created: status.created_at.map(|c| c.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default(),
-            destination: status.progress.as_ref().and_then(|p| p.destination.clone()).unwrap_or_else(|| "Planning…".into()),
+            created: status
+                .created_at
+                .map(|c| c.format("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_default(),
+            destination: status
+                .progress
+                .as_ref()
+                .and_then(|p| p.destination.clone())
+                .unwrap_or_else(|| "Planning…".into()),
             status: status.status.as_str(),
             status_label: status_label(status.status),
         }

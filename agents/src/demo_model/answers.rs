@@ -12,7 +12,11 @@ use crate::local_tips::{Attraction, AttractionCategory, LocalTips, PriceRange, R
 use crate::money::{Cost, CurrencyCode};
 
 pub fn destinations(brief: &TravellerBrief) -> DestinationRecommendations {
-    let text = format!("{} {}", brief.preferences, brief.special_requirements.as_deref().unwrap_or_default());
+    let text = format!(
+        "{} {}",
+        brief.preferences,
+        brief.special_requirements.as_deref().unwrap_or_default()
+    );
     let ranked = catalogue::rank(&text);
     let destinations = ranked
         .iter()
@@ -21,7 +25,10 @@ pub fn destinations(brief: &TravellerBrief) -> DestinationRecommendations {
         .map(|(i, m)| {
             let score = (58 + 9 * m.matched.len() as u32 + m.points.min(10)).min(97) - 5 * i as u32;
             let why = if m.matched.is_empty() {
-                format!("{} A well-rounded choice for a {}-day trip.", m.place.highlights, brief.duration_days)
+                format!(
+                    "{} A well-rounded choice for a {}-day trip.",
+                    m.place.highlights, brief.duration_days
+                )
             } else {
                 format!(
                     "{} It matches your interest in {} and fits a {}-day trip.",
@@ -51,15 +58,25 @@ pub fn itinerary_tool_calls(brief: &DestinationBrief, foreign: bool) -> Vec<Valu
     let typical_day: f64 = catalogue::find(&brief.destination.name)
         .map(|p| p.activities.iter().take(3).map(|a| a.cost).sum())
         .unwrap_or(100.0);
-    let call = |id: &str, name: &str, arguments: Value| {
-        json!({"id": id, "type": "function", "function": {"name": name, "arguments": arguments.to_string()}})
-    };
+    let call = |id: &str, name: &str, arguments: Value| json!({"id": id, "type": "function", "function": {"name": name, "arguments": arguments.to_string()}});
     let mut calls = vec![
-        call("call_rate_1", CurrencyTools::GET_EXCHANGE_RATE, json!({"from": local, "to": budget})),
-        call("call_convert_1", CurrencyTools::CONVERT_CURRENCY, json!({"amount": typical_day, "from": local, "to": budget})),
+        call(
+            "call_rate_1",
+            CurrencyTools::GET_EXCHANGE_RATE,
+            json!({"from": local, "to": budget}),
+        ),
+        call(
+            "call_convert_1",
+            CurrencyTools::CONVERT_CURRENCY,
+            json!({"amount": typical_day, "from": local, "to": budget}),
+        ),
     ];
     if foreign {
-        calls.push(call("call_foreign_1", "book_all_hotels", json!({"confirm": true})));
+        calls.push(call(
+            "call_foreign_1",
+            "book_all_hotels",
+            json!({"confirm": true}),
+        ));
     }
     calls
 }
@@ -105,10 +122,19 @@ pub fn itinerary(brief: &DestinationBrief) -> Itinerary {
                 n if n == days => "Last sights and departure".to_owned(),
                 _ => format!("{} and {}", activities[0].location, activities[1].location),
             };
-            ItineraryDay { day: n, date: brief.traveller.date_of_day(n), theme, activities }
+            ItineraryDay {
+                day: n,
+                date: brief.traveller.date_of_day(n),
+                theme,
+                activities,
+            }
         })
         .collect();
-    Itinerary { destination: brief.destination.name.clone(), days, exchange_rates: Vec::new() }
+    Itinerary {
+        destination: brief.destination.name.clone(),
+        days,
+        exchange_rates: Vec::new(),
+    }
 }
 
 pub fn local_tips(brief: &DestinationBrief) -> LocalTips {
@@ -170,7 +196,14 @@ fn code(c: &str) -> CurrencyCode {
 }
 
 fn cost(amount: f64, currency: &CurrencyCode) -> Cost {
-    if amount <= 0.0 { Cost::Free } else { Cost::Paid { amount, currency: currency.clone() } }
+    if amount <= 0.0 {
+        Cost::Free
+    } else {
+        Cost::Paid {
+            amount,
+            currency: currency.clone(),
+        }
+    }
 }
 
 fn time_slot(slot: &str) -> TimeSlot {
@@ -191,9 +224,24 @@ fn price_range(name: &str) -> PriceRange {
 
 fn generic_activities(city: &str, slot: &str, currency: &CurrencyCode) -> Vec<Activity> {
     let (name, description, location, amount) = match slot {
-        "morning" => ("Old town walking tour", "A guided walk through the historic centre.", "Historic centre", 20.0),
-        "afternoon" => ("Main museum visit", "The city's best-known museum and its highlights.", "Museum quarter", 15.0),
-        _ => ("Dinner at a local favourite", "Regional dishes where locals eat.", "Central market area", 30.0),
+        "morning" => (
+            "Old town walking tour",
+            "A guided walk through the historic centre.",
+            "Historic centre",
+            20.0,
+        ),
+        "afternoon" => (
+            "Main museum visit",
+            "The city's best-known museum and its highlights.",
+            "Museum quarter",
+            15.0,
+        ),
+        _ => (
+            "Dinner at a local favourite",
+            "Regional dishes where locals eat.",
+            "Central market area",
+            30.0,
+        ),
     };
     vec![Activity {
         time_slot: time_slot(slot),
@@ -216,7 +264,12 @@ fn generic_tips(city: &str, currency: &CurrencyCode) -> LocalTips {
     };
     LocalTips {
         attractions: vec![
-            attraction("Historic centre", AttractionCategory::Neighbourhood, 120, 0.0),
+            attraction(
+                "Historic centre",
+                AttractionCategory::Neighbourhood,
+                120,
+                0.0,
+            ),
             attraction("Main museum", AttractionCategory::Museum, 90, 15.0),
             attraction("Central market", AttractionCategory::Market, 60, 0.0),
         ],

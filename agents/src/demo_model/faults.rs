@@ -51,7 +51,11 @@ fn once() -> u32 {
 
 impl FaultRule {
     pub fn once(fault: Fault) -> Self {
-        Self { fault, agent: None, times: 1 }
+        Self {
+            fault,
+            agent: None,
+            times: 1,
+        }
     }
 
     pub fn for_agent(mut self, agent: AgentName) -> Self {
@@ -68,14 +72,23 @@ impl FaultRule {
 impl Fault {
     /// Whether the fault spoils a final answer (and so waits for one, letting tool-call rounds pass).
     fn spoils_the_answer(&self) -> bool {
-        matches!(self, Fault::SchemaMismatch | Fault::InvalidOutput | Fault::Refusal | Fault::Truncated)
+        matches!(
+            self,
+            Fault::SchemaMismatch | Fault::InvalidOutput | Fault::Refusal | Fault::Truncated
+        )
     }
 }
 
 /// Takes the first rule that applies to `agent` in this round, counting it down.
-pub(crate) fn take(rules: &mut Vec<FaultRule>, agent: Option<AgentName>, tool_round: bool) -> Option<Fault> {
+pub(crate) fn take(
+    rules: &mut Vec<FaultRule>,
+    agent: Option<AgentName>,
+    tool_round: bool,
+) -> Option<Fault> {
     let index = rules.iter().position(|r| {
-        r.times > 0 && (r.agent.is_none() || r.agent == agent) && !(tool_round && r.fault.spoils_the_answer())
+        r.times > 0
+            && (r.agent.is_none() || r.agent == agent)
+            && !(tool_round && r.fault.spoils_the_answer())
     })?;
     let rule = &mut rules[index];
     rule.times -= 1;
@@ -96,10 +109,21 @@ mod tests {
             r#"[{"kind": "server_error", "agent": "itinerary", "times": 2}, {"kind": "rate_limited", "retry_after_secs": 1}]"#,
         )
         .unwrap();
-        assert_eq!(take(&mut rules, Some(AgentName::Itinerary), false), Some(Fault::ServerError));
-        assert_eq!(take(&mut rules, Some(AgentName::Destination), false), Some(Fault::RateLimited { retry_after_secs: 1.0 }));
+        assert_eq!(
+            take(&mut rules, Some(AgentName::Itinerary), false),
+            Some(Fault::ServerError)
+        );
+        assert_eq!(
+            take(&mut rules, Some(AgentName::Destination), false),
+            Some(Fault::RateLimited {
+                retry_after_secs: 1.0
+            })
+        );
         assert_eq!(take(&mut rules, Some(AgentName::Destination), false), None);
-        assert_eq!(take(&mut rules, Some(AgentName::Itinerary), false), Some(Fault::ServerError));
+        assert_eq!(
+            take(&mut rules, Some(AgentName::Itinerary), false),
+            Some(Fault::ServerError)
+        );
         assert!(rules.is_empty());
     }
 
@@ -107,6 +131,9 @@ mod tests {
     fn answer_spoiling_faults_wait_for_the_answer_round() {
         let mut rules = vec![FaultRule::once(Fault::InvalidOutput)];
         assert_eq!(take(&mut rules, Some(AgentName::Itinerary), true), None);
-        assert_eq!(take(&mut rules, Some(AgentName::Itinerary), false), Some(Fault::InvalidOutput));
+        assert_eq!(
+            take(&mut rules, Some(AgentName::Itinerary), false),
+            Some(Fault::InvalidOutput)
+        );
     }
 }

@@ -61,12 +61,16 @@ impl DemoModelConfig {
     pub fn from_env_with(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let latency = match var("DEMO_MODEL_LATENCY_MS").filter(|v| !v.trim().is_empty()) {
             Some(ms) => Duration::from_millis(
-                ms.trim().parse().map_err(|_| format!("DEMO_MODEL_LATENCY_MS: `{ms}` is not a whole number"))?,
+                ms.trim()
+                    .parse()
+                    .map_err(|_| format!("DEMO_MODEL_LATENCY_MS: `{ms}` is not a whole number"))?,
             ),
             None => Duration::ZERO,
         };
         let faults = match var("DEMO_MODEL_FAULTS").filter(|v| !v.trim().is_empty()) {
-            Some(json) => serde_json::from_str(&json).map_err(|e| format!("DEMO_MODEL_FAULTS: {e}"))?,
+            Some(json) => {
+                serde_json::from_str(&json).map_err(|e| format!("DEMO_MODEL_FAULTS: {e}"))?
+            }
             None => Vec::new(),
         };
         Ok(Self { latency, faults })
@@ -94,7 +98,11 @@ struct DemoState {
 
 impl DemoState {
     fn new(config: DemoModelConfig) -> Arc<Self> {
-        Arc::new(Self { latency: Mutex::new(config.latency), faults: Mutex::new(config.faults), ..Default::default() })
+        Arc::new(Self {
+            latency: Mutex::new(config.latency),
+            faults: Mutex::new(config.faults),
+            ..Default::default()
+        })
     }
 }
 
@@ -119,10 +127,18 @@ impl DemoModel {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app = router(state.clone());
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app).with_graceful_shutdown(async { let _ = rx.await; }).await;
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
         });
         tracing::info!(%addr, "demo model listening");
-        Ok(Self { addr, state, shutdown: Some(tx) })
+        Ok(Self {
+            addr,
+            state,
+            shutdown: Some(tx),
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -136,7 +152,12 @@ impl DemoModel {
 
     /// LLM settings that point at this demo model.
     pub fn settings(&self) -> LlmSettings {
-        LlmSettings::new(Provider::Demo { base_url: self.base_url() }, DEMO_MODEL_NAME)
+        LlmSettings::new(
+            Provider::Demo {
+                base_url: self.base_url(),
+            },
+            DEMO_MODEL_NAME,
+        )
     }
 
     pub fn inject(&self, rule: FaultRule) {
@@ -176,14 +197,19 @@ pub async fn serve(
     config: DemoModelConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(DemoState::new(config))).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(DemoState::new(config)))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 fn router(state: Arc<DemoState>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat))
         .route("/chat/completions", post(chat))
-        .route("/openai/deployments/{deployment}/chat/completions", post(chat))
+        .route(
+            "/openai/deployments/{deployment}/chat/completions",
+            post(chat),
+        )
         .route("/demo/faults", post(add_faults).delete(clear_faults))
         .route("/demo/latency", put(set_latency))
         .route("/demo/requests", get(received))
@@ -198,7 +224,10 @@ enum OneOrMany {
     One(FaultRule),
 }
 
-async fn add_faults(State(state): State<Arc<DemoState>>, Json(rules): Json<OneOrMany>) -> StatusCode {
+async fn add_faults(
+    State(state): State<Arc<DemoState>>,
+    Json(rules): Json<OneOrMany>,
+) -> StatusCode {
     let rules = match rules {
         OneOrMany::Many(rules) => rules,
         OneOrMany::One(rule) => vec![rule],
@@ -217,7 +246,10 @@ struct Latency {
     millis: u64,
 }
 
-async fn set_latency(State(state): State<Arc<DemoState>>, Json(latency): Json<Latency>) -> StatusCode {
+async fn set_latency(
+    State(state): State<Arc<DemoState>>,
+    Json(latency): Json<Latency>,
+) -> StatusCode {
     *state.latency.lock().expect("latency") = Duration::from_millis(latency.millis);
     StatusCode::NO_CONTENT
 }
@@ -228,11 +260,16 @@ struct ReceivedQuery {
     full: bool,
 }
 
-async fn received(State(state): State<Arc<DemoState>>, Query(q): Query<ReceivedQuery>) -> Json<Value> {
+async fn received(
+    State(state): State<Arc<DemoState>>,
+    Query(q): Query<ReceivedQuery>,
+) -> Json<Value> {
     let received = state.received.lock().expect("received").clone();
     let mut by_agent = BTreeMap::new();
     for r in &received {
-        *by_agent.entry(r.agent.map(|a| a.as_str()).unwrap_or("other")).or_insert(0u64) += 1;
+        *by_agent
+            .entry(r.agent.map(|a| a.as_str()).unwrap_or("other"))
+            .or_insert(0u64) += 1;
     }
     let mut body = json!({"total": received.len(), "byAgent": by_agent});
     if q.full {
@@ -242,7 +279,10 @@ async fn received(State(state): State<Arc<DemoState>>, Query(q): Query<ReceivedQ
 }
 
 fn agent_of(body: &Value) -> Option<AgentName> {
-    match body.pointer("/response_format/json_schema/name").and_then(Value::as_str)? {
+    match body
+        .pointer("/response_format/json_schema/name")
+        .and_then(Value::as_str)?
+    {
         DestinationAgent::SCHEMA_NAME => Some(AgentName::Destination),
         ItineraryAgent::SCHEMA_NAME => Some(AgentName::Itinerary),
         LocalTipsAgent::SCHEMA_NAME => Some(AgentName::LocalTips),
@@ -261,7 +301,11 @@ fn traveller_data(body: &Value) -> Option<Value> {
 }
 
 fn api_error(status: StatusCode, message: &str, code: &str) -> Response {
-    (status, Json(json!({"error": {"message": message, "type": "demo_model", "code": code}}))).into_response()
+    (
+        status,
+        Json(json!({"error": {"message": message, "type": "demo_model", "code": code}})),
+    )
+        .into_response()
 }
 
 async fn chat(
@@ -271,52 +315,86 @@ async fn chat(
     body: Bytes,
 ) -> Response {
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return api_error(StatusCode::BAD_REQUEST, "the request body is not JSON", "invalid_json");
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "the request body is not JSON",
+            "invalid_json",
+        );
     };
     let agent = agent_of(&body);
-    state.received.lock().expect("received").push(ReceivedRequest {
-        path: uri.path().to_owned(),
-        query: uri.query().map(str::to_owned),
-        headers: headers
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-            .collect(),
-        body: body.clone(),
-        agent,
-    });
+    state
+        .received
+        .lock()
+        .expect("received")
+        .push(ReceivedRequest {
+            path: uri.path().to_owned(),
+            query: uri.query().map(str::to_owned),
+            headers: headers
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+                .collect(),
+            body: body.clone(),
+            agent,
+        });
     let latency = *state.latency.lock().expect("latency");
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
     let tool_round = agent == Some(AgentName::Itinerary)
         && body["tools"].as_array().is_some_and(|t| !t.is_empty())
-        && !body["messages"].as_array().is_some_and(|m| m.iter().any(|m| m["role"] == "tool"));
+        && !body["messages"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|m| m["role"] == "tool"));
     let fault = faults::take(&mut state.faults.lock().expect("faults"), agent, tool_round);
     match fault {
         Some(Fault::RateLimited { retry_after_secs }) => {
-            let mut response = api_error(StatusCode::TOO_MANY_REQUESTS, "Rate limit reached (demo fault)", "rate_limit_exceeded");
+            let mut response = api_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Rate limit reached (demo fault)",
+                "rate_limit_exceeded",
+            );
             if let Ok(value) = retry_after_secs.to_string().parse() {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
             return response;
         }
         Some(Fault::QuotaExceeded) => {
-            return api_error(StatusCode::TOO_MANY_REQUESTS, "You exceeded your current quota (demo fault)", "insufficient_quota");
+            return api_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "You exceeded your current quota (demo fault)",
+                "insufficient_quota",
+            );
         }
         Some(Fault::ServerError) => {
-            return (StatusCode::INTERNAL_SERVER_ERROR, "upstream model crashed (demo fault)").into_response();
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "upstream model crashed (demo fault)",
+            )
+                .into_response();
         }
         Some(Fault::MalformedJson) => {
-            return ([(header::CONTENT_TYPE, "application/json")], "{\"id\": \"chatcmpl-demo\", \"choices\": [").into_response();
+            return (
+                [(header::CONTENT_TYPE, "application/json")],
+                "{\"id\": \"chatcmpl-demo\", \"choices\": [",
+            )
+                .into_response();
         }
         Some(Fault::Slow { millis }) => tokio::time::sleep(Duration::from_millis(millis)).await,
         _ => {}
     }
     let Some(agent) = agent else {
-        return api_error(StatusCode::BAD_REQUEST, "the demo model answers only the travel-planner agents' structured requests", "unsupported");
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "the demo model answers only the travel-planner agents' structured requests",
+            "unsupported",
+        );
     };
     let Some(data) = traveller_data(&body) else {
-        return api_error(StatusCode::BAD_REQUEST, "no <traveller_data> JSON found in the user message", "unsupported");
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "no <traveller_data> JSON found in the user message",
+            "unsupported",
+        );
     };
     match answer(agent, &body, &data, fault.as_ref()) {
         Ok(reply) => Json(reply).into_response(),
@@ -324,9 +402,18 @@ async fn chat(
     }
 }
 
-fn answer(agent: AgentName, body: &Value, data: &Value, fault: Option<&Fault>) -> Result<Value, String> {
-    let bad = |e: serde_json::Error| format!("the traveller data does not fit the {agent} agent: {e}");
-    let messages = body["messages"].as_array().map(Vec::as_slice).unwrap_or_default();
+fn answer(
+    agent: AgentName,
+    body: &Value,
+    data: &Value,
+    fault: Option<&Fault>,
+) -> Result<Value, String> {
+    let bad =
+        |e: serde_json::Error| format!("the traveller data does not fit the {agent} agent: {e}");
+    let messages = body["messages"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     let tools_offered = body["tools"].as_array().is_some_and(|t| !t.is_empty());
     let tools_answered = messages.iter().any(|m| m["role"] == "tool");
 
@@ -342,7 +429,8 @@ fn answer(agent: AgentName, body: &Value, data: &Value, fault: Option<&Fault>) -
         AgentName::Itinerary => {
             let brief: DestinationBrief = serde_json::from_value(data.clone()).map_err(bad)?;
             if tools_offered && (!tools_answered || fault == Some(&Fault::ToolLoop)) {
-                let calls = answers::itinerary_tool_calls(&brief, fault == Some(&Fault::ForeignToolCall));
+                let calls =
+                    answers::itinerary_tool_calls(&brief, fault == Some(&Fault::ForeignToolCall));
                 let message = json!({"role": "assistant", "content": null, "tool_calls": calls});
                 return Ok(completion(body, message, "tool_calls", ""));
             }
@@ -354,11 +442,18 @@ fn answer(agent: AgentName, body: &Value, data: &Value, fault: Option<&Fault>) -
         }
     };
     let (text, finish) = match fault {
-        Some(Fault::SchemaMismatch) => (json!({"answer": "see attached", "destinations": "three"}).to_string(), "stop"),
+        Some(Fault::SchemaMismatch) => (
+            json!({"answer": "see attached", "destinations": "three"}).to_string(),
+            "stop",
+        ),
         Some(Fault::InvalidOutput) => (answers::break_rules(content).to_string(), "stop"),
         Some(Fault::Truncated) => {
             let full = content.to_string();
-            let cut = full.char_indices().nth(full.chars().count() / 2).map(|(i, _)| i).unwrap_or(0);
+            let cut = full
+                .char_indices()
+                .nth(full.chars().count() / 2)
+                .map(|(i, _)| i)
+                .unwrap_or(0);
             (full[..cut].to_owned(), "length")
         }
         _ => (content.to_string(), "stop"),
@@ -371,13 +466,22 @@ fn answer(agent: AgentName, body: &Value, data: &Value, fault: Option<&Fault>) -
 fn completion(request: &Value, message: Value, finish_reason: &str, text: &str) -> Value {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let messages = request["messages"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let messages = request["messages"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     let prompt_chars: usize = messages.iter().map(|m| m.to_string().len()).sum();
     let prompt_tokens = (prompt_chars / 4).max(1) as u64;
     let completion_tokens = (text.len().max(message.to_string().len()) / 4).max(1) as u64;
     // Later rounds resend the same opening messages; a real provider would serve them from its cache.
     let cached_tokens = if messages.len() > 2 {
-        messages.iter().take(2).map(|m| m.to_string().len() as u64 / 4).sum::<u64>() / 128 * 128
+        messages
+            .iter()
+            .take(2)
+            .map(|m| m.to_string().len() as u64 / 4)
+            .sum::<u64>()
+            / 128
+            * 128
     } else {
         0
     };

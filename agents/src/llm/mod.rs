@@ -15,8 +15,8 @@ use secrecy::SecretString;
 use travel_infra::azure::EntraTokenSource;
 
 pub use settings::{
-    AZURE_OPENAI_SCOPE, DEFAULT_AZURE_API_VERSION, DEFAULT_OPENAI_MODEL, LlmSettings, OPENAI_BASE_URL, Provider,
-    RetryPolicy, SettingsError,
+    AZURE_OPENAI_SCOPE, DEFAULT_AZURE_API_VERSION, DEFAULT_OPENAI_MODEL, LlmSettings,
+    OPENAI_BASE_URL, Provider, RetryPolicy, SettingsError,
 };
 pub use transport::ResilientTransport;
 
@@ -33,10 +33,15 @@ impl Config for ProviderConfig {
     fn headers(&self) -> HeaderMap {
         let mut headers = HeaderMap::new();
         let key = match &self.provider {
-            Provider::OpenAi { api_key, .. } => api_key.as_deref().map(|k| (AUTHORIZATION, format!("Bearer {k}"))),
-            Provider::AzureOpenAi { api_key, .. } => {
-                api_key.as_deref().map(|k| (reqwest::header::HeaderName::from_static("api-key"), k.to_owned()))
-            }
+            Provider::OpenAi { api_key, .. } => api_key
+                .as_deref()
+                .map(|k| (AUTHORIZATION, format!("Bearer {k}"))),
+            Provider::AzureOpenAi { api_key, .. } => api_key.as_deref().map(|k| {
+                (
+                    reqwest::header::HeaderName::from_static("api-key"),
+                    k.to_owned(),
+                )
+            }),
             Provider::Demo { .. } => None,
         };
         if let Some((name, value)) = key
@@ -53,15 +58,24 @@ impl Config for ProviderConfig {
             Provider::OpenAi { base_url, .. } | Provider::Demo { base_url } => {
                 format!("{}{path}", base_url.trim_end_matches('/'))
             }
-            Provider::AzureOpenAi { endpoint, deployment, .. } => {
-                format!("{}/openai/deployments/{deployment}{path}", endpoint.trim_end_matches('/'))
+            Provider::AzureOpenAi {
+                endpoint,
+                deployment,
+                ..
+            } => {
+                format!(
+                    "{}/openai/deployments/{deployment}{path}",
+                    endpoint.trim_end_matches('/')
+                )
             }
         }
     }
 
     fn query(&self) -> Vec<(&str, &str)> {
         match &self.provider {
-            Provider::AzureOpenAi { api_version, .. } => vec![("api-version", api_version.as_str())],
+            Provider::AzureOpenAi { api_version, .. } => {
+                vec![("api-version", api_version.as_str())]
+            }
             _ => vec![],
         }
     }
@@ -87,19 +101,27 @@ pub struct LlmClient {
 
 impl std::fmt::Debug for LlmClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LlmClient").field("settings", &self.settings).finish()
+        f.debug_struct("LlmClient")
+            .field("settings", &self.settings)
+            .finish()
     }
 }
 
 impl LlmClient {
     /// A client over `http` (pass [`travel_infra::http::shared_client`] so every agent shares one
     /// pool). `entra` must be given for Azure OpenAI without a key.
-    pub fn new(settings: LlmSettings, http: reqwest::Client, entra: Option<EntraTokenSource>) -> Result<Self, LlmError> {
+    pub fn new(
+        settings: LlmSettings,
+        http: reqwest::Client,
+        entra: Option<EntraTokenSource>,
+    ) -> Result<Self, LlmError> {
         let provider = settings.provider.label().to_owned();
         if settings.provider.uses_entra() && entra.is_none() {
             return Err(LlmError::Setup {
                 provider,
-                message: "Azure OpenAI without AZURE_OPENAI_API_KEY needs a Microsoft Entra credential".into(),
+                message:
+                    "Azure OpenAI without AZURE_OPENAI_API_KEY needs a Microsoft Entra credential"
+                        .into(),
             });
         }
         let transport = ResilientTransport {
@@ -107,11 +129,21 @@ impl LlmClient {
             provider,
             retry: settings.retry.clone(),
             timeout: settings.timeout,
-            entra: if settings.provider.uses_entra() { entra } else { None },
+            entra: if settings.provider.uses_entra() {
+                entra
+            } else {
+                None
+            },
         };
-        let config = ProviderConfig { provider: settings.provider.clone(), api_key: SecretString::default() };
+        let config = ProviderConfig {
+            provider: settings.provider.clone(),
+            api_key: SecretString::default(),
+        };
         let inner = async_openai::Client::with_config(config).with_http_service(transport);
-        Ok(Self { inner: Arc::new(inner), settings: Arc::new(settings) })
+        Ok(Self {
+            inner: Arc::new(inner),
+            settings: Arc::new(settings),
+        })
     }
 
     pub fn settings(&self) -> &LlmSettings {
@@ -132,8 +164,15 @@ impl LlmClient {
     }
 
     /// Sends one chat completion request (retried as the transport decides).
-    pub async fn complete(&self, request: CreateChatCompletionRequest) -> Result<CreateChatCompletionResponse, LlmError> {
-        self.inner.chat().create(request).await.map_err(|e| self.classify(e))
+    pub async fn complete(
+        &self,
+        request: CreateChatCompletionRequest,
+    ) -> Result<CreateChatCompletionResponse, LlmError> {
+        self.inner
+            .chat()
+            .create(request)
+            .await
+            .map_err(|e| self.classify(e))
     }
 
     fn classify(&self, error: OpenAIError) -> LlmError {
@@ -141,7 +180,10 @@ impl LlmClient {
         match error {
             OpenAIError::Boxed(boxed) => match boxed.downcast::<LlmError>() {
                 Ok(llm) => *llm,
-                Err(other) => LlmError::Setup { provider, message: other.to_string() },
+                Err(other) => LlmError::Setup {
+                    provider,
+                    message: other.to_string(),
+                },
             },
             OpenAIError::JSONDeserialize(e, content) => LlmError::MalformedReply {
                 provider,
@@ -154,8 +196,10 @@ impl LlmClient {
                 code: api.api_error.code.clone(),
                 message: api.api_error.message.clone(),
             },
-            other => LlmError::Setup { provider, message: other.to_string() },
+            other => LlmError::Setup {
+                provider,
+                message: other.to_string(),
+            },
         }
     }
 }
-

@@ -6,9 +6,17 @@ use std::time::Duration;
 #[derive(Clone, PartialEq, Eq)]
 pub enum Provider {
     /// OpenAI, or any server that speaks its Chat Completions API (Ollama, vLLM, llama.cpp).
-    OpenAi { base_url: String, api_key: Option<String> },
+    OpenAi {
+        base_url: String,
+        api_key: Option<String>,
+    },
     /// Azure OpenAI: a deployment of a resource, with an API key or a Microsoft Entra token.
-    AzureOpenAi { endpoint: String, deployment: String, api_version: String, api_key: Option<String> },
+    AzureOpenAi {
+        endpoint: String,
+        deployment: String,
+        api_version: String,
+        api_key: Option<String>,
+    },
     /// The built-in demo model on a loopback port.
     Demo { base_url: String },
 }
@@ -22,14 +30,28 @@ impl std::fmt::Debug for Provider {
                 .field("base_url", base_url)
                 .field("api_key", &api_key.as_ref().map(|_| "<set>"))
                 .finish(),
-            Provider::AzureOpenAi { endpoint, deployment, api_version, api_key } => f
+            Provider::AzureOpenAi {
+                endpoint,
+                deployment,
+                api_version,
+                api_key,
+            } => f
                 .debug_struct("AzureOpenAi")
                 .field("endpoint", endpoint)
                 .field("deployment", deployment)
                 .field("api_version", api_version)
-                .field("auth", &if api_key.is_some() { "api key" } else { "Microsoft Entra" })
+                .field(
+                    "auth",
+                    &if api_key.is_some() {
+                        "api key"
+                    } else {
+                        "Microsoft Entra"
+                    },
+                )
                 .finish(),
-            Provider::Demo { base_url } => f.debug_struct("Demo").field("base_url", base_url).finish(),
+            Provider::Demo { base_url } => {
+                f.debug_struct("Demo").field("base_url", base_url).finish()
+            }
         }
     }
 }
@@ -45,7 +67,11 @@ impl Provider {
     /// A short name for logs, errors and threads.
     pub fn label(&self) -> &'static str {
         match self {
-            Provider::OpenAi { base_url, .. } if base_url.trim_end_matches('/') == OPENAI_BASE_URL => "openai",
+            Provider::OpenAi { base_url, .. }
+                if base_url.trim_end_matches('/') == OPENAI_BASE_URL =>
+            {
+                "openai"
+            }
             Provider::OpenAi { .. } => "openai-compatible",
             Provider::AzureOpenAi { .. } => "azure-openai",
             Provider::Demo { .. } => "demo",
@@ -123,8 +149,14 @@ impl LlmSettings {
     /// A demo model running elsewhere when `DEMO_MODEL_URL` is set; Azure OpenAI when
     /// `AZURE_OPENAI_ENDPOINT` is set; OpenAI when `OPENAI_API_KEY` is set; an
     /// OpenAI-compatible server when only `OPENAI_BASE_URL` is set.
-    pub fn from_env_with(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, SettingsError> {
-        let get = |name: &str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    pub fn from_env_with(
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Self>, SettingsError> {
+        let get = |name: &str| {
+            var(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let provider = if let Some(base_url) = get("DEMO_MODEL_URL") {
             check_url("DEMO_MODEL_URL", &base_url)?;
             Provider::Demo { base_url }
@@ -137,13 +169,17 @@ impl LlmSettings {
             Provider::AzureOpenAi {
                 endpoint,
                 deployment,
-                api_version: get("AZURE_OPENAI_API_VERSION").unwrap_or_else(|| DEFAULT_AZURE_API_VERSION.into()),
+                api_version: get("AZURE_OPENAI_API_VERSION")
+                    .unwrap_or_else(|| DEFAULT_AZURE_API_VERSION.into()),
                 api_key: get("AZURE_OPENAI_API_KEY"),
             }
         } else if get("OPENAI_API_KEY").is_some() || get("OPENAI_BASE_URL").is_some() {
             let base_url = get("OPENAI_BASE_URL").unwrap_or_else(|| OPENAI_BASE_URL.into());
             check_url("OPENAI_BASE_URL", &base_url)?;
-            Provider::OpenAi { base_url, api_key: get("OPENAI_API_KEY") }
+            Provider::OpenAi {
+                base_url,
+                api_key: get("OPENAI_API_KEY"),
+            }
         } else {
             return Ok(None);
         };
@@ -159,7 +195,10 @@ impl LlmSettings {
 
     /// Reads the timeouts and limits (`LLM_TIMEOUT_SECS`, `LLM_MAX_RETRIES`,
     /// `LLM_RETRY_AFTER_CAP_SECS`, `AGENT_MAX_TOOL_ROUNDS`).
-    pub fn apply_tuning(&mut self, get: &impl Fn(&str) -> Option<String>) -> Result<(), SettingsError> {
+    pub fn apply_tuning(
+        &mut self,
+        get: &impl Fn(&str) -> Option<String>,
+    ) -> Result<(), SettingsError> {
         if let Some(secs) = number(get, "LLM_TIMEOUT_SECS")? {
             self.timeout = Duration::from_secs_f64(secs);
         }
@@ -180,13 +219,19 @@ impl LlmSettings {
     }
 }
 
-fn number(get: &impl Fn(&str) -> Option<String>, variable: &'static str) -> Result<Option<f64>, SettingsError> {
+fn number(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+) -> Result<Option<f64>, SettingsError> {
     get(variable)
         .map(|v| {
-            v.parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0).ok_or(SettingsError {
-                variable,
-                problem: format!("`{v}` is not a non-negative number"),
-            })
+            v.parse::<f64>()
+                .ok()
+                .filter(|n| n.is_finite() && *n >= 0.0)
+                .ok_or(SettingsError {
+                    variable,
+                    problem: format!("`{v}` is not a non-negative number"),
+                })
         })
         .transpose()
 }
@@ -194,7 +239,10 @@ fn number(get: &impl Fn(&str) -> Option<String>, variable: &'static str) -> Resu
 fn check_url(variable: &'static str, value: &str) -> Result<(), SettingsError> {
     match url::Url::parse(value) {
         Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(()),
-        _ => Err(SettingsError { variable, problem: format!("`{value}` is not an http(s) URL") }),
+        _ => Err(SettingsError {
+            variable,
+            problem: format!("`{value}` is not an http(s) URL"),
+        }),
     }
 }
 
@@ -204,7 +252,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn read(vars: &[(&str, &str)]) -> Result<Option<LlmSettings>, SettingsError> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         LlmSettings::from_env_with(|n| map.get(n).cloned())
     }
 
@@ -218,9 +269,12 @@ mod tests {
         let openai = read(&[("OPENAI_API_KEY", "sk-test")]).unwrap().unwrap();
         assert_eq!(openai.model, "gpt-4o-mini");
         assert_eq!(openai.provider.label(), "openai");
-        let ollama = read(&[("OPENAI_BASE_URL", "http://localhost:11434/v1"), ("OPENAI_MODEL", "llama3.1")])
-            .unwrap()
-            .unwrap();
+        let ollama = read(&[
+            ("OPENAI_BASE_URL", "http://localhost:11434/v1"),
+            ("OPENAI_MODEL", "llama3.1"),
+        ])
+        .unwrap()
+        .unwrap();
         assert_eq!(ollama.provider.label(), "openai-compatible");
         assert_eq!(ollama.model, "llama3.1");
     }
@@ -237,20 +291,32 @@ mod tests {
         .unwrap();
         assert!(azure.provider.uses_entra());
         assert_eq!(azure.model, "gpt-4o");
-        assert!(!format!("{:?}", read(&[
-            ("AZURE_OPENAI_ENDPOINT", "https://x.openai.azure.com"),
-            ("AZURE_OPENAI_DEPLOYMENT", "gpt-4o"),
-            ("AZURE_OPENAI_API_KEY", "secret-key"),
-        ]).unwrap().unwrap()).contains("secret-key"));
+        assert!(
+            !format!(
+                "{:?}",
+                read(&[
+                    ("AZURE_OPENAI_ENDPOINT", "https://x.openai.azure.com"),
+                    ("AZURE_OPENAI_DEPLOYMENT", "gpt-4o"),
+                    ("AZURE_OPENAI_API_KEY", "secret-key"),
+                ])
+                .unwrap()
+                .unwrap()
+            )
+            .contains("secret-key")
+        );
     }
 
     #[test]
     fn tuning_values_are_checked() {
         let err = read(&[("OPENAI_API_KEY", "k"), ("LLM_TIMEOUT_SECS", "soon")]).unwrap_err();
         assert_eq!(err.variable, "LLM_TIMEOUT_SECS");
-        let s = read(&[("OPENAI_API_KEY", "k"), ("LLM_RETRY_AFTER_CAP_SECS", "5"), ("AGENT_MAX_TOOL_ROUNDS", "2")])
-            .unwrap()
-            .unwrap();
+        let s = read(&[
+            ("OPENAI_API_KEY", "k"),
+            ("LLM_RETRY_AFTER_CAP_SECS", "5"),
+            ("AGENT_MAX_TOOL_ROUNDS", "2"),
+        ])
+        .unwrap()
+        .unwrap();
         assert_eq!(s.retry.retry_after_cap, Duration::from_secs(5));
         assert_eq!(s.max_tool_rounds, 2);
     }

@@ -45,13 +45,20 @@ impl tower::Service<HttpRequestFactory> for ResilientTransport {
     type Error = OpenAIError;
     type Future = BoxFuture<'static, Result<reqwest::Response, OpenAIError>>;
 
-    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), OpenAIError>> {
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), OpenAIError>> {
         std::task::Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, factory: HttpRequestFactory) -> Self::Future {
         let this = self.clone();
-        Box::pin(async move { this.send(factory).await.map_err(|e| OpenAIError::Boxed(Box::new(e))) })
+        Box::pin(async move {
+            this.send(factory)
+                .await
+                .map_err(|e| OpenAIError::Boxed(Box::new(e)))
+        })
     }
 }
 
@@ -63,7 +70,9 @@ impl ResilientTransport {
             match self.attempt(&factory, attempts).await {
                 Attempt::Done(response) => return Ok(response),
                 Attempt::Fail(error) => return Err(error),
-                Attempt::Retry { error, .. } if retries >= self.retry.max_retries => return Err(error),
+                Attempt::Retry { error, .. } if retries >= self.retry.max_retries => {
+                    return Err(error);
+                }
                 Attempt::Retry { after, error } => {
                     tracing::warn!(provider = %self.provider, attempt = attempts, wait_ms = after.as_millis() as u64, %error, "LLM request failed; retrying");
                     tokio::time::sleep(after).await;
@@ -85,10 +94,16 @@ impl ResilientTransport {
                         value.set_sensitive(true);
                         request.headers_mut().insert(AUTHORIZATION, value);
                     }
-                    Err(_) => return Attempt::Fail(self.setup_error("the Entra token is not a valid header".into())),
+                    Err(_) => {
+                        return Attempt::Fail(
+                            self.setup_error("the Entra token is not a valid header".into()),
+                        );
+                    }
                 },
                 Err(e) => {
-                    return Attempt::Fail(self.setup_error(format!("no Microsoft Entra token: {e}")));
+                    return Attempt::Fail(
+                        self.setup_error(format!("no Microsoft Entra token: {e}")),
+                    );
                 }
             }
         }
@@ -101,8 +116,15 @@ impl ResilientTransport {
         };
         let (status, headers, body) = match tokio::time::timeout(self.timeout, exchange).await {
             Err(_) => {
-                let error = LlmError::Timeout { provider: self.provider.clone(), after: self.timeout, attempts };
-                return Attempt::Retry { after: self.backoff(attempts), error };
+                let error = LlmError::Timeout {
+                    provider: self.provider.clone(),
+                    after: self.timeout,
+                    attempts,
+                };
+                return Attempt::Retry {
+                    after: self.backoff(attempts),
+                    error,
+                };
             }
             Ok(Err(e)) => {
                 let error = LlmError::Unreachable {
@@ -110,7 +132,10 @@ impl ResilientTransport {
                     message: error_chain(&e),
                     attempts,
                 };
-                return Attempt::Retry { after: self.backoff(attempts), error };
+                return Attempt::Retry {
+                    after: self.backoff(attempts),
+                    error,
+                };
             }
             Ok(Ok(parts)) => parts,
         };
@@ -121,32 +146,55 @@ impl ResilientTransport {
             return Attempt::Done(reqwest::Response::from(response));
         }
         let (message, code) = error_message(&body);
-        let error = LlmError::Status { provider: self.provider.clone(), status: status.as_u16(), code: code.clone(), message };
+        let error = LlmError::Status {
+            provider: self.provider.clone(),
+            status: status.as_u16(),
+            code: code.clone(),
+            message,
+        };
         match status.as_u16() {
             429 if code.as_deref() == Some("insufficient_quota") => Attempt::Fail(error),
-            429 => match headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after) {
-                Some(wait) if wait > self.retry.retry_after_cap => Attempt::Fail(LlmError::RateLimited {
-                    provider: self.provider.clone(),
-                    retry_after: wait,
-                    cap: self.retry.retry_after_cap,
-                }),
+            429 => match headers
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after)
+            {
+                Some(wait) if wait > self.retry.retry_after_cap => {
+                    Attempt::Fail(LlmError::RateLimited {
+                        provider: self.provider.clone(),
+                        retry_after: wait,
+                        cap: self.retry.retry_after_cap,
+                    })
+                }
                 Some(wait) => Attempt::Retry { after: wait, error },
-                None => Attempt::Retry { after: self.backoff(attempts), error },
+                None => Attempt::Retry {
+                    after: self.backoff(attempts),
+                    error,
+                },
             },
-            500..=599 => Attempt::Retry { after: self.backoff(attempts), error },
+            500..=599 => Attempt::Retry {
+                after: self.backoff(attempts),
+                error,
+            },
             _ => Attempt::Fail(error),
         }
     }
 
     /// Exponential back-off with full jitter in its upper half.
     fn backoff(&self, attempts: u32) -> Duration {
-        let exp = self.retry.base_delay.saturating_mul(1 << attempts.saturating_sub(1).min(16));
+        let exp = self
+            .retry
+            .base_delay
+            .saturating_mul(1 << attempts.saturating_sub(1).min(16));
         let capped = exp.min(self.retry.max_delay);
         capped.mul_f64(0.5 + fastrand::f64() * 0.5)
     }
 
     fn setup_error(&self, message: String) -> LlmError {
-        LlmError::Setup { provider: self.provider.clone(), message }
+        LlmError::Setup {
+            provider: self.provider.clone(),
+            message,
+        }
     }
 }
 
@@ -165,15 +213,25 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
 fn error_message(body: &[u8]) -> (String, Option<String>) {
     if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
         let error = value.get("error").unwrap_or(&value);
-        let message = error.get("message").and_then(|m| m.as_str()).map(str::to_owned);
-        let code = error.get("code").and_then(|c| c.as_str()).map(str::to_owned);
+        let message = error
+            .get("message")
+            .and_then(|m| m.as_str())
+            .map(str::to_owned);
+        let code = error
+            .get("code")
+            .and_then(|c| c.as_str())
+            .map(str::to_owned);
         if let Some(message) = message {
             return (message, code);
         }
     }
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
-    if text.is_empty() { ("(empty body)".into(), None) } else { (crate::text_start(text, 300), None) }
+    if text.is_empty() {
+        ("(empty body)".into(), None)
+    } else {
+        (crate::text_start(text, 300), None)
+    }
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {
@@ -195,7 +253,10 @@ mod tests {
     fn retry_after_reads_seconds_and_dates() {
         assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
         assert_eq!(parse_retry_after("0.5"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon"), None);
     }
 
@@ -205,7 +266,10 @@ mod tests {
             error_message(br#"{"error": {"message": "You exceeded your current quota", "code": "insufficient_quota"}}"#);
         assert_eq!(message, "You exceeded your current quota");
         assert_eq!(code.as_deref(), Some("insufficient_quota"));
-        assert_eq!(error_message(b"<html>Bad Gateway</html>").0, "<html>Bad Gateway</html>");
+        assert_eq!(
+            error_message(b"<html>Bad Gateway</html>").0,
+            "<html>Bad Gateway</html>"
+        );
         assert_eq!(error_message(b"").0, "(empty body)");
     }
 }

@@ -54,8 +54,9 @@ impl BlobStoreConfig {
 
     /// The endpoint of an account in the public cloud.
     pub fn account_endpoint(account: &str) -> Result<Url, StoreError> {
-        Url::parse(&format!("https://{account}.blob.core.windows.net"))
-            .map_err(|e| StoreError::Refused(format!("`{account}` is not a storage account name: {e}")))
+        Url::parse(&format!("https://{account}.blob.core.windows.net")).map_err(|e| {
+            StoreError::Refused(format!("`{account}` is not a storage account name: {e}"))
+        })
     }
 }
 
@@ -88,21 +89,37 @@ impl BlobSettings {
     /// `AZURE_STORAGE_ACCOUNT`, `AZURE_STORAGE_CONTAINER`, and `AZURE_STORAGE_SAS_TOKEN` (else a
     /// Microsoft Entra credential chosen from the environment). `None` when no account is set.
     pub fn from_env_with(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, StoreError> {
-        let get = |name: &str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let endpoint = match (get("AZURE_STORAGE_BLOB_ENDPOINT"), get("AZURE_STORAGE_ACCOUNT")) {
+        let get = |name: &str| {
+            var(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let endpoint = match (
+            get("AZURE_STORAGE_BLOB_ENDPOINT"),
+            get("AZURE_STORAGE_ACCOUNT"),
+        ) {
             (Some(endpoint), _) => Url::parse(&endpoint)
                 .ok()
                 .filter(|u| matches!(u.scheme(), "http" | "https"))
-                .ok_or_else(|| StoreError::Refused(format!("AZURE_STORAGE_BLOB_ENDPOINT: `{endpoint}` is not an http(s) URL")))?,
+                .ok_or_else(|| {
+                    StoreError::Refused(format!(
+                        "AZURE_STORAGE_BLOB_ENDPOINT: `{endpoint}` is not an http(s) URL"
+                    ))
+                })?,
             (None, Some(account)) => BlobStoreConfig::account_endpoint(&account)?,
             (None, None) => return Ok(None),
         };
-        let container = get("AZURE_STORAGE_CONTAINER").unwrap_or_else(|| BlobStoreConfig::DEFAULT_CONTAINER.to_owned());
+        let container = get("AZURE_STORAGE_CONTAINER")
+            .unwrap_or_else(|| BlobStoreConfig::DEFAULT_CONTAINER.to_owned());
         let auth = match get("AZURE_STORAGE_SAS_TOKEN") {
             Some(token) => BlobAuth::Sas(token),
             None => BlobAuth::Entra(CredentialChoice::from_env_with(&var)),
         };
-        Ok(Some(Self { endpoint, container, auth }))
+        Ok(Some(Self {
+            endpoint,
+            container,
+            auth,
+        }))
     }
 
     /// Builds the credential (logging which one, never the secret) and connects.
@@ -114,13 +131,24 @@ impl BlobSettings {
             }
             BlobAuth::Entra(choice) => {
                 tracing::info!(container = %self.container, credential = %choice.describe(), "Blob Storage authenticates with Microsoft Entra");
-                let credential = choice
-                    .build(http.clone())
-                    .map_err(|e| StoreError::Refused(format!("no Microsoft Entra credential ({}): {e}", choice.describe())))?;
+                let credential = choice.build(http.clone()).map_err(|e| {
+                    StoreError::Refused(format!(
+                        "no Microsoft Entra credential ({}): {e}",
+                        choice.describe()
+                    ))
+                })?;
                 BlobCredential::Entra(credential)
             }
         };
-        BlobPlanStore::connect(BlobStoreConfig { endpoint: self.endpoint, container: self.container, credential }, http).await
+        BlobPlanStore::connect(
+            BlobStoreConfig {
+                endpoint: self.endpoint,
+                container: self.container,
+                credential,
+            },
+            http,
+        )
+        .await
     }
 }
 
@@ -133,18 +161,25 @@ pub struct BlobPlanStore {
 
 impl std::fmt::Debug for BlobPlanStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BlobPlanStore").field("container", &self.public_url).finish()
+        f.debug_struct("BlobPlanStore")
+            .field("container", &self.public_url)
+            .finish()
     }
 }
 
 impl BlobPlanStore {
     /// Connects and creates the container when missing (an existing one is fine). Fails with a
     /// message that says what to fix when the container cannot be reached.
-    pub async fn connect(config: BlobStoreConfig, http: reqwest::Client) -> Result<Self, StoreError> {
+    pub async fn connect(
+        config: BlobStoreConfig,
+        http: reqwest::Client,
+    ) -> Result<Self, StoreError> {
         let mut url = config.endpoint.clone();
         url.set_query(None);
         url.path_segments_mut()
-            .map_err(|_| StoreError::Refused(format!("{} is not a usable endpoint URL", config.endpoint)))?
+            .map_err(|_| {
+                StoreError::Refused(format!("{} is not a usable endpoint URL", config.endpoint))
+            })?
             .pop_if_empty()
             .push(&config.container);
         let public_url = url.to_string();
@@ -166,13 +201,19 @@ impl BlobPlanStore {
         };
         let container = BlobContainerClient::new(url, credential, Some(options))
             .map_err(|e| StoreError::Refused(format!("{public_url}: {e}")))?;
-        let store = Self { container: Arc::new(container), public_url };
+        let store = Self {
+            container: Arc::new(container),
+            public_url,
+        };
         match store.container.create(None).await {
             Ok(_) => tracing::info!(container = %store.public_url, "created the plan container"),
             Err(e) if e.http_status() == Some(StatusCode::Conflict) => {}
             // A credential scoped to blobs may not create containers; an existing one will do,
             // and a missing write permission then shows on the first save.
-            Err(e) if e.http_status() == Some(StatusCode::Forbidden) && store.container.exists().await.unwrap_or(false) => {
+            Err(e)
+                if e.http_status() == Some(StatusCode::Forbidden)
+                    && store.container.exists().await.unwrap_or(false) =>
+            {
                 tracing::warn!(container = %store.public_url, "the credential may not create containers; using the existing one");
             }
             Err(e) => return Err(store.classify(e, "create or reach the container")),
@@ -191,7 +232,10 @@ impl BlobPlanStore {
             ErrorKind::HttpResponse { error_code, .. } => error_code.clone(),
             _ => None,
         };
-        let code_note = code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default();
+        let code_note = code
+            .as_deref()
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default();
         match error.http_status() {
             Some(StatusCode::Forbidden) => StoreError::Refused(format!(
                 "could not {doing} at {}: access denied{code_note}. The credential needs permission to create the container and to read, write and list blobs: grant the `Storage Blob Data Contributor` role, or a SAS with permissions `rwlac` on the blob service",
@@ -201,15 +245,36 @@ impl BlobPlanStore {
                 "could not {doing} at {}: the credential was not accepted{code_note}; check the SAS token or the Entra identity",
                 self.public_url
             )),
-            Some(status) if u16::from(status) >= 500 || status == StatusCode::RequestTimeout || status == StatusCode::TooManyRequests => {
-                StoreError::Unavailable(format!("could not {doing} at {}: HTTP {}{code_note}", self.public_url, u16::from(status)))
+            Some(status)
+                if u16::from(status) >= 500
+                    || status == StatusCode::RequestTimeout
+                    || status == StatusCode::TooManyRequests =>
+            {
+                StoreError::Unavailable(format!(
+                    "could not {doing} at {}: HTTP {}{code_note}",
+                    self.public_url,
+                    u16::from(status)
+                ))
             }
-            Some(status) => StoreError::Refused(format!("could not {doing} at {}: HTTP {}{code_note}: {error}", self.public_url, u16::from(status))),
-            None => StoreError::Unavailable(format!("could not {doing} at {}: {error}", self.public_url)),
+            Some(status) => StoreError::Refused(format!(
+                "could not {doing} at {}: HTTP {}{code_note}: {error}",
+                self.public_url,
+                u16::from(status)
+            )),
+            None => StoreError::Unavailable(format!(
+                "could not {doing} at {}: {error}",
+                self.public_url
+            )),
         }
     }
 
-    async fn write_once(&self, name: &str, bytes: Vec<u8>, content_type: &str, metadata: &HashMap<String, String>) -> Result<String, StoreError> {
+    async fn write_once(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+        metadata: &HashMap<String, String>,
+    ) -> Result<String, StoreError> {
         let blob = self.container.blob_client(name);
         let options = BlobClientUploadOptions {
             blob_content_type: Some(content_type.to_owned()),
@@ -217,8 +282,13 @@ impl BlobPlanStore {
             ..Default::default()
         }
         .if_not_exists();
-        let mut result = blob.upload(RequestContent::from(bytes.clone()), Some(options.clone())).await;
-        if result.as_ref().is_err_and(|e| e.http_status() == Some(StatusCode::NotFound)) {
+        let mut result = blob
+            .upload(RequestContent::from(bytes.clone()), Some(options.clone()))
+            .await;
+        if result
+            .as_ref()
+            .is_err_and(|e| e.http_status() == Some(StatusCode::NotFound))
+        {
             // The container went away (deleted, or a storage emulator reset): make it again.
             tracing::warn!(container = %self.public_url, "the plan container is missing; creating it again");
             match self.container.create(None).await {
@@ -226,7 +296,9 @@ impl BlobPlanStore {
                 Err(e) if e.http_status() == Some(StatusCode::Conflict) => {}
                 Err(e) => return Err(self.classify(e, "create the container")),
             }
-            result = blob.upload(RequestContent::from(bytes.clone()), Some(options)).await;
+            result = blob
+                .upload(RequestContent::from(bytes.clone()), Some(options))
+                .await;
         }
         match result {
             Ok(_) => Ok(self.blob_url(name)),
@@ -246,7 +318,11 @@ impl BlobPlanStore {
     async fn read(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         match self.container.blob_client(name).download(None).await {
             Ok(response) => {
-                let bytes = response.body.collect().await.map_err(|e| self.classify(e, &format!("read {name}")))?;
+                let bytes = response
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| self.classify(e, &format!("read {name}")))?;
                 Ok(Some(bytes.to_vec()))
             }
             Err(e) if e.http_status() == Some(StatusCode::NotFound) => Ok(None),
@@ -255,10 +331,20 @@ impl BlobPlanStore {
     }
 
     async fn latest_revision(&self, instance_id: &str) -> Result<Option<u32>, StoreError> {
-        let options = BlobContainerClientListBlobsOptions { prefix: Some(format!("{instance_id}/rev-")), ..Default::default() };
-        let mut pager = self.container.list_blobs(Some(options)).map_err(|e| self.classify(e, "list plans"))?;
+        let options = BlobContainerClientListBlobsOptions {
+            prefix: Some(format!("{instance_id}/rev-")),
+            ..Default::default()
+        };
+        let mut pager = self
+            .container
+            .list_blobs(Some(options))
+            .map_err(|e| self.classify(e, "list plans"))?;
         let mut latest = None;
-        while let Some(item) = pager.try_next().await.map_err(|e| self.classify(e, "list plans"))? {
+        while let Some(item) = pager
+            .try_next()
+            .await
+            .map_err(|e| self.classify(e, "list plans"))?
+        {
             let revision = item
                 .name
                 .as_deref()
@@ -278,7 +364,13 @@ fn metadata(plan: &TripPlan) -> HashMap<String, String> {
         ("instanceid".to_owned(), plan.instance_id.clone()),
         ("revision".to_owned(), plan.revision.to_string()),
         ("traveler".to_owned(), encode(&plan.request.traveler_name)),
-        ("destination".to_owned(), encode(&format!("{}, {}", plan.destination.name, plan.destination.country))),
+        (
+            "destination".to_owned(),
+            encode(&format!(
+                "{}, {}",
+                plan.destination.name, plan.destination.country
+            )),
+        ),
         ("created".to_owned(), plan.created_at.to_rfc3339()),
         ("demo".to_owned(), plan.demo.to_string()),
     ])
@@ -291,12 +383,25 @@ impl PlanStore for BlobPlanStore {
         let (json_name, md_name) = document_names(&plan.instance_id, plan.revision);
         let metadata = metadata(plan);
         Ok(PlanLocation {
-            json: self.write_once(&json_name, json, "application/json", &metadata).await?,
-            markdown: self.write_once(&md_name, markdown, "text/markdown; charset=utf-8", &metadata).await?,
+            json: self
+                .write_once(&json_name, json, "application/json", &metadata)
+                .await?,
+            markdown: self
+                .write_once(
+                    &md_name,
+                    markdown,
+                    "text/markdown; charset=utf-8",
+                    &metadata,
+                )
+                .await?,
         })
     }
 
-    async fn load(&self, instance_id: &str, revision: Option<u32>) -> Result<Option<TripPlan>, StoreError> {
+    async fn load(
+        &self,
+        instance_id: &str,
+        revision: Option<u32>,
+    ) -> Result<Option<TripPlan>, StoreError> {
         let revision = match revision {
             Some(r) => r,
             None => match self.latest_revision(instance_id).await? {
@@ -306,7 +411,9 @@ impl PlanStore for BlobPlanStore {
         };
         let name = document_names(instance_id, revision).0;
         match self.read(&name).await? {
-            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| StoreError::Corrupt(format!("{}: {e}", self.blob_url(&name)))),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(format!("{}: {e}", self.blob_url(&name)))),
             None => Ok(None),
         }
     }
@@ -321,7 +428,10 @@ mod tests {
     use super::*;
 
     fn settings(vars: &[(&str, &str)]) -> Result<Option<BlobSettings>, StoreError> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         BlobSettings::from_env_with(|n| map.get(n).cloned())
     }
 
@@ -332,35 +442,73 @@ mod tests {
 
     #[test]
     fn an_account_name_means_the_public_cloud_and_the_default_container() {
-        let s = settings(&[("AZURE_STORAGE_ACCOUNT", "tripsprod"), ("AZURE_STORAGE_SAS_TOKEN", "?sv=1&sig=x")]).unwrap().unwrap();
-        assert_eq!(s.endpoint.as_str(), "https://tripsprod.blob.core.windows.net/");
+        let s = settings(&[
+            ("AZURE_STORAGE_ACCOUNT", "tripsprod"),
+            ("AZURE_STORAGE_SAS_TOKEN", "?sv=1&sig=x"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            s.endpoint.as_str(),
+            "https://tripsprod.blob.core.windows.net/"
+        );
         assert_eq!(s.container, "travel-plans");
         assert_eq!(s.auth, BlobAuth::Sas("?sv=1&sig=x".into()));
-        assert!(!format!("{s:?}").contains("sig=x"), "the SAS is never printed");
+        assert!(
+            !format!("{s:?}").contains("sig=x"),
+            "the SAS is never printed"
+        );
     }
 
     #[test]
     fn any_endpoint_url_works_and_entra_is_chosen_without_a_sas() {
         let s = settings(&[
-            ("AZURE_STORAGE_BLOB_ENDPOINT", "https://acct.blob.core.chinacloudapi.cn"),
+            (
+                "AZURE_STORAGE_BLOB_ENDPOINT",
+                "https://acct.blob.core.chinacloudapi.cn",
+            ),
             ("AZURE_STORAGE_ACCOUNT", "ignored"),
             ("AZURE_STORAGE_CONTAINER", "plans"),
             ("AZURE_FEDERATED_TOKEN_FILE", "/var/run/token"),
         ])
         .unwrap()
         .unwrap();
-        assert_eq!(s.endpoint.host_str(), Some("acct.blob.core.chinacloudapi.cn"));
+        assert_eq!(
+            s.endpoint.host_str(),
+            Some("acct.blob.core.chinacloudapi.cn")
+        );
         assert_eq!(s.container, "plans");
-        assert_eq!(s.auth, BlobAuth::Entra(CredentialChoice::WorkloadIdentity { token_file: "/var/run/token".into() }));
-        let managed = settings(&[("AZURE_STORAGE_ACCOUNT", "a"), ("IDENTITY_ENDPOINT", "http://169.254.169.254")]).unwrap().unwrap();
-        assert_eq!(managed.auth, BlobAuth::Entra(CredentialChoice::ManagedIdentity { client_id: None }));
-        let developer = settings(&[("AZURE_STORAGE_ACCOUNT", "a")]).unwrap().unwrap();
-        assert_eq!(developer.auth, BlobAuth::Entra(CredentialChoice::DeveloperTools));
+        assert_eq!(
+            s.auth,
+            BlobAuth::Entra(CredentialChoice::WorkloadIdentity {
+                token_file: "/var/run/token".into()
+            })
+        );
+        let managed = settings(&[
+            ("AZURE_STORAGE_ACCOUNT", "a"),
+            ("IDENTITY_ENDPOINT", "http://169.254.169.254"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            managed.auth,
+            BlobAuth::Entra(CredentialChoice::ManagedIdentity { client_id: None })
+        );
+        let developer = settings(&[("AZURE_STORAGE_ACCOUNT", "a")])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            developer.auth,
+            BlobAuth::Entra(CredentialChoice::DeveloperTools)
+        );
     }
 
     #[test]
     fn a_bad_endpoint_is_refused_clearly() {
         let err = settings(&[("AZURE_STORAGE_BLOB_ENDPOINT", "ftp://x")]).unwrap_err();
-        assert!(err.to_string().contains("AZURE_STORAGE_BLOB_ENDPOINT"), "{err}");
+        assert!(
+            err.to_string().contains("AZURE_STORAGE_BLOB_ENDPOINT"),
+            "{err}"
+        );
     }
 }

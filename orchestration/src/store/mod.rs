@@ -51,7 +51,11 @@ impl StoreError {
 pub trait PlanStore: Send + Sync + std::fmt::Debug {
     async fn save(&self, plan: &TripPlan) -> Result<PlanLocation, StoreError>;
     /// The revision asked for, or the latest when `None`.
-    async fn load(&self, instance_id: &str, revision: Option<u32>) -> Result<Option<TripPlan>, StoreError>;
+    async fn load(
+        &self,
+        instance_id: &str,
+        revision: Option<u32>,
+    ) -> Result<Option<TripPlan>, StoreError>;
     /// A name for logs ("local folder ./data/plans").
     fn describe(&self) -> String;
 }
@@ -65,7 +69,10 @@ pub fn documents(plan: &TripPlan) -> (Vec<u8>, Vec<u8>) {
 
 /// The blob or file names of a revision: `{instanceId}/rev-{n}.json` and `.md`.
 pub fn document_names(instance_id: &str, revision: u32) -> (String, String) {
-    (format!("{instance_id}/rev-{revision}.json"), format!("{instance_id}/rev-{revision}.md"))
+    (
+        format!("{instance_id}/rev-{revision}.json"),
+        format!("{instance_id}/rev-{revision}.md"),
+    )
 }
 
 /// Plans as files under a folder.
@@ -85,9 +92,12 @@ impl LocalPlanStore {
 
     async fn write_once(&self, name: &str, bytes: &[u8]) -> Result<String, StoreError> {
         let path = self.root.join(name);
-        let unavailable = |e: std::io::Error| StoreError::Unavailable(format!("{}: {e}", path.display()));
+        let unavailable =
+            |e: std::io::Error| StoreError::Unavailable(format!("{}: {e}", path.display()));
         if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent).await.map_err(unavailable)?;
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(unavailable)?;
         }
         match tokio::fs::read(&path).await {
             Ok(existing) if existing == bytes => return Ok(path.display().to_string()),
@@ -97,8 +107,12 @@ impl LocalPlanStore {
         }
         // Write aside, then rename: a reader never sees half a document.
         let partial = path.with_extension(format!("partial-{}", fastrand::u64(..)));
-        tokio::fs::write(&partial, bytes).await.map_err(unavailable)?;
-        tokio::fs::rename(&partial, &path).await.map_err(unavailable)?;
+        tokio::fs::write(&partial, bytes)
+            .await
+            .map_err(unavailable)?;
+        tokio::fs::rename(&partial, &path)
+            .await
+            .map_err(unavailable)?;
         Ok(path.display().to_string())
     }
 }
@@ -114,7 +128,11 @@ impl PlanStore for LocalPlanStore {
         })
     }
 
-    async fn load(&self, instance_id: &str, revision: Option<u32>) -> Result<Option<TripPlan>, StoreError> {
+    async fn load(
+        &self,
+        instance_id: &str,
+        revision: Option<u32>,
+    ) -> Result<Option<TripPlan>, StoreError> {
         let revision = match revision {
             Some(r) => r,
             None => {
@@ -127,7 +145,11 @@ impl PlanStore for LocalPlanStore {
                 let mut latest = None;
                 while let Ok(Some(entry)) = entries.next_entry().await {
                     let name = entry.file_name().to_string_lossy().into_owned();
-                    if let Some(n) = name.strip_prefix("rev-").and_then(|n| n.strip_suffix(".json")).and_then(|n| n.parse::<u32>().ok()) {
+                    if let Some(n) = name
+                        .strip_prefix("rev-")
+                        .and_then(|n| n.strip_suffix(".json"))
+                        .and_then(|n| n.parse::<u32>().ok())
+                    {
                         latest = latest.max(Some(n));
                     }
                 }
@@ -139,7 +161,9 @@ impl PlanStore for LocalPlanStore {
         };
         let path = self.root.join(document_names(instance_id, revision).0);
         match tokio::fs::read(&path).await {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display()))),
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StoreError::Unavailable(e.to_string())),
         }

@@ -1,0 +1,231 @@
+//! The durable engine: duroxide on its store, and the engine's tuning, in one place.
+//!
+//! * [`sqlite`]: the embedded default, one file held by one process;
+//! * [`postgres`]: duroxide-pg, shared by any number of processes;
+//! * [`store`]: the wrapper both go through (wake-ups, turn-taking writes, the trips index);
+//! * [`wakeups`]: the signals dispatchers wait on instead of polling.
+
+pub mod postgres;
+pub mod sqlite;
+pub mod store;
+pub mod wakeups;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use duroxide::providers::Provider;
+use duroxide::runtime::{self, Runtime};
+use duroxide::{Client, OrchestrationRegistry, RuntimeOptions};
+
+use crate::activities::Activities;
+use crate::progress::TripOutcome;
+use crate::trip_index::{Db, TripIndex};
+use crate::workflow::{ORCHESTRATION, TripInput, plan_trip};
+pub use postgres::PostgresSettings;
+use store::{StoreParts, WorkflowStore};
+use wakeups::Wakeups;
+
+/// How hard the engine works. The defaults were chosen with `travel-planner bench`
+/// (`docs/benchmarks.md`); each is also a setting (README, "Configuration").
+#[derive(Debug, Clone)]
+pub struct EngineTuning {
+    /// Orchestration turns processed at once by this process.
+    pub orchestration_slots: usize,
+    /// Activities (agent calls, saves, bookings) run at once by this process.
+    pub activity_slots: usize,
+    /// How often an idle dispatcher looks at the store although nobody announced work (timers
+    /// due later, work of a process that died). Announced work is taken at once.
+    pub safety_poll: Duration,
+    /// How long a running activity's or turn's lease lasts (renewed at half-time while it runs).
+    /// When a process dies, another takes its work over once the lease runs out (PostgreSQL; a
+    /// SQLite store releases every lease when its process restarts).
+    pub lease: Duration,
+}
+
+impl Default for EngineTuning {
+    fn default() -> Self {
+        Self {
+            orchestration_slots: 2,
+            activity_slots: 16,
+            safety_poll: Duration::from_secs(1),
+            lease: Duration::from_secs(4),
+        }
+    }
+}
+
+/// Where the engine keeps its state.
+#[derive(Debug, Clone)]
+pub enum StoreLocation {
+    /// A SQLite file, held by this process alone (`exclusive`), or opened beside the process that
+    /// holds it for a short command (`instances`).
+    Sqlite { path: PathBuf, exclusive: bool },
+    /// A PostgreSQL database shared by any number of processes.
+    Postgres(PostgresSettings),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("the workflow store at {location} cannot be opened: {message}")]
+    Store { location: String, message: String },
+    #[error(
+        "the workflow store {path} is in use by another travel-planner process. A SQLite store belongs to one process; stop the other one, give this one its own --data-dir, or share a PostgreSQL store between processes with DATABASE_URL"
+    )]
+    InUse { path: String },
+    #[error("the trips index in {location} cannot be opened: {message}")]
+    Index { location: String, message: String },
+}
+
+/// The open store: the engine's provider (wrapped) and the trips index beside it.
+#[derive(Clone)]
+pub struct Store {
+    pub provider: Arc<WorkflowStore>,
+    pub index: Arc<TripIndex>,
+    /// For people: "SQLite file ./data/workflows.db" or "PostgreSQL … schema travel_planner".
+    pub description: String,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.description)
+    }
+}
+
+impl Store {
+    /// Opens the store, runs the engine's migrations, creates the index and rebuilds it when it
+    /// was missing.
+    pub async fn open(
+        location: &StoreLocation,
+        tuning: &EngineTuning,
+    ) -> Result<Self, EngineError> {
+        let wakeups = Arc::new(Wakeups::default());
+        let mut keep_alive: Vec<Box<dyn std::any::Any + Send + Sync>> = Vec::new();
+        let (provider, db, serialise_writes, peers, description): (
+            Arc<dyn Provider>,
+            Db,
+            bool,
+            Option<Arc<dyn store::Peers>>,
+            String,
+        ) = match location {
+            StoreLocation::Sqlite { path, exclusive } => {
+                let opened = sqlite::open(path, *exclusive).await?;
+                let db = Db::Sqlite(opened.provider.get_pool().clone());
+                if let Some(lock) = opened.lock {
+                    keep_alive.push(Box::new(lock));
+                }
+                (
+                    Arc::new(opened.provider),
+                    db,
+                    true,
+                    None,
+                    format!("SQLite file {}", path.display()),
+                )
+            }
+            StoreLocation::Postgres(settings) => {
+                let provider = postgres::open(settings).await?;
+                let pool = provider.pool().clone();
+                keep_alive.push(Box::new(postgres::listen(
+                    pool.clone(),
+                    &settings.schema,
+                    wakeups.clone(),
+                )));
+                let peers: Arc<dyn store::Peers> =
+                    Arc::new(postgres::NotifyPeers::new(pool.clone(), &settings.schema));
+                let description = format!(
+                    "PostgreSQL {} schema {}",
+                    postgres::redacted(&settings.url),
+                    settings.schema
+                );
+                (
+                    Arc::new(provider),
+                    Db::Postgres(pool, settings.schema.clone()),
+                    false,
+                    Some(peers),
+                    description,
+                )
+            }
+        };
+        let index_failed = |e: crate::trip_index::IndexError| EngineError::Index {
+            location: description.clone(),
+            message: e.to_string(),
+        };
+        let (index, created) = TripIndex::open(db).await.map_err(index_failed)?;
+        let index = Arc::new(index);
+        let provider = Arc::new(WorkflowStore::new(StoreParts {
+            provider,
+            serialise_writes,
+            wakeups,
+            peers,
+            index: Some(index.clone()),
+            safety_poll: tuning.safety_poll,
+            keep_alive,
+        }));
+        if created {
+            let rebuilt = index
+                .rebuild(provider.as_ref())
+                .await
+                .map_err(index_failed)?;
+            if rebuilt > 0 {
+                tracing::info!(
+                    trips = rebuilt,
+                    "rebuilt the trips index from the engine's history"
+                );
+            }
+        }
+        Ok(Self {
+            provider,
+            index,
+            description,
+        })
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(self.provider.clone())
+    }
+}
+
+/// A running engine: the runtime that executes workflows.
+pub struct Engine {
+    runtime: Arc<Runtime>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    pub async fn start(store: &Store, activities: Arc<Activities>, tuning: &EngineTuning) -> Self {
+        let orchestrations = OrchestrationRegistry::builder()
+            .register_typed::<TripInput, TripOutcome, _, _>(ORCHESTRATION, plan_trip)
+            .build_result()
+            .expect("one orchestration, registered once");
+        let options = RuntimeOptions {
+            orchestration_concurrency: tuning.orchestration_slots,
+            worker_concurrency: tuning.activity_slots,
+            // Dispatchers wait inside the store for a wake-up; these only bound a wait.
+            dispatcher_min_poll_interval: Duration::from_millis(10),
+            dispatcher_long_poll_timeout: Duration::from_secs(30),
+            orchestrator_lock_timeout: tuning.lease,
+            orchestrator_lock_renewal_buffer: tuning.lease / 2,
+            worker_lock_timeout: tuning.lease,
+            worker_lock_renewal_buffer: tuning.lease / 2,
+            ..Default::default()
+        };
+        let provider: Arc<dyn Provider> = store.provider.clone();
+        let runtime = runtime::Runtime::start_with_options(
+            provider,
+            activities.registry(),
+            orchestrations,
+            options,
+        )
+        .await;
+        Self { runtime }
+    }
+
+    /// Stops taking work, lets running work finish for up to `grace`, then stops.
+    pub async fn shutdown(self, grace: Duration) {
+        self.runtime.shutdown(Some(grace.as_millis() as u64)).await;
+    }
+}

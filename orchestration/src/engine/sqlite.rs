@@ -1,0 +1,98 @@
+//! The embedded store: duroxide's SQLite provider on one file that this process holds alone.
+//!
+//! SQLite's write-ahead log serves one writer well and several processes badly (and not at all on
+//! network file shares), so the first `serve` on a data folder takes an exclusive lock beside the
+//! file and a second one refuses to start. Holding the file alone also means that every lease in
+//! it at start-up belongs to a process that is gone: they are released at once, so work in flight
+//! when the last process died resumes immediately rather than when its lease runs out.
+
+use std::fs::File;
+use std::path::Path;
+
+use duroxide::providers::sqlite::SqliteProvider;
+
+use super::EngineError;
+
+/// The open store, and the lock that keeps it this process' own (when taken).
+pub struct Opened {
+    pub provider: SqliteProvider,
+    pub lock: Option<File>,
+}
+
+/// Opens (creating if needed) the SQLite store at `path`. With `exclusive`, takes the data
+/// folder's lock first and releases every lease left by a previous process.
+pub async fn open(path: &Path, exclusive: bool) -> Result<Opened, EngineError> {
+    let failed = |message: String| EngineError::Store {
+        location: path.display().to_string(),
+        message,
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| failed(e.to_string()))?;
+    }
+    let lock = if exclusive {
+        Some(lock_beside(path)?)
+    } else {
+        None
+    };
+    if !path.exists() {
+        std::fs::File::create(path).map_err(|e| failed(e.to_string()))?;
+    }
+    let url = format!("sqlite:{}", path.display());
+    let provider = SqliteProvider::new(&url, None)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    if exclusive {
+        release_leases(provider.get_pool())
+            .await
+            .map_err(|e| failed(format!("releasing old leases: {e}")))?;
+    }
+    Ok(Opened { provider, lock })
+}
+
+/// `workflows.db.lock`, held with an exclusive advisory lock for the life of the process.
+fn lock_beside(path: &Path) -> Result<File, EngineError> {
+    let lock_path = path.with_extension("db.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| EngineError::Store {
+            location: lock_path.display().to_string(),
+            message: e.to_string(),
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(EngineError::InUse {
+            path: path.display().to_string(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(EngineError::Store {
+            location: lock_path.display().to_string(),
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// Every lease in the file belongs to a process that is gone: make its work fetchable now.
+async fn release_leases(pool: &sqlx::SqlitePool) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    for statement in [
+        "DELETE FROM instance_locks",
+        "UPDATE orchestrator_queue SET lock_token = NULL, locked_until = NULL WHERE lock_token IS NOT NULL",
+        "UPDATE worker_queue SET lock_token = NULL, locked_until = NULL WHERE lock_token IS NOT NULL",
+        "DELETE FROM sessions",
+    ] {
+        let released = sqlx::query(statement)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if released > 0 {
+            tracing::info!(
+                released,
+                statement,
+                "released leases left by a previous process"
+            );
+        }
+    }
+    tx.commit().await
+}

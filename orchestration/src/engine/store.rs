@@ -1,0 +1,555 @@
+//! The store the engine runs on, as this service uses it: duroxide's SQLite or PostgreSQL
+//! provider, wrapped so that
+//!
+//! * dispatchers wait for work instead of polling: every enqueue in this process wakes a waiting
+//!   dispatcher at once (a few microseconds instead of half a poll interval), another process
+//!   sharing a PostgreSQL store is told with `NOTIFY`, and a slow tick is the safety net;
+//! * on SQLite, write transactions take turns inside the process instead of failing with
+//!   "database is locked" and backing off (the file is this process' alone, see
+//!   [`super::sqlite`]);
+//! * every orchestration turn updates the trips index ([`crate::trip_index`]) as it is
+//!   acknowledged, and purging an instance removes its row.
+//!
+//! Everything else is passed through unchanged; duroxide's provider conformance suite checks the
+//! wrapped providers (`orchestration/tests/store_conformance.rs`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use duroxide::Event;
+use duroxide::providers::{
+    DeleteInstanceResult, DispatcherCapabilityFilter, ExecutionInfo, ExecutionMetadata,
+    InstanceFilter, InstanceInfo, InstanceTree, OrchestrationItem, Provider, ProviderAdmin,
+    ProviderError, PruneOptions, PruneResult, QueueDepths, ScheduledActivityIdentifier,
+    SessionFetchConfig, SystemMetrics, TagFilter, WorkItem,
+};
+use tokio::sync::{Mutex, MutexGuard};
+
+use super::wakeups::{AbortOnDrop, Queue, Wakeups, due_in};
+use crate::trip_index::{TripIndex, TurnRecord};
+
+/// Tells other processes sharing the store that work was enqueued.
+pub trait Peers: Send + Sync + std::fmt::Debug {
+    fn announce(&self, queue: Queue);
+}
+
+/// duroxide's provider with wake-ups, turn-taking writes (SQLite) and the trips index.
+pub struct WorkflowStore {
+    inner: Arc<dyn Provider>,
+    /// SQLite: one write transaction at a time in this process. PostgreSQL: `None`.
+    writes: Option<Mutex<()>>,
+    wakeups: Arc<Wakeups>,
+    peers: Option<Arc<dyn Peers>>,
+    index: Option<Arc<TripIndex>>,
+    _safety_tick: AbortOnDrop,
+    _keep_alive: Vec<Box<dyn std::any::Any + Send + Sync>>,
+}
+
+impl std::fmt::Debug for WorkflowStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkflowStore")
+            .field("provider", &self.inner.name())
+            .field("serialised_writes", &self.writes.is_some())
+            .field("peers", &self.peers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How the wrapper is put together (see [`super::open`]).
+pub struct StoreParts {
+    pub provider: Arc<dyn Provider>,
+    pub serialise_writes: bool,
+    pub wakeups: Arc<Wakeups>,
+    pub peers: Option<Arc<dyn Peers>>,
+    pub index: Option<Arc<TripIndex>>,
+    pub safety_poll: Duration,
+    /// Kept for the life of the store (the SQLite file lock, the PostgreSQL listener).
+    pub keep_alive: Vec<Box<dyn std::any::Any + Send + Sync>>,
+}
+
+impl WorkflowStore {
+    pub fn new(parts: StoreParts) -> Self {
+        let tick = parts.wakeups.tick_every(parts.safety_poll);
+        Self {
+            inner: parts.provider,
+            writes: parts.serialise_writes.then(|| Mutex::new(())),
+            wakeups: parts.wakeups,
+            peers: parts.peers,
+            index: parts.index,
+            _safety_tick: tick,
+            _keep_alive: parts.keep_alive,
+        }
+    }
+
+    /// Waits for this process' turn to write (SQLite only).
+    async fn write_turn(&self) -> Option<MutexGuard<'_, ()>> {
+        match &self.writes {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        }
+    }
+
+    /// Work was enqueued: wake this process' dispatchers and tell the other processes.
+    fn arrived(&self, queue: Queue, count: usize) {
+        if count == 0 {
+            return;
+        }
+        self.wakeups.work_arrived(queue, count);
+        if let Some(peers) = &self.peers {
+            peers.announce(queue);
+        }
+    }
+
+    fn due(&self, queue: Queue, delay: Duration) {
+        if delay.is_zero() {
+            self.arrived(queue, 1);
+        } else {
+            self.wakeups.work_due(queue, delay);
+        }
+    }
+
+    /// Fetches from `queue` with `fetch`, waiting for a wake-up while there is nothing, up to
+    /// `poll_timeout`.
+    async fn wait_for_work<T, F, Fut>(
+        &self,
+        queue: Queue,
+        poll_timeout: Duration,
+        fetch: F,
+    ) -> Result<Option<T>, ProviderError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<T>, ProviderError>>,
+    {
+        let deadline = Instant::now() + poll_timeout;
+        loop {
+            // Registered before looking, so that work enqueued while we look is not missed.
+            let woken = self.wakeups.signal(queue).notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let found = {
+                let _turn = self.write_turn().await;
+                fetch().await?
+            };
+            if found.is_some() {
+                return Ok(found);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || tokio::time::timeout(left, woken).await.is_err() {
+                return Ok(None);
+            }
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[async_trait]
+impl Provider for WorkflowStore {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn version(&self) -> &str {
+        self.inner.version()
+    }
+
+    async fn fetch_orchestration_item(
+        &self,
+        lock_timeout: Duration,
+        poll_timeout: Duration,
+        filter: Option<&DispatcherCapabilityFilter>,
+    ) -> Result<Option<(OrchestrationItem, String, u32)>, ProviderError> {
+        self.wait_for_work(Queue::Orchestrations, poll_timeout, || {
+            self.inner
+                .fetch_orchestration_item(lock_timeout, Duration::ZERO, filter)
+        })
+        .await
+    }
+
+    async fn ack_orchestration_item(
+        &self,
+        lock_token: &str,
+        execution_id: u64,
+        history_delta: Vec<Event>,
+        worker_items: Vec<WorkItem>,
+        orchestrator_items: Vec<WorkItem>,
+        metadata: ExecutionMetadata,
+        cancelled_activities: Vec<ScheduledActivityIdentifier>,
+    ) -> Result<(), ProviderError> {
+        let record = self
+            .index
+            .as_ref()
+            .and_then(|_| TurnRecord::from_events(&history_delta));
+        let activities = worker_items.len();
+        let now = now_ms();
+        let delays: Vec<Duration> = orchestrator_items
+            .iter()
+            .map(|item| due_in(item, now))
+            .collect();
+        {
+            let _turn = self.write_turn().await;
+            self.inner
+                .ack_orchestration_item(
+                    lock_token,
+                    execution_id,
+                    history_delta,
+                    worker_items,
+                    orchestrator_items,
+                    metadata,
+                    cancelled_activities,
+                )
+                .await?;
+            if let (Some(index), Some(record)) = (&self.index, record) {
+                // The turn is durable; a failure here leaves the index behind, which the
+                // reconciler repairs (see `TripIndex::reconcile`).
+                if let Err(e) = index.record_turn(&record).await {
+                    tracing::warn!(instance_id = %record.instance_id, error = %e, "the trips index could not record a turn");
+                }
+            }
+        }
+        self.arrived(Queue::Activities, activities);
+        for delay in delays {
+            self.due(Queue::Orchestrations, delay);
+        }
+        // Messages that arrived for this instance while it was locked are fetchable now.
+        self.wakeups.work_arrived(Queue::Orchestrations, 1);
+        Ok(())
+    }
+
+    async fn abandon_orchestration_item(
+        &self,
+        lock_token: &str,
+        delay: Option<Duration>,
+        ignore_attempt: bool,
+    ) -> Result<(), ProviderError> {
+        {
+            let _turn = self.write_turn().await;
+            self.inner
+                .abandon_orchestration_item(lock_token, delay, ignore_attempt)
+                .await?;
+        }
+        self.due(Queue::Orchestrations, delay.unwrap_or_default());
+        Ok(())
+    }
+
+    async fn read(&self, instance: &str) -> Result<Vec<Event>, ProviderError> {
+        self.inner.read(instance).await
+    }
+
+    async fn read_with_execution(
+        &self,
+        instance: &str,
+        execution_id: u64,
+    ) -> Result<Vec<Event>, ProviderError> {
+        self.inner.read_with_execution(instance, execution_id).await
+    }
+
+    async fn append_with_execution(
+        &self,
+        instance: &str,
+        execution_id: u64,
+        new_events: Vec<Event>,
+    ) -> Result<(), ProviderError> {
+        let _turn = self.write_turn().await;
+        self.inner
+            .append_with_execution(instance, execution_id, new_events)
+            .await
+    }
+
+    async fn enqueue_for_worker(&self, item: WorkItem) -> Result<(), ProviderError> {
+        {
+            let _turn = self.write_turn().await;
+            self.inner.enqueue_for_worker(item).await?;
+        }
+        self.arrived(Queue::Activities, 1);
+        Ok(())
+    }
+
+    async fn fetch_work_item(
+        &self,
+        lock_timeout: Duration,
+        poll_timeout: Duration,
+        session: Option<&SessionFetchConfig>,
+        tag_filter: &TagFilter,
+    ) -> Result<Option<(WorkItem, String, u32)>, ProviderError> {
+        self.wait_for_work(Queue::Activities, poll_timeout, || {
+            self.inner
+                .fetch_work_item(lock_timeout, Duration::ZERO, session, tag_filter)
+        })
+        .await
+    }
+
+    async fn ack_work_item(
+        &self,
+        token: &str,
+        completion: Option<WorkItem>,
+    ) -> Result<(), ProviderError> {
+        let completes = completion.is_some();
+        {
+            let _turn = self.write_turn().await;
+            self.inner.ack_work_item(token, completion).await?;
+        }
+        if completes {
+            self.arrived(Queue::Orchestrations, 1);
+        }
+        Ok(())
+    }
+
+    async fn renew_work_item_lock(
+        &self,
+        token: &str,
+        extend_for: Duration,
+    ) -> Result<(), ProviderError> {
+        let _turn = self.write_turn().await;
+        self.inner.renew_work_item_lock(token, extend_for).await
+    }
+
+    async fn renew_session_lock(
+        &self,
+        owner_ids: &[&str],
+        extend_for: Duration,
+        idle_timeout: Duration,
+    ) -> Result<usize, ProviderError> {
+        let _turn = self.write_turn().await;
+        self.inner
+            .renew_session_lock(owner_ids, extend_for, idle_timeout)
+            .await
+    }
+
+    async fn cleanup_orphaned_sessions(
+        &self,
+        idle_timeout: Duration,
+    ) -> Result<usize, ProviderError> {
+        let _turn = self.write_turn().await;
+        self.inner.cleanup_orphaned_sessions(idle_timeout).await
+    }
+
+    async fn abandon_work_item(
+        &self,
+        token: &str,
+        delay: Option<Duration>,
+        ignore_attempt: bool,
+    ) -> Result<(), ProviderError> {
+        {
+            let _turn = self.write_turn().await;
+            self.inner
+                .abandon_work_item(token, delay, ignore_attempt)
+                .await?;
+        }
+        self.due(Queue::Activities, delay.unwrap_or_default());
+        Ok(())
+    }
+
+    async fn renew_orchestration_item_lock(
+        &self,
+        token: &str,
+        extend_for: Duration,
+    ) -> Result<(), ProviderError> {
+        let _turn = self.write_turn().await;
+        self.inner
+            .renew_orchestration_item_lock(token, extend_for)
+            .await
+    }
+
+    async fn enqueue_for_orchestrator(
+        &self,
+        item: WorkItem,
+        delay: Option<Duration>,
+    ) -> Result<(), ProviderError> {
+        let due = delay.unwrap_or_default().max(due_in(&item, now_ms()));
+        {
+            let _turn = self.write_turn().await;
+            self.inner.enqueue_for_orchestrator(item, delay).await?;
+        }
+        self.due(Queue::Orchestrations, due);
+        Ok(())
+    }
+
+    fn as_management_capability(&self) -> Option<&dyn ProviderAdmin> {
+        self.inner
+            .as_management_capability()
+            .map(|_| self as &dyn ProviderAdmin)
+    }
+
+    async fn get_custom_status(
+        &self,
+        instance: &str,
+        last_seen_version: u64,
+    ) -> Result<Option<(Option<String>, u64)>, ProviderError> {
+        self.inner
+            .get_custom_status(instance, last_seen_version)
+            .await
+    }
+
+    async fn get_kv_value(
+        &self,
+        instance: &str,
+        key: &str,
+    ) -> Result<Option<String>, ProviderError> {
+        self.inner.get_kv_value(instance, key).await
+    }
+
+    async fn get_kv_all_values(
+        &self,
+        instance: &str,
+    ) -> Result<HashMap<String, String>, ProviderError> {
+        self.inner.get_kv_all_values(instance).await
+    }
+
+    async fn get_instance_stats(
+        &self,
+        instance: &str,
+    ) -> Result<Option<duroxide::SystemStats>, ProviderError> {
+        self.inner.get_instance_stats(instance).await
+    }
+}
+
+impl WorkflowStore {
+    fn admin(&self) -> &dyn ProviderAdmin {
+        self.inner
+            .as_management_capability()
+            .expect("checked by as_management_capability")
+    }
+
+    /// Removes the index rows of deleted instances.
+    async fn forget(&self, ids: &[String]) {
+        if let Some(index) = &self.index {
+            if let Err(e) = index.forget(ids).await {
+                tracing::warn!(error = %e, "the trips index could not forget purged instances");
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl ProviderAdmin for WorkflowStore {
+    async fn list_instances(&self) -> Result<Vec<String>, ProviderError> {
+        self.admin().list_instances().await
+    }
+
+    async fn list_instances_by_status(&self, status: &str) -> Result<Vec<String>, ProviderError> {
+        self.admin().list_instances_by_status(status).await
+    }
+
+    async fn list_executions(&self, instance: &str) -> Result<Vec<u64>, ProviderError> {
+        self.admin().list_executions(instance).await
+    }
+
+    async fn read_history_with_execution_id(
+        &self,
+        instance: &str,
+        execution_id: u64,
+    ) -> Result<Vec<Event>, ProviderError> {
+        self.admin()
+            .read_history_with_execution_id(instance, execution_id)
+            .await
+    }
+
+    async fn read_history(&self, instance: &str) -> Result<Vec<Event>, ProviderError> {
+        self.admin().read_history(instance).await
+    }
+
+    async fn latest_execution_id(&self, instance: &str) -> Result<u64, ProviderError> {
+        self.admin().latest_execution_id(instance).await
+    }
+
+    async fn get_instance_info(&self, instance: &str) -> Result<InstanceInfo, ProviderError> {
+        self.admin().get_instance_info(instance).await
+    }
+
+    async fn get_execution_info(
+        &self,
+        instance: &str,
+        execution_id: u64,
+    ) -> Result<ExecutionInfo, ProviderError> {
+        self.admin()
+            .get_execution_info(instance, execution_id)
+            .await
+    }
+
+    async fn get_system_metrics(&self) -> Result<SystemMetrics, ProviderError> {
+        self.admin().get_system_metrics().await
+    }
+
+    async fn get_queue_depths(&self) -> Result<QueueDepths, ProviderError> {
+        self.admin().get_queue_depths().await
+    }
+
+    async fn list_children(&self, instance_id: &str) -> Result<Vec<String>, ProviderError> {
+        self.admin().list_children(instance_id).await
+    }
+
+    async fn get_parent_id(&self, instance_id: &str) -> Result<Option<String>, ProviderError> {
+        self.admin().get_parent_id(instance_id).await
+    }
+
+    async fn get_instance_tree(&self, instance_id: &str) -> Result<InstanceTree, ProviderError> {
+        self.admin().get_instance_tree(instance_id).await
+    }
+
+    async fn delete_instances_atomic(
+        &self,
+        ids: &[String],
+        force: bool,
+    ) -> Result<DeleteInstanceResult, ProviderError> {
+        let result = {
+            let _turn = self.write_turn().await;
+            self.admin().delete_instances_atomic(ids, force).await?
+        };
+        self.forget(ids).await;
+        Ok(result)
+    }
+
+    async fn delete_instance(
+        &self,
+        instance_id: &str,
+        force: bool,
+    ) -> Result<DeleteInstanceResult, ProviderError> {
+        let result = {
+            let _turn = self.write_turn().await;
+            self.admin().delete_instance(instance_id, force).await?
+        };
+        self.forget(&[instance_id.to_owned()]).await;
+        Ok(result)
+    }
+
+    async fn delete_instance_bulk(
+        &self,
+        filter: InstanceFilter,
+    ) -> Result<DeleteInstanceResult, ProviderError> {
+        let ids = filter.instance_ids.clone();
+        let result = {
+            let _turn = self.write_turn().await;
+            self.admin().delete_instance_bulk(filter).await?
+        };
+        if let Some(ids) = ids {
+            self.forget(&ids).await;
+        }
+        Ok(result)
+    }
+
+    async fn prune_executions(
+        &self,
+        instance_id: &str,
+        options: PruneOptions,
+    ) -> Result<PruneResult, ProviderError> {
+        let _turn = self.write_turn().await;
+        self.admin().prune_executions(instance_id, options).await
+    }
+
+    async fn prune_executions_bulk(
+        &self,
+        filter: InstanceFilter,
+        options: PruneOptions,
+    ) -> Result<PruneResult, ProviderError> {
+        let _turn = self.write_turn().await;
+        self.admin().prune_executions_bulk(filter, options).await
+    }
+}

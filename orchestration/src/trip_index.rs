@@ -1,0 +1,682 @@
+//! The trips index: one row per trip (state, step, destination, traveller, times, approval
+//! expiry, total, decision, error), kept in the workflow store itself and updated as each
+//! orchestration turn is acknowledged (see [`crate::engine::store`]). Trip status, the progress
+//! pages and the instance list read it with one indexed query, whatever the size of a trip's
+//! history or the number of trips.
+//!
+//! The engine's history stays the truth: the index can be rebuilt from it ([`TripIndex::rebuild`])
+//! and repaired where it fell behind ([`TripIndex::reconcile`], e.g. a process killed between a
+//! turn and its index update). Rows only move forward: each carries the last history event id it
+//! reflects (`seq`), and an older turn never overwrites a newer one.
+//!
+//! Beside it, `trip_decisions` records each approval decision once (its primary key is the trip),
+//! so that processes racing on one trip agree on the decision that won.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeZone, Utc};
+use duroxide::providers::Provider;
+use duroxide::{Event, EventKind};
+
+use crate::progress::{ApprovalDecision, TripOutcome, TripProgress, TripState, TripStep};
+use crate::workflow::{ORCHESTRATION, TripInput};
+
+/// The SQL database behind the store (the same one duroxide uses).
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(sqlx::SqlitePool),
+    /// With the schema the tables live in.
+    Postgres(sqlx::PgPool, String),
+}
+
+/// Runs the same code on either pool type.
+macro_rules! on_db {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            Db::Sqlite($pool) => $body,
+            Db::Postgres($pool, _) => $body,
+        }
+    };
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("the trips index failed: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("the engine's history could not be read: {0}")]
+    Engine(#[from] duroxide::providers::ProviderError),
+}
+
+/// A value bound into a query built at run time.
+#[derive(Debug, Clone)]
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+/// What one orchestration turn (or a whole history) says about a trip.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnRecord {
+    pub instance_id: String,
+    /// The last history event id this record reflects.
+    pub seq: u64,
+    pub updated_ms: u64,
+    pub started: Option<Started>,
+    pub progress: Option<TripProgress>,
+    pub finished: Option<Finished>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Started {
+    pub traveller: String,
+    pub created_ms: u64,
+    pub token_sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Finished {
+    Completed(TripOutcome),
+    Failed(String),
+}
+
+impl TurnRecord {
+    /// Reads the events of a turn (or a whole history); `None` when they say nothing the index
+    /// keeps.
+    pub fn from_events(events: &[Event]) -> Option<Self> {
+        let last = events.iter().max_by_key(|e| e.event_id)?;
+        let mut record = TurnRecord {
+            instance_id: last.instance_id.clone(),
+            seq: last.event_id,
+            updated_ms: events.iter().map(|e| e.timestamp_ms).max().unwrap_or(0),
+            started: None,
+            progress: None,
+            finished: None,
+        };
+        for event in events {
+            match &event.kind {
+                EventKind::OrchestrationStarted { name, input, .. } if name == ORCHESTRATION => {
+                    if let Ok(input) = serde_json::from_str::<TripInput>(input) {
+                        record.started = Some(Started {
+                            traveller: input.request.traveler_name,
+                            created_ms: event.timestamp_ms,
+                            token_sha256: input.approval_token_sha256,
+                        });
+                    }
+                }
+                EventKind::CustomStatusUpdated {
+                    status: Some(status),
+                } => {
+                    if let Ok(progress) = serde_json::from_str(status) {
+                        record.progress = Some(progress);
+                    }
+                }
+                EventKind::OrchestrationCompleted { output } => {
+                    record.finished = Some(match serde_json::from_str(output) {
+                        Ok(outcome) => Finished::Completed(outcome),
+                        Err(e) => Finished::Failed(format!("unreadable workflow output: {e}")),
+                    });
+                }
+                EventKind::OrchestrationFailed { details } => {
+                    record.finished = Some(Finished::Failed(details.display_message()))
+                }
+                _ => {}
+            }
+        }
+        (record.started.is_some() || record.progress.is_some() || record.finished.is_some())
+            .then_some(record)
+    }
+
+    fn state(&self) -> TripState {
+        match &self.finished {
+            Some(Finished::Completed(outcome)) => outcome.state,
+            Some(Finished::Failed(_)) => TripState::Failed,
+            None => self
+                .progress
+                .as_ref()
+                .map(|p| p.state)
+                .unwrap_or(TripState::Planning),
+        }
+    }
+
+    fn decision(&self) -> Option<&ApprovalDecision> {
+        match &self.finished {
+            Some(Finished::Completed(outcome)) if outcome.decision.is_some() => {
+                outcome.decision.as_ref()
+            }
+            _ => self.progress.as_ref().and_then(|p| p.decision.as_ref()),
+        }
+    }
+}
+
+/// One trip as the index has it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TripRow {
+    pub instance_id: String,
+    pub state: TripState,
+    pub step: Option<TripStep>,
+    pub destination: Option<String>,
+    pub traveller: Option<String>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub progress: Option<TripProgress>,
+    pub outcome: Option<TripOutcome>,
+    pub error: Option<String>,
+    pub token_sha256: Option<String>,
+}
+
+/// Filters and paging of [`TripIndex::page`].
+#[derive(Debug, Clone, Default)]
+pub struct RowQuery {
+    pub state: Option<TripState>,
+    pub prefix: Option<String>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// A page of rows, the number matching, and the counts per state of all trips.
+#[derive(Debug, Clone)]
+pub struct RowPage {
+    pub rows: Vec<TripRow>,
+    pub total: usize,
+    pub counts: BTreeMap<String, usize>,
+}
+
+/// Whose decision a trip has.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// This caller's decision was recorded first: it must now be delivered to the workflow.
+    Won,
+    /// A decision was recorded before (this one, or another).
+    Taken(ApprovalDecision),
+}
+
+fn time(ms: i64) -> Option<DateTime<Utc>> {
+    Utc.timestamp_millis_opt(ms).single()
+}
+
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+fn enum_text<T: serde::Serialize>(value: &T) -> Option<String> {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+}
+
+fn enum_from<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned())).ok()
+}
+
+const COLUMNS: &str = "id, state, step, destination, traveller, created_ms, updated_ms, expires_ms, progress, outcome, error, token_sha256";
+
+type RowTuple = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    i64,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+fn row_from(t: RowTuple) -> TripRow {
+    let (
+        instance_id,
+        state,
+        step,
+        destination,
+        traveller,
+        created,
+        updated,
+        expires,
+        progress,
+        outcome,
+        error,
+        token,
+    ) = t;
+    TripRow {
+        instance_id,
+        state: enum_from(&state).unwrap_or(TripState::Planning),
+        step: step.as_deref().and_then(enum_from),
+        destination,
+        traveller,
+        created_at: time(created),
+        updated_at: time(updated),
+        expires_at: expires.and_then(time),
+        progress: progress.and_then(|p| serde_json::from_str(&p).ok()),
+        outcome: outcome.and_then(|o| serde_json::from_str(&o).ok()),
+        error,
+        token_sha256: token,
+    }
+}
+
+/// The index and the decision ledger.
+#[derive(Debug, Clone)]
+pub struct TripIndex {
+    db: Db,
+    /// `trips` or `"schema".trips`.
+    trips: String,
+    decisions: String,
+}
+
+impl TripIndex {
+    /// Creates the tables when missing. Returns the index and whether the trips table had to be
+    /// created (then [`Self::rebuild`] fills it from the engine).
+    pub async fn open(db: Db) -> Result<(Self, bool), IndexError> {
+        let (prefix, int, real, boolean) = match &db {
+            Db::Sqlite(_) => (String::new(), "INTEGER", "REAL", "INTEGER"),
+            Db::Postgres(_, schema) => (
+                format!("{schema}."),
+                "BIGINT",
+                "DOUBLE PRECISION",
+                "BOOLEAN",
+            ),
+        };
+        let index = TripIndex {
+            trips: format!("{prefix}trips"),
+            decisions: format!("{prefix}trip_decisions"),
+            db,
+        };
+        let existed: bool = match &index.db {
+            Db::Sqlite(pool) => sqlx::query_scalar(
+                "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'trips'",
+            )
+            .fetch_one(pool)
+            .await?,
+            Db::Postgres(pool, _) => {
+                sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+                    .bind(&index.trips)
+                    .fetch_one(pool)
+                    .await?
+            }
+        };
+        let statements = [
+            format!(
+                "CREATE TABLE IF NOT EXISTS {t} (
+                    id TEXT PRIMARY KEY,
+                    state TEXT NOT NULL,
+                    step TEXT,
+                    destination TEXT,
+                    traveller TEXT,
+                    created_ms {int} NOT NULL,
+                    updated_ms {int} NOT NULL,
+                    expires_ms {int},
+                    total_amount {real},
+                    total_currency TEXT,
+                    decision TEXT,
+                    error TEXT,
+                    progress TEXT,
+                    outcome TEXT,
+                    token_sha256 TEXT,
+                    seq {int} NOT NULL
+                )",
+                t = index.trips
+            ),
+            format!(
+                "CREATE INDEX IF NOT EXISTS trips_by_created ON {} (created_ms DESC, id DESC)",
+                index.trips
+            ),
+            format!(
+                "CREATE INDEX IF NOT EXISTS trips_by_state ON {} (state, created_ms DESC, id DESC)",
+                index.trips
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (
+                    id TEXT PRIMARY KEY,
+                    approved {boolean} NOT NULL,
+                    comments TEXT,
+                    decided_ms {int} NOT NULL,
+                    delivered_ms {int}
+                )",
+                index.decisions
+            ),
+        ];
+        for statement in statements {
+            on_db!(&index.db, |pool| sqlx::query(&statement)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()))?;
+        }
+        Ok((index, !existed))
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// A trip was just started: its row exists before the engine's first turn.
+    pub async fn started(&self, instance_id: &str, started: &Started) -> Result<(), IndexError> {
+        let sql = format!(
+            "INSERT INTO {} (id, state, step, traveller, created_ms, updated_ms, token_sha256, seq) VALUES ($1, $2, $3, $4, $5, $5, $6, 0)
+             ON CONFLICT (id) DO NOTHING",
+            self.trips
+        );
+        let state = TripState::Planning.as_str();
+        let step = enum_text(&TripStep::Destinations);
+        let created = started.created_ms as i64;
+        on_db!(&self.db, |pool| sqlx::query(&sql)
+            .bind(instance_id)
+            .bind(state)
+            .bind(&step)
+            .bind(&started.traveller)
+            .bind(created)
+            .bind(&started.token_sha256)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Brings a trip's row up to `record`, unless the row already reflects a later turn.
+    pub async fn record_turn(&self, record: &TurnRecord) -> Result<(), IndexError> {
+        let t = &self.trips;
+        let sql = format!(
+            "INSERT INTO {t} (id, state, step, destination, traveller, created_ms, updated_ms, expires_ms, total_amount,
+                              total_currency, decision, error, progress, outcome, token_sha256, seq)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+             ON CONFLICT (id) DO UPDATE SET
+                state = CASE WHEN excluded.progress IS NULL AND excluded.outcome IS NULL AND excluded.error IS NULL
+                             THEN trips.state ELSE excluded.state END,
+                step = COALESCE(excluded.step, trips.step),
+                destination = COALESCE(excluded.destination, trips.destination),
+                traveller = COALESCE(excluded.traveller, trips.traveller),
+                created_ms = CASE WHEN excluded.created_ms < trips.created_ms THEN excluded.created_ms ELSE trips.created_ms END,
+                updated_ms = CASE WHEN excluded.updated_ms > trips.updated_ms THEN excluded.updated_ms ELSE trips.updated_ms END,
+                expires_ms = COALESCE(excluded.expires_ms, trips.expires_ms),
+                total_amount = COALESCE(excluded.total_amount, trips.total_amount),
+                total_currency = COALESCE(excluded.total_currency, trips.total_currency),
+                decision = COALESCE(excluded.decision, trips.decision),
+                error = COALESCE(excluded.error, trips.error),
+                progress = COALESCE(excluded.progress, trips.progress),
+                outcome = COALESCE(excluded.outcome, trips.outcome),
+                token_sha256 = COALESCE(excluded.token_sha256, trips.token_sha256),
+                seq = excluded.seq
+             WHERE trips.seq < excluded.seq"
+        );
+        let progress = record.progress.as_ref();
+        let plan = progress.and_then(|p| p.plan.as_ref());
+        let (outcome, error) = match &record.finished {
+            Some(Finished::Completed(outcome)) => (serde_json::to_string(outcome).ok(), None),
+            Some(Finished::Failed(error)) => (None, Some(error.clone())),
+            None => (None, None),
+        };
+        let created = record
+            .started
+            .as_ref()
+            .map_or(record.updated_ms, |s| s.created_ms) as i64;
+        on_db!(&self.db, |pool| sqlx::query(&sql)
+            .bind(&record.instance_id)
+            .bind(record.state().as_str())
+            .bind(progress.and_then(|p| enum_text(&p.step)))
+            .bind(progress.and_then(|p| p.destination.clone()))
+            .bind(record.started.as_ref().map(|s| s.traveller.clone()))
+            .bind(created)
+            .bind(record.updated_ms as i64)
+            .bind(
+                progress
+                    .and_then(|p| p.approval.as_ref())
+                    .map(|a| a.expires_at.timestamp_millis())
+            )
+            .bind(plan.map(|p| p.total.amount))
+            .bind(plan.map(|p| p.total.currency.to_string()))
+            .bind(
+                record
+                    .decision()
+                    .map(|d| if d.approved { "approved" } else { "rejected" })
+            )
+            .bind(&error)
+            .bind(progress.and_then(|p| serde_json::to_string(p).ok()))
+            .bind(&outcome)
+            .bind(record.started.as_ref().map(|s| s.token_sha256.clone()))
+            .bind(record.seq as i64)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Whether the engine has run a turn of the trip (its row reflects one).
+    pub async fn has_run(&self, instance_id: &str) -> Result<bool, IndexError> {
+        let sql = format!(
+            "SELECT COUNT(*) FROM {} WHERE id = $1 AND seq > 0",
+            self.trips
+        );
+        let n: i64 = on_db!(&self.db, |pool| sqlx::query_scalar(&sql)
+            .bind(instance_id)
+            .fetch_one(pool)
+            .await)?;
+        Ok(n > 0)
+    }
+
+    /// One trip's row.
+    pub async fn get(&self, instance_id: &str) -> Result<Option<TripRow>, IndexError> {
+        let sql = format!("SELECT {COLUMNS} FROM {} WHERE id = $1", self.trips);
+        let row: Option<RowTuple> = on_db!(&self.db, |pool| sqlx::query_as(&sql)
+            .bind(instance_id)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row.map(row_from))
+    }
+
+    /// Trips newest first, filtered and paged, with the counts per state of all trips.
+    pub async fn page(&self, query: &RowQuery) -> Result<RowPage, IndexError> {
+        let mut conditions = Vec::new();
+        let mut args = Vec::new();
+        let mut arg = |condition: &str, value: Arg| {
+            args.push(value);
+            conditions.push(condition.replace('?', &format!("${}", args.len())));
+        };
+        if let Some(state) = query.state {
+            arg("state = ?", Arg::Text(state.as_str().to_owned()));
+        }
+        if let Some(prefix) = query
+            .prefix
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            arg(
+                &format!("substr(id, 1, {}) = ?", prefix.chars().count()),
+                Arg::Text(prefix.to_owned()),
+            );
+        }
+        if let Some(after) = query.created_after {
+            arg("created_ms >= ?", Arg::Int(after.timestamp_millis()));
+        }
+        if let Some(before) = query.created_before {
+            arg("created_ms < ?", Arg::Int(before.timestamp_millis()));
+        }
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        let t = &self.trips;
+        let rows_sql = format!(
+            "SELECT {COLUMNS} FROM {t} {filter} ORDER BY created_ms DESC, id DESC LIMIT {} OFFSET {}",
+            query.limit, query.offset
+        );
+        let total_sql = format!("SELECT COUNT(*) FROM {t} {filter}");
+        let counts_sql = format!("SELECT state, COUNT(*) FROM {t} GROUP BY state");
+        let (rows, total, counts) = on_db!(&self.db, |pool| {
+            let mut rows = sqlx::query_as::<_, RowTuple>(&rows_sql);
+            let mut total = sqlx::query_scalar::<_, i64>(&total_sql);
+            for a in &args {
+                (rows, total) = match a {
+                    Arg::Text(s) => (rows.bind(s.clone()), total.bind(s.clone())),
+                    Arg::Int(i) => (rows.bind(*i), total.bind(*i)),
+                };
+            }
+            let rows = rows.fetch_all(pool).await?;
+            let total = total.fetch_one(pool).await?;
+            let counts: Vec<(String, i64)> = sqlx::query_as(&counts_sql).fetch_all(pool).await?;
+            Ok::<_, sqlx::Error>((rows, total, counts))
+        })?;
+        Ok(RowPage {
+            rows: rows.into_iter().map(row_from).collect(),
+            total: total as usize,
+            counts: counts
+                .into_iter()
+                .map(|(state, n)| (state, n as usize))
+                .collect(),
+        })
+    }
+
+    /// Purged instances leave the index and the ledger.
+    pub async fn forget(&self, ids: &[String]) -> Result<(), IndexError> {
+        for table in [&self.trips, &self.decisions] {
+            let sql = format!("DELETE FROM {table} WHERE id = $1");
+            for id in ids {
+                on_db!(&self.db, |pool| sqlx::query(&sql)
+                    .bind(id)
+                    .execute(pool)
+                    .await
+                    .map(|r| r.rows_affected()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records `decision` unless one is recorded already (the first one wins, across processes).
+    pub async fn claim_decision(
+        &self,
+        instance_id: &str,
+        decision: &ApprovalDecision,
+    ) -> Result<Claim, IndexError> {
+        let insert = format!(
+            "INSERT INTO {} (id, approved, comments, decided_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+            self.decisions
+        );
+        let inserted = on_db!(&self.db, |pool| sqlx::query(&insert)
+            .bind(instance_id)
+            .bind(decision.approved)
+            .bind(&decision.comments)
+            .bind(now_ms())
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if inserted == 1 {
+            return Ok(Claim::Won);
+        }
+        Ok(Claim::Taken(
+            self.decision(instance_id)
+                .await?
+                .unwrap_or_else(|| decision.clone()),
+        ))
+    }
+
+    /// The decision recorded for a trip, if any.
+    pub async fn decision(
+        &self,
+        instance_id: &str,
+    ) -> Result<Option<ApprovalDecision>, IndexError> {
+        let sql = format!(
+            "SELECT approved, comments FROM {} WHERE id = $1",
+            self.decisions
+        );
+        let row: Option<(bool, Option<String>)> = on_db!(&self.db, |pool| sqlx::query_as(&sql)
+            .bind(instance_id)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row.map(|(approved, comments)| ApprovalDecision { approved, comments }))
+    }
+
+    /// The recorded decision reached the workflow's queue.
+    pub async fn delivered(&self, instance_id: &str) -> Result<(), IndexError> {
+        let sql = format!(
+            "UPDATE {} SET delivered_ms = $1 WHERE id = $2",
+            self.decisions
+        );
+        on_db!(&self.db, |pool| sqlx::query(&sql)
+            .bind(now_ms())
+            .bind(instance_id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Decisions recorded more than `grace` ago and never delivered (the process that recorded
+    /// them died in between).
+    pub async fn undelivered(
+        &self,
+        grace: std::time::Duration,
+    ) -> Result<Vec<(String, ApprovalDecision)>, IndexError> {
+        let sql = format!(
+            "SELECT id, approved, comments FROM {} WHERE delivered_ms IS NULL AND decided_ms < $1",
+            self.decisions
+        );
+        let cutoff = now_ms() - grace.as_millis() as i64;
+        let rows: Vec<(String, bool, Option<String>)> =
+            on_db!(&self.db, |pool| sqlx::query_as(&sql)
+                .bind(cutoff)
+                .fetch_all(pool)
+                .await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, approved, comments)| (id, ApprovalDecision { approved, comments }))
+            .collect())
+    }
+
+    /// Rows that may be behind the engine: trips in a passing state not updated for `grace`,
+    /// and waits whose approval window closed more than `grace` ago.
+    pub async fn suspect(&self, grace: std::time::Duration) -> Result<Vec<String>, IndexError> {
+        let sql = format!(
+            "SELECT id FROM {} WHERE (state IN ('planning', 'booking') AND updated_ms < $1)
+                OR (state = 'awaiting_approval' AND expires_ms < $1)",
+            self.trips
+        );
+        let cutoff = now_ms() - grace.as_millis() as i64;
+        Ok(on_db!(&self.db, |pool| sqlx::query_scalar(&sql)
+            .bind(cutoff)
+            .fetch_all(pool)
+            .await)?)
+    }
+
+    /// Brings one trip's row up to date from the engine's history.
+    pub async fn refresh(
+        &self,
+        store: &dyn Provider,
+        instance_id: &str,
+    ) -> Result<Option<TripRow>, IndexError> {
+        let history = store.read(instance_id).await?;
+        if let Some(record) = TurnRecord::from_events(&history) {
+            self.record_turn(&record).await?;
+        }
+        self.get(instance_id).await
+    }
+
+    /// Repairs rows that fell behind (see [`Self::suspect`]). Returns how many were looked at.
+    pub async fn reconcile(
+        &self,
+        store: &dyn Provider,
+        grace: std::time::Duration,
+    ) -> Result<usize, IndexError> {
+        let suspects = self.suspect(grace).await?;
+        for id in &suspects {
+            self.refresh(store, id).await?;
+        }
+        Ok(suspects.len())
+    }
+
+    /// Fills the index from every instance the engine has.
+    pub async fn rebuild(&self, store: &dyn Provider) -> Result<usize, IndexError> {
+        let Some(admin) = store.as_management_capability() else {
+            return Ok(0);
+        };
+        let ids = admin.list_instances().await?;
+        for id in &ids {
+            self.refresh(store, id).await?;
+        }
+        Ok(ids.len())
+    }
+}

@@ -1,0 +1,91 @@
+//! Where the workflows are kept, and how hard the engine works: flags and environment variables
+//! shared by `serve`, `instances` and `bench`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use travel_orchestration::{EngineTuning, PostgresSettings, StoreLocation};
+
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct StoreArgs {
+    /// A PostgreSQL database shared by any number of processes (`postgres://user:password@host/db`).
+    /// Without it, workflows are kept in a SQLite file in the data folder (one process).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// The PostgreSQL schema the service's tables live in (created when missing).
+    #[arg(long, env = "DATABASE_SCHEMA", default_value = "travel_planner")]
+    pub database_schema: String,
+    /// Sign in to PostgreSQL with a Microsoft Entra token (Azure Database for PostgreSQL) instead
+    /// of a password: the URL names the user (the Entra principal's role) and the database.
+    #[arg(long, env = "DATABASE_ENTRA_AUTH", default_value_t = false)]
+    pub database_entra_auth: bool,
+}
+
+impl StoreArgs {
+    /// The store `serve` runs on.
+    pub fn location(&self, data_dir: &Path) -> StoreLocation {
+        self.location_with(data_dir, true)
+    }
+
+    /// With `exclusive` false, a SQLite store is opened beside the process that holds it (for a
+    /// short command such as `instances`).
+    pub fn location_with(&self, data_dir: &Path, exclusive: bool) -> StoreLocation {
+        match self
+            .database_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+        {
+            Some(url) => StoreLocation::Postgres(PostgresSettings {
+                url: url.to_owned(),
+                schema: self.database_schema.clone(),
+                entra: self.database_entra_auth,
+            }),
+            None => StoreLocation::Sqlite {
+                path: data_dir.join("workflows.db"),
+                exclusive,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct TuningArgs {
+    /// Orchestration turns this process runs at once.
+    #[arg(long, env = "ENGINE_ORCHESTRATION_SLOTS", default_value_t = EngineTuning::default().orchestration_slots)]
+    pub orchestration_slots: usize,
+    /// Activities (agent calls, saves, bookings) this process runs at once.
+    #[arg(long, env = "ENGINE_ACTIVITY_SLOTS", default_value_t = EngineTuning::default().activity_slots)]
+    pub activity_slots: usize,
+    /// How often an idle dispatcher looks at the store unprompted, in milliseconds (announced work
+    /// is taken at once; this finds timers due and work of processes that died).
+    #[arg(long, env = "ENGINE_SAFETY_POLL_MS", default_value_t = EngineTuning::default().safety_poll.as_millis() as u64)]
+    pub safety_poll_ms: u64,
+    /// Lease of a running turn or activity, in milliseconds (renewed at half-time); another
+    /// process takes over a dead one's work when it runs out.
+    #[arg(long, env = "ENGINE_LEASE_MS", default_value_t = EngineTuning::default().lease.as_millis() as u64)]
+    pub lease_ms: u64,
+}
+
+impl Default for TuningArgs {
+    fn default() -> Self {
+        let tuning = EngineTuning::default();
+        Self {
+            orchestration_slots: tuning.orchestration_slots,
+            activity_slots: tuning.activity_slots,
+            safety_poll_ms: tuning.safety_poll.as_millis() as u64,
+            lease_ms: tuning.lease.as_millis() as u64,
+        }
+    }
+}
+
+impl TuningArgs {
+    pub fn tuning(&self) -> EngineTuning {
+        EngineTuning {
+            orchestration_slots: self.orchestration_slots.max(1),
+            activity_slots: self.activity_slots.max(1),
+            safety_poll: Duration::from_millis(self.safety_poll_ms.max(10)),
+            lease: Duration::from_millis(self.lease_ms.max(1000)),
+        }
+    }
+}
