@@ -376,13 +376,15 @@ impl TripIndex {
         Ok(())
     }
 
-    /// Brings a trip's row up to `record`, unless the row already reflects a later turn.
+    /// Brings a trip's row up to `record`, unless the row already reflects a later turn. Turns of
+    /// instances that are not trips change nothing.
     pub async fn record_turn(&self, record: &TurnRecord) -> Result<(), IndexError> {
         let t = &self.trips;
         let sql = format!(
             "INSERT INTO {t} (id, state, step, destination, traveller, created_ms, updated_ms, expires_ms, total_amount,
                               total_currency, decision, error, progress, outcome, token_sha256, seq)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16
+             WHERE $17 OR EXISTS (SELECT 1 FROM {t} WHERE id = $1)
              ON CONFLICT (id) DO UPDATE SET
                 state = CASE WHEN excluded.progress IS NULL AND excluded.outcome IS NULL AND excluded.error IS NULL
                              THEN trips.state ELSE excluded.state END,
@@ -438,6 +440,8 @@ impl TripIndex {
             .bind(&outcome)
             .bind(record.started.as_ref().map(|s| s.token_sha256.clone()))
             .bind(record.seq as i64)
+            // Rows are created for trips only: by `started`, or by the turn that starts one.
+            .bind(record.started.is_some())
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;
