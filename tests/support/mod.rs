@@ -25,6 +25,8 @@ fn spawn(args: &[&str], env: &[(&str, String)], field: &str) -> (Child, String) 
         .env_remove("AZURE_STORAGE_ACCOUNT")
         .env_remove("AZURE_STORAGE_BLOB_ENDPOINT")
         .env_remove("AZURE_STORAGE_SAS_TOKEN")
+        .env_remove("DATABASE_URL")
+        .env_remove("DATABASE_SCHEMA")
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "info,duroxide=warn")
         .stdin(Stdio::null())
@@ -385,6 +387,7 @@ pub fn failed_start(data_dir: &Path, env: &[(&str, &str)]) -> (std::process::Exi
     command
         .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
+        .env_remove("DATABASE_URL")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -400,3 +403,50 @@ pub fn failed_start(data_dir: &Path, env: &[(&str, &str)]) -> (std::process::Exi
 }
 #[allow(dead_code)]
 pub mod browser;
+
+/// The PostgreSQL server the tests use (`DATABASE_URL`, by default the local one).
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A schema of its own in the test database, dropped when this is dropped.
+pub struct Schema {
+    pub name: String,
+}
+
+impl Schema {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            name: format!("{prefix}_{}", fastrand::u64(..)),
+        }
+    }
+
+    /// Runs one SQL statement against the test database.
+    pub fn execute(sql: &str) {
+        let sql = sql.to_owned();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let pool = sqlx::PgPool::connect(&database_url())
+                    .await
+                    .expect("the test database answers");
+                sqlx::query(&sql)
+                    .execute(&pool)
+                    .await
+                    .expect("the statement runs");
+            });
+        })
+        .join()
+        .unwrap();
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        Self::execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
+    }
+}

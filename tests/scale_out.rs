@@ -1,0 +1,202 @@
+//! Many processes on one PostgreSQL store, and one process per SQLite file: kill -9 one process
+//! mid-trip and another finishes its trip; racing decisions book once; the trips index survives
+//! crashes and is rebuilt when dropped.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::{DemoModel, Schema, Service, database_url, failed_start, trip_body};
+
+/// A `serve` process on the shared PostgreSQL schema (its data folder holds the shared bookings).
+fn on_postgres(data: &std::path::Path, demo: &DemoModel, schema: &Schema) -> Service {
+    let url = database_url();
+    Service::start(
+        data,
+        demo,
+        &[
+            ("DATABASE_URL", url.as_str()),
+            ("DATABASE_SCHEMA", schema.name.as_str()),
+        ],
+    )
+}
+
+#[tokio::test]
+async fn two_processes_share_one_postgres_store_and_finish_each_others_trips() {
+    let data = tempfile::tempdir().unwrap();
+    let schema = Schema::new("scale_out");
+    let demo = DemoModel::start();
+    let mut a = on_postgres(data.path(), &demo, &schema);
+    let b = on_postgres(data.path(), &demo, &schema);
+
+    // A trip started on A is seen on B, and a decision made on B is booked.
+    let (first, token) = a.start_trip(&trip_body(2)).await;
+    b.wait_for_status(&first, "awaiting_approval").await;
+    assert_eq!(
+        b.decide(&first, Some(&token), &json!({"approved": true}))
+            .await
+            .status(),
+        200
+    );
+    a.wait_for_status(&first, "booked").await;
+    assert_eq!(b.bookings(), 1);
+
+    // Kill -9 A while its agents run: B takes the trip over once A's leases run out.
+    demo.set_latency(1500).await;
+    let (second, token) = a.start_trip(&trip_body(2)).await;
+    b.wait_for(&second, Duration::from_secs(30), |t| {
+        t["progress"]["step"] == "itinerary_and_tips"
+    })
+    .await;
+    let destination_calls = demo.counts().await["byAgent"]["destination"].clone();
+    a.kill9();
+    demo.set_latency(0).await;
+    let killed = Instant::now();
+    b.wait_for_status(&second, "awaiting_approval").await;
+    assert!(
+        killed.elapsed() < Duration::from_secs(20),
+        "B took {:?} to take the trip over",
+        killed.elapsed()
+    );
+    let counts = demo.counts().await;
+    assert_eq!(
+        counts["byAgent"]["destination"], destination_calls,
+        "the finished destination call was not made again: {counts}"
+    );
+    assert_eq!(
+        b.decide(&second, Some(&token), &json!({"approved": true}))
+            .await
+            .status(),
+        200
+    );
+    b.wait_for_status(&second, "booked").await;
+    assert_eq!(b.bookings(), 2, "each trip booked once");
+}
+
+#[tokio::test]
+async fn twenty_racing_decisions_over_two_processes_record_one_and_book_once() {
+    let data = tempfile::tempdir().unwrap();
+    let schema = Schema::new("scale_out");
+    let demo = DemoModel::start();
+    let a = on_postgres(data.path(), &demo, &schema);
+    let b = on_postgres(data.path(), &demo, &schema);
+    let (id, token) = a.start_trip(&trip_body(1)).await;
+    a.wait_for_status(&id, "awaiting_approval").await;
+
+    let mut racing = Vec::new();
+    for n in 0..20 {
+        let service = if n % 2 == 0 { &a } else { &b };
+        let approved = n % 3 != 0;
+        let (id, token) = (&id, &token);
+        racing.push(async move {
+            (
+                approved,
+                service
+                    .decide(id, Some(token), &json!({"approved": approved}))
+                    .await,
+            )
+        });
+    }
+    let answers = futures::future::join_all(racing).await;
+    let mut winners = std::collections::BTreeSet::new();
+    for (approved, response) in answers {
+        match response.status().as_u16() {
+            200 => {
+                winners.insert(approved);
+            }
+            409 => {}
+            other => panic!(
+                "unexpected answer {other}: {}",
+                response.text().await.unwrap()
+            ),
+        }
+    }
+    assert_eq!(
+        winners.len(),
+        1,
+        "every 200 agrees with one decision: {winners:?}"
+    );
+    let approved = *winners.iter().next().unwrap();
+    let finished = a
+        .wait_for(&id, Duration::from_secs(60), |t| {
+            t["status"] == "booked" || t["status"] == "rejected"
+        })
+        .await;
+    assert_eq!(
+        finished["status"],
+        if approved { "booked" } else { "rejected" }
+    );
+    let history: Vec<Value> = a
+        .get(&format!("/api/instances/{id}/history"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let events = history
+        .iter()
+        .filter(|e| e["name"] == "ApprovalEvent" && !e["payload"].is_null())
+        .count();
+    assert_eq!(events, 1, "exactly one decision reached the workflow");
+    assert_eq!(a.bookings(), usize::from(approved));
+}
+
+#[tokio::test]
+async fn a_second_serve_on_the_same_sqlite_folder_refuses_to_start() {
+    let data = tempfile::tempdir().unwrap();
+    let demo = DemoModel::start();
+    let _first = Service::start(data.path(), &demo, &[]);
+    let (status, stderr) = failed_start(data.path(), &[("DEMO_MODEL_URL", demo.base_url.as_str())]);
+    assert!(!status.success());
+    assert!(
+        stderr.contains("in use by another travel-planner process"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn the_trips_index_is_rebuilt_from_the_engine_when_dropped() {
+    let data = tempfile::tempdir().unwrap();
+    let schema = Schema::new("scale_out");
+    let demo = DemoModel::start();
+    let mut service = on_postgres(data.path(), &demo, &schema);
+    let (waiting, _) = service.start_trip(&trip_body(1)).await;
+    let (rejected, token) = service.start_trip(&trip_body(1)).await;
+    service.wait_for_status(&waiting, "awaiting_approval").await;
+    service
+        .wait_for_status(&rejected, "awaiting_approval")
+        .await;
+    service
+        .decide(
+            &rejected,
+            Some(&token),
+            &json!({"approved": false, "comments": "no"}),
+        )
+        .await;
+    let before_waiting = service.trip(&waiting).await;
+    let before_rejected = service.wait_for_status(&rejected, "rejected").await;
+    service.kill9();
+
+    Schema::execute(&format!("DROP TABLE {}.trips", schema.name));
+    service.restart();
+    assert_eq!(
+        service.trip(&waiting).await["status"],
+        before_waiting["status"]
+    );
+    assert_eq!(
+        service.trip(&waiting).await["progress"],
+        before_waiting["progress"]
+    );
+    assert_eq!(
+        service.trip(&rejected).await["outcome"],
+        before_rejected["outcome"]
+    );
+    let list: Value = service
+        .get("/api/instances?status=awaiting_approval")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["total"], 1, "{list}");
+    assert_eq!(list["items"][0]["instanceId"], waiting.as_str());
+}
