@@ -97,8 +97,8 @@ fn main() -> anyhow::Result<()> {
 
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        // duroxide's SQLite dispatchers log every retried "database is locked" as a warning;
-        // they are retried and harmless, so they show only when RUST_LOG asks for them.
+        // duroxide's dispatchers log retried store errors as warnings; they show when RUST_LOG
+        // asks for them.
         .unwrap_or_else(|_| {
             tracing_subscriber::EnvFilter::new(
                 "info,duroxide=warn,duroxide::runtime::dispatchers=error",
