@@ -408,6 +408,18 @@ pub async fn decide(
         .await
     {
         Ok(_) | Err(TripError::NotWaiting(_)) | Err(TripError::AlreadyDecided(_)) => {
+            // The page shows how the trip ended: give the workflow a moment to take the decision.
+            for _ in 0..100 {
+                match state.trips.status(&id).await {
+                    Ok(now)
+                        if now.status != TripState::AwaitingApproval
+                            && now.status != TripState::Booking =>
+                    {
+                        break;
+                    }
+                    _ => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+                }
+            }
             Redirect::to(&format!("/trips/{id}")).into_response()
         }
         Err(TripError::MissingToken) | Err(TripError::WrongToken) => error_page(
