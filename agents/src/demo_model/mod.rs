@@ -13,13 +13,14 @@
 //!
 //! * `POST /demo/faults` with a [`FaultRule`] or a list of them; `DELETE /demo/faults`;
 //! * `PUT /demo/latency` with `{"millis": 250}`;
-//! * `GET /demo/requests` (counts per agent; `?full=true` adds every request).
+//! * `GET /demo/requests` (counts per agent; `?full=true` adds the last
+//!   [`RECENT_REQUESTS_KEPT`] requests: a long-running service keeps counts, not every request).
 
 mod answers;
 pub mod catalogue;
 mod faults;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -89,11 +90,36 @@ pub struct ReceivedRequest {
     pub agent: Option<AgentName>,
 }
 
+/// How many of the latest requests are kept whole (older ones are only counted).
+pub const RECENT_REQUESTS_KEPT: usize = 100;
+
 #[derive(Debug, Default)]
 struct DemoState {
     latency: Mutex<Duration>,
     faults: Mutex<Vec<FaultRule>>,
-    received: Mutex<Vec<ReceivedRequest>>,
+    received: Mutex<Received>,
+}
+
+/// What the demo model received: counts of every request, the latest ones whole.
+#[derive(Debug, Default)]
+struct Received {
+    recent: VecDeque<ReceivedRequest>,
+    total: u64,
+    by_agent: BTreeMap<&'static str, u64>,
+}
+
+impl Received {
+    fn record(&mut self, request: ReceivedRequest) {
+        self.total += 1;
+        *self
+            .by_agent
+            .entry(request.agent.map(|a| a.as_str()).unwrap_or("other"))
+            .or_insert(0) += 1;
+        if self.recent.len() == RECENT_REQUESTS_KEPT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(request);
+    }
 }
 
 impl DemoState {
@@ -172,9 +198,10 @@ impl DemoModel {
         *self.state.latency.lock().expect("latency") = latency;
     }
 
-    /// Every request received so far, oldest first.
+    /// The latest requests received (at most [`RECENT_REQUESTS_KEPT`]), oldest first.
     pub fn requests(&self) -> Vec<ReceivedRequest> {
-        self.state.received.lock().expect("received").clone()
+        let received = self.state.received.lock().expect("received");
+        received.recent.iter().cloned().collect()
     }
 }
 
@@ -264,16 +291,10 @@ async fn received(
     State(state): State<Arc<DemoState>>,
     Query(q): Query<ReceivedQuery>,
 ) -> Json<Value> {
-    let received = state.received.lock().expect("received").clone();
-    let mut by_agent = BTreeMap::new();
-    for r in &received {
-        *by_agent
-            .entry(r.agent.map(|a| a.as_str()).unwrap_or("other"))
-            .or_insert(0u64) += 1;
-    }
-    let mut body = json!({"total": received.len(), "byAgent": by_agent});
+    let received = state.received.lock().expect("received");
+    let mut body = json!({"total": received.total, "byAgent": received.by_agent});
     if q.full {
-        body["requests"] = json!(received);
+        body["requests"] = json!(received.recent);
     }
     Json(body)
 }
@@ -326,7 +347,7 @@ async fn chat(
         .received
         .lock()
         .expect("received")
-        .push(ReceivedRequest {
+        .record(ReceivedRequest {
             path: uri.path().to_owned(),
             query: uri.query().map(str::to_owned),
             headers: headers

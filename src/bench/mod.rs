@@ -1,0 +1,234 @@
+//! `travel-planner bench`: whole trips through the real engine, stores and agents, against the
+//! built-in demo model, timed. Three measurements (`docs/benchmarks.md` has the figures):
+//!
+//! * whole trips (plan → approve → book) at a concurrency, in this process ([`whole_trips`]);
+//! * the same over HTTP against N `serve` processes sharing one PostgreSQL store ([`processes`]);
+//! * N trips parked at the approval wait: memory, store size, approval latency, list latency
+//!   ([`parked`]).
+//!
+//! Each run uses a throwaway data folder (and, on PostgreSQL, its own schema), removed at the end.
+
+mod driver;
+mod parked;
+mod processes;
+mod whole_trips;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use travel_orchestration::TripRequest;
+use travel_orchestration::request::Budget;
+
+use crate::serve::{self, Running, ServeArgs};
+use crate::store_args::{StoreArgs, TuningArgs};
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Whole trips to run (plan, approve, book).
+    #[arg(long, default_value_t = 50)]
+    trips: usize,
+    /// Trips in flight at once.
+    #[arg(long, default_value_t = 10)]
+    concurrency: usize,
+    /// Trip length in days.
+    #[arg(long, default_value_t = 4)]
+    days: u32,
+    /// Delay the demo model adds to every call, in milliseconds (a real model takes seconds).
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Run on this PostgreSQL database (in a schema of its own, dropped afterwards) instead of a
+    /// SQLite file.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Drive N `serve` processes over HTTP instead of running trips in this process (N > 1 needs
+    /// --database-url: the processes share one PostgreSQL store). They run on the demo model,
+    /// without webhook or blob container; --idle-secs does not apply.
+    #[arg(long, default_value_t = 0)]
+    processes: usize,
+    /// Park N trips at the approval wait, then report memory, store bytes per trip, approval
+    /// latency and the trips list's latency (instead of whole trips).
+    #[arg(long, default_value_t = 0)]
+    park: usize,
+    /// With --park: how many parked trips to approve, one at a time, picked at random.
+    #[arg(long, default_value_t = 200)]
+    approve: usize,
+    /// After the run, how long to stay idle while counting the store transactions (0: skip).
+    #[arg(long, default_value_t = 5)]
+    idle_secs: u64,
+    #[command(flatten)]
+    tuning: TuningArgs,
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.processes > 1 && args.database_url.is_none() {
+        anyhow::bail!(
+            "--processes {} needs --database-url: processes share a PostgreSQL store, never a SQLite file",
+            args.processes
+        );
+    }
+    if args.processes > 0 && args.park > 0 {
+        anyhow::bail!("--park measures one process from the inside: leave out --processes");
+    }
+    let scratch = Scratch::new(args.database_url.clone());
+    let report = if args.processes > 0 {
+        processes::run(&args, &scratch).await
+    } else if args.park > 0 {
+        parked::run(&args, &scratch).await
+    } else {
+        whole_trips::run(&args, &scratch).await
+    };
+    scratch.remove().await;
+    let mut report = report?;
+    report["tuning"] = serde_json::json!(format!("{:?}", args.tuning.tuning()));
+    report["store"] = serde_json::json!(if args.database_url.is_some() {
+        "postgresql"
+    } else {
+        "sqlite"
+    });
+    report["latencyMsPerModelCall"] = serde_json::json!(args.latency_ms);
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+/// The run's throwaway data folder and PostgreSQL schema.
+struct Scratch {
+    data_dir: PathBuf,
+    database_url: Option<String>,
+    schema: String,
+}
+
+impl Scratch {
+    fn new(database_url: Option<String>) -> Self {
+        let id = std::process::id();
+        Self {
+            data_dir: std::env::temp_dir().join(format!("travel-planner-bench-{id}")),
+            database_url,
+            schema: format!("travel_planner_bench_{id}"),
+        }
+    }
+
+    fn store_args(&self) -> StoreArgs {
+        StoreArgs {
+            database_url: self.database_url.clone(),
+            database_schema: self.schema.clone(),
+            database_entra_auth: false,
+        }
+    }
+
+    /// Starts the whole service in this process, on the demo model with `latency`. Plans go
+    /// where the environment says (the throwaway data folder unless a blob container is set).
+    async fn start_service(&self, args: &BenchArgs) -> anyhow::Result<Running> {
+        let serve_args = ServeArgs {
+            bind: "127.0.0.1:0".parse()?,
+            data_dir: self.data_dir.clone(),
+            approval_timeout_secs: 7 * 24 * 3600,
+            approval_webhook_url: None,
+            public_base_url: None,
+            admin_token: None,
+            store: self.store_args(),
+            tuning: args.tuning.clone(),
+        };
+        let running = serve::start(&serve_args, &args.tuning.tuning()).await?;
+        let demo = running.demo_model().context(
+            "bench measures the service against the built-in demo model: unset the LLM settings (OPENAI_*, AZURE_OPENAI_*)",
+        )?;
+        demo.set_latency(Duration::from_millis(args.latency_ms));
+        Ok(running)
+    }
+
+    async fn remove(&self) {
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+        if let Some(url) = &self.database_url {
+            match travel_orchestration::engine::postgres::drop_schema(url, &self.schema).await {
+                Ok(()) => {}
+                Err(e) => eprintln!("bench: could not drop schema {}: {e}", self.schema),
+            }
+        }
+    }
+}
+
+/// The n-th benchmark traveller's request (four kinds of preferences, so four destinations).
+fn request(n: usize, days: u32) -> TripRequest {
+    TripRequest {
+        traveler_name: format!("Bench traveller {n}"),
+        preferences: [
+            "quiet beaches, seafood",
+            "temples and food",
+            "hiking and mountains",
+            "museums and art",
+        ][n % 4]
+            .into(),
+        duration_days: days,
+        budget: Budget {
+            amount: 3000.0,
+            currency: "USD".into(),
+        },
+        start_date: None,
+        travel_dates: None,
+        special_requirements: None,
+    }
+}
+
+/// Sorted samples, in milliseconds.
+#[derive(Debug, Default)]
+struct Samples(Vec<f64>);
+
+impl Samples {
+    fn push(&mut self, value: Duration) {
+        self.0.push(value.as_secs_f64() * 1000.0);
+    }
+
+    fn push_ms(&mut self, ms: f64) {
+        self.0.push(ms);
+    }
+
+    fn percentile(&self, p: f64) -> Option<f64> {
+        let mut sorted = self.0.clone();
+        sorted.sort_by(f64::total_cmp);
+        let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+        sorted.get(i).map(|v| (v * 10.0).round() / 10.0)
+    }
+
+    fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "count": self.0.len(),
+            "p50": self.percentile(0.5),
+            "p95": self.percentile(0.95),
+            "max": self.percentile(1.0),
+        })
+    }
+}
+
+/// A process' memory (Linux) in MiB: `field` is `VmRSS:` (now) or `VmHWM:` (the peak);
+/// `process` is `self` or a process id.
+fn memory_mib(process: &str, field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{process}/status")).ok()?;
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some((kb / 1024.0 * 10.0).round() / 10.0)
+}
+
+/// Store transactions per second while the service sits idle for `secs`.
+async fn idle_transactions_per_second(running: &Running, secs: u64) -> Option<f64> {
+    if secs == 0 {
+        return None;
+    }
+    // Let the last trips' follow-up turns settle first.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let store = &running.trips.store().provider;
+    let before = store.transactions();
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    let per_second = (store.transactions() - before) as f64 / started.elapsed().as_secs_f64();
+    Some((per_second * 100.0).round() / 100.0)
+}
+
+fn round1(value: f64) -> f64 {
+    (value * 10.0).round() / 10.0
+}
