@@ -48,12 +48,17 @@ pub struct Running {
     pub engine: Engine,
     pub trips: Trips,
     /// Keeps the demo model (when used) alive.
-    _agents: travel_agents::setup::ConfiguredAgents,
+    agents: travel_agents::setup::ConfiguredAgents,
 }
 
 impl Running {
-    /// Repairs what a process that died left half done (see `Trips::repair`): once now, then
-    /// every 30 seconds while the returned task lives.
+    /// The built-in demo model, when no LLM provider is configured.
+    pub fn demo_model(&self) -> Option<&travel_agents::demo_model::DemoModel> {
+        self.agents.demo.as_ref()
+    }
+
+    /// Repairs what a process that died left half done (see `Trips::repair`) and tidies the
+    /// store (see `Store::tidy`): once now, then every 30 seconds while the returned task lives.
     pub fn repair_now_and_then(&self) -> travel_orchestration::engine::wakeups::AbortOnDrop {
         let trips = self.trips.clone();
         travel_orchestration::engine::wakeups::AbortOnDrop(tokio::spawn(async move {
@@ -61,6 +66,7 @@ impl Running {
                 if let Err(e) = trips.repair().await {
                     tracing::warn!(error = %e, "repairing after a stopped process failed; trying again later");
                 }
+                trips.store().tidy().await;
                 tokio::time::sleep(Duration::from_secs(30)).await;
             }
         }))
@@ -86,10 +92,13 @@ pub async fn start(args: &ServeArgs, tuning: &EngineTuning) -> anyhow::Result<Ru
         .public_base_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", args.bind));
+    let store = Store::open(&args.store.location(&args.data_dir), tuning).await?;
+    tracing::info!(store = %store.description, "workflows are kept in the {}", store.description);
     let activities = Arc::new(Activities {
         agents: configured.agents.clone(),
         rates: configured.rates.clone(),
         plans: plans.clone(),
+        conversations: store.index.clone(),
         bookings: Arc::new(SandboxBookings::new(args.data_dir.join("bookings"))),
         webhook: args
             .approval_webhook_url
@@ -100,18 +109,17 @@ pub async fn start(args: &ServeArgs, tuning: &EngineTuning) -> anyhow::Result<Ru
             }),
         http: travel_infra::http::shared_client(),
     });
-    let store = Store::open(&args.store.location(&args.data_dir), tuning).await?;
-    tracing::info!(store = %store.description, "workflows are kept in the {}", store.description);
     let engine = Engine::start(&store, activities, tuning).await;
     let settings = TripSettings {
         approval_timeout: Duration::from_secs(args.approval_timeout_secs.max(1)),
+        announce_approval: args.approval_webhook_url.is_some(),
         ..Default::default()
     };
     let trips = Trips::new(store, plans, settings);
     Ok(Running {
         engine,
         trips,
-        _agents: configured,
+        agents: configured,
     })
 }
 

@@ -8,14 +8,15 @@ use duroxide::ActivityContext;
 use duroxide::runtime::registry::ActivityRegistry;
 use serde::Serialize;
 use travel_agents::{
-    AgentError, DestinationBrief, DestinationRecommendations, Itinerary, LocalTips, RatesProvider,
-    TravelAgents, TravellerBrief,
+    AgentError, AgentThread, DestinationBrief, DestinationRecommendations, Itinerary, LocalTips,
+    RatesProvider, TravelAgents, TravellerBrief,
 };
 
 use crate::booking::{BookingError, BookingProvider, BookingRequest};
 use crate::plan::{CostSummary, TripPlan};
-use crate::store::PlanStore;
-use crate::workflow::{ActivityFailure, AgentOutcome, ApprovalRequest, activity};
+use crate::store::{PlanStore, StoreError};
+use crate::trip_index::TripIndex;
+use crate::workflow::{ActivityFailure, AgentOutcome, ApprovalRequest, PlanSaved, activity};
 
 /// Where the approval request is announced.
 #[derive(Debug, Clone)]
@@ -31,6 +32,9 @@ pub struct Activities {
     pub agents: TravelAgents,
     pub rates: Arc<dyn RatesProvider>,
     pub plans: Arc<dyn PlanStore>,
+    /// Where the agents' messages are kept (beside the trips index, in the workflow store), so
+    /// that the history carries only a summary of each thread.
+    pub conversations: Arc<TripIndex>,
     pub bookings: Arc<dyn BookingProvider>,
     pub webhook: Option<ApprovalWebhook>,
     pub http: reqwest::Client,
@@ -61,27 +65,65 @@ fn decode<T: serde::de::DeserializeOwned>(name: &str, input: &str) -> Outcome<T>
 impl Activities {
     /// Registers every activity of the workflow.
     pub fn registry(self: Arc<Self>) -> ActivityRegistry {
+        // `|this, trip, input| call`: the activities, the trip it runs for and its input.
         macro_rules! activity {
-            ($builder:expr, $name:expr, $method:ident) => {{
+            ($builder:expr, $name:expr, |$this:ident, $trip:ident, $input:ident| $call:expr) => {{
                 let this = self.clone();
                 $builder.register($name, move |ctx: ActivityContext, input: String| {
-                    let this = this.clone();
+                    let $this = this.clone();
                     let span = tracing::info_span!("activity", name = $name, instance_id = %ctx.instance_id());
-                    tracing::Instrument::instrument(async move { encode(this.$method(&input).await) }, span)
+                    tracing::Instrument::instrument(
+                        async move {
+                            let ($trip, $input) = (ctx.instance_id(), input.as_str());
+                            encode($call.await)
+                        },
+                        span,
+                    )
                 })
             }};
         }
         let builder = ActivityRegistry::builder();
-        let builder = activity!(builder, activity::DESTINATION_AGENT, destinations);
-        let builder = activity!(builder, activity::ITINERARY_AGENT, itinerary);
-        let builder = activity!(builder, activity::LOCAL_TIPS_AGENT, local_tips);
-        let builder = activity!(builder, activity::SAVE_PLAN, save_plan);
-        let builder = activity!(builder, activity::REQUEST_APPROVAL, request_approval);
-        let builder = activity!(builder, activity::BOOK_TRIP, book);
+        let builder = activity!(builder, activity::DESTINATION_AGENT, |this, trip, input| {
+            this.destinations(trip, input)
+        });
+        let builder = activity!(builder, activity::ITINERARY_AGENT, |this, trip, input| this
+            .itinerary(trip, input));
+        let builder = activity!(builder, activity::LOCAL_TIPS_AGENT, |this, trip, input| {
+            this.local_tips(trip, input)
+        });
+        let builder = activity!(builder, activity::SAVE_PLAN, |this, _trip, input| this
+            .save_plan(input));
+        let builder = activity!(builder, activity::SAVE_NEW_PLAN, |this, _trip, input| this
+            .save_new_plan(input));
+        let builder = activity!(builder, activity::REQUEST_APPROVAL, |this, _trip, input| {
+            this.request_approval(input)
+        });
+        let builder = activity!(builder, activity::BOOK_TRIP, |this, _trip, input| this
+            .book(input));
         builder.build_result().expect("activity names are unique")
     }
 
-    async fn destinations(&self, input: &str) -> Outcome<AgentOutcome<DestinationRecommendations>> {
+    /// Keeps the thread's messages apart from the history and returns the outcome the workflow
+    /// records: the output and the thread's summary (provider, model, usage, rounds).
+    async fn outcome<T>(
+        &self,
+        instance_id: &str,
+        output: T,
+        mut thread: AgentThread,
+    ) -> Outcome<AgentOutcome<T>> {
+        let messages = std::mem::take(&mut thread.messages);
+        self.conversations
+            .save_conversation(instance_id, thread.agent, &messages)
+            .await
+            .map_err(|e| ActivityFailure::transient(e.to_string()))?;
+        Ok(AgentOutcome { output, thread })
+    }
+
+    async fn destinations(
+        &self,
+        instance_id: &str,
+        input: &str,
+    ) -> Outcome<AgentOutcome<DestinationRecommendations>> {
         let brief: TravellerBrief = decode(activity::DESTINATION_AGENT, input)?;
         let reply = self
             .agents
@@ -89,13 +131,10 @@ impl Activities {
             .run(&brief)
             .await
             .map_err(agent_failure)?;
-        Ok(AgentOutcome {
-            output: reply.output,
-            thread: reply.thread,
-        })
+        self.outcome(instance_id, reply.output, reply.thread).await
     }
 
-    async fn itinerary(&self, input: &str) -> Outcome<AgentOutcome<Itinerary>> {
+    async fn itinerary(&self, instance_id: &str, input: &str) -> Outcome<AgentOutcome<Itinerary>> {
         let brief: DestinationBrief = decode(activity::ITINERARY_AGENT, input)?;
         let mut reply = self
             .agents
@@ -114,13 +153,10 @@ impl Activities {
                 .map_err(|e| ActivityFailure::transient(e.to_string()))?;
             reply.output.exchange_rates.push(rate);
         }
-        Ok(AgentOutcome {
-            output: reply.output,
-            thread: reply.thread,
-        })
+        self.outcome(instance_id, reply.output, reply.thread).await
     }
 
-    async fn local_tips(&self, input: &str) -> Outcome<AgentOutcome<LocalTips>> {
+    async fn local_tips(&self, instance_id: &str, input: &str) -> Outcome<AgentOutcome<LocalTips>> {
         let brief: DestinationBrief = decode(activity::LOCAL_TIPS_AGENT, input)?;
         let reply = self
             .agents
@@ -128,10 +164,7 @@ impl Activities {
             .run(&brief)
             .await
             .map_err(agent_failure)?;
-        Ok(AgentOutcome {
-            output: reply.output,
-            thread: reply.thread,
-        })
+        self.outcome(instance_id, reply.output, reply.thread).await
     }
 
     async fn save_plan(&self, input: &str) -> Outcome<crate::store::PlanLocation> {
@@ -140,6 +173,52 @@ impl Activities {
             tracing::warn!(instance_id = %plan.instance_id, error = %e, store = %self.plans.describe(), "saving the plan failed");
             ActivityFailure { transient: e.is_transient(), message: e.to_string() }
         })
+    }
+
+    /// Stamps the plan with the time it is first saved and saves it. Run again (after a crash,
+    /// or a retry), it finds the revision already saved and keeps that one's stamp, so the same
+    /// bytes are written again. Two runs at once (a lease that ran out while the first still
+    /// ran): the second finds the first's documents and answers with them.
+    async fn save_new_plan(&self, input: &str) -> Outcome<PlanSaved> {
+        let mut plan: TripPlan = decode(activity::SAVE_NEW_PLAN, input)?;
+        let failed = |e: StoreError| {
+            tracing::warn!(instance_id = %plan.instance_id, error = %e, store = %self.plans.describe(), "saving the plan failed");
+            ActivityFailure {
+                transient: e.is_transient(),
+                message: e.to_string(),
+            }
+        };
+        plan.created_at = match self.saved_stamp(&plan).await.map_err(failed)? {
+            Some(stamp) => stamp,
+            None => chrono::Utc::now(),
+        };
+        let location = match self.plans.save(&plan).await {
+            Err(StoreError::Conflict(_)) => {
+                plan.created_at = self
+                    .saved_stamp(&plan)
+                    .await
+                    .map_err(failed)?
+                    .ok_or_else(|| ActivityFailure::transient("the saved plan vanished"))?;
+                self.plans.save(&plan).await.map_err(failed)?
+            }
+            saved => saved.map_err(failed)?,
+        };
+        Ok(PlanSaved {
+            location,
+            saved_at: plan.created_at,
+        })
+    }
+
+    /// The stamp of the plan's revision if it is saved already.
+    async fn saved_stamp(
+        &self,
+        plan: &TripPlan,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        let saved = self
+            .plans
+            .load(&plan.instance_id, Some(plan.revision))
+            .await?;
+        Ok(saved.map(|saved| saved.created_at))
     }
 
     async fn request_approval(&self, input: &str) -> Outcome<serde_json::Value> {

@@ -34,18 +34,28 @@ pub enum RowState {
     Skipped,
 }
 
-const ROWS: &[(&str, &str, &str)] = &[
-    ("destination", "Destinations", activity::DESTINATION_AGENT),
-    ("itinerary", "Itinerary", activity::ITINERARY_AGENT),
-    ("local-tips", "Local tips", activity::LOCAL_TIPS_AGENT),
-    ("saving", "Saving the plan", activity::SAVE_PLAN),
+/// The rows, with the activities that run each (of every workflow revision).
+const ROWS: &[(&str, &str, &[&str])] = &[
+    (
+        "destination",
+        "Destinations",
+        &[activity::DESTINATION_AGENT],
+    ),
+    ("itinerary", "Itinerary", &[activity::ITINERARY_AGENT]),
+    ("local-tips", "Local tips", &[activity::LOCAL_TIPS_AGENT]),
+    (
+        "saving",
+        "Saving the plan",
+        &[activity::SAVE_PLAN, activity::SAVE_NEW_PLAN],
+    ),
     (
         "approval",
         "Waiting for approval",
-        activity::REQUEST_APPROVAL,
+        &[activity::REQUEST_APPROVAL],
     ),
-    ("booking", "Booking", activity::BOOK_TRIP),
+    ("booking", "Booking", &[activity::BOOK_TRIP]),
 ];
+const APPROVAL_ROW: usize = 4;
 
 fn at(ms: u64) -> Option<DateTime<Utc>> {
     Utc.timestamp_millis_opt(ms as i64).single()
@@ -65,7 +75,7 @@ pub fn timeline(history: &[Event], finished: bool, now: DateTime<Utc>) -> Vec<Ti
             attempts: 0,
         })
         .collect();
-    let row_of = |name: &str| ROWS.iter().position(|(_, _, n)| *n == name);
+    let row_of = |name: &str| ROWS.iter().position(|(_, _, n)| n.contains(&name));
     let mut scheduled: Vec<(u64, usize)> = Vec::new();
     for event in history {
         match &event.kind {
@@ -98,8 +108,17 @@ pub fn timeline(history: &[Event], finished: bool, now: DateTime<Utc>) -> Vec<Ti
                     RowState::Done
                 };
             }
+            // Without an announcement step (revision 2, no webhook) the wait starts here.
+            EventKind::QueueSubscribed { name } if name == crate::workflow::APPROVAL_EVENT => {
+                let approval = &mut rows[APPROVAL_ROW];
+                if approval.state == RowState::Pending {
+                    approval.attempts = approval.attempts.max(1);
+                    approval.started_at = at(event.timestamp_ms);
+                    approval.state = RowState::Running;
+                }
+            }
             EventKind::QueueEventDelivered { .. } | EventKind::TimerFired { .. } => {
-                let approval = &mut rows[4];
+                let approval = &mut rows[APPROVAL_ROW];
                 if approval.state == RowState::Running {
                     approval.finished_at = at(event.timestamp_ms);
                     approval.state = RowState::Done;

@@ -10,14 +10,18 @@
 //! reflects (`seq`), and an older turn never overwrites a newer one.
 //!
 //! Beside it, `trip_decisions` records each approval decision once (its primary key is the trip),
-//! so that processes racing on one trip agree on the decision that won.
+//! so that processes racing on one trip agree on the decision that won, and
+//! `agent_conversations` keeps each agent's messages, so that the history (read back at every
+//! turn) carries only the agents' outputs and a summary of their threads.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeZone, Utc};
 use duroxide::providers::Provider;
 use duroxide::{Event, EventKind};
+use travel_agents::{AgentName, ThreadMessage};
 
+use crate::engine::write_turns::{WriteTurn, WriteTurns};
 use crate::progress::{ApprovalDecision, TripOutcome, TripProgress, TripState, TripStep};
 use crate::workflow::{ORCHESTRATION, TripInput};
 
@@ -263,15 +267,18 @@ fn row_from(t: RowTuple) -> TripRow {
 #[derive(Debug, Clone)]
 pub struct TripIndex {
     db: Db,
+    /// Shared with the engine's store: on SQLite the index's writes take turns with the engine's.
+    writes: WriteTurns,
     /// `trips` or `"schema".trips`.
     trips: String,
     decisions: String,
+    conversations: String,
 }
 
 impl TripIndex {
     /// Creates the tables when missing. Returns the index and whether the trips table had to be
     /// created (then [`Self::rebuild`] fills it from the engine).
-    pub async fn open(db: Db) -> Result<(Self, bool), IndexError> {
+    pub async fn open(db: Db, writes: WriteTurns) -> Result<(Self, bool), IndexError> {
         let (prefix, int, real, boolean) = match &db {
             Db::Sqlite(_) => (String::new(), "INTEGER", "REAL", "INTEGER"),
             Db::Postgres(_, schema) => (
@@ -284,7 +291,9 @@ impl TripIndex {
         let index = TripIndex {
             trips: format!("{prefix}trips"),
             decisions: format!("{prefix}trip_decisions"),
+            conversations: format!("{prefix}agent_conversations"),
             db,
+            writes,
         };
         let existed: bool = match &index.db {
             Db::Sqlite(pool) => sqlx::query_scalar(
@@ -339,6 +348,15 @@ impl TripIndex {
                 )",
                 index.decisions
             ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (
+                    id TEXT NOT NULL,
+                    agent TEXT NOT NULL,
+                    messages TEXT NOT NULL,
+                    PRIMARY KEY (id, agent)
+                )",
+                index.conversations
+            ),
         ];
         for statement in statements {
             on_db!(&index.db, |pool| sqlx::query(&statement)
@@ -353,6 +371,28 @@ impl TripIndex {
         &self.db
     }
 
+    /// The store's write turns (shared with the engine).
+    pub fn writes(&self) -> &WriteTurns {
+        &self.writes
+    }
+
+    /// PostgreSQL: the bytes every table of the schema takes, with its indexes and TOAST (the
+    /// engine's tables and this index). SQLite: 0 (see the file's size instead).
+    pub async fn schema_size_bytes(&self) -> Result<u64, IndexError> {
+        let Db::Postgres(pool, schema) = &self.db else {
+            return Ok(0);
+        };
+        let bytes: Option<i64> = sqlx::query_scalar(
+            "SELECT SUM(pg_total_relation_size(c.oid))::BIGINT FROM pg_class c
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = lower($1) AND c.relkind = 'r'",
+        )
+        .bind(schema)
+        .fetch_one(pool)
+        .await?;
+        Ok(bytes.unwrap_or(0).max(0) as u64)
+    }
+
     /// A trip was just started: its row exists before the engine's first turn.
     pub async fn started(&self, instance_id: &str, started: &Started) -> Result<(), IndexError> {
         let sql = format!(
@@ -363,6 +403,7 @@ impl TripIndex {
         let state = TripState::Planning.as_str();
         let step = enum_text(&TripStep::Destinations);
         let created = started.created_ms as i64;
+        let _turn = self.writes.take().await;
         on_db!(&self.db, |pool| sqlx::query(&sql)
             .bind(instance_id)
             .bind(state)
@@ -379,6 +420,18 @@ impl TripIndex {
     /// Brings a trip's row up to `record`, unless the row already reflects a later turn. Turns of
     /// instances that are not trips change nothing.
     pub async fn record_turn(&self, record: &TurnRecord) -> Result<(), IndexError> {
+        let turn = self.writes.take().await;
+        self.record_turn_during(&turn, record).await
+    }
+
+    /// [`Self::record_turn`] while the caller holds the write turn (the engine's store, right
+    /// after it acknowledged the turn).
+    pub async fn record_turn_during(
+        &self,
+        _turn: &WriteTurn<'_>,
+        record: &TurnRecord,
+    ) -> Result<(), IndexError> {
+        self.writes.count_one_more();
         let t = &self.trips;
         let sql = format!(
             "INSERT INTO {t} (id, state, step, destination, traveller, created_ms, updated_ms, expires_ms, total_amount,
@@ -537,7 +590,8 @@ impl TripIndex {
 
     /// Purged instances leave the index and the ledger.
     pub async fn forget(&self, ids: &[String]) -> Result<(), IndexError> {
-        for table in [&self.trips, &self.decisions] {
+        let _turn = self.writes.take().await;
+        for table in [&self.trips, &self.decisions, &self.conversations] {
             let sql = format!("DELETE FROM {table} WHERE id = $1");
             for id in ids {
                 on_db!(&self.db, |pool| sqlx::query(&sql)
@@ -550,6 +604,48 @@ impl TripIndex {
         Ok(())
     }
 
+    /// Keeps an agent's messages for a trip (the latest run's, when the agent ran again).
+    pub async fn save_conversation(
+        &self,
+        instance_id: &str,
+        agent: AgentName,
+        messages: &[ThreadMessage],
+    ) -> Result<(), IndexError> {
+        let sql = format!(
+            "INSERT INTO {} (id, agent, messages) VALUES ($1, $2, $3)
+             ON CONFLICT (id, agent) DO UPDATE SET messages = excluded.messages",
+            self.conversations
+        );
+        let messages = serde_json::to_string(messages).expect("messages serialise");
+        let _turn = self.writes.take().await;
+        on_db!(&self.db, |pool| sqlx::query(&sql)
+            .bind(instance_id)
+            .bind(agent.as_str())
+            .bind(&messages)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// An agent's messages for a trip, if they were kept apart from the history.
+    pub async fn conversation(
+        &self,
+        instance_id: &str,
+        agent: AgentName,
+    ) -> Result<Option<Vec<ThreadMessage>>, IndexError> {
+        let sql = format!(
+            "SELECT messages FROM {} WHERE id = $1 AND agent = $2",
+            self.conversations
+        );
+        let text: Option<String> = on_db!(&self.db, |pool| sqlx::query_scalar(&sql)
+            .bind(instance_id)
+            .bind(agent.as_str())
+            .fetch_optional(pool)
+            .await)?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
     /// Records `decision` unless one is recorded already (the first one wins, across processes).
     pub async fn claim_decision(
         &self,
@@ -560,14 +656,17 @@ impl TripIndex {
             "INSERT INTO {} (id, approved, comments, decided_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
             self.decisions
         );
-        let inserted = on_db!(&self.db, |pool| sqlx::query(&insert)
-            .bind(instance_id)
-            .bind(decision.approved)
-            .bind(&decision.comments)
-            .bind(now_ms())
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let inserted = {
+            let _turn = self.writes.take().await;
+            on_db!(&self.db, |pool| sqlx::query(&insert)
+                .bind(instance_id)
+                .bind(decision.approved)
+                .bind(&decision.comments)
+                .bind(now_ms())
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()))?
+        };
         if inserted == 1 {
             return Ok(Claim::Won);
         }
@@ -600,6 +699,7 @@ impl TripIndex {
             "UPDATE {} SET delivered_ms = $1 WHERE id = $2",
             self.decisions
         );
+        let _turn = self.writes.take().await;
         on_db!(&self.db, |pool| sqlx::query(&sql)
             .bind(now_ms())
             .bind(instance_id)

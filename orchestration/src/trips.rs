@@ -98,6 +98,9 @@ impl From<ClientError> for TripError {
 pub struct TripSettings {
     pub approval_timeout: Duration,
     pub retries: RetrySettings,
+    /// Whether plans awaiting approval are announced (a webhook is configured): without one,
+    /// new trips skip the announcement step.
+    pub announce_approval: bool,
 }
 
 impl Default for TripSettings {
@@ -105,6 +108,7 @@ impl Default for TripSettings {
         Self {
             approval_timeout: Duration::from_secs(7 * 24 * 3600),
             retries: RetrySettings::default(),
+            announce_approval: true,
         }
     }
 }
@@ -186,6 +190,8 @@ impl Trips {
             approval_token_sha256: token_digest(&approval_token),
             approval_timeout_secs: self.settings.approval_timeout.as_secs().max(1),
             retries: self.settings.retries.clone(),
+            workflow_revision: crate::workflow::WORKFLOW_REVISION,
+            announce_approval: self.settings.announce_approval,
         };
         let started = Started {
             traveller: input.request.traveler_name.clone(),
@@ -291,7 +297,8 @@ impl Trips {
             .ok_or_else(|| TripError::NotFound(instance_id.to_owned()))
     }
 
-    /// The conversation of the agent's last completed call, read from the workflow history.
+    /// The conversation of the agent's last completed call: its summary from the workflow
+    /// history, its messages from there (older trips) or from where they are kept apart.
     pub async fn agent_thread(
         &self,
         instance_id: &str,
@@ -299,10 +306,17 @@ impl Trips {
     ) -> Result<AgentThread, TripError> {
         self.status(instance_id).await?;
         let history = self.client.read_execution_history(instance_id, 1).await?;
-        last_thread(&history, agent).ok_or(TripError::NoThread {
+        let mut thread = last_thread(&history, agent).ok_or(TripError::NoThread {
             instance_id: instance_id.to_owned(),
             agent,
-        })
+        })?;
+        // Trips planned since the messages were kept apart carry only the thread's summary.
+        if thread.messages.is_empty() {
+            if let Some(messages) = self.store().index.conversation(instance_id, agent).await? {
+                thread.messages = messages;
+            }
+        }
+        Ok(thread)
     }
 
     /// Records a decision, once across every process: the token must be the trip's; the trip

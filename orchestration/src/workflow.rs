@@ -36,10 +36,22 @@ pub mod activity {
     pub const DESTINATION_AGENT: &str = "RunDestinationAgent";
     pub const ITINERARY_AGENT: &str = "RunItineraryAgent";
     pub const LOCAL_TIPS_AGENT: &str = "RunLocalTipsAgent";
+    /// Revision 1: saves a plan stamped by the workflow (after a `utc_now` step).
     pub const SAVE_PLAN: &str = "SavePlan";
+    /// Revision 2: stamps the plan with the time it is first saved, and says when that was.
+    pub const SAVE_NEW_PLAN: &str = "SaveNewPlan";
     pub const REQUEST_APPROVAL: &str = "RequestApproval";
     pub const BOOK_TRIP: &str = "BookTrip";
 }
+
+/// The revision of the workflow new trips run. A trip keeps the revision it started with for its
+/// whole life (it may wait days for approval), so every revision's steps stay in [`plan_trip`]:
+///
+/// 1. the first: a `utc_now` step stamps the plan, then `SavePlan`; the approval is always
+///    announced (an activity that does nothing without a webhook);
+/// 2. `SaveNewPlan` stamps the plan as it saves it (one step fewer), and the announcement step
+///    runs only when a webhook is configured.
+pub const WORKFLOW_REVISION: u32 = 2;
 
 /// The workflow's input: fixed when the trip starts, so every replay sees the same values.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,6 +62,30 @@ pub struct TripInput {
     pub approval_token_sha256: String,
     pub approval_timeout_secs: u64,
     pub retries: RetrySettings,
+    /// The workflow revision the trip runs ([`WORKFLOW_REVISION`] when it started; 1 for trips
+    /// started before revisions were recorded).
+    #[serde(default = "first_revision")]
+    pub workflow_revision: u32,
+    /// Whether the approval request is announced (a webhook is configured). Revision 2 skips the
+    /// announcement step otherwise.
+    #[serde(default = "announce_by_default")]
+    pub announce_approval: bool,
+}
+
+fn first_revision() -> u32 {
+    1
+}
+
+fn announce_by_default() -> bool {
+    true
+}
+
+/// What `SaveNewPlan` answers: where the plan is, and when it was first saved (its stamp).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanSaved {
+    pub location: PlanLocation,
+    pub saved_at: DateTime<Utc>,
 }
 
 /// How patiently each kind of activity is retried after a transient failure.
@@ -102,7 +138,9 @@ impl Retry {
     }
 }
 
-/// An agent's typed output and its conversation, as an agent activity returns them.
+/// An agent's typed output and its thread, as an agent activity returns them. Since the
+/// messages are kept apart (`agent_conversations`), `thread.messages` is empty in new histories;
+/// older histories carry them inline.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentOutcome<T> {
@@ -246,12 +284,12 @@ pub async fn plan_trip(ctx: OrchestrationContext, input: TripInput) -> Result<Tr
 
     progress.at(TripState::Planning, TripStep::Saving, 75, "Saving the plan");
     report(&ctx, &progress);
-    let now: DateTime<Utc> = ctx.utc_now().await?.into();
     let costs = CostSummary::compute(&itinerary.output, &traveller.budget);
-    let plan = TripPlan {
+    let mut plan = TripPlan {
         instance_id: instance_id.clone(),
         revision: 1,
-        created_at: now,
+        // Stamped below: by the workflow (revision 1) or as the plan is saved (revision 2).
+        created_at: DateTime::<Utc>::UNIX_EPOCH,
         request: request.clone(),
         recommendations: destinations.output,
         destination: destination.clone(),
@@ -260,8 +298,17 @@ pub async fn plan_trip(ctx: OrchestrationContext, input: TripInput) -> Result<Tr
         costs,
         demo: destinations.thread.demo || itinerary.thread.demo || tips.thread.demo,
     };
-    let location: PlanLocation =
-        call(&ctx, activity::SAVE_PLAN, &plan, &input.retries.storage).await?;
+    let (location, now) = if input.workflow_revision >= 2 {
+        let saved: PlanSaved =
+            call(&ctx, activity::SAVE_NEW_PLAN, &plan, &input.retries.storage).await?;
+        (saved.location, saved.saved_at)
+    } else {
+        let now: DateTime<Utc> = ctx.utc_now().await?.into();
+        plan.created_at = now;
+        let location: PlanLocation =
+            call(&ctx, activity::SAVE_PLAN, &plan, &input.retries.storage).await?;
+        (location, now)
+    };
     let saved = SavedPlan {
         revision: plan.revision,
         location,
@@ -282,13 +329,15 @@ pub async fn plan_trip(ctx: OrchestrationContext, input: TripInput) -> Result<Tr
         plan: saved.clone(),
         window: window.clone(),
     };
-    call::<_, serde_json::Value>(
-        &ctx,
-        activity::REQUEST_APPROVAL,
-        &approval,
-        &input.retries.storage,
-    )
-    .await?;
+    if input.workflow_revision < 2 || input.announce_approval {
+        call::<_, serde_json::Value>(
+            &ctx,
+            activity::REQUEST_APPROVAL,
+            &approval,
+            &input.retries.storage,
+        )
+        .await?;
+    }
     progress.approval = Some(window);
     progress.at(
         TripState::AwaitingApproval,

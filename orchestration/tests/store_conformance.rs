@@ -26,6 +26,67 @@ fn tuning() -> EngineTuning {
     }
 }
 
+/// duroxide 0.1.32's `test_multi_threaded_lock_expiration_recovery`, for a provider whose lease
+/// starts when the fetch claims the work (duroxide-pg 0.1.38, migration 0025) rather than when
+/// the fetch was asked for: the first claim in a new schema plans the fetch function's statements
+/// (about 100 ms here), which upstream's 100 ms margin after the request would measure. The same
+/// three fetchers, with the margin taken after the claim.
+async fn lease_at_claim_expiration_recovery(factory: &StoreFactory) {
+    use duroxide::provider_validations::ProviderFactory;
+    use duroxide::providers::WorkItem;
+    let provider = factory.create_provider().await;
+    provider
+        .enqueue_for_orchestrator(
+            WorkItem::StartOrchestration {
+                instance: "expiration-instance".into(),
+                orchestration: "TestOrch".into(),
+                input: "{}".into(),
+                version: Some("1.0.0".into()),
+                parent_instance: None,
+                parent_id: None,
+                parent_execution_id: None,
+                execution_id: 1,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let lock_timeout = factory.lock_timeout();
+    // Fetcher 1 claims the instance and never acknowledges it (a crashed worker).
+    let (item, first_token, _) = provider
+        .fetch_orchestration_item(lock_timeout, Duration::ZERO, None)
+        .await
+        .unwrap()
+        .expect("the instance is claimed");
+    let claimed = std::time::Instant::now();
+    assert_eq!(item.instance, "expiration-instance");
+    // Fetcher 2, while the lease runs: nothing.
+    let (during, after) = futures::join!(
+        async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            provider
+                .fetch_orchestration_item(lock_timeout, Duration::ZERO, None)
+                .await
+                .unwrap()
+        },
+        // Fetcher 3, once the lease has run out: the instance, under a new lease.
+        async {
+            tokio::time::sleep(
+                (lock_timeout + Duration::from_millis(100)).saturating_sub(claimed.elapsed()),
+            )
+            .await;
+            provider
+                .fetch_orchestration_item(lock_timeout, Duration::ZERO, None)
+                .await
+                .unwrap()
+        }
+    );
+    assert!(during.is_none(), "the instance is leased");
+    let (item, token, _) = after.expect("the expired lease lets another fetcher in");
+    assert_eq!(item.instance, "expiration-instance");
+    assert_ne!(token, first_token, "a new lease");
+}
+
 /// Which backend a factory opens.
 #[derive(Clone, Copy)]
 enum Backend {
@@ -161,6 +222,31 @@ impl duroxide::provider_stress_tests::parallel_orchestrations::ProviderStressFac
     }
 }
 
+/// Cases that measure time (a lock that must have expired 100 ms after its timeout, a poll that
+/// must return within a bound) run alone; the others run side by side. On two cores, a timed case
+/// sharing the machine with another case's migrations can miss its margin by scheduling alone.
+static TIMING: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// Takes the case's turn: exclusive for timed cases (known by the test's name, which the test
+/// harness gives its thread), shared for the rest.
+async fn timing_turn() -> TimingTurn {
+    let name = std::thread::current().name().unwrap_or_default().to_owned();
+    let timed = ["expir", "timeout", "renew", "poll", "reclaim", "takeover"]
+        .iter()
+        .any(|word| name.contains(word));
+    if timed {
+        TimingTurn::Alone(TIMING.write().await)
+    } else {
+        TimingTurn::Shared(TIMING.read().await)
+    }
+}
+
+#[allow(dead_code)]
+enum TimingTurn {
+    Alone(tokio::sync::RwLockWriteGuard<'static, ()>),
+    Shared(tokio::sync::RwLockReadGuard<'static, ()>),
+}
+
 async fn stress(factory: StoreFactory) {
     let config = duroxide::provider_stress_tests::StressTestConfig {
         max_concurrent: 20,
@@ -184,6 +270,9 @@ async fn stress(factory: StoreFactory) {
 mod sqlite {
     use super::*;
 
+    /// duroxide's SQLite provider starts a lease when the fetch is asked for.
+    const LEASE_STARTS_AT_CLAIM: bool = false;
+
     struct Factory;
 
     impl Factory {
@@ -203,6 +292,9 @@ mod sqlite {
 
 mod postgres {
     use super::*;
+
+    /// duroxide-pg starts a lease when the fetch claims the work.
+    const LEASE_STARTS_AT_CLAIM: bool = true;
 
     struct Factory;
 

@@ -9,6 +9,7 @@ pub mod postgres;
 pub mod sqlite;
 pub mod store;
 pub mod wakeups;
+pub mod write_turns;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use crate::workflow::{ORCHESTRATION, TripInput, plan_trip};
 pub use postgres::PostgresSettings;
 use store::{StoreParts, WorkflowStore};
 use wakeups::Wakeups;
+use write_turns::WriteTurns;
 
 /// How hard the engine works. The defaults were chosen with `travel-planner bench`
 /// (`docs/benchmarks.md`); each is also a setting (README, "Configuration").
@@ -83,6 +85,7 @@ pub struct Store {
     pub index: Arc<TripIndex>,
     /// For people: "SQLite file ./data/workflows.db" or "PostgreSQL … schema travel_planner".
     pub description: String,
+    pub location: StoreLocation,
 }
 
 impl std::fmt::Debug for Store {
@@ -100,10 +103,10 @@ impl Store {
     ) -> Result<Self, EngineError> {
         let wakeups = Arc::new(Wakeups::default());
         let mut keep_alive: Vec<Box<dyn std::any::Any + Send + Sync>> = Vec::new();
-        let (provider, db, serialise_writes, peers, description): (
+        let (provider, db, writes, peers, description): (
             Arc<dyn Provider>,
             Db,
-            bool,
+            WriteTurns,
             Option<Arc<dyn store::Peers>>,
             String,
         ) = match location {
@@ -116,7 +119,7 @@ impl Store {
                 (
                     Arc::new(opened.provider),
                     db,
-                    true,
+                    WriteTurns::one_at_a_time(),
                     None,
                     format!("SQLite file {}", path.display()),
                 )
@@ -139,7 +142,7 @@ impl Store {
                 (
                     Arc::new(provider),
                     Db::Postgres(pool, settings.schema.clone()),
-                    false,
+                    WriteTurns::concurrent(),
                     Some(peers),
                     description,
                 )
@@ -149,11 +152,13 @@ impl Store {
             location: description.clone(),
             message: e.to_string(),
         };
-        let (index, created) = TripIndex::open(db).await.map_err(index_failed)?;
+        let (index, created) = TripIndex::open(db, writes.clone())
+            .await
+            .map_err(index_failed)?;
         let index = Arc::new(index);
         let provider = Arc::new(WorkflowStore::new(StoreParts {
             provider,
-            serialise_writes,
+            writes,
             wakeups,
             peers,
             index: Some(index.clone()),
@@ -176,11 +181,48 @@ impl Store {
             provider,
             index,
             description,
+            location: location.clone(),
         })
     }
 
     pub fn client(&self) -> Client {
         Client::new(self.provider.clone())
+    }
+
+    /// Housekeeping, run now and then by `serve`: on SQLite, gives back the disk the
+    /// write-ahead log grew to under load (between two writes of the engine).
+    pub async fn tidy(&self) {
+        if let Db::Sqlite(pool) = self.index.db() {
+            let _turn = self.index.writes().take().await;
+            if let Err(e) = sqlite::truncate_log(pool).await {
+                tracing::debug!(error = %e, "could not truncate the write-ahead log");
+            }
+        }
+    }
+
+    /// The space the store takes on disk: the SQLite file with its write-ahead log, or the
+    /// schema's tables, indexes and TOAST in PostgreSQL.
+    pub async fn size_bytes(&self) -> Result<u64, EngineError> {
+        match &self.location {
+            StoreLocation::Sqlite { path, .. } => {
+                let mut total = 0;
+                for suffix in ["", "-wal"] {
+                    let mut file = path.clone().into_os_string();
+                    file.push(suffix);
+                    total += std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+                }
+                Ok(total)
+            }
+            StoreLocation::Postgres(_) => {
+                self.index
+                    .schema_size_bytes()
+                    .await
+                    .map_err(|e| EngineError::Index {
+                        location: self.description.clone(),
+                        message: e.to_string(),
+                    })
+            }
+        }
     }
 }
 

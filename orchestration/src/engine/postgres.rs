@@ -67,6 +67,20 @@ pub async fn open(settings: &PostgresSettings) -> Result<PostgresProvider, Engin
         .map_err(|e| failed(format!("{e:#}")))
 }
 
+/// Drops a schema and everything in it: for throwaway stores such as the benchmark's.
+pub async fn drop_schema(url: &str, schema: &str) -> Result<(), sqlx::Error> {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await?;
+    // Unquoted, as duroxide-pg and the trips index name it.
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .execute(&pool)
+        .await?;
+    pool.close().await;
+    Ok(())
+}
+
 fn percent_decode(text: &str) -> String {
     url::form_urlencoded::parse(format!("u={text}").as_bytes())
         .next()

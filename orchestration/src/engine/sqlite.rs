@@ -96,3 +96,22 @@ async fn release_leases(pool: &sqlx::SqlitePool) -> Result<(), sqlx::Error> {
     }
     tx.commit().await
 }
+
+/// Copies the write-ahead log into the database and truncates it. SQLite does the copying by
+/// itself as it goes, but the log file keeps the size it reached under load; this gives the disk
+/// back. It waits at most 100 ms for readers to leave the log (the caller holds the write turn,
+/// so the engine's writes wait meanwhile), and gives up until next time if they do not.
+pub async fn truncate_log(pool: &sqlx::SqlitePool) -> Result<(), sqlx::Error> {
+    let mut connection = pool.acquire().await?;
+    sqlx::query("PRAGMA busy_timeout = 100")
+        .execute(&mut *connection)
+        .await?;
+    let checkpoint = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&mut *connection)
+        .await;
+    // duroxide's own setting for its connections.
+    sqlx::query("PRAGMA busy_timeout = 60000")
+        .execute(&mut *connection)
+        .await?;
+    checkpoint.map(|_| ())
+}

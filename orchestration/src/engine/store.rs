@@ -25,9 +25,9 @@ use duroxide::providers::{
     ProviderError, PruneOptions, PruneResult, QueueDepths, ScheduledActivityIdentifier,
     SessionFetchConfig, SystemMetrics, TagFilter, WorkItem,
 };
-use tokio::sync::{Mutex, MutexGuard};
 
 use super::wakeups::{AbortOnDrop, Queue, Wakeups, due_in};
+use super::write_turns::{WriteTurn, WriteTurns};
 use crate::trip_index::{TripIndex, TurnRecord};
 
 /// Tells other processes sharing the store that work was enqueued.
@@ -38,11 +38,14 @@ pub trait Peers: Send + Sync + std::fmt::Debug {
 /// duroxide's provider with wake-ups, turn-taking writes (SQLite) and the trips index.
 pub struct WorkflowStore {
     inner: Arc<dyn Provider>,
-    /// SQLite: one write transaction at a time in this process. PostgreSQL: `None`.
-    writes: Option<Mutex<()>>,
+    /// SQLite: one write transaction at a time in this process, shared with the trips index.
+    writes: WriteTurns,
     wakeups: Arc<Wakeups>,
     peers: Option<Arc<dyn Peers>>,
     index: Option<Arc<TripIndex>>,
+    /// Fetches that found nothing (a wake-up that another dispatcher answered first, the
+    /// safety tick).
+    empty_fetches: std::sync::atomic::AtomicU64,
     _safety_tick: AbortOnDrop,
     _keep_alive: Vec<Box<dyn std::any::Any + Send + Sync>>,
 }
@@ -51,7 +54,7 @@ impl std::fmt::Debug for WorkflowStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WorkflowStore")
             .field("provider", &self.inner.name())
-            .field("serialised_writes", &self.writes.is_some())
+            .field("writes_take_turns", &self.writes.one_at_a_time_enabled())
             .field("peers", &self.peers)
             .finish_non_exhaustive()
     }
@@ -60,7 +63,7 @@ impl std::fmt::Debug for WorkflowStore {
 /// How the wrapper is put together (see [`super::open`]).
 pub struct StoreParts {
     pub provider: Arc<dyn Provider>,
-    pub serialise_writes: bool,
+    pub writes: WriteTurns,
     pub wakeups: Arc<Wakeups>,
     pub peers: Option<Arc<dyn Peers>>,
     pub index: Option<Arc<TripIndex>>,
@@ -74,21 +77,31 @@ impl WorkflowStore {
         let tick = parts.wakeups.tick_every(parts.safety_poll);
         Self {
             inner: parts.provider,
-            writes: parts.serialise_writes.then(|| Mutex::new(())),
+            writes: parts.writes,
             wakeups: parts.wakeups,
             peers: parts.peers,
             index: parts.index,
+            empty_fetches: Default::default(),
             _safety_tick: tick,
             _keep_alive: parts.keep_alive,
         }
     }
 
+    /// Fetches and writes made so far by this process, the index's included (each one store
+    /// transaction): what an idle service costs its store is the growth of this number.
+    pub fn transactions(&self) -> u64 {
+        self.writes.taken()
+    }
+
+    /// Fetches made so far that found nothing.
+    pub fn empty_fetches(&self) -> u64 {
+        self.empty_fetches
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Waits for this process' turn to write (SQLite only).
-    async fn write_turn(&self) -> Option<MutexGuard<'_, ()>> {
-        match &self.writes {
-            Some(lock) => Some(lock.lock().await),
-            None => None,
-        }
+    async fn write_turn(&self) -> WriteTurn<'_> {
+        self.writes.take().await
     }
 
     /// Work was enqueued: wake this process' dispatchers and tell the other processes.
@@ -135,6 +148,8 @@ impl WorkflowStore {
             if found.is_some() {
                 return Ok(found);
             }
+            self.empty_fetches
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || tokio::time::timeout(left, woken).await.is_err() {
                 return Ok(None);
@@ -194,7 +209,7 @@ impl Provider for WorkflowStore {
             .map(|item| due_in(item, now))
             .collect();
         {
-            let _turn = self.write_turn().await;
+            let turn = self.write_turn().await;
             self.inner
                 .ack_orchestration_item(
                     lock_token,
@@ -209,7 +224,7 @@ impl Provider for WorkflowStore {
             if let (Some(index), Some(record)) = (&self.index, record) {
                 // The turn is durable; a failure here leaves the index behind, which the
                 // reconciler repairs (see `TripIndex::reconcile`).
-                if let Err(e) = index.record_turn(&record).await {
+                if let Err(e) = index.record_turn_during(&turn, &record).await {
                     tracing::warn!(instance_id = %record.instance_id, error = %e, "the trips index could not record a turn");
                 }
             }

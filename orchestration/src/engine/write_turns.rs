@@ -1,0 +1,66 @@
+//! Turn-taking for the store's writes. SQLite lets one transaction write at a time, and a
+//! transaction that read first and then finds another's commit fails at once
+//! (`SQLITE_BUSY_SNAPSHOT`) instead of waiting; so on SQLite every write in this process, the
+//! engine's and the trips index's alike, waits for its turn here. PostgreSQL needs no turns.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::{Mutex, MutexGuard};
+
+/// Shared by the engine's store and the trips index of one store.
+#[derive(Debug, Clone, Default)]
+pub struct WriteTurns {
+    /// `None`: writes run concurrently (PostgreSQL).
+    lock: Option<Arc<Mutex<()>>>,
+    /// Turns taken so far (each one store transaction): how hard the process works its store.
+    taken: Arc<AtomicU64>,
+}
+
+/// Held while writing: the process' turn (SQLite), or nothing to hold (PostgreSQL).
+#[derive(Debug)]
+pub struct WriteTurn<'a> {
+    _guard: Option<MutexGuard<'a, ()>>,
+}
+
+impl WriteTurns {
+    /// One write at a time (SQLite).
+    pub fn one_at_a_time() -> Self {
+        Self {
+            lock: Some(Arc::new(Mutex::new(()))),
+            ..Default::default()
+        }
+    }
+
+    /// Writes run concurrently (PostgreSQL).
+    pub fn concurrent() -> Self {
+        Self::default()
+    }
+
+    /// Waits for this process' turn to write.
+    pub async fn take(&self) -> WriteTurn<'_> {
+        self.taken.fetch_add(1, Ordering::Relaxed);
+        WriteTurn {
+            _guard: match &self.lock {
+                Some(lock) => Some(lock.lock().await),
+                None => None,
+            },
+        }
+    }
+
+    /// Counts a transaction made while holding a turn already taken (the index's upsert after
+    /// the engine's acknowledgement).
+    pub fn count_one_more(&self) {
+        self.taken.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Whether writes take turns.
+    pub fn one_at_a_time_enabled(&self) -> bool {
+        self.lock.is_some()
+    }
+
+    /// Turns taken so far: fetches and writes of the engine and the index, each one transaction.
+    pub fn taken(&self) -> u64 {
+        self.taken.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,182 @@
+//! Trips wait for days, so a trip started by an earlier revision of the workflow must finish on
+//! this one with its own steps, and new trips run the current revision.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use duroxide::EventKind;
+use serde_json::json;
+use travel_agents::demo_model::{DemoModel, DemoModelConfig};
+use travel_agents::{LlmClient, ReferenceRates, TravelAgents};
+use travel_orchestration::workflow::{ORCHESTRATION, activity};
+use travel_orchestration::{
+    Activities, ApprovalDecision, Engine, EngineTuning, LocalPlanStore, SandboxBookings, Store,
+    StoreLocation, TripSettings, TripState, Trips,
+};
+
+struct Service {
+    trips: Trips,
+    engine: Engine,
+    _demo: DemoModel,
+    _data: tempfile::TempDir,
+}
+
+async fn service() -> Service {
+    let data = tempfile::tempdir().unwrap();
+    let demo = DemoModel::start(DemoModelConfig::default()).await.unwrap();
+    let http = travel_infra::http::shared_client();
+    let llm = LlmClient::new(demo.settings(), http.clone(), None).unwrap();
+    let rates = Arc::new(ReferenceRates);
+    let plans = Arc::new(LocalPlanStore::new(data.path().join("plans")));
+    let tuning = EngineTuning::default();
+    let location = StoreLocation::Sqlite {
+        path: data.path().join("workflows.db"),
+        exclusive: true,
+    };
+    let store = Store::open(&location, &tuning).await.unwrap();
+    let activities = Arc::new(Activities {
+        agents: TravelAgents::new(llm, rates.clone()),
+        rates,
+        plans: plans.clone(),
+        conversations: store.index.clone(),
+        bookings: Arc::new(SandboxBookings::new(data.path().join("bookings"))),
+        webhook: None,
+        http,
+    });
+    let engine = Engine::start(&store, activities, &tuning).await;
+    let settings = TripSettings {
+        announce_approval: false,
+        ..Default::default()
+    };
+    Service {
+        trips: Trips::new(store, plans, settings),
+        engine,
+        _demo: demo,
+        _data: data,
+    }
+}
+
+async fn wait_for(trips: &Trips, id: &str, state: TripState) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match trips.status(id).await {
+            Ok(status) if status.status == state => return,
+            Ok(status) if status.status.is_final() => panic!("{id} ended {status:?}"),
+            _ if Instant::now() > deadline => panic!("{id} never reached {state}"),
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+/// The activities the trip's history scheduled, in order.
+async fn steps(trips: &Trips, id: &str) -> Vec<String> {
+    let history = trips.client().read_execution_history(id, 1).await.unwrap();
+    history
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::ActivityScheduled { name, .. } => Some(name.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_trip_started_before_revisions_finishes_with_its_own_steps() {
+    let service = service().await;
+    let trips = &service.trips;
+    let token = "a-token-from-an-earlier-release";
+    // The input exactly as the first revision wrote it: no revision, no announcement flag.
+    let input = json!({
+        "request": {
+            "travelerName": "Ada",
+            "preferences": "temples and food",
+            "durationDays": 3,
+            "budget": {"amount": 2500.0, "currency": "USD"},
+        },
+        "approvalTokenSha256": travel_infra::secret::sha256_hex(token),
+        "approvalTimeoutSecs": 3600,
+        "retries": travel_orchestration::workflow::RetrySettings::default(),
+    });
+    let id = "trip-from-revision-one";
+    trips
+        .client()
+        .start_orchestration(id, ORCHESTRATION, input.to_string())
+        .await
+        .unwrap();
+    wait_for(trips, id, TripState::AwaitingApproval).await;
+    trips
+        .decide(
+            id,
+            Some(token),
+            ApprovalDecision {
+                approved: true,
+                comments: None,
+            },
+        )
+        .await
+        .unwrap();
+    wait_for(trips, id, TripState::Booked).await;
+    let steps = steps(trips, id).await;
+    assert_eq!(
+        steps,
+        [
+            activity::DESTINATION_AGENT,
+            activity::ITINERARY_AGENT,
+            activity::LOCAL_TIPS_AGENT,
+            "__duroxide_syscall:utc_now_ms",
+            activity::SAVE_PLAN,
+            activity::REQUEST_APPROVAL,
+            activity::BOOK_TRIP,
+        ]
+    );
+    let plan = trips.plan(id).await.unwrap();
+    assert!(plan.created_at.timestamp() > 0, "stamped by the workflow");
+    service.engine.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn new_trips_stamp_the_plan_as_it_is_saved_and_skip_an_announcement_nobody_receives() {
+    let service = service().await;
+    let trips = &service.trips;
+    let started = trips
+        .start(
+            serde_json::from_value(json!({
+                "travelerName": "Grace",
+                "preferences": "quiet beaches, seafood",
+                "durationDays": 2,
+                "budget": {"amount": 2000.0, "currency": "EUR"},
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let id = &started.instance_id;
+    wait_for(trips, id, TripState::AwaitingApproval).await;
+    let input = trips.input(id).await.unwrap();
+    assert_eq!(
+        input.workflow_revision,
+        travel_orchestration::workflow::WORKFLOW_REVISION
+    );
+    assert_eq!(
+        steps(trips, id).await,
+        [
+            activity::DESTINATION_AGENT,
+            activity::ITINERARY_AGENT,
+            activity::LOCAL_TIPS_AGENT,
+            activity::SAVE_NEW_PLAN,
+        ]
+    );
+    let plan = trips.plan(id).await.unwrap();
+    let status = trips.status(id).await.unwrap();
+    let window = status.progress.unwrap().approval.unwrap();
+    assert_eq!(
+        window.requested_at, plan.created_at,
+        "the window opens at the save"
+    );
+    assert!(plan.created_at.timestamp() > 0);
+    // The timeline's approval row runs from the start of the wait.
+    let timeline = trips.timeline(id).await.unwrap();
+    let approval = timeline.iter().find(|r| r.key == "approval").unwrap();
+    assert_eq!(approval.state, travel_orchestration::RowState::Running);
+    service.engine.shutdown(Duration::from_secs(1)).await;
+}
