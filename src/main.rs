@@ -80,7 +80,9 @@ struct PlanArgs {
 fn main() -> anyhow::Result<()> {
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
+    // The benchmark's own output is its report; the service's routine logs would drown it.
+    let quiet = matches!(cli.command, Command::Bench(_));
+    init_tracing(cli.log_format, quiet);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -95,14 +97,16 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
-fn init_tracing(format: LogFormat) {
+fn init_tracing(format: LogFormat, quiet: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         // duroxide's dispatchers log retried store errors as warnings; they show when RUST_LOG
         // asks for them.
         .unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new(
-                "info,duroxide=warn,duroxide::runtime::dispatchers=error",
-            )
+            tracing_subscriber::EnvFilter::new(if quiet {
+                "error"
+            } else {
+                "info,duroxide=warn,duroxide::runtime::dispatchers=error"
+            })
         });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -1,0 +1,222 @@
+//! How the benchmark talks to the service: through `Trips` in this process, or over HTTP to
+//! `serve` processes (spread over them: a trip started on one is approved on the next).
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use travel_agents::{AgentName, AgentThread};
+use travel_orchestration::{ApprovalDecision, TripRequest, TripState, TripStatus, Trips};
+
+pub enum Driver {
+    InProcess(Trips),
+    Http {
+        client: reqwest::Client,
+        /// `http://127.0.0.1:port` of each process.
+        bases: Vec<String>,
+    },
+}
+
+pub struct Started {
+    pub id: String,
+    pub token: String,
+}
+
+/// A trip as last seen, with the service's own timestamps (so that the benchmark's polling does
+/// not count in the times it reports).
+pub struct Seen {
+    pub state: TripState,
+    pub created: Option<DateTime<Utc>>,
+    pub updated: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+}
+
+impl Seen {
+    /// From creation to this state, as the service recorded it.
+    pub fn elapsed_ms(&self) -> Option<f64> {
+        let (created, updated) = (self.created?, self.updated?);
+        Some((updated - created).num_microseconds()? as f64 / 1000.0)
+    }
+}
+
+impl From<TripStatus> for Seen {
+    fn from(status: TripStatus) -> Self {
+        Self {
+            state: status.status,
+            created: status.created_at,
+            updated: status.updated_at,
+            error: status.error,
+        }
+    }
+}
+
+impl Driver {
+    fn base(&self, n: usize) -> &str {
+        match self {
+            Driver::Http { bases, .. } => &bases[n % bases.len()],
+            Driver::InProcess(_) => "",
+        }
+    }
+
+    /// Starts trip `n` (on process `n`).
+    pub async fn start(&self, n: usize, request: &TripRequest) -> anyhow::Result<Started> {
+        match self {
+            Driver::InProcess(trips) => {
+                let started = trips.start(request.clone()).await?;
+                Ok(Started {
+                    id: started.instance_id,
+                    token: started.approval_token,
+                })
+            }
+            Driver::Http { client, .. } => {
+                let body: serde_json::Value = checked(
+                    client
+                        .post(format!("{}/api/trips", self.base(n)))
+                        .json(request)
+                        .send()
+                        .await?,
+                )
+                .await?
+                .json()
+                .await?;
+                Ok(Started {
+                    id: text(&body, "instanceId")?,
+                    token: text(&body, "approvalToken")?,
+                })
+            }
+        }
+    }
+
+    pub async fn status(&self, n: usize, id: &str) -> anyhow::Result<Seen> {
+        match self {
+            Driver::InProcess(trips) => Ok(trips.status(id).await?.into()),
+            Driver::Http { client, .. } => {
+                let status: TripStatus = checked(
+                    client
+                        .get(format!("{}/api/trips/{id}", self.base(n)))
+                        .send()
+                        .await?,
+                )
+                .await?
+                .json()
+                .await?;
+                Ok(status.into())
+            }
+        }
+    }
+
+    /// Approves trip `n` (on the process after the one that started it).
+    pub async fn approve(&self, n: usize, started: &Started) -> anyhow::Result<()> {
+        let decision = ApprovalDecision {
+            approved: true,
+            comments: None,
+        };
+        match self {
+            Driver::InProcess(trips) => {
+                trips
+                    .decide(&started.id, Some(&started.token), decision)
+                    .await?;
+            }
+            Driver::Http { client, .. } => {
+                checked(
+                    client
+                        .post(format!("{}/approve/{}", self.base(n + 1), started.id))
+                        .bearer_auth(&started.token)
+                        .json(&decision)
+                        .send()
+                        .await?,
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// How long each of the agent's model calls took for the trip, in milliseconds.
+    pub async fn model_calls_ms(
+        &self,
+        n: usize,
+        id: &str,
+        agent: AgentName,
+    ) -> anyhow::Result<Vec<u64>> {
+        let thread: AgentThread = match self {
+            Driver::InProcess(trips) => trips.agent_thread(id, agent).await?,
+            Driver::Http { client, .. } => {
+                // The answer is the thread with the trip's id beside its fields.
+                checked(
+                    client
+                        .get(format!("{}/api/trips/{id}/agents/{agent}", self.base(n)))
+                        .send()
+                        .await?,
+                )
+                .await?
+                .json()
+                .await
+                .context("the answer holds no agent thread")?
+            }
+        };
+        Ok(thread.rounds.iter().map(|r| r.duration_ms).collect())
+    }
+
+    /// The model's critical path of trip `n`: the destination agent's calls, then the longer of
+    /// the two agents that run in parallel. Returns the number of calls on it and their time in
+    /// milliseconds, as the agents timed them.
+    pub async fn critical_path(&self, n: usize, id: &str) -> anyhow::Result<(usize, u64)> {
+        let destination = self.model_calls_ms(n, id, AgentName::Destination).await?;
+        let itinerary = self.model_calls_ms(n, id, AgentName::Itinerary).await?;
+        let tips = self.model_calls_ms(n, id, AgentName::LocalTips).await?;
+        let total = |calls: &[u64]| calls.iter().sum::<u64>();
+        let longer = if total(&itinerary) >= total(&tips) {
+            itinerary
+        } else {
+            tips
+        };
+        Ok((
+            destination.len() + longer.len(),
+            total(&destination) + total(&longer),
+        ))
+    }
+
+    /// Polls every `poll` until the trip reaches `state`; fails when it ends otherwise or takes
+    /// more than five minutes.
+    pub async fn wait_for(
+        &self,
+        n: usize,
+        id: &str,
+        state: TripState,
+        poll: Duration,
+    ) -> anyhow::Result<Seen> {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let seen = self.status(n, id).await?;
+            if seen.state == state {
+                return Ok(seen);
+            }
+            if seen.state.is_final() || Instant::now() > deadline {
+                anyhow::bail!(
+                    "trip {id} is {} (waiting for {state}): {}",
+                    seen.state,
+                    seen.error.as_deref().unwrap_or("no error")
+                );
+            }
+            tokio::time::sleep(poll).await;
+        }
+    }
+}
+
+async fn checked(response: reqwest::Response) -> anyhow::Result<reqwest::Response> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let url = response.url().clone();
+    let body = response.text().await.unwrap_or_default();
+    anyhow::bail!("{url} answered {status}: {body}")
+}
+
+fn text(body: &serde_json::Value, field: &str) -> anyhow::Result<String> {
+    body[field]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("the answer has no `{field}`: {body}"))
+}

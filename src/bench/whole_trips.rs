@@ -1,0 +1,149 @@
+//! Whole trips (plan → approve → book) at a concurrency. Times come from the service's own
+//! records (the trips index's created and updated times), so the benchmark's polling is not
+//! counted in them.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use travel_orchestration::TripState;
+
+use super::driver::{Driver, Started};
+use super::{BenchArgs, Samples, Scratch, idle_transactions_per_second, memory_mib, round1};
+
+/// Trips whose model calls are counted for the critical path (reading three agent threads each).
+const CRITICAL_PATH_SAMPLE: usize = 50;
+
+pub async fn run(args: &BenchArgs, scratch: &Scratch) -> anyhow::Result<serde_json::Value> {
+    let running = scratch.start_service(args).await?;
+    let driver = Arc::new(Driver::InProcess(running.trips.clone()));
+    let store = &running.trips.store().provider;
+    let (transactions_before, empty_before) = (store.transactions(), store.empty_fetches());
+    let result = drive(&driver, args).await;
+    let transactions = store.transactions() - transactions_before;
+    let empty_fetches = store.empty_fetches() - empty_before;
+    let idle = idle_transactions_per_second(&running, args.idle_secs).await;
+    running.engine.shutdown(Duration::from_secs(2)).await;
+    let mut report = result?;
+    report["peakRssMiB"] = serde_json::json!(memory_mib("self", "VmHWM:"));
+    report["idleStoreTransactionsPerSecond"] = serde_json::json!(idle);
+    let per_trip = |n: u64| round1(n as f64 / args.trips.max(1) as f64);
+    report["storeTransactionsPerTrip"] = serde_json::json!(per_trip(transactions));
+    report["emptyFetchesPerTrip"] = serde_json::json!(per_trip(empty_fetches));
+    Ok(report)
+}
+
+struct Trip {
+    n: usize,
+    id: String,
+    plan_ms: Option<f64>,
+    whole_ms: Option<f64>,
+    approve_to_booked_ms: Option<f64>,
+}
+
+/// Runs `args.trips` whole trips, `args.concurrency` at a time, and reports.
+pub async fn drive(driver: &Arc<Driver>, args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
+    let poll = poll_interval(args.concurrency);
+    let slots = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(args.trips);
+    for n in 0..args.trips {
+        let permit = slots.clone().acquire_owned().await?;
+        let driver = driver.clone();
+        let request = super::request(n, args.days);
+        tasks.push(tokio::spawn(async move {
+            let _permit = permit;
+            let trip: Started = driver.start(n, &request).await?;
+            let planned = driver
+                .wait_for(n, &trip.id, TripState::AwaitingApproval, poll)
+                .await?;
+            let approved_at = Utc::now();
+            driver.approve(n, &trip).await?;
+            let booked = driver
+                .wait_for(n, &trip.id, TripState::Booked, poll)
+                .await?;
+            anyhow::Ok(Trip {
+                n,
+                plan_ms: planned.elapsed_ms(),
+                whole_ms: booked.elapsed_ms(),
+                approve_to_booked_ms: booked
+                    .updated
+                    .and_then(|b| (b - approved_at).num_microseconds())
+                    .map(|us| us as f64 / 1000.0),
+                id: trip.id,
+            })
+        }));
+    }
+    let mut done = Vec::new();
+    let mut failures = Vec::new();
+    for task in tasks {
+        match task.await? {
+            Ok(trip) => done.push(trip),
+            Err(e) => failures.push(format!("{e:#}")),
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+
+    let (mut plan, mut whole, mut approval) =
+        (Samples::default(), Samples::default(), Samples::default());
+    for trip in &done {
+        trip.plan_ms.map(|v| plan.push_ms(v));
+        trip.whole_ms.map(|v| whole.push_ms(v));
+        trip.approve_to_booked_ms.map(|v| approval.push_ms(v));
+    }
+    let mut report = serde_json::json!({
+        "trips": args.trips,
+        "concurrency": args.concurrency,
+        "days": args.days,
+        "booked": done.len(),
+        "failed": failures.len(),
+        "failures": failures.iter().take(5).collect::<Vec<_>>(),
+        "seconds": round1(seconds),
+        "tripsPerSecond": round1(done.len() as f64 / seconds),
+        "planToApprovalMs": plan.summary(),
+        "wholeTripMs": whole.summary(),
+        "approveToBookedMs": approval.summary(),
+    });
+    if args.latency_ms > 0 {
+        report["modelCriticalPath"] = critical_path(driver, &done, args.latency_ms).await?;
+    }
+    Ok(report)
+}
+
+/// Plan time against the model's critical path: the sequential model calls on the longest path,
+/// as long as the agents measured them (the demo model's added latency and its own work). What
+/// is left is the service's own overhead.
+async fn critical_path(
+    driver: &Driver,
+    done: &[Trip],
+    latency_ms: u64,
+) -> anyhow::Result<serde_json::Value> {
+    let mut calls_on_path = Samples::default();
+    let mut path = Samples::default();
+    let mut overhead = Samples::default();
+    let mut overhead_percent = Samples::default();
+    for trip in done.iter().take(CRITICAL_PATH_SAMPLE) {
+        let Some(plan_ms) = trip.plan_ms else {
+            continue;
+        };
+        let (calls, path_ms) = driver.critical_path(trip.n, &trip.id).await?;
+        let path_ms = path_ms as f64;
+        calls_on_path.push_ms(calls as f64);
+        path.push_ms(path_ms);
+        overhead.push_ms(plan_ms - path_ms);
+        overhead_percent.push_ms((plan_ms - path_ms) / path_ms * 100.0);
+    }
+    Ok(serde_json::json!({
+        "callsOnPath": calls_on_path.summary(),
+        "addedLatencyPerCallMs": latency_ms,
+        "pathMs": path.summary(),
+        "overheadMs": overhead.summary(),
+        "overheadPercentOfPath": overhead_percent.summary(),
+    }))
+}
+
+/// How often a waiting trip is looked at: often enough at low concurrency not to slow one trip
+/// down, rarely enough at high concurrency not to load the store with status reads.
+fn poll_interval(concurrency: usize) -> Duration {
+    Duration::from_micros((concurrency as u64 * 400).clamp(1_000, 20_000))
+}
