@@ -1,5 +1,8 @@
 //! Trips wait for days, so a trip started by an earlier revision of the workflow must finish on
 //! this one with its own steps, and new trips run the current revision.
+//!
+//! `fixtures/revision-1/` holds a store written by the release before revisions (commit
+//! 37b0bf8): one trip parked at the approval wait. The first test approves it on today's code.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,7 +25,11 @@ struct Service {
 }
 
 async fn service() -> Service {
-    let data = tempfile::tempdir().unwrap();
+    service_on(tempfile::tempdir().unwrap()).await
+}
+
+/// The service on a data folder (its `workflows.db` and `plans/`, if any, are used).
+async fn service_on(data: tempfile::TempDir) -> Service {
     let demo = DemoModel::start(DemoModelConfig::default()).await.unwrap();
     let http = travel_infra::http::shared_client();
     let llm = LlmClient::new(demo.settings(), http.clone(), None).unwrap();
@@ -80,6 +87,65 @@ async fn steps(trips: &Trips, id: &str) -> Vec<String> {
         .collect()
 }
 
+/// The steps of a booked trip of revision 1, in order.
+const REVISION_1_STEPS: [&str; 7] = [
+    activity::DESTINATION_AGENT,
+    activity::ITINERARY_AGENT,
+    activity::LOCAL_TIPS_AGENT,
+    "__duroxide_syscall:utc_now_ms",
+    activity::SAVE_PLAN,
+    activity::REQUEST_APPROVAL,
+    activity::BOOK_TRIP,
+];
+
+/// The trip in `fixtures/revision-1/` and its approval token.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ParkedTrip {
+    instance_id: String,
+    approval_token: String,
+}
+
+#[tokio::test]
+async fn a_trip_parked_by_the_release_before_revisions_is_booked_by_this_one() {
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/revision-1");
+    let parked: ParkedTrip =
+        serde_json::from_slice(&std::fs::read(fixture.join("trip.json")).unwrap()).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixture.join("workflows.db"),
+        data.path().join("workflows.db"),
+    )
+    .unwrap();
+    let service = service_on(data).await;
+    let trips = &service.trips;
+    let id = parked.instance_id.as_str();
+    // The old release's history replays to the approval wait.
+    wait_for(trips, id, TripState::AwaitingApproval).await;
+    assert_eq!(trips.input(id).await.unwrap().workflow_revision, 1);
+    trips
+        .decide(
+            id,
+            Some(&parked.approval_token),
+            ApprovalDecision {
+                approved: true,
+                comments: Some("approved after the upgrade".into()),
+            },
+        )
+        .await
+        .unwrap();
+    wait_for(trips, id, TripState::Booked).await;
+    assert_eq!(steps(trips, id).await, REVISION_1_STEPS);
+    // Its agents' messages are in its history, as that release kept them.
+    let thread = trips
+        .agent_thread(id, travel_agents::AgentName::Itinerary)
+        .await
+        .unwrap();
+    assert!(thread.messages.len() >= 3);
+    service.engine.shutdown(Duration::from_secs(1)).await;
+}
+
 #[tokio::test]
 async fn a_trip_started_before_revisions_finishes_with_its_own_steps() {
     let service = service().await;
@@ -117,18 +183,7 @@ async fn a_trip_started_before_revisions_finishes_with_its_own_steps() {
         .unwrap();
     wait_for(trips, id, TripState::Booked).await;
     let steps = steps(trips, id).await;
-    assert_eq!(
-        steps,
-        [
-            activity::DESTINATION_AGENT,
-            activity::ITINERARY_AGENT,
-            activity::LOCAL_TIPS_AGENT,
-            "__duroxide_syscall:utc_now_ms",
-            activity::SAVE_PLAN,
-            activity::REQUEST_APPROVAL,
-            activity::BOOK_TRIP,
-        ]
-    );
+    assert_eq!(steps, REVISION_1_STEPS);
     let plan = trips.plan(id).await.unwrap();
     assert!(plan.created_at.timestamp() > 0, "stamped by the workflow");
     service.engine.shutdown(Duration::from_secs(1)).await;
