@@ -47,7 +47,7 @@ async fn measure(
 
     let driver = Arc::new(Driver::InProcess(trips.clone()));
     let slots = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
-    let poll = Duration::from_micros((args.concurrency as u64 * 400).clamp(1_000, 20_000));
+    let poll = super::whole_trips::poll_interval(args.concurrency);
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     let mut chosen = Vec::new();

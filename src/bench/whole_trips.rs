@@ -144,6 +144,6 @@ async fn critical_path(
 
 /// How often a waiting trip is looked at: often enough at low concurrency not to slow one trip
 /// down, rarely enough at high concurrency not to load the store with status reads.
-fn poll_interval(concurrency: usize) -> Duration {
+pub(super) fn poll_interval(concurrency: usize) -> Duration {
     Duration::from_micros((concurrency as u64 * 400).clamp(1_000, 20_000))
 }
