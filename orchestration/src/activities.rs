@@ -169,10 +169,19 @@ impl Activities {
 
     async fn save_plan(&self, input: &str) -> Outcome<crate::store::PlanLocation> {
         let plan: TripPlan = decode(activity::SAVE_PLAN, input)?;
-        self.plans.save(&plan).await.map_err(|e| {
-            tracing::warn!(instance_id = %plan.instance_id, error = %e, store = %self.plans.describe(), "saving the plan failed");
-            ActivityFailure { transient: e.is_transient(), message: e.to_string() }
-        })
+        self.plans
+            .save(&plan)
+            .await
+            .map_err(|e| self.save_failed(&plan.instance_id, e))
+    }
+
+    /// A failed save, logged, as the activity reports it (outages are retried).
+    fn save_failed(&self, instance_id: &str, e: StoreError) -> ActivityFailure {
+        tracing::warn!(instance_id = %instance_id, error = %e, store = %self.plans.describe(), "saving the plan failed");
+        ActivityFailure {
+            transient: e.is_transient(),
+            message: e.to_string(),
+        }
     }
 
     /// Stamps the plan with the time it is first saved and saves it. Run again (after a crash,
@@ -181,13 +190,8 @@ impl Activities {
     /// ran): the second finds the first's documents and answers with them.
     async fn save_new_plan(&self, input: &str) -> Outcome<PlanSaved> {
         let mut plan: TripPlan = decode(activity::SAVE_NEW_PLAN, input)?;
-        let failed = |e: StoreError| {
-            tracing::warn!(instance_id = %plan.instance_id, error = %e, store = %self.plans.describe(), "saving the plan failed");
-            ActivityFailure {
-                transient: e.is_transient(),
-                message: e.to_string(),
-            }
-        };
+        let instance_id = plan.instance_id.clone();
+        let failed = |e: StoreError| self.save_failed(&instance_id, e);
         plan.created_at = match self.saved_stamp(&plan).await.map_err(failed)? {
             Some(stamp) => stamp,
             None => chrono::Utc::now(),
