@@ -10,7 +10,7 @@ use travel_orchestration::{
     Trips,
 };
 
-use crate::store_args::StoreArgs;
+use travel_planner::store_args::StoreArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct InstancesArgs {
@@ -135,7 +135,8 @@ pub async fn run(args: InstancesArgs) -> anyhow::Result<()> {
                 })
                 .await?;
             if args.json {
-                return Ok(print(serde_json::to_value(&result)?));
+                print(serde_json::to_value(&result)?);
+                return Ok(());
             }
             let rows = result
                 .items
@@ -191,7 +192,8 @@ pub async fn run(args: InstancesArgs) -> anyhow::Result<()> {
         InstancesCommand::Show { id } => {
             let detail = trips.detail(&id).await?;
             if args.json {
-                return Ok(print(serde_json::to_value(&detail)?));
+                print(serde_json::to_value(&detail)?);
+                return Ok(());
             }
             println!("instance     {}", detail.summary.instance_id);
             println!(
@@ -237,7 +239,8 @@ pub async fn run(args: InstancesArgs) -> anyhow::Result<()> {
         InstancesCommand::History { id } => {
             let history = trips.history(&id).await?;
             if args.json {
-                return Ok(print(serde_json::to_value(&history)?));
+                print(serde_json::to_value(&history)?);
+                return Ok(());
             }
             let rows = history
                 .iter()
@@ -268,9 +271,10 @@ pub async fn run(args: InstancesArgs) -> anyhow::Result<()> {
                 .raise_event(&id, travel_orchestration::workflow::APPROVAL_EVENT, &data)
                 .await?;
             if args.json {
-                return Ok(print(
+                print(
                     serde_json::json!({"instanceId": id, "raised": "ApprovalEvent", "approved": !reject}),
-                ));
+                );
+                return Ok(());
             }
             println!(
                 "ApprovalEvent raised on {id}: {}",
@@ -280,16 +284,16 @@ pub async fn run(args: InstancesArgs) -> anyhow::Result<()> {
         InstancesCommand::Terminate { id, reason } => {
             trips.terminate(&id, &reason).await?;
             if args.json {
-                return Ok(print(
-                    serde_json::json!({"instanceId": id, "terminated": true}),
-                ));
+                print(serde_json::json!({"instanceId": id, "terminated": true}));
+                return Ok(());
             }
             println!("{id} is being terminated: {reason}");
         }
         InstancesCommand::Purge { id, force } => {
             trips.purge(&id, force).await?;
             if args.json {
-                return Ok(print(serde_json::json!({"instanceId": id, "purged": true})));
+                print(serde_json::json!({"instanceId": id, "purged": true}));
+                return Ok(());
             }
             println!("{id} purged");
         }

@@ -2,15 +2,14 @@
 
 mod bench;
 mod instances;
-mod serve;
-mod store_args;
 
 use std::net::SocketAddr;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use travel_agents::demo_model::{self, DemoModelConfig};
 use travel_agents::{CurrencyCode, DestinationBrief, Money, TravellerBrief};
+use travel_demo_model::DemoModelConfig;
+use travel_planner::{serve, shutdown_signal};
 
 /// Durable, agent-driven trip planning with human approval.
 ///
@@ -127,8 +126,8 @@ async fn plan(args: PlanArgs) -> anyhow::Result<()> {
         travel_dates: args.travel_dates,
         special_requirements: args.requirements,
     };
-    let configured = travel_agents::setup::agents_from_env().await?;
-    let agents = &configured.agents;
+    let running = travel_planner::model::agents_from_env().await?;
+    let agents = &running.configured.agents;
     let destinations = agents.destination.run(&traveller).await?;
     let top = destinations.output.top().context("no destination")?.clone();
     let brief = DestinationBrief {
@@ -140,7 +139,7 @@ async fn plan(args: PlanArgs) -> anyhow::Result<()> {
     let (itinerary, tips) = (itinerary?, tips?);
     let threads = [&destinations.thread, &itinerary.thread, &tips.thread];
     let plan = serde_json::json!({
-        "demo": configured.llm.is_demo(),
+        "demo": running.configured.llm.is_demo(),
         "destinations": destinations.output,
         "chosen": brief.destination,
         "itinerary": itinerary.output,
@@ -157,25 +156,7 @@ async fn serve_demo_model(bind: SocketAddr) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("binding {bind}"))?;
-    tracing::info!(base_url = %demo_model::base_url(listener.local_addr()?), "demo model listening");
-    demo_model::serve(listener, config, shutdown_signal()).await?;
+    tracing::info!(base_url = %travel_demo_model::base_url(listener.local_addr()?), "demo model listening");
+    travel_demo_model::serve(listener, config, shutdown_signal()).await?;
     Ok(())
-}
-
-/// Resolves on SIGINT or SIGTERM.
-pub(crate) async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("SIGTERM handler");
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
-    tracing::info!("shutting down");
 }

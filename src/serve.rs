@@ -48,12 +48,12 @@ pub struct Running {
     pub engine: Engine,
     pub trips: Trips,
     /// Keeps the demo model (when used) alive.
-    agents: travel_agents::setup::ConfiguredAgents,
+    agents: crate::model::Agents,
 }
 
 impl Running {
     /// The built-in demo model, when no LLM provider is configured.
-    pub fn demo_model(&self) -> Option<&travel_agents::demo_model::DemoModel> {
+    pub fn demo_model(&self) -> Option<&travel_demo_model::DemoModel> {
         self.agents.demo.as_ref()
     }
 
@@ -63,25 +63,36 @@ impl Running {
         let trips = self.trips.clone();
         travel_orchestration::engine::wakeups::AbortOnDrop(tokio::spawn(async move {
             loop {
-                if let Err(e) = trips.repair().await {
-                    tracing::warn!(error = %e, "repairing after a stopped process failed; trying again later");
-                }
-                trips.store().tidy().await;
+                housekeeping(&trips).await;
                 tokio::time::sleep(Duration::from_secs(30)).await;
             }
         }))
     }
+
+    /// One round of the housekeeping `serve` does every 30 seconds.
+    pub async fn housekeeping(&self) {
+        housekeeping(&self.trips).await;
+    }
+}
+
+async fn housekeeping(trips: &Trips) {
+    if let Err(e) = trips.repair().await {
+        tracing::warn!(error = %e, "repairing after a stopped process failed; trying again later");
+    }
+    trips.store().tidy().await;
+    travel_platform::memory::give_back_free_memory();
 }
 
 /// Builds every part from the arguments and the environment.
 pub async fn start(args: &ServeArgs, tuning: &EngineTuning) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
-    let configured = travel_agents::setup::agents_from_env().await?;
+    let agents = crate::model::agents_from_env().await?;
+    let configured = &agents.configured;
     let plans: Arc<dyn PlanStore> = match BlobSettings::from_env_with(|n| std::env::var(n).ok())? {
         Some(settings) => Arc::new(
             settings
-                .connect(travel_infra::http::shared_client())
+                .connect(travel_platform::http::shared_client())
                 .await
                 .context("plan store")?,
         ),
@@ -107,7 +118,7 @@ pub async fn start(args: &ServeArgs, tuning: &EngineTuning) -> anyhow::Result<Ru
                 url,
                 public_base_url,
             }),
-        http: travel_infra::http::shared_client(),
+        http: travel_platform::http::shared_client(),
     });
     let engine = Engine::start(&store, activities, tuning).await;
     let settings = TripSettings {
@@ -119,7 +130,7 @@ pub async fn start(args: &ServeArgs, tuning: &EngineTuning) -> anyhow::Result<Ru
     Ok(Running {
         engine,
         trips,
-        agents: configured,
+        agents,
     })
 }
 

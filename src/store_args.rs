@@ -65,6 +65,10 @@ pub struct TuningArgs {
     /// process takes over a dead one's work when it runs out.
     #[arg(long, env = "ENGINE_LEASE_MS", default_value_t = EngineTuning::default().lease.as_millis() as u64)]
     pub lease_ms: u64,
+    /// Memory SQLite may keep for cached pages of its store, for the whole process, in MiB
+    /// (pages past it are read again from the file).
+    #[arg(long, env = "ENGINE_SQLITE_CACHE_MIB", default_value_t = EngineTuning::default().sqlite_cache_bytes >> 20)]
+    pub sqlite_cache_mib: u64,
 }
 
 impl Default for TuningArgs {
@@ -75,6 +79,7 @@ impl Default for TuningArgs {
             activity_slots: tuning.activity_slots,
             safety_poll_ms: tuning.safety_poll.as_millis() as u64,
             lease_ms: tuning.lease.as_millis() as u64,
+            sqlite_cache_mib: tuning.sqlite_cache_bytes >> 20,
         }
     }
 }
@@ -86,6 +91,7 @@ impl TuningArgs {
             activity_slots: self.activity_slots.max(1),
             safety_poll: Duration::from_millis(self.safety_poll_ms.max(10)),
             lease: Duration::from_millis(self.lease_ms.max(1000)),
+            sqlite_cache_bytes: self.sqlite_cache_mib.max(1) << 20,
         }
     }
 }

@@ -16,7 +16,7 @@ async fn list_blobs(
     endpoint: &str,
     container: &str,
 ) -> Vec<(String, String, Vec<(String, String)>)> {
-    let http = travel_infra::http::shared_client();
+    let http = travel_platform::http::shared_client();
     let url = format!(
         "{endpoint}/{container}?restype=container&comp=list&include=metadata&{}",
         azurite_sas("rl")
@@ -48,7 +48,7 @@ async fn list_blobs(
 
 async fn blob_text(endpoint: &str, container: &str, name: &str) -> String {
     let url = format!("{endpoint}/{container}/{name}?{}", azurite_sas("r"));
-    travel_infra::http::shared_client()
+    travel_platform::http::shared_client()
         .get(url)
         .send()
         .await
@@ -137,7 +137,7 @@ async fn store(endpoint: &str, container: &str) -> BlobPlanStore {
         container: container.to_owned(),
         credential: BlobCredential::Sas(azurite_sas("rwdlac")),
     };
-    BlobPlanStore::connect(config, travel_infra::http::shared_client())
+    BlobPlanStore::connect(config, travel_platform::http::shared_client())
         .await
         .unwrap()
 }
@@ -236,7 +236,7 @@ async fn a_store_that_cannot_be_reached_stops_the_service_at_start_up_with_a_cle
         "{logs}"
     );
 
-    let bad_key = travel_infra::sas::AccountSas {
+    let bad_key = travel_platform::sas::AccountSas {
         account: "devstoreaccount1",
         key: "AAAA",
         permissions: "rwdlac",

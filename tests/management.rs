@@ -243,7 +243,7 @@ async fn the_admin_token_guards_the_dashboard_and_the_management_api() {
         &demo,
         &[("ADMIN_TOKEN", "s3cret-operator-token")],
     );
-    travel_infra::http::install_tls_provider();
+    travel_platform::http::install_tls_provider();
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -202,8 +202,11 @@ impl RatesProvider for ReferenceRates {
 pub struct HttpRates {
     url: String,
     http: reqwest::Client,
-    cache: Arc<Mutex<HashMap<(CurrencyCode, CurrencyCode), (Instant, ExchangeRate)>>>,
+    cache: Arc<Mutex<RateCache>>,
 }
+
+/// Rates fetched, by (from, to), with when they were fetched.
+type RateCache = HashMap<(CurrencyCode, CurrencyCode), (Instant, ExchangeRate)>;
 
 impl HttpRates {
     const CACHE_FOR: Duration = Duration::from_secs(3600);

@@ -9,11 +9,10 @@
 //! Every output is a Rust type whose schema goes to the model as *strict* structured output
 //! ([`strict_schema`]); replies are parsed, validated and repaired once ([`runner`]). All agents
 //! share one [`LlmClient`] (one connection pool) for OpenAI, Azure OpenAI, any OpenAI-compatible
-//! server, or the built-in [`demo_model`].
+//! server, or the built-in demo model (the `travel-demo-model` crate).
 
 pub mod brief;
 pub mod currency;
-pub mod demo_model;
 pub mod destination;
 pub mod error;
 pub mod itinerary;

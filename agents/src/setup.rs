@@ -1,23 +1,21 @@
-//! Building the agents from the environment: the provider, the Entra credential when needed,
-//! the demo model when nothing is configured, and the rates provider.
+//! Building the agents from settings and the environment: the Entra credential when needed and
+//! the rates provider. Which model to talk to when nothing is configured (the built-in demo
+//! model) is the binary's choice, not this crate's.
 
 use std::sync::Arc;
 
-use travel_infra::azure::{CredentialChoice, EntraTokenSource};
+use travel_platform::azure::{CredentialChoice, EntraTokenSource};
 
 use crate::TravelAgents;
 use crate::currency::{HttpRates, RatesProvider, ReferenceRates};
-use crate::demo_model::{DemoModel, DemoModelConfig};
 use crate::llm::{AZURE_OPENAI_SCOPE, LlmClient, LlmSettings};
 
-/// The agents, ready to run, and the demo model they talk to when no provider is configured
-/// (keep it alive as long as the agents).
-#[derive(Debug)]
+/// The agents, ready to run.
+#[derive(Debug, Clone)]
 pub struct ConfiguredAgents {
     pub agents: TravelAgents,
     pub llm: LlmClient,
     pub rates: Arc<dyn RatesProvider>,
-    pub demo: Option<DemoModel>,
 }
 
 /// Why the agents could not be set up.
@@ -25,52 +23,31 @@ pub struct ConfiguredAgents {
 pub enum SetupError {
     #[error("LLM configuration: {0}")]
     Settings(#[from] crate::llm::SettingsError),
-    #[error("the demo model could not start: {0}")]
-    Demo(String),
     #[error("no Microsoft Entra credential for Azure OpenAI ({choice}): {message}")]
     Credential { choice: String, message: String },
     #[error(transparent)]
     Llm(#[from] crate::error::LlmError),
 }
 
-/// Reads the environment (see the README's configuration table) and builds the agents.
-pub async fn agents_from_env() -> Result<ConfiguredAgents, SetupError> {
-    let var = |name: &str| std::env::var(name).ok();
-    let http = travel_infra::http::shared_client();
-    let (settings, demo) = match LlmSettings::from_env_with(var)? {
-        Some(settings) => (settings, None),
-        None => {
-            let config = DemoModelConfig::from_env_with(var).map_err(SetupError::Demo)?;
-            let demo = DemoModel::start(config)
-                .await
-                .map_err(|e| SetupError::Demo(e.to_string()))?;
-            let mut settings = demo.settings();
-            settings.apply_tuning(&|name: &str| var(name).filter(|v| !v.trim().is_empty()))?;
-            tracing::warn!(base_url = %demo.base_url(), "no LLM provider configured: using the built-in demo model; plans are marked demo");
-            (settings, Some(demo))
-        }
-    };
+/// The LLM provider the environment configures (see the README's configuration table), or
+/// `None` when none is.
+pub fn settings_from_env() -> Result<Option<LlmSettings>, SetupError> {
+    Ok(LlmSettings::from_env_with(|name| std::env::var(name).ok())?)
+}
+
+/// Builds the agents over `settings`: signs in to Microsoft Entra first when the provider needs
+/// it, and reads the rates provider (`RATES_URL`) from the environment.
+pub async fn agents_with(settings: LlmSettings) -> Result<ConfiguredAgents, SetupError> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let http = travel_platform::http::shared_client();
     let entra = if settings.provider.uses_entra() {
-        let choice = CredentialChoice::from_env();
-        tracing::info!(credential = %choice.describe(), "Azure OpenAI authenticates with Microsoft Entra");
-        let credential = choice
-            .build(http.clone())
-            .map_err(|e| SetupError::Credential {
-                choice: choice.describe(),
-                message: e.to_string(),
-            })?;
-        let tokens = EntraTokenSource::new(credential, AZURE_OPENAI_SCOPE);
-        tokens.token().await.map_err(|e| SetupError::Credential {
-            choice: choice.describe(),
-            message: e.to_string(),
-        })?;
-        Some(tokens)
+        Some(entra_tokens(http.clone()).await?)
     } else {
         None
     };
     tracing::info!(provider = settings.provider.label(), model = %settings.model, "LLM configured");
     let llm = LlmClient::new(settings, http.clone(), entra)?;
-    let rates: Arc<dyn RatesProvider> = match var("RATES_URL").filter(|v| !v.trim().is_empty()) {
+    let rates: Arc<dyn RatesProvider> = match var("RATES_URL") {
         Some(url) => Arc::new(HttpRates::new(url, http)),
         None => Arc::new(ReferenceRates),
     };
@@ -78,6 +55,19 @@ pub async fn agents_from_env() -> Result<ConfiguredAgents, SetupError> {
         agents: TravelAgents::new(llm.clone(), rates.clone()),
         llm,
         rates,
-        demo,
     })
+}
+
+/// The Microsoft Entra credential chosen from the environment, checked by fetching a token.
+async fn entra_tokens(http: reqwest::Client) -> Result<EntraTokenSource, SetupError> {
+    let choice = CredentialChoice::from_env();
+    tracing::info!(credential = %choice.describe(), "Azure OpenAI authenticates with Microsoft Entra");
+    let failed = |message: String| SetupError::Credential {
+        choice: choice.describe(),
+        message,
+    };
+    let credential = choice.build(http).map_err(|e| failed(e.to_string()))?;
+    let tokens = EntraTokenSource::new(credential, AZURE_OPENAI_SCOPE);
+    tokens.token().await.map_err(|e| failed(e.to_string()))?;
+    Ok(tokens)
 }

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use travel_agents::demo_model::{DemoModel, DemoModelConfig};
 use travel_agents::{
     CurrencyCode, DestinationBrief, LlmClient, LlmSettings, Money, ReferenceRates, TravelAgents,
     TravellerBrief,
 };
+use travel_demo_model::{DemoModel, DemoModelConfig};
 
 pub async fn demo() -> DemoModel {
     DemoModel::start(DemoModelConfig::default())
@@ -25,7 +25,7 @@ pub fn quick(mut settings: LlmSettings) -> LlmSettings {
 }
 
 pub fn client(settings: LlmSettings) -> LlmClient {
-    LlmClient::new(settings, travel_infra::http::shared_client(), None).expect("client")
+    LlmClient::new(settings, travel_platform::http::shared_client(), None).expect("client")
 }
 
 pub fn agents(demo: &DemoModel) -> TravelAgents {

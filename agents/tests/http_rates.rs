@@ -32,7 +32,7 @@ async fn rates_come_from_the_configured_url_with_date_and_source_and_are_cached(
 
     let rates = HttpRates::new(
         format!("http://{addr}/v1/2025-06-02?base={{from}}&symbols={{to}}"),
-        travel_infra::http::shared_client(),
+        travel_platform::http::shared_client(),
     );
     let (gbp, jpy) = (
         CurrencyCode::parse("GBP").unwrap(),

@@ -8,14 +8,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
 use common::*;
-use travel_agents::demo_model::{Fault, FaultRule};
 use travel_agents::llm::{DEFAULT_AZURE_API_VERSION, LlmSettings, Provider};
 use travel_agents::runner::{DATA_CLOSE, DATA_OPEN};
 use travel_agents::thread::{AgentName, ThreadMessage};
 use travel_agents::{LlmClient, ReferenceRates, TravelAgents};
-use travel_infra::azure::EntraTokenSource;
+use travel_demo_model::{Fault, FaultRule};
+use travel_platform::azure::EntraTokenSource;
 
-fn azure(demo: &travel_agents::demo_model::DemoModel, api_key: Option<&str>) -> LlmSettings {
+fn azure(demo: &travel_demo_model::DemoModel, api_key: Option<&str>) -> LlmSettings {
     quick(LlmSettings::new(
         Provider::AzureOpenAi {
             endpoint: format!("http://{}", demo.addr()),
@@ -80,7 +80,7 @@ impl TokenCredential for CountingCredential {
 
 async fn entra_requests(
     lifetime: time::Duration,
-) -> (Vec<String>, Vec<travel_agents::demo_model::ReceivedRequest>) {
+) -> (Vec<String>, Vec<travel_demo_model::ReceivedRequest>) {
     let demo = demo().await;
     let credential = Arc::new(CountingCredential {
         issued: AtomicU32::new(0),
@@ -89,7 +89,7 @@ async fn entra_requests(
     let tokens = EntraTokenSource::new(credential, travel_agents::llm::AZURE_OPENAI_SCOPE);
     let llm = LlmClient::new(
         azure(&demo, None),
-        travel_infra::http::shared_client(),
+        travel_platform::http::shared_client(),
         Some(tokens),
     )
     .unwrap();
@@ -135,7 +135,7 @@ async fn azure_without_a_key_or_credential_is_refused_at_set_up() {
     let demo = demo().await;
     let err = LlmClient::new(
         azure(&demo, None),
-        travel_infra::http::shared_client(),
+        travel_platform::http::shared_client(),
         None,
     )
     .unwrap_err();

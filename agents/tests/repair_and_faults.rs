@@ -5,13 +5,13 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use travel_agents::demo_model::{Fault, FaultRule};
 use travel_agents::runner::REPAIR_PREFIX;
 use travel_agents::thread::{AgentName, ThreadMessage};
 use travel_agents::{AgentError, LlmError, TravelAgents};
+use travel_demo_model::{Fault, FaultRule};
 
 fn agents_with(
-    demo: &travel_agents::demo_model::DemoModel,
+    demo: &travel_demo_model::DemoModel,
     tune: impl FnOnce(&mut travel_agents::LlmSettings),
 ) -> TravelAgents {
     let mut settings = quick(demo.settings());

@@ -2,11 +2,10 @@
 //! bearer header or the cookie the dashboard's login form sets.
 
 use axum::extract::{Request, State};
-use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use crate::ApiError;
+use crate::{ApiError, ErrorCode, credentials};
 
 /// The cookie the login form sets.
 pub const ADMIN_COOKIE: &str = "tp_admin";
@@ -22,30 +21,15 @@ impl AdminAccess {
         match &self.token {
             None => true,
             Some(token) => {
-                travel_infra::secret::constant_time_eq(token.as_bytes(), presented.as_bytes())
+                travel_platform::secret::constant_time_eq(token.as_bytes(), presented.as_bytes())
             }
         }
     }
 
-    fn presented(request: &Request) -> Option<String> {
+    /// The token a request presents: a bearer header, or the sign-in cookie.
+    fn presented(request: &Request) -> Option<&str> {
         let headers = request.headers();
-        if let Some(bearer) = headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim().to_owned())
-        {
-            return Some(bearer);
-        }
-        headers
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == ADMIN_COOKIE)
-            .map(|(_, value)| value.to_owned())
+        credentials::bearer(headers).or_else(|| credentials::cookie(headers, ADMIN_COOKIE))
     }
 }
 
@@ -56,8 +40,7 @@ pub async fn require_admin(
     request: Request,
     next: Next,
 ) -> Response {
-    if access.token.is_none()
-        || AdminAccess::presented(&request).is_some_and(|t| access.accepts(&t))
+    if access.token.is_none() || AdminAccess::presented(&request).is_some_and(|t| access.accepts(t))
     {
         return next.run(request).await;
     }
@@ -66,8 +49,7 @@ pub async fn require_admin(
         return Redirect::to("/dashboard/login").into_response();
     }
     ApiError::new(
-        axum::http::StatusCode::UNAUTHORIZED,
-        "admin_token_required",
+        ErrorCode::AdminTokenRequired,
         "This operator endpoint needs the admin token: send `Authorization: Bearer <ADMIN_TOKEN>`.",
     )
     .into_response()

@@ -6,7 +6,103 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use schemars::JsonSchema;
 use serde::Serialize;
-use travel_orchestration::{FieldError, StoreError, TripError, TripStatus};
+use travel_orchestration::{FieldError, ManagementError, StoreError, TripError, TripStatus};
+
+/// Every error code the service answers, API and pages alike, and the HTTP status each one
+/// carries: the one vocabulary of errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 422: the trip request (or the decision) has invalid fields; see `fields`.
+    ValidationFailed,
+    /// 422: the JSON body does not have the expected shape.
+    InvalidBody,
+    /// 400: the body is not JSON.
+    MalformedJson,
+    /// 415: the body must be sent as `application/json`.
+    JsonRequired,
+    /// 413
+    BodyTooLarge,
+    /// 400 (or what the body's rejection says)
+    UnreadableBody,
+    /// 400: a query parameter is wrong.
+    InvalidQuery,
+    /// 404: no such trip, agent or address.
+    NotFound,
+    /// 404: the trip exists but has not got this far yet (no plan, the agent has not finished).
+    NotYetAvailable,
+    /// 401
+    ApprovalTokenRequired,
+    /// 403
+    ApprovalTokenInvalid,
+    /// 401
+    AdminTokenRequired,
+    /// 409: the trip is not waiting for approval.
+    NotAwaitingApproval,
+    /// 409: another decision was made first.
+    AlreadyDecided,
+    /// 409: the instance has already finished.
+    AlreadyFinished,
+    /// 409: the instance is still running (terminate it first, or purge with force).
+    StillRunning,
+    /// 422: the workflow does not listen to that event, or its data is wrong.
+    InvalidEvent,
+    /// 503: the plan store or the workflow store cannot be reached now; try again shortly.
+    StoreUnavailable,
+    /// 503: the service is not ready (its workflow store is not reachable).
+    NotReady,
+    /// 500
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn status(self) -> StatusCode {
+        use ErrorCode::*;
+        match self {
+            ValidationFailed | InvalidBody | InvalidEvent => StatusCode::UNPROCESSABLE_ENTITY,
+            MalformedJson | UnreadableBody | InvalidQuery => StatusCode::BAD_REQUEST,
+            JsonRequired => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            NotFound | NotYetAvailable => StatusCode::NOT_FOUND,
+            ApprovalTokenRequired | AdminTokenRequired => StatusCode::UNAUTHORIZED,
+            ApprovalTokenInvalid => StatusCode::FORBIDDEN,
+            NotAwaitingApproval | AlreadyDecided | AlreadyFinished | StillRunning => {
+                StatusCode::CONFLICT
+            }
+            StoreUnavailable | NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<&TripError> for ErrorCode {
+    fn from(error: &TripError) -> Self {
+        match error {
+            TripError::Invalid(_) => ErrorCode::ValidationFailed,
+            TripError::NotFound(_) => ErrorCode::NotFound,
+            TripError::NoPlanYet(_) | TripError::NoThread { .. } => ErrorCode::NotYetAvailable,
+            TripError::MissingToken => ErrorCode::ApprovalTokenRequired,
+            TripError::WrongToken => ErrorCode::ApprovalTokenInvalid,
+            TripError::NotWaiting(_) => ErrorCode::NotAwaitingApproval,
+            TripError::AlreadyDecided(_) => ErrorCode::AlreadyDecided,
+            TripError::Store(StoreError::Unavailable(_)) => ErrorCode::StoreUnavailable,
+            TripError::Store(_) | TripError::Engine(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+impl From<&ManagementError> for ErrorCode {
+    fn from(error: &ManagementError) -> Self {
+        match error {
+            ManagementError::Trip(e) => e.into(),
+            ManagementError::Finished(_) => ErrorCode::AlreadyFinished,
+            ManagementError::StillRunning(_) => ErrorCode::StillRunning,
+            ManagementError::UnknownEvent(_) | ManagementError::BadEventData(_) => {
+                ErrorCode::InvalidEvent
+            }
+        }
+    }
+}
 
 /// The body of every error response.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -18,8 +114,8 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorDetail {
-    /// A stable, machine-readable code (`validation_failed`, `not_found`, ...).
-    pub code: String,
+    /// A stable, machine-readable code; the HTTP status follows from it.
+    pub code: ErrorCode,
     /// What went wrong and what to do, for a person.
     pub message: String,
     /// The fields that are wrong, for validation errors.
@@ -38,11 +134,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
+            status: code.status(),
             detail: ErrorDetail {
-                code: code.into(),
+                code,
                 message: message.into(),
                 fields: Vec::new(),
                 trip: None,
@@ -51,15 +147,11 @@ impl ApiError {
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+        Self::new(ErrorCode::NotFound, message)
     }
 
     pub fn validation(message: impl Into<String>, fields: Vec<FieldError>) -> Self {
-        let mut error = Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            message,
-        );
+        let mut error = Self::new(ErrorCode::ValidationFailed, message);
         error.detail.fields = fields;
         error
     }
@@ -68,7 +160,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {
-            tracing::error!(status = %self.status, code = %self.detail.code, message = %self.detail.message, "request failed");
+            tracing::error!(status = %self.status, code = ?self.detail.code, message = %self.detail.message, "request failed");
         }
         (self.status, Json(ErrorBody { error: self.detail })).into_response()
     }
@@ -76,41 +168,34 @@ impl IntoResponse for ApiError {
 
 impl From<TripError> for ApiError {
     fn from(error: TripError) -> Self {
-        let message = error.to_string();
+        let code = ErrorCode::from(&error);
+        let message = match code {
+            ErrorCode::NotYetAvailable => {
+                format!("{error}; try again once the trip has progressed")
+            }
+            ErrorCode::StoreUnavailable => format!("{error}; try again shortly"),
+            ErrorCode::ValidationFailed => {
+                "The trip request has invalid fields; see `fields`.".into()
+            }
+            _ => error.to_string(),
+        };
+        let mut api_error = ApiError::new(code, message);
         match error {
-            TripError::Invalid(fields) => {
-                ApiError::validation("The trip request has invalid fields; see `fields`.", fields)
+            TripError::Invalid(fields) => api_error.detail.fields = fields,
+            TripError::NotWaiting(status) | TripError::AlreadyDecided(status) => {
+                api_error.detail.trip = Some(status)
             }
-            TripError::NotFound(_) => ApiError::not_found(message),
-            TripError::NoPlanYet(_) | TripError::NoThread { .. } => ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_ready",
-                format!("{message}; try again once the trip has progressed"),
-            ),
-            TripError::MissingToken => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "approval_token_required", message)
-            }
-            TripError::WrongToken => {
-                ApiError::new(StatusCode::FORBIDDEN, "approval_token_invalid", message)
-            }
-            TripError::NotWaiting(status) => {
-                let mut e = ApiError::new(StatusCode::CONFLICT, "not_awaiting_approval", message);
-                e.detail.trip = Some(status);
-                e
-            }
-            TripError::AlreadyDecided(status) => {
-                let mut e = ApiError::new(StatusCode::CONFLICT, "already_decided", message);
-                e.detail.trip = Some(status);
-                e
-            }
-            TripError::Store(StoreError::Unavailable(_)) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "store_unavailable",
-                format!("{message}; try again shortly"),
-            ),
-            TripError::Store(_) | TripError::Engine(_) => {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
-            }
+            _ => {}
+        }
+        api_error
+    }
+}
+
+impl From<ManagementError> for ApiError {
+    fn from(error: ManagementError) -> Self {
+        match error {
+            ManagementError::Trip(e) => e.into(),
+            other => ApiError::new(ErrorCode::from(&other), other.to_string()),
         }
     }
 }
@@ -120,29 +205,29 @@ impl From<JsonRejection> for ApiError {
         let text = rejection.body_text();
         match rejection {
             JsonRejection::JsonDataError(_) => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_body",
+                ErrorCode::InvalidBody,
                 format!("The JSON body does not have the expected shape: {text}"),
             ),
             JsonRejection::JsonSyntaxError(_) => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
+                ErrorCode::MalformedJson,
                 format!("The body is not valid JSON: {text}"),
             ),
             JsonRejection::MissingJsonContentType(_) => ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "json_required",
+                ErrorCode::JsonRequired,
                 "Send the body as JSON with `Content-Type: application/json`.",
             ),
             other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
+                ErrorCode::BodyTooLarge,
                 format!(
                     "The body is larger than the {} KiB allowed.",
                     crate::MAX_BODY_BYTES / 1024
                 ),
             ),
-            other => ApiError::new(other.status(), "unreadable_body", text),
+            other => {
+                let mut error = ApiError::new(ErrorCode::UnreadableBody, text);
+                error.status = other.status();
+                error
+            }
         }
     }
 }

@@ -12,12 +12,13 @@
 //! | `/api/instances...` | the management API (operators; see [`management`]) |
 
 pub mod admin;
+pub mod credentials;
 mod error;
 pub mod management;
 pub mod openapi;
 mod routes;
 
-pub use error::{ApiError, ErrorBody, JsonBody};
+pub use error::{ApiError, ErrorBody, ErrorCode, JsonBody};
 pub use routes::{ApproveRequest, TripCreated, TripView, finish, not_found, router, routes};
 
 /// The largest request body accepted.

@@ -7,30 +7,10 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use travel_orchestration::{
-    HistoryEvent, InstanceDetail, InstancePage, InstanceQuery, ManagementError,
-};
+use travel_orchestration::{HistoryEvent, InstanceDetail, InstancePage, InstanceQuery};
 
 use crate::AppState;
-use crate::error::{ApiError, JsonBody};
-
-impl From<ManagementError> for ApiError {
-    fn from(error: ManagementError) -> Self {
-        let message = error.to_string();
-        match error {
-            ManagementError::Trip(e) => e.into(),
-            ManagementError::Finished(_) => {
-                ApiError::new(StatusCode::CONFLICT, "already_finished", message)
-            }
-            ManagementError::StillRunning(_) => {
-                ApiError::new(StatusCode::CONFLICT, "still_running", message)
-            }
-            ManagementError::UnknownEvent(_) | ManagementError::BadEventData(_) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", message)
-            }
-        }
-    }
-}
+use crate::error::{ApiError, ErrorCode, JsonBody};
 
 pub fn routes(state: AppState) -> Router {
     Router::new()
@@ -46,8 +26,7 @@ async fn list(
     State(state): State<AppState>,
     query: Result<Query<InstanceQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<InstancePage>, ApiError> {
-    let Query(query) = query
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
+    let Query(query) = query.map_err(|e| ApiError::new(ErrorCode::InvalidQuery, e.body_text()))?;
     Ok(Json(state.trips.instances(&query).await?))
 }
 
@@ -93,8 +72,7 @@ async fn terminate(
     } else {
         serde_json::from_slice(&body).map_err(|e| {
             ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
+                ErrorCode::MalformedJson,
                 format!("The body must be {{\"reason\": string}} or empty: {e}"),
             )
         })?

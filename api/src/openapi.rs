@@ -1,5 +1,7 @@
 //! The OpenAPI 3.1 description of the API, generated from the Rust types (schemars, the same
-//! schemas the agents send as structured output) and the route table below.
+//! schemas the agents send as structured output). The router itself is the list of routes:
+//! `tests/in_process.rs` checks that every path described here is served, with exactly the
+//! methods described.
 
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};
@@ -10,25 +12,6 @@ use travel_orchestration::{
 
 use crate::error::ErrorBody;
 use crate::routes::{AgentThreadView, ApproveRequest, Health, TripCreated, TripView};
-
-/// Every route the router serves: (method, path). A test keeps this in step with the router.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("post", "/api/trips"),
-    ("get", "/api/trips/{instance_id}"),
-    ("get", "/api/trips/{instance_id}/plan"),
-    ("get", "/api/trips/{instance_id}/plan.md"),
-    ("get", "/api/trips/{instance_id}/agents/{agent}"),
-    ("post", "/approve/{instance_id}"),
-    ("get", "/healthz"),
-    ("get", "/readyz"),
-    ("get", "/api/openapi.json"),
-    ("get", "/api/instances"),
-    ("get", "/api/instances/{instance_id}"),
-    ("delete", "/api/instances/{instance_id}"),
-    ("get", "/api/instances/{instance_id}/history"),
-    ("post", "/api/instances/{instance_id}/events/{event}"),
-    ("post", "/api/instances/{instance_id}/terminate"),
-];
 
 struct Doc {
     generator: SchemaGenerator,
@@ -232,25 +215,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_route_is_described_and_every_reference_resolves() {
+    fn every_reference_resolves() {
         let doc = document();
-        for (method, path) in ROUTES {
-            assert!(
-                doc["paths"][path][method].is_object(),
-                "{method} {path} is not described"
-            );
-        }
-        let described: usize = doc["paths"]
-            .as_object()
-            .unwrap()
-            .values()
-            .map(|p| p.as_object().unwrap().len())
-            .sum();
-        assert_eq!(
-            described,
-            ROUTES.len(),
-            "the document describes a route the router does not serve"
-        );
         let text = doc.to_string();
         for reference in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
             let name = &reference[..reference.find('"').unwrap()];

@@ -12,7 +12,8 @@ use travel_agents::{AgentName, AgentThread};
 use travel_orchestration::trips::MAX_COMMENTS;
 use travel_orchestration::{ApprovalDecision, FieldError, TripPlan, TripRequest, TripStatus};
 
-use crate::error::{ApiError, JsonBody};
+use crate::credentials::bearer;
+use crate::error::{ApiError, ErrorCode, JsonBody};
 use crate::{AppState, MAX_BODY_BYTES};
 
 /// Answer to `POST /api/trips`.
@@ -194,12 +195,6 @@ async fn agent_thread(
     }))
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
 async fn approve(
     State(state): State<AppState>,
     Path(instance_id): Path<String>,
@@ -247,8 +242,7 @@ async fn healthz() -> Json<Health> {
 async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     state.trips.client().get_queue_depths().await.map_err(|e| {
         ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
+            ErrorCode::NotReady,
             format!("The workflow store is not reachable: {e}"),
         )
     })?;

@@ -244,7 +244,8 @@ impl Activities {
             "approveUrl": format!("{base}/approve/{}", request.instance_id),
         });
         // A webhook that fails does not stop the trip: the approval can still be given on the
-        // trip's page. It is retried a few times with the activity, then given up.
+        // trip's page. It is tried once (10 s at most), and the failure is logged and recorded
+        // in the activity's result.
         match self
             .http
             .post(&webhook.url)

@@ -283,3 +283,86 @@ impl TripPlan {
 fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(code: &str) -> CurrencyCode {
+        CurrencyCode::parse(code).unwrap()
+    }
+
+    /// An itinerary whose days cost what `days` says (free activities as `None`).
+    fn itinerary(days: &[&[Option<(f64, &str)>]], rates: &[(&str, &str, f64)]) -> Itinerary {
+        let activity = |cost: &Option<(f64, &str)>| travel_agents::Activity {
+            time_slot: travel_agents::TimeSlot::Morning,
+            name: "Walk".into(),
+            description: "A walk".into(),
+            location: "Old town".into(),
+            estimated_cost: match cost {
+                None => travel_agents::Cost::Free,
+                Some((amount, currency)) => travel_agents::Cost::Paid {
+                    amount: *amount,
+                    currency: code(currency),
+                },
+            },
+        };
+        Itinerary {
+            destination: "Lisbon".into(),
+            days: days
+                .iter()
+                .enumerate()
+                .map(|(i, costs)| travel_agents::ItineraryDay {
+                    day: i as u32 + 1,
+                    date: None,
+                    theme: "Sights".into(),
+                    activities: costs.iter().map(activity).collect(),
+                })
+                .collect(),
+            exchange_rates: rates
+                .iter()
+                .map(|(from, to, rate)| ExchangeRate {
+                    from: code(from),
+                    to: code(to),
+                    rate: *rate,
+                    date: "2026-11-30".into(),
+                    source: "test".into(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn totals_are_converted_into_the_budget_currency_day_by_day() {
+        let plan = itinerary(
+            &[
+                &[Some((10.0, "EUR")), None],
+                &[Some((1000.0, "JPY")), Some((5.5, "USD"))],
+            ],
+            &[("EUR", "USD", 1.1), ("USD", "JPY", 150.0)],
+        );
+        let costs = CostSummary::compute(&plan, &Money::new(100.0, code("USD")));
+        assert_eq!(costs.per_day[0], Money::new(11.0, code("USD")));
+        // JPY → USD through the inverse of USD → JPY.
+        assert_eq!(costs.per_day[1], Money::new(12.17, code("USD")));
+        assert_eq!(costs.total, Money::new(23.17, code("USD")));
+        assert!(!costs.over_budget);
+        assert_eq!(costs.by_currency.len(), 3);
+        assert_eq!(costs.rates.len(), 2);
+        assert!(costs.unconverted.is_empty());
+    }
+
+    #[test]
+    fn amounts_without_a_rate_are_left_out_and_named() {
+        let plan = itinerary(&[&[Some((40.0, "GBP")), Some((20.0, "EUR"))]], &[]);
+        let budget = Money::new(10.0, code("EUR"));
+        let costs = CostSummary::compute(&plan, &budget);
+        assert_eq!(costs.total, Money::new(20.0, code("EUR")));
+        assert!(costs.over_budget);
+        assert_eq!(costs.unconverted, vec![Money::new(40.0, code("GBP"))]);
+        assert_eq!(
+            CostSummary::missing_currencies(&plan, &budget.currency),
+            vec![code("GBP")]
+        );
+    }
+}

@@ -61,6 +61,30 @@ pub enum TripStep {
     Done,
 }
 
+impl TripStep {
+    /// How far along a trip is once it enters this step.
+    pub fn percent(self) -> u8 {
+        match self {
+            Self::Destinations => 5,
+            Self::ItineraryAndTips => 35,
+            Self::Saving => 75,
+            Self::AwaitingApproval => 85,
+            Self::Booking => 90,
+            Self::Done => 100,
+        }
+    }
+
+    /// The trip's state during this step (`None` for [`TripStep::Done`]: how it ended).
+    pub fn state(self) -> Option<TripState> {
+        match self {
+            Self::Destinations | Self::ItineraryAndTips | Self::Saving => Some(TripState::Planning),
+            Self::AwaitingApproval => Some(TripState::AwaitingApproval),
+            Self::Booking => Some(TripState::Booking),
+            Self::Done => None,
+        }
+    }
+}
+
 /// The human decision on a plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -110,7 +134,7 @@ impl TripProgress {
             state: TripState::Planning,
             step: TripStep::Destinations,
             message: "Finding destinations that match the request".into(),
-            percent: 5,
+            percent: TripStep::Destinations.percent(),
             destination: None,
             plan: None,
             approval: None,
@@ -118,17 +142,18 @@ impl TripProgress {
         }
     }
 
-    pub fn at(
-        &mut self,
-        state: TripState,
-        step: TripStep,
-        percent: u8,
-        message: impl Into<String>,
-    ) {
-        self.state = state;
+    /// The trip enters `step`, which is not the last: its state and percentage follow.
+    pub fn enter(&mut self, step: TripStep, message: impl Into<String>) {
+        self.state = step.state().unwrap_or(self.state);
         self.step = step;
-        self.percent = percent;
+        self.percent = step.percent();
         self.message = message.into();
+    }
+
+    /// The trip ends in `state`.
+    pub fn finish(&mut self, state: TripState, message: impl Into<String>) {
+        self.enter(TripStep::Done, message);
+        self.state = state;
     }
 }
 
@@ -141,4 +166,45 @@ pub struct TripOutcome {
     pub plan: SavedPlan,
     pub decision: Option<ApprovalDecision>,
     pub booking: Option<BookingConfirmation>,
+}
+
+impl TripOutcome {
+    /// A trip that ended without booking (rejected or expired).
+    pub fn unbooked(state: TripState, plan: SavedPlan, decision: Option<ApprovalDecision>) -> Self {
+        Self {
+            state,
+            plan,
+            decision,
+            booking: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_step_owns_its_state_and_percentage() {
+        let mut progress = TripProgress::starting();
+        assert_eq!((progress.state, progress.percent), (TripState::Planning, 5));
+        let mut last = progress.percent;
+        for (step, state) in [
+            (TripStep::ItineraryAndTips, TripState::Planning),
+            (TripStep::Saving, TripState::Planning),
+            (TripStep::AwaitingApproval, TripState::AwaitingApproval),
+            (TripStep::Booking, TripState::Booking),
+        ] {
+            progress.enter(step, "next");
+            assert_eq!((progress.step, progress.state), (step, state));
+            assert!(progress.percent > last, "{step:?} moves the trip forward");
+            last = progress.percent;
+        }
+        progress.finish(TripState::Booked, "done");
+        assert_eq!(
+            (progress.step, progress.state, progress.percent),
+            (TripStep::Done, TripState::Booked, 100)
+        );
+        assert!(progress.state.is_final());
+    }
 }

@@ -79,7 +79,7 @@ pub struct Started {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Finished {
-    Completed(TripOutcome),
+    Completed(Box<TripOutcome>),
     Failed(String),
 }
 
@@ -116,7 +116,7 @@ impl TurnRecord {
                 }
                 EventKind::OrchestrationCompleted { output } => {
                     record.finished = Some(match serde_json::from_str(output) {
-                        Ok(outcome) => Finished::Completed(outcome),
+                        Ok(outcome) => Finished::Completed(Box::new(outcome)),
                         Err(e) => Finished::Failed(format!("unreadable workflow output: {e}")),
                     });
                 }

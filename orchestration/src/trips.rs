@@ -132,7 +132,7 @@ impl std::fmt::Debug for Trips {
     }
 }
 
-use travel_infra::secret::{constant_time_eq, random_hex, sha256_hex as token_digest};
+use travel_platform::secret::{constant_time_eq, random_hex, sha256_hex as token_digest};
 
 impl From<IndexError> for TripError {
     fn from(error: IndexError) -> Self {
@@ -311,10 +311,10 @@ impl Trips {
             agent,
         })?;
         // Trips planned since the messages were kept apart carry only the thread's summary.
-        if thread.messages.is_empty() {
-            if let Some(messages) = self.store().index.conversation(instance_id, agent).await? {
-                thread.messages = messages;
-            }
+        if thread.messages.is_empty()
+            && let Some(messages) = self.store().index.conversation(instance_id, agent).await?
+        {
+            thread.messages = messages;
         }
         Ok(thread)
     }
@@ -415,10 +415,10 @@ impl Trips {
 
     /// The status with the recorded decision shown, before the workflow has taken it.
     fn with_decision(mut status: TripStatus, decision: ApprovalDecision) -> TripStatus {
-        if status.decision().is_none() {
-            if let Some(progress) = status.progress.as_mut() {
-                progress.decision = Some(decision);
-            }
+        if status.decision().is_none()
+            && let Some(progress) = status.progress.as_mut()
+        {
+            progress.decision = Some(decision);
         }
         status
     }

@@ -222,6 +222,36 @@ impl duroxide::provider_stress_tests::parallel_orchestrations::ProviderStressFac
     }
 }
 
+/// A new store for every `create_provider` call (like upstream's `SqliteTestFactory`), for the
+/// cases that need two stores apart; all removed when the factory is dropped.
+struct FreshStores {
+    backend: Backend,
+    made: std::sync::Mutex<Vec<StoreFactory>>,
+}
+
+impl FreshStores {
+    fn like(shared: StoreFactory) -> Self {
+        Self {
+            backend: shared.backend,
+            made: Default::default(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl duroxide::provider_validations::ProviderFactory for FreshStores {
+    async fn create_provider(&self) -> Arc<dyn Provider> {
+        let factory = StoreFactory::new(self.backend);
+        let provider = factory.store().await.provider.clone();
+        self.made.lock().unwrap().push(factory);
+        provider
+    }
+
+    fn lock_timeout(&self) -> Duration {
+        TEST_LOCK_TIMEOUT
+    }
+}
+
 /// Cases that measure time (a lock that must have expired 100 ms after its timeout, a poll that
 /// must return within a bound) run alone; the others run side by side. On two cores, a timed case
 /// sharing the machine with another case's migrations can miss its margin by scheduling alone.

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use duroxide::EventKind;
 use serde_json::json;
-use travel_agents::demo_model::{DemoModel, DemoModelConfig};
 use travel_agents::{LlmClient, ReferenceRates, TravelAgents};
+use travel_demo_model::{DemoModel, DemoModelConfig};
 use travel_orchestration::workflow::{ORCHESTRATION, activity};
 use travel_orchestration::{
     Activities, ApprovalDecision, Engine, EngineTuning, LocalPlanStore, SandboxBookings, Store,
@@ -31,7 +31,7 @@ async fn service() -> Service {
 /// The service on a data folder (its `workflows.db` and `plans/`, if any, are used).
 async fn service_on(data: tempfile::TempDir) -> Service {
     let demo = DemoModel::start(DemoModelConfig::default()).await.unwrap();
-    let http = travel_infra::http::shared_client();
+    let http = travel_platform::http::shared_client();
     let llm = LlmClient::new(demo.settings(), http.clone(), None).unwrap();
     let rates = Arc::new(ReferenceRates);
     let plans = Arc::new(LocalPlanStore::new(data.path().join("plans")));
@@ -159,7 +159,7 @@ async fn a_trip_started_before_revisions_finishes_with_its_own_steps() {
             "durationDays": 3,
             "budget": {"amount": 2500.0, "currency": "USD"},
         },
-        "approvalTokenSha256": travel_infra::secret::sha256_hex(token),
+        "approvalTokenSha256": travel_platform::secret::sha256_hex(token),
         "approvalTimeoutSecs": 3600,
         "retries": travel_orchestration::workflow::RetrySettings::default(),
     });

@@ -20,8 +20,8 @@ use anyhow::Context;
 use travel_orchestration::TripRequest;
 use travel_orchestration::request::Budget;
 
-use crate::serve::{self, Running, ServeArgs};
-use crate::store_args::{StoreArgs, TuningArgs};
+use travel_planner::serve::{self, Running, ServeArgs};
+use travel_planner::store_args::{StoreArgs, TuningArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {

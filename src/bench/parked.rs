@@ -29,12 +29,13 @@ pub async fn run(args: &BenchArgs, scratch: &Scratch) -> anyhow::Result<serde_js
 
 async fn measure(
     args: &BenchArgs,
-    running: &crate::serve::Running,
+    running: &travel_planner::serve::Running,
 ) -> anyhow::Result<serde_json::Value> {
     let trips = &running.trips;
-    // A running service tidies its store every 30 s (see `Store::tidy`); so does the benchmark
-    // before it measures.
-    trips.store().tidy().await;
+    // The housekeeping a running service does every 30 s (see `Running::housekeeping`) runs
+    // here too, and once more before each measure.
+    running.housekeeping().await;
+    let _housekeeping = running.repair_now_and_then();
     let store_before = trips.store().size_bytes().await?;
     // Only the trips to be approved are remembered, so that the benchmark's own bookkeeping
     // does not count in the memory reported.
@@ -86,8 +87,8 @@ async fn measure(
     }
     let park_seconds = started.elapsed().as_secs_f64();
     let parked = args.park - failures.len();
+    running.housekeeping().await;
     let rss_parked = memory_mib("self", "VmRSS:");
-    trips.store().tidy().await;
     let store_bytes = trips
         .store()
         .size_bytes()

@@ -41,7 +41,7 @@ pub async fn run(args: &BenchArgs, scratch: &Scratch) -> anyhow::Result<serde_js
             ready(processes.last_mut().expect("just pushed")).await?;
         }
         let driver = Arc::new(Driver::Http {
-            client: travel_infra::http::shared_client(),
+            client: travel_platform::http::shared_client(),
             bases: processes.iter().map(|p| p.base.clone()).collect(),
         });
         whole_trips::drive(&driver, args).await
@@ -84,6 +84,7 @@ fn spawn(args: &BenchArgs, scratch: &Scratch, i: usize) -> anyhow::Result<Proces
         .env("ENGINE_ACTIVITY_SLOTS", tuning.activity_slots.to_string())
         .env("ENGINE_SAFETY_POLL_MS", tuning.safety_poll_ms.to_string())
         .env("ENGINE_LEASE_MS", tuning.lease_ms.to_string())
+        .env("ENGINE_SQLITE_CACHE_MIB", tuning.sqlite_cache_mib.to_string())
         .env("RUST_LOG", "warn")
         .env_remove("DATABASE_URL")
         // Where no `.env` file is found.
@@ -108,7 +109,7 @@ fn spawn(args: &BenchArgs, scratch: &Scratch, i: usize) -> anyhow::Result<Proces
 
 /// Waits until the process answers `/readyz` (its store is open and migrated).
 async fn ready(process: &mut Process) -> anyhow::Result<()> {
-    let client = travel_infra::http::shared_client();
+    let client = travel_platform::http::shared_client();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(response) = client.get(format!("{}/readyz", process.base)).send().await

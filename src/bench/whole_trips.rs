@@ -87,9 +87,15 @@ pub async fn drive(driver: &Arc<Driver>, args: &BenchArgs) -> anyhow::Result<ser
     let (mut plan, mut whole, mut approval) =
         (Samples::default(), Samples::default(), Samples::default());
     for trip in &done {
-        trip.plan_ms.map(|v| plan.push_ms(v));
-        trip.whole_ms.map(|v| whole.push_ms(v));
-        trip.approve_to_booked_ms.map(|v| approval.push_ms(v));
+        for (samples, value) in [
+            (&mut plan, trip.plan_ms),
+            (&mut whole, trip.whole_ms),
+            (&mut approval, trip.approve_to_booked_ms),
+        ] {
+            if let Some(ms) = value {
+                samples.push_ms(ms);
+            }
+        }
     }
     let mut report = serde_json::json!({
         "trips": args.trips,

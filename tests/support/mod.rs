@@ -73,7 +73,7 @@ impl DemoModel {
         Self {
             child,
             base_url,
-            http: travel_infra::http::shared_client(),
+            http: travel_platform::http::shared_client(),
         }
     }
 
@@ -141,7 +141,7 @@ impl Service {
             base_url: String::new(),
             data_dir: data_dir.to_owned(),
             env,
-            http: travel_infra::http::shared_client(),
+            http: travel_platform::http::shared_client(),
         };
         service.launch();
         service
@@ -282,9 +282,9 @@ pub fn azurite_endpoint() -> String {
 
 /// An account SAS for Azurite's development account, signed with its well-known key.
 pub fn azurite_sas(permissions: &str) -> String {
-    travel_infra::sas::AccountSas {
-        account: travel_infra::sas::AZURITE_ACCOUNT,
-        key: travel_infra::sas::AZURITE_KEY,
+    travel_platform::sas::AccountSas {
+        account: travel_platform::sas::AZURITE_ACCOUNT,
+        key: travel_platform::sas::AZURITE_KEY,
         permissions,
         expiry: "2099-01-01T00:00:00Z",
     }

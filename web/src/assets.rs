@@ -31,7 +31,7 @@ mod tests {
     #[test]
     fn the_vendored_htmx_is_the_pinned_npm_release() {
         assert_eq!(
-            travel_infra::secret::sha256_hex(super::HTMX),
+            travel_platform::secret::sha256_hex(super::HTMX),
             "d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717"
         );
     }

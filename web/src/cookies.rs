@@ -3,32 +3,15 @@
 //! URL or in the HTML.
 
 use axum::http::HeaderMap;
-use axum::http::header::COOKIE;
+use travel_api::credentials;
 
 pub const CSRF: &str = "tp_csrf";
 const TRIP_PREFIX: &str = "tp_trip_";
 /// Approval cookies outlive the 7-day approval window a little.
 const TRIP_MAX_AGE: u64 = 8 * 24 * 3600;
 
-/// Every cookie the browser sent.
-pub fn all(headers: &HeaderMap) -> Vec<(String, String)> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            Some((name.trim().to_owned(), value.trim().to_owned()))
-        })
-        .collect()
-}
-
 pub fn get(headers: &HeaderMap, name: &str) -> Option<String> {
-    all(headers)
-        .into_iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v)
+    credentials::cookie(headers, name).map(str::to_owned)
 }
 
 /// The approval token this browser holds for a trip.
@@ -38,8 +21,7 @@ pub fn approval_token(headers: &HeaderMap, instance_id: &str) -> Option<String> 
 
 /// The trips this browser started.
 pub fn trip_ids(headers: &HeaderMap) -> Vec<String> {
-    all(headers)
-        .into_iter()
+    credentials::cookies(headers)
         .filter_map(|(n, _)| n.strip_prefix(TRIP_PREFIX).map(str::to_owned))
         .collect()
 }
@@ -56,5 +38,5 @@ pub fn set_csrf(token: &str) -> String {
 
 /// A fresh random token (hex).
 pub fn random_token() -> String {
-    travel_infra::secret::random_hex(16)
+    travel_platform::secret::random_hex(16)
 }

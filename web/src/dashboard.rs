@@ -10,7 +10,9 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 use travel_agents::{AgentName, ThreadMessage};
-use travel_orchestration::{InstanceQuery, ManagementError, RowState, TripError, TripState};
+use travel_orchestration::{InstanceQuery, ManagementError, RowState, TripState};
+
+use travel_api::admin::{ADMIN_COOKIE, AdminAccess};
 
 use crate::WebState;
 use crate::pages::{
@@ -462,8 +464,12 @@ pub struct NoticeQuery {
 
 fn management_error(error: ManagementError) -> Response {
     match error {
-        ManagementError::Trip(e @ TripError::NotFound(_)) => trip_error(e),
-        other => error_page(StatusCode::CONFLICT, "Not done", other.to_string()),
+        ManagementError::Trip(e) => trip_error(e),
+        other => error_page(
+            travel_api::ErrorCode::from(&other).status(),
+            "Not done",
+            other.to_string(),
+        ),
     }
 }
 
@@ -613,9 +619,10 @@ pub async fn login(
     if cross_site(&headers, &form.csrf) {
         return forbidden_post();
     }
-    let expected = state.admin_token.as_deref().unwrap_or_default();
-    let ok = !expected.is_empty()
-        && travel_infra::secret::constant_time_eq(expected.as_bytes(), form.token.as_bytes());
+    let access = AdminAccess {
+        token: state.admin_token.clone(),
+    };
+    let ok = access.token.is_some() && access.accepts(&form.token);
     if !ok {
         let (csrf, cookie) = csrf_of(&headers);
         return with_cookie(
@@ -623,6 +630,9 @@ pub async fn login(
             cookie,
         );
     }
-    let cookie = format!("tp_admin={}; Path=/; HttpOnly; SameSite=Strict", form.token);
+    let cookie = format!(
+        "{ADMIN_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
+        form.token
+    );
     with_cookie(Redirect::to("/dashboard").into_response(), Some(cookie))
 }

@@ -11,6 +11,8 @@ use serde::Deserialize;
 use travel_orchestration::request::Budget;
 use travel_orchestration::{ApprovalDecision, TripError, TripRequest, TripState, TripStatus};
 
+use travel_api::ErrorCode;
+
 use crate::WebState;
 use crate::cookies;
 use crate::views::{self, PlanView, TimelineView};
@@ -46,19 +48,22 @@ pub(crate) fn error_page(status: StatusCode, title: &str, message: impl Into<Str
     )
 }
 
+/// A trip error as a page, with the status the API gives it (see [`ErrorCode`]).
 pub(crate) fn trip_error(error: TripError) -> Response {
-    match error {
-        TripError::NotFound(id) => error_page(
-            StatusCode::NOT_FOUND,
+    let code = ErrorCode::from(&error);
+    let (title, message) = match (&error, code) {
+        (TripError::NotFound(id), _) => (
             "Trip not found",
             format!("There is no trip `{id}`. It may have been purged, or the link is mistyped."),
         ),
-        other => error_page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong",
-            other.to_string(),
+        (_, ErrorCode::StoreUnavailable) => (
+            "Temporarily unavailable",
+            "Saved plans cannot be read just now. Nothing is lost: try again in a minute.".into(),
         ),
-    }
+        (_, ErrorCode::NotYetAvailable) => ("Not ready yet", error.to_string()),
+        _ => ("Something went wrong", error.to_string()),
+    };
+    error_page(code.status(), title, message)
 }
 
 /// The form's values, as typed.
@@ -444,7 +449,7 @@ pub async fn my_trips(State(state): State<WebState>, headers: HeaderMap) -> Resp
             trips.push(status);
         }
     }
-    trips.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    trips.sort_by_key(|t| std::cmp::Reverse(t.created_at));
     render(
         StatusCode::OK,
         &TripsPage {

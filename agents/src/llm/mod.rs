@@ -12,11 +12,11 @@ use async_openai::error::OpenAIError;
 use async_openai::types::chat::{CreateChatCompletionRequest, CreateChatCompletionResponse};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use secrecy::SecretString;
-use travel_infra::azure::EntraTokenSource;
+use travel_platform::azure::EntraTokenSource;
 
 pub use settings::{
-    AZURE_OPENAI_SCOPE, DEFAULT_AZURE_API_VERSION, DEFAULT_OPENAI_MODEL, LlmSettings,
-    OPENAI_BASE_URL, Provider, RetryPolicy, SettingsError,
+    AZURE_OPENAI_SCOPE, DEFAULT_AZURE_API_VERSION, DEFAULT_OPENAI_MODEL, DEMO_MODEL_NAME,
+    LlmSettings, OPENAI_BASE_URL, Provider, RetryPolicy, SettingsError,
 };
 pub use transport::ResilientTransport;
 
@@ -108,7 +108,7 @@ impl std::fmt::Debug for LlmClient {
 }
 
 impl LlmClient {
-    /// A client over `http` (pass [`travel_infra::http::shared_client`] so every agent shares one
+    /// A client over `http` (pass [`travel_platform::http::shared_client`] so every agent shares one
     /// pool). `entra` must be given for Azure OpenAI without a key.
     pub fn new(
         settings: LlmSettings,

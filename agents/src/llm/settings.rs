@@ -56,6 +56,8 @@ impl std::fmt::Debug for Provider {
     }
 }
 
+/// The model name the built-in demo model reports.
+pub const DEMO_MODEL_NAME: &str = "travel-demo";
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 pub const DEFAULT_OPENAI_MODEL: &str = "gpt-4o-mini";
 /// The Azure OpenAI data-plane version used (GA, supports strict structured output).
@@ -185,7 +187,7 @@ impl LlmSettings {
         };
         let model = match &provider {
             Provider::AzureOpenAi { deployment, .. } => deployment.clone(),
-            Provider::Demo { .. } => crate::demo_model::DEMO_MODEL_NAME.to_owned(),
+            Provider::Demo { .. } => DEMO_MODEL_NAME.to_owned(),
             _ => get("OPENAI_MODEL").unwrap_or_else(|| DEFAULT_OPENAI_MODEL.into()),
         };
         let mut settings = Self::new(provider, model);
@@ -212,10 +214,6 @@ impl LlmSettings {
             self.max_tool_rounds = (n as usize).max(1);
         }
         Ok(())
-    }
-
-    pub fn from_env() -> Result<Option<Self>, SettingsError> {
-        Self::from_env_with(|name| std::env::var(name).ok())
     }
 }
 

@@ -19,7 +19,7 @@ use async_openai::error::OpenAIError;
 use async_openai::middleware::HttpRequestFactory;
 use futures::future::BoxFuture;
 use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
-use travel_infra::azure::EntraTokenSource;
+use travel_platform::azure::EntraTokenSource;
 
 use super::settings::RetryPolicy;
 use crate::error::LlmError;

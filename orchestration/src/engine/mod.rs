@@ -43,6 +43,11 @@ pub struct EngineTuning {
     /// When a process dies, another takes its work over once the lease runs out (PostgreSQL; a
     /// SQLite store releases every lease when its process restarts).
     pub lease: Duration,
+    /// The most memory SQLite may keep for pages it has read, for the whole process (bytes). A
+    /// SQLite store's file grows with the trips it holds; without a bound each of duroxide's
+    /// connections keeps up to 64 MB of it. Pages past the bound are read again from the file,
+    /// which the operating system caches. Not used with PostgreSQL.
+    pub sqlite_cache_bytes: u64,
 }
 
 impl Default for EngineTuning {
@@ -52,6 +57,7 @@ impl Default for EngineTuning {
             activity_slots: 16,
             safety_poll: Duration::from_secs(1),
             lease: Duration::from_secs(4),
+            sqlite_cache_bytes: 32 << 20,
         }
     }
 }
@@ -102,51 +108,18 @@ impl Store {
         tuning: &EngineTuning,
     ) -> Result<Self, EngineError> {
         let wakeups = Arc::new(Wakeups::default());
-        let mut keep_alive: Vec<Box<dyn std::any::Any + Send + Sync>> = Vec::new();
-        let (provider, db, writes, peers, description): (
-            Arc<dyn Provider>,
-            Db,
-            WriteTurns,
-            Option<Arc<dyn store::Peers>>,
-            String,
-        ) = match location {
+        let Backend {
+            provider,
+            db,
+            writes,
+            peers,
+            description,
+            keep_alive,
+        } = match location {
             StoreLocation::Sqlite { path, exclusive } => {
-                let opened = sqlite::open(path, *exclusive).await?;
-                let db = Db::Sqlite(opened.provider.get_pool().clone());
-                if let Some(lock) = opened.lock {
-                    keep_alive.push(Box::new(lock));
-                }
-                (
-                    Arc::new(opened.provider),
-                    db,
-                    WriteTurns::one_at_a_time(),
-                    None,
-                    format!("SQLite file {}", path.display()),
-                )
+                Backend::sqlite(path, *exclusive, tuning).await?
             }
-            StoreLocation::Postgres(settings) => {
-                let provider = postgres::open(settings).await?;
-                let pool = provider.pool().clone();
-                keep_alive.push(Box::new(postgres::listen(
-                    pool.clone(),
-                    &settings.schema,
-                    wakeups.clone(),
-                )));
-                let peers: Arc<dyn store::Peers> =
-                    Arc::new(postgres::NotifyPeers::new(pool.clone(), &settings.schema));
-                let description = format!(
-                    "PostgreSQL {} schema {}",
-                    postgres::redacted(&settings.url),
-                    settings.schema
-                );
-                (
-                    Arc::new(provider),
-                    Db::Postgres(pool, settings.schema.clone()),
-                    WriteTurns::concurrent(),
-                    Some(peers),
-                    description,
-                )
-            }
+            StoreLocation::Postgres(settings) => Backend::postgres(settings, &wakeups).await?,
         };
         let index_failed = |e: crate::trip_index::IndexError| EngineError::Index {
             location: description.clone(),
@@ -223,6 +196,63 @@ impl Store {
                     })
             }
         }
+    }
+}
+
+/// One kind of store, opened: what the wrapper needs from it.
+struct Backend {
+    provider: Arc<dyn Provider>,
+    db: Db,
+    writes: WriteTurns,
+    /// Other processes to wake (PostgreSQL).
+    peers: Option<Arc<dyn store::Peers>>,
+    description: String,
+    /// What must live as long as the store (the SQLite file's lock, the PostgreSQL listener).
+    keep_alive: Vec<Box<dyn std::any::Any + Send + Sync>>,
+}
+
+impl Backend {
+    async fn sqlite(
+        path: &std::path::Path,
+        exclusive: bool,
+        tuning: &EngineTuning,
+    ) -> Result<Self, EngineError> {
+        let opened = sqlite::open(path, exclusive, tuning.sqlite_cache_bytes).await?;
+        let mut keep_alive: Vec<Box<dyn std::any::Any + Send + Sync>> = Vec::new();
+        if let Some(lock) = opened.lock {
+            keep_alive.push(Box::new(lock));
+        }
+        Ok(Self {
+            db: Db::Sqlite(opened.provider.get_pool().clone()),
+            provider: Arc::new(opened.provider),
+            writes: WriteTurns::one_at_a_time(),
+            peers: None,
+            description: format!("SQLite file {}", path.display()),
+            keep_alive,
+        })
+    }
+
+    async fn postgres(
+        settings: &PostgresSettings,
+        wakeups: &Arc<Wakeups>,
+    ) -> Result<Self, EngineError> {
+        let provider = postgres::open(settings).await?;
+        let pool = provider.pool().clone();
+        let listener = postgres::listen(pool.clone(), &settings.schema, wakeups.clone());
+        let peers: Arc<dyn store::Peers> =
+            Arc::new(postgres::NotifyPeers::new(pool.clone(), &settings.schema));
+        Ok(Self {
+            provider: Arc::new(provider),
+            db: Db::Postgres(pool, settings.schema.clone()),
+            writes: WriteTurns::concurrent(),
+            peers: Some(peers),
+            description: format!(
+                "PostgreSQL {} schema {}",
+                postgres::redacted(&settings.url),
+                settings.schema
+            ),
+            keep_alive: vec![Box::new(listener)],
+        })
     }
 }
 

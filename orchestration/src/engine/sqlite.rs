@@ -20,8 +20,9 @@ pub struct Opened {
 }
 
 /// Opens (creating if needed) the SQLite store at `path`. With `exclusive`, takes the data
-/// folder's lock first and releases every lease left by a previous process.
-pub async fn open(path: &Path, exclusive: bool) -> Result<Opened, EngineError> {
+/// folder's lock first and releases every lease left by a previous process. SQLite keeps at most
+/// `cache_bytes` of pages in memory for the whole process.
+pub async fn open(path: &Path, exclusive: bool, cache_bytes: u64) -> Result<Opened, EngineError> {
     let failed = |message: String| EngineError::Store {
         location: path.display().to_string(),
         message,
@@ -41,6 +42,9 @@ pub async fn open(path: &Path, exclusive: bool) -> Result<Opened, EngineError> {
     let provider = SqliteProvider::new(&url, None)
         .await
         .map_err(|e| failed(e.to_string()))?;
+    bound_memory(provider.get_pool(), cache_bytes)
+        .await
+        .map_err(|e| failed(format!("bounding SQLite's memory: {e}")))?;
     if exclusive {
         release_leases(provider.get_pool())
             .await
@@ -71,6 +75,17 @@ fn lock_beside(path: &Path) -> Result<File, EngineError> {
             message: e.to_string(),
         }),
     }
+}
+
+/// duroxide gives each of its connections a 64 MB page cache, which fills as the file outgrows it.
+/// SQLite's soft heap limit bounds them all together: it holds for the whole process (the trips
+/// index's connections included), and once reached SQLite reuses cached pages instead of
+/// allocating more.
+async fn bound_memory(pool: &sqlx::SqlitePool, bytes: u64) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!("PRAGMA soft_heap_limit = {bytes}"))
+        .execute(pool)
+        .await
+        .map(|_| ())
 }
 
 /// Every lease in the file belongs to a process that is gone: make its work fetchable now.

@@ -435,10 +435,10 @@ impl WorkflowStore {
 
     /// Removes the index rows of deleted instances.
     async fn forget(&self, ids: &[String]) {
-        if let Some(index) = &self.index {
-            if let Err(e) = index.forget(ids).await {
-                tracing::warn!(error = %e, "the trips index could not forget purged instances");
-            }
+        if let Some(index) = &self.index
+            && let Err(e) = index.forget(ids).await
+        {
+            tracing::warn!(error = %e, "the trips index could not forget purged instances");
         }
     }
 }

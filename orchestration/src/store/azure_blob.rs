@@ -15,7 +15,7 @@ use azure_core::http::{ClientOptions, RequestContent, RetryOptions, StatusCode, 
 use azure_storage_blob::models::{BlobClientUploadOptions, BlobContainerClientListBlobsOptions};
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use futures::TryStreamExt;
-use travel_infra::azure::{CredentialChoice, PooledHttpClient};
+use travel_platform::azure::{CredentialChoice, PooledHttpClient};
 
 use super::{PlanLocation, PlanStore, StoreError, document_names, documents};
 use crate::plan::TripPlan;

@@ -2,7 +2,7 @@
 //! data folder ([`LocalPlanStore`]), Azure Blob Storage is the other implementation
 //! ([`BlobPlanStore`]).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use async_trait::async_trait;
 use schemars::JsonSchema;
@@ -84,10 +84,6 @@ pub struct LocalPlanStore {
 impl LocalPlanStore {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into() }
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 
     async fn write_once(&self, name: &str, bytes: &[u8]) -> Result<String, StoreError> {

@@ -37,16 +37,12 @@ use serde_json::{Value, json};
 
 pub use faults::{Fault, FaultRule};
 
-use crate::brief::{DestinationBrief, TravellerBrief};
-use crate::destination::DestinationAgent;
-use crate::itinerary::ItineraryAgent;
-use crate::llm::{LlmSettings, Provider};
-use crate::local_tips::LocalTipsAgent;
-use crate::runner::{DATA_CLOSE, DATA_OPEN};
-use crate::thread::AgentName;
-
-/// The model name the demo model reports.
-pub const DEMO_MODEL_NAME: &str = "travel-demo";
+pub use travel_agents::llm::DEMO_MODEL_NAME;
+use travel_agents::llm::{LlmSettings, Provider};
+use travel_agents::runner::{DATA_CLOSE, DATA_OPEN};
+use travel_agents::{
+    AgentName, DestinationAgent, DestinationBrief, ItineraryAgent, LocalTipsAgent, TravellerBrief,
+};
 
 /// How the demo model behaves.
 #[derive(Debug, Clone, Default)]

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::thread::AgentName;
+use travel_agents::AgentName;
 
 /// One misbehaviour.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -4,12 +4,11 @@
 use serde_json::{Value, json};
 
 use super::catalogue::{self, Place};
-use crate::brief::{DestinationBrief, TravellerBrief};
-use crate::currency::CurrencyTools;
-use crate::destination::{DestinationRecommendations, DestinationSuggestion};
-use crate::itinerary::{Activity, Itinerary, ItineraryDay, TimeSlot};
-use crate::local_tips::{Attraction, AttractionCategory, LocalTips, PriceRange, Restaurant};
-use crate::money::{Cost, CurrencyCode};
+use travel_agents::{
+    Activity, Attraction, AttractionCategory, Cost, CurrencyCode, CurrencyTools, DestinationBrief,
+    DestinationRecommendations, DestinationSuggestion, Itinerary, ItineraryDay, LocalTips,
+    PriceRange, Restaurant, TimeSlot, TravellerBrief,
+};
 
 pub fn destinations(brief: &TravellerBrief) -> DestinationRecommendations {
     let text = format!(

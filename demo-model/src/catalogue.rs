@@ -221,7 +221,7 @@ fn fnv(text: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::money::CurrencyCode;
+    use travel_agents::CurrencyCode;
 
     #[test]
     fn the_catalogue_is_large_varied_and_uses_real_currencies() {
@@ -236,7 +236,7 @@ mod tests {
         for p in places {
             CurrencyCode::parse(&p.currency).unwrap();
             assert!(
-                crate::currency::ReferenceRates::currencies().any(|c| c == p.currency),
+                travel_agents::ReferenceRates::currencies().any(|c| c == p.currency),
                 "{}: no reference rate",
                 p.name
             );

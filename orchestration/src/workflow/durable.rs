@@ -1,0 +1,81 @@
+//! The two helpers every step of the workflow uses: activity calls with durable retries, and the
+//! progress the trip shows.
+//!
+//! Both are recorded in the history: the retries' timers, and every progress report (duroxide
+//! checks on replay that a report happens where one was recorded, not what it says). Keep the
+//! number and order of reports of an existing revision as they are.
+
+use duroxide::OrchestrationContext;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::types::{ActivityFailure, Retry};
+use crate::progress::{TripProgress, TripState, TripStep};
+
+/// Runs an activity, retrying transient failures with durable back-off timers.
+pub async fn call<I: Serialize, O: DeserializeOwned>(
+    ctx: &OrchestrationContext,
+    name: &str,
+    input: &I,
+    retry: &Retry,
+) -> Result<O, String> {
+    let input =
+        serde_json::to_string(input).map_err(|e| format!("{name}: input not serialisable: {e}"))?;
+    let mut attempt = 1;
+    loop {
+        match ctx.schedule_activity(name, input.clone()).await {
+            Ok(output) => {
+                return serde_json::from_str(&output)
+                    .map_err(|e| format!("{name} returned unreadable output: {e}"));
+            }
+            Err(raw) => {
+                let failure = ActivityFailure::decode(&raw);
+                if !failure.transient || attempt >= retry.max_attempts {
+                    return Err(failure.message);
+                }
+                ctx.trace_warn(format!(
+                    "{name} attempt {attempt}/{} failed: {}; retrying",
+                    retry.max_attempts, failure.message
+                ));
+                ctx.schedule_timer(retry.delay(attempt)).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// The trip's progress as the workflow moves: each change is reported at once (the engine keeps
+/// it as the instance's custom status; the trips index and the pages read it).
+pub struct Progress<'a> {
+    ctx: &'a OrchestrationContext,
+    pub now: TripProgress,
+}
+
+impl<'a> Progress<'a> {
+    /// The first report: looking for destinations.
+    pub fn start(ctx: &'a OrchestrationContext) -> Self {
+        let progress = Self {
+            ctx,
+            now: TripProgress::starting(),
+        };
+        progress.report();
+        progress
+    }
+
+    /// The trip enters `step` (its state and percentage follow from the step).
+    pub fn enter(&mut self, step: TripStep, message: impl Into<String>) {
+        self.now.enter(step, message);
+        self.report();
+    }
+
+    /// The trip ends in `state`.
+    pub fn finish(&mut self, state: TripState, message: impl Into<String>) {
+        self.now.finish(state, message);
+        self.report();
+    }
+
+    fn report(&self) {
+        self.ctx
+            .set_custom_status(serde_json::to_string(&self.now).expect("progress serialises"));
+    }
+}

@@ -1,0 +1,300 @@
+//! The durable trip workflow: [`plan_trip`], in five steps.
+//!
+//! 1. the destination agent recommends three destinations; the trip goes to the first;
+//! 2. the itinerary agent and the local-tips agent plan for it, in parallel;
+//! 3. the totals are computed in code and the plan is saved through the plan store;
+//! 4. the approval is announced (when a webhook is configured), then a durable wait for
+//!    [`APPROVAL_EVENT`] races the approval window (7 days by default), with nothing in flight;
+//! 5. approved: booked (idempotently, keyed by the trip); rejected or expired: finished unbooked.
+//!
+//! # Changing the workflow safely
+//!
+//! A trip waits up to seven days, and at every turn the engine replays the trip's recorded
+//! history through this code. So:
+//!
+//! * **Deterministic.** No clock, randomness, environment, I/O or iteration over unordered maps
+//!   here: every side effect and every reading of the outside world is an activity
+//!   ([`crate::activities`]), whose result is recorded. Time comes from an activity
+//!   (`SaveNewPlan` stamps the plan) or from the engine (`ctx.utc_now()`, recorded).
+//! * **Recorded shape.** Each activity call (name and input), timer, event wait and progress
+//!   report is checked on replay against the history. Adding, removing or reordering any of them
+//!   breaks every trip recorded before the change.
+//! * **Revisions.** A change of shape is a new revision: raise [`WORKFLOW_REVISION`] and keep the
+//!   old steps behind `input.workflow_revision`, so each trip runs the revision it started with.
+//!   Check it the way `tests/workflow_revisions.rs` does: a store recorded by the previous release
+//!   (checked in under `tests/fixtures/`) must still finish on the new code.
+//! * **Records.** What the workflow takes and passes ([`types`]) lives in histories: change it
+//!   only in ways old records still read (`#[serde(default)]` on new fields).
+
+mod durable;
+mod types;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use duroxide::{Either2, OrchestrationContext};
+use travel_agents::{
+    DestinationBrief, DestinationRecommendations, DestinationSuggestion, Itinerary, LocalTips,
+    TravellerBrief,
+};
+
+pub use types::{
+    ActivityFailure, AgentOutcome, ApprovalRequest, PlanSaved, Retry, RetrySettings, TripInput,
+};
+
+use crate::booking::{BookingConfirmation, BookingRequest};
+use crate::plan::{CostSummary, TripPlan};
+use crate::progress::{
+    ApprovalDecision, ApprovalWindow, SavedPlan, TripOutcome, TripProgress, TripState, TripStep,
+};
+use crate::store::PlanLocation;
+use durable::{Progress, call};
+
+/// The orchestration's registered name.
+pub const ORCHESTRATION: &str = "TripPlanning";
+/// The external event (a durable queue) the approval arrives on.
+pub const APPROVAL_EVENT: &str = "ApprovalEvent";
+
+/// Activity names.
+pub mod activity {
+    pub const DESTINATION_AGENT: &str = "RunDestinationAgent";
+    pub const ITINERARY_AGENT: &str = "RunItineraryAgent";
+    pub const LOCAL_TIPS_AGENT: &str = "RunLocalTipsAgent";
+    /// Revision 1: saves a plan stamped by the workflow (after a `utc_now` step).
+    pub const SAVE_PLAN: &str = "SavePlan";
+    /// Revision 2: stamps the plan with the time it is first saved, and says when that was.
+    pub const SAVE_NEW_PLAN: &str = "SaveNewPlan";
+    pub const REQUEST_APPROVAL: &str = "RequestApproval";
+    pub const BOOK_TRIP: &str = "BookTrip";
+}
+
+/// The revision of the workflow new trips run. A trip keeps the revision it started with for its
+/// whole life (it may wait days for approval), so every revision's steps stay in [`plan_trip`]:
+///
+/// 1. the first: a `utc_now` step stamps the plan, then `SavePlan`; the approval is always
+///    announced (an activity that does nothing without a webhook);
+/// 2. `SaveNewPlan` stamps the plan as it saves it (one step fewer), and the announcement step
+///    runs only when a webhook is configured.
+pub const WORKFLOW_REVISION: u32 = 2;
+
+/// The orchestration.
+pub async fn plan_trip(ctx: OrchestrationContext, input: TripInput) -> Result<TripOutcome, String> {
+    let mut progress = Progress::start(&ctx);
+    let traveller = input.request.brief();
+
+    // 1. Destinations.
+    let destinations: AgentOutcome<DestinationRecommendations> = call(
+        &ctx,
+        activity::DESTINATION_AGENT,
+        &traveller,
+        &input.retries.agents,
+    )
+    .await?;
+    let destination = top_destination(&destinations.output)?;
+    progress.now.destination = Some(format!("{}, {}", destination.name, destination.country));
+    progress.enter(
+        TripStep::ItineraryAndTips,
+        format!(
+            "Planning the days in {} and gathering local tips",
+            destination.name
+        ),
+    );
+
+    // 2. Itinerary and local tips, in parallel.
+    let brief = DestinationBrief {
+        destination,
+        traveller,
+    };
+    let (itinerary, tips) = plan_days_and_tips(&ctx, &input, &brief).await?;
+
+    // 3. The plan, saved.
+    progress.enter(TripStep::Saving, "Saving the plan");
+    let plan = assemble_plan(&ctx, &input, brief, destinations, itinerary, tips);
+    let (saved, saved_at) = save_plan(&ctx, &input, plan).await?;
+    progress.now.plan = Some(saved.clone());
+
+    // 4. Approval.
+    let window = approval_window(saved_at, input.approval_timeout_secs);
+    announce_approval(&ctx, &input, &progress.now, &saved, &window).await?;
+    progress.now.approval = Some(window);
+    progress.enter(TripStep::AwaitingApproval, "Waiting for approval");
+    let decision = wait_for_decision(&ctx, input.approval_timeout_secs).await;
+
+    // 5. Booked, or finished without booking.
+    conclude(&ctx, &input, progress, saved, decision).await
+}
+
+fn top_destination(
+    recommendations: &DestinationRecommendations,
+) -> Result<DestinationSuggestion, String> {
+    recommendations
+        .top()
+        .cloned()
+        .ok_or_else(|| "the destination agent recommended nothing".to_owned())
+}
+
+async fn plan_days_and_tips(
+    ctx: &OrchestrationContext,
+    input: &TripInput,
+    brief: &DestinationBrief,
+) -> Result<(AgentOutcome<Itinerary>, AgentOutcome<LocalTips>), String> {
+    let retry = &input.retries.agents;
+    let (itinerary, tips) = ctx
+        .join2(
+            call::<_, AgentOutcome<Itinerary>>(ctx, activity::ITINERARY_AGENT, brief, retry),
+            call::<_, AgentOutcome<LocalTips>>(ctx, activity::LOCAL_TIPS_AGENT, brief, retry),
+        )
+        .await;
+    Ok((itinerary?, tips?))
+}
+
+/// The plan, totals computed in code; stamped when it is saved.
+fn assemble_plan(
+    ctx: &OrchestrationContext,
+    input: &TripInput,
+    brief: DestinationBrief,
+    destinations: AgentOutcome<DestinationRecommendations>,
+    itinerary: AgentOutcome<Itinerary>,
+    tips: AgentOutcome<LocalTips>,
+) -> TripPlan {
+    let traveller: &TravellerBrief = &brief.traveller;
+    TripPlan {
+        instance_id: ctx.instance_id(),
+        revision: 1,
+        // Stamped by `save_plan`: by the workflow (revision 1) or as the plan is saved.
+        created_at: DateTime::<Utc>::UNIX_EPOCH,
+        request: input.request.clone(),
+        costs: CostSummary::compute(&itinerary.output, &traveller.budget),
+        demo: destinations.thread.demo || itinerary.thread.demo || tips.thread.demo,
+        recommendations: destinations.output,
+        destination: brief.destination,
+        itinerary: itinerary.output,
+        local_tips: tips.output,
+    }
+}
+
+/// Saves the plan and says where, and when it was stamped.
+async fn save_plan(
+    ctx: &OrchestrationContext,
+    input: &TripInput,
+    mut plan: TripPlan,
+) -> Result<(SavedPlan, DateTime<Utc>), String> {
+    let retry = &input.retries.storage;
+    let (location, saved_at) = if input.workflow_revision >= 2 {
+        let saved: PlanSaved = call(ctx, activity::SAVE_NEW_PLAN, &plan, retry).await?;
+        (saved.location, saved.saved_at)
+    } else {
+        let now: DateTime<Utc> = ctx.utc_now().await?.into();
+        plan.created_at = now;
+        let location: PlanLocation = call(ctx, activity::SAVE_PLAN, &plan, retry).await?;
+        (location, now)
+    };
+    let saved = SavedPlan {
+        revision: plan.revision,
+        location,
+        total: plan.costs.total.clone(),
+        over_budget: plan.costs.over_budget,
+    };
+    Ok((saved, saved_at))
+}
+
+fn approval_window(requested_at: DateTime<Utc>, timeout_secs: u64) -> ApprovalWindow {
+    let timeout = chrono::Duration::from_std(Duration::from_secs(timeout_secs))
+        .unwrap_or(chrono::Duration::days(7));
+    ApprovalWindow {
+        requested_at,
+        expires_at: requested_at + timeout,
+    }
+}
+
+/// Tells the approvers (the webhook). Revision 1 always runs the step.
+async fn announce_approval(
+    ctx: &OrchestrationContext,
+    input: &TripInput,
+    progress: &TripProgress,
+    saved: &SavedPlan,
+    window: &ApprovalWindow,
+) -> Result<(), String> {
+    if input.workflow_revision >= 2 && !input.announce_approval {
+        return Ok(());
+    }
+    let approval = ApprovalRequest {
+        instance_id: ctx.instance_id(),
+        traveler_name: input.request.traveler_name.clone(),
+        destination: progress.destination.clone().unwrap_or_default(),
+        plan: saved.clone(),
+        window: window.clone(),
+    };
+    call::<_, serde_json::Value>(
+        ctx,
+        activity::REQUEST_APPROVAL,
+        &approval,
+        &input.retries.storage,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The decision, or `None` when the window closes first.
+async fn wait_for_decision(
+    ctx: &OrchestrationContext,
+    timeout_secs: u64,
+) -> Option<ApprovalDecision> {
+    let timer = ctx.schedule_timer(Duration::from_secs(timeout_secs));
+    match ctx.select2(timer, ctx.dequeue_event(APPROVAL_EVENT)).await {
+        Either2::First(()) => None,
+        Either2::Second(data) => Some(serde_json::from_str(&data).unwrap_or(ApprovalDecision {
+            approved: false,
+            comments: Some(format!("unreadable decision rejected: {data}")),
+        })),
+    }
+}
+
+/// Books an approved plan; ends the trip either way.
+async fn conclude(
+    ctx: &OrchestrationContext,
+    input: &TripInput,
+    mut progress: Progress<'_>,
+    plan: SavedPlan,
+    decision: Option<ApprovalDecision>,
+) -> Result<TripOutcome, String> {
+    let Some(decision) = decision else {
+        progress.finish(
+            TripState::Expired,
+            "The approval window closed; nothing was booked",
+        );
+        return Ok(TripOutcome::unbooked(TripState::Expired, plan, None));
+    };
+    progress.now.decision = Some(decision.clone());
+    if !decision.approved {
+        progress.finish(
+            TripState::Rejected,
+            "The plan was rejected; nothing was booked",
+        );
+        return Ok(TripOutcome::unbooked(
+            TripState::Rejected,
+            plan,
+            Some(decision),
+        ));
+    }
+    progress.enter(TripStep::Booking, "Approved: booking the trip");
+    let request = BookingRequest {
+        idempotency_key: ctx.instance_id(),
+        traveler_name: input.request.traveler_name.clone(),
+        destination: progress.now.destination.clone().unwrap_or_default(),
+        duration_days: input.request.duration_days,
+        plan_revision: plan.revision,
+    };
+    let booking: BookingConfirmation =
+        call(ctx, activity::BOOK_TRIP, &request, &input.retries.booking).await?;
+    progress.finish(
+        TripState::Booked,
+        format!("Booked: confirmation {}", booking.confirmation_code),
+    );
+    Ok(TripOutcome {
+        state: TripState::Booked,
+        plan,
+        decision: Some(decision),
+        booking: Some(booking),
+    })
+}

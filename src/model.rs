@@ -1,0 +1,38 @@
+//! Which model the agents talk to: the LLM provider the environment configures, or else the
+//! built-in demo model, started here on a loopback port so that the very same client path runs.
+
+use anyhow::Context;
+use travel_agents::setup::{self, ConfiguredAgents};
+use travel_demo_model::{DemoModel, DemoModelConfig};
+
+/// The agents, and the demo model they talk to when no provider is configured (it lives as long
+/// as this value).
+#[derive(Debug)]
+pub struct Agents {
+    pub configured: ConfiguredAgents,
+    pub demo: Option<DemoModel>,
+}
+
+/// Reads the environment (see the README's configuration table) and builds the agents.
+pub async fn agents_from_env() -> anyhow::Result<Agents> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let (settings, demo) = match setup::settings_from_env()? {
+        Some(settings) => (settings, None),
+        None => {
+            let config = DemoModelConfig::from_env_with(var)
+                .map_err(anyhow::Error::msg)
+                .context("the demo model's settings")?;
+            let demo = DemoModel::start(config)
+                .await
+                .context("the demo model could not start")?;
+            let mut settings = demo.settings();
+            settings.apply_tuning(&var)?;
+            tracing::warn!(base_url = %demo.base_url(), "no LLM provider configured: using the built-in demo model; plans are marked demo");
+            (settings, Some(demo))
+        }
+    };
+    Ok(Agents {
+        configured: setup::agents_with(settings).await?,
+        demo,
+    })
+}

@@ -1,0 +1,254 @@
+//! The whole HTTP surface in-process: the library's composition root (`serve::start`,
+//! `serve::app`) driven with `tower::ServiceExt::oneshot`, with no process and no port. The
+//! handlers' answers, the operators' access check and a whole trip, in a few hundred milliseconds.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use travel_planner::serve::{self, Running, ServeArgs};
+
+const ADMIN_TOKEN: &str = "in-process-admin-token-0123456789abcdef";
+
+struct InProcess {
+    running: Running,
+    app: Router,
+    _data: tempfile::TempDir,
+}
+
+impl InProcess {
+    /// The service on a fresh data folder, with the built-in demo model (no LLM configured).
+    async fn start(admin_token: Option<&str>) -> Self {
+        for name in [
+            "OPENAI_API_KEY",
+            "OPENAI_BASE_URL",
+            "AZURE_OPENAI_ENDPOINT",
+            "DEMO_MODEL_URL",
+        ] {
+            assert!(
+                std::env::var_os(name).is_none(),
+                "{name} is set: these tests run the service on the built-in demo model"
+            );
+        }
+        let data = tempfile::tempdir().unwrap();
+        let args = ServeArgs {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            data_dir: data.path().to_owned(),
+            approval_timeout_secs: 3600,
+            approval_webhook_url: None,
+            public_base_url: None,
+            admin_token: admin_token.map(str::to_owned),
+            store: Default::default(),
+            tuning: Default::default(),
+        };
+        let running = serve::start(&args, &args.tuning.tuning()).await.unwrap();
+        let app = serve::app(running.trips.clone(), args.admin_token.clone());
+        Self {
+            running,
+            app,
+            _data: data,
+        }
+    }
+
+    async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        (status, body)
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(Request::get(path).body(Body::empty()).unwrap())
+            .await
+    }
+
+    async fn post_json(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.send(
+            Request::post(path)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn wait_for(&self, id: &str, status: &str) -> Value {
+        for _ in 0..500 {
+            let (code, trip) = self.get(&format!("/api/trips/{id}")).await;
+            assert_eq!(code, StatusCode::OK, "{trip}");
+            if trip["status"] == status {
+                return trip;
+            }
+            assert_ne!(trip["status"], "failed", "{trip}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("trip {id} never reached {status}");
+    }
+
+    async fn stop(self) {
+        self.running.engine.shutdown(Duration::from_secs(2)).await;
+    }
+}
+
+fn trip_body() -> Value {
+    json!({
+        "travelerName": "Grace Hopper",
+        "preferences": "museums and long walks",
+        "durationDays": 2,
+        "budget": {"amount": 1800, "currency": "EUR"},
+        "startDate": "2027-04-12"
+    })
+}
+
+#[tokio::test]
+async fn a_whole_trip_through_the_router() {
+    let service = InProcess::start(None).await;
+    let (code, created) = service.post_json("/api/trips", &trip_body()).await;
+    assert_eq!(code, StatusCode::ACCEPTED, "{created}");
+    let id = created["instanceId"].as_str().unwrap().to_owned();
+    let token = created["approvalToken"].as_str().unwrap().to_owned();
+
+    let waiting = service.wait_for(&id, "awaiting_approval").await;
+    assert_eq!(
+        waiting["plan"]["itinerary"]["days"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let (code, decided) = service
+        .send(
+            Request::post(format!("/approve/{id}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(Body::from(json!({"approved": true}).to_string()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{decided}");
+    let booked = service.wait_for(&id, "booked").await;
+    assert!(booked["outcome"]["booking"]["confirmationCode"].is_string());
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_and_unknown_addresses_get_the_documented_errors() {
+    let service = InProcess::start(None).await;
+    let mut body = trip_body();
+    body["durationDays"] = json!(0);
+    let (code, error) = service.post_json("/api/trips", &body).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error["error"]["code"], "validation_failed");
+    assert!(
+        error["error"]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["field"] == "durationDays"),
+        "{error}"
+    );
+
+    let (code, error) = service.get("/api/trips/no-such-trip").await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    assert_eq!(error["error"]["code"], "not_found");
+    let (code, error) = service.get("/api/nothing-here").await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    assert_eq!(error["error"]["code"], "not_found");
+    // Outside the API an unknown address is a page.
+    let (code, page) = service.get("/nothing-here").await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    assert!(page.as_str().unwrap().contains("<html"), "{page}");
+
+    let (code, document) = service.get("/api/openapi.json").await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(document["paths"]["/api/trips"]["post"].is_object());
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn operator_endpoints_need_the_admin_token_when_one_is_set() {
+    let service = InProcess::start(Some(ADMIN_TOKEN)).await;
+    let (code, error) = service.get("/api/instances").await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+    assert_eq!(error["error"]["code"], "admin_token_required");
+    let (code, _) = service
+        .send(
+            Request::get("/api/instances")
+                .header(header::AUTHORIZATION, "Bearer wrong-token")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+    let (code, list) = service
+        .send(
+            Request::get("/api/instances")
+                .header(header::AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{list}");
+    // The dashboard sends people to its sign-in form instead.
+    let response = service
+        .app
+        .clone()
+        .oneshot(Request::get("/dashboard").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()[header::LOCATION], "/dashboard/login");
+    service.stop().await;
+}
+
+/// The OpenAPI document against the router itself: every described path is served with exactly
+/// the described methods (any other method on it answers 405).
+#[tokio::test]
+async fn the_openapi_document_describes_what_the_router_serves() {
+    let service = InProcess::start(None).await;
+    let (_, document) = service.get("/api/openapi.json").await;
+    let paths = document["paths"].as_object().unwrap();
+    assert!(paths.len() >= 10, "{document}");
+    for (path, operations) in paths {
+        let concrete = path
+            .split('/')
+            .map(|part| {
+                if part.starts_with('{') {
+                    "trip-0000"
+                } else {
+                    part
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in ["get", "post", "put", "patch", "delete"] {
+            let request = Request::builder()
+                .method(method.to_uppercase().as_str())
+                .uri(&concrete)
+                .body(Body::empty())
+                .unwrap();
+            let (code, body) = service.send(request).await;
+            if operations.get(method).is_some() {
+                assert_ne!(
+                    code,
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "{method} {path} is described but not served: {body}"
+                );
+            } else {
+                assert_eq!(
+                    code,
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "{method} {path} is served but not described"
+                );
+            }
+        }
+    }
+    service.stop().await;
+}
