@@ -2,12 +2,12 @@
 
 mod bench;
 mod instances;
+mod plan_once;
 
 use std::net::SocketAddr;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use travel_agents::{CurrencyCode, DestinationBrief, Money, TravellerBrief};
 use travel_demo_model::DemoModelConfig;
 use travel_planner::{serve, shutdown_signal};
 
@@ -37,8 +37,9 @@ enum Command {
     /// Run the service: HTTP API and durable workflows on embedded defaults (SQLite file, plans
     /// in the data folder, the demo model when no LLM is configured).
     Serve(serve::ServeArgs),
-    /// Run the three agents once for a request and print the plan (no workflow, nothing saved).
-    Plan(PlanArgs),
+    /// Plan a trip once, through the same workflow as `serve` on a throwaway store, and print
+    /// the plan (nothing is kept, nothing is booked).
+    Plan(plan_once::PlanArgs),
     /// Inspect and manage workflow instances (list, show, history, approve, terminate, purge).
     Instances(instances::InstancesArgs),
     /// Time whole trips (plan, approve, book) through the real engine against the demo model.
@@ -51,36 +52,11 @@ enum Command {
     },
 }
 
-#[derive(Debug, clap::Args)]
-struct PlanArgs {
-    /// What the traveller wants, in their own words.
-    #[arg(long)]
-    preferences: String,
-    /// Trip length in days (1-21).
-    #[arg(long, default_value_t = 4)]
-    days: u32,
-    /// Budget amount.
-    #[arg(long, default_value_t = 2500.0)]
-    budget: f64,
-    /// Budget currency (ISO 4217).
-    #[arg(long, default_value = "USD")]
-    currency: String,
-    /// First day of the trip (YYYY-MM-DD).
-    #[arg(long)]
-    start_date: Option<chrono::NaiveDate>,
-    /// Free-text travel dates, when there is no start date.
-    #[arg(long)]
-    travel_dates: Option<String>,
-    /// Special requirements (diet, mobility, ...).
-    #[arg(long)]
-    requirements: Option<String>,
-}
-
 fn main() -> anyhow::Result<()> {
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
-    // The benchmark's own output is its report; the service's routine logs would drown it.
-    let quiet = matches!(cli.command, Command::Bench(_));
+    // The benchmark's and the plan's own output is their report; routine logs would drown it.
+    let quiet = matches!(cli.command, Command::Bench(_) | Command::Plan(_));
     init_tracing(cli.log_format, quiet);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -88,7 +64,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
-            Command::Plan(args) => plan(args).await,
+            Command::Plan(args) => plan_once::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Instances(args) => instances::run(args).await,
             Command::DemoModel { bind } => serve_demo_model(bind).await,
@@ -114,40 +90,6 @@ fn init_tracing(format: LogFormat, quiet: bool) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
-}
-
-async fn plan(args: PlanArgs) -> anyhow::Result<()> {
-    let currency = CurrencyCode::parse(&args.currency).context("--currency")?;
-    let traveller = TravellerBrief {
-        preferences: args.preferences,
-        duration_days: args.days,
-        budget: Money::new(args.budget, currency),
-        start_date: args.start_date,
-        travel_dates: args.travel_dates,
-        special_requirements: args.requirements,
-    };
-    let running = travel_planner::model::agents_from_env().await?;
-    let agents = &running.configured.agents;
-    let destinations = agents.destination.run(&traveller).await?;
-    let top = destinations.output.top().context("no destination")?.clone();
-    let brief = DestinationBrief {
-        destination: top,
-        traveller,
-    };
-    let (itinerary, tips) =
-        tokio::join!(agents.itinerary.run(&brief), agents.local_tips.run(&brief));
-    let (itinerary, tips) = (itinerary?, tips?);
-    let threads = [&destinations.thread, &itinerary.thread, &tips.thread];
-    let plan = serde_json::json!({
-        "demo": running.configured.llm.is_demo(),
-        "destinations": destinations.output,
-        "chosen": brief.destination,
-        "itinerary": itinerary.output,
-        "localTips": tips.output,
-        "usage": threads.iter().map(|t| serde_json::json!({"agent": t.agent, "usage": t.usage, "rounds": t.rounds.len()})).collect::<Vec<_>>(),
-    });
-    println!("{}", serde_json::to_string_pretty(&plan)?);
-    Ok(())
 }
 
 async fn serve_demo_model(bind: SocketAddr) -> anyhow::Result<()> {

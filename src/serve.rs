@@ -87,8 +87,6 @@ async fn housekeeping(trips: &Trips) {
 pub async fn start(args: &ServeArgs, tuning: &EngineTuning) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
-    let agents = crate::model::agents_from_env().await?;
-    let configured = &agents.configured;
     let plans: Arc<dyn PlanStore> = match BlobSettings::from_env_with(|n| std::env::var(n).ok())? {
         Some(settings) => Arc::new(
             settings
@@ -98,6 +96,19 @@ pub async fn start(args: &ServeArgs, tuning: &EngineTuning) -> anyhow::Result<Ru
         ),
         None => Arc::new(LocalPlanStore::new(args.data_dir.join("plans"))),
     };
+    start_with_plans(args, tuning, plans).await
+}
+
+/// Builds every part, saving plans to `plans`.
+pub async fn start_with_plans(
+    args: &ServeArgs,
+    tuning: &EngineTuning,
+    plans: Arc<dyn PlanStore>,
+) -> anyhow::Result<Running> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let agents = crate::model::agents_from_env().await?;
+    let configured = &agents.configured;
     tracing::info!(store = %plans.describe(), "plans are saved to the {}", plans.describe());
     let public_base_url = args
         .public_base_url

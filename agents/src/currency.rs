@@ -13,6 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::money::{CurrencyCode, Money};
+use crate::tools::{Tool, ToolResult, Toolbox};
 
 /// How many units of `to` one unit of `from` buys, as reported by `source` for `date`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -332,115 +333,76 @@ pub struct Conversion {
     pub rate: ExchangeRate,
 }
 
-/// The result of one tool call, as sent back to the model and kept in the thread.
+/// `get_exchange_rate`: a rate between two currencies.
 #[derive(Debug, Clone)]
-pub struct ToolResult {
-    /// JSON text for the model.
-    pub content: String,
-    /// The rate the call used, when it succeeded.
-    pub rate: Option<ExchangeRate>,
-}
-
-/// The currency tools: the only tools any agent is offered.
-#[derive(Debug, Clone)]
-pub struct CurrencyTools {
+pub struct GetExchangeRate {
     rates: Arc<dyn RatesProvider>,
 }
 
-impl CurrencyTools {
-    pub const GET_EXCHANGE_RATE: &'static str = "get_exchange_rate";
-    pub const CONVERT_CURRENCY: &'static str = "convert_currency";
+#[async_trait]
+impl Tool for GetExchangeRate {
+    type Args = GetExchangeRateArgs;
+    const NAME: &'static str = "get_exchange_rate";
+    const DESCRIPTION: &'static str =
+        "Get today's exchange rate between two currencies (ISO 4217 codes).";
 
-    pub fn new(rates: Arc<dyn RatesProvider>) -> Self {
-        Self { rates }
+    async fn run(&self, args: GetExchangeRateArgs) -> Result<ToolResult, String> {
+        let rate = self
+            .rates
+            .rate(&args.from, &args.to)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(ToolResult {
+            content: to_json(&rate),
+            rate: Some(rate),
+        })
     }
+}
 
-    /// The tool definitions sent to the model, with strict argument schemas.
-    pub fn definitions() -> Vec<async_openai::types::chat::ChatCompletionTools> {
-        use async_openai::types::chat::{ChatCompletionTool, ChatCompletionTools, FunctionObject};
-        let tool = |name: &str, description: &str, parameters| {
-            ChatCompletionTools::Function(ChatCompletionTool {
-                function: FunctionObject {
-                    name: name.into(),
-                    description: Some(description.into()),
-                    parameters: Some(parameters),
-                    strict: Some(true),
-                },
-            })
+/// `convert_currency`: an amount converted, with the rate used.
+#[derive(Debug, Clone)]
+pub struct ConvertCurrency {
+    rates: Arc<dyn RatesProvider>,
+}
+
+#[async_trait]
+impl Tool for ConvertCurrency {
+    type Args = ConvertCurrencyArgs;
+    const NAME: &'static str = "convert_currency";
+    const DESCRIPTION: &'static str =
+        "Convert an amount of money from one currency into another (ISO 4217 codes).";
+
+    async fn run(&self, args: ConvertCurrencyArgs) -> Result<ToolResult, String> {
+        if !args.amount.is_finite() || args.amount < 0.0 {
+            return Err(format!(
+                "amount {} must be a non-negative number",
+                args.amount
+            ));
+        }
+        let rate = self
+            .rates
+            .rate(&args.from, &args.to)
+            .await
+            .map_err(|e| e.to_string())?;
+        let conversion = Conversion {
+            original: Money::new(args.amount, args.from),
+            converted: Money::new(rate.convert(args.amount), args.to),
+            rate: rate.clone(),
         };
-        vec![
-            tool(
-                Self::GET_EXCHANGE_RATE,
-                "Get today's exchange rate between two currencies (ISO 4217 codes).",
-                crate::strict_schema::strict_schema_for::<GetExchangeRateArgs>(),
-            ),
-            tool(
-                Self::CONVERT_CURRENCY,
-                "Convert an amount of money from one currency into another (ISO 4217 codes).",
-                crate::strict_schema::strict_schema_for::<ConvertCurrencyArgs>(),
-            ),
-        ]
+        Ok(ToolResult {
+            content: to_json(&conversion),
+            rate: Some(rate),
+        })
     }
+}
 
-    /// Runs one tool call. Failures (unknown tool, bad arguments, no rate) come back as a JSON
-    /// error for the model to read; nothing outside the currency tools is ever run.
-    pub async fn call(&self, name: &str, arguments: &str) -> ToolResult {
-        match self.try_call(name, arguments).await {
-            Ok(result) => result,
-            Err(message) => ToolResult {
-                content: serde_json::json!({ "error": message }).to_string(),
-                rate: None,
-            },
-        }
-    }
-
-    async fn try_call(&self, name: &str, arguments: &str) -> Result<ToolResult, String> {
-        let bad_args = |e: serde_json::Error| format!("invalid arguments for {name}: {e}");
-        match name {
-            Self::GET_EXCHANGE_RATE => {
-                let args: GetExchangeRateArgs =
-                    serde_json::from_str(arguments).map_err(bad_args)?;
-                let rate = self
-                    .rates
-                    .rate(&args.from, &args.to)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                Ok(ToolResult {
-                    content: to_json(&rate),
-                    rate: Some(rate),
-                })
-            }
-            Self::CONVERT_CURRENCY => {
-                let args: ConvertCurrencyArgs =
-                    serde_json::from_str(arguments).map_err(bad_args)?;
-                if !args.amount.is_finite() || args.amount < 0.0 {
-                    return Err(format!(
-                        "amount {} must be a non-negative number",
-                        args.amount
-                    ));
-                }
-                let rate = self
-                    .rates
-                    .rate(&args.from, &args.to)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let conversion = Conversion {
-                    original: Money::new(args.amount, args.from),
-                    converted: Money::new(rate.convert(args.amount), args.to),
-                    rate: rate.clone(),
-                };
-                Ok(ToolResult {
-                    content: to_json(&conversion),
-                    rate: Some(rate),
-                })
-            }
-            other => Err(format!(
-                "unknown tool `{other}`: only {} and {} are available",
-                Self::GET_EXCHANGE_RATE,
-                Self::CONVERT_CURRENCY
-            )),
-        }
-    }
+/// The currency tools over one rates provider: the itinerary agent's toolbox.
+pub fn currency_tools(rates: Arc<dyn RatesProvider>) -> Toolbox {
+    Toolbox::none()
+        .with(GetExchangeRate {
+            rates: rates.clone(),
+        })
+        .with(ConvertCurrency { rates })
 }
 
 fn to_json<T: Serialize>(value: &T) -> String {
@@ -485,7 +447,7 @@ mod tests {
 
     #[tokio::test]
     async fn tools_answer_json_and_refuse_anything_else() {
-        let tools = CurrencyTools::new(Arc::new(ReferenceRates));
+        let tools = currency_tools(Arc::new(ReferenceRates));
         let converted = tools
             .call(
                 "convert_currency",

@@ -8,8 +8,9 @@ use crate::brief::TravellerBrief;
 use crate::error::AgentError;
 use crate::llm::LlmClient;
 use crate::money::CurrencyCode;
+use crate::roster::AgentName;
 use crate::runner::{Task, converse};
-use crate::thread::AgentName;
+use crate::tools::Toolbox;
 
 /// Exactly three destinations, best match first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -125,7 +126,7 @@ impl DestinationAgent {
                 schema_name: Self::SCHEMA_NAME,
                 instructions: INSTRUCTIONS,
                 data: &data,
-                tools: None,
+                tools: &Toolbox::none(),
                 validate: &validate,
             },
         )

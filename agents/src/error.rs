@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::thread::AgentName;
+use crate::roster::AgentName;
 
 /// A failure talking to the LLM provider. Every variant names the provider.
 #[derive(Debug, Clone, thiserror::Error)]

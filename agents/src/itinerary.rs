@@ -6,13 +6,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::AgentReply;
 use crate::brief::DestinationBrief;
-use crate::currency::{CurrencyTools, ExchangeRate};
+use crate::currency::ExchangeRate;
 use crate::destination::as_result;
 use crate::error::AgentError;
 use crate::llm::LlmClient;
 use crate::money::Cost;
+use crate::roster::AgentName;
 use crate::runner::{Task, converse};
-use crate::thread::AgentName;
+use crate::tools::Toolbox;
 
 /// The day-by-day plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -125,13 +126,13 @@ exchange rates. Give dates (YYYY-MM-DD) only when the start date is known, other
 #[derive(Debug, Clone)]
 pub struct ItineraryAgent {
     llm: LlmClient,
-    tools: CurrencyTools,
+    tools: Toolbox,
 }
 
 impl ItineraryAgent {
     pub const SCHEMA_NAME: &'static str = "itinerary";
 
-    pub fn new(llm: LlmClient, tools: CurrencyTools) -> Self {
+    pub fn new(llm: LlmClient, tools: Toolbox) -> Self {
         Self { llm, tools }
     }
 
@@ -154,7 +155,7 @@ impl ItineraryAgent {
                 schema_name: Self::SCHEMA_NAME,
                 instructions: INSTRUCTIONS,
                 data: &data,
-                tools: Some(&self.tools),
+                tools: &self.tools,
                 validate: &validate,
             },
         )

@@ -19,15 +19,20 @@ pub mod itinerary;
 pub mod llm;
 pub mod local_tips;
 pub mod money;
+pub mod roster;
 pub mod runner;
 pub mod setup;
 pub mod strict_schema;
 pub mod thread;
+pub mod tools;
 
 use std::sync::Arc;
 
 pub use brief::{DestinationBrief, TravellerBrief};
-pub use currency::{CurrencyTools, ExchangeRate, HttpRates, RatesProvider, ReferenceRates};
+pub use currency::{
+    ConvertCurrency, ExchangeRate, GetExchangeRate, HttpRates, RatesProvider, ReferenceRates,
+    currency_tools,
+};
 pub use destination::{DestinationAgent, DestinationRecommendations, DestinationSuggestion};
 pub use error::{AgentError, LlmError};
 pub use itinerary::{Activity, Itinerary, ItineraryAgent, ItineraryDay, TimeSlot};
@@ -36,7 +41,9 @@ pub use local_tips::{
     Attraction, AttractionCategory, LocalTips, LocalTipsAgent, PriceRange, Restaurant,
 };
 pub use money::{Cost, CurrencyCode, Money};
-pub use thread::{AgentName, AgentThread, ThreadMessage, TokenUsage};
+pub use roster::{AgentInfo, AgentName};
+pub use thread::{AgentThread, ThreadMessage, TokenUsage};
+pub use tools::{Tool, ToolResult, Toolbox};
 
 /// What an agent call answers: its typed output and the conversation that produced it.
 #[derive(Debug, Clone)]
@@ -57,7 +64,7 @@ impl TravelAgents {
     pub fn new(llm: LlmClient, rates: Arc<dyn RatesProvider>) -> Self {
         Self {
             destination: DestinationAgent::new(llm.clone()),
-            itinerary: ItineraryAgent::new(llm.clone(), CurrencyTools::new(rates)),
+            itinerary: ItineraryAgent::new(llm.clone(), currency_tools(rates)),
             local_tips: LocalTipsAgent::new(llm),
         }
     }

@@ -9,8 +9,9 @@ use crate::destination::as_result;
 use crate::error::AgentError;
 use crate::llm::LlmClient;
 use crate::money::Cost;
+use crate::roster::AgentName;
 use crate::runner::{Task, converse};
-use crate::thread::AgentName;
+use crate::tools::Toolbox;
 
 /// What a local would tell the traveller.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -160,7 +161,7 @@ impl LocalTipsAgent {
                 schema_name: Self::SCHEMA_NAME,
                 instructions: INSTRUCTIONS,
                 data: &data,
-                tools: None,
+                tools: &Toolbox::none(),
                 validate: &validate,
             },
         )

@@ -4,7 +4,7 @@
 //! 1. The system message holds the instructions; the traveller's data goes only into the user
 //!    message, as JSON between `<traveller_data>` tags, and the instructions say it is data.
 //! 2. The reply must follow the output type's strict JSON Schema; it is parsed and validated.
-//! 3. Tool calls (several in one turn too) run through [`CurrencyTools`], their results are
+//! 3. Tool calls (several in one turn too) run through the agent's [`Toolbox`], their results are
 //!    appended, and the model is asked again, at most `max_tool_rounds` times.
 //! 4. A reply that fails parsing or validation gets one repair turn carrying the error; a second
 //!    failure is an [`AgentError::InvalidOutput`]. A refusal or a reply cut at the length limit
@@ -25,10 +25,12 @@ use chrono::Utc;
 use schemars::JsonSchema;
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::currency::{CurrencyTools, ExchangeRate};
+use crate::currency::ExchangeRate;
 use crate::error::AgentError;
 use crate::llm::LlmClient;
-use crate::thread::{AgentName, AgentThread, Round, ThreadMessage, TokenUsage, ToolCall};
+use crate::roster::AgentName;
+use crate::thread::{AgentThread, Round, ThreadMessage, TokenUsage, ToolCall};
+use crate::tools::Toolbox;
 
 /// The opening of the repair turn's message (the demo model recognises it).
 pub const REPAIR_PREFIX: &str = "Your previous reply could not be used:";
@@ -51,8 +53,8 @@ pub(crate) struct Task<'a, T> {
     pub instructions: &'a str,
     /// The traveller's data (serialised into the user message, delimited).
     pub data: &'a serde_json::Value,
-    /// The currency tools, for agents allowed to use them.
-    pub tools: Option<&'a CurrencyTools>,
+    /// The tools the agent may call (none for most).
+    pub tools: &'a Toolbox,
     /// Checks the parsed output; returns every problem found.
     pub validate: &'a (dyn Fn(&T) -> Result<(), Vec<String>> + Sync),
 }
@@ -114,7 +116,7 @@ where
             strict: Some(true),
         },
     };
-    let tool_definitions = task.tools.map(|_| CurrencyTools::definitions());
+    let tool_definitions = task.tools.definitions();
     let mut rates = Vec::new();
     let mut tool_rounds = 0;
     let mut repaired = false;
@@ -208,13 +210,7 @@ where
             }
             messages.push(assistant_tool_calls(&tool_calls));
             for call in &tool_calls {
-                let result = match task.tools {
-                    Some(tools) => tools.call(&call.name, &call.arguments).await,
-                    None => crate::currency::ToolResult {
-                        content: serde_json::json!({"error": format!("no tools are available; `{}` was not run", call.name)}).to_string(),
-                        rate: None,
-                    },
-                };
+                let result = task.tools.call(&call.name, &call.arguments).await;
                 tracing::debug!(%agent, tool = %call.name, "tool call answered");
                 rates.extend(result.rate);
                 thread.messages.push(ThreadMessage::Tool {

@@ -5,36 +5,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Which agent spoke.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum AgentName {
-    Destination,
-    Itinerary,
-    LocalTips,
-}
-
-impl AgentName {
-    pub const ALL: [AgentName; 3] = [Self::Destination, Self::Itinerary, Self::LocalTips];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Destination => "destination",
-            Self::Itinerary => "itinerary",
-            Self::LocalTips => "local-tips",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.as_str() == name)
-    }
-}
-
-impl std::fmt::Display for AgentName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use crate::roster::AgentName;
 
 /// One agent call, start to finish.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

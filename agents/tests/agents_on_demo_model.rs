@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use travel_agents::thread::{AgentName, ThreadMessage};
+use travel_agents::{AgentName, ThreadMessage};
 use travel_agents::{Cost, ReferenceRates};
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions}
 use common::*;
 use travel_agents::llm::{DEFAULT_AZURE_API_VERSION, LlmSettings, Provider};
 use travel_agents::runner::{DATA_CLOSE, DATA_OPEN};
-use travel_agents::thread::{AgentName, ThreadMessage};
+use travel_agents::{AgentName, ThreadMessage};
 use travel_agents::{LlmClient, ReferenceRates, TravelAgents};
 use travel_demo_model::{Fault, FaultRule};
 use travel_platform::azure::EntraTokenSource;

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use travel_agents::runner::REPAIR_PREFIX;
-use travel_agents::thread::{AgentName, ThreadMessage};
 use travel_agents::{AgentError, LlmError, TravelAgents};
+use travel_agents::{AgentName, ThreadMessage};
 use travel_demo_model::{Fault, FaultRule};
 
 fn agents_with(

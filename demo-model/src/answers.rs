@@ -5,9 +5,9 @@ use serde_json::{Value, json};
 
 use super::catalogue::{self, Place};
 use travel_agents::{
-    Activity, Attraction, AttractionCategory, Cost, CurrencyCode, CurrencyTools, DestinationBrief,
-    DestinationRecommendations, DestinationSuggestion, Itinerary, ItineraryDay, LocalTips,
-    PriceRange, Restaurant, TimeSlot, TravellerBrief,
+    Activity, Attraction, AttractionCategory, ConvertCurrency, Cost, CurrencyCode,
+    DestinationBrief, DestinationRecommendations, DestinationSuggestion, GetExchangeRate,
+    Itinerary, ItineraryDay, LocalTips, PriceRange, Restaurant, TimeSlot, Tool, TravellerBrief,
 };
 
 pub fn destinations(brief: &TravellerBrief) -> DestinationRecommendations {
@@ -61,12 +61,12 @@ pub fn itinerary_tool_calls(brief: &DestinationBrief, foreign: bool) -> Vec<Valu
     let mut calls = vec![
         call(
             "call_rate_1",
-            CurrencyTools::GET_EXCHANGE_RATE,
+            GetExchangeRate::NAME,
             json!({"from": local, "to": budget}),
         ),
         call(
             "call_convert_1",
-            CurrencyTools::CONVERT_CURRENCY,
+            ConvertCurrency::NAME,
             json!({"amount": typical_day, "from": local, "to": budget}),
         ),
     ];

@@ -40,9 +40,7 @@ pub use faults::{Fault, FaultRule};
 pub use travel_agents::llm::DEMO_MODEL_NAME;
 use travel_agents::llm::{LlmSettings, Provider};
 use travel_agents::runner::{DATA_CLOSE, DATA_OPEN};
-use travel_agents::{
-    AgentName, DestinationAgent, DestinationBrief, ItineraryAgent, LocalTipsAgent, TravellerBrief,
-};
+use travel_agents::{AgentName, DestinationBrief, TravellerBrief};
 
 /// How the demo model behaves.
 #[derive(Debug, Clone, Default)]
@@ -296,15 +294,9 @@ async fn received(
 }
 
 fn agent_of(body: &Value) -> Option<AgentName> {
-    match body
-        .pointer("/response_format/json_schema/name")
-        .and_then(Value::as_str)?
-    {
-        DestinationAgent::SCHEMA_NAME => Some(AgentName::Destination),
-        ItineraryAgent::SCHEMA_NAME => Some(AgentName::Itinerary),
-        LocalTipsAgent::SCHEMA_NAME => Some(AgentName::LocalTips),
-        _ => None,
-    }
+    body.pointer("/response_format/json_schema/name")
+        .and_then(Value::as_str)
+        .and_then(AgentName::by_schema_name)
 }
 
 /// The traveller's data the agent put between the tags of its first user message.

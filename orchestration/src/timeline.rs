@@ -6,6 +6,8 @@ use duroxide::{Event, EventKind};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use travel_agents::{AgentInfo, AgentName};
+
 use crate::workflow::activity;
 
 /// One row of the timeline.
@@ -34,15 +36,16 @@ pub enum RowState {
     Skipped,
 }
 
-/// The rows, with the activities that run each (of every workflow revision).
+const DESTINATION: AgentInfo = AgentName::Destination.info();
+const ITINERARY: AgentInfo = AgentName::Itinerary.info();
+const LOCAL_TIPS: AgentInfo = AgentName::LocalTips.info();
+
+/// The rows, with the activities that run each (of every workflow revision); the agents' from
+/// their table.
 const ROWS: &[(&str, &str, &[&str])] = &[
-    (
-        "destination",
-        "Destinations",
-        &[activity::DESTINATION_AGENT],
-    ),
-    ("itinerary", "Itinerary", &[activity::ITINERARY_AGENT]),
-    ("local-tips", "Local tips", &[activity::LOCAL_TIPS_AGENT]),
+    (DESTINATION.key, DESTINATION.label, &[DESTINATION.activity]),
+    (ITINERARY.key, ITINERARY.label, &[ITINERARY.activity]),
+    (LOCAL_TIPS.key, LOCAL_TIPS.label, &[LOCAL_TIPS.activity]),
     (
         "saving",
         "Saving the plan",

@@ -16,7 +16,7 @@ use crate::progress::{ApprovalDecision, TripOutcome, TripProgress, TripState};
 use crate::request::{FieldError, TripRequest};
 use crate::store::{PlanStore, StoreError};
 use crate::trip_index::{Claim, IndexError, Started, TripRow};
-use crate::workflow::{APPROVAL_EVENT, ORCHESTRATION, RetrySettings, TripInput, activity};
+use crate::workflow::{APPROVAL_EVENT, ORCHESTRATION, RetrySettings, TripInput};
 
 /// The longest approval comment accepted.
 pub const MAX_COMMENTS: usize = 2000;
@@ -426,11 +426,7 @@ impl Trips {
 
 /// The conversation of the agent's last completed call in a history.
 pub(crate) fn last_thread(history: &[duroxide::Event], agent: AgentName) -> Option<AgentThread> {
-    let name = match agent {
-        AgentName::Destination => activity::DESTINATION_AGENT,
-        AgentName::Itinerary => activity::ITINERARY_AGENT,
-        AgentName::LocalTips => activity::LOCAL_TIPS_AGENT,
-    };
+    let name = agent.info().activity;
     let scheduled: Vec<u64> = history
         .iter()
         .filter(|e| matches!(&e.kind, EventKind::ActivityScheduled { name: n, .. } if n == name))

@@ -1,5 +1,6 @@
 //! What the templates show, computed in Rust so the templates only print.
 
+use travel_agents::AgentName;
 use travel_orchestration::plan::find_rate;
 use travel_orchestration::{RowState, TimelineRow, TripPlan, TripState, TripStatus};
 
@@ -56,10 +57,10 @@ pub fn split_timeline(
     let (mut before, mut parallel, mut after) = (Vec::new(), Vec::new(), Vec::new());
     for row in rows {
         let view = TimelineView::new(row);
-        match row.key.as_str() {
-            "destination" => before.push(view),
-            "itinerary" | "local-tips" => parallel.push(view),
-            _ => after.push(view),
+        match AgentName::parse(&row.key).map(|agent| agent.info().step) {
+            Some(1) => before.push(view),
+            Some(_) => parallel.push(view),
+            None => after.push(view),
         }
     }
     (before, parallel, after)

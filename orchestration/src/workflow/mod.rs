@@ -55,11 +55,14 @@ pub const ORCHESTRATION: &str = "TripPlanning";
 /// The external event (a durable queue) the approval arrives on.
 pub const APPROVAL_EVENT: &str = "ApprovalEvent";
 
-/// Activity names.
+/// Activity names. Recorded in every trip's history: never rename one.
 pub mod activity {
-    pub const DESTINATION_AGENT: &str = "RunDestinationAgent";
-    pub const ITINERARY_AGENT: &str = "RunItineraryAgent";
-    pub const LOCAL_TIPS_AGENT: &str = "RunLocalTipsAgent";
+    use travel_agents::AgentName;
+
+    /// The agents' activities (see `travel_agents::roster`).
+    pub const DESTINATION_AGENT: &str = AgentName::Destination.info().activity;
+    pub const ITINERARY_AGENT: &str = AgentName::Itinerary.info().activity;
+    pub const LOCAL_TIPS_AGENT: &str = AgentName::LocalTips.info().activity;
     /// Revision 1: saves a plan stamped by the workflow (after a `utc_now` step).
     pub const SAVE_PLAN: &str = "SavePlan";
     /// Revision 2: stamps the plan with the time it is first saved, and says when that was.
