@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use travel_orchestration::{
-    EngineTuning, InstanceQuery, LocalPlanStore, Store, StoreLocation, TripSettings, TripState,
-    Trips,
+    EngineTuning, HistoryEvent, InstanceDetail, InstancePage, InstanceQuery, LocalPlanStore, Store,
+    StoreLocation, TripSettings, TripState, TripStep, Trips,
 };
 
 use travel_planner::store_args::StoreArgs;
@@ -95,23 +95,8 @@ fn short(text: &str, max: usize) -> String {
 }
 
 pub async fn run(args: InstancesArgs) -> anyhow::Result<()> {
-    let location = args.store.location_with(&args.data_dir, false);
-    if let StoreLocation::Sqlite { path, .. } = &location {
-        anyhow::ensure!(
-            path.exists(),
-            "no workflow store at {} (use --data-dir)",
-            path.display()
-        );
-    }
-    let store = Store::open(&location, &EngineTuning::default()).await?;
-    let trips = Trips::new(
-        store,
-        Arc::new(LocalPlanStore::new(args.data_dir.join("plans"))),
-        TripSettings::default(),
-    );
-    let print = |value: serde_json::Value| {
-        println!("{}", serde_json::to_string_pretty(&value).expect("JSON"))
-    };
+    let trips = open(&args).await?;
+    let json = args.json;
     match args.command {
         InstancesCommand::List {
             status,
@@ -119,147 +104,29 @@ pub async fn run(args: InstancesArgs) -> anyhow::Result<()> {
             page,
             page_size,
         } => {
-            let status = status
-                .map(|s| {
-                    serde_json::from_value::<TripState>(serde_json::Value::String(s.clone()))
-                        .with_context(|| format!("unknown status `{s}`"))
-                })
-                .transpose()?;
-            let result = trips
-                .instances(&InstanceQuery {
-                    status,
-                    prefix,
-                    page: Some(page),
-                    page_size: Some(page_size),
-                    ..Default::default()
-                })
-                .await?;
-            if args.json {
-                print(serde_json::to_value(&result)?);
-                return Ok(());
-            }
-            let rows = result
-                .items
-                .iter()
-                .map(|i| {
-                    vec![
-                        i.instance_id.clone(),
-                        i.status.to_string(),
-                        i.step
-                            .map(|s| {
-                                serde_json::to_value(s)
-                                    .ok()
-                                    .and_then(|v| v.as_str().map(str::to_owned))
-                                    .unwrap_or_default()
-                            })
-                            .unwrap_or_default(),
-                        i.destination.clone().unwrap_or_default(),
-                        i.created_at
-                            .map(|c| c.format("%Y-%m-%d %H:%M:%S").to_string())
-                            .unwrap_or_default(),
-                        i.duration_ms
-                            .map(|d| format!("{:.1}s", d as f64 / 1000.0))
-                            .unwrap_or_default(),
-                    ]
-                })
-                .collect();
-            println!(
-                "{}",
-                table(
-                    &[
-                        "INSTANCE",
-                        "STATUS",
-                        "STEP",
-                        "DESTINATION",
-                        "CREATED",
-                        "DURATION"
-                    ],
-                    rows
-                )
-            );
-            let counts: Vec<String> = result
-                .counts
-                .iter()
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect();
-            println!(
-                "\n{} matching, page {} · {}",
-                result.total,
-                result.page,
-                counts.join(", ")
-            );
+            let status = match status {
+                Some(s) => {
+                    Some(TripState::parse(&s).with_context(|| format!("unknown status `{s}`"))?)
+                }
+                None => None,
+            };
+            let query = InstanceQuery {
+                status,
+                prefix,
+                page: Some(page),
+                page_size: Some(page_size),
+                ..Default::default()
+            };
+            let page = trips.instances(&query).await?;
+            output(json, &page, || list_text(&page))
         }
         InstancesCommand::Show { id } => {
             let detail = trips.detail(&id).await?;
-            if args.json {
-                print(serde_json::to_value(&detail)?);
-                return Ok(());
-            }
-            println!("instance     {}", detail.summary.instance_id);
-            println!(
-                "status       {} ({})",
-                detail.summary.status, detail.runtime_status
-            );
-            println!(
-                "destination  {}",
-                detail.summary.destination.clone().unwrap_or_default()
-            );
-            println!(
-                "created      {}",
-                detail
-                    .summary
-                    .created_at
-                    .map(|c| c.to_rfc3339())
-                    .unwrap_or_default()
-            );
-            if let Some(error) = &detail.error {
-                println!("error        {error}");
-            }
-            println!(
-                "tokens       {} ({} prompt, {} cached, {} completion)\n",
-                detail.tokens.total_tokens,
-                detail.tokens.prompt_tokens,
-                detail.tokens.cached_tokens,
-                detail.tokens.completion_tokens
-            );
-            let rows = detail
-                .timeline
-                .iter()
-                .map(|r| {
-                    vec![
-                        r.label.clone(),
-                        format!("{:?}", r.state).to_lowercase(),
-                        r.elapsed_ms.map(|e| format!("{e} ms")).unwrap_or_default(),
-                        r.attempts.to_string(),
-                    ]
-                })
-                .collect();
-            println!("{}", table(&["STEP", "STATE", "ELAPSED", "ATTEMPTS"], rows));
+            output(json, &detail, || detail_text(&detail))
         }
         InstancesCommand::History { id } => {
             let history = trips.history(&id).await?;
-            if args.json {
-                print(serde_json::to_value(&history)?);
-                return Ok(());
-            }
-            let rows = history
-                .iter()
-                .map(|e| {
-                    vec![
-                        e.event_id.to_string(),
-                        e.kind.clone(),
-                        e.time
-                            .map(|t| t.format("%H:%M:%S%.3f").to_string())
-                            .unwrap_or_default(),
-                        e.name.clone().unwrap_or_default(),
-                        e.payload
-                            .as_ref()
-                            .map(|p| short(&p.to_string(), 60))
-                            .unwrap_or_default(),
-                    ]
-                })
-                .collect();
-            println!("{}", table(&["#", "TYPE", "TIME", "NAME", "PAYLOAD"], rows));
+            output(json, &history, || history_text(&history))
         }
         InstancesCommand::Approve {
             id,
@@ -270,33 +137,162 @@ pub async fn run(args: InstancesArgs) -> anyhow::Result<()> {
             trips
                 .raise_event(&id, travel_orchestration::workflow::APPROVAL_EVENT, &data)
                 .await?;
-            if args.json {
-                print(
-                    serde_json::json!({"instanceId": id, "raised": "ApprovalEvent", "approved": !reject}),
-                );
-                return Ok(());
-            }
-            println!(
-                "ApprovalEvent raised on {id}: {}",
-                if reject { "rejected" } else { "approved" }
-            );
+            let answer = serde_json::json!({"instanceId": id, "raised": "ApprovalEvent", "approved": !reject});
+            output(json, &answer, || {
+                let decision = if reject { "rejected" } else { "approved" };
+                format!("ApprovalEvent raised on {id}: {decision}")
+            })
         }
         InstancesCommand::Terminate { id, reason } => {
             trips.terminate(&id, &reason).await?;
-            if args.json {
-                print(serde_json::json!({"instanceId": id, "terminated": true}));
-                return Ok(());
-            }
-            println!("{id} is being terminated: {reason}");
+            let answer = serde_json::json!({"instanceId": id, "terminated": true});
+            output(json, &answer, || {
+                format!("{id} is being terminated: {reason}")
+            })
         }
         InstancesCommand::Purge { id, force } => {
             trips.purge(&id, force).await?;
-            if args.json {
-                print(serde_json::json!({"instanceId": id, "purged": true}));
-                return Ok(());
-            }
-            println!("{id} purged");
+            let answer = serde_json::json!({"instanceId": id, "purged": true});
+            output(json, &answer, || format!("{id} purged"))
         }
     }
+}
+
+/// The service's store, beside the service if it runs.
+async fn open(args: &InstancesArgs) -> anyhow::Result<Trips> {
+    let location = args.store.location_with(&args.data_dir, false);
+    if let StoreLocation::Sqlite { path, .. } = &location {
+        anyhow::ensure!(
+            path.exists(),
+            "no workflow store at {} (use --data-dir)",
+            path.display()
+        );
+    }
+    let store = Store::open(&location, &EngineTuning::default()).await?;
+    Ok(Trips::new(
+        store,
+        Arc::new(LocalPlanStore::new(args.data_dir.join("plans"))),
+        TripSettings::default(),
+    ))
+}
+
+/// Prints `value` as JSON, or the text for people.
+fn output(
+    json: bool,
+    value: &impl serde::Serialize,
+    text: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        println!("{}", text());
+    }
     Ok(())
+}
+
+fn when(time: Option<chrono::DateTime<chrono::Utc>>, format: &str) -> String {
+    time.map(|t| t.format(format).to_string())
+        .unwrap_or_default()
+}
+
+fn list_text(page: &InstancePage) -> String {
+    let rows = page
+        .items
+        .iter()
+        .map(|i| {
+            vec![
+                i.instance_id.clone(),
+                i.status.to_string(),
+                i.step.map(TripStep::as_str).unwrap_or_default().to_owned(),
+                i.destination.clone().unwrap_or_default(),
+                when(i.created_at, "%Y-%m-%d %H:%M:%S"),
+                i.duration_ms
+                    .map(|d| format!("{:.1}s", d as f64 / 1000.0))
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let headers = [
+        "INSTANCE",
+        "STATUS",
+        "STEP",
+        "DESTINATION",
+        "CREATED",
+        "DURATION",
+    ];
+    let counts: Vec<String> = page
+        .counts
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    format!(
+        "{}\n\n{} matching, page {} · {}",
+        table(&headers, rows),
+        page.total,
+        page.page,
+        counts.join(", ")
+    )
+}
+
+fn detail_text(detail: &InstanceDetail) -> String {
+    let summary = &detail.summary;
+    let tokens = &detail.tokens;
+    let mut lines = vec![
+        format!("instance     {}", summary.instance_id),
+        format!(
+            "status       {} ({})",
+            summary.status, detail.runtime_status
+        ),
+        format!(
+            "destination  {}",
+            summary.destination.clone().unwrap_or_default()
+        ),
+        format!(
+            "created      {}",
+            summary
+                .created_at
+                .map(|c| c.to_rfc3339())
+                .unwrap_or_default()
+        ),
+    ];
+    if let Some(error) = &detail.error {
+        lines.push(format!("error        {error}"));
+    }
+    lines.push(format!(
+        "tokens       {} ({} prompt, {} cached, {} completion)\n",
+        tokens.total_tokens, tokens.prompt_tokens, tokens.cached_tokens, tokens.completion_tokens
+    ));
+    let rows = detail
+        .timeline
+        .iter()
+        .map(|r| {
+            vec![
+                r.label.clone(),
+                format!("{:?}", r.state).to_lowercase(),
+                r.elapsed_ms.map(|e| format!("{e} ms")).unwrap_or_default(),
+                r.attempts.to_string(),
+            ]
+        })
+        .collect();
+    lines.push(table(&["STEP", "STATE", "ELAPSED", "ATTEMPTS"], rows));
+    lines.join("\n")
+}
+
+fn history_text(history: &[HistoryEvent]) -> String {
+    let rows = history
+        .iter()
+        .map(|e| {
+            vec![
+                e.event_id.to_string(),
+                e.kind.clone(),
+                when(e.time, "%H:%M:%S%.3f"),
+                e.name.clone().unwrap_or_default(),
+                e.payload
+                    .as_ref()
+                    .map(|p| short(&p.to_string(), 60))
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(&["#", "TYPE", "TIME", "NAME", "PAYLOAD"], rows)
 }

@@ -69,6 +69,19 @@ pub enum TimeSlot {
     Night,
 }
 
+impl TimeSlot {
+    /// The name in JSON: `morning`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Morning => "morning",
+            Self::Midday => "midday",
+            Self::Afternoon => "afternoon",
+            Self::Evening => "evening",
+            Self::Night => "night",
+        }
+    }
+}
+
 impl Itinerary {
     /// Every problem for a trip of `days` days.
     pub fn problems(&self, days: u32) -> Vec<String> {

@@ -82,57 +82,113 @@ pub(crate) async fn converse<T>(
 where
     T: DeserializeOwned + Serialize + JsonSchema,
 {
-    let agent = task.agent;
-    let started_at = Utc::now();
-    let clock = Instant::now();
-    let system = format!("{}\n\n{DATA_RULE}", task.instructions.trim());
-    let user = user_message(task.data);
-    let mut messages = vec![
-        ChatCompletionRequestMessage::System(ChatCompletionRequestSystemMessage {
-            content: ChatCompletionRequestSystemMessageContent::Text(system.clone()),
-            name: None,
-        }),
-        ChatCompletionRequestMessage::User(user_text(user.clone())),
-    ];
-    let mut thread = AgentThread {
-        agent,
-        provider: llm.provider_label().to_owned(),
-        model: llm.model().to_owned(),
-        demo: llm.is_demo(),
-        started_at,
-        duration_ms: 0,
-        messages: vec![
-            ThreadMessage::System { content: system },
-            ThreadMessage::User { content: user },
-        ],
-        usage: TokenUsage::default(),
-        rounds: Vec::new(),
-    };
-    let response_format = ResponseFormat::JsonSchema {
-        json_schema: ResponseFormatJsonSchema {
-            description: None,
-            name: task.schema_name.to_owned(),
-            schema: crate::strict_schema::strict_schema_for::<T>(),
-            strict: Some(true),
-        },
-    };
-    let tool_definitions = task.tools.definitions();
-    let mut rates = Vec::new();
-    let mut tool_rounds = 0;
+    let mut talk = Conversation::start(llm, &task);
     let mut repaired = false;
-
     loop {
-        let request = CreateChatCompletionRequest {
+        let reply = talk.ask().await?;
+        if !reply.tool_calls.is_empty() {
+            talk.run_tools(&reply.tool_calls, task.tools).await?;
+            continue;
+        }
+        let content = reply.content.unwrap_or_default();
+        match parse_and_validate::<T>(&content, task.validate) {
+            Ok(output) => return Ok(talk.finish(output)),
+            Err(problem) if repaired => {
+                return Err(AgentError::InvalidOutput {
+                    agent: task.agent,
+                    problem,
+                    reply_start: crate::text_start(&content, 200),
+                });
+            }
+            Err(problem) => {
+                repaired = true;
+                talk.ask_for_repair(content, &problem);
+            }
+        }
+    }
+}
+
+/// One agent's conversation as it goes: what is sent to the model, and the thread kept.
+struct Conversation<'a> {
+    llm: &'a LlmClient,
+    agent: AgentName,
+    clock: Instant,
+    messages: Vec<ChatCompletionRequestMessage>,
+    response_format: ResponseFormat,
+    tools: Option<Vec<async_openai::types::chat::ChatCompletionTools>>,
+    thread: AgentThread,
+    rates: Vec<ExchangeRate>,
+    tool_rounds: usize,
+}
+
+/// What the model answered in one round.
+struct Reply {
+    content: Option<String>,
+    tool_calls: Vec<ToolCall>,
+}
+
+impl<'a> Conversation<'a> {
+    fn start<T: JsonSchema>(llm: &'a LlmClient, task: &Task<'_, T>) -> Self {
+        let system = format!("{}\n\n{DATA_RULE}", task.instructions.trim());
+        let user = user_message(task.data);
+        let messages = vec![
+            ChatCompletionRequestMessage::System(ChatCompletionRequestSystemMessage {
+                content: ChatCompletionRequestSystemMessageContent::Text(system.clone()),
+                name: None,
+            }),
+            ChatCompletionRequestMessage::User(user_text(user.clone())),
+        ];
+        let thread = AgentThread {
+            agent: task.agent,
+            provider: llm.provider_label().to_owned(),
             model: llm.model().to_owned(),
-            messages: messages.clone(),
-            response_format: Some(response_format.clone()),
-            parallel_tool_calls: tool_definitions.as_ref().map(|_| true),
-            tools: tool_definitions.clone(),
+            demo: llm.is_demo(),
+            started_at: Utc::now(),
+            duration_ms: 0,
+            messages: vec![
+                ThreadMessage::System { content: system },
+                ThreadMessage::User { content: user },
+            ],
+            usage: TokenUsage::default(),
+            rounds: Vec::new(),
+        };
+        let response_format = ResponseFormat::JsonSchema {
+            json_schema: ResponseFormatJsonSchema {
+                description: None,
+                name: task.schema_name.to_owned(),
+                schema: crate::strict_schema::strict_schema_for::<T>(),
+                strict: Some(true),
+            },
+        };
+        Self {
+            llm,
+            agent: task.agent,
+            clock: Instant::now(),
+            messages,
+            response_format,
+            tools: task.tools.definitions(),
+            thread,
+            rates: Vec::new(),
+            tool_rounds: 0,
+        }
+    }
+
+    /// One round: the request, the reply recorded (usage, time, message); a refusal or a reply
+    /// cut short is an error.
+    async fn ask(&mut self) -> Result<Reply, AgentError> {
+        let agent = self.agent;
+        let request = CreateChatCompletionRequest {
+            model: self.llm.model().to_owned(),
+            messages: self.messages.clone(),
+            response_format: Some(self.response_format.clone()),
+            parallel_tool_calls: self.tools.as_ref().map(|_| true),
+            tools: self.tools.clone(),
             ..Default::default()
         };
         let round_started = Utc::now();
         let round_clock = Instant::now();
-        let response = llm
+        let response = self
+            .llm
             .complete(request)
             .await
             .map_err(|source| AgentError::Llm { agent, source })?;
@@ -141,7 +197,7 @@ where
             .as_ref()
             .map(TokenUsage::from)
             .unwrap_or_default();
-        thread.usage.add(usage);
+        self.thread.usage.add(usage);
         let Some(choice) = response.choices.into_iter().next() else {
             return Err(AgentError::InvalidOutput {
                 agent,
@@ -149,8 +205,8 @@ where
                 reply_start: String::new(),
             });
         };
-        thread.rounds.push(Round {
-            number: thread.rounds.len() as u32 + 1,
+        self.thread.rounds.push(Round {
+            number: self.thread.rounds.len() as u32 + 1,
             started_at: round_started,
             duration_ms: round_clock.elapsed().as_millis() as u64,
             finish_reason: choice
@@ -161,27 +217,12 @@ where
             usage,
         });
         let message = choice.message;
-        let tool_calls: Vec<ToolCall> = message
-            .tool_calls
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|call| match call {
-                ChatCompletionMessageToolCalls::Function(f) => Some(ToolCall {
-                    id: f.id,
-                    name: f.function.name,
-                    arguments: f.function.arguments,
-                }),
-                ChatCompletionMessageToolCalls::Custom(_) => None,
-            })
-            .collect();
-        thread.messages.push(ThreadMessage::Assistant {
+        let tool_calls = function_calls(message.tool_calls.unwrap_or_default());
+        self.thread.messages.push(ThreadMessage::Assistant {
             content: message.content.clone(),
             refusal: message.refusal.clone(),
             tool_calls: tool_calls.clone(),
         });
-        let finish =
-            |thread: &mut AgentThread| thread.duration_ms = clock.elapsed().as_millis() as u64;
-
         if let Some(refusal) = message.refusal.filter(|r| !r.trim().is_empty()) {
             return Err(AgentError::Refused {
                 agent,
@@ -189,83 +230,91 @@ where
             });
         }
         match choice.finish_reason {
-            Some(FinishReason::Length) => return Err(AgentError::Truncated { agent }),
-            Some(FinishReason::ContentFilter) => {
-                return Err(AgentError::Refused {
-                    agent,
-                    message: "the provider's content filter stopped the reply".into(),
-                });
-            }
-            _ => {}
-        }
-
-        if !tool_calls.is_empty() {
-            tool_rounds += 1;
-            let limit = llm.settings().max_tool_rounds;
-            if tool_rounds > limit {
-                return Err(AgentError::TooManyToolRounds {
-                    agent,
-                    rounds: limit,
-                });
-            }
-            messages.push(assistant_tool_calls(&tool_calls));
-            for call in &tool_calls {
-                let result = task.tools.call(&call.name, &call.arguments).await;
-                tracing::debug!(%agent, tool = %call.name, "tool call answered");
-                rates.extend(result.rate);
-                thread.messages.push(ThreadMessage::Tool {
-                    tool_call_id: call.id.clone(),
-                    name: call.name.clone(),
-                    content: result.content.clone(),
-                });
-                messages.push(ChatCompletionRequestMessage::Tool(
-                    ChatCompletionRequestToolMessage {
-                        content: ChatCompletionRequestToolMessageContent::Text(result.content),
-                        tool_call_id: call.id.clone(),
-                    },
-                ));
-            }
-            continue;
-        }
-
-        let content = message.content.unwrap_or_default();
-        match parse_and_validate::<T>(&content, task.validate) {
-            Ok(output) => {
-                finish(&mut thread);
-                return Ok(Finished {
-                    output,
-                    thread,
-                    rates,
-                });
-            }
-            Err(problem) if repaired => {
-                return Err(AgentError::InvalidOutput {
-                    agent,
-                    problem,
-                    reply_start: crate::text_start(&content, 200),
-                });
-            }
-            Err(problem) => {
-                tracing::warn!(%agent, %problem, "agent reply unusable; asking once for a repair");
-                repaired = true;
-                let repair = format!(
-                    "{REPAIR_PREFIX} {problem}. Reply again with the complete JSON object, following the response schema and fixing exactly that."
-                );
-                messages.push(ChatCompletionRequestMessage::Assistant(
-                    ChatCompletionRequestAssistantMessage {
-                        content: Some(ChatCompletionRequestAssistantMessageContent::Text(content)),
-                        ..Default::default()
-                    },
-                ));
-                messages.push(ChatCompletionRequestMessage::User(user_text(
-                    repair.clone(),
-                )));
-                thread
-                    .messages
-                    .push(ThreadMessage::User { content: repair });
-            }
+            Some(FinishReason::Length) => Err(AgentError::Truncated { agent }),
+            Some(FinishReason::ContentFilter) => Err(AgentError::Refused {
+                agent,
+                message: "the provider's content filter stopped the reply".into(),
+            }),
+            _ => Ok(Reply {
+                content: message.content,
+                tool_calls,
+            }),
         }
     }
+
+    /// Runs the calls the model asked for through the agent's toolbox and appends the results.
+    async fn run_tools(&mut self, calls: &[ToolCall], tools: &Toolbox) -> Result<(), AgentError> {
+        self.tool_rounds += 1;
+        let limit = self.llm.settings().max_tool_rounds;
+        if self.tool_rounds > limit {
+            return Err(AgentError::TooManyToolRounds {
+                agent: self.agent,
+                rounds: limit,
+            });
+        }
+        self.messages.push(assistant_tool_calls(calls));
+        for call in calls {
+            let result = tools.call(&call.name, &call.arguments).await;
+            tracing::debug!(agent = %self.agent, tool = %call.name, "tool call answered");
+            self.rates.extend(result.rate);
+            self.thread.messages.push(ThreadMessage::Tool {
+                tool_call_id: call.id.clone(),
+                name: call.name.clone(),
+                content: result.content.clone(),
+            });
+            self.messages.push(ChatCompletionRequestMessage::Tool(
+                ChatCompletionRequestToolMessage {
+                    content: ChatCompletionRequestToolMessageContent::Text(result.content),
+                    tool_call_id: call.id.clone(),
+                },
+            ));
+        }
+        Ok(())
+    }
+
+    /// The one repair turn: the unusable reply, then what was wrong with it.
+    fn ask_for_repair(&mut self, content: String, problem: &str) {
+        tracing::warn!(agent = %self.agent, %problem, "agent reply unusable; asking once for a repair");
+        let repair = format!(
+            "{REPAIR_PREFIX} {problem}. Reply again with the complete JSON object, following the response schema and fixing exactly that."
+        );
+        self.messages.push(ChatCompletionRequestMessage::Assistant(
+            ChatCompletionRequestAssistantMessage {
+                content: Some(ChatCompletionRequestAssistantMessageContent::Text(content)),
+                ..Default::default()
+            },
+        ));
+        self.messages
+            .push(ChatCompletionRequestMessage::User(user_text(
+                repair.clone(),
+            )));
+        self.thread
+            .messages
+            .push(ThreadMessage::User { content: repair });
+    }
+
+    fn finish<T>(mut self, output: T) -> Finished<T> {
+        self.thread.duration_ms = self.clock.elapsed().as_millis() as u64;
+        Finished {
+            output,
+            thread: self.thread,
+            rates: self.rates,
+        }
+    }
+}
+
+fn function_calls(calls: Vec<ChatCompletionMessageToolCalls>) -> Vec<ToolCall> {
+    calls
+        .into_iter()
+        .filter_map(|call| match call {
+            ChatCompletionMessageToolCalls::Function(f) => Some(ToolCall {
+                id: f.id,
+                name: f.function.name,
+                arguments: f.function.arguments,
+            }),
+            ChatCompletionMessageToolCalls::Custom(_) => None,
+        })
+        .collect()
 }
 
 fn parse_and_validate<T: DeserializeOwned>(

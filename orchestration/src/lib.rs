@@ -13,6 +13,7 @@ pub mod booking;
 pub mod engine;
 pub mod management;
 pub mod plan;
+pub mod presentation;
 pub mod progress;
 pub mod request;
 pub mod store;

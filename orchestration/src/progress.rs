@@ -35,6 +35,22 @@ impl TripState {
         }
     }
 
+    /// Every state, in the order a trip may go through them.
+    pub const ALL: [TripState; 7] = [
+        Self::Planning,
+        Self::AwaitingApproval,
+        Self::Booking,
+        Self::Booked,
+        Self::Rejected,
+        Self::Expired,
+        Self::Failed,
+    ];
+
+    /// The state named `text` (as in JSON: `awaiting_approval`).
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
     pub fn is_final(self) -> bool {
         matches!(
             self,
@@ -62,6 +78,31 @@ pub enum TripStep {
 }
 
 impl TripStep {
+    pub const ALL: [TripStep; 6] = [
+        Self::Destinations,
+        Self::ItineraryAndTips,
+        Self::Saving,
+        Self::AwaitingApproval,
+        Self::Booking,
+        Self::Done,
+    ];
+
+    /// The name in JSON: `itinerary_and_tips`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Destinations => "destinations",
+            Self::ItineraryAndTips => "itinerary_and_tips",
+            Self::Saving => "saving",
+            Self::AwaitingApproval => "awaiting_approval",
+            Self::Booking => "booking",
+            Self::Done => "done",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
     /// How far along a trip is once it enters this step.
     pub fn percent(self) -> u8 {
         match self {
@@ -206,5 +247,17 @@ mod tests {
             (TripStep::Done, TripState::Booked, 100)
         );
         assert!(progress.state.is_final());
+    }
+
+    #[test]
+    fn names_are_the_json_names() {
+        for state in TripState::ALL {
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+            assert_eq!(TripState::parse(state.as_str()), Some(state));
+        }
+        for step in TripStep::ALL {
+            assert_eq!(serde_json::to_value(step).unwrap(), step.as_str());
+            assert_eq!(TripStep::parse(step.as_str()), Some(step));
+        }
     }
 }

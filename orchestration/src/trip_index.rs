@@ -205,16 +205,6 @@ fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
-fn enum_text<T: serde::Serialize>(value: &T) -> Option<String> {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-}
-
-fn enum_from<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
-    serde_json::from_value(serde_json::Value::String(text.to_owned())).ok()
-}
-
 const COLUMNS: &str = "id, state, step, destination, traveller, created_ms, updated_ms, expires_ms, progress, outcome, error, token_sha256";
 
 type RowTuple = (
@@ -249,8 +239,8 @@ fn row_from(t: RowTuple) -> TripRow {
     ) = t;
     TripRow {
         instance_id,
-        state: enum_from(&state).unwrap_or(TripState::Planning),
-        step: step.as_deref().and_then(enum_from),
+        state: TripState::parse(&state).unwrap_or(TripState::Planning),
+        step: step.as_deref().and_then(TripStep::parse),
         destination,
         traveller,
         created_at: time(created),
@@ -401,13 +391,13 @@ impl TripIndex {
             self.trips
         );
         let state = TripState::Planning.as_str();
-        let step = enum_text(&TripStep::Destinations);
+        let step = TripStep::Destinations.as_str();
         let created = started.created_ms as i64;
         let _turn = self.writes.take().await;
         on_db!(&self.db, |pool| sqlx::query(&sql)
             .bind(instance_id)
             .bind(state)
-            .bind(&step)
+            .bind(step)
             .bind(&started.traveller)
             .bind(created)
             .bind(&started.token_sha256)
@@ -471,7 +461,7 @@ impl TripIndex {
         on_db!(&self.db, |pool| sqlx::query(&sql)
             .bind(&record.instance_id)
             .bind(record.state().as_str())
-            .bind(progress.and_then(|p| enum_text(&p.step)))
+            .bind(progress.map(|p| p.step.as_str()))
             .bind(progress.and_then(|p| p.destination.clone()))
             .bind(record.started.as_ref().map(|s| s.traveller.clone()))
             .bind(created)

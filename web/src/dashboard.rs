@@ -10,7 +10,7 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 use travel_agents::{AgentName, ThreadMessage};
-use travel_orchestration::{InstanceQuery, ManagementError, RowState, TripState};
+use travel_orchestration::{InstanceQuery, ManagementError, RowState, TripState, TripStep};
 
 use travel_api::admin::{ADMIN_COOKIE, AdminAccess};
 
@@ -18,16 +18,6 @@ use crate::WebState;
 use crate::pages::{
     cross_site, csrf_of, error_page, forbidden_post, render, trip_error, with_cookie,
 };
-
-const STATUSES: [&str; 7] = [
-    "planning",
-    "awaiting_approval",
-    "booking",
-    "booked",
-    "rejected",
-    "expired",
-    "failed",
-];
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -132,10 +122,7 @@ fn url_encode(pairs: &[(&str, &str)]) -> String {
 }
 
 pub async fn dashboard(State(state): State<WebState>, Query(filters): Query<Filters>) -> Response {
-    let status = STATUSES.iter().position(|s| *s == filters.status).map(|_| {
-        serde_json::from_value::<TripState>(Value::String(filters.status.clone()))
-            .expect("known status")
-    });
+    let status = TripState::parse(&filters.status);
     let query = InstanceQuery {
         status,
         prefix: Some(filters.prefix.clone()).filter(|p| !p.trim().is_empty()),
@@ -155,7 +142,7 @@ pub async fn dashboard(State(state): State<WebState>, Query(filters): Query<Filt
     let view = DashboardPage {
         self_url: url_with(&filters, page.page),
         counts: page.counts.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-        statuses: STATUSES,
+        statuses: TripState::ALL.map(TripState::as_str),
         status: filters.status.clone(),
         prefix: filters.prefix.clone(),
         created_after: filters.created_after.clone(),
@@ -166,15 +153,7 @@ pub async fn dashboard(State(state): State<WebState>, Query(filters): Query<Filt
             .map(|i| InstanceRow {
                 id: i.instance_id.clone(),
                 status: i.status.as_str(),
-                step: i
-                    .step
-                    .map(|s| {
-                        serde_json::to_value(s)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
-                            .unwrap_or_default()
-                    })
-                    .unwrap_or_default(),
+                step: i.step.map(TripStep::as_str).unwrap_or_default().to_owned(),
                 destination: i.destination.clone().unwrap_or_default(),
                 created: time(i.created_at),
                 updated: time(i.updated_at),

@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use travel_orchestration::presentation::PlanPresentation;
 use travel_orchestration::request::Budget;
 use travel_orchestration::{ApprovalDecision, TripError, TripRequest, TripState, TripStatus};
 
@@ -15,7 +16,7 @@ use travel_api::ErrorCode;
 
 use crate::WebState;
 use crate::cookies;
-use crate::views::{self, PlanView, TimelineView};
+use crate::views::{self, TimelineView};
 
 pub(crate) fn render<T: Template>(status: StatusCode, template: &T) -> Response {
     match template.render() {
@@ -279,7 +280,7 @@ struct TripPage {
     rows_before: Vec<TimelineView>,
     rows_parallel: Vec<TimelineView>,
     rows_after: Vec<TimelineView>,
-    plan: Option<PlanView>,
+    plan: Option<PlanPresentation>,
     can_decide: bool,
     waiting_elsewhere: bool,
     csrf: String,
@@ -357,7 +358,7 @@ pub async fn trip_page(
         rows_parallel,
         rows_after,
         plan: plan.as_ref().map(|p| {
-            let mut view = PlanView::new(p);
+            let mut view = PlanPresentation::of(p);
             view.location = progress
                 .as_ref()
                 .and_then(|p| p.plan.as_ref())

@@ -1,0 +1,257 @@
+//! The plan as people read it: one presenter, [`PlanPresentation`], from which both the Markdown
+//! document (saved beside the JSON, served at `/plan.md`) and the review page are rendered.
+
+use std::fmt::Write;
+
+use travel_agents::currency::round2;
+
+use crate::plan::{TripPlan, find_rate};
+
+/// A recommended destination.
+pub struct DestinationLine {
+    pub name: String,
+    pub country: String,
+    pub score: u32,
+    pub reasoning: String,
+    pub chosen: bool,
+}
+
+/// One activity of the itinerary, with its cost in the budget currency.
+pub struct ActivityLine {
+    pub day: u32,
+    /// `2027-05-10`, or empty when the trip has no start date.
+    pub date: String,
+    /// `morning`, ...
+    pub slot: &'static str,
+    /// For a page: `Mon 10 May morning`.
+    pub when: String,
+    pub name: String,
+    pub location: String,
+    /// As the model gave it: `12.00 EUR` or `free`.
+    pub cost: String,
+    /// In the budget currency (`—` when no rate was reported).
+    pub converted: String,
+}
+
+/// A place with what to know about it.
+pub struct Named {
+    pub name: String,
+    pub detail: String,
+}
+
+/// The plan, ready to render.
+pub struct PlanPresentation {
+    pub title: String,
+    pub demo: bool,
+    /// (label, value) about the request and the plan.
+    pub facts: Vec<(&'static str, String)>,
+    pub destinations: Vec<DestinationLine>,
+    pub activities: Vec<ActivityLine>,
+    pub budget_currency: String,
+    pub total: String,
+    pub budget: String,
+    /// By how much, when over budget: `120.50 USD`.
+    pub over_budget: Option<String>,
+    pub rates: Vec<String>,
+    pub attractions: Vec<Named>,
+    pub restaurants: Vec<Named>,
+    pub tips: Vec<String>,
+    /// Where the plan is saved, when the caller shows it.
+    pub location: String,
+}
+
+impl PlanPresentation {
+    pub fn of(plan: &TripPlan) -> Self {
+        let budget_currency = plan.costs.budget.currency.to_string();
+        let over = plan.costs.total.amount - plan.costs.budget.amount;
+        Self {
+            title: format!("{}, {}", plan.destination.name, plan.destination.country),
+            demo: plan.demo,
+            facts: facts(plan),
+            destinations: plan
+                .recommendations
+                .destinations
+                .iter()
+                .map(|d| DestinationLine {
+                    name: d.name.clone(),
+                    country: d.country.clone(),
+                    score: d.match_score,
+                    reasoning: d.reasoning.clone(),
+                    chosen: d.name == plan.destination.name,
+                })
+                .collect(),
+            activities: activities(plan),
+            total: plan.costs.total.to_string(),
+            budget: plan.costs.budget.to_string(),
+            over_budget: plan
+                .costs
+                .over_budget
+                .then(|| format!("{over:.2} {budget_currency}")),
+            budget_currency,
+            rates: plan
+                .costs
+                .rates
+                .iter()
+                .map(|r| {
+                    format!(
+                        "1 {} = {} {} ({}, {})",
+                        r.from, r.rate, r.to, r.date, r.source
+                    )
+                })
+                .collect(),
+            attractions: plan
+                .local_tips
+                .attractions
+                .iter()
+                .map(|a| Named {
+                    name: a.name.clone(),
+                    detail: format!(
+                        "{} ({} min, {}, rated {:.1}): {}",
+                        a.location, a.visit_duration_minutes, a.cost, a.rating, a.description
+                    ),
+                })
+                .collect(),
+            restaurants: plan
+                .local_tips
+                .restaurants
+                .iter()
+                .map(|r| Named {
+                    name: r.name.clone(),
+                    detail: format!(
+                        "{} in {}, rated {:.1}; order the {}",
+                        r.cuisine, r.location, r.rating, r.signature_dish
+                    ),
+                })
+                .collect(),
+            tips: plan.local_tips.insider_tips.clone(),
+            location: String::new(),
+        }
+    }
+
+    /// The Markdown document.
+    pub fn to_markdown(&self) -> String {
+        let mut md = format!("# Trip plan: {}\n\n", self.title);
+        if self.demo {
+            md.push_str("> **Demo plan**: written by the built-in demo model, not a real LLM.\n\n");
+        }
+        for (label, value) in &self.facts {
+            let _ = writeln!(md, "- **{label}:** {value}");
+        }
+        md.push_str("\n## Recommended destinations\n\n");
+        for d in &self.destinations {
+            let chosen = if d.chosen { " (chosen)" } else { "" };
+            let _ = writeln!(
+                md,
+                "- **{}, {}** — match {}/100{chosen}: {}",
+                d.name, d.country, d.score, d.reasoning
+            );
+        }
+        let _ = write!(
+            md,
+            "\n## Itinerary\n\n| Day | Date | Time | Activity | Location | Cost | In {} |\n|---|---|---|---|---|---|---|\n",
+            self.budget_currency
+        );
+        for a in &self.activities {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                a.day,
+                a.date,
+                a.slot,
+                cell(&a.name),
+                cell(&a.location),
+                a.cost,
+                a.converted
+            );
+        }
+        let _ = writeln!(
+            md,
+            "\n**Total:** {} of a {} budget.",
+            self.total, self.budget
+        );
+        if let Some(over) = &self.over_budget {
+            let _ = writeln!(md, "\n> **Over budget** by {over}.");
+        }
+        for rate in &self.rates {
+            let _ = writeln!(md, "- {rate}");
+        }
+        for (heading, places) in [
+            ("Attractions", &self.attractions),
+            ("Restaurants", &self.restaurants),
+        ] {
+            let _ = writeln!(md, "\n## {heading}\n");
+            for place in places {
+                let _ = writeln!(md, "- **{}** — {}", place.name, place.detail);
+            }
+        }
+        md.push_str("\n## Insider tips\n\n");
+        for tip in &self.tips {
+            let _ = writeln!(md, "- {tip}");
+        }
+        md
+    }
+}
+
+fn facts(plan: &TripPlan) -> Vec<(&'static str, String)> {
+    let r = &plan.request;
+    let mut facts = vec![
+        ("Traveller", r.traveler_name.clone()),
+        ("Duration", format!("{} days", r.duration_days)),
+    ];
+    match (&r.start_date, &r.travel_dates) {
+        (Some(start), _) => facts.push(("Starts", start.to_string())),
+        (None, Some(dates)) => facts.push(("Dates", dates.clone())),
+        _ => {}
+    }
+    facts.push(("Budget", plan.costs.budget.to_string()));
+    facts.push(("Preferences", r.preferences.clone()));
+    if let Some(requirements) = &r.special_requirements {
+        facts.push(("Special requirements", requirements.clone()));
+    }
+    facts.push((
+        "Plan",
+        format!(
+            "{} revision {} ({})",
+            plan.instance_id,
+            plan.revision,
+            plan.created_at.to_rfc3339()
+        ),
+    ));
+    facts
+}
+
+fn activities(plan: &TripPlan) -> Vec<ActivityLine> {
+    let rates = &plan.itinerary.exchange_rates;
+    let budget = &plan.costs.budget.currency;
+    let mut lines = Vec::new();
+    for day in &plan.itinerary.days {
+        for a in &day.activities {
+            let converted = match a.estimated_cost.as_money() {
+                None => "0.00".to_owned(),
+                Some(m) => find_rate(rates, &m.currency, budget)
+                    .map(|rate| format!("{:.2}", round2(m.amount * rate)))
+                    .unwrap_or_else(|| "—".into()),
+            };
+            let slot = a.time_slot.as_str();
+            lines.push(ActivityLine {
+                day: day.day,
+                date: day.date.map(|d| d.to_string()).unwrap_or_default(),
+                slot,
+                when: match day.date {
+                    Some(date) => format!("{} {slot}", date.format("%a %-d %b")),
+                    None => slot.to_owned(),
+                },
+                name: a.name.clone(),
+                location: a.location.clone(),
+                cost: a.estimated_cost.to_string(),
+                converted,
+            });
+        }
+    }
+    lines
+}
+
+/// Text for a Markdown table cell.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
