@@ -45,8 +45,11 @@ pub use roster::{AgentInfo, AgentName};
 pub use thread::{AgentThread, ThreadMessage, TokenUsage};
 pub use tools::{Tool, ToolResult, Toolbox};
 
-/// What an agent call answers: its typed output and the conversation that produced it.
-#[derive(Debug, Clone)]
+/// What an agent call answers: its typed output and the conversation that produced it. An agent
+/// activity records it in the trip's history, where `thread.messages` is empty since the
+/// messages are kept apart (older histories carry them inline).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AgentReply<T> {
     pub output: T,
     pub thread: AgentThread,

@@ -8,15 +8,15 @@ use duroxide::ActivityContext;
 use duroxide::runtime::registry::ActivityRegistry;
 use serde::Serialize;
 use travel_agents::{
-    AgentError, AgentThread, DestinationBrief, DestinationRecommendations, Itinerary, LocalTips,
-    RatesProvider, TravelAgents, TravellerBrief,
+    AgentError, AgentReply, AgentThread, DestinationBrief, DestinationRecommendations, Itinerary,
+    LocalTips, RatesProvider, TravelAgents, TravellerBrief,
 };
 
 use crate::booking::{BookingError, BookingProvider, BookingRequest};
 use crate::plan::{CostSummary, TripPlan};
 use crate::store::{PlanStore, StoreError};
 use crate::trip_index::TripIndex;
-use crate::workflow::{ActivityFailure, AgentOutcome, ApprovalRequest, PlanSaved, activity};
+use crate::workflow::{ActivityFailure, ApprovalRequest, PlanSaved, activity};
 
 /// Where the approval request is announced.
 #[derive(Debug, Clone)]
@@ -110,20 +110,20 @@ impl Activities {
         instance_id: &str,
         output: T,
         mut thread: AgentThread,
-    ) -> Outcome<AgentOutcome<T>> {
+    ) -> Outcome<AgentReply<T>> {
         let messages = std::mem::take(&mut thread.messages);
         self.conversations
             .save_conversation(instance_id, thread.agent, &messages)
             .await
             .map_err(|e| ActivityFailure::transient(e.to_string()))?;
-        Ok(AgentOutcome { output, thread })
+        Ok(AgentReply { output, thread })
     }
 
     async fn destinations(
         &self,
         instance_id: &str,
         input: &str,
-    ) -> Outcome<AgentOutcome<DestinationRecommendations>> {
+    ) -> Outcome<AgentReply<DestinationRecommendations>> {
         let brief: TravellerBrief = decode(activity::DESTINATION_AGENT, input)?;
         let reply = self
             .agents
@@ -134,7 +134,7 @@ impl Activities {
         self.outcome(instance_id, reply.output, reply.thread).await
     }
 
-    async fn itinerary(&self, instance_id: &str, input: &str) -> Outcome<AgentOutcome<Itinerary>> {
+    async fn itinerary(&self, instance_id: &str, input: &str) -> Outcome<AgentReply<Itinerary>> {
         let brief: DestinationBrief = decode(activity::ITINERARY_AGENT, input)?;
         let mut reply = self
             .agents
@@ -156,7 +156,7 @@ impl Activities {
         self.outcome(instance_id, reply.output, reply.thread).await
     }
 
-    async fn local_tips(&self, instance_id: &str, input: &str) -> Outcome<AgentOutcome<LocalTips>> {
+    async fn local_tips(&self, instance_id: &str, input: &str) -> Outcome<AgentReply<LocalTips>> {
         let brief: DestinationBrief = decode(activity::LOCAL_TIPS_AGENT, input)?;
         let reply = self
             .agents

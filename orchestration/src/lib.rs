@@ -27,7 +27,6 @@ pub use booking::{BookingConfirmation, BookingProvider, BookingRequest, SandboxB
 pub use engine::{Engine, EngineTuning, PostgresSettings, Store, StoreLocation};
 pub use management::{
     HistoryEvent, InstanceDetail, InstancePage, InstanceQuery, InstanceSummary, ManagementError,
-    TokenTotals,
 };
 pub use plan::{CostSummary, TripPlan};
 pub use progress::{ApprovalDecision, TripOutcome, TripProgress, TripState, TripStep};

@@ -4,14 +4,16 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use duroxide::EventKind;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use travel_agents::TokenUsage;
+
 use crate::progress::{ApprovalDecision, TripState, TripStep};
-use crate::timeline::TimelineRow;
+use crate::timeline::{TimelineRow, utc_from_ms};
 use crate::trip_index::{RowQuery, TripRow};
 use crate::trips::{TripError, Trips};
 use crate::workflow::APPROVAL_EVENT;
@@ -87,17 +89,8 @@ pub struct InstanceDetail {
     pub custom_status: Option<Value>,
     pub error: Option<String>,
     pub timeline: Vec<TimelineRow>,
-    pub tokens: TokenTotals,
-}
-
-/// Tokens used by an instance's agents.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TokenTotals {
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-    pub cached_tokens: u64,
-    pub total_tokens: u64,
+    /// Tokens used by the instance's agents.
+    pub tokens: TokenUsage,
 }
 
 /// Why a management action was refused.
@@ -117,10 +110,6 @@ pub enum ManagementError {
 
 fn parse_json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
-}
-
-fn at(ms: u64) -> Option<DateTime<Utc>> {
-    Utc.timestamp_millis_opt(ms as i64).single()
 }
 
 impl From<TripRow> for InstanceSummary {
@@ -217,7 +206,7 @@ impl Trips {
                     event_id: event.event_id,
                     source_event_id: event.source_event_id,
                     kind,
-                    time: at(event.timestamp_ms),
+                    time: utc_from_ms(event.timestamp_ms),
                     name,
                     payload,
                 });
@@ -250,13 +239,10 @@ impl Trips {
             i.approval_token_sha256 = "(hidden)".into();
             serde_json::to_value(i).unwrap_or(Value::Null)
         });
-        let mut tokens = TokenTotals::default();
+        let mut tokens = TokenUsage::default();
         for agent in travel_agents::AgentName::ALL {
             if let Some(thread) = crate::trips::last_thread(&history, agent) {
-                tokens.prompt_tokens += thread.usage.prompt_tokens;
-                tokens.completion_tokens += thread.usage.completion_tokens;
-                tokens.cached_tokens += thread.usage.cached_tokens;
-                tokens.total_tokens += thread.usage.total_tokens;
+                tokens.add(thread.usage);
             }
         }
         let timeline = crate::timeline::timeline(&history, row.state.is_final(), Utc::now());

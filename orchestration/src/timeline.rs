@@ -60,7 +60,8 @@ const ROWS: &[(&str, &str, &[&str])] = &[
 ];
 const APPROVAL_ROW: usize = 4;
 
-fn at(ms: u64) -> Option<DateTime<Utc>> {
+/// The time of an engine record (milliseconds since 1970).
+pub(crate) fn utc_from_ms(ms: u64) -> Option<DateTime<Utc>> {
     Utc.timestamp_millis_opt(ms as i64).single()
 }
 
@@ -87,7 +88,7 @@ pub fn timeline(history: &[Event], finished: bool, now: DateTime<Utc>) -> Vec<Ti
                     scheduled.push((event.event_id, i));
                     let row = &mut rows[i];
                     row.attempts += 1;
-                    row.started_at = row.started_at.or(at(event.timestamp_ms));
+                    row.started_at = row.started_at.or(utc_from_ms(event.timestamp_ms));
                     row.state = RowState::Running;
                 }
             }
@@ -104,7 +105,7 @@ pub fn timeline(history: &[Event], finished: bool, now: DateTime<Utc>) -> Vec<Ti
                     // The approval step goes on until the decision or the timeout.
                     continue;
                 }
-                row.finished_at = at(event.timestamp_ms);
+                row.finished_at = utc_from_ms(event.timestamp_ms);
                 row.state = if failed {
                     RowState::Failed
                 } else {
@@ -116,14 +117,14 @@ pub fn timeline(history: &[Event], finished: bool, now: DateTime<Utc>) -> Vec<Ti
                 let approval = &mut rows[APPROVAL_ROW];
                 if approval.state == RowState::Pending {
                     approval.attempts = approval.attempts.max(1);
-                    approval.started_at = at(event.timestamp_ms);
+                    approval.started_at = utc_from_ms(event.timestamp_ms);
                     approval.state = RowState::Running;
                 }
             }
             EventKind::QueueEventDelivered { .. } | EventKind::TimerFired { .. } => {
                 let approval = &mut rows[APPROVAL_ROW];
                 if approval.state == RowState::Running {
-                    approval.finished_at = at(event.timestamp_ms);
+                    approval.finished_at = utc_from_ms(event.timestamp_ms);
                     approval.state = RowState::Done;
                 }
             }

@@ -16,13 +16,14 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use duroxide::providers::Provider;
 use duroxide::{Event, EventKind};
 use travel_agents::{AgentName, ThreadMessage};
 
 use crate::engine::write_turns::{WriteTurn, WriteTurns};
 use crate::progress::{ApprovalDecision, TripOutcome, TripProgress, TripState, TripStep};
+use crate::timeline::utc_from_ms;
 use crate::workflow::{ORCHESTRATION, TripInput};
 
 /// The SQL database behind the store (the same one duroxide uses).
@@ -197,10 +198,6 @@ pub enum Claim {
     Taken(ApprovalDecision),
 }
 
-fn time(ms: i64) -> Option<DateTime<Utc>> {
-    Utc.timestamp_millis_opt(ms).single()
-}
-
 fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
@@ -243,9 +240,9 @@ fn row_from(t: RowTuple) -> TripRow {
         step: step.as_deref().and_then(TripStep::parse),
         destination,
         traveller,
-        created_at: time(created),
-        updated_at: time(updated),
-        expires_at: expires.and_then(time),
+        created_at: utc_from_ms(created as u64),
+        updated_at: utc_from_ms(updated as u64),
+        expires_at: expires.and_then(|ms| utc_from_ms(ms as u64)),
         progress: progress.and_then(|p| serde_json::from_str(&p).ok()),
         outcome: outcome.and_then(|o| serde_json::from_str(&o).ok()),
         error,

@@ -436,7 +436,7 @@ pub(crate) fn last_thread(history: &[duroxide::Event], agent: AgentName) -> Opti
         EventKind::ActivityCompleted { result }
             if e.source_event_id.is_some_and(|s| scheduled.contains(&s)) =>
         {
-            serde_json::from_str::<crate::workflow::AgentOutcome<serde_json::Value>>(result)
+            serde_json::from_str::<travel_agents::AgentReply<serde_json::Value>>(result)
                 .ok()
                 .map(|o| o.thread)
         }

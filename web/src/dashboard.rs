@@ -16,7 +16,7 @@ use travel_api::admin::{ADMIN_COOKIE, AdminAccess};
 
 use crate::WebState;
 use crate::pages::{
-    cross_site, csrf_of, error_page, forbidden_post, render, trip_error, with_cookie,
+    DecisionForm, cross_site, csrf_of, error_page, forbidden_post, render, trip_error, with_cookie,
 };
 
 #[derive(Debug, Default, Deserialize)]
@@ -75,12 +75,7 @@ fn time(t: Option<chrono::DateTime<Utc>>) -> String {
 }
 
 fn duration(ms: Option<u64>) -> String {
-    match ms {
-        None => String::new(),
-        Some(ms) if ms < 1000 => format!("{ms} ms"),
-        Some(ms) if ms < 120_000 => format!("{:.1} s", ms as f64 / 1000.0),
-        Some(ms) => format!("{} min", ms / 60_000),
-    }
+    ms.map(crate::views::duration_text).unwrap_or_default()
 }
 
 fn day(text: &str) -> Option<chrono::DateTime<Utc>> {
@@ -452,39 +447,36 @@ fn management_error(error: ManagementError) -> Response {
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub struct ApprovalForm {
-    decision: String,
-    #[serde(default)]
-    comments: String,
-    #[serde(default)]
-    csrf: String,
+/// Where an operator's action leads: back to `to`, or the page saying why it was not done.
+fn after_action(result: Result<(), ManagementError>, to: &str) -> Response {
+    match result {
+        Ok(()) => Redirect::to(to).into_response(),
+        Err(e) => management_error(e),
+    }
 }
 
 pub async fn approval(
     State(state): State<WebState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    Form(form): Form<ApprovalForm>,
+    Form(form): Form<DecisionForm>,
 ) -> Response {
     if cross_site(&headers, &form.csrf) {
         return forbidden_post();
     }
-    let data = serde_json::json!({
-        "approved": form.decision == "approve",
-        "comments": Some(form.comments.trim()).filter(|c| !c.is_empty()),
-    });
-    match state
+    let decision = match form.decision() {
+        Ok(decision) => decision,
+        Err(page) => return *page,
+    };
+    let data = serde_json::to_value(decision).expect("a decision serialises");
+    let raised = state
         .trips
         .raise_event(&id, travel_orchestration::workflow::APPROVAL_EVENT, &data)
-        .await
-    {
-        Ok(()) => Redirect::to(&format!(
-            "/dashboard/instances/{id}?done=ApprovalEvent+raised"
-        ))
-        .into_response(),
-        Err(e) => management_error(e),
-    }
+        .await;
+    after_action(
+        raised,
+        &format!("/dashboard/instances/{id}?done=ApprovalEvent+raised"),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -502,17 +494,14 @@ pub async fn terminate(
     if cross_site(&headers, &form.csrf) {
         return forbidden_post();
     }
-    match state
+    let terminated = state
         .trips
         .terminate(&id, "terminated from the dashboard")
-        .await
-    {
-        Ok(()) => Redirect::to(&format!(
-            "/dashboard/instances/{id}?done=Termination+requested"
-        ))
-        .into_response(),
-        Err(e) => management_error(e),
-    }
+        .await;
+    after_action(
+        terminated,
+        &format!("/dashboard/instances/{id}?done=Termination+requested"),
+    )
 }
 
 #[derive(Template)]
@@ -555,10 +544,7 @@ pub async fn purge(
     if cross_site(&headers, &form.csrf) {
         return forbidden_post();
     }
-    match state.trips.purge(&id, true).await {
-        Ok(()) => Redirect::to("/dashboard").into_response(),
-        Err(e) => management_error(e),
-    }
+    after_action(state.trips.purge(&id, true).await, "/dashboard")
 }
 
 #[derive(Template)]

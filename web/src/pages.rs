@@ -373,13 +373,33 @@ pub async fn trip_page(
     with_cookie(render(StatusCode::OK, &page), cookie)
 }
 
+/// Approve or reject, from the review page or the operator's instance page.
 #[derive(Debug, Deserialize)]
 pub struct DecisionForm {
     decision: String,
     #[serde(default)]
     comments: String,
     #[serde(default)]
-    csrf: String,
+    pub(crate) csrf: String,
+}
+
+impl DecisionForm {
+    /// The decision, or the page saying the form was not filled in as offered.
+    pub(crate) fn decision(&self) -> Result<ApprovalDecision, Box<Response>> {
+        let approved = match self.decision.as_str() {
+            "approve" => true,
+            "reject" => false,
+            _ => {
+                return Err(Box::new(error_page(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Unknown decision",
+                    "Choose Approve or Reject.",
+                )));
+            }
+        };
+        let comments = Some(self.comments.trim().to_owned()).filter(|c| !c.is_empty());
+        Ok(ApprovalDecision { approved, comments })
+    }
 }
 
 pub async fn decide(
@@ -391,28 +411,12 @@ pub async fn decide(
     if cross_site(&headers, &form.csrf) {
         return forbidden_post();
     }
-    let approved = match form.decision.as_str() {
-        "approve" => true,
-        "reject" => false,
-        _ => {
-            return error_page(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Unknown decision",
-                "Choose Approve or Reject.",
-            );
-        }
+    let decision = match form.decision() {
+        Ok(decision) => decision,
+        Err(page) => return *page,
     };
-    let comments = Some(form.comments.trim().to_owned()).filter(|c| !c.is_empty());
     let token = cookies::approval_token(&headers, &id);
-    match state
-        .trips
-        .decide(
-            &id,
-            token.as_deref(),
-            ApprovalDecision { approved, comments },
-        )
-        .await
-    {
+    match state.trips.decide(&id, token.as_deref(), decision).await {
         Ok(_) | Err(TripError::NotWaiting(_)) | Err(TripError::AlreadyDecided(_)) => {
             // The page shows how the trip ended: give the workflow a moment to take the decision.
             for _ in 0..100 {

@@ -22,7 +22,8 @@ pub struct TimelineView {
     pub elapsed: String,
 }
 
-fn elapsed(ms: u64) -> String {
+/// A duration for people: `850 ms`, `4.2 s`, `3 min 5 s`, `2 h 10 min`.
+pub fn duration_text(ms: u64) -> String {
     match ms {
         0..=999 => format!("{ms} ms"),
         1000..=59_999 => format!("{:.1} s", ms as f64 / 1000.0),
@@ -44,7 +45,7 @@ impl TimelineView {
             label: row.label.clone(),
             state,
             state_label,
-            elapsed: row.elapsed_ms.map(elapsed).unwrap_or_default(),
+            elapsed: row.elapsed_ms.map(duration_text).unwrap_or_default(),
         }
     }
 }

@@ -34,13 +34,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use duroxide::{Either2, OrchestrationContext};
 use travel_agents::{
-    DestinationBrief, DestinationRecommendations, DestinationSuggestion, Itinerary, LocalTips,
-    TravellerBrief,
+    AgentReply, DestinationBrief, DestinationRecommendations, DestinationSuggestion, Itinerary,
+    LocalTips, TravellerBrief,
 };
 
-pub use types::{
-    ActivityFailure, AgentOutcome, ApprovalRequest, PlanSaved, Retry, RetrySettings, TripInput,
-};
+pub use types::{ActivityFailure, ApprovalRequest, PlanSaved, Retry, RetrySettings, TripInput};
 
 use crate::booking::{BookingConfirmation, BookingRequest};
 use crate::plan::{CostSummary, TripPlan};
@@ -86,7 +84,7 @@ pub async fn plan_trip(ctx: OrchestrationContext, input: TripInput) -> Result<Tr
     let traveller = input.request.brief();
 
     // 1. Destinations.
-    let destinations: AgentOutcome<DestinationRecommendations> = call(
+    let destinations: AgentReply<DestinationRecommendations> = call(
         &ctx,
         activity::DESTINATION_AGENT,
         &traveller,
@@ -140,12 +138,12 @@ async fn plan_days_and_tips(
     ctx: &OrchestrationContext,
     input: &TripInput,
     brief: &DestinationBrief,
-) -> Result<(AgentOutcome<Itinerary>, AgentOutcome<LocalTips>), String> {
+) -> Result<(AgentReply<Itinerary>, AgentReply<LocalTips>), String> {
     let retry = &input.retries.agents;
     let (itinerary, tips) = ctx
         .join2(
-            call::<_, AgentOutcome<Itinerary>>(ctx, activity::ITINERARY_AGENT, brief, retry),
-            call::<_, AgentOutcome<LocalTips>>(ctx, activity::LOCAL_TIPS_AGENT, brief, retry),
+            call::<_, AgentReply<Itinerary>>(ctx, activity::ITINERARY_AGENT, brief, retry),
+            call::<_, AgentReply<LocalTips>>(ctx, activity::LOCAL_TIPS_AGENT, brief, retry),
         )
         .await;
     Ok((itinerary?, tips?))
@@ -156,9 +154,9 @@ fn assemble_plan(
     ctx: &OrchestrationContext,
     input: &TripInput,
     brief: DestinationBrief,
-    destinations: AgentOutcome<DestinationRecommendations>,
-    itinerary: AgentOutcome<Itinerary>,
-    tips: AgentOutcome<LocalTips>,
+    destinations: AgentReply<DestinationRecommendations>,
+    itinerary: AgentReply<Itinerary>,
+    tips: AgentReply<LocalTips>,
 ) -> TripPlan {
     let traveller: &TravellerBrief = &brief.traveller;
     TripPlan {

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use travel_agents::AgentThread;
 
 use crate::progress::{ApprovalWindow, SavedPlan};
 use crate::request::TripRequest;
@@ -95,16 +94,6 @@ impl Retry {
             .saturating_mul(1u64 << attempt.saturating_sub(1).min(20));
         Duration::from_millis(exp.min(self.max_delay_ms))
     }
-}
-
-/// An agent's typed output and its thread, as an agent activity returns them. Since the
-/// messages are kept apart (`agent_conversations`), `thread.messages` is empty in new histories;
-/// older histories carry them inline.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AgentOutcome<T> {
-    pub output: T,
-    pub thread: AgentThread,
 }
 
 /// How an activity failed: the orchestration retries only transient failures.
