@@ -40,7 +40,7 @@ pub struct PlanArgs {
 
 pub async fn run(args: PlanArgs) -> anyhow::Result<()> {
     let request = TripRequest {
-        traveler_name: args.name,
+        traveller_name: args.name,
         preferences: args.preferences,
         duration_days: args.days,
         budget: Budget {

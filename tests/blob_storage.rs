@@ -166,7 +166,7 @@ async fn saving_the_same_revision_twice_leaves_one_blob_of_each_and_never_clobbe
     assert_eq!(list_blobs(&endpoint, &container).await.len(), 2);
     // A different plan under the same name is refused and the first one kept.
     let mut other = plan.clone();
-    other.request.traveler_name = "Someone Else".into();
+    other.request.traveller_name = "Someone Else".into();
     assert!(matches!(
         blobs.save(&other).await,
         Err(StoreError::Conflict(_))

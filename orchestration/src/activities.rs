@@ -234,7 +234,7 @@ impl Activities {
         let base = webhook.public_base_url.trim_end_matches('/');
         let body = serde_json::json!({
             "instanceId": request.instance_id,
-            "travelerName": request.traveler_name,
+            "travelerName": request.traveller_name,
             "destination": request.destination,
             "total": request.plan.total,
             "overBudget": request.plan.over_budget,

@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 pub struct BookingRequest {
     /// The same key always yields the same booking.
     pub idempotency_key: String,
-    pub traveler_name: String,
+    /// Spelled `travelerName` in JSON (the API's and recorded histories' name).
+    #[serde(rename = "travelerName")]
+    pub traveller_name: String,
     pub destination: String,
     pub duration_days: u32,
     pub plan_revision: u32,
@@ -128,7 +130,7 @@ mod tests {
         let sandbox = SandboxBookings::new(dir.path());
         let request = BookingRequest {
             idempotency_key: "trip-1".into(),
-            traveler_name: "Ada".into(),
+            traveller_name: "Ada".into(),
             destination: "Lisbon".into(),
             duration_days: 4,
             plan_revision: 1,

@@ -195,7 +195,7 @@ impl PlanPresentation {
 fn facts(plan: &TripPlan) -> Vec<(&'static str, String)> {
     let r = &plan.request;
     let mut facts = vec![
-        ("Traveller", r.traveler_name.clone()),
+        ("Traveller", r.traveller_name.clone()),
         ("Duration", format!("{} days", r.duration_days)),
     ];
     match (&r.start_date, &r.travel_dates) {

@@ -13,7 +13,9 @@ pub const MAX_TEXT: usize = 2000;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TripRequest {
-    pub traveler_name: String,
+    /// Spelled `travelerName` in JSON (the API's and recorded histories' name).
+    #[serde(rename = "travelerName")]
+    pub traveller_name: String,
     pub preferences: String,
     pub duration_days: u32,
     pub budget: Budget,
@@ -52,7 +54,7 @@ impl TripRequest {
                 message,
             })
         };
-        let name = self.traveler_name.trim();
+        let name = self.traveller_name.trim();
         if name.is_empty() {
             bad("travelerName", "Enter the traveller's name.".into());
         } else if name.chars().count() > 200 {
@@ -158,7 +160,7 @@ mod tests {
     #[test]
     fn every_bad_field_is_named() {
         let mut r = request();
-        r.traveler_name = " ".into();
+        r.traveller_name = " ".into();
         r.duration_days = 30;
         r.budget = Budget {
             amount: -1.0,

@@ -102,7 +102,7 @@ impl TurnRecord {
                 EventKind::OrchestrationStarted { name, input, .. } if name == ORCHESTRATION => {
                     if let Ok(input) = serde_json::from_str::<TripInput>(input) {
                         record.started = Some(Started {
-                            traveller: input.request.traveler_name,
+                            traveller: input.request.traveller_name,
                             created_ms: event.timestamp_ms,
                             token_sha256: input.approval_token_sha256,
                         });

@@ -194,7 +194,7 @@ impl Trips {
             announce_approval: self.settings.announce_approval,
         };
         let started = Started {
-            traveller: input.request.traveler_name.clone(),
+            traveller: input.request.traveller_name.clone(),
             created_ms: Utc::now().timestamp_millis() as u64,
             token_sha256: input.approval_token_sha256.clone(),
         };

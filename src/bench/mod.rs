@@ -151,7 +151,7 @@ impl Scratch {
 /// The n-th benchmark traveller's request (four kinds of preferences, so four destinations).
 fn request(n: usize, days: u32) -> TripRequest {
     TripRequest {
-        traveler_name: format!("Bench traveller {n}"),
+        traveller_name: format!("Bench traveller {n}"),
         preferences: [
             "quiet beaches, seafood",
             "temples and food",

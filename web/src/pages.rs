@@ -71,7 +71,9 @@ pub(crate) fn trip_error(error: TripError) -> Response {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct FormValues {
-    pub traveler_name: String,
+    /// Spelled `travelerName` in JSON (the API's and recorded histories' name).
+    #[serde(rename = "travelerName")]
+    pub traveller_name: String,
     pub preferences: String,
     pub duration_days: String,
     pub budget_amount: String,
@@ -221,7 +223,7 @@ pub async fn submit_trip(
     };
     let optional = |v: &str| Some(v.trim().to_owned()).filter(|s| !s.is_empty());
     let request = TripRequest {
-        traveler_name: values.traveler_name.trim().to_owned(),
+        traveller_name: values.traveller_name.trim().to_owned(),
         preferences: values.preferences.trim().to_owned(),
         duration_days,
         budget: Budget {

@@ -363,7 +363,7 @@ fn metadata(plan: &TripPlan) -> HashMap<String, String> {
     HashMap::from([
         ("instanceid".to_owned(), plan.instance_id.clone()),
         ("revision".to_owned(), plan.revision.to_string()),
-        ("traveler".to_owned(), encode(&plan.request.traveler_name)),
+        ("traveler".to_owned(), encode(&plan.request.traveller_name)),
         (
             "destination".to_owned(),
             encode(&format!(

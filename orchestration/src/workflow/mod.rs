@@ -221,7 +221,7 @@ async fn announce_approval(
     }
     let approval = ApprovalRequest {
         instance_id: ctx.instance_id(),
-        traveler_name: input.request.traveler_name.clone(),
+        traveller_name: input.request.traveller_name.clone(),
         destination: progress.destination.clone().unwrap_or_default(),
         plan: saved.clone(),
         window: window.clone(),
@@ -281,7 +281,7 @@ async fn conclude(
     progress.enter(TripStep::Booking, "Approved: booking the trip");
     let request = BookingRequest {
         idempotency_key: ctx.instance_id(),
-        traveler_name: input.request.traveler_name.clone(),
+        traveller_name: input.request.traveller_name.clone(),
         destination: progress.now.destination.clone().unwrap_or_default(),
         duration_days: input.request.duration_days,
         plan_revision: plan.revision,

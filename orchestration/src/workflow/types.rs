@@ -134,7 +134,9 @@ impl ActivityFailure {
 #[serde(rename_all = "camelCase")]
 pub struct ApprovalRequest {
     pub instance_id: String,
-    pub traveler_name: String,
+    /// Spelled `travelerName` in JSON (the API's and recorded histories' name).
+    #[serde(rename = "travelerName")]
+    pub traveller_name: String,
     pub destination: String,
     pub plan: SavedPlan,
     pub window: ApprovalWindow,
