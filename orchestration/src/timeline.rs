@@ -36,6 +36,19 @@ pub enum RowState {
     Skipped,
 }
 
+impl RowState {
+    /// The name in JSON: `running`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+        }
+    }
+}
+
 const DESTINATION: AgentInfo = AgentName::Destination.info();
 const ITINERARY: AgentInfo = AgentName::Itinerary.info();
 const LOCAL_TIPS: AgentInfo = AgentName::LocalTips.info();
@@ -149,4 +162,39 @@ pub fn timeline(history: &[Event], finished: bool, now: DateTime<Utc>) -> Vec<Ti
         });
     }
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_states_are_named_as_in_json() {
+        use RowState::*;
+        for state in [Pending, Running, Done, Failed, Skipped] {
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+        }
+    }
+
+    #[test]
+    fn an_empty_history_is_every_row_pending_then_skipped_once_finished() {
+        let now = Utc::now();
+        let rows = timeline(&[], false, now);
+        let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "destination",
+                "itinerary",
+                "local-tips",
+                "saving",
+                "approval",
+                "booking"
+            ]
+        );
+        assert_eq!(rows[APPROVAL_ROW].key, "approval");
+        assert!(rows.iter().all(|r| r.state == RowState::Pending));
+        let finished = timeline(&[], true, now);
+        assert!(finished.iter().all(|r| r.state == RowState::Skipped));
+    }
 }

@@ -95,49 +95,8 @@ async fn measure(
         .await?
         .saturating_sub(store_before);
 
-    // Approvals, one at a time: from the decision's call to the booking, as the service recorded it.
-    let mut decide = Samples::default();
-    let mut approve_to_booked = Samples::default();
-    for trip in &chosen {
-        let approved_at = Utc::now();
-        let called = Instant::now();
-        trips
-            .decide(
-                &trip.id,
-                Some(&trip.token),
-                ApprovalDecision {
-                    approved: true,
-                    comments: None,
-                },
-            )
-            .await?;
-        decide.push(called.elapsed());
-        let booked = driver
-            .wait_for(0, &trip.id, TripState::Booked, Duration::from_micros(500))
-            .await?;
-        if let Some(us) = booked
-            .updated
-            .and_then(|b| (b - approved_at).num_microseconds())
-        {
-            approve_to_booked.push_ms(us as f64 / 1000.0);
-        }
-    }
-
-    // The operators' list, filtered by status, first page.
-    let mut list = Samples::default();
-    let query = InstanceQuery {
-        status: Some(TripState::AwaitingApproval),
-        ..Default::default()
-    };
-    for _ in 0..LIST_READS {
-        let called = Instant::now();
-        let page = trips.instances(&query).await?;
-        list.push(called.elapsed());
-        anyhow::ensure!(
-            !page.items.is_empty() || parked == chosen.len(),
-            "the list is empty"
-        );
-    }
+    let (decide, approve_to_booked) = approve_one_at_a_time(trips, &driver, &chosen).await?;
+    let list = list_reads(trips, parked == chosen.len()).await?;
 
     Ok(serde_json::json!({
         "parked": parked,
@@ -153,4 +112,54 @@ async fn measure(
         "approveToBookedMs": approve_to_booked.summary(),
         "listFirstPageByStatusMs": list.summary(),
     }))
+}
+
+/// Approvals, one at a time: from the decision's call to the booking, as the service recorded it.
+/// Answers the `decide` calls' times and approve-to-booked.
+async fn approve_one_at_a_time(
+    trips: &travel_orchestration::Trips,
+    driver: &Driver,
+    chosen: &[Started],
+) -> anyhow::Result<(Samples, Samples)> {
+    let mut decide = Samples::default();
+    let mut approve_to_booked = Samples::default();
+    for trip in chosen {
+        let approved_at = Utc::now();
+        let called = Instant::now();
+        let decision = ApprovalDecision {
+            approved: true,
+            comments: None,
+        };
+        trips.decide(&trip.id, Some(&trip.token), decision).await?;
+        decide.push(called.elapsed());
+        let booked = driver
+            .wait_for(0, &trip.id, TripState::Booked, Duration::from_micros(500))
+            .await?;
+        if let Some(us) = booked
+            .updated
+            .and_then(|b| (b - approved_at).num_microseconds())
+        {
+            approve_to_booked.push_ms(us as f64 / 1000.0);
+        }
+    }
+    Ok((decide, approve_to_booked))
+}
+
+/// The operators' list, filtered by status, first page.
+async fn list_reads(
+    trips: &travel_orchestration::Trips,
+    may_be_empty: bool,
+) -> anyhow::Result<Samples> {
+    let mut list = Samples::default();
+    let query = InstanceQuery {
+        status: Some(TripState::AwaitingApproval),
+        ..Default::default()
+    };
+    for _ in 0..LIST_READS {
+        let called = Instant::now();
+        let page = trips.instances(&query).await?;
+        list.push(called.elapsed());
+        anyhow::ensure!(!page.items.is_empty() || may_be_empty, "the list is empty");
+    }
+    Ok(list)
 }

@@ -10,7 +10,9 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 use travel_agents::{AgentName, ThreadMessage};
-use travel_orchestration::{InstanceQuery, ManagementError, RowState, TripState, TripStep};
+use travel_orchestration::{
+    HistoryEvent, InstanceQuery, ManagementError, TimelineRow, TripState, TripStep,
+};
 
 use travel_api::admin::{ADMIN_COOKIE, AdminAccess};
 
@@ -333,51 +335,7 @@ pub async fn instance(
             threads.push(thread_view(thread));
         }
     }
-    // The Gantt spans from the first start to the last end (or now).
-    let starts: Vec<_> = detail
-        .timeline
-        .iter()
-        .filter_map(|r| r.started_at)
-        .collect();
-    let origin = starts.iter().min().copied();
-    let end = detail
-        .timeline
-        .iter()
-        .filter_map(|r| r.finished_at.or(r.started_at.map(|_| Utc::now())))
-        .max();
-    let span = match (origin, end) {
-        (Some(o), Some(e)) => (e - o).num_milliseconds().max(1) as f64,
-        _ => 1.0,
-    };
-    let gantt = detail
-        .timeline
-        .iter()
-        .map(|r| {
-            let (left, width) = match (origin, r.started_at) {
-                (Some(o), Some(s)) => {
-                    let left = (s - o).num_milliseconds() as f64 / span * 100.0;
-                    let width = r.elapsed_ms.unwrap_or(0) as f64 / span * 100.0;
-                    (left, width.max(0.5).min(100.0 - left))
-                }
-                _ => (0.0, 0.0),
-            };
-            GanttRow {
-                key: r.key.clone(),
-                label: r.label.clone(),
-                state: match r.state {
-                    RowState::Done => "done",
-                    RowState::Running => "running",
-                    RowState::Failed => "failed",
-                    RowState::Pending => "pending",
-                    RowState::Skipped => "skipped",
-                },
-                left: format!("{left:.2}"),
-                width: format!("{width:.2}"),
-                elapsed: duration(r.elapsed_ms),
-                title: format!("{} → {}", time(r.started_at), time(r.finished_at)),
-            }
-        })
-        .collect();
+    let gantt = gantt_rows(&detail.timeline);
     let (csrf, cookie) = csrf_of(&headers);
     let status = detail.summary.status;
     let page = InstancePage {
@@ -404,31 +362,64 @@ pub async fn instance(
         input: pretty(&detail.input),
         output: pretty(&detail.output),
         custom_status: pretty(&detail.custom_status),
-        history: history
-            .iter()
-            .map(|e| {
-                let payload = e
-                    .payload
-                    .as_ref()
-                    .map(|p| serde_json::to_string_pretty(p).unwrap_or_default())
-                    .unwrap_or_default();
-                let folded = payload.len() > 240;
-                EventView {
-                    id: e.event_id,
-                    kind: e.kind.clone(),
-                    time: e
-                        .time
-                        .map(|t| t.format("%H:%M:%S%.3f").to_string())
-                        .unwrap_or_default(),
-                    name: e.name.clone().unwrap_or_default(),
-                    preview: format!("{} characters", payload.chars().count()),
-                    payload,
-                    folded,
-                }
-            })
-            .collect(),
+        history: history.iter().map(event_view).collect(),
     };
     with_cookie(render(StatusCode::OK, &page), cookie)
+}
+
+/// The timeline as bars on one time axis, from the first start to the last end (or now).
+fn gantt_rows(timeline: &[TimelineRow]) -> Vec<GanttRow> {
+    let origin = timeline.iter().filter_map(|r| r.started_at).min();
+    let end = timeline
+        .iter()
+        .filter_map(|r| r.finished_at.or(r.started_at.map(|_| Utc::now())))
+        .max();
+    let span = match (origin, end) {
+        (Some(o), Some(e)) => (e - o).num_milliseconds().max(1) as f64,
+        _ => 1.0,
+    };
+    timeline
+        .iter()
+        .map(|r| {
+            let (left, width) = match (origin, r.started_at) {
+                (Some(o), Some(s)) => {
+                    let left = (s - o).num_milliseconds() as f64 / span * 100.0;
+                    let width = r.elapsed_ms.unwrap_or(0) as f64 / span * 100.0;
+                    (left, width.max(0.5).min(100.0 - left))
+                }
+                _ => (0.0, 0.0),
+            };
+            GanttRow {
+                key: r.key.clone(),
+                label: r.label.clone(),
+                state: r.state.as_str(),
+                left: format!("{left:.2}"),
+                width: format!("{width:.2}"),
+                elapsed: duration(r.elapsed_ms),
+                title: format!("{} → {}", time(r.started_at), time(r.finished_at)),
+            }
+        })
+        .collect()
+}
+
+fn event_view(e: &HistoryEvent) -> EventView {
+    let payload = e
+        .payload
+        .as_ref()
+        .map(|p| serde_json::to_string_pretty(p).unwrap_or_default())
+        .unwrap_or_default();
+    EventView {
+        id: e.event_id,
+        kind: e.kind.clone(),
+        time: e
+            .time
+            .map(|t| t.format("%H:%M:%S%.3f").to_string())
+            .unwrap_or_default(),
+        name: e.name.clone().unwrap_or_default(),
+        preview: format!("{} characters", payload.chars().count()),
+        folded: payload.len() > 240,
+        payload,
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
