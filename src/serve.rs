@@ -146,8 +146,14 @@ pub async fn start_with_plans(
 }
 
 /// The API and the pages on one router: unknown `/api/...` addresses answer JSON, others a page.
-/// The dashboard and the management API sit behind the admin check.
-pub fn app(trips: Trips, admin_token: Option<String>) -> axum::Router {
+/// The dashboard and the management API sit behind the admin check; everything behind the guard
+/// (security headers; without an admin token, loopback host names only; no state-changing API
+/// call from another site). `https`: the public URL is https (HSTS).
+pub fn app(trips: Trips, admin_token: Option<String>, https: bool) -> axum::Router {
+    let guard = travel_api::guard::Guard {
+        loopback_hosts_only: admin_token.is_none(),
+        https,
+    };
     let api = AppState {
         trips: trips.clone(),
     };
@@ -165,14 +171,18 @@ pub fn app(trips: Trips, admin_token: Option<String>) -> axum::Router {
         .merge(travel_web::router(web.clone()))
         .merge(travel_web::login_router(web))
         .merge(operators);
-    travel_api::finish(routes.fallback(|uri: axum::http::Uri| async move {
+    let routes = routes.fallback(|uri: axum::http::Uri| async move {
         use axum::response::IntoResponse;
         if uri.path().starts_with("/api/") || uri.path().starts_with("/approve/") {
             travel_api::not_found().await.into_response()
         } else {
             travel_web::not_found().await
         }
-    }))
+    });
+    travel_api::finish(routes.layer(axum::middleware::from_fn_with_state(
+        guard,
+        travel_api::guard::guard,
+    )))
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -190,7 +200,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let running = start(&args, &args.tuning.tuning()).await?;
     let _repairs = running.repair_now_and_then();
-    let app = app(running.trips.clone(), admin_token);
+    let https = args
+        .public_base_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("https://"));
+    let app = app(running.trips.clone(), admin_token, https);
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("binding {}", args.bind))?;

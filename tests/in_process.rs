@@ -45,7 +45,7 @@ impl InProcess {
             tuning: Default::default(),
         };
         let running = serve::start(&args, &args.tuning.tuning()).await.unwrap();
-        let app = serve::app(running.trips.clone(), args.admin_token.clone());
+        let app = serve::app(running.trips.clone(), args.admin_token.clone(), false);
         Self {
             running,
             app,
@@ -249,6 +249,97 @@ async fn the_openapi_document_describes_what_the_router_serves() {
                 );
             }
         }
+    }
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn another_site_cannot_change_anything_and_a_rebound_host_name_is_refused() {
+    let service = InProcess::start(None).await;
+    let (_, created) = service.post_json("/api/trips", &trip_body()).await;
+    let id = created["instanceId"].as_str().unwrap().to_owned();
+    service.wait_for(&id, "awaiting_approval").await;
+
+    // The curl of the probe: a text/plain POST from a page on another site.
+    let (code, error) = service
+        .send(
+            Request::post(format!("/api/instances/{id}/terminate"))
+                .header(header::HOST, "127.0.0.1:8080")
+                .header(header::ORIGIN, "https://evil.example")
+                .header("sec-fetch-site", "cross-site")
+                .header(header::CONTENT_TYPE, "text/plain")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "{error}");
+    assert_eq!(error["error"]["code"], "cross_site_refused");
+    let (_, trip) = service.get(&format!("/api/trips/{id}")).await;
+    assert_eq!(
+        trip["status"], "awaiting_approval",
+        "nothing was terminated"
+    );
+
+    // DNS rebinding: the service's address under another name.
+    let (code, error) = service
+        .send(
+            Request::get("/api/instances")
+                .header(header::HOST, "evil.example:8080")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
+    assert_eq!(error["error"]["code"], "host_not_allowed");
+
+    // The same calls from this machine's own pages and tools go through.
+    let (code, _) = service
+        .send(
+            Request::get("/api/instances")
+                .header(header::HOST, "localhost:8080")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    let (code, _) = service
+        .send(
+            Request::post(format!("/api/instances/{id}/terminate"))
+                .header(header::HOST, "127.0.0.1:8080")
+                .header(header::ORIGIN, "http://127.0.0.1:8080")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(code, StatusCode::ACCEPTED);
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn every_answer_carries_the_security_headers() {
+    let service = InProcess::start(None).await;
+    for path in [
+        "/",
+        "/api/openapi.json",
+        "/api/trips/none",
+        "/static/app.css",
+    ] {
+        let response = service
+            .app
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let headers = response.headers();
+        let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}");
+        assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{path}");
+        assert_eq!(headers[header::REFERRER_POLICY], "same-origin", "{path}");
+        assert!(
+            headers.get(header::STRICT_TRANSPORT_SECURITY).is_none(),
+            "plain http"
+        );
     }
     service.stop().await;
 }

@@ -37,6 +37,10 @@ pub enum ErrorCode {
     ApprovalTokenInvalid,
     /// 401
     AdminTokenRequired,
+    /// 403: without `ADMIN_TOKEN` only loopback host names are answered.
+    HostNotAllowed,
+    /// 403: a browser on another site asked for a change.
+    CrossSiteRefused,
     /// 409: the trip is not waiting for approval.
     NotAwaitingApproval,
     /// 409: another decision was made first.
@@ -65,7 +69,7 @@ impl ErrorCode {
             BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             NotFound | NotYetAvailable => StatusCode::NOT_FOUND,
             ApprovalTokenRequired | AdminTokenRequired => StatusCode::UNAUTHORIZED,
-            ApprovalTokenInvalid => StatusCode::FORBIDDEN,
+            ApprovalTokenInvalid | HostNotAllowed | CrossSiteRefused => StatusCode::FORBIDDEN,
             NotAwaitingApproval | AlreadyDecided | AlreadyFinished | StillRunning => {
                 StatusCode::CONFLICT
             }

@@ -14,6 +14,7 @@
 pub mod admin;
 pub mod credentials;
 mod error;
+pub mod guard;
 pub mod management;
 pub mod openapi;
 mod routes;
