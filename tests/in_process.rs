@@ -166,9 +166,34 @@ async fn bad_input_and_unknown_addresses_get_the_documented_errors() {
     assert_eq!(code, StatusCode::NOT_FOUND);
     assert!(page.as_str().unwrap().contains("<html"), "{page}");
 
+    // A misspelt field is refused rather than dropped; a currency without rates is refused
+    // before any agent runs.
+    let mut body = trip_body();
+    body["specialRequirement"] = json!("vegetarian");
+    let (code, error) = service.post_json("/api/trips", &body).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error["error"]["code"], "invalid_body");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("specialRequirement")
+    );
+    let mut body = trip_body();
+    body["budget"]["currency"] = json!("KPW");
+    let (code, error) = service.post_json("/api/trips", &body).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error["error"]["fields"][0]["field"], "budget.currency");
+
     let (code, document) = service.get("/api/openapi.json").await;
     assert_eq!(code, StatusCode::OK);
     assert!(document["paths"]["/api/trips"]["post"].is_object());
+    let currencies = &document["components"]["schemas"]["Budget"]["properties"]["currency"]["enum"];
+    assert!(
+        currencies.as_array().unwrap().contains(&json!("EUR")),
+        "{currencies}"
+    );
+    assert!(!currencies.as_array().unwrap().contains(&json!("KPW")));
     service.stop().await;
 }
 

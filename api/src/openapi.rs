@@ -133,7 +133,16 @@ pub fn document() -> Value {
 
     management(&mut doc);
 
-    let schemas: Map<String, Value> = doc.generator.take_definitions(true).into_iter().collect();
+    let mut schemas: Map<String, Value> =
+        doc.generator.take_definitions(true).into_iter().collect();
+    // A budget's currency is one the rate table converts (checked by `TripRequest::validate`).
+    if let Some(currency) = schemas
+        .get_mut("Budget")
+        .and_then(|b| b.pointer_mut("/properties/currency"))
+    {
+        currency["enum"] =
+            json!(travel_orchestration::request::budget_currencies().collect::<Vec<_>>());
+    }
     json!({
         "openapi": "3.1.0",
         "info": {

@@ -55,8 +55,31 @@ pub struct SandboxBookings {
 impl SandboxBookings {
     pub const PROVIDER: &'static str = "sandbox";
 
+    /// The bookings kept in `root`. Leftovers of a booking cut short by a killed process (a
+    /// `.N.partial` file older than a minute) are removed.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        let bookings = Self { root: root.into() };
+        bookings.remove_leftovers(std::time::Duration::from_secs(60));
+        bookings
+    }
+
+    fn remove_leftovers(&self, older_than: std::time::Duration) {
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return;
+        };
+        for entry in entries.filter_map(|e| e.ok()) {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .is_some_and(|age| age > older_than);
+            if name.starts_with('.') && name.ends_with(".partial") && stale {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
 
     /// Every booking made so far.
@@ -123,6 +146,30 @@ impl BookingProvider for SandboxBookings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leftovers_of_a_killed_booking_are_removed_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir.path().join(".123.partial");
+        let fresh = dir.path().join(".456.partial");
+        let booking = dir.path().join("trip-1.json");
+        for file in [&stale, &fresh, &booking] {
+            std::fs::write(file, b"{}").unwrap();
+        }
+        let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        for file in [&stale, &booking] {
+            std::fs::File::options()
+                .write(true)
+                .open(file)
+                .unwrap()
+                .set_modified(an_hour_ago)
+                .unwrap();
+        }
+        SandboxBookings::new(dir.path());
+        assert!(!stale.exists(), "an old leftover goes");
+        assert!(fresh.exists(), "a booking in progress elsewhere stays");
+        assert!(booking.exists(), "bookings stay");
+    }
 
     #[tokio::test]
     async fn the_same_key_books_once_and_returns_the_same_confirmation() {

@@ -9,9 +9,10 @@ use travel_agents::{CurrencyCode, Money, TravellerBrief};
 /// The longest free text accepted in any field.
 pub const MAX_TEXT: usize = 2000;
 
-/// A trip request, as posted to `POST /api/trips`.
+/// A trip request, as posted to `POST /api/trips`. Unknown fields are refused (a misspelt optional
+/// field would otherwise be dropped without a word).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TripRequest {
     /// Spelled `travelerName` in JSON (the API's and recorded histories' name).
     #[serde(rename = "travelerName")]
@@ -30,7 +31,7 @@ pub struct TripRequest {
 /// The budget as posted: the currency is checked by [`TripRequest::validate`], not by parsing,
 /// so that a bad code is reported beside every other bad field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Budget {
     pub amount: f64,
     pub currency: String,
@@ -42,6 +43,23 @@ pub struct FieldError {
     /// The JSON name of the field (`budget.currency` for nested ones).
     pub field: String,
     pub message: String,
+}
+
+/// The currencies a budget may be in: those the built-in rate table converts.
+pub fn budget_currencies() -> impl Iterator<Item = &'static str> {
+    travel_agents::ReferenceRates::currencies()
+}
+
+fn convertible(code: &str) -> bool {
+    let code = code.trim();
+    budget_currencies().any(|c| c.eq_ignore_ascii_case(code))
+}
+
+/// Characters that have no place in a name or a wish: control characters other than line breaks
+/// and tabs, and the bidirectional overrides and isolates that make text read other than it is.
+fn hidden(c: char) -> bool {
+    (c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 impl TripRequest {
@@ -96,6 +114,28 @@ impl TripRequest {
                     self.budget.currency
                 ),
             );
+        } else if !convertible(&self.budget.currency) {
+            bad(
+                "budget.currency",
+                format!(
+                    "Budgets in {} cannot be converted; use one of {}.",
+                    self.budget.currency.trim().to_uppercase(),
+                    budget_currencies().collect::<Vec<_>>().join(", ")
+                ),
+            );
+        }
+        for (field, value) in [
+            ("travelerName", Some(&self.traveller_name)),
+            ("preferences", Some(&self.preferences)),
+            ("travelDates", self.travel_dates.as_ref()),
+            ("specialRequirements", self.special_requirements.as_ref()),
+        ] {
+            if value.is_some_and(|v| v.chars().any(hidden)) {
+                bad(
+                    field,
+                    "Remove control and text-direction characters (they can disguise text).".into(),
+                );
+            }
         }
         for (field, value) in [
             ("travelDates", &self.travel_dates),
@@ -181,5 +221,26 @@ mod tests {
                 "budget.currency"
             ]
         );
+    }
+
+    #[test]
+    fn a_currency_without_rates_and_hidden_characters_are_refused() {
+        let mut r = request();
+        r.budget.currency = "KPW".into();
+        r.traveller_name = "Ada\u{202E}evil".into();
+        r.preferences = "sea\0".into();
+        r.special_requirements = Some("vegetarian\nno stairs".into());
+        let errors = r.validate().unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["budget.currency", "travelerName", "preferences"]);
+        assert!(errors[0].message.contains("USD"), "{}", errors[0].message);
+        assert!(!budget_currencies().any(|c| c == "KPW"));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let mut body = serde_json::to_value(request()).unwrap();
+        body["travellerName"] = "misspelt".into();
+        assert!(serde_json::from_value::<TripRequest>(body).is_err());
     }
 }
