@@ -129,13 +129,15 @@ impl PlanPresentation {
     }
 
     /// The Markdown document.
+    /// The Markdown document. Every text that came from the traveller or a model is escaped:
+    /// it renders as the text it is, never as markup, a link, a heading or HTML.
     pub fn to_markdown(&self) -> String {
-        let mut md = format!("# Trip plan: {}\n\n", self.title);
+        let mut md = format!("# Trip plan: {}\n\n", text(&self.title));
         if self.demo {
             md.push_str("> **Demo plan**: written by the built-in demo model, not a real LLM.\n\n");
         }
         for (label, value) in &self.facts {
-            let _ = writeln!(md, "- **{label}:** {value}");
+            let _ = writeln!(md, "- **{label}:** {}", text(value));
         }
         md.push_str("\n## Recommended destinations\n\n");
         for d in &self.destinations {
@@ -143,7 +145,10 @@ impl PlanPresentation {
             let _ = writeln!(
                 md,
                 "- **{}, {}** — match {}/100{chosen}: {}",
-                d.name, d.country, d.score, d.reasoning
+                text(&d.name),
+                text(&d.country),
+                d.score,
+                text(&d.reasoning)
             );
         }
         let _ = write!(
@@ -158,8 +163,8 @@ impl PlanPresentation {
                 a.day,
                 a.date,
                 a.slot,
-                cell(&a.name),
-                cell(&a.location),
+                text(&a.name),
+                text(&a.location),
                 a.cost,
                 a.converted
             );
@@ -173,7 +178,7 @@ impl PlanPresentation {
             let _ = writeln!(md, "\n> **Over budget** by {over}.");
         }
         for rate in &self.rates {
-            let _ = writeln!(md, "- {rate}");
+            let _ = writeln!(md, "- {}", text(rate));
         }
         for (heading, places) in [
             ("Attractions", &self.attractions),
@@ -181,12 +186,12 @@ impl PlanPresentation {
         ] {
             let _ = writeln!(md, "\n## {heading}\n");
             for place in places {
-                let _ = writeln!(md, "- **{}** — {}", place.name, place.detail);
+                let _ = writeln!(md, "- **{}** — {}", text(&place.name), text(&place.detail));
             }
         }
         md.push_str("\n## Insider tips\n\n");
         for tip in &self.tips {
-            let _ = writeln!(md, "- {tip}");
+            let _ = writeln!(md, "- {}", text(tip));
         }
         md
     }
@@ -251,7 +256,42 @@ fn activities(plan: &TripPlan) -> Vec<ActivityLine> {
     lines
 }
 
-/// Text for a Markdown table cell.
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
+/// Text as Markdown that renders as exactly that text, on one line inside a list item or a table
+/// cell: line breaks become spaces (so nothing can start a heading, a list or a quote), the
+/// characters of inline markup (emphasis, code, links and images, tables, strikethrough) are
+/// escaped, and HTML cannot open (`<` and `&` become entities).
+fn text(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\n' | '\r' => out.push(' '),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '<' => out.push_str("&lt;"),
+            '&' => out.push_str("&amp;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::text;
+
+    #[test]
+    fn traveller_text_never_becomes_markup() {
+        let hostile = "<script>alert(1)</script>\n# Heading [x](javascript:alert(1)) <img src=x onerror=y> | *bold*";
+        let escaped = text(hostile);
+        assert!(!escaped.contains('\n'));
+        assert!(!escaped.contains("<script"));
+        assert!(!escaped.contains("<img"));
+        // The brackets are escaped: no link.
+        assert!(!escaped.contains("x](javascript"));
+        assert!(!escaped.contains(" | "));
+        assert!(escaped.contains("\\[x\\](javascript:alert(1))"));
+        assert_eq!(text("Café & bar, 3.5 km"), "Café &amp; bar, 3.5 km");
+    }
 }
