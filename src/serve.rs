@@ -33,8 +33,8 @@ pub struct ServeArgs {
     /// How people reach this service, for links in announcements (default: http://BIND).
     #[arg(long, env = "PUBLIC_BASE_URL")]
     pub public_base_url: Option<String>,
-    /// The operators' token for the dashboard and the management API. Without it the service
-    /// binds only loopback addresses.
+    /// The operators' token for the dashboard and the management API (at least 32 characters).
+    /// Without it the service binds only loopback addresses and answers only loopback host names.
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
     #[command(flatten)]
@@ -185,8 +185,18 @@ pub fn app(trips: Trips, admin_token: Option<String>, https: bool) -> axum::Rout
     )))
 }
 
+/// The shortest admin token accepted.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let admin_token = args.admin_token.clone().filter(|t| !t.trim().is_empty());
+    if let Some(token) = &admin_token
+        && token.chars().count() < MIN_ADMIN_TOKEN_CHARS
+    {
+        anyhow::bail!(
+            "ADMIN_TOKEN is too short to resist guessing: use at least {MIN_ADMIN_TOKEN_CHARS} random characters (for example `openssl rand -hex 24`)"
+        );
+    }
     if admin_token.is_none() && !args.bind.ip().is_loopback() {
         anyhow::bail!(
             "refusing to listen on {}: without ADMIN_TOKEN the dashboard and the management API would be open to anyone who can reach it. Set ADMIN_TOKEN, or bind a loopback address such as 127.0.0.1:8080",

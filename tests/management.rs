@@ -241,7 +241,7 @@ async fn the_admin_token_guards_the_dashboard_and_the_management_api() {
     let service = Service::start(
         data.path(),
         &demo,
-        &[("ADMIN_TOKEN", "s3cret-operator-token")],
+        &[("ADMIN_TOKEN", "s3cret-operator-token-0123456789abcdef")],
     );
     travel_platform::http::install_tls_provider();
     let http = reqwest::Client::builder()
@@ -270,7 +270,7 @@ async fn the_admin_token_guards_the_dashboard_and_the_management_api() {
     );
     assert_eq!(
         http.get(service.url("/api/instances"))
-            .bearer_auth("s3cret-operator-token")
+            .bearer_auth("s3cret-operator-token-0123456789abcdef")
             .send()
             .await
             .unwrap()
@@ -316,7 +316,9 @@ async fn the_admin_token_guards_the_dashboard_and_the_management_api() {
         .post(service.url("/dashboard/login"))
         .header("cookie", &csrf_cookie)
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("csrf={csrf}&token=s3cret-operator-token"))
+        .body(format!(
+            "csrf={csrf}&token=s3cret-operator-token-0123456789abcdef"
+        ))
         .send()
         .await
         .unwrap();
@@ -364,6 +366,24 @@ async fn without_an_admin_token_only_loopback_addresses_are_bound() {
         "{stderr}"
     );
     tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+#[tokio::test]
+async fn a_short_admin_token_is_refused_at_start() {
+    let data = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(BIN)
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .env("ADMIN_TOKEN", "hunter2")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("ADMIN_TOKEN is too short") && stderr.contains("32"),
+        "{stderr}"
+    );
 }
 
 /// Runs `travel-planner instances ...` on a data folder.

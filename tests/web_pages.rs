@@ -246,7 +246,11 @@ async fn a_cross_site_form_post_is_refused() {
 async fn the_dashboard_filters_shows_the_parallel_agents_and_tool_calls_and_approves() {
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
-    let service = Service::start(data.path(), &demo, &[("ADMIN_TOKEN", "dashboard-token-1")]);
+    let service = Service::start(
+        data.path(),
+        &demo,
+        &[("ADMIN_TOKEN", "dashboard-token-0123456789abcdef-1")],
+    );
     demo.set_latency(300).await;
     let (waiting, _) = service.start_trip(&trip_body(2)).await;
     let (other, token) = service.start_trip(&trip_body(1)).await;
@@ -272,7 +276,9 @@ async fn the_dashboard_filters_shows_the_parallel_agents_and_tool_calls_and_appr
             .path()
             .ends_with("/dashboard/login")
     );
-    browser.fill("token", "dashboard-token-1").await;
+    browser
+        .fill("token", "dashboard-token-0123456789abcdef-1")
+        .await;
     browser.click("sign-in").await;
     browser.wait_for("#instances", false).await;
     assert!(browser.text("#counts").await.contains("rejected: 1"));
