@@ -16,7 +16,7 @@ const ADMIN_TOKEN: &str = "in-process-admin-token-0123456789abcdef";
 struct InProcess {
     running: Running,
     app: Router,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
 }
 
 impl InProcess {
@@ -46,11 +46,7 @@ impl InProcess {
         };
         let running = serve::start(&args, &args.tuning.tuning()).await.unwrap();
         let app = serve::app(running.trips.clone(), args.admin_token.clone(), false);
-        Self {
-            running,
-            app,
-            _data: data,
-        }
+        Self { running, app, data }
     }
 
     async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
@@ -123,6 +119,13 @@ async fn a_whole_trip_through_the_router() {
             .len(),
         2
     );
+    // The review page links to the plan through the API, never to where the server keeps it.
+    let (code, page) = service.get(&format!("/trips/{id}")).await;
+    assert_eq!(code, StatusCode::OK);
+    let page = page.as_str().unwrap();
+    assert!(page.contains("plan.md"), "the page links the document");
+    let data_dir = service.data.path().to_string_lossy().into_owned();
+    assert!(!page.contains(&data_dir), "the page shows a server path");
     let (code, decided) = service
         .send(
             Request::post(format!("/approve/{id}"))

@@ -56,8 +56,6 @@ pub struct PlanPresentation {
     pub attractions: Vec<Named>,
     pub restaurants: Vec<Named>,
     pub tips: Vec<String>,
-    /// Where the plan is saved, when the caller shows it.
-    pub location: String,
 }
 
 impl PlanPresentation {
@@ -124,7 +122,6 @@ impl PlanPresentation {
                 })
                 .collect(),
             tips: plan.local_tips.insider_tips.clone(),
-            location: String::new(),
         }
     }
 

@@ -360,13 +360,9 @@ pub async fn trip_page(
         rows_parallel,
         rows_after,
         plan: plan.as_ref().map(|p| {
-            let mut view = PlanPresentation::of(p);
-            view.location = progress
-                .as_ref()
-                .and_then(|p| p.plan.as_ref())
-                .map(|s| s.location.markdown.clone())
-                .unwrap_or_default();
-            view
+            // Where the plan is stored (a path on the server, a storage URL) is the
+            // operators' business: the page links to it through the API.
+            PlanPresentation::of(p)
         }),
         can_decide: waiting && holds_token,
         waiting_elsewhere: waiting && !holds_token,
