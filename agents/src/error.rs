@@ -50,7 +50,10 @@ impl LlmError {
     /// Whether trying the same call again later may succeed (the durable workflow retries those).
     pub fn is_transient(&self) -> bool {
         match self {
-            LlmError::Status { status, .. } => *status == 429 || *status >= 500,
+            // Out of quota is a 429 too, but waiting does not bring quota back.
+            LlmError::Status { status, code, .. } => {
+                (*status == 429 && code.as_deref() != Some("insufficient_quota")) || *status >= 500
+            }
             LlmError::RateLimited { .. }
             | LlmError::Timeout { .. }
             | LlmError::Unreachable { .. } => true,
@@ -92,6 +95,18 @@ impl AgentError {
             | AgentError::Truncated { agent }
             | AgentError::TooManyToolRounds { agent, .. }
             | AgentError::InvalidInput { agent, .. } => *agent,
+        }
+    }
+
+    /// How long the model's provider asked to be left alone, when that is longer than the
+    /// client waits by itself.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            AgentError::Llm {
+                source: LlmError::RateLimited { retry_after, .. },
+                ..
+            } => Some(*retry_after),
+            _ => None,
         }
     }
 

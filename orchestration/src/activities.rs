@@ -46,6 +46,7 @@ fn agent_failure(error: AgentError) -> ActivityFailure {
     ActivityFailure {
         transient: error.is_transient(),
         message: error.to_string(),
+        retry_after_secs: error.retry_after().map(|d| d.as_secs_f64().ceil() as u64),
     }
 }
 
@@ -181,6 +182,7 @@ impl Activities {
         ActivityFailure {
             transient: e.is_transient(),
             message: e.to_string(),
+            retry_after_secs: None,
         }
     }
 

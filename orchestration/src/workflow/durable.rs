@@ -6,6 +6,8 @@
 //! number and order of reports of an existing revision as they are.
 
 use duroxide::OrchestrationContext;
+use std::time::Duration;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -33,11 +35,16 @@ pub async fn call<I: Serialize, O: DeserializeOwned>(
                 if !failure.transient || attempt >= retry.max_attempts {
                     return Err(failure.message);
                 }
+                // A wait the other side asked for is honoured as it is; otherwise back-off.
+                let wait = failure
+                    .retry_after_secs
+                    .map(Duration::from_secs)
+                    .unwrap_or_else(|| retry.delay(attempt));
                 ctx.trace_warn(format!(
-                    "{name} attempt {attempt}/{} failed: {}; retrying",
+                    "{name} attempt {attempt}/{} failed: {}; trying again in {wait:?}",
                     retry.max_attempts, failure.message
                 ));
-                ctx.schedule_timer(retry.delay(attempt)).await;
+                ctx.schedule_timer(wait).await;
                 attempt += 1;
             }
         }

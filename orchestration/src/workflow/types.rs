@@ -101,6 +101,14 @@ impl Retry {
 pub struct ActivityFailure {
     pub transient: bool,
     pub message: String,
+    /// How long the other side asked to be left alone (a 429's `Retry-After` longer than the
+    /// client waits by itself): the workflow waits that long, durably, before the next try.
+    #[serde(
+        default,
+        rename = "retryAfterSecs",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub retry_after_secs: Option<u64>,
 }
 
 impl ActivityFailure {
@@ -108,6 +116,7 @@ impl ActivityFailure {
         Self {
             transient: true,
             message: message.into(),
+            retry_after_secs: None,
         }
     }
 
@@ -115,6 +124,7 @@ impl ActivityFailure {
         Self {
             transient: false,
             message: message.into(),
+            retry_after_secs: None,
         }
     }
 
