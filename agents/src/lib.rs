@@ -30,8 +30,8 @@ use std::sync::Arc;
 
 pub use brief::{DestinationBrief, TravellerBrief};
 pub use currency::{
-    ConvertCurrency, ExchangeRate, GetExchangeRate, HttpRates, RatesProvider, ReferenceRates,
-    currency_tools,
+    ConvertCurrency, ExchangeRate, GetExchangeRate, HttpRates, RatesError, RatesProvider,
+    ReferenceRates, currency_tools,
 };
 pub use destination::{DestinationAgent, DestinationRecommendations, DestinationSuggestion};
 pub use error::{AgentError, LlmError};

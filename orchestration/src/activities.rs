@@ -9,7 +9,7 @@ use duroxide::runtime::registry::ActivityRegistry;
 use serde::Serialize;
 use travel_agents::{
     AgentError, AgentReply, AgentThread, DestinationBrief, DestinationRecommendations, Itinerary,
-    LocalTips, RatesProvider, TravelAgents, TravellerBrief,
+    LocalTips, RatesError, RatesProvider, TravelAgents, TravellerBrief,
 };
 
 use crate::booking::{BookingError, BookingProvider, BookingRequest};
@@ -144,15 +144,18 @@ impl Activities {
             .await
             .map_err(agent_failure)?;
         // Totals need a rate for every currency the costs use; ask the provider for any the
-        // model did not look up.
+        // model did not look up. A currency it has no rate for will not get one by asking again
+        // (nor by paying for the agent again): its amounts stay out of the total, named
+        // (`CostSummary::unconverted`). A rates service that is down is worth another try.
         let budget = &brief.traveller.budget.currency;
         for currency in CostSummary::missing_currencies(&reply.output, budget) {
-            let rate = self
-                .rates
-                .rate(&currency, budget)
-                .await
-                .map_err(|e| ActivityFailure::transient(e.to_string()))?;
-            reply.output.exchange_rates.push(rate);
+            match self.rates.rate(&currency, budget).await {
+                Ok(rate) => reply.output.exchange_rates.push(rate),
+                Err(RatesError::Unknown { .. }) => {
+                    tracing::warn!(%instance_id, %currency, %budget, "no exchange rate: its costs stay out of the total");
+                }
+                Err(e) => return Err(ActivityFailure::transient(e.to_string())),
+            }
         }
         self.outcome(instance_id, reply.output, reply.thread).await
     }
