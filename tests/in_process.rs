@@ -371,3 +371,62 @@ async fn every_answer_carries_the_security_headers() {
     }
     service.stop().await;
 }
+
+#[tokio::test]
+async fn a_failed_trip_says_why_in_plain_words_and_can_be_tried_again() {
+    let service = InProcess::start(None).await;
+    let demo = service.running.demo_model().expect("the demo model");
+    demo.inject(travel_demo_model::FaultRule::once(
+        travel_demo_model::Fault::QuotaExceeded,
+    ));
+    let (_, created) = service.post_json("/api/trips", &trip_body()).await;
+    let id = created["instanceId"].as_str().unwrap().to_owned();
+    let token = created["approvalToken"].as_str().unwrap().to_owned();
+    service.wait_for(&id, "failed").await;
+
+    let cookies = format!("tp_trip_{id}={token}; tp_csrf=form-token");
+    let (code, page) = service
+        .send(
+            Request::get(format!("/trips/{id}"))
+                .header(header::COOKIE, &cookies)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    let page = page.as_str().unwrap();
+    assert!(page.contains("run out of credit"), "{page}");
+    assert!(!page.contains("HTTP 429") && !page.contains("quota (demo fault)"));
+    assert!(page.contains("bar-failed") && page.contains("try-again"));
+
+    let response = service
+        .app
+        .clone()
+        .oneshot(
+            Request::post(format!("/trips/{id}/again"))
+                .header(header::COOKIE, &cookies)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from("csrf=form-token"))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let again = response.headers()[header::LOCATION].to_str().unwrap();
+    let new_id = again.strip_prefix("/trips/").unwrap().to_owned();
+    assert_ne!(new_id, id);
+    let set_cookie = response.headers()[header::SET_COOKIE].to_str().unwrap();
+    assert!(set_cookie.starts_with(&format!("tp_trip_{new_id}=")));
+    let retried = service.wait_for(&new_id, "awaiting_approval").await;
+    assert_eq!(
+        retried["plan"]["request"],
+        created_request(&service, &id).await
+    );
+    service.stop().await;
+}
+
+/// The request a trip was started with, as the management API shows it.
+async fn created_request(service: &InProcess, id: &str) -> Value {
+    let (_, detail) = service.get(&format!("/api/instances/{id}")).await;
+    detail["input"]["request"].clone()
+}

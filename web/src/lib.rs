@@ -26,6 +26,7 @@ pub fn router(state: WebState) -> Router {
         .route("/trips", get(pages::my_trips))
         .route("/trips/{instance_id}", get(pages::trip_page))
         .route("/trips/{instance_id}/decision", post(pages::decide))
+        .route("/trips/{instance_id}/again", post(pages::try_again))
         .route("/static/htmx.min.js", get(assets::htmx))
         .route("/static/app.css", get(assets::css))
         .with_state(state)

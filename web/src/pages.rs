@@ -248,20 +248,63 @@ pub async fn submit_trip(
         return form_page(StatusCode::UNPROCESSABLE_ENTITY, values, errors, &headers);
     }
     match state.trips.start(request).await {
-        Ok(started) => {
-            let response = Redirect::to(&format!("/trips/{}", started.instance_id)).into_response();
-            with_cookie(
-                response,
-                Some(cookies::set_approval_token(
-                    &started.instance_id,
-                    &started.approval_token,
-                )),
-            )
-        }
+        Ok(started) => to_new_trip(started),
         Err(TripError::Invalid(_)) => {
             form_page(StatusCode::UNPROCESSABLE_ENTITY, values, errors, &headers)
         }
         Err(other) => trip_error(other),
+    }
+}
+
+/// The page of a trip just started, with its approval token in this browser's cookie.
+fn to_new_trip(started: travel_orchestration::trips::StartedTrip) -> Response {
+    let response = Redirect::to(&format!("/trips/{}", started.instance_id)).into_response();
+    let cookie = cookies::set_approval_token(&started.instance_id, &started.approval_token);
+    with_cookie(response, Some(cookie))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// "Try again" on a trip that failed: a new trip with the same request, started by the browser
+/// that started the first one.
+pub async fn try_again(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if cross_site(&headers, &form.csrf) || cookies::approval_token(&headers, &id).is_none() {
+        return forbidden_post();
+    }
+    let request = match state.trips.input(&id).await {
+        Ok(input) => input.request,
+        Err(e) => return trip_error(e),
+    };
+    match state.trips.start(request).await {
+        Ok(started) => to_new_trip(started),
+        Err(e) => trip_error(e),
+    }
+}
+
+/// Why a trip failed, in words for the traveller (the details are on the operators' pages).
+pub(crate) fn plain_reason(error: &str) -> &'static str {
+    let error = error.to_lowercase();
+    if error.contains("terminated") {
+        "An operator stopped this trip."
+    } else if error.contains("quota") {
+        "The AI service has run out of credit. The operators have been told; try again later."
+    } else if error.contains("rate limiting") || error.contains("could not reach its model") {
+        "The AI service could not be reached or was too busy, even after waiting."
+    } else if error.contains("unusable") || error.contains("refused") || error.contains("cut off") {
+        "The AI service did not give a usable plan for this request."
+    } else if error.contains("sav") || error.contains("storage") || error.contains("blob") {
+        "The plan could not be saved."
+    } else {
+        "Something went wrong while planning."
     }
 }
 
@@ -276,7 +319,9 @@ struct TripPage {
     message: String,
     percent: u8,
     polling: bool,
-    error: Option<String>,
+    /// Why it failed, in plain words.
+    error: Option<&'static str>,
+    can_try_again: bool,
     notice: Option<String>,
     request: Option<travel_orchestration::TripRequest>,
     rows_before: Vec<TimelineView>,
@@ -343,17 +388,21 @@ pub async fn trip_page(
         demo: plan.as_ref().is_some_and(|p| p.demo),
         status: status.status.as_str().to_owned(),
         status_label: views::status_label(status.status).to_owned(),
-        message: progress
-            .as_ref()
-            .map(|p| p.message.clone())
-            .unwrap_or_else(|| "Starting".into()),
+        message: match status.status {
+            TripState::Failed => "Planning stopped".into(),
+            _ => progress
+                .as_ref()
+                .map(|p| p.message.clone())
+                .unwrap_or_else(|| "Starting".into()),
+        },
         percent: if status.status.is_final() {
             100
         } else {
             progress.as_ref().map(|p| p.percent).unwrap_or(0)
         },
         polling: matches!(status.status, TripState::Planning | TripState::Booking),
-        error: status.error.clone(),
+        error: status.error.as_deref().map(plain_reason),
+        can_try_again: status.status == TripState::Failed && holds_token,
         notice: notice(&status),
         request,
         rows_before,
