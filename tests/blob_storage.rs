@@ -259,19 +259,28 @@ async fn a_store_that_cannot_be_reached_stops_the_service_at_start_up_with_a_cle
 }
 
 #[tokio::test]
-async fn a_credential_without_write_permission_fails_the_trip_saying_what_is_missing() {
+async fn a_credential_without_write_permission_is_refused_at_start_saying_what_is_missing() {
     let endpoint = azurite_endpoint();
     let container = unique_container("readonly");
     drop(store(&endpoint, &container).await); // the container exists
     let data = tempfile::tempdir().unwrap();
-    let demo = DemoModel::start();
-    let env = blob_env(&endpoint, &container, &azurite_sas("rl"));
-    let service = Service::start(data.path(), &demo, &as_refs(&env));
-    let (id, _) = service.start_trip(&trip_body(1)).await;
-    let trip = service.wait_for_status(&id, "failed").await;
-    let error = trip["error"].as_str().unwrap();
-    assert!(
-        error.contains("Storage Blob Data Contributor") && error.contains("access denied"),
-        "{error}"
+    // Read and list only: found out before any agent runs, not after (paid calls for nothing).
+    let (status, logs) = failed_start(
+        data.path(),
+        &[
+            ("AZURE_STORAGE_BLOB_ENDPOINT", &endpoint),
+            ("AZURE_STORAGE_CONTAINER", &container),
+            ("AZURE_STORAGE_SAS_TOKEN", &azurite_sas("rl")),
+        ],
     );
+    assert!(!status.success());
+    assert!(
+        logs.contains("could not write plans")
+            && logs.contains("Storage Blob Data Contributor")
+            && logs.contains("access denied"),
+        "{logs}"
+    );
+    // With write permission the check leaves nothing behind.
+    let listed = list_blobs(&endpoint, &container).await;
+    assert!(listed.is_empty(), "{listed:?}");
 }

@@ -152,6 +152,9 @@ impl BlobSettings {
     }
 }
 
+/// The blob written (and deleted when allowed) at start-up to check the credential may write.
+pub const WRITE_CHECK: &str = ".travel-planner-write-check";
+
 /// Plans as blobs in one container.
 pub struct BlobPlanStore {
     container: Arc<BlobContainerClient>,
@@ -218,7 +221,27 @@ impl BlobPlanStore {
             }
             Err(e) => return Err(store.classify(e, "create or reach the container")),
         }
+        store.check_writes().await?;
         Ok(store)
+    }
+
+    /// A credential that may read but not write would be found out only after the agents ran
+    /// (paid calls for nothing): write a small blob now (always the same name, so at most one
+    /// is ever left), and delete it when the credential may.
+    async fn check_writes(&self) -> Result<(), StoreError> {
+        let blob = self.container.blob_client(WRITE_CHECK);
+        let options = BlobClientUploadOptions {
+            blob_content_type: Some("text/plain".to_owned()),
+            ..Default::default()
+        };
+        let bytes = b"travel-planner checks it may write here at start-up".to_vec();
+        blob.upload(RequestContent::from(bytes), Some(options))
+            .await
+            .map_err(|e| self.classify(e, "write plans"))?;
+        if let Err(e) = blob.delete(None).await {
+            tracing::debug!(error = %e, "the write check's blob stays (no delete permission)");
+        }
+        Ok(())
     }
 
     /// The URL of a blob as shown to people: endpoint, container and name with `/` kept, no
