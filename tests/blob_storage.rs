@@ -93,9 +93,9 @@ async fn a_trip_saves_its_plan_as_blobs_and_reads_it_back_through_the_api() {
     assert_eq!(metadata["instanceid"], id);
     assert_eq!(metadata["revision"], "1");
     assert_eq!(metadata["demo"], "true");
-    assert_eq!(metadata["traveler"], "Ada+Lovelace");
+    assert_eq!(metadata["traveler"], "Ada%20Lovelace");
     assert!(metadata["destination"].contains("%2C"), "{metadata:?}");
-    assert!(metadata["created"].starts_with("20"));
+    assert!(metadata["created"].starts_with("20") && metadata["created"].contains("%3A"));
 
     // The location shown is endpoint + container + name, `/` kept, no query string.
     let location = &trip["progress"]["plan"]["location"];

@@ -35,3 +35,35 @@ pub fn shared_client() -> reqwest::Client {
         })
         .clone()
 }
+
+/// `text` percent-encoded as RFC 3986 asks: every byte but the unreserved characters
+/// (`A-Z a-z 0-9 - . _ ~`) as `%XX`. Spaces are `%20`, never `+`.
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod percent_tests {
+    use super::percent_encode;
+
+    #[test]
+    fn only_unreserved_characters_stay() {
+        assert_eq!(percent_encode("Ada Lovelace"), "Ada%20Lovelace");
+        assert_eq!(
+            percent_encode("2026-11-30T07:00:00+00:00"),
+            "2026-11-30T07%3A00%3A00%2B00%3A00"
+        );
+        assert_eq!(
+            percent_encode("São Tomé, ~_."),
+            "S%C3%A3o%20Tom%C3%A9%2C%20~_."
+        );
+    }
+}

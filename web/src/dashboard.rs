@@ -102,18 +102,7 @@ fn url_encode(pairs: &[(&str, &str)]) -> String {
     pairs
         .iter()
         .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| {
-            format!(
-                "{k}={}",
-                v.bytes()
-                    .map(|b| if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
-                        (b as char).to_string()
-                    } else {
-                        format!("%{b:02X}")
-                    })
-                    .collect::<String>()
-            )
-        })
+        .map(|(k, v)| format!("{k}={}", travel_platform::http::percent_encode(v)))
         .collect::<Vec<_>>()
         .join("&")
 }

@@ -380,9 +380,10 @@ impl BlobPlanStore {
     }
 }
 
-/// Blob metadata of a plan. Values are percent-encoded: headers carry ASCII only.
+/// Blob metadata of a plan. Headers carry ASCII only, so every value is percent-encoded as
+/// RFC 3986 asks (spaces `%20`, `+` as `%2B`); decode them with any URL decoder.
 fn metadata(plan: &TripPlan) -> HashMap<String, String> {
-    let encode = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+    let encode = travel_platform::http::percent_encode;
     HashMap::from([
         ("instanceid".to_owned(), plan.instance_id.clone()),
         ("revision".to_owned(), plan.revision.to_string()),
@@ -394,7 +395,7 @@ fn metadata(plan: &TripPlan) -> HashMap<String, String> {
                 plan.destination.name, plan.destination.country
             )),
         ),
-        ("created".to_owned(), plan.created_at.to_rfc3339()),
+        ("created".to_owned(), encode(&plan.created_at.to_rfc3339())),
         ("demo".to_owned(), plan.demo.to_string()),
     ])
 }
