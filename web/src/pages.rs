@@ -390,10 +390,13 @@ pub async fn trip_page(
         status_label: views::status_label(status.status).to_owned(),
         message: match status.status {
             TripState::Failed => "Planning stopped".into(),
-            _ => progress
-                .as_ref()
-                .map(|p| p.message.clone())
-                .unwrap_or_else(|| "Starting".into()),
+            state => {
+                let message = progress
+                    .as_ref()
+                    .map(|p| p.message.clone())
+                    .unwrap_or_else(|| "Starting".into());
+                views::without_label(state, message)
+            }
         },
         percent: if status.status.is_final() {
             100

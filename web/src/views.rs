@@ -15,6 +15,16 @@ pub fn status_label(state: TripState) -> &'static str {
     }
 }
 
+/// The progress message shown after the status label, without saying the label twice
+/// ("Booked — Booked: confirmation X" becomes "Booked — confirmation X").
+pub fn without_label(state: TripState, message: String) -> String {
+    let label = status_label(state);
+    match message.strip_prefix(label) {
+        Some(rest) if rest.starts_with(": ") => rest[2..].to_owned(),
+        _ => message,
+    }
+}
+
 pub struct TimelineView {
     pub label: String,
     pub state: &'static str,
@@ -90,5 +100,25 @@ impl TripRow {
             status: status.status.as_str(),
             status_label: status_label(status.status),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_line_does_not_repeat_itself() {
+        assert_eq!(
+            without_label(TripState::Booked, "Booked: confirmation TP-1".into()),
+            "confirmation TP-1"
+        );
+        assert_eq!(
+            without_label(TripState::Booking, "Approved: booking the trip".into()),
+            "Approved: booking the trip"
+        );
+        assert_eq!(duration_text(850), "850 ms");
+        assert_eq!(duration_text(4_200), "4.2 s");
+        assert_eq!(duration_text(185_000), "3 min 5 s");
     }
 }
