@@ -164,6 +164,21 @@ async fn bad_input_and_unknown_addresses_get_the_documented_errors() {
     let (code, error) = service.get("/api/nothing-here").await;
     assert_eq!(code, StatusCode::NOT_FOUND);
     assert_eq!(error["error"]["code"], "not_found");
+    // Errors the framework answers are the documented JSON body too.
+    let (code, error) = service
+        .send(Request::put("/api/trips").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(code, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(error["error"]["code"], "method_not_allowed");
+    let (code, error) = service
+        .send(
+            Request::delete("/api/instances/trip-0?force=maybe")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert_eq!(error["error"]["code"], "invalid_query", "{error}");
     // Outside the API an unknown address is a page.
     let (code, page) = service.get("/nothing-here").await;
     assert_eq!(code, StatusCode::NOT_FOUND);

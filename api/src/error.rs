@@ -27,6 +27,10 @@ pub enum ErrorCode {
     UnreadableBody,
     /// 400: a query parameter is wrong.
     InvalidQuery,
+    /// 405: the address exists, the method does not.
+    MethodNotAllowed,
+    /// 414
+    UriTooLong,
     /// 404: no such trip, agent or address.
     NotFound,
     /// 404: the trip exists but has not got this far yet (no plan, the agent has not finished).
@@ -66,6 +70,8 @@ impl ErrorCode {
             ValidationFailed | InvalidBody | InvalidEvent => StatusCode::UNPROCESSABLE_ENTITY,
             MalformedJson | UnreadableBody | InvalidQuery => StatusCode::BAD_REQUEST,
             JsonRequired => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            UriTooLong => StatusCode::URI_TOO_LONG,
             BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             NotFound | NotYetAvailable => StatusCode::NOT_FOUND,
             ApprovalTokenRequired | AdminTokenRequired => StatusCode::UNAUTHORIZED,
@@ -75,6 +81,23 @@ impl ErrorCode {
             }
             StoreUnavailable | NotReady => StatusCode::SERVICE_UNAVAILABLE,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl ErrorCode {
+    /// The code for an error answered by the framework rather than a handler (a method the
+    /// address does not have, a query that does not parse, ...).
+    pub fn for_status(status: StatusCode) -> Self {
+        match status {
+            StatusCode::NOT_FOUND => ErrorCode::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+            StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::BodyTooLarge,
+            StatusCode::URI_TOO_LONG => ErrorCode::UriTooLong,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::JsonRequired,
+            StatusCode::UNPROCESSABLE_ENTITY => ErrorCode::InvalidBody,
+            s if s.is_server_error() => ErrorCode::Internal,
+            _ => ErrorCode::UnreadableBody,
         }
     }
 }
@@ -122,11 +145,11 @@ pub struct ErrorDetail {
     pub code: ErrorCode,
     /// What went wrong and what to do, for a person.
     pub message: String,
-    /// The fields that are wrong, for validation errors.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// The fields that are wrong, for validation errors (absent otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<FieldError>,
-    /// The trip's current state, for conflicts.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The trip's current state, for conflicts (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trip: Option<Box<TripStatus>>,
 }
 

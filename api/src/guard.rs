@@ -45,6 +45,9 @@ pub async fn guard(State(guard): State<Guard>, request: Request, next: Next) -> 
         .into_response();
     }
     let mut response = next.run(request).await;
+    if api {
+        response = as_documented_error(response).await;
+    }
     let set = response.headers_mut();
     for (name, value) in [
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
@@ -59,6 +62,42 @@ pub async fn guard(State(guard): State<Guard>, request: Request, next: Next) -> 
             header::STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static("max-age=31536000"),
         );
+    }
+    response
+}
+
+/// Errors the framework answers itself (405, a query that does not parse, a bad path) come as
+/// plain text or nothing; on the API every error is the documented JSON body.
+async fn as_documented_error(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let text = axum::body::to_bytes(response.into_body(), 16 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let code = if text.starts_with("Failed to deserialize query string") {
+        ErrorCode::InvalidQuery
+    } else {
+        ErrorCode::for_status(status)
+    };
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("Error").to_owned()
+    } else {
+        text
+    };
+    let mut error = ApiError::new(code, message);
+    error.status = status;
+    let mut response = error.into_response();
+    if let Some(allow) = allow {
+        response.headers_mut().insert(header::ALLOW, allow);
     }
     response
 }
