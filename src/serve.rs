@@ -157,16 +157,14 @@ pub fn app(trips: Trips, admin_token: Option<String>, https: bool) -> axum::Rout
     let api = AppState {
         trips: trips.clone(),
     };
+    let admin = AdminAccess::new(admin_token);
     let web = travel_web::WebState {
         trips,
-        admin_token: admin_token.clone(),
+        admin: admin.clone(),
     };
     let operators = travel_api::management::routes(api.clone())
         .merge(travel_web::dashboard_router(web.clone()))
-        .route_layer(axum::middleware::from_fn_with_state(
-            AdminAccess { token: admin_token },
-            require_admin,
-        ));
+        .route_layer(axum::middleware::from_fn_with_state(admin, require_admin));
     let routes = travel_api::routes(api)
         .merge(travel_web::router(web.clone()))
         .merge(travel_web::login_router(web))

@@ -14,7 +14,7 @@ use travel_orchestration::{
     HistoryEvent, InstanceQuery, ManagementError, TimelineRow, TripState, TripStep,
 };
 
-use travel_api::admin::{ADMIN_COOKIE, AdminAccess};
+use travel_api::admin::ADMIN_COOKIE;
 
 use crate::WebState;
 use crate::pages::{
@@ -564,10 +564,7 @@ pub async fn login(
     if cross_site(&headers, &form.csrf) {
         return forbidden_post();
     }
-    let access = AdminAccess {
-        token: state.admin_token.clone(),
-    };
-    let ok = access.token.is_some() && access.accepts(&form.token);
+    let ok = state.admin.is_configured() && state.admin.check(&form.token).await;
     if !ok {
         let (csrf, cookie) = csrf_of(&headers);
         return with_cookie(

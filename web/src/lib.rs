@@ -15,8 +15,8 @@ use axum::routing::{get, post};
 #[derive(Debug, Clone)]
 pub struct WebState {
     pub trips: travel_orchestration::Trips,
-    /// The operator token, when the dashboard is protected.
-    pub admin_token: Option<String>,
+    /// Who may act as an operator (shared with the API's check).
+    pub admin: travel_api::admin::AdminAccess,
 }
 
 /// The page routes; merge them with the API's.
