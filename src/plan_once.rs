@@ -62,16 +62,7 @@ async fn plan_in(
     scratch: &std::path::Path,
     request: TripRequest,
 ) -> anyhow::Result<serde_json::Value> {
-    let args = ServeArgs {
-        bind: "127.0.0.1:0".parse()?,
-        data_dir: scratch.to_owned(),
-        approval_timeout_secs: 3600,
-        approval_webhook_url: None,
-        public_base_url: None,
-        admin_token: None,
-        store: Default::default(),
-        tuning: Default::default(),
-    };
+    let args = ServeArgs::on_data_dir(scratch);
     let plans = Arc::new(LocalPlanStore::new(scratch.join("plans")));
     let running = serve::start_with_plans(&args, &args.tuning.tuning(), plans).await?;
     let trips = &running.trips;

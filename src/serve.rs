@@ -43,6 +43,23 @@ pub struct ServeArgs {
     pub tuning: TuningArgs,
 }
 
+impl ServeArgs {
+    /// The defaults of `serve` on `data_dir`, bound to a free loopback port: for running the
+    /// service inside another program (the `plan` command, tests).
+    pub fn on_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.into(),
+            approval_timeout_secs: 7 * 24 * 3600,
+            approval_webhook_url: None,
+            public_base_url: None,
+            admin_token: None,
+            store: Default::default(),
+            tuning: Default::default(),
+        }
+    }
+}
+
 /// The service's parts, running.
 pub struct Running {
     pub engine: Engine,

@@ -35,14 +35,8 @@ impl InProcess {
         }
         let data = tempfile::tempdir().unwrap();
         let args = ServeArgs {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            data_dir: data.path().to_owned(),
-            approval_timeout_secs: 3600,
-            approval_webhook_url: None,
-            public_base_url: None,
             admin_token: admin_token.map(str::to_owned),
-            store: Default::default(),
-            tuning: Default::default(),
+            ..ServeArgs::on_data_dir(data.path())
         };
         let running = serve::start(&args, &args.tuning.tuning()).await.unwrap();
         let app = serve::app(running.trips.clone(), args.admin_token.clone(), false);

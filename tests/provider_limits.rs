@@ -12,16 +12,7 @@ use travel_orchestration::{TripRequest, TripState};
 use travel_planner::serve::{self, Running, ServeArgs};
 
 async fn start(data: &std::path::Path) -> Running {
-    let args = ServeArgs {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        data_dir: data.to_owned(),
-        approval_timeout_secs: 3600,
-        approval_webhook_url: None,
-        public_base_url: None,
-        admin_token: None,
-        store: Default::default(),
-        tuning: Default::default(),
-    };
+    let args = ServeArgs::on_data_dir(data);
     serve::start(&args, &args.tuning.tuning()).await.unwrap()
 }
 

@@ -347,11 +347,7 @@ impl Tool for GetExchangeRate {
         "Get today's exchange rate between two currencies (ISO 4217 codes).";
 
     async fn run(&self, args: GetExchangeRateArgs) -> Result<ToolResult, String> {
-        let rate = self
-            .rates
-            .rate(&args.from, &args.to)
-            .await
-            .map_err(|e| e.to_string())?;
+        let rate = lookup(&self.rates, &args.from, &args.to).await?;
         Ok(ToolResult {
             content: to_json(&rate),
             rate: Some(rate),
@@ -379,11 +375,7 @@ impl Tool for ConvertCurrency {
                 args.amount
             ));
         }
-        let rate = self
-            .rates
-            .rate(&args.from, &args.to)
-            .await
-            .map_err(|e| e.to_string())?;
+        let rate = lookup(&self.rates, &args.from, &args.to).await?;
         let conversion = Conversion {
             original: Money::new(args.amount, args.from),
             converted: Money::new(rate.convert(args.amount), args.to),
@@ -394,6 +386,15 @@ impl Tool for ConvertCurrency {
             rate: Some(rate),
         })
     }
+}
+
+/// A rate for a tool call; a failure is a message for the model.
+async fn lookup(
+    rates: &Arc<dyn RatesProvider>,
+    from: &CurrencyCode,
+    to: &CurrencyCode,
+) -> Result<ExchangeRate, String> {
+    rates.rate(from, to).await.map_err(|e| e.to_string())
 }
 
 /// The currency tools over one rates provider: the itinerary agent's toolbox.

@@ -120,14 +120,9 @@ impl Scratch {
     /// where the environment says (the throwaway data folder unless a blob container is set).
     async fn start_service(&self, args: &BenchArgs) -> anyhow::Result<Running> {
         let serve_args = ServeArgs {
-            bind: "127.0.0.1:0".parse()?,
-            data_dir: self.data_dir.clone(),
-            approval_timeout_secs: 7 * 24 * 3600,
-            approval_webhook_url: None,
-            public_base_url: None,
-            admin_token: None,
             store: self.store_args(),
             tuning: args.tuning.clone(),
+            ..ServeArgs::on_data_dir(&self.data_dir)
         };
         let running = serve::start(&serve_args, &args.tuning.tuning()).await?;
         let demo = running.demo_model().context(
