@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 use support::*;
 
@@ -349,37 +347,36 @@ async fn the_admin_token_guards_the_dashboard_and_the_management_api() {
     service.wait_for_status(&id, "awaiting_approval").await;
 }
 
-#[tokio::test]
-async fn without_an_admin_token_only_loopback_addresses_are_bound() {
+/// Runs `serve` on `bind` with `ADMIN_TOKEN` set to `token` (or unset); it must refuse to start.
+/// Answers what it wrote.
+fn refused_start(bind: &str, token: Option<&str>) -> String {
     let data = tempfile::tempdir().unwrap();
-    let output = std::process::Command::new(BIN)
-        .args(["serve", "--bind", "0.0.0.0:0", "--data-dir"])
+    let mut command = std::process::Command::new(BIN);
+    command
+        .args(["serve", "--bind", bind, "--data-dir"])
         .arg(data.path())
         .env_remove("ADMIN_TOKEN")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+        .env("NO_COLOR", "1");
+    if let Some(token) = token {
+        command.env("ADMIN_TOKEN", token);
+    }
+    let output = command.output().unwrap();
     assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn without_an_admin_token_only_loopback_addresses_are_bound() {
+    let stderr = refused_start("0.0.0.0:0", None);
     assert!(
         stderr.contains("refusing to listen on 0.0.0.0") && stderr.contains("ADMIN_TOKEN"),
         "{stderr}"
     );
-    tokio::time::sleep(Duration::from_millis(10)).await;
 }
 
 #[tokio::test]
 async fn a_short_admin_token_is_refused_at_start() {
-    let data = tempfile::tempdir().unwrap();
-    let output = std::process::Command::new(BIN)
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path())
-        .env("ADMIN_TOKEN", "hunter2")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = refused_start("127.0.0.1:0", Some("hunter2"));
     assert!(
         stderr.contains("ADMIN_TOKEN is too short") && stderr.contains("32"),
         "{stderr}"
