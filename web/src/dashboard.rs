@@ -226,6 +226,14 @@ fn pretty(value: &Option<Value>) -> String {
         .unwrap_or_else(|| "—".into())
 }
 
+/// A reply that is JSON, indented for reading; any other text as it is.
+fn pretty_json_text(text: &str) -> String {
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| text.to_owned())
+}
+
 fn thread_view(thread: travel_agents::AgentThread) -> ThreadView {
     let messages = thread
         .messages
@@ -247,7 +255,8 @@ fn thread_view(thread: travel_agents::AgentThread) -> ThreadView {
                 tool_calls,
             } => {
                 let mut body = content
-                    .clone()
+                    .as_deref()
+                    .map(pretty_json_text)
                     .or_else(|| refusal.clone())
                     .unwrap_or_default();
                 for call in tool_calls {
@@ -273,7 +282,7 @@ fn thread_view(thread: travel_agents::AgentThread) -> ThreadView {
             } => MessageView {
                 role: "tool",
                 title: format!("{name} ← {tool_call_id}"),
-                body: content.clone(),
+                body: pretty_json_text(content),
             },
         })
         .collect();
