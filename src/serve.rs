@@ -9,6 +9,7 @@ use anyhow::Context;
 use travel_api::AppState;
 use travel_api::admin::{AdminAccess, require_admin};
 use travel_orchestration::store::BlobSettings;
+use travel_orchestration::trips::DEFAULT_APPROVAL_TIMEOUT;
 use travel_orchestration::{
     Activities, ApprovalWebhook, Engine, EngineTuning, LocalPlanStore, PlanStore, SandboxBookings,
     Store, TripSettings, Trips,
@@ -25,7 +26,7 @@ pub struct ServeArgs {
     #[arg(long, env = "DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
     /// How long a plan waits for approval before it expires, in seconds (7 days by default).
-    #[arg(long, env = "APPROVAL_TIMEOUT_SECS", default_value_t = 7 * 24 * 3600)]
+    #[arg(long, env = "APPROVAL_TIMEOUT_SECS", default_value_t = DEFAULT_APPROVAL_TIMEOUT.as_secs())]
     pub approval_timeout_secs: u64,
     /// Where to POST a summary and the review link when a plan awaits approval.
     #[arg(long, env = "APPROVAL_WEBHOOK_URL")]
@@ -50,7 +51,7 @@ impl ServeArgs {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.into(),
-            approval_timeout_secs: 7 * 24 * 3600,
+            approval_timeout_secs: DEFAULT_APPROVAL_TIMEOUT.as_secs(),
             approval_webhook_url: None,
             public_base_url: None,
             admin_token: None,
@@ -102,8 +103,6 @@ async fn housekeeping(trips: &Trips) {
 
 /// Builds every part from the arguments and the environment.
 pub async fn start(args: &ServeArgs, tuning: &EngineTuning) -> anyhow::Result<Running> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let plans: Arc<dyn PlanStore> = match BlobSettings::from_env_with(|n| std::env::var(n).ok())? {
         Some(settings) => Arc::new(
             settings

@@ -78,11 +78,6 @@ impl AgentName {
     pub fn by_schema_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|a| a.info().schema_name == name)
     }
-
-    /// The agent an activity of the workflow runs.
-    pub fn by_activity(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.info().activity == name)
-    }
 }
 
 impl std::fmt::Display for AgentName {
@@ -106,7 +101,6 @@ mod tests {
             );
             assert_eq!(AgentName::parse(info.key), Some(agent));
             assert_eq!(AgentName::by_schema_name(info.schema_name), Some(agent));
-            assert_eq!(AgentName::by_activity(info.activity), Some(agent));
         }
         let steps: Vec<u8> = AgentName::ALL.iter().map(|a| a.info().step).collect();
         assert!(steps.is_sorted(), "ALL is in the order the plan runs them");

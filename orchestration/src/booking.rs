@@ -70,13 +70,16 @@ impl SandboxBookings {
         for entry in entries.filter_map(|e| e.ok()) {
             let name = entry.file_name();
             let name = name.to_string_lossy();
+            if !(name.starts_with('.') && name.ends_with(".partial")) {
+                continue;
+            }
             let stale = entry
                 .metadata()
                 .and_then(|m| m.modified())
                 .ok()
                 .and_then(|m| m.elapsed().ok())
                 .is_some_and(|age| age > older_than);
-            if name.starts_with('.') && name.ends_with(".partial") && stale {
+            if stale {
                 let _ = std::fs::remove_file(entry.path());
             }
         }

@@ -103,10 +103,13 @@ pub struct TripSettings {
     pub announce_approval: bool,
 }
 
+/// How long a plan waits for approval unless configured otherwise: seven days.
+pub const DEFAULT_APPROVAL_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+
 impl Default for TripSettings {
     fn default() -> Self {
         Self {
-            approval_timeout: Duration::from_secs(7 * 24 * 3600),
+            approval_timeout: DEFAULT_APPROVAL_TIMEOUT,
             retries: RetrySettings::default(),
             announce_approval: true,
         }

@@ -18,7 +18,8 @@ use travel_api::admin::ADMIN_COOKIE;
 
 use crate::WebState;
 use crate::pages::{
-    DecisionForm, cross_site, csrf_of, error_page, forbidden_post, render, trip_error, with_cookie,
+    CsrfForm, DecisionForm, cross_site, csrf_of, error_page, forbidden_post, render, trip_error,
+    with_cookie,
 };
 
 #[derive(Debug, Default, Deserialize)]
@@ -466,12 +467,6 @@ pub async fn approval(
         raised,
         &format!("/dashboard/instances/{id}?done=ApprovalEvent+raised"),
     )
-}
-
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 pub async fn terminate(

@@ -263,10 +263,11 @@ fn to_new_trip(started: travel_orchestration::trips::StartedTrip) -> Response {
     with_cookie(response, Some(cookie))
 }
 
+/// A form whose only field is its CSRF token (a button that acts).
 #[derive(Debug, Deserialize)]
-pub struct CsrfOnly {
+pub struct CsrfForm {
     #[serde(default)]
-    csrf: String,
+    pub(crate) csrf: String,
 }
 
 /// "Try again" on a trip that failed: a new trip with the same request, started by the browser
@@ -275,7 +276,7 @@ pub async fn try_again(
     State(state): State<WebState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    Form(form): Form<CsrfOnly>,
+    Form(form): Form<CsrfForm>,
 ) -> Response {
     if cross_site(&headers, &form.csrf) || cookies::approval_token(&headers, &id).is_none() {
         return forbidden_post();

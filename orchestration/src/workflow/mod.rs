@@ -35,7 +35,7 @@ use chrono::{DateTime, Utc};
 use duroxide::{Either2, OrchestrationContext};
 use travel_agents::{
     AgentReply, DestinationBrief, DestinationRecommendations, DestinationSuggestion, Itinerary,
-    LocalTips, TravellerBrief,
+    LocalTips,
 };
 
 pub use types::{ActivityFailure, ApprovalRequest, PlanSaved, Retry, RetrySettings, TripInput};
@@ -158,14 +158,13 @@ fn assemble_plan(
     itinerary: AgentReply<Itinerary>,
     tips: AgentReply<LocalTips>,
 ) -> TripPlan {
-    let traveller: &TravellerBrief = &brief.traveller;
     TripPlan {
         instance_id: ctx.instance_id(),
         revision: 1,
         // Stamped by `save_plan`: by the workflow (revision 1) or as the plan is saved.
         created_at: DateTime::<Utc>::UNIX_EPOCH,
         request: input.request.clone(),
-        costs: CostSummary::compute(&itinerary.output, &traveller.budget),
+        costs: CostSummary::compute(&itinerary.output, &brief.traveller.budget),
         demo: destinations.thread.demo || itinerary.thread.demo || tips.thread.demo,
         recommendations: destinations.output,
         destination: brief.destination,
