@@ -132,17 +132,7 @@ pub async fn run(args: InstancesArgs) -> anyhow::Result<()> {
             id,
             reject,
             comments,
-        } => {
-            let data = serde_json::json!({"approved": !reject, "comments": comments});
-            trips
-                .raise_event(&id, travel_orchestration::workflow::APPROVAL_EVENT, &data)
-                .await?;
-            let answer = serde_json::json!({"instanceId": id, "raised": "ApprovalEvent", "approved": !reject});
-            output(json, &answer, || {
-                let decision = if reject { "rejected" } else { "approved" };
-                format!("ApprovalEvent raised on {id}: {decision}")
-            })
-        }
+        } => approve(&trips, json, &id, !reject, comments).await,
         InstancesCommand::Terminate { id, reason } => {
             trips.terminate(&id, &reason).await?;
             let answer = serde_json::json!({"instanceId": id, "terminated": true});
@@ -156,6 +146,26 @@ pub async fn run(args: InstancesArgs) -> anyhow::Result<()> {
             output(json, &answer, || format!("{id} purged"))
         }
     }
+}
+
+/// Raises the approval event as the service's own `/approve` would (without its checks).
+async fn approve(
+    trips: &Trips,
+    json: bool,
+    id: &str,
+    approved: bool,
+    comments: Option<String>,
+) -> anyhow::Result<()> {
+    let data = serde_json::json!({"approved": approved, "comments": comments});
+    trips
+        .raise_event(id, travel_orchestration::workflow::APPROVAL_EVENT, &data)
+        .await?;
+    let answer =
+        serde_json::json!({"instanceId": id, "raised": "ApprovalEvent", "approved": approved});
+    output(json, &answer, || {
+        let decision = if approved { "approved" } else { "rejected" };
+        format!("ApprovalEvent raised on {id}: {decision}")
+    })
 }
 
 /// The service's store, beside the service if it runs.

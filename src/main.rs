@@ -44,6 +44,17 @@ enum Command {
     Instances(instances::InstancesArgs),
     /// Time whole trips (plan, approve, book) through the real engine against the demo model.
     Bench(bench::BenchArgs),
+    /// Check that a running service answers `/healthz` (exit 0) or not (exit 1): the container
+    /// image's health check, which has no shell or curl.
+    Health {
+        /// The URL to ask; by default `/healthz` on the address `serve` binds (`BIND`), through
+        /// loopback.
+        #[arg(long)]
+        url: Option<String>,
+        /// The address `serve` binds.
+        #[arg(long, env = "BIND", default_value = "127.0.0.1:8080")]
+        bind: SocketAddr,
+    },
     /// Serve the built-in demo model (an OpenAI-compatible Chat Completions endpoint) alone.
     DemoModel {
         /// Address to listen on.
@@ -56,7 +67,10 @@ fn main() -> anyhow::Result<()> {
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
     // The benchmark's and the plan's own output is their report; routine logs would drown it.
-    let quiet = matches!(cli.command, Command::Bench(_) | Command::Plan(_));
+    let quiet = matches!(
+        cli.command,
+        Command::Bench(_) | Command::Plan(_) | Command::Health { .. }
+    );
     init_tracing(cli.log_format, quiet);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -67,6 +81,7 @@ fn main() -> anyhow::Result<()> {
             Command::Plan(args) => plan_once::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Instances(args) => instances::run(args).await,
+            Command::Health { url, bind } => health(url, bind).await,
             Command::DemoModel { bind } => serve_demo_model(bind).await,
         }
     })
@@ -90,6 +105,30 @@ fn init_tracing(format: LogFormat, quiet: bool) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+}
+
+/// Exits 1 (through the error) unless `url`, or `/healthz` at `bind`, answers 200 within 5 s.
+async fn health(url: Option<String>, bind: SocketAddr) -> anyhow::Result<()> {
+    let url = url.unwrap_or_else(|| {
+        let mut local = bind;
+        if local.ip().is_unspecified() {
+            local.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("http://{local}/healthz")
+    });
+    let response = travel_platform::http::shared_client()
+        .get(&url)
+        .timeout(std::time::Duration::from_secs(5))
+        .send()
+        .await
+        .with_context(|| format!("{url} did not answer"))?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "{url} answered {}",
+        response.status()
+    );
+    println!("{url}: {}", response.status());
+    Ok(())
 }
 
 async fn serve_demo_model(bind: SocketAddr) -> anyhow::Result<()> {

@@ -222,6 +222,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "ADMIN_TOKEN is not set: the dashboard and the management API are open to this machine only (loopback)"
         );
     }
+    // Before the engine starts, so that its metrics are recorded from the first.
+    if travel_api::metrics::install().is_none() {
+        tracing::warn!("another metrics recorder is installed: GET /metrics will answer 503");
+    }
     let running = start(&args, &args.tuning.tuning()).await?;
     let _repairs = running.repair_now_and_then();
     let https = args

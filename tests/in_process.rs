@@ -93,7 +93,7 @@ fn trip_body() -> Value {
         "preferences": "museums and long walks",
         "durationDays": 2,
         "budget": {"amount": 1800, "currency": "EUR"},
-        "startDate": "2027-04-12"
+        "startDate": (chrono::Utc::now().date_naive() + chrono::Days::new(90)).to_string()
     })
 }
 
@@ -173,6 +173,26 @@ async fn bad_input_and_unknown_addresses_get_the_documented_errors() {
         .await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
     assert_eq!(error["error"]["code"], "invalid_query", "{error}");
+    // An address over 16 KiB, an id that is not UTF-8, a page size out of bounds.
+    let long = format!("/api/trips/{}", "a".repeat(17 * 1024));
+    let (code, error) = service.get(&long).await;
+    assert_eq!(code, StatusCode::URI_TOO_LONG);
+    assert_eq!(error["error"]["code"], "uri_too_long", "{error}");
+    let (code, error) = service.get("/api/trips/%FF%FE").await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert_eq!(error["error"]["code"], "invalid_path", "{error}");
+    let (code, error) = service.get("/api/instances?pageSize=201").await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert_eq!(error["error"]["code"], "invalid_query", "{error}");
+    // A long unknown id is not echoed whole.
+    let (code, error) = service
+        .get(&format!("/api/trips/{}", "b".repeat(4000)))
+        .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    assert!(
+        error["error"]["message"].as_str().unwrap().len() < 200,
+        "{error}"
+    );
     // Outside the API an unknown address is a page.
     let (code, page) = service.get("/nothing-here").await;
     assert_eq!(code, StatusCode::NOT_FOUND);
@@ -349,6 +369,90 @@ async fn another_site_cannot_change_anything_and_a_rebound_host_name_is_refused(
         )
         .await;
     assert_eq!(code, StatusCode::ACCEPTED);
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn behind_https_every_cookie_is_secure() {
+    let service = InProcess::start(None).await;
+    let app = serve::app(service.running.trips.clone(), None, true);
+    let response = app
+        .oneshot(Request::get("/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let cookies: Vec<&str> = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|c| c.to_str().unwrap())
+        .collect();
+    assert!(!cookies.is_empty(), "the form sets its CSRF cookie");
+    assert!(
+        cookies.iter().all(|c| c.ends_with("; Secure")),
+        "{cookies:?}"
+    );
+    assert!(
+        response
+            .headers()
+            .contains_key(header::STRICT_TRANSPORT_SECURITY)
+    );
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_count_trips_agents_tokens_and_the_engine() {
+    travel_api::metrics::install().expect("the only recorder of this test process");
+    let service = InProcess::start(None).await;
+    let (code, created) = service.post_json("/api/trips", &trip_body()).await;
+    assert_eq!(code, StatusCode::ACCEPTED, "{created}");
+    let id = created["instanceId"].as_str().unwrap().to_owned();
+    service.wait_for(&id, "awaiting_approval").await;
+    let response = service
+        .app
+        .clone()
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = String::from_utf8(
+        axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+    // `name{labels} value` lines, as Prometheus reads them.
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .find_map(|l| {
+                let (name, value) = l.rsplit_once(' ')?;
+                (name == series).then(|| value.parse().unwrap())
+            })
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    };
+    assert!(value("travel_trips_started_total") >= 1.0);
+    assert!(value(r#"travel_trips{state="awaiting_approval"}"#) >= 1.0);
+    assert!(
+        value(
+            r#"travel_agent_tokens_total{agent="destination",model="travel-demo",kind="output"}"#
+        ) > 0.0
+    );
+    assert!(
+        value(r#"travel_agent_calls_total{agent="itinerary",model="travel-demo",outcome="ok"}"#)
+            >= 1.0
+    );
+    assert!(value(r#"travel_plan_store_seconds_count{operation="save"}"#) >= 1.0);
+    assert!(
+        text.contains("duroxide_orchestration_starts_total"),
+        "the engine's own"
+    );
     service.stop().await;
 }
 

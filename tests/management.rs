@@ -328,11 +328,12 @@ async fn the_admin_token_guards_the_dashboard_and_the_management_api() {
         .next()
         .unwrap()
         .to_owned();
+    let set_cookie = right.headers()["set-cookie"].to_str().unwrap();
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("Max-Age=43200"));
+    // The cookie holds a signed session, never the token.
     assert!(
-        right.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .contains("HttpOnly")
+        !admin_cookie.contains("s3cret-operator-token"),
+        "{admin_cookie}"
     );
     let dashboard = http
         .get(service.url("/dashboard"))
@@ -341,6 +342,29 @@ async fn the_admin_token_guards_the_dashboard_and_the_management_api() {
         .await
         .unwrap();
     assert_eq!(dashboard.status(), 200);
+    // The token itself, or a session with its expiry pushed back, opens nothing.
+    let (expires, rest) = admin_cookie
+        .split_once('=')
+        .unwrap()
+        .1
+        .split_once('.')
+        .unwrap();
+    let extended = format!(
+        "tp_admin={}.{rest}",
+        expires.parse::<u64>().unwrap() + 86_400
+    );
+    for cookie in [
+        "tp_admin=s3cret-operator-token-0123456789abcdef".to_owned(),
+        extended,
+    ] {
+        let refused = http
+            .get(service.url("/api/instances"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 401, "{cookie}");
+    }
 
     // The traveller's side stays open.
     let (id, _) = service.start_trip(&trip_body(1)).await;
@@ -363,6 +387,30 @@ fn refused_start(bind: &str, token: Option<&str>) -> String {
     let output = command.output().unwrap();
     assert!(!output.status.success());
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn the_health_command_says_whether_the_service_answers() {
+    let data = tempfile::tempdir().unwrap();
+    let demo = DemoModel::start();
+    let service = Service::start(data.path(), &demo, &[]);
+    let health = |url: String| {
+        std::process::Command::new(BIN)
+            .args(["health", "--url", &url])
+            .output()
+            .unwrap()
+    };
+    let up = health(service.url("/healthz"));
+    assert!(up.status.success(), "{up:?}");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let down = health(format!("http://127.0.0.1:{port}/healthz"));
+    assert_eq!(down.status.code(), Some(1), "{down:?}");
+    let missing = health(service.url("/no-such-page"));
+    assert_eq!(missing.status.code(), Some(1), "{missing:?}");
 }
 
 #[tokio::test]

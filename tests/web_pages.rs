@@ -352,6 +352,8 @@ async fn the_dashboard_filters_shows_the_parallel_agents_and_tool_calls_and_appr
         thread.contains("get_exchange_rate") && thread.contains("convert_currency"),
         "{thread}"
     );
+    // The long messages (instructions, whole replies) start folded.
+    assert!(browser.exists("#thread-itinerary details.folded").await);
     assert!(browser.text("#history").await.contains("RunLocalTipsAgent"));
     browser.screenshot("instance").await;
 

@@ -23,6 +23,7 @@ pub mod roster;
 pub mod runner;
 pub mod setup;
 pub mod strict_schema;
+pub mod telemetry;
 pub mod thread;
 pub mod tools;
 

@@ -24,11 +24,13 @@ use async_openai::types::chat::{
 use chrono::Utc;
 use schemars::JsonSchema;
 use serde::{Serialize, de::DeserializeOwned};
+use tracing::Instrument;
 
 use crate::currency::ExchangeRate;
 use crate::error::AgentError;
 use crate::llm::LlmClient;
 use crate::roster::AgentName;
+use crate::telemetry;
 use crate::thread::{AgentThread, Round, ThreadMessage, TokenUsage, ToolCall};
 use crate::tools::Toolbox;
 
@@ -75,10 +77,35 @@ pub fn user_message(data: &serde_json::Value) -> String {
     format!("Plan from this request.\n{DATA_OPEN}\n{json}\n{DATA_CLOSE}")
 }
 
+/// Runs the agent's conversation to its typed answer, in an `invoke_agent` span, and counts it.
 pub(crate) async fn converse<T>(
     llm: &LlmClient,
     task: Task<'_, T>,
 ) -> Result<Finished<T>, AgentError>
+where
+    T: DeserializeOwned + Serialize + JsonSchema,
+{
+    let agent = task.agent;
+    let span = tracing::info_span!(
+        "invoke_agent",
+        otel.name = %format!("invoke_agent {agent}"),
+        gen_ai.operation.name = "invoke_agent",
+        gen_ai.agent.name = agent.as_str(),
+        gen_ai.provider.name = telemetry::provider_name(llm.provider_label()),
+        gen_ai.request.model = llm.model(),
+        otel.status_code = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    let result = talk_until_done(llm, task).instrument(span.clone()).await;
+    let outcome = if result.is_ok() { "ok" } else { "failed" };
+    if result.is_err() {
+        span.record("otel.status_code", "ERROR");
+    }
+    telemetry::call(agent, llm.model(), outcome, started.elapsed());
+    result
+}
+
+async fn talk_until_done<T>(llm: &LlmClient, task: Task<'_, T>) -> Result<Finished<T>, AgentError>
 where
     T: DeserializeOwned + Serialize + JsonSchema,
 {
@@ -177,26 +204,45 @@ impl<'a> Conversation<'a> {
     /// cut short is an error.
     async fn ask(&mut self) -> Result<Reply, AgentError> {
         let agent = self.agent;
-        let request = CreateChatCompletionRequest {
-            model: self.llm.model().to_owned(),
-            messages: self.messages.clone(),
-            response_format: Some(self.response_format.clone()),
-            parallel_tool_calls: self.tools.as_ref().map(|_| true),
-            tools: self.tools.clone(),
-            ..Default::default()
-        };
+        let request = self.request();
+        let model = self.llm.model();
+        let span = tracing::info_span!(
+            "chat",
+            otel.name = %format!("chat {model}"),
+            gen_ai.operation.name = "chat",
+            gen_ai.provider.name = telemetry::provider_name(self.llm.provider_label()),
+            gen_ai.request.model = model,
+            gen_ai.agent.name = agent.as_str(),
+            gen_ai.usage.input_tokens = tracing::field::Empty,
+            gen_ai.usage.output_tokens = tracing::field::Empty,
+            gen_ai.response.finish_reasons = tracing::field::Empty,
+            gen_ai.input.messages = tracing::field::Empty,
+            gen_ai.output.messages = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        if telemetry::capture_message_content() {
+            span.record(
+                "gen_ai.input.messages",
+                serde_json::to_string(&request.messages).unwrap_or_default(),
+            );
+        }
         let round_started = Utc::now();
         let round_clock = Instant::now();
-        let response = self
-            .llm
-            .complete(request)
-            .await
-            .map_err(|source| AgentError::Llm { agent, source })?;
+        let response = match self.llm.complete(request).instrument(span.clone()).await {
+            Ok(response) => response,
+            Err(source) => {
+                span.record("otel.status_code", "ERROR");
+                return Err(AgentError::Llm { agent, source });
+            }
+        };
         let usage = response
             .usage
             .as_ref()
             .map(TokenUsage::from)
             .unwrap_or_default();
+        span.record("gen_ai.usage.input_tokens", usage.prompt_tokens);
+        span.record("gen_ai.usage.output_tokens", usage.completion_tokens);
+        telemetry::round(agent, model, &usage, round_clock.elapsed());
         self.thread.usage.add(usage);
         let Some(choice) = response.choices.into_iter().next() else {
             return Err(AgentError::InvalidOutput {
@@ -217,6 +263,18 @@ impl<'a> Conversation<'a> {
             usage,
         });
         let message = choice.message;
+        if let Some(reason) = choice.finish_reason {
+            span.record(
+                "gen_ai.response.finish_reasons",
+                format!("[\"{}\"]", finish_reason_name(reason)),
+            );
+        }
+        if telemetry::capture_message_content() {
+            span.record(
+                "gen_ai.output.messages",
+                serde_json::to_string(&message).unwrap_or_default(),
+            );
+        }
         let tool_calls = function_calls(message.tool_calls.unwrap_or_default());
         self.thread.messages.push(ThreadMessage::Assistant {
             content: message.content.clone(),
@@ -242,6 +300,18 @@ impl<'a> Conversation<'a> {
         }
     }
 
+    /// The next request: the conversation so far, the reply's schema and the agent's tools.
+    fn request(&self) -> CreateChatCompletionRequest {
+        CreateChatCompletionRequest {
+            model: self.llm.model().to_owned(),
+            messages: self.messages.clone(),
+            response_format: Some(self.response_format.clone()),
+            parallel_tool_calls: self.tools.as_ref().map(|_| true),
+            tools: self.tools.clone(),
+            ..Default::default()
+        }
+    }
+
     /// Runs the calls the model asked for through the agent's toolbox and appends the results.
     async fn run_tools(&mut self, calls: &[ToolCall], tools: &Toolbox) -> Result<(), AgentError> {
         self.tool_rounds += 1;
@@ -254,7 +324,18 @@ impl<'a> Conversation<'a> {
         }
         self.messages.push(assistant_tool_calls(calls));
         for call in calls {
-            let result = tools.call(&call.name, &call.arguments).await;
+            let span = tracing::info_span!(
+                "execute_tool",
+                otel.name = %format!("execute_tool {}", call.name),
+                gen_ai.operation.name = "execute_tool",
+                gen_ai.tool.name = call.name.as_str(),
+                gen_ai.tool.call.id = call.id.as_str(),
+                gen_ai.agent.name = self.agent.as_str(),
+            );
+            let result = tools
+                .call(&call.name, &call.arguments)
+                .instrument(span)
+                .await;
             tracing::debug!(agent = %self.agent, tool = %call.name, "tool call answered");
             self.rates.extend(result.rate);
             self.thread.messages.push(ThreadMessage::Tool {

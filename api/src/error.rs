@@ -27,6 +27,8 @@ pub enum ErrorCode {
     UnreadableBody,
     /// 400: a query parameter is wrong.
     InvalidQuery,
+    /// 400: a part of the address does not parse (an id that is not UTF-8).
+    InvalidPath,
     /// 405: the address exists, the method does not.
     MethodNotAllowed,
     /// 414
@@ -68,7 +70,7 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             ValidationFailed | InvalidBody | InvalidEvent => StatusCode::UNPROCESSABLE_ENTITY,
-            MalformedJson | UnreadableBody | InvalidQuery => StatusCode::BAD_REQUEST,
+            MalformedJson | UnreadableBody | InvalidQuery | InvalidPath => StatusCode::BAD_REQUEST,
             JsonRequired => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             UriTooLong => StatusCode::URI_TOO_LONG,

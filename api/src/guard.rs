@@ -26,7 +26,20 @@ pub struct Guard {
     pub https: bool,
 }
 
+/// The longest address answered (path and query); the HTTP server itself cuts off at 64 KiB.
+pub const MAX_URI_BYTES: usize = 16 * 1024;
+
 pub async fn guard(State(guard): State<Guard>, request: Request, next: Next) -> Response {
+    if request.uri().to_string().len() > MAX_URI_BYTES {
+        return with_security_headers(
+            ApiError::new(
+                ErrorCode::UriTooLong,
+                format!("The address is longer than {MAX_URI_BYTES} bytes."),
+            )
+            .into_response(),
+            &guard,
+        );
+    }
     let headers = request.headers();
     if guard.loopback_hosts_only && !host_is_loopback(headers) {
         return ApiError::new(
@@ -48,6 +61,10 @@ pub async fn guard(State(guard): State<Guard>, request: Request, next: Next) -> 
     if api {
         response = as_documented_error(response).await;
     }
+    with_security_headers(response, &guard)
+}
+
+fn with_security_headers(mut response: Response, guard: &Guard) -> Response {
     let set = response.headers_mut();
     for (name, value) in [
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
@@ -62,8 +79,27 @@ pub async fn guard(State(guard): State<Guard>, request: Request, next: Next) -> 
             header::STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static("max-age=31536000"),
         );
+        secure_cookies(set);
     }
     response
+}
+
+/// Behind https every cookie the service sets is `Secure` (never sent over plain http).
+fn secure_cookies(headers: &mut axum::http::HeaderMap) {
+    let cookies: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|cookie| match cookie.to_str() {
+            Ok(text) if !text.to_ascii_lowercase().contains("; secure") => {
+                HeaderValue::from_str(&format!("{text}; Secure")).unwrap_or_else(|_| cookie.clone())
+            }
+            _ => cookie.clone(),
+        })
+        .collect();
+    headers.remove(header::SET_COOKIE);
+    for cookie in cookies {
+        headers.append(header::SET_COOKIE, cookie);
+    }
 }
 
 /// Errors the framework answers itself (405, a query that does not parse, a bad path) come as
@@ -85,6 +121,8 @@ async fn as_documented_error(response: Response) -> Response {
         .unwrap_or_default();
     let code = if text.starts_with("Failed to deserialize query string") {
         ErrorCode::InvalidQuery
+    } else if text.starts_with("Invalid URL") {
+        ErrorCode::InvalidPath
     } else {
         ErrorCode::for_status(status)
     };

@@ -16,6 +16,7 @@ pub mod credentials;
 mod error;
 pub mod guard;
 pub mod management;
+pub mod metrics;
 pub mod openapi;
 mod routes;
 

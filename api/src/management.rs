@@ -1,4 +1,5 @@
-//! The management API (operators): instances, history, events, terminate, purge.
+//! The management API (operators): instances, history, events, terminate, purge, and the
+//! metrics.
 
 use axum::Json;
 use axum::Router;
@@ -12,6 +13,9 @@ use travel_orchestration::{HistoryEvent, InstanceDetail, InstancePage, InstanceQ
 use crate::AppState;
 use crate::error::{ApiError, ErrorCode, JsonBody};
 
+/// The last page a list may ask for.
+pub const MAX_PAGE: usize = 1_000_000;
+
 pub fn routes(state: AppState) -> Router {
     Router::new()
         .route("/api/instances", get(list))
@@ -19,6 +23,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/api/instances/{instance_id}/history", get(history))
         .route("/api/instances/{instance_id}/events/{event}", post(raise))
         .route("/api/instances/{instance_id}/terminate", post(terminate))
+        .route("/metrics", get(crate::metrics::render))
         .with_state(state)
 }
 
@@ -27,6 +32,14 @@ async fn list(
     query: Result<Query<InstanceQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<InstancePage>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::new(ErrorCode::InvalidQuery, e.body_text()))?;
+    if query.page.is_some_and(|n| !(1..=MAX_PAGE).contains(&n))
+        || query.page_size.is_some_and(|n| !(1..=200).contains(&n))
+    {
+        return Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            format!("`page` is 1 to {MAX_PAGE}, and `pageSize` is 1 to 200."),
+        ));
+    }
     Ok(Json(state.trips.instances(&query).await?))
 }
 

@@ -27,7 +27,21 @@ impl Doc {
         json!({"description": description, "content": {"application/json": {"schema": self.schema::<ErrorBody>()}}})
     }
 
-    fn op(&mut self, method: &str, path: &str, operation: Value) {
+    /// Adds an operation, with the errors every operation may answer: 400 (a path or query
+    /// that does not parse), 414 (an address over 16 KiB), and 415 for one that takes a body.
+    fn op(&mut self, method: &str, path: &str, mut operation: Value) {
+        let mut common = vec![
+            ("400", "A path or query parameter that does not parse"),
+            ("414", "The address is longer than 16 KiB"),
+        ];
+        if operation.get("requestBody").is_some() {
+            common.push(("415", "The body is not sent as `application/json`"));
+        }
+        for (status, description) in common {
+            if operation["responses"].get(status).is_none() {
+                operation["responses"][status] = self.error(description);
+            }
+        }
         let entry = self
             .paths
             .entry(path.to_owned())
@@ -53,7 +67,15 @@ pub fn document() -> Value {
         generator: settings.into_generator(),
         paths: Map::new(),
     };
+    trips(&mut doc);
+    approval(&mut doc);
+    health(&mut doc);
+    management(&mut doc);
+    finish(doc)
+}
 
+/// The traveller's routes: start a trip, follow it, read its plan and its agents' threads.
+fn trips(doc: &mut Doc) {
     let created = doc.schema::<TripCreated>();
     let request = doc.schema::<TripRequest>();
     let (e422, e400, e413) = (
@@ -105,6 +127,10 @@ pub fn document() -> Value {
         "parameters": [id_param(), {"name": "agent", "in": "path", "required": true, "schema": {"type": "string", "enum": ["destination", "itinerary", "local-tips"]}}],
         "responses": {"200": json_response("The thread", thread), "404": e404}
     }));
+}
+
+/// The decision on a planned trip.
+fn approval(doc: &mut Doc) {
     let approve = doc.schema::<ApproveRequest>();
     let status = doc.schema::<TripStatus>();
     let (e401, e403, e404, e409) = (
@@ -125,14 +151,19 @@ pub fn document() -> Value {
         "requestBody": {"required": true, "content": {"application/json": {"schema": approve}}},
         "responses": {"200": json_response("The decision was recorded; the trip's status", status), "400": e400, "401": e401, "403": e403, "404": e404, "409": e409, "422": e422}
     }));
+}
+
+/// Liveness, readiness and this document.
+fn health(doc: &mut Doc) {
     let health = doc.schema::<Health>();
     let e503 = doc.error("Not ready");
     doc.op("get", "/healthz", json!({"summary": "Liveness", "operationId": "healthz", "responses": {"200": json_response("Alive", health.clone())}}));
-    doc.op("get", "/readyz", json!({"summary": "Readiness (the workflow store answers)", "operationId": "readyz", "responses": {"200": json_response("Ready", health), "503": e503}}));
+    doc.op("get", "/readyz", json!({"summary": "Readiness (the workflow store and the plan store answer)", "operationId": "readyz", "responses": {"200": json_response("Ready", health), "503": e503}}));
     doc.op("get", "/api/openapi.json", json!({"summary": "This document", "operationId": "openapi", "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}}));
+}
 
-    management(&mut doc);
-
+/// The whole document: the paths described, and every schema they named.
+fn finish(mut doc: Doc) -> Value {
     let mut schemas: Map<String, Value> =
         doc.generator.take_definitions(true).into_iter().collect();
     // A budget's currency is one the rate table converts (checked by `TripRequest::validate`).
@@ -175,9 +206,9 @@ fn management(doc: &mut Doc) {
         "parameters": [
             query("status", json!({"type": "string", "enum": ["planning", "awaiting_approval", "booking", "booked", "rejected", "expired", "failed"]}), "Only this status."),
             query("prefix", json!({"type": "string"}), "Instance ids starting with this."),
-            query("createdAfter", json!({"type": "string"}), "RFC 3339 time."),
-            query("createdBefore", json!({"type": "string"}), "RFC 3339 time."),
-            query("page", json!({"type": "integer", "minimum": 1}), "1-based page."),
+            query("createdAfter", json!({"type": "string", "format": "date-time"}), "RFC 3339 time."),
+            query("createdBefore", json!({"type": "string", "format": "date-time"}), "RFC 3339 time."),
+            query("page", json!({"type": "integer", "minimum": 1, "maximum": crate::management::MAX_PAGE}), "1-based page."),
             query("pageSize", json!({"type": "integer", "minimum": 1, "maximum": 200}), "Items per page (25).")
         ],
         "responses": {"200": json_response("A page of instances", page), "401": e401.clone()}
@@ -202,20 +233,26 @@ fn management(doc: &mut Doc) {
         "responses": {"200": json_response("The events", history), "401": e401.clone(), "404": e404.clone()}
     }));
     let e422 = doc.error("Not an event the workflow listens to, or bad data");
+    let decision = doc.schema::<travel_orchestration::ApprovalDecision>();
     let e409 = doc.error("The instance is not waiting for that event");
     doc.op("post", "/api/instances/{instance_id}/events/{event}", json!({
         "summary": "Raise an event (the workflow listens to `ApprovalEvent`: {\"approved\": bool, \"comments\": string?})",
         "operationId": "raiseEvent", "security": security,
-        "parameters": [id_param(), {"name": "event", "in": "path", "required": true, "schema": {"type": "string"}}],
-        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object"}}}},
+        "parameters": [id_param(), {"name": "event", "in": "path", "required": true, "schema": {"type": "string", "enum": [travel_orchestration::workflow::APPROVAL_EVENT]}}],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": decision}}},
         "responses": {"202": {"description": "Raised"}, "401": e401.clone(), "404": e404.clone(), "409": e409, "422": e422}
     }));
     let e409 = doc.error("Already finished");
     doc.op("post", "/api/instances/{instance_id}/terminate", json!({
         "summary": "Terminate a running instance (it ends `failed` with the reason)",
         "operationId": "terminateInstance", "security": security, "parameters": [id_param()],
-        "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object", "properties": {"reason": {"type": "string"}}}}}},
-        "responses": {"202": {"description": "Terminating"}, "401": e401, "404": e404, "409": e409}
+        "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object", "properties": {"reason": {"type": ["string", "null"]}}}}}},
+        "responses": {"202": {"description": "Terminating"}, "401": e401.clone(), "404": e404, "409": e409}
+    }));
+    doc.op("get", "/metrics", json!({
+        "summary": "The process' metrics in Prometheus' text format (the engine's `duroxide_*`, the agents' `travel_agent_*` and `travel_llm_errors_total`, the trips' `travel_trips*`, `travel_approval_wait_seconds`, `travel_plan_store_*`)",
+        "operationId": "metrics", "security": security,
+        "responses": {"200": {"description": "Prometheus text exposition format 0.0.4", "content": {"text/plain": {"schema": {"type": "string"}}}}, "401": e401}
     }));
 }
 

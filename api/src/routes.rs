@@ -239,6 +239,8 @@ async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
+/// Ready when the workflow store answers and the plan store can be read (a plan that does not
+/// exist is asked for: a cheap read that needs the store to answer).
 async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     state.trips.client().get_queue_depths().await.map_err(|e| {
         ApiError::new(
@@ -246,5 +248,13 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError>
             format!("The workflow store is not reachable: {e}"),
         )
     })?;
+    const NO_SUCH_TRIP: &str = "trip-00000000000000000000";
+    if let Err(e) = state.trips.plans().load(NO_SUCH_TRIP, Some(1)).await {
+        tracing::warn!(error = %e, store = %state.trips.plans().describe(), "readiness: the plan store is not reachable");
+        return Err(ApiError::new(
+            ErrorCode::NotReady,
+            "The plan store (Blob Storage or the data folder) is not reachable; see the service's log.",
+        ));
+    }
     Ok(Json(Health { status: "ready" }))
 }

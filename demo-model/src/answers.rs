@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use super::catalogue::{self, Place};
+use super::needs::Needs;
 use travel_agents::{
     Activity, Attraction, AttractionCategory, ConvertCurrency, Cost, CurrencyCode,
     DestinationBrief, DestinationRecommendations, DestinationSuggestion, GetExchangeRate,
@@ -84,20 +85,32 @@ pub fn itinerary(brief: &DestinationBrief) -> Itinerary {
     let days = brief.traveller.duration_days.max(1);
     let currency = brief.destination.currency.clone();
     let place = catalogue::find(&brief.destination.name);
+    let needs = needs_of(&brief.traveller);
     let pool = |slot: &str| -> Vec<Activity> {
         match place {
-            Some(p) => p
-                .activities
-                .iter()
-                .filter(|a| a.slot == slot)
-                .map(|a| Activity {
-                    time_slot: time_slot(&a.slot),
-                    name: a.name.clone(),
-                    description: a.description.clone(),
-                    location: a.location.clone(),
-                    estimated_cost: cost(a.cost, &currency),
-                })
-                .collect(),
+            Some(p) => {
+                let in_slot = p.activities.iter().filter(|a| a.slot == slot);
+                let suited: Vec<_> = in_slot
+                    .clone()
+                    .filter(|a| needs.may_do(&format!("{} {}", a.name, a.description)))
+                    .collect();
+                // Every slot keeps something to do, suited or not.
+                let chosen = if suited.is_empty() {
+                    in_slot.collect()
+                } else {
+                    suited
+                };
+                chosen
+                    .into_iter()
+                    .map(|a| Activity {
+                        time_slot: time_slot(&a.slot),
+                        name: a.name.clone(),
+                        description: a.description.clone(),
+                        location: a.location.clone(),
+                        estimated_cost: cost(a.cost, &currency),
+                    })
+                    .collect()
+            }
             None => generic_activities(&brief.destination.name, slot, &currency),
         }
     };
@@ -138,13 +151,37 @@ pub fn itinerary(brief: &DestinationBrief) -> Itinerary {
 
 pub fn local_tips(brief: &DestinationBrief) -> LocalTips {
     let currency = brief.destination.currency.clone();
-    match catalogue::find(&brief.destination.name) {
-        Some(place) => from_place(place, &currency),
+    let needs = needs_of(&brief.traveller);
+    let mut tips = match catalogue::find(&brief.destination.name) {
+        Some(place) => from_place(place, &currency, needs),
         None => generic_tips(&brief.destination.name, &currency),
-    }
+    };
+    let mut insider_tips = needs.tips(&brief.destination.name);
+    insider_tips.append(&mut tips.insider_tips);
+    insider_tips.truncate(8);
+    tips.insider_tips = insider_tips;
+    tips
 }
 
-fn from_place(place: &Place, currency: &CurrencyCode) -> LocalTips {
+/// What the traveller needs, from their requirements and preferences.
+fn needs_of(traveller: &TravellerBrief) -> Needs {
+    Needs::read(&format!(
+        "{} {}",
+        traveller
+            .special_requirements
+            .as_deref()
+            .unwrap_or_default(),
+        traveller.preferences
+    ))
+}
+
+fn from_place(place: &Place, currency: &CurrencyCode, needs: Needs) -> LocalTips {
+    // Restaurants whose signature dish suits the traveller first; at the others, what to ask for.
+    let (mut restaurants, others): (Vec<_>, Vec<_>) = place
+        .restaurants
+        .iter()
+        .partition(|r| needs.may_eat(&r.signature_dish));
+    restaurants.extend(others);
     LocalTips {
         attractions: place
             .attractions
@@ -160,9 +197,8 @@ fn from_place(place: &Place, currency: &CurrencyCode) -> LocalTips {
                 rating: a.rating.clamp(0.0, 5.0),
             })
             .collect(),
-        restaurants: place
-            .restaurants
-            .iter()
+        restaurants: restaurants
+            .into_iter()
             .take(5)
             .map(|r| Restaurant {
                 name: r.name.clone(),
@@ -170,7 +206,11 @@ fn from_place(place: &Place, currency: &CurrencyCode) -> LocalTips {
                 price_range: price_range(&r.price_range),
                 rating: r.rating.clamp(0.0, 5.0),
                 location: r.location.clone(),
-                signature_dish: r.signature_dish.clone(),
+                signature_dish: if needs.may_eat(&r.signature_dish) {
+                    r.signature_dish.clone()
+                } else {
+                    needs.instead_of(&r.signature_dish)
+                },
             })
             .collect(),
         insider_tips: place.tips.iter().take(6).cloned().collect(),
@@ -295,5 +335,90 @@ fn generic_tips(city: &str, currency: &CurrencyCode) -> LocalTips {
             "Carry some cash in small notes for markets.".into(),
             "Ask your host which neighbourhood locals eat in.".into(),
         ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn brief(city: &str, requirements: &str) -> DestinationBrief {
+        serde_json::from_value(json!({
+            "destination": {"name": city, "country": "", "currency": "EUR", "description": "",
+                            "reasoning": "", "matchScore": 90},
+            "traveller": {"preferences": "food and sights", "durationDays": 5,
+                          "budget": {"amount": 3000.0, "currency": "EUR"},
+                          "specialRequirements": requirements}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_vegetarian_is_not_told_to_order_meat_or_fish() {
+        for place in catalogue::places() {
+            let tips = local_tips(&brief(&place.name, "vegetarian"));
+            let needs = Needs::read("vegetarian");
+            for r in &tips.restaurants {
+                assert!(
+                    needs.may_eat(&r.signature_dish)
+                        || r.signature_dish.starts_with("Ask for the vegetarian"),
+                    "{}: {}",
+                    place.name,
+                    r.signature_dish
+                );
+            }
+            assert!(
+                tips.insider_tips[0].contains("vegetarian"),
+                "{:?}",
+                tips.insider_tips
+            );
+            assert!(tips.problems().is_empty(), "{:?}", tips.problems());
+        }
+        let reykjavik = local_tips(&brief("Reykjavik", "vegetarian"));
+        assert!(
+            reykjavik
+                .restaurants
+                .iter()
+                .all(|r| !r.signature_dish.starts_with("Lobster"))
+        );
+        let anyone = local_tips(&brief("Reykjavik", ""));
+        assert!(
+            anyone
+                .restaurants
+                .iter()
+                .any(|r| r.signature_dish.starts_with("Lobster"))
+        );
+    }
+
+    #[test]
+    fn step_free_trips_leave_out_hikes_where_there_is_another_choice() {
+        let needs = Needs::read("wheelchair user");
+        for place in catalogue::places() {
+            let plan = itinerary(&brief(&place.name, "wheelchair user"));
+            for slot in ["morning", "afternoon", "evening"] {
+                let suited = place
+                    .activities
+                    .iter()
+                    .filter(|a| a.slot == slot)
+                    .any(|a| needs.may_do(&format!("{} {}", a.name, a.description)));
+                if !suited {
+                    continue;
+                }
+                for day in &plan.days {
+                    for a in day
+                        .activities
+                        .iter()
+                        .filter(|a| time_slot(slot) == a.time_slot)
+                    {
+                        assert!(
+                            needs.may_do(&format!("{} {}", a.name, a.description)),
+                            "{}: {}",
+                            place.name,
+                            a.name
+                        );
+                    }
+                }
+            }
+        }
     }
 }

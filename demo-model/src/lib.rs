@@ -4,7 +4,12 @@
 //! so the very same code path (async-openai, transport, retries, parsing, tool loop) runs. It
 //! answers the three agents from an embedded catalogue of real destinations, honours the
 //! requested duration and budget currency, and drives the itinerary agent through real tool
-//! calls. Threads it produced are marked `demo`.
+//! calls. Threads it produced are marked `demo`. It honours the needs it recognises in the
+//! traveller's words (vegetarian or vegan, step-free access, children; see `needs.rs`).
+//!
+//! Other OpenAI clients may use it too (`openai.rs`): `GET /v1/models`, errors in OpenAI's JSON
+//! shape, `stream: true` as Server-Sent Events, `tool_choice`, and a short plain answer to any
+//! request that is not one of the planner's agents.
 //!
 //! Tests and benchmarks use it as the LLM double: it records every request, can be slowed down,
 //! and injects [`Fault`]s (429 with `Retry-After`, 500, malformed JSON, schema-breaking replies,
@@ -19,6 +24,8 @@
 mod answers;
 pub mod catalogue;
 mod faults;
+mod needs;
+mod openai;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -234,7 +241,11 @@ fn router(state: Arc<DemoState>) -> Router {
         .route("/demo/faults", post(add_faults).delete(clear_faults))
         .route("/demo/latency", put(set_latency))
         .route("/demo/requests", get(received))
+        .route("/v1/models", get(openai::models))
+        .route("/v1/models/{model}", get(openai::one_model))
         .route("/healthz", get(|| async { "ok" }))
+        .fallback(openai::unknown_url)
+        .method_not_allowed_fallback(openai::method_not_allowed)
         .with_state(state)
 }
 
@@ -309,14 +320,6 @@ fn traveller_data(body: &Value) -> Option<Value> {
     serde_json::from_str(text.get(start..end)?).ok()
 }
 
-fn api_error(status: StatusCode, message: &str, code: &str) -> Response {
-    (
-        status,
-        Json(json!({"error": {"message": message, "type": "demo_model", "code": code}})),
-    )
-        .into_response()
-}
-
 async fn chat(
     State(state): State<Arc<DemoState>>,
     OriginalUri(uri): OriginalUri,
@@ -324,12 +327,15 @@ async fn chat(
     body: Bytes,
 ) -> Response {
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return api_error(
-            StatusCode::BAD_REQUEST,
-            "the request body is not JSON",
-            "invalid_json",
+        return openai::invalid_request(
+            "We could not parse the JSON body of your request: it is not JSON.",
+            None,
+            None,
         );
     };
+    if let Some(refused) = openai::missing_parameter(&body) {
+        return refused;
+    }
     let agent = agent_of(&body);
     state
         .received
@@ -355,60 +361,73 @@ async fn chat(
             .as_array()
             .is_some_and(|m| m.iter().any(|m| m["role"] == "tool"));
     let fault = faults::take(&mut state.faults.lock().expect("faults"), agent, tool_round);
-    match fault {
-        Some(Fault::RateLimited { retry_after_secs }) => {
-            let mut response = api_error(
+    if let Some(failure) = fault.as_ref().and_then(failed_request) {
+        return failure;
+    }
+    if let Some(Fault::Slow { millis }) = fault {
+        tokio::time::sleep(Duration::from_millis(millis)).await;
+    }
+    let completion = match agent {
+        None => {
+            let (message, finish, text) = openai::plain_answer(&body);
+            completion(&body, message, finish, &text)
+        }
+        Some(agent) => {
+            let Some(data) = traveller_data(&body) else {
+                return openai::invalid_request(
+                    "no <traveller_data> JSON found in the user message",
+                    Some("messages"),
+                    None,
+                );
+            };
+            match answer(agent, &body, &data, fault.as_ref()) {
+                Ok(completion) => completion,
+                Err(problem) => return openai::invalid_request(&problem, Some("messages"), None),
+            }
+        }
+    };
+    if body["stream"] == true {
+        openai::stream(&body, &completion)
+    } else {
+        Json(completion).into_response()
+    }
+}
+
+/// The faults that fail the request itself (the others shape the answer, see [`answer`]).
+fn failed_request(fault: &Fault) -> Option<Response> {
+    Some(match fault {
+        Fault::RateLimited { retry_after_secs } => {
+            let mut response = openai::error(
                 StatusCode::TOO_MANY_REQUESTS,
+                "requests",
                 "Rate limit reached (demo fault)",
-                "rate_limit_exceeded",
+                None,
+                Some("rate_limit_exceeded"),
             );
             if let Ok(value) = retry_after_secs.to_string().parse() {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
-            return response;
+            response
         }
-        Some(Fault::QuotaExceeded) => {
-            return api_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "You exceeded your current quota (demo fault)",
-                "insufficient_quota",
-            );
-        }
-        Some(Fault::ServerError) => {
-            return (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "upstream model crashed (demo fault)",
-            )
-                .into_response();
-        }
-        Some(Fault::MalformedJson) => {
-            return (
-                [(header::CONTENT_TYPE, "application/json")],
-                "{\"id\": \"chatcmpl-demo\", \"choices\": [",
-            )
-                .into_response();
-        }
-        Some(Fault::Slow { millis }) => tokio::time::sleep(Duration::from_millis(millis)).await,
-        _ => {}
-    }
-    let Some(agent) = agent else {
-        return api_error(
-            StatusCode::BAD_REQUEST,
-            "the demo model answers only the travel-planner agents' structured requests",
-            "unsupported",
-        );
-    };
-    let Some(data) = traveller_data(&body) else {
-        return api_error(
-            StatusCode::BAD_REQUEST,
-            "no <traveller_data> JSON found in the user message",
-            "unsupported",
-        );
-    };
-    match answer(agent, &body, &data, fault.as_ref()) {
-        Ok(reply) => Json(reply).into_response(),
-        Err(problem) => api_error(StatusCode::BAD_REQUEST, &problem, "invalid_request"),
-    }
+        Fault::QuotaExceeded => openai::error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "insufficient_quota",
+            "You exceeded your current quota (demo fault)",
+            None,
+            Some("insufficient_quota"),
+        ),
+        Fault::ServerError => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "upstream model crashed (demo fault)",
+        )
+            .into_response(),
+        Fault::MalformedJson => (
+            [(header::CONTENT_TYPE, "application/json")],
+            "{\"id\": \"chatcmpl-demo\", \"choices\": [",
+        )
+            .into_response(),
+        _ => return None,
+    })
 }
 
 fn answer(
@@ -423,8 +442,12 @@ fn answer(
         .as_array()
         .map(Vec::as_slice)
         .unwrap_or_default();
-    let tools_offered = body["tools"].as_array().is_some_and(|t| !t.is_empty());
     let tools_answered = messages.iter().any(|m| m["role"] == "tool");
+    let tool_choice = openai::ToolChoice::of(body);
+    let must_call = matches!(
+        tool_choice,
+        openai::ToolChoice::Required | openai::ToolChoice::Named(_)
+    );
 
     if fault == Some(&Fault::Refusal) {
         let message = json!({"role": "assistant", "content": null, "refusal": "I'm sorry, I can't help with that request."});
@@ -437,7 +460,9 @@ fn answer(
         }
         AgentName::Itinerary => {
             let brief: DestinationBrief = serde_json::from_value(data.clone()).map_err(bad)?;
-            if tools_offered && (!tools_answered || fault == Some(&Fault::ToolLoop)) {
+            if tool_choice != openai::ToolChoice::None
+                && (must_call || !tools_answered || fault == Some(&Fault::ToolLoop))
+            {
                 let calls =
                     answers::itinerary_tool_calls(&brief, fault == Some(&Fault::ForeignToolCall));
                 let message = json!({"role": "assistant", "content": null, "tool_calls": calls});

@@ -16,7 +16,7 @@ use crate::booking::{BookingError, BookingProvider, BookingRequest};
 use crate::plan::{CostSummary, TripPlan};
 use crate::store::{PlanStore, StoreError};
 use crate::trip_index::TripIndex;
-use crate::workflow::{ActivityFailure, ApprovalRequest, PlanSaved, activity};
+use crate::workflow::{ActivityFailure, ApprovalRequest, PlanSaved, activity_name};
 
 /// Where the approval request is announced.
 #[derive(Debug, Clone)]
@@ -84,22 +84,34 @@ impl Activities {
             }};
         }
         let builder = ActivityRegistry::builder();
-        let builder = activity!(builder, activity::DESTINATION_AGENT, |this, trip, input| {
-            this.destinations(trip, input)
-        });
-        let builder = activity!(builder, activity::ITINERARY_AGENT, |this, trip, input| this
-            .itinerary(trip, input));
-        let builder = activity!(builder, activity::LOCAL_TIPS_AGENT, |this, trip, input| {
-            this.local_tips(trip, input)
-        });
-        let builder = activity!(builder, activity::SAVE_PLAN, |this, _trip, input| this
+        let builder = activity!(
+            builder,
+            activity_name::DESTINATION_AGENT,
+            |this, trip, input| { this.destinations(trip, input) }
+        );
+        let builder = activity!(
+            builder,
+            activity_name::ITINERARY_AGENT,
+            |this, trip, input| this.itinerary(trip, input)
+        );
+        let builder = activity!(
+            builder,
+            activity_name::LOCAL_TIPS_AGENT,
+            |this, trip, input| { this.local_tips(trip, input) }
+        );
+        let builder = activity!(builder, activity_name::SAVE_PLAN, |this, _trip, input| this
             .save_plan(input));
-        let builder = activity!(builder, activity::SAVE_NEW_PLAN, |this, _trip, input| this
-            .save_new_plan(input));
-        let builder = activity!(builder, activity::REQUEST_APPROVAL, |this, _trip, input| {
-            this.request_approval(input)
-        });
-        let builder = activity!(builder, activity::BOOK_TRIP, |this, _trip, input| this
+        let builder = activity!(
+            builder,
+            activity_name::SAVE_NEW_PLAN,
+            |this, _trip, input| this.save_new_plan(input)
+        );
+        let builder = activity!(
+            builder,
+            activity_name::REQUEST_APPROVAL,
+            |this, _trip, input| { this.request_approval(input) }
+        );
+        let builder = activity!(builder, activity_name::BOOK_TRIP, |this, _trip, input| this
             .book(input));
         builder.build_result().expect("activity names are unique")
     }
@@ -125,7 +137,7 @@ impl Activities {
         instance_id: &str,
         input: &str,
     ) -> Outcome<AgentReply<DestinationRecommendations>> {
-        let brief: TravellerBrief = decode(activity::DESTINATION_AGENT, input)?;
+        let brief: TravellerBrief = decode(activity_name::DESTINATION_AGENT, input)?;
         let reply = self
             .agents
             .destination
@@ -136,7 +148,7 @@ impl Activities {
     }
 
     async fn itinerary(&self, instance_id: &str, input: &str) -> Outcome<AgentReply<Itinerary>> {
-        let brief: DestinationBrief = decode(activity::ITINERARY_AGENT, input)?;
+        let brief: DestinationBrief = decode(activity_name::ITINERARY_AGENT, input)?;
         let mut reply = self
             .agents
             .itinerary
@@ -161,7 +173,7 @@ impl Activities {
     }
 
     async fn local_tips(&self, instance_id: &str, input: &str) -> Outcome<AgentReply<LocalTips>> {
-        let brief: DestinationBrief = decode(activity::LOCAL_TIPS_AGENT, input)?;
+        let brief: DestinationBrief = decode(activity_name::LOCAL_TIPS_AGENT, input)?;
         let reply = self
             .agents
             .local_tips
@@ -172,11 +184,21 @@ impl Activities {
     }
 
     async fn save_plan(&self, input: &str) -> Outcome<crate::store::PlanLocation> {
-        let plan: TripPlan = decode(activity::SAVE_PLAN, input)?;
-        self.plans
-            .save(&plan)
+        let plan: TripPlan = decode(activity_name::SAVE_PLAN, input)?;
+        self.save(&plan)
             .await
             .map_err(|e| self.save_failed(&plan.instance_id, e))
+    }
+
+    /// Saves through the plan store, timed for the metrics.
+    async fn save(&self, plan: &TripPlan) -> Result<crate::store::PlanLocation, StoreError> {
+        let started = std::time::Instant::now();
+        let saved = self.plans.save(plan).await;
+        let failed = saved
+            .as_ref()
+            .is_err_and(|e| !matches!(e, StoreError::Conflict(_)));
+        crate::telemetry::plan_store("save", started.elapsed(), failed);
+        saved
     }
 
     /// A failed save, logged, as the activity reports it (outages are retried).
@@ -194,21 +216,21 @@ impl Activities {
     /// bytes are written again. Two runs at once (a lease that ran out while the first still
     /// ran): the second finds the first's documents and answers with them.
     async fn save_new_plan(&self, input: &str) -> Outcome<PlanSaved> {
-        let mut plan: TripPlan = decode(activity::SAVE_NEW_PLAN, input)?;
+        let mut plan: TripPlan = decode(activity_name::SAVE_NEW_PLAN, input)?;
         let instance_id = plan.instance_id.clone();
         let failed = |e: StoreError| self.save_failed(&instance_id, e);
         plan.created_at = match self.saved_stamp(&plan).await.map_err(failed)? {
             Some(stamp) => stamp,
             None => chrono::Utc::now(),
         };
-        let location = match self.plans.save(&plan).await {
+        let location = match self.save(&plan).await {
             Err(StoreError::Conflict(_)) => {
                 plan.created_at = self
                     .saved_stamp(&plan)
                     .await
                     .map_err(failed)?
                     .ok_or_else(|| ActivityFailure::transient("the saved plan vanished"))?;
-                self.plans.save(&plan).await.map_err(failed)?
+                self.save(&plan).await.map_err(failed)?
             }
             saved => saved.map_err(failed)?,
         };
@@ -231,7 +253,7 @@ impl Activities {
     }
 
     async fn request_approval(&self, input: &str) -> Outcome<serde_json::Value> {
-        let request: ApprovalRequest = decode(activity::REQUEST_APPROVAL, input)?;
+        let request: ApprovalRequest = decode(activity_name::REQUEST_APPROVAL, input)?;
         tracing::info!(instance_id = %request.instance_id, expires_at = %request.window.expires_at, "approval requested");
         let Some(webhook) = &self.webhook else {
             return Ok(serde_json::json!({"notified": false}));
@@ -272,7 +294,7 @@ impl Activities {
     }
 
     async fn book(&self, input: &str) -> Outcome<crate::booking::BookingConfirmation> {
-        let request: BookingRequest = decode(activity::BOOK_TRIP, input)?;
+        let request: BookingRequest = decode(activity_name::BOOK_TRIP, input)?;
         self.bookings.book(&request).await.map_err(|e| match e {
             BookingError::Unavailable(m) => ActivityFailure::transient(m),
             BookingError::Refused(m) => ActivityFailure::permanent(m),

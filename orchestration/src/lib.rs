@@ -17,6 +17,7 @@ pub mod presentation;
 pub mod progress;
 pub mod request;
 pub mod store;
+pub mod telemetry;
 pub mod timeline;
 pub mod trip_index;
 pub mod trips;
@@ -26,7 +27,8 @@ pub use activities::{Activities, ApprovalWebhook};
 pub use booking::{BookingConfirmation, BookingProvider, BookingRequest, SandboxBookings};
 pub use engine::{Engine, EngineTuning, PostgresSettings, Store, StoreLocation};
 pub use management::{
-    HistoryEvent, InstanceDetail, InstancePage, InstanceQuery, InstanceSummary, ManagementError,
+    HistoryEvent, Inspection, InstanceDetail, InstancePage, InstanceQuery, InstanceSummary,
+    ManagementError,
 };
 pub use plan::{CostSummary, TripPlan};
 pub use progress::{ApprovalDecision, TripOutcome, TripProgress, TripState, TripStep};

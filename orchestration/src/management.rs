@@ -93,6 +93,15 @@ pub struct InstanceDetail {
     pub tokens: TokenUsage,
 }
 
+/// What the operator's instance page shows.
+#[derive(Debug, Clone)]
+pub struct Inspection {
+    pub detail: InstanceDetail,
+    pub history: Vec<HistoryEvent>,
+    /// The agents that have finished, in the workflow's order.
+    pub threads: Vec<travel_agents::AgentThread>,
+}
+
 /// Why a management action was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ManagementError {
@@ -142,7 +151,7 @@ impl Trips {
                 prefix: query.prefix.clone(),
                 created_after: query.created_after,
                 created_before: query.created_before,
-                offset: (page - 1) * page_size,
+                offset: (page - 1).saturating_mul(page_size),
                 limit: page_size,
             })
             .await?;
@@ -158,110 +167,55 @@ impl Trips {
     /// The instance's history, every event.
     pub async fn history(&self, instance_id: &str) -> Result<Vec<HistoryEvent>, TripError> {
         self.status(instance_id).await?;
+        Ok(self
+            .whole_history(instance_id)
+            .await?
+            .iter()
+            .map(history_event)
+            .collect())
+    }
+
+    /// Every execution's events, oldest first.
+    async fn whole_history(&self, instance_id: &str) -> Result<Vec<duroxide::Event>, TripError> {
         let mut events = Vec::new();
         for execution in self.client().list_executions(instance_id).await? {
-            for event in self
-                .client()
-                .read_execution_history(instance_id, execution)
-                .await?
-            {
-                let json = serde_json::to_value(&event.kind).unwrap_or(Value::Null);
-                let kind = json
-                    .get("type")
-                    .and_then(Value::as_str)
-                    .unwrap_or("Unknown")
-                    .to_owned();
-                let (name, payload) = match &event.kind {
-                    EventKind::OrchestrationStarted { name, input, .. } => {
-                        (Some(name.clone()), Some(parse_json(input)))
-                    }
-                    EventKind::OrchestrationCompleted { output } => {
-                        (None, Some(parse_json(output)))
-                    }
-                    EventKind::ActivityScheduled { name, input, .. } => {
-                        (Some(name.clone()), Some(parse_json(input)))
-                    }
-                    EventKind::ActivityCompleted { result } => (None, Some(parse_json(result))),
-                    EventKind::ExternalEvent { name, data }
-                    | EventKind::QueueEventDelivered { name, data } => {
-                        (Some(name.clone()), Some(parse_json(data)))
-                    }
-                    EventKind::ExternalSubscribed { name }
-                    | EventKind::QueueSubscribed { name } => (Some(name.clone()), None),
-                    EventKind::CustomStatusUpdated { status } => {
-                        (None, status.as_deref().map(parse_json))
-                    }
-                    _ => {
-                        let mut rest = json.clone();
-                        if let Some(obj) = rest.as_object_mut() {
-                            obj.remove("type");
-                        }
-                        (
-                            None,
-                            (rest != Value::Null && rest != serde_json::json!({})).then_some(rest),
-                        )
-                    }
-                };
-                events.push(HistoryEvent {
-                    event_id: event.event_id,
-                    source_event_id: event.source_event_id,
-                    kind,
-                    time: utc_from_ms(event.timestamp_ms),
-                    name,
-                    payload,
-                });
-            }
+            events.extend(
+                self.client()
+                    .read_execution_history(instance_id, execution)
+                    .await?,
+            );
         }
         Ok(events)
+    }
+
+    /// Everything the operator's instance page shows (the instance, its history and its agents'
+    /// conversations), from one read of the history.
+    pub async fn inspect(&self, instance_id: &str) -> Result<Inspection, TripError> {
+        let row = self.row(instance_id).await?;
+        let history = self.whole_history(instance_id).await?;
+        let first_execution: Vec<duroxide::Event> = history
+            .iter()
+            .filter(|e| e.execution_id == 1)
+            .cloned()
+            .collect();
+        let mut threads = Vec::new();
+        for agent in travel_agents::AgentName::ALL {
+            if let Some(thread) = self.thread_in(instance_id, &history, agent).await? {
+                threads.push(thread);
+            }
+        }
+        Ok(Inspection {
+            detail: detail_from(row, &first_execution),
+            history: history.iter().map(history_event).collect(),
+            threads,
+        })
     }
 
     /// Everything about one instance: its row and one read of its history.
     pub async fn detail(&self, instance_id: &str) -> Result<InstanceDetail, TripError> {
         let row = self.row(instance_id).await?;
         let history = self.client().read_execution_history(instance_id, 1).await?;
-        let runtime_status = history
-            .iter()
-            .rev()
-            .find_map(|e| match &e.kind {
-                EventKind::OrchestrationCompleted { .. } => Some("Completed"),
-                EventKind::OrchestrationFailed { .. } => Some("Failed"),
-                _ => None,
-            })
-            .unwrap_or("Running");
-        let input = history.iter().find_map(|e| match &e.kind {
-            EventKind::OrchestrationStarted { input, .. } => {
-                serde_json::from_str::<TripInput>(input).ok()
-            }
-            _ => None,
-        });
-        let input = input.map(|mut i| {
-            // The token digest is not the operator's business.
-            i.approval_token_sha256 = "(hidden)".into();
-            serde_json::to_value(i).unwrap_or(Value::Null)
-        });
-        let mut tokens = TokenUsage::default();
-        for agent in travel_agents::AgentName::ALL {
-            if let Some(thread) = crate::trips::last_thread(&history, agent) {
-                tokens.add(thread.usage);
-            }
-        }
-        let timeline = crate::timeline::timeline(&history, row.state.is_final(), Utc::now());
-        Ok(InstanceDetail {
-            runtime_status: runtime_status.to_owned(),
-            input,
-            output: row
-                .outcome
-                .as_ref()
-                .and_then(|o| serde_json::to_value(o).ok()),
-            custom_status: row
-                .progress
-                .as_ref()
-                .and_then(|p| serde_json::to_value(p).ok()),
-            error: row.error.clone(),
-            summary: row.into(),
-            timeline,
-            tokens,
-        })
+        Ok(detail_from(row, &history))
     }
 
     /// Raises an event as an operator (no approval token needed: operators are trusted). The
@@ -323,5 +277,96 @@ impl Trips {
             .map_err(TripError::from)?;
         tracing::info!(instance_id, force, "instance purged by an operator");
         Ok(())
+    }
+}
+/// One event of a history as the operator reads it: its type, time, name and payload.
+fn history_event(event: &duroxide::Event) -> HistoryEvent {
+    let json = serde_json::to_value(&event.kind).unwrap_or(Value::Null);
+    let kind = json
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("Unknown")
+        .to_owned();
+    let (name, payload) = match &event.kind {
+        EventKind::OrchestrationStarted { name, input, .. } => {
+            (Some(name.clone()), Some(parse_json(input)))
+        }
+        EventKind::OrchestrationCompleted { output } => (None, Some(parse_json(output))),
+        EventKind::ActivityScheduled { name, input, .. } => {
+            (Some(name.clone()), Some(parse_json(input)))
+        }
+        EventKind::ActivityCompleted { result } => (None, Some(parse_json(result))),
+        EventKind::ExternalEvent { name, data } | EventKind::QueueEventDelivered { name, data } => {
+            (Some(name.clone()), Some(parse_json(data)))
+        }
+        EventKind::ExternalSubscribed { name } | EventKind::QueueSubscribed { name } => {
+            (Some(name.clone()), None)
+        }
+        EventKind::CustomStatusUpdated { status } => (None, status.as_deref().map(parse_json)),
+        _ => {
+            let mut rest = json.clone();
+            if let Some(obj) = rest.as_object_mut() {
+                obj.remove("type");
+            }
+            (
+                None,
+                (rest != Value::Null && rest != serde_json::json!({})).then_some(rest),
+            )
+        }
+    };
+    HistoryEvent {
+        event_id: event.event_id,
+        source_event_id: event.source_event_id,
+        kind,
+        time: utc_from_ms(event.timestamp_ms),
+        name,
+        payload,
+    }
+}
+
+/// The instance as its row and its (first execution's) history tell it.
+fn detail_from(row: TripRow, history: &[duroxide::Event]) -> InstanceDetail {
+    let runtime_status = history
+        .iter()
+        .rev()
+        .find_map(|e| match &e.kind {
+            EventKind::OrchestrationCompleted { .. } => Some("Completed"),
+            EventKind::OrchestrationFailed { .. } => Some("Failed"),
+            _ => None,
+        })
+        .unwrap_or("Running");
+    let input = history.iter().find_map(|e| match &e.kind {
+        EventKind::OrchestrationStarted { input, .. } => {
+            serde_json::from_str::<TripInput>(input).ok()
+        }
+        _ => None,
+    });
+    let input = input.map(|mut i| {
+        // The token digest is not the operator's business.
+        i.approval_token_sha256 = "(hidden)".into();
+        serde_json::to_value(i).unwrap_or(Value::Null)
+    });
+    let mut tokens = TokenUsage::default();
+    for agent in travel_agents::AgentName::ALL {
+        if let Some(thread) = crate::trips::last_thread(history, agent) {
+            tokens.add(thread.usage);
+        }
+    }
+    let timeline = crate::timeline::timeline(history, row.state.is_final(), Utc::now());
+    InstanceDetail {
+        runtime_status: runtime_status.to_owned(),
+        input,
+        output: row
+            .outcome
+            .as_ref()
+            .and_then(|o| serde_json::to_value(o).ok()),
+        custom_status: row
+            .progress
+            .as_ref()
+            .and_then(|p| serde_json::to_value(p).ok()),
+        error: row.error.clone(),
+        summary: row.into(),
+        timeline,
+        tokens,
     }
 }

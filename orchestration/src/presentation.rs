@@ -66,18 +66,7 @@ impl PlanPresentation {
             title: format!("{}, {}", plan.destination.name, plan.destination.country),
             demo: plan.demo,
             facts: facts(plan),
-            destinations: plan
-                .recommendations
-                .destinations
-                .iter()
-                .map(|d| DestinationLine {
-                    name: d.name.clone(),
-                    country: d.country.clone(),
-                    score: d.match_score,
-                    reasoning: d.reasoning.clone(),
-                    chosen: d.name == plan.destination.name,
-                })
-                .collect(),
+            destinations: destinations(plan),
             activities: activities(plan),
             total: plan.costs.total.to_string(),
             budget: plan.costs.budget.to_string(),
@@ -97,35 +86,12 @@ impl PlanPresentation {
                     )
                 })
                 .collect(),
-            attractions: plan
-                .local_tips
-                .attractions
-                .iter()
-                .map(|a| Named {
-                    name: a.name.clone(),
-                    detail: format!(
-                        "{} ({} min, {}, rated {:.1}): {}",
-                        a.location, a.visit_duration_minutes, a.cost, a.rating, a.description
-                    ),
-                })
-                .collect(),
-            restaurants: plan
-                .local_tips
-                .restaurants
-                .iter()
-                .map(|r| Named {
-                    name: r.name.clone(),
-                    detail: format!(
-                        "{} in {}, rated {:.1}; order the {}",
-                        r.cuisine, r.location, r.rating, r.signature_dish
-                    ),
-                })
-                .collect(),
+            attractions: attractions(plan),
+            restaurants: restaurants(plan),
             tips: plan.local_tips.insider_tips.clone(),
         }
     }
 
-    /// The Markdown document.
     /// The Markdown document. Every text that came from the traveller or a model is escaped:
     /// it renders as the text it is, never as markup, a link, a heading or HTML.
     pub fn to_markdown(&self) -> String {
@@ -148,6 +114,25 @@ impl PlanPresentation {
                 text(&d.reasoning)
             );
         }
+        self.itinerary_markdown(&mut md);
+        for (heading, places) in [
+            ("Attractions", &self.attractions),
+            ("Restaurants", &self.restaurants),
+        ] {
+            let _ = writeln!(md, "\n## {heading}\n");
+            for place in places {
+                let _ = writeln!(md, "- **{}** — {}", text(&place.name), text(&place.detail));
+            }
+        }
+        md.push_str("\n## Insider tips\n\n");
+        for tip in &self.tips {
+            let _ = writeln!(md, "- {}", text(tip));
+        }
+        md
+    }
+
+    /// The itinerary's table, the total against the budget, and the exchange rates used.
+    fn itinerary_markdown(&self, md: &mut String) {
         let _ = write!(
             md,
             "\n## Itinerary\n\n| Day | Date | Time | Activity | Location | Cost | In {} |\n|---|---|---|---|---|---|---|\n",
@@ -177,21 +162,49 @@ impl PlanPresentation {
         for rate in &self.rates {
             let _ = writeln!(md, "- {}", text(rate));
         }
-        for (heading, places) in [
-            ("Attractions", &self.attractions),
-            ("Restaurants", &self.restaurants),
-        ] {
-            let _ = writeln!(md, "\n## {heading}\n");
-            for place in places {
-                let _ = writeln!(md, "- **{}** — {}", text(&place.name), text(&place.detail));
-            }
-        }
-        md.push_str("\n## Insider tips\n\n");
-        for tip in &self.tips {
-            let _ = writeln!(md, "- {}", text(tip));
-        }
-        md
     }
+}
+
+fn destinations(plan: &TripPlan) -> Vec<DestinationLine> {
+    plan.recommendations
+        .destinations
+        .iter()
+        .map(|d| DestinationLine {
+            name: d.name.clone(),
+            country: d.country.clone(),
+            score: d.match_score,
+            reasoning: d.reasoning.clone(),
+            chosen: d.name == plan.destination.name,
+        })
+        .collect()
+}
+
+fn attractions(plan: &TripPlan) -> Vec<Named> {
+    plan.local_tips
+        .attractions
+        .iter()
+        .map(|a| Named {
+            name: a.name.clone(),
+            detail: format!(
+                "{} ({} min, {}, rated {:.1}): {}",
+                a.location, a.visit_duration_minutes, a.cost, a.rating, a.description
+            ),
+        })
+        .collect()
+}
+
+fn restaurants(plan: &TripPlan) -> Vec<Named> {
+    plan.local_tips
+        .restaurants
+        .iter()
+        .map(|r| Named {
+            name: r.name.clone(),
+            detail: format!(
+                "{} in {}, rated {:.1}; order the {}",
+                r.cuisine, r.location, r.rating, r.signature_dish
+            ),
+        })
+        .collect()
 }
 
 fn facts(plan: &TripPlan) -> Vec<(&'static str, String)> {

@@ -167,6 +167,10 @@ pub struct TripProgress {
     pub plan: Option<SavedPlan>,
     pub approval: Option<ApprovalWindow>,
     pub decision: Option<ApprovalDecision>,
+    /// While a step is tried again after a failure: what failed and which attempt comes next
+    /// ("Storage is unavailable; trying again (attempt 3 of 60)"). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrying: Option<String>,
 }
 
 impl TripProgress {
@@ -180,6 +184,7 @@ impl TripProgress {
             plan: None,
             approval: None,
             decision: None,
+            retrying: None,
         }
     }
 

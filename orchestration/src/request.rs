@@ -9,6 +9,9 @@ use travel_agents::{CurrencyCode, Money, TravellerBrief};
 /// The longest free text accepted in any field.
 pub const MAX_TEXT: usize = 2000;
 
+/// How far ahead a trip may start: about two years.
+pub const MAX_DAYS_AHEAD: u64 = 730;
+
 /// A trip request, as posted to `POST /api/trips`. Unknown fields are refused (a misspelt optional
 /// field would otherwise be dropped without a word).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -16,15 +19,21 @@ pub const MAX_TEXT: usize = 2000;
 pub struct TripRequest {
     /// Spelled `travelerName` in JSON (the API's and recorded histories' name).
     #[serde(rename = "travelerName")]
+    #[schemars(length(min = 1, max = 200))]
     pub traveller_name: String,
+    #[schemars(length(min = 1, max = MAX_TEXT))]
     pub preferences: String,
+    #[schemars(range(min = 1, max = MAX_DURATION_DAYS))]
     pub duration_days: u32,
     pub budget: Budget,
+    /// The first day of the trip: from today (UTC, a day of slack) to two years ahead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_date: Option<NaiveDate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_TEXT))]
     pub travel_dates: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_TEXT))]
     pub special_requirements: Option<String>,
 }
 
@@ -33,6 +42,7 @@ pub struct TripRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Budget {
+    #[schemars(extend("exclusiveMinimum" = 0, "maximum" = 10_000_000))]
     pub amount: f64,
     pub currency: String,
 }
@@ -62,52 +72,91 @@ fn hidden(c: char) -> bool {
         || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
+/// The problems found in a request, field by field.
+#[derive(Default)]
+struct Problems(Vec<FieldError>);
+
+impl Problems {
+    fn add(&mut self, field: &str, message: String) {
+        self.0.push(FieldError {
+            field: field.into(),
+            message,
+        });
+    }
+}
+
 impl TripRequest {
-    /// Checks every field; returns all problems at once.
+    /// Checks every field as of today (UTC); returns all problems at once.
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
-        let mut errors = Vec::new();
-        let mut bad = |field: &str, message: String| {
-            errors.push(FieldError {
-                field: field.into(),
-                message,
-            })
-        };
-        let name = self.traveller_name.trim();
-        if name.is_empty() {
-            bad("travelerName", "Enter the traveller's name.".into());
-        } else if name.chars().count() > 200 {
-            bad("travelerName", "Keep the name under 200 characters.".into());
-        }
-        if self.preferences.trim().is_empty() {
-            bad(
-                "preferences",
-                "Describe what the traveller would enjoy.".into(),
-            );
-        } else if self.preferences.chars().count() > MAX_TEXT {
-            bad(
-                "preferences",
-                format!("Keep preferences under {MAX_TEXT} characters."),
-            );
-        }
+        self.validate_on(chrono::Utc::now().date_naive())
+    }
+
+    /// Checks every field as of `today`; returns all problems at once.
+    pub fn validate_on(&self, today: NaiveDate) -> Result<(), Vec<FieldError>> {
+        let mut problems = Problems::default();
+        self.check_required_texts(&mut problems);
         if !(1..=MAX_DURATION_DAYS).contains(&self.duration_days) {
-            bad(
+            problems.add(
                 "durationDays",
                 format!("The trip must last 1 to {MAX_DURATION_DAYS} days."),
             );
         }
+        if let Some(start) = self.start_date {
+            // A day of slack before today: it is already tomorrow somewhere.
+            let (first, last) = (
+                today - chrono::Days::new(1),
+                today + chrono::Days::new(MAX_DAYS_AHEAD),
+            );
+            if start < first || start > last {
+                problems.add(
+                    "startDate",
+                    format!("The trip must start between {today} and {last}."),
+                );
+            }
+        }
+        self.check_budget(&mut problems);
+        self.check_free_text(&mut problems);
+        if problems.0.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.0)
+        }
+    }
+
+    fn check_required_texts(&self, problems: &mut Problems) {
+        let name = self.traveller_name.trim();
+        if name.is_empty() {
+            problems.add("travelerName", "Enter the traveller's name.".into());
+        } else if name.chars().count() > 200 {
+            problems.add("travelerName", "Keep the name under 200 characters.".into());
+        }
+        if self.preferences.trim().is_empty() {
+            problems.add(
+                "preferences",
+                "Describe what the traveller would enjoy.".into(),
+            );
+        } else if self.preferences.chars().count() > MAX_TEXT {
+            problems.add(
+                "preferences",
+                format!("Keep preferences under {MAX_TEXT} characters."),
+            );
+        }
+    }
+
+    fn check_budget(&self, problems: &mut Problems) {
         if !self.budget.amount.is_finite() || self.budget.amount <= 0.0 {
-            bad(
+            problems.add(
                 "budget.amount",
                 "The budget must be a positive amount.".into(),
             );
         } else if self.budget.amount > 10_000_000.0 {
-            bad(
+            problems.add(
                 "budget.amount",
                 "The budget must be below 10,000,000.".into(),
             );
         }
         if CurrencyCode::parse(&self.budget.currency).is_err() {
-            bad(
+            problems.add(
                 "budget.currency",
                 format!(
                     "`{}` is not an ISO 4217 currency code such as USD or EUR.",
@@ -115,7 +164,7 @@ impl TripRequest {
                 ),
             );
         } else if !convertible(&self.budget.currency) {
-            bad(
+            problems.add(
                 "budget.currency",
                 format!(
                     "Budgets in {} cannot be converted; use one of {}.",
@@ -124,6 +173,10 @@ impl TripRequest {
                 ),
             );
         }
+    }
+
+    /// Free text: no hidden characters anywhere, the optional texts within bounds.
+    fn check_free_text(&self, problems: &mut Problems) {
         for (field, value) in [
             ("travelerName", Some(&self.traveller_name)),
             ("preferences", Some(&self.preferences)),
@@ -131,7 +184,7 @@ impl TripRequest {
             ("specialRequirements", self.special_requirements.as_ref()),
         ] {
             if value.is_some_and(|v| v.chars().any(hidden)) {
-                bad(
+                problems.add(
                     field,
                     "Remove control and text-direction characters (they can disguise text).".into(),
                 );
@@ -142,13 +195,8 @@ impl TripRequest {
             ("specialRequirements", &self.special_requirements),
         ] {
             if value.as_ref().is_some_and(|v| v.chars().count() > MAX_TEXT) {
-                bad(field, format!("Keep this under {MAX_TEXT} characters."));
+                problems.add(field, format!("Keep this under {MAX_TEXT} characters."));
             }
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
         }
     }
 
@@ -182,9 +230,10 @@ mod tests {
     use super::*;
 
     fn request() -> TripRequest {
+        let start = chrono::Utc::now().date_naive() + chrono::Days::new(60);
         serde_json::from_value(serde_json::json!({
             "travelerName": "Ada", "preferences": "quiet beaches, seafood", "durationDays": 4,
-            "budget": {"amount": 2500, "currency": "USD"}, "startDate": "2027-05-10",
+            "budget": {"amount": 2500, "currency": "USD"}, "startDate": start,
             "travelDates": "free text, optional", "specialRequirements": "vegetarian"
         }))
         .unwrap()
@@ -235,6 +284,33 @@ mod tests {
         assert_eq!(fields, ["budget.currency", "travelerName", "preferences"]);
         assert!(errors[0].message.contains("USD"), "{}", errors[0].message);
         assert!(!budget_currencies().any(|c| c == "KPW"));
+    }
+
+    #[test]
+    fn a_trip_starts_from_today_to_two_years_ahead() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+        let mut r = request();
+        for (start, accepted) in [
+            ("1900-01-01", false),
+            ("2026-11-28", false),
+            ("2026-11-29", true),
+            ("2026-11-30", true),
+            ("2028-11-29", true),
+            ("2028-11-30", false),
+            ("9999-12-31", false),
+        ] {
+            r.start_date = Some(start.parse().unwrap());
+            let result = r.validate_on(today);
+            assert_eq!(result.is_ok(), accepted, "{start}: {result:?}");
+            if let Err(errors) = result {
+                assert_eq!(errors[0].field, "startDate");
+                assert!(
+                    errors[0].message.contains("2028-11-29"),
+                    "{}",
+                    errors[0].message
+                );
+            }
+        }
     }
 
     #[test]

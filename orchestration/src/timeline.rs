@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use travel_agents::{AgentInfo, AgentName};
 
-use crate::workflow::activity;
+use crate::workflow::activity_name;
 
 /// One row of the timeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -62,14 +62,14 @@ const ROWS: &[(&str, &str, &[&str])] = &[
     (
         "saving",
         "Saving the plan",
-        &[activity::SAVE_PLAN, activity::SAVE_NEW_PLAN],
+        &[activity_name::SAVE_PLAN, activity_name::SAVE_NEW_PLAN],
     ),
     (
         "approval",
         "Waiting for approval",
-        &[activity::REQUEST_APPROVAL],
+        &[activity_name::REQUEST_APPROVAL],
     ),
-    ("booking", "Booking", &[activity::BOOK_TRIP]),
+    ("booking", "Booking", &[activity_name::BOOK_TRIP]),
 ];
 const APPROVAL_ROW: usize = 4;
 
@@ -80,88 +80,107 @@ pub(crate) fn utc_from_ms(ms: u64) -> Option<DateTime<Utc>> {
 
 /// The timeline of one execution's history, as of `now`.
 pub fn timeline(history: &[Event], finished: bool, now: DateTime<Utc>) -> Vec<TimelineRow> {
-    let mut rows: Vec<TimelineRow> = ROWS
-        .iter()
-        .map(|(key, label, _)| TimelineRow {
-            key: (*key).into(),
-            label: (*label).into(),
-            state: RowState::Pending,
-            started_at: None,
-            finished_at: None,
-            elapsed_ms: None,
-            attempts: 0,
-        })
-        .collect();
-    let row_of = |name: &str| ROWS.iter().position(|(_, _, n)| n.contains(&name));
-    let mut scheduled: Vec<(u64, usize)> = Vec::new();
+    let mut timeline = Timeline {
+        rows: ROWS
+            .iter()
+            .map(|(key, label, _)| TimelineRow {
+                key: (*key).into(),
+                label: (*label).into(),
+                state: RowState::Pending,
+                started_at: None,
+                finished_at: None,
+                elapsed_ms: None,
+                attempts: 0,
+            })
+            .collect(),
+        scheduled: Vec::new(),
+    };
     for event in history {
+        timeline.see(event);
+    }
+    timeline.settle(finished, now)
+}
+
+/// The rows while the history is read, and which row each scheduled activity belongs to.
+struct Timeline {
+    rows: Vec<TimelineRow>,
+    /// (the scheduling event's id, the row)
+    scheduled: Vec<(u64, usize)>,
+}
+
+impl Timeline {
+    fn see(&mut self, event: &Event) {
+        let at = utc_from_ms(event.timestamp_ms);
         match &event.kind {
             EventKind::ActivityScheduled { name, .. } => {
-                if let Some(i) = row_of(name) {
-                    scheduled.push((event.event_id, i));
-                    let row = &mut rows[i];
+                if let Some(i) = ROWS.iter().position(|(_, _, n)| n.contains(&name.as_str())) {
+                    self.scheduled.push((event.event_id, i));
+                    let row = &mut self.rows[i];
                     row.attempts += 1;
-                    row.started_at = row.started_at.or(utc_from_ms(event.timestamp_ms));
+                    row.started_at = row.started_at.or(at);
                     row.state = RowState::Running;
                 }
             }
             EventKind::ActivityCompleted { .. } | EventKind::ActivityFailed { .. } => {
-                let Some(i) = event
-                    .source_event_id
-                    .and_then(|s| scheduled.iter().find(|(id, _)| *id == s).map(|(_, i)| *i))
-                else {
-                    continue;
-                };
                 let failed = matches!(event.kind, EventKind::ActivityFailed { .. });
-                let row = &mut rows[i];
-                if row.key == "approval" && !failed {
-                    // The approval step goes on until the decision or the timeout.
-                    continue;
-                }
-                row.finished_at = utc_from_ms(event.timestamp_ms);
-                row.state = if failed {
-                    RowState::Failed
-                } else {
-                    RowState::Done
+                let scheduled = event
+                    .source_event_id
+                    .and_then(|source| self.scheduled.iter().find(|(id, _)| *id == source));
+                let Some(&(_, i)) = scheduled else {
+                    return;
                 };
+                let row = &mut self.rows[i];
+                // The approval step goes on until the decision or the timeout.
+                if row.key != "approval" || failed {
+                    row.finished_at = at;
+                    row.state = if failed {
+                        RowState::Failed
+                    } else {
+                        RowState::Done
+                    };
+                }
             }
             // Without an announcement step (revision 2, no webhook) the wait starts here.
             EventKind::QueueSubscribed { name } if name == crate::workflow::APPROVAL_EVENT => {
-                let approval = &mut rows[APPROVAL_ROW];
+                let approval = &mut self.rows[APPROVAL_ROW];
                 if approval.state == RowState::Pending {
                     approval.attempts = approval.attempts.max(1);
-                    approval.started_at = utc_from_ms(event.timestamp_ms);
+                    approval.started_at = at;
                     approval.state = RowState::Running;
                 }
             }
             EventKind::QueueEventDelivered { .. } | EventKind::TimerFired { .. } => {
-                let approval = &mut rows[APPROVAL_ROW];
+                let approval = &mut self.rows[APPROVAL_ROW];
                 if approval.state == RowState::Running {
-                    approval.finished_at = utc_from_ms(event.timestamp_ms);
+                    approval.finished_at = at;
                     approval.state = RowState::Done;
                 }
             }
             _ => {}
         }
     }
-    for row in &mut rows {
-        // A failed attempt followed by a retry is still running.
-        if row.state == RowState::Failed && !finished {
-            row.state = RowState::Running;
-            row.finished_at = None;
+
+    /// The rows once the whole history is read, with each one's time as of `now`.
+    fn settle(mut self, finished: bool, now: DateTime<Utc>) -> Vec<TimelineRow> {
+        for row in &mut self.rows {
+            // A failed attempt followed by a retry is still running.
+            if row.state == RowState::Failed && !finished {
+                row.state = RowState::Running;
+                row.finished_at = None;
+            }
+            if finished && row.state == RowState::Pending {
+                row.state = RowState::Skipped;
+            }
+            if finished && row.state == RowState::Running {
+                row.state = RowState::Failed;
+            }
+            row.elapsed_ms = row.started_at.map(|s| {
+                let end = row.finished_at.unwrap_or(now);
+                (end - s).num_milliseconds().max(0) as u64
+            });
         }
-        if finished && row.state == RowState::Pending {
-            row.state = RowState::Skipped;
-        }
-        if finished && row.state == RowState::Running {
-            row.state = RowState::Failed;
-        }
-        row.elapsed_ms = row.started_at.map(|s| {
-            let end = row.finished_at.unwrap_or(now);
-            (end - s).num_milliseconds().max(0) as u64
-        });
+        self.rows
     }
-    rows
 }
 
 #[cfg(test)]

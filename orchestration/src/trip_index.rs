@@ -219,6 +219,42 @@ type RowTuple = (
     Option<String>,
 );
 
+/// The `WHERE` clause of a trips query and its arguments (`$1`, `$2`, ...).
+fn filter(query: &RowQuery) -> (String, Vec<Arg>) {
+    let mut conditions = Vec::new();
+    let mut args = Vec::new();
+    let mut arg = |condition: &str, value: Arg| {
+        args.push(value);
+        conditions.push(condition.replace('?', &format!("${}", args.len())));
+    };
+    if let Some(state) = query.state {
+        arg("state = ?", Arg::Text(state.as_str().to_owned()));
+    }
+    if let Some(prefix) = query
+        .prefix
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        arg(
+            &format!("substr(id, 1, {}) = ?", prefix.chars().count()),
+            Arg::Text(prefix.to_owned()),
+        );
+    }
+    if let Some(after) = query.created_after {
+        arg("created_ms >= ?", Arg::Int(after.timestamp_millis()));
+    }
+    if let Some(before) = query.created_before {
+        arg("created_ms < ?", Arg::Int(before.timestamp_millis()));
+    }
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    (filter, args)
+}
+
 fn row_from(t: RowTuple) -> TripRow {
     let (
         instance_id,
@@ -282,7 +318,19 @@ impl TripIndex {
             db,
             writes,
         };
-        let existed: bool = match &index.db {
+        let existed = index.has_trips_table().await?;
+        let statements = index.schema(int, real, boolean);
+        for statement in statements {
+            on_db!(&index.db, |pool| sqlx::query(&statement)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()))?;
+        }
+        Ok((index, !existed))
+    }
+
+    async fn has_trips_table(&self) -> Result<bool, IndexError> {
+        Ok(match &self.db {
             Db::Sqlite(pool) => sqlx::query_scalar(
                 "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'trips'",
             )
@@ -290,12 +338,16 @@ impl TripIndex {
             .await?,
             Db::Postgres(pool, _) => {
                 sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-                    .bind(&index.trips)
+                    .bind(&self.trips)
                     .fetch_one(pool)
                     .await?
             }
-        };
-        let statements = [
+        })
+    }
+
+    /// The tables and indexes, in the store's dialect (its integer, real and boolean types).
+    fn schema(&self, int: &str, real: &str, boolean: &str) -> [String; 5] {
+        [
             format!(
                 "CREATE TABLE IF NOT EXISTS {t} (
                     id TEXT PRIMARY KEY,
@@ -315,15 +367,15 @@ impl TripIndex {
                     token_sha256 TEXT,
                     seq {int} NOT NULL
                 )",
-                t = index.trips
+                t = self.trips
             ),
             format!(
                 "CREATE INDEX IF NOT EXISTS trips_by_created ON {} (created_ms DESC, id DESC)",
-                index.trips
+                self.trips
             ),
             format!(
                 "CREATE INDEX IF NOT EXISTS trips_by_state ON {} (state, created_ms DESC, id DESC)",
-                index.trips
+                self.trips
             ),
             format!(
                 "CREATE TABLE IF NOT EXISTS {} (
@@ -333,7 +385,7 @@ impl TripIndex {
                     decided_ms {int} NOT NULL,
                     delivered_ms {int}
                 )",
-                index.decisions
+                self.decisions
             ),
             format!(
                 "CREATE TABLE IF NOT EXISTS {} (
@@ -342,16 +394,9 @@ impl TripIndex {
                     messages TEXT NOT NULL,
                     PRIMARY KEY (id, agent)
                 )",
-                index.conversations
+                self.conversations
             ),
-        ];
-        for statement in statements {
-            on_db!(&index.db, |pool| sqlx::query(&statement)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected()))?;
-        }
-        Ok((index, !existed))
+        ]
     }
 
     pub fn db(&self) -> &Db {
@@ -419,31 +464,10 @@ impl TripIndex {
         record: &TurnRecord,
     ) -> Result<(), IndexError> {
         self.writes.count_one_more();
-        let t = &self.trips;
-        let sql = format!(
-            "INSERT INTO {t} (id, state, step, destination, traveller, created_ms, updated_ms, expires_ms, total_amount,
-                              total_currency, decision, error, progress, outcome, token_sha256, seq)
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16
-             WHERE $17 OR EXISTS (SELECT 1 FROM {t} WHERE id = $1)
-             ON CONFLICT (id) DO UPDATE SET
-                state = CASE WHEN excluded.progress IS NULL AND excluded.outcome IS NULL AND excluded.error IS NULL
-                             THEN trips.state ELSE excluded.state END,
-                step = COALESCE(excluded.step, trips.step),
-                destination = COALESCE(excluded.destination, trips.destination),
-                traveller = COALESCE(excluded.traveller, trips.traveller),
-                created_ms = CASE WHEN excluded.created_ms < trips.created_ms THEN excluded.created_ms ELSE trips.created_ms END,
-                updated_ms = CASE WHEN excluded.updated_ms > trips.updated_ms THEN excluded.updated_ms ELSE trips.updated_ms END,
-                expires_ms = COALESCE(excluded.expires_ms, trips.expires_ms),
-                total_amount = COALESCE(excluded.total_amount, trips.total_amount),
-                total_currency = COALESCE(excluded.total_currency, trips.total_currency),
-                decision = COALESCE(excluded.decision, trips.decision),
-                error = COALESCE(excluded.error, trips.error),
-                progress = COALESCE(excluded.progress, trips.progress),
-                outcome = COALESCE(excluded.outcome, trips.outcome),
-                token_sha256 = COALESCE(excluded.token_sha256, trips.token_sha256),
-                seq = excluded.seq
-             WHERE trips.seq < excluded.seq"
-        );
+        if record.finished.is_some() {
+            crate::telemetry::trip_finished(record.state());
+        }
+        let sql = self.turn_upsert_sql();
         let progress = record.progress.as_ref();
         let plan = progress.and_then(|p| p.plan.as_ref());
         let (outcome, error) = match &record.finished {
@@ -488,6 +512,36 @@ impl TripIndex {
         Ok(())
     }
 
+    /// Inserts or brings up to date a trip's row from a turn (`$1`..`$16` the columns, `$17`
+    /// whether the turn may create the row); a row that reflects a later turn is left alone.
+    fn turn_upsert_sql(&self) -> String {
+        let t = &self.trips;
+        format!(
+            "INSERT INTO {t} (id, state, step, destination, traveller, created_ms, updated_ms, expires_ms, total_amount,
+                              total_currency, decision, error, progress, outcome, token_sha256, seq)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16
+             WHERE $17 OR EXISTS (SELECT 1 FROM {t} WHERE id = $1)
+             ON CONFLICT (id) DO UPDATE SET
+                state = CASE WHEN excluded.progress IS NULL AND excluded.outcome IS NULL AND excluded.error IS NULL
+                             THEN trips.state ELSE excluded.state END,
+                step = COALESCE(excluded.step, trips.step),
+                destination = COALESCE(excluded.destination, trips.destination),
+                traveller = COALESCE(excluded.traveller, trips.traveller),
+                created_ms = CASE WHEN excluded.created_ms < trips.created_ms THEN excluded.created_ms ELSE trips.created_ms END,
+                updated_ms = CASE WHEN excluded.updated_ms > trips.updated_ms THEN excluded.updated_ms ELSE trips.updated_ms END,
+                expires_ms = COALESCE(excluded.expires_ms, trips.expires_ms),
+                total_amount = COALESCE(excluded.total_amount, trips.total_amount),
+                total_currency = COALESCE(excluded.total_currency, trips.total_currency),
+                decision = COALESCE(excluded.decision, trips.decision),
+                error = COALESCE(excluded.error, trips.error),
+                progress = COALESCE(excluded.progress, trips.progress),
+                outcome = COALESCE(excluded.outcome, trips.outcome),
+                token_sha256 = COALESCE(excluded.token_sha256, trips.token_sha256),
+                seq = excluded.seq
+             WHERE trips.seq < excluded.seq"
+        )
+    }
+
     /// Whether the engine has run a turn of the trip (its row reflects one).
     pub async fn has_run(&self, instance_id: &str) -> Result<bool, IndexError> {
         let sql = format!(
@@ -513,37 +567,7 @@ impl TripIndex {
 
     /// Trips newest first, filtered and paged, with the counts per state of all trips.
     pub async fn page(&self, query: &RowQuery) -> Result<RowPage, IndexError> {
-        let mut conditions = Vec::new();
-        let mut args = Vec::new();
-        let mut arg = |condition: &str, value: Arg| {
-            args.push(value);
-            conditions.push(condition.replace('?', &format!("${}", args.len())));
-        };
-        if let Some(state) = query.state {
-            arg("state = ?", Arg::Text(state.as_str().to_owned()));
-        }
-        if let Some(prefix) = query
-            .prefix
-            .as_deref()
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-        {
-            arg(
-                &format!("substr(id, 1, {}) = ?", prefix.chars().count()),
-                Arg::Text(prefix.to_owned()),
-            );
-        }
-        if let Some(after) = query.created_after {
-            arg("created_ms >= ?", Arg::Int(after.timestamp_millis()));
-        }
-        if let Some(before) = query.created_before {
-            arg("created_ms < ?", Arg::Int(before.timestamp_millis()));
-        }
-        let filter = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", conditions.join(" AND "))
-        };
+        let (filter, args) = filter(query);
         let t = &self.trips;
         let rows_sql = format!(
             "SELECT {COLUMNS} FROM {t} {filter} ORDER BY created_ms DESC, id DESC LIMIT {} OFFSET {}",

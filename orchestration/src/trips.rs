@@ -61,7 +61,7 @@ impl TripStatus {
 pub enum TripError {
     #[error("the trip request is invalid")]
     Invalid(Vec<FieldError>),
-    #[error("no trip has the id `{0}`")]
+    #[error("no trip has the id `{}`", travel_agents::text_start(.0, 64))]
     NotFound(String),
     #[error("no plan has been saved for trip `{0}` yet")]
     NoPlanYet(String),
@@ -206,6 +206,7 @@ impl Trips {
             .await?;
         // Were this process to die now, the engine's first turn would create the row itself.
         self.store.index.started(&instance_id, &started).await?;
+        crate::telemetry::trip_started();
         tracing::info!(instance_id = %instance_id, "trip started");
         // The engine creates the instance on its first turn (a millisecond or two); until then
         // it could not be managed (terminated, purged), so answer once it has.
@@ -309,17 +310,31 @@ impl Trips {
     ) -> Result<AgentThread, TripError> {
         self.status(instance_id).await?;
         let history = self.client.read_execution_history(instance_id, 1).await?;
-        let mut thread = last_thread(&history, agent).ok_or(TripError::NoThread {
-            instance_id: instance_id.to_owned(),
-            agent,
-        })?;
+        self.thread_in(instance_id, &history, agent)
+            .await?
+            .ok_or(TripError::NoThread {
+                instance_id: instance_id.to_owned(),
+                agent,
+            })
+    }
+
+    /// The agent's last conversation in a history read already, when it finished one.
+    pub(crate) async fn thread_in(
+        &self,
+        instance_id: &str,
+        history: &[duroxide::Event],
+        agent: AgentName,
+    ) -> Result<Option<AgentThread>, TripError> {
+        let Some(mut thread) = last_thread(history, agent) else {
+            return Ok(None);
+        };
         // Trips planned since the messages were kept apart carry only the thread's summary.
         if thread.messages.is_empty()
             && let Some(messages) = self.store().index.conversation(instance_id, agent).await?
         {
             thread.messages = messages;
         }
-        Ok(thread)
+        Ok(Some(thread))
     }
 
     /// Records a decision, once across every process: the token must be the trip's; the trip
@@ -372,6 +387,12 @@ impl Trips {
         {
             Claim::Won => {
                 self.deliver(&instance_id, &decision).await?;
+                if let Some(window) = status.progress.as_ref().and_then(|p| p.approval.as_ref()) {
+                    let waited = (Utc::now() - window.requested_at)
+                        .to_std()
+                        .unwrap_or_default();
+                    crate::telemetry::approval_waited(waited);
+                }
                 tracing::info!(
                     instance_id,
                     approved = decision.approved,

@@ -2,7 +2,10 @@
 //! this one with its own steps, and new trips run the current revision.
 //!
 //! `fixtures/revision-1/` holds a store written by the release before revisions (commit
-//! 37b0bf8): one trip parked at the approval wait. The first test approves it on today's code.
+//! 37b0bf8): one trip parked at the approval wait. `fixtures/revision-2/` holds one written by
+//! revision 2 (commit 577efe7), whose itinerary agent failed once and was tried again (no
+//! progress report for the retry: revision 3 added those). The tests approve them on today's
+//! code.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,7 +14,7 @@ use duroxide::EventKind;
 use serde_json::json;
 use travel_agents::{LlmClient, ReferenceRates, TravelAgents};
 use travel_demo_model::{DemoModel, DemoModelConfig};
-use travel_orchestration::workflow::{ORCHESTRATION, activity};
+use travel_orchestration::workflow::{ORCHESTRATION, activity_name};
 use travel_orchestration::{
     Activities, ApprovalDecision, Engine, EngineTuning, LocalPlanStore, SandboxBookings, Store,
     StoreLocation, TripSettings, TripState, Trips,
@@ -89,13 +92,13 @@ async fn steps(trips: &Trips, id: &str) -> Vec<String> {
 
 /// The steps of a booked trip of revision 1, in order.
 const REVISION_1_STEPS: [&str; 7] = [
-    activity::DESTINATION_AGENT,
-    activity::ITINERARY_AGENT,
-    activity::LOCAL_TIPS_AGENT,
+    activity_name::DESTINATION_AGENT,
+    activity_name::ITINERARY_AGENT,
+    activity_name::LOCAL_TIPS_AGENT,
     "__duroxide_syscall:utc_now_ms",
-    activity::SAVE_PLAN,
-    activity::REQUEST_APPROVAL,
-    activity::BOOK_TRIP,
+    activity_name::SAVE_PLAN,
+    activity_name::REQUEST_APPROVAL,
+    activity_name::BOOK_TRIP,
 ];
 
 /// The trip in `fixtures/revision-1/` and its approval token.
@@ -106,10 +109,11 @@ struct ParkedTrip {
     approval_token: String,
 }
 
-#[tokio::test]
-async fn a_trip_parked_by_the_release_before_revisions_is_booked_by_this_one() {
-    let fixture =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/revision-1");
+/// The service on a copy of a fixture's store, and the trip parked in it.
+async fn service_on_fixture(name: &str) -> (Service, ParkedTrip) {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     let parked: ParkedTrip =
         serde_json::from_slice(&std::fs::read(fixture.join("trip.json")).unwrap()).unwrap();
     let data = tempfile::tempdir().unwrap();
@@ -118,15 +122,13 @@ async fn a_trip_parked_by_the_release_before_revisions_is_booked_by_this_one() {
         data.path().join("workflows.db"),
     )
     .unwrap();
-    let service = service_on(data).await;
-    let trips = &service.trips;
-    let id = parked.instance_id.as_str();
-    // The old release's history replays to the approval wait.
-    wait_for(trips, id, TripState::AwaitingApproval).await;
-    assert_eq!(trips.input(id).await.unwrap().workflow_revision, 1);
+    (service_on(data).await, parked)
+}
+
+async fn approve(trips: &Trips, parked: &ParkedTrip) {
     trips
         .decide(
-            id,
+            &parked.instance_id,
             Some(&parked.approval_token),
             ApprovalDecision {
                 approved: true,
@@ -135,6 +137,96 @@ async fn a_trip_parked_by_the_release_before_revisions_is_booked_by_this_one() {
         )
         .await
         .unwrap();
+}
+
+/// Starts a trip of today's revision and waits for it to reach the approval wait.
+async fn plan_a_trip(trips: &Trips, preferences: &str) -> String {
+    let started = trips
+        .start(
+            serde_json::from_value(json!({
+                "travelerName": "Grace",
+                "preferences": preferences,
+                "durationDays": 2,
+                "budget": {"amount": 2000.0, "currency": "EUR"},
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    wait_for(trips, &started.instance_id, TripState::AwaitingApproval).await;
+    started.instance_id
+}
+
+/// The progress reports of a trip's history that say a step is being retried.
+async fn retry_reports(trips: &Trips, id: &str) -> Vec<String> {
+    let history = trips.client().read_execution_history(id, 1).await.unwrap();
+    history
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::CustomStatusUpdated { status: Some(s) } => {
+                let progress: serde_json::Value = serde_json::from_str(s).unwrap();
+                progress["retrying"].as_str().map(str::to_owned)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_trip_parked_by_revision_2_after_a_retry_is_booked_by_this_one() {
+    let (service, parked) = service_on_fixture("revision-2").await;
+    let trips = &service.trips;
+    let id = parked.instance_id.as_str();
+    wait_for(trips, id, TripState::AwaitingApproval).await;
+    assert_eq!(trips.input(id).await.unwrap().workflow_revision, 2);
+    approve(trips, &parked).await;
+    wait_for(trips, id, TripState::Booked).await;
+    assert_eq!(
+        steps(trips, id).await,
+        [
+            activity_name::DESTINATION_AGENT,
+            activity_name::ITINERARY_AGENT,
+            activity_name::LOCAL_TIPS_AGENT,
+            activity_name::ITINERARY_AGENT,
+            activity_name::SAVE_NEW_PLAN,
+            activity_name::BOOK_TRIP,
+        ]
+    );
+    assert!(retry_reports(trips, id).await.is_empty());
+    service.engine.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn a_retried_step_says_so_in_the_progress_then_clears_it() {
+    let service = service().await;
+    // Four failed HTTP attempts: the client's own three retries, so the activity fails once.
+    service._demo.inject(travel_demo_model::FaultRule {
+        fault: travel_demo_model::Fault::ServerError,
+        agent: Some(travel_agents::AgentName::Itinerary),
+        times: 4,
+    });
+    let trips = &service.trips;
+    let id = &plan_a_trip(trips, "museums").await;
+    assert_eq!(
+        retry_reports(trips, id).await,
+        [
+            "The itinerary agent did not get an answer from the AI service; trying again (attempt 2 of 3)"
+        ]
+    );
+    let now = trips.status(id).await.unwrap().progress.unwrap();
+    assert_eq!(now.retrying, None, "cleared once the step went through");
+    service.engine.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn a_trip_parked_by_the_release_before_revisions_is_booked_by_this_one() {
+    let (service, parked) = service_on_fixture("revision-1").await;
+    let trips = &service.trips;
+    let id = parked.instance_id.as_str();
+    // The old release's history replays to the approval wait.
+    wait_for(trips, id, TripState::AwaitingApproval).await;
+    assert_eq!(trips.input(id).await.unwrap().workflow_revision, 1);
+    approve(trips, &parked).await;
     wait_for(trips, id, TripState::Booked).await;
     assert_eq!(steps(trips, id).await, REVISION_1_STEPS);
     // Its agents' messages are in its history, as that release kept them.
@@ -193,20 +285,7 @@ async fn a_trip_started_before_revisions_finishes_with_its_own_steps() {
 async fn new_trips_stamp_the_plan_as_it_is_saved_and_skip_an_announcement_nobody_receives() {
     let service = service().await;
     let trips = &service.trips;
-    let started = trips
-        .start(
-            serde_json::from_value(json!({
-                "travelerName": "Grace",
-                "preferences": "quiet beaches, seafood",
-                "durationDays": 2,
-                "budget": {"amount": 2000.0, "currency": "EUR"},
-            }))
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    let id = &started.instance_id;
-    wait_for(trips, id, TripState::AwaitingApproval).await;
+    let id = &plan_a_trip(trips, "quiet beaches, seafood").await;
     let input = trips.input(id).await.unwrap();
     assert_eq!(
         input.workflow_revision,
@@ -215,10 +294,10 @@ async fn new_trips_stamp_the_plan_as_it_is_saved_and_skip_an_announcement_nobody
     assert_eq!(
         steps(trips, id).await,
         [
-            activity::DESTINATION_AGENT,
-            activity::ITINERARY_AGENT,
-            activity::LOCAL_TIPS_AGENT,
-            activity::SAVE_NEW_PLAN,
+            activity_name::DESTINATION_AGENT,
+            activity_name::ITINERARY_AGENT,
+            activity_name::LOCAL_TIPS_AGENT,
+            activity_name::SAVE_NEW_PLAN,
         ]
     );
     let plan = trips.plan(id).await.unwrap();

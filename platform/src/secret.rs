@@ -26,9 +26,29 @@ pub fn sha256_hex(text: &str) -> String {
         .collect()
 }
 
+/// HMAC-SHA-256 of `message` under `key`, lower-case hex (for values the service signs and later
+/// checks: sessions, links).
+pub fn hmac_sha256_hex(key: &[u8], message: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+    ring::hmac::sign(&key, message.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hmac_matches_rfc_4231() {
+        // RFC 4231, test case 2.
+        assert_eq!(
+            hmac_sha256_hex(b"Jefe", "what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
 
     #[test]
     fn helpers_behave() {

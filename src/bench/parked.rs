@@ -47,6 +47,52 @@ async fn measure(
     let to_approve = Arc::new(to_approve);
 
     let driver = Arc::new(Driver::InProcess(trips.clone()));
+    let Parked {
+        chosen,
+        failures,
+        seconds: park_seconds,
+    } = park(args, &driver, to_approve).await?;
+    let parked = args.park - failures.len();
+    running.housekeeping().await;
+    let rss_parked = memory_mib("self", "VmRSS:");
+    let store_bytes = trips
+        .store()
+        .size_bytes()
+        .await?
+        .saturating_sub(store_before);
+
+    let (decide, approve_to_booked) = approve_one_at_a_time(trips, &driver, &chosen).await?;
+    let list = list_reads(trips, parked == chosen.len()).await?;
+
+    Ok(serde_json::json!({
+        "parked": parked,
+        "failed": failures.len(),
+        "failures": failures.iter().take(5).collect::<Vec<_>>(),
+        "concurrency": args.concurrency,
+        "secondsToPark": round1(park_seconds),
+        "parkedPerSecond": round1(parked as f64 / park_seconds),
+        "rssMiBWhileParked": rss_parked,
+        "storeBytesPerParkedTrip": (store_bytes as f64 / parked.max(1) as f64).round(),
+        "approved": chosen.len(),
+        "decideCallMs": decide.summary(),
+        "approveToBookedMs": approve_to_booked.summary(),
+        "listFirstPageByStatusMs": list.summary(),
+    }))
+}
+
+/// The trips parked at the approval wait: those picked for approval, and what failed.
+struct Parked {
+    chosen: Vec<Started>,
+    failures: Vec<String>,
+    seconds: f64,
+}
+
+/// Starts `args.park` trips, `args.concurrency` at a time, each until it waits for approval.
+async fn park(
+    args: &BenchArgs,
+    driver: &Arc<Driver>,
+    to_approve: Arc<BTreeSet<usize>>,
+) -> anyhow::Result<Parked> {
     let slots = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
     let poll = super::whole_trips::poll_interval(args.concurrency);
     let started = Instant::now();
@@ -85,33 +131,11 @@ async fn measure(
     while let Some(outcome) = tasks.join_next().await {
         collect(outcome);
     }
-    let park_seconds = started.elapsed().as_secs_f64();
-    let parked = args.park - failures.len();
-    running.housekeeping().await;
-    let rss_parked = memory_mib("self", "VmRSS:");
-    let store_bytes = trips
-        .store()
-        .size_bytes()
-        .await?
-        .saturating_sub(store_before);
-
-    let (decide, approve_to_booked) = approve_one_at_a_time(trips, &driver, &chosen).await?;
-    let list = list_reads(trips, parked == chosen.len()).await?;
-
-    Ok(serde_json::json!({
-        "parked": parked,
-        "failed": failures.len(),
-        "failures": failures.iter().take(5).collect::<Vec<_>>(),
-        "concurrency": args.concurrency,
-        "secondsToPark": round1(park_seconds),
-        "parkedPerSecond": round1(parked as f64 / park_seconds),
-        "rssMiBWhileParked": rss_parked,
-        "storeBytesPerParkedTrip": (store_bytes as f64 / parked.max(1) as f64).round(),
-        "approved": chosen.len(),
-        "decideCallMs": decide.summary(),
-        "approveToBookedMs": approve_to_booked.summary(),
-        "listFirstPageByStatusMs": list.summary(),
-    }))
+    Ok(Parked {
+        seconds: started.elapsed().as_secs_f64(),
+        chosen,
+        failures,
+    })
 }
 
 /// Approvals, one at a time: from the decision's call to the booking, as the service recorded it.

@@ -53,25 +53,7 @@ pub async fn drive(driver: &Arc<Driver>, args: &BenchArgs) -> anyhow::Result<ser
         let request = super::request(n, args.days);
         tasks.push(tokio::spawn(async move {
             let _permit = permit;
-            let trip: Started = driver.start(n, &request).await?;
-            let planned = driver
-                .wait_for(n, &trip.id, TripState::AwaitingApproval, poll)
-                .await?;
-            let approved_at = Utc::now();
-            driver.approve(n, &trip).await?;
-            let booked = driver
-                .wait_for(n, &trip.id, TripState::Booked, poll)
-                .await?;
-            anyhow::Ok(Trip {
-                n,
-                plan_ms: planned.elapsed_ms(),
-                whole_ms: booked.elapsed_ms(),
-                approve_to_booked_ms: booked
-                    .updated
-                    .and_then(|b| (b - approved_at).num_microseconds())
-                    .map(|us| us as f64 / 1000.0),
-                id: trip.id,
-            })
+            whole_trip(&driver, n, &request, poll).await
         }));
     }
     let mut done = Vec::new();
@@ -114,6 +96,34 @@ pub async fn drive(driver: &Arc<Driver>, args: &BenchArgs) -> anyhow::Result<ser
         report["modelCriticalPath"] = critical_path(driver, &done, args.latency_ms).await?;
     }
     Ok(report)
+}
+
+/// One trip: started, planned, approved, booked.
+async fn whole_trip(
+    driver: &Driver,
+    n: usize,
+    request: &travel_orchestration::TripRequest,
+    poll: Duration,
+) -> anyhow::Result<Trip> {
+    let trip: Started = driver.start(n, request).await?;
+    let planned = driver
+        .wait_for(n, &trip.id, TripState::AwaitingApproval, poll)
+        .await?;
+    let approved_at = Utc::now();
+    driver.approve(n, &trip).await?;
+    let booked = driver
+        .wait_for(n, &trip.id, TripState::Booked, poll)
+        .await?;
+    Ok(Trip {
+        n,
+        plan_ms: planned.elapsed_ms(),
+        whole_ms: booked.elapsed_ms(),
+        approve_to_booked_ms: booked
+            .updated
+            .and_then(|b| (b - approved_at).num_microseconds())
+            .map(|us| us as f64 / 1000.0),
+        id: trip.id,
+    })
 }
 
 /// Plan time against the model's critical path: the sequential model calls on the longest path,

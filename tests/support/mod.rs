@@ -261,14 +261,19 @@ impl Drop for Service {
     }
 }
 
+/// A start date `days` from today (trips start from today to about two years ahead).
+pub fn start_in_days(days: u64) -> String {
+    (chrono::Utc::now().date_naive() + chrono::Days::new(days)).to_string()
+}
+
 pub fn trip_body(days: u32) -> Value {
     json!({
         "travelerName": "Ada Lovelace",
         "preferences": "quiet beaches, seafood",
         "durationDays": days,
         "budget": {"amount": 2500, "currency": "USD"},
-        "startDate": "2027-05-10",
-        "travelDates": "second week of May",
+        "startDate": start_in_days(60),
+        "travelDates": "the second week",
         "specialRequirements": "vegetarian"
     })
 }

@@ -9,12 +9,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{NaiveDate, TimeZone, Utc};
 use serde::Deserialize;
 use serde_json::Value;
-use travel_agents::{AgentName, ThreadMessage};
+use travel_agents::ThreadMessage;
 use travel_orchestration::{
-    HistoryEvent, InstanceQuery, ManagementError, TimelineRow, TripState, TripStep,
+    HistoryEvent, Inspection, InstanceQuery, ManagementError, TimelineRow, TripState, TripStep,
 };
 
-use travel_api::admin::ADMIN_COOKIE;
+use travel_api::admin::{self, ADMIN_COOKIE};
 
 use crate::WebState;
 use crate::pages::{
@@ -178,6 +178,24 @@ pub struct MessageView {
     body: String,
 }
 
+impl MessageView {
+    /// Long messages (the agents' instructions, whole JSON replies) start folded.
+    fn folded(&self) -> bool {
+        self.body.len() > 600 || self.body.lines().count() > 12
+    }
+
+    /// What a folded message shows: its first line, shortened, and its length.
+    fn preview(&self) -> String {
+        let first = self.body.lines().next().unwrap_or_default();
+        format!(
+            "{} ({} lines, {} characters)",
+            travel_agents::text_start(first, 100),
+            self.body.lines().count(),
+            self.body.chars().count()
+        )
+    }
+}
+
 pub struct ThreadView {
     agent: String,
     model: String,
@@ -235,58 +253,59 @@ fn pretty_json_text(text: &str) -> String {
         .unwrap_or_else(|| text.to_owned())
 }
 
-fn thread_view(thread: travel_agents::AgentThread) -> ThreadView {
-    let messages = thread
-        .messages
-        .iter()
-        .map(|m| match m {
-            ThreadMessage::System { content } => MessageView {
-                role: "system",
-                title: String::new(),
-                body: content.clone(),
-            },
-            ThreadMessage::User { content } => MessageView {
-                role: "user",
-                title: String::new(),
-                body: content.clone(),
-            },
-            ThreadMessage::Assistant {
-                content,
-                refusal,
-                tool_calls,
-            } => {
-                let mut body = content
-                    .as_deref()
-                    .map(pretty_json_text)
-                    .or_else(|| refusal.clone())
-                    .unwrap_or_default();
-                for call in tool_calls {
-                    body.push_str(&format!(
-                        "\ntool call {} {}({})",
-                        call.id, call.name, call.arguments
-                    ));
-                }
-                MessageView {
-                    role: "assistant",
-                    title: if tool_calls.is_empty() {
-                        String::new()
-                    } else {
-                        format!("{} tool call(s)", tool_calls.len())
-                    },
-                    body: body.trim().to_owned(),
-                }
+/// One message of an agent's conversation, as the operator reads it.
+fn message_view(message: &ThreadMessage) -> MessageView {
+    match message {
+        ThreadMessage::System { content } => MessageView {
+            role: "system",
+            title: String::new(),
+            body: content.clone(),
+        },
+        ThreadMessage::User { content } => MessageView {
+            role: "user",
+            title: String::new(),
+            body: content.clone(),
+        },
+        ThreadMessage::Assistant {
+            content,
+            refusal,
+            tool_calls,
+        } => {
+            let mut body = content
+                .as_deref()
+                .map(pretty_json_text)
+                .or_else(|| refusal.clone())
+                .unwrap_or_default();
+            for call in tool_calls {
+                body.push_str(&format!(
+                    "\ntool call {} {}({})",
+                    call.id, call.name, call.arguments
+                ));
             }
-            ThreadMessage::Tool {
-                tool_call_id,
-                name,
-                content,
-            } => MessageView {
-                role: "tool",
-                title: format!("{name} ← {tool_call_id}"),
-                body: pretty_json_text(content),
-            },
-        })
-        .collect();
+            MessageView {
+                role: "assistant",
+                title: if tool_calls.is_empty() {
+                    String::new()
+                } else {
+                    format!("{} tool call(s)", tool_calls.len())
+                },
+                body: body.trim().to_owned(),
+            }
+        }
+        ThreadMessage::Tool {
+            tool_call_id,
+            name,
+            content,
+        } => MessageView {
+            role: "tool",
+            title: format!("{name} ← {tool_call_id}"),
+            body: pretty_json_text(content),
+        },
+    }
+}
+
+fn thread_view(thread: travel_agents::AgentThread) -> ThreadView {
+    let messages = thread.messages.iter().map(message_view).collect();
     ThreadView {
         agent: thread.agent.as_str().to_owned(),
         model: thread.model.clone(),
@@ -323,17 +342,15 @@ pub async fn instance(
     headers: HeaderMap,
     Query(q): Query<NoticeQuery>,
 ) -> Response {
-    let detail = match state.trips.detail(&id).await {
-        Ok(detail) => detail,
+    let Inspection {
+        detail,
+        history,
+        threads,
+    } = match state.trips.inspect(&id).await {
+        Ok(inspection) => inspection,
         Err(e) => return trip_error(e),
     };
-    let history = state.trips.history(&id).await.unwrap_or_default();
-    let mut threads = Vec::new();
-    for agent in AgentName::ALL {
-        if let Ok(thread) = state.trips.agent_thread(&id, agent).await {
-            threads.push(thread_view(thread));
-        }
-    }
+    let threads = threads.into_iter().map(thread_view).collect();
     let gantt = gantt_rows(&detail.timeline);
     let (csrf, cookie) = csrf_of(&headers);
     let status = detail.summary.status;
@@ -576,9 +593,12 @@ pub async fn login(
             cookie,
         );
     }
+    let Some(session) = state.admin.open_session(admin::unix_now()) else {
+        return forbidden_post();
+    };
     let cookie = format!(
-        "{ADMIN_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
-        form.token
+        "{ADMIN_COOKIE}={session}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict",
+        admin::SESSION_LENGTH.as_secs()
     );
     with_cookie(Redirect::to("/dashboard").into_response(), Some(cookie))
 }

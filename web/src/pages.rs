@@ -10,7 +10,9 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use travel_orchestration::presentation::PlanPresentation;
 use travel_orchestration::request::Budget;
-use travel_orchestration::{ApprovalDecision, TripError, TripRequest, TripState, TripStatus};
+use travel_orchestration::{
+    ApprovalDecision, TripError, TripPlan, TripRequest, TripState, TripStatus,
+};
 
 use travel_api::ErrorCode;
 
@@ -177,14 +179,8 @@ pub(crate) fn forbidden_post() -> Response {
     )
 }
 
-pub async fn submit_trip(
-    State(state): State<WebState>,
-    headers: HeaderMap,
-    Form(values): Form<FormValues>,
-) -> Response {
-    if cross_site(&headers, &values.csrf) {
-        return forbidden_post();
-    }
+/// The trip the form asks for, and what is wrong with it, by form field.
+fn request_from(values: &FormValues) -> (TripRequest, HashMap<String, String>) {
     let mut errors = HashMap::new();
     let duration_days = values
         .duration_days
@@ -244,6 +240,18 @@ pub async fn submit_trip(
             errors.entry(name).or_insert(field.message);
         }
     }
+    (request, errors)
+}
+
+pub async fn submit_trip(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    Form(values): Form<FormValues>,
+) -> Response {
+    if cross_site(&headers, &values.csrf) {
+        return forbidden_post();
+    }
+    let (request, errors) = request_from(&values);
     if !errors.is_empty() {
         return form_page(StatusCode::UNPROCESSABLE_ENTITY, values, errors, &headers);
     }
@@ -320,6 +328,8 @@ struct TripPage {
     message: String,
     percent: u8,
     polling: bool,
+    /// A step being tried again after a failure, and which attempt comes next.
+    retrying: Option<String>,
     /// Why it failed, in plain words.
     error: Option<&'static str>,
     can_try_again: bool,
@@ -359,6 +369,33 @@ fn notice(status: &TripStatus) -> Option<String> {
     })
 }
 
+/// The plan the trip's progress names, when one was saved.
+async fn saved_plan(state: &WebState, status: &TripStatus) -> Result<Option<TripPlan>, TripError> {
+    let Some(saved) = status.progress.as_ref().and_then(|p| p.plan.as_ref()) else {
+        return Ok(None);
+    };
+    Ok(state
+        .trips
+        .plans()
+        .load(&status.instance_id, Some(saved.revision))
+        .await?)
+}
+
+/// What the trip is doing, in a few words under its status.
+fn headline(status: &TripStatus) -> String {
+    match status.status {
+        TripState::Failed => "Planning stopped".into(),
+        state => {
+            let message = status
+                .progress
+                .as_ref()
+                .map(|p| p.message.clone())
+                .unwrap_or_else(|| "Starting".into());
+            views::without_label(state, message)
+        }
+    }
+}
+
 pub async fn trip_page(
     State(state): State<WebState>,
     Path(id): Path<String>,
@@ -370,13 +407,9 @@ pub async fn trip_page(
     };
     let timeline = state.trips.timeline(&id).await.unwrap_or_default();
     let request = state.trips.input(&id).await.ok().map(|input| input.request);
-    let plan = match status.progress.as_ref().and_then(|p| p.plan.as_ref()) {
-        Some(saved) => match state.trips.plans().load(&id, Some(saved.revision)).await {
-            Ok(Some(plan)) => Some(plan),
-            Ok(None) => None,
-            Err(e) => return trip_error(e.into()),
-        },
-        None => None,
+    let plan = match saved_plan(&state, &status).await {
+        Ok(plan) => plan,
+        Err(e) => return trip_error(e),
     };
     let holds_token = cookies::approval_token(&headers, &id).is_some();
     let waiting = status.status == TripState::AwaitingApproval;
@@ -389,22 +422,17 @@ pub async fn trip_page(
         demo: plan.as_ref().is_some_and(|p| p.demo),
         status: status.status.as_str().to_owned(),
         status_label: views::status_label(status.status).to_owned(),
-        message: match status.status {
-            TripState::Failed => "Planning stopped".into(),
-            state => {
-                let message = progress
-                    .as_ref()
-                    .map(|p| p.message.clone())
-                    .unwrap_or_else(|| "Starting".into());
-                views::without_label(state, message)
-            }
-        },
+        message: headline(&status),
         percent: if status.status.is_final() {
             100
         } else {
             progress.as_ref().map(|p| p.percent).unwrap_or(0)
         },
         polling: matches!(status.status, TripState::Planning | TripState::Booking),
+        retrying: progress
+            .as_ref()
+            .and_then(|p| p.retrying.clone())
+            .filter(|_| !status.status.is_final()),
         error: status.error.as_deref().map(plain_reason),
         can_try_again: status.status == TripState::Failed && holds_token,
         notice: notice(&status),
@@ -412,11 +440,9 @@ pub async fn trip_page(
         rows_before,
         rows_parallel,
         rows_after,
-        plan: plan.as_ref().map(|p| {
-            // Where the plan is stored (a path on the server, a storage URL) is the
-            // operators' business: the page links to it through the API.
-            PlanPresentation::of(p)
-        }),
+        // Where the plan is stored (a path on the server, a storage URL) is the operators'
+        // business: the page links to it through the API.
+        plan: plan.as_ref().map(PlanPresentation::of),
         can_decide: waiting && holds_token,
         waiting_elsewhere: waiting && !holds_token,
         csrf,

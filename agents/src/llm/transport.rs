@@ -18,7 +18,8 @@ use std::time::Duration;
 use async_openai::error::OpenAIError;
 use async_openai::middleware::HttpRequestFactory;
 use futures::future::BoxFuture;
-use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
+use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
 use travel_platform::azure::EntraTokenSource;
 
 use super::settings::RetryPolicy;
@@ -69,11 +70,16 @@ impl ResilientTransport {
             let attempts = retries + 1;
             match self.attempt(&factory, attempts).await {
                 Attempt::Done(response) => return Ok(response),
-                Attempt::Fail(error) => return Err(error),
+                Attempt::Fail(error) => {
+                    crate::telemetry::llm_error(&self.provider, &error);
+                    return Err(error);
+                }
                 Attempt::Retry { error, .. } if retries >= self.retry.max_retries => {
+                    crate::telemetry::llm_error(&self.provider, &error);
                     return Err(error);
                 }
                 Attempt::Retry { after, error } => {
+                    crate::telemetry::llm_error(&self.provider, &error);
                     tracing::warn!(provider = %self.provider, attempt = attempts, wait_ms = after.as_millis() as u64, %error, "LLM request failed; retrying");
                     tokio::time::sleep(after).await;
                     retries += 1;
@@ -87,65 +93,85 @@ impl ResilientTransport {
             Ok(request) => request,
             Err(e) => return Attempt::Fail(self.setup_error(e.to_string())),
         };
-        if let Some(entra) = &self.entra {
-            match entra.token().await {
-                Ok(token) => match HeaderValue::from_str(&format!("Bearer {token}")) {
-                    Ok(mut value) => {
-                        value.set_sensitive(true);
-                        request.headers_mut().insert(AUTHORIZATION, value);
-                    }
-                    Err(_) => {
-                        return Attempt::Fail(
-                            self.setup_error("the Entra token is not a valid header".into()),
-                        );
-                    }
-                },
-                Err(e) => {
-                    return Attempt::Fail(
-                        self.setup_error(format!("no Microsoft Entra token: {e}")),
-                    );
-                }
-            }
+        if let Err(error) = self.authorize(&mut request).await {
+            return Attempt::Fail(error);
         }
+        let response = match self.exchange(request, attempts).await {
+            Ok(response) => response,
+            Err(error) => {
+                return Attempt::Retry {
+                    after: self.backoff(attempts),
+                    error,
+                };
+            }
+        };
+        if response.status().is_success() {
+            return Attempt::Done(response);
+        }
+        let (status, headers) = (response.status(), response.headers().clone());
+        // The body is already in memory (see `exchange`).
+        let body = response.bytes().await.unwrap_or_default();
+        self.refused(status, &headers, &body, attempts)
+    }
+
+    /// Azure OpenAI without a key: a Microsoft Entra bearer token on every attempt.
+    async fn authorize(&self, request: &mut reqwest::Request) -> Result<(), LlmError> {
+        let Some(entra) = &self.entra else {
+            return Ok(());
+        };
+        let token = entra
+            .token()
+            .await
+            .map_err(|e| self.setup_error(format!("no Microsoft Entra token: {e}")))?;
+        let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| self.setup_error("the Entra token is not a valid header".into()))?;
+        value.set_sensitive(true);
+        request.headers_mut().insert(AUTHORIZATION, value);
+        Ok(())
+    }
+
+    /// Sends the request and reads the whole answer, headers and body, within the timeout; the
+    /// answer comes back with its body in memory. Every error here (timeout, connection) is
+    /// worth another attempt.
+    async fn exchange(
+        &self,
+        request: reqwest::Request,
+        attempts: u32,
+    ) -> Result<reqwest::Response, LlmError> {
         let exchange = async {
             let response = self.http.execute(request).await?;
             let status = response.status();
             let headers = response.headers().clone();
             let body = response.bytes().await?;
-            Ok::<_, reqwest::Error>((status, headers, body))
+            let mut buffered = http::Response::new(body);
+            *buffered.status_mut() = status;
+            *buffered.headers_mut() = headers;
+            Ok::<_, reqwest::Error>(reqwest::Response::from(buffered))
         };
-        let (status, headers, body) = match tokio::time::timeout(self.timeout, exchange).await {
-            Err(_) => {
-                let error = LlmError::Timeout {
-                    provider: self.provider.clone(),
-                    after: self.timeout,
-                    attempts,
-                };
-                return Attempt::Retry {
-                    after: self.backoff(attempts),
-                    error,
-                };
-            }
-            Ok(Err(e)) => {
-                let error = LlmError::Unreachable {
-                    provider: self.provider.clone(),
-                    message: error_chain(&e),
-                    attempts,
-                };
-                return Attempt::Retry {
-                    after: self.backoff(attempts),
-                    error,
-                };
-            }
-            Ok(Ok(parts)) => parts,
-        };
-        if status.is_success() {
-            let mut response = http::Response::new(body);
-            *response.status_mut() = status;
-            *response.headers_mut() = headers;
-            return Attempt::Done(reqwest::Response::from(response));
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Err(_) => Err(LlmError::Timeout {
+                provider: self.provider.clone(),
+                after: self.timeout,
+                attempts,
+            }),
+            Ok(Err(e)) => Err(LlmError::Unreachable {
+                provider: self.provider.clone(),
+                message: error_chain(&e),
+                attempts,
+            }),
+            Ok(Ok(response)) => Ok(response),
         }
-        let (message, code) = error_message(&body);
+    }
+
+    /// What an error status means: retry (429 within the cap, 5xx) or fail (the rest).
+    fn refused(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &[u8],
+        attempts: u32,
+    ) -> Attempt {
+        let (message, code) = error_message(body);
         let error = LlmError::Status {
             provider: self.provider.clone(),
             status: status.as_u16(),

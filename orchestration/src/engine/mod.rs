@@ -236,7 +236,10 @@ impl Backend {
         settings: &PostgresSettings,
         wakeups: &Arc<Wakeups>,
     ) -> Result<Self, EngineError> {
-        let provider = postgres::open(settings).await?;
+        let postgres::Opened {
+            provider,
+            token_renewal,
+        } = postgres::open(settings).await?;
         let pool = provider.pool().clone();
         let listener = postgres::listen(pool.clone(), &settings.schema, wakeups.clone());
         let peers: Arc<dyn store::Peers> =
@@ -251,7 +254,7 @@ impl Backend {
                 postgres::redacted(&settings.url),
                 settings.schema
             ),
-            keep_alive: vec![Box::new(listener)],
+            keep_alive: vec![Box::new(listener), Box::new(token_renewal)],
         })
     }
 }

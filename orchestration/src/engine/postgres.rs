@@ -7,7 +7,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use duroxide_pg::{EntraAuthOptions, PostgresProvider, ProviderConfig};
+use duroxide_pg::{PostgresProvider, ProviderConfig};
+use sqlx::postgres::PgConnectOptions;
+use travel_platform::azure::EntraTokenSource;
 
 use super::EngineError;
 use super::store::Peers;
@@ -35,36 +37,118 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
-pub async fn open(settings: &PostgresSettings) -> Result<PostgresProvider, EngineError> {
+/// The audience of Azure Database for PostgreSQL's Microsoft Entra tokens.
+pub const ENTRA_SCOPE: &str = "https://ossrdbms-aad.database.windows.net/.default";
+
+/// How often the Entra token of the pool's new connections is renewed (tokens last about an
+/// hour; the token source replaces one five minutes before it expires).
+const TOKEN_RENEWAL: Duration = Duration::from_secs(240);
+
+/// The provider, and with Entra sign-in the task that keeps its token fresh (it stops when
+/// dropped).
+pub struct Opened {
+    pub provider: PostgresProvider,
+    pub token_renewal: Option<AbortOnDrop>,
+}
+
+pub async fn open(settings: &PostgresSettings) -> Result<Opened, EngineError> {
+    if !settings.entra {
+        return Ok(Opened {
+            provider: provider(settings, settings.url.clone()).await?,
+            token_renewal: None,
+        });
+    }
+    let http = travel_platform::http::shared_client();
+    let choice = travel_platform::azure::CredentialChoice::from_env();
+    tracing::info!(credential = %choice.describe(), "signing in to PostgreSQL with Microsoft Entra");
+    let credential = choice.build(http).map_err(|e| EngineError::Store {
+        location: redacted(&settings.url),
+        message: format!("no Microsoft Entra credential ({}): {e}", choice.describe()),
+    })?;
+    let tokens = EntraTokenSource::new(credential, ENTRA_SCOPE);
+    open_with_entra(settings, tokens, TOKEN_RENEWAL).await
+}
+
+/// Signs in with tokens from `tokens` (the service's own credential choice: workload identity,
+/// a system- or user-assigned managed identity, or developer tools), and renews the token of the
+/// pool's new connections every `renewal`.
+pub async fn open_with_entra(
+    settings: &PostgresSettings,
+    tokens: EntraTokenSource,
+    renewal: Duration,
+) -> Result<Opened, EngineError> {
     let failed = |message: String| EngineError::Store {
         location: redacted(&settings.url),
         message,
     };
-    let mut config = if settings.entra {
-        let url = url::Url::parse(&settings.url).map_err(|e| failed(e.to_string()))?;
-        let host = url
-            .host_str()
-            .ok_or_else(|| failed("the URL names no host".into()))?
-            .to_owned();
-        let database = url.path().trim_start_matches('/').to_owned();
-        let user = percent_decode(url.username());
-        if user.is_empty() || database.is_empty() {
-            return Err(failed("with Microsoft Entra sign-in the URL must name the user (the Entra principal's role) and the database".into()));
+    let token = tokens
+        .token()
+        .await
+        .map_err(|e| failed(format!("no Microsoft Entra token for PostgreSQL: {e}")))?;
+    let provider = provider(settings, url_with_token(&settings.url, &token)?).await?;
+    let pool = provider.pool().clone();
+    let url = settings.url.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(renewal).await;
+            let renewed = match tokens.token().await {
+                Ok(token) => url_with_token(&url, &token).and_then(|u| {
+                    u.parse::<PgConnectOptions>()
+                        .map_err(|e| failed_url(&url, e))
+                }),
+                Err(e) => Err(failed_url(&url, e)),
+            };
+            match renewed {
+                Ok(options) => pool.set_connect_options(options),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not renew the PostgreSQL Entra token; trying again")
+                }
+            }
         }
-        ProviderConfig::entra(
-            host,
-            url.port().unwrap_or(5432),
-            database,
-            user,
-            EntraAuthOptions::new(),
-        )
-    } else {
-        ProviderConfig::url(settings.url.clone())
-    };
+    });
+    Ok(Opened {
+        provider,
+        token_renewal: Some(AbortOnDrop(task)),
+    })
+}
+
+fn failed_url(url: &str, e: impl std::fmt::Display) -> EngineError {
+    EngineError::Store {
+        location: redacted(url),
+        message: e.to_string(),
+    }
+}
+
+/// The URL with `token` as its password; TLS with the server's name checked unless the URL says
+/// otherwise (`sslmode=...`).
+pub fn url_with_token(url: &str, token: &str) -> Result<String, EngineError> {
+    let mut parsed = url::Url::parse(url).map_err(|e| failed_url(url, e))?;
+    if parsed.username().is_empty() || parsed.path().trim_start_matches('/').is_empty() {
+        return Err(failed_url(
+            url,
+            "with Microsoft Entra sign-in the URL must name the user (the Entra principal's role) and the database",
+        ));
+    }
+    parsed
+        .set_password(Some(token))
+        .map_err(|()| failed_url(url, "the URL cannot carry a password"))?;
+    if !parsed.query_pairs().any(|(k, _)| k == "sslmode") {
+        parsed
+            .query_pairs_mut()
+            .append_pair("sslmode", "verify-full");
+    }
+    Ok(parsed.to_string())
+}
+
+async fn provider(
+    settings: &PostgresSettings,
+    url: String,
+) -> Result<PostgresProvider, EngineError> {
+    let mut config = ProviderConfig::url(url);
     config.schema_name = Some(settings.schema.clone());
     PostgresProvider::new_with_config(config)
         .await
-        .map_err(|e| failed(format!("{e:#}")))
+        .map_err(|e| failed_url(&settings.url, format!("{e:#}")))
 }
 
 /// Drops a schema and everything in it: for throwaway stores such as the benchmark's.
@@ -79,13 +163,6 @@ pub async fn drop_schema(url: &str, schema: &str) -> Result<(), sqlx::Error> {
         .await?;
     pool.close().await;
     Ok(())
-}
-
-fn percent_decode(text: &str) -> String {
-    url::form_urlencoded::parse(format!("u={text}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
 }
 
 /// The channel the processes of one schema share.
@@ -161,4 +238,83 @@ pub fn listen(pool: sqlx::PgPool, schema: &str, wakeups: Arc<Wakeups>) -> AbortO
             }
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use azure_core::credentials::{AccessToken, Secret, TokenCredential, TokenRequestOptions};
+
+    use super::*;
+
+    #[test]
+    fn the_token_is_the_password_and_tls_checks_the_server_name() {
+        let url = url_with_token(
+            "postgres://my-app-identity@server.postgres.database.azure.com:5432/travel",
+            "eyJ0eXAi.payload.sig-_",
+        )
+        .unwrap();
+        assert_eq!(
+            url,
+            "postgres://my-app-identity:eyJ0eXAi.payload.sig-_@server.postgres.database.azure.com:5432/travel?sslmode=verify-full"
+        );
+        let kept = url_with_token("postgres://me@db/travel?sslmode=require", "t").unwrap();
+        assert!(kept.ends_with("?sslmode=require"), "{kept}");
+        for incomplete in ["postgres://db/travel", "postgres://me@db/", "not a url"] {
+            assert!(url_with_token(incomplete, "t").is_err(), "{incomplete}");
+        }
+    }
+
+    /// Hands out `token-1`, `token-2`, ..., each expiring at once (so none is reused).
+    #[derive(Debug, Default)]
+    struct CountingCredential(AtomicUsize);
+
+    #[async_trait::async_trait]
+    impl TokenCredential for CountingCredential {
+        async fn get_token(
+            &self,
+            scopes: &[&str],
+            _: Option<TokenRequestOptions<'_>>,
+        ) -> azure_core::Result<AccessToken> {
+            assert_eq!(scopes, [ENTRA_SCOPE]);
+            let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(AccessToken::new(
+                Secret::new(format!("token-{n}")),
+                azure_core::time::OffsetDateTime::now_utc(),
+            ))
+        }
+    }
+
+    #[tokio::test]
+    async fn entra_sign_in_renews_the_token_of_new_connections() {
+        // The local server trusts every connection, so any token signs in; what is checked is
+        // that tokens are fetched for the right audience, again and again, and that the pool
+        // still opens connections with the renewed options.
+        let url = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let settings = PostgresSettings {
+            url: format!("{url}?sslmode=disable"),
+            schema: format!("entra_{}", travel_platform::secret::random_hex(6)),
+            entra: true,
+        };
+        let credential = Arc::new(CountingCredential::default());
+        let tokens = EntraTokenSource::new(credential.clone(), ENTRA_SCOPE);
+        let opened = open_with_entra(&settings, tokens, Duration::from_millis(50))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(credential.0.load(Ordering::SeqCst) >= 4);
+        let pool = opened.provider.pool().clone();
+        let fresh = sqlx::pool::PoolConnection::detach(pool.acquire().await.unwrap());
+        drop(fresh);
+        let one: i32 = sqlx::query_scalar("SELECT 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(one, 1);
+        drop(opened);
+        pool.close().await;
+        drop_schema(&url, &settings.schema).await.unwrap();
+    }
 }

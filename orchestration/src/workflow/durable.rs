@@ -14,12 +14,14 @@ use serde::de::DeserializeOwned;
 use super::types::{ActivityFailure, Retry};
 use crate::progress::{TripProgress, TripState, TripStep};
 
-/// Runs an activity, retrying transient failures with durable back-off timers.
+/// Runs an activity, retrying transient failures with durable back-off timers. With `progress`
+/// (revision 3 on), each retry is reported as it is decided, and the recovery when it succeeds.
 pub async fn call<I: Serialize, O: DeserializeOwned>(
     ctx: &OrchestrationContext,
     name: &str,
     input: &I,
     retry: &Retry,
+    progress: Option<&Progress<'_>>,
 ) -> Result<O, String> {
     let input =
         serde_json::to_string(input).map_err(|e| format!("{name}: input not serialisable: {e}"))?;
@@ -27,6 +29,9 @@ pub async fn call<I: Serialize, O: DeserializeOwned>(
     loop {
         match ctx.schedule_activity(name, input.clone()).await {
             Ok(output) => {
+                if let Some(progress) = progress.filter(|_| attempt > 1) {
+                    progress.recovered();
+                }
                 return serde_json::from_str(&output)
                     .map_err(|e| format!("{name} returned unreadable output: {e}"));
             }
@@ -44,6 +49,18 @@ pub async fn call<I: Serialize, O: DeserializeOwned>(
                     "{name} attempt {attempt}/{} failed: {}; trying again in {wait:?}",
                     retry.max_attempts, failure.message
                 ));
+                if let Some(progress) = progress {
+                    let asked = match failure.retry_after_secs {
+                        Some(secs) => format!(" in {secs} s, as the AI service asked"),
+                        None => String::new(),
+                    };
+                    progress.retrying(format!(
+                        "{}; trying again{asked} (attempt {} of {})",
+                        trouble(name),
+                        attempt + 1,
+                        retry.max_attempts
+                    ));
+                }
                 ctx.schedule_timer(wait).await;
                 attempt += 1;
             }
@@ -81,8 +98,45 @@ impl<'a> Progress<'a> {
         self.report();
     }
 
-    fn report(&self) {
-        self.ctx
-            .set_custom_status(serde_json::to_string(&self.now).expect("progress serialises"));
+    /// A step is tried again after a failure: said at once, so the trip does not look frozen.
+    fn retrying(&self, note: String) {
+        let mut shown = self.now.clone();
+        shown.retrying = Some(note);
+        self.show(&shown);
     }
+
+    /// A step that was retried went through: the note goes.
+    fn recovered(&self) {
+        self.report();
+    }
+
+    fn report(&self) {
+        self.show(&self.now);
+    }
+
+    fn show(&self, progress: &TripProgress) {
+        self.ctx
+            .set_custom_status(serde_json::to_string(progress).expect("progress serialises"));
+    }
+}
+
+/// What a failing activity means to the traveller.
+fn trouble(activity: &str) -> String {
+    use super::activity_name::*;
+    if let Some(agent) = travel_agents::AgentName::ALL
+        .into_iter()
+        .find(|a| a.info().activity == activity)
+    {
+        return format!(
+            "The {} agent did not get an answer from the AI service",
+            agent.info().label.to_lowercase()
+        );
+    }
+    match activity {
+        SAVE_PLAN | SAVE_NEW_PLAN => "Storage is unavailable",
+        REQUEST_APPROVAL => "The approval announcement could not be delivered",
+        BOOK_TRIP => "The booking service did not answer",
+        _ => "A step failed",
+    }
+    .to_owned()
 }

@@ -43,7 +43,7 @@ pub use types::{ActivityFailure, ApprovalRequest, PlanSaved, Retry, RetrySetting
 use crate::booking::{BookingConfirmation, BookingRequest};
 use crate::plan::{CostSummary, TripPlan};
 use crate::progress::{
-    ApprovalDecision, ApprovalWindow, SavedPlan, TripOutcome, TripProgress, TripState, TripStep,
+    ApprovalDecision, ApprovalWindow, SavedPlan, TripOutcome, TripState, TripStep,
 };
 use crate::store::PlanLocation;
 use durable::{Progress, call};
@@ -54,7 +54,7 @@ pub const ORCHESTRATION: &str = "TripPlanning";
 pub const APPROVAL_EVENT: &str = "ApprovalEvent";
 
 /// Activity names. Recorded in every trip's history: never rename one.
-pub mod activity {
+pub mod activity_name {
     use travel_agents::AgentName;
 
     /// The agents' activities (see `travel_agents::roster`).
@@ -75,8 +75,10 @@ pub mod activity {
 /// 1. the first: a `utc_now` step stamps the plan, then `SavePlan`; the approval is always
 ///    announced (an activity that does nothing without a webhook);
 /// 2. `SaveNewPlan` stamps the plan as it saves it (one step fewer), and the announcement step
-///    runs only when a webhook is configured.
-pub const WORKFLOW_REVISION: u32 = 2;
+///    runs only when a webhook is configured;
+/// 3. a step tried again after a failure says so in the progress (`retrying`), and again when it
+///    goes through.
+pub const WORKFLOW_REVISION: u32 = 3;
 
 /// The orchestration.
 pub async fn plan_trip(ctx: OrchestrationContext, input: TripInput) -> Result<TripOutcome, String> {
@@ -86,9 +88,10 @@ pub async fn plan_trip(ctx: OrchestrationContext, input: TripInput) -> Result<Tr
     // 1. Destinations.
     let destinations: AgentReply<DestinationRecommendations> = call(
         &ctx,
-        activity::DESTINATION_AGENT,
+        activity_name::DESTINATION_AGENT,
         &traveller,
         &input.retries.agents,
+        retries_shown(&input, &progress),
     )
     .await?;
     let destination = top_destination(&destinations.output)?;
@@ -106,23 +109,32 @@ pub async fn plan_trip(ctx: OrchestrationContext, input: TripInput) -> Result<Tr
         destination,
         traveller,
     };
-    let (itinerary, tips) = plan_days_and_tips(&ctx, &input, &brief).await?;
+    let (itinerary, tips) = plan_days_and_tips(&ctx, &input, &brief, &progress).await?;
 
     // 3. The plan, saved.
     progress.enter(TripStep::Saving, "Saving the plan");
     let plan = assemble_plan(&ctx, &input, brief, destinations, itinerary, tips);
-    let (saved, saved_at) = save_plan(&ctx, &input, plan).await?;
+    let (saved, saved_at) = save_plan(&ctx, &input, plan, &progress).await?;
     progress.now.plan = Some(saved.clone());
 
     // 4. Approval.
     let window = approval_window(saved_at, input.approval_timeout_secs);
-    announce_approval(&ctx, &input, &progress.now, &saved, &window).await?;
+    announce_approval(&ctx, &input, &progress, &saved, &window).await?;
     progress.now.approval = Some(window);
     progress.enter(TripStep::AwaitingApproval, "Waiting for approval");
     let decision = wait_for_decision(&ctx, input.approval_timeout_secs).await;
 
     // 5. Booked, or finished without booking.
     conclude(&ctx, &input, progress, saved, decision).await
+}
+
+/// Where retries are reported: revision 3 on (earlier revisions recorded no such reports, and
+/// their replay must not make any).
+fn retries_shown<'p, 'c>(
+    input: &TripInput,
+    progress: &'p Progress<'c>,
+) -> Option<&'p Progress<'c>> {
+    (input.workflow_revision >= 3).then_some(progress)
 }
 
 fn top_destination(
@@ -138,12 +150,26 @@ async fn plan_days_and_tips(
     ctx: &OrchestrationContext,
     input: &TripInput,
     brief: &DestinationBrief,
+    progress: &Progress<'_>,
 ) -> Result<(AgentReply<Itinerary>, AgentReply<LocalTips>), String> {
     let retry = &input.retries.agents;
+    let shown = retries_shown(input, progress);
     let (itinerary, tips) = ctx
         .join2(
-            call::<_, AgentReply<Itinerary>>(ctx, activity::ITINERARY_AGENT, brief, retry),
-            call::<_, AgentReply<LocalTips>>(ctx, activity::LOCAL_TIPS_AGENT, brief, retry),
+            call::<_, AgentReply<Itinerary>>(
+                ctx,
+                activity_name::ITINERARY_AGENT,
+                brief,
+                retry,
+                shown,
+            ),
+            call::<_, AgentReply<LocalTips>>(
+                ctx,
+                activity_name::LOCAL_TIPS_AGENT,
+                brief,
+                retry,
+                shown,
+            ),
         )
         .await;
     Ok((itinerary?, tips?))
@@ -178,15 +204,18 @@ async fn save_plan(
     ctx: &OrchestrationContext,
     input: &TripInput,
     mut plan: TripPlan,
+    progress: &Progress<'_>,
 ) -> Result<(SavedPlan, DateTime<Utc>), String> {
     let retry = &input.retries.storage;
+    let shown = retries_shown(input, progress);
     let (location, saved_at) = if input.workflow_revision >= 2 {
-        let saved: PlanSaved = call(ctx, activity::SAVE_NEW_PLAN, &plan, retry).await?;
+        let saved: PlanSaved = call(ctx, activity_name::SAVE_NEW_PLAN, &plan, retry, shown).await?;
         (saved.location, saved.saved_at)
     } else {
         let now: DateTime<Utc> = ctx.utc_now().await?.into();
         plan.created_at = now;
-        let location: PlanLocation = call(ctx, activity::SAVE_PLAN, &plan, retry).await?;
+        let location: PlanLocation =
+            call(ctx, activity_name::SAVE_PLAN, &plan, retry, shown).await?;
         (location, now)
     };
     let saved = SavedPlan {
@@ -211,7 +240,7 @@ fn approval_window(requested_at: DateTime<Utc>, timeout_secs: u64) -> ApprovalWi
 async fn announce_approval(
     ctx: &OrchestrationContext,
     input: &TripInput,
-    progress: &TripProgress,
+    progress: &Progress<'_>,
     saved: &SavedPlan,
     window: &ApprovalWindow,
 ) -> Result<(), String> {
@@ -221,15 +250,16 @@ async fn announce_approval(
     let approval = ApprovalRequest {
         instance_id: ctx.instance_id(),
         traveller_name: input.request.traveller_name.clone(),
-        destination: progress.destination.clone().unwrap_or_default(),
+        destination: progress.now.destination.clone().unwrap_or_default(),
         plan: saved.clone(),
         window: window.clone(),
     };
     call::<_, serde_json::Value>(
         ctx,
-        activity::REQUEST_APPROVAL,
+        activity_name::REQUEST_APPROVAL,
         &approval,
         &input.retries.storage,
+        retries_shown(input, progress),
     )
     .await?;
     Ok(())
@@ -285,8 +315,14 @@ async fn conclude(
         duration_days: input.request.duration_days,
         plan_revision: plan.revision,
     };
-    let booking: BookingConfirmation =
-        call(ctx, activity::BOOK_TRIP, &request, &input.retries.booking).await?;
+    let booking: BookingConfirmation = call(
+        ctx,
+        activity_name::BOOK_TRIP,
+        &request,
+        &input.retries.booking,
+        retries_shown(input, &progress),
+    )
+    .await?;
     progress.finish(
         TripState::Booked,
         format!("Booked: confirmation {}", booking.confirmation_code),

@@ -1,0 +1,81 @@
+//! What the agents tell operators: metrics (the `metrics` facade, which the service renders at
+//! `GET /metrics` in Prometheus' text format: each model round's tokens and time, each agent
+//! call's outcome and time, each failed request to the model by kind) and spans that follow the
+//! OpenTelemetry GenAI conventions (`invoke_agent {agent}`, `chat {model}`, `execute_tool
+//! {tool}` with their `gen_ai.*` attributes; message content only when
+//! `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`).
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::error::LlmError;
+use crate::{AgentName, TokenUsage};
+
+/// One round with the model: its tokens by kind and how long it took.
+pub(crate) fn round(agent: AgentName, model: &str, usage: &TokenUsage, took: Duration) {
+    let (agent, model) = (agent.as_str(), model.to_owned());
+    metrics::histogram!("travel_agent_round_seconds", "agent" => agent, "model" => model.clone())
+        .record(took.as_secs_f64());
+    for (kind, tokens) in [
+        (
+            "input",
+            usage.prompt_tokens.saturating_sub(usage.cached_tokens),
+        ),
+        ("cached_input", usage.cached_tokens),
+        ("output", usage.completion_tokens),
+    ] {
+        metrics::counter!("travel_agent_tokens_total", "agent" => agent, "model" => model.clone(), "kind" => kind)
+            .increment(tokens);
+    }
+}
+
+/// One agent call, from its first request to its typed answer or its failure.
+pub(crate) fn call(agent: AgentName, model: &str, outcome: &'static str, took: Duration) {
+    let (agent, model) = (agent.as_str(), model.to_owned());
+    metrics::histogram!("travel_agent_call_seconds", "agent" => agent, "model" => model.clone())
+        .record(took.as_secs_f64());
+    metrics::counter!("travel_agent_calls_total", "agent" => agent, "model" => model, "outcome" => outcome)
+        .increment(1);
+}
+
+/// A request to the model that failed (each attempt counts, retried or not).
+pub(crate) fn llm_error(provider: &str, error: &LlmError) {
+    metrics::counter!("travel_llm_errors_total", "provider" => provider.to_owned(), "kind" => kind(error))
+        .increment(1);
+}
+
+/// The kind of a failed request, as operators group them.
+pub fn kind(error: &LlmError) -> &'static str {
+    match error {
+        LlmError::Status {
+            status: 429, code, ..
+        } if code.as_deref() == Some("insufficient_quota") => "quota_exceeded",
+        LlmError::Status { status: 429, .. } | LlmError::RateLimited { .. } => "rate_limited",
+        LlmError::Status { status, .. } if *status >= 500 => "server_error",
+        LlmError::Status { .. } => "client_error",
+        LlmError::Timeout { .. } => "timeout",
+        LlmError::Unreachable { .. } => "unreachable",
+        LlmError::MalformedReply { .. } => "malformed_reply",
+        LlmError::Setup { .. } => "setup",
+    }
+}
+
+/// The GenAI conventions' name of a provider (`gen_ai.provider.name`).
+pub fn provider_name(label: &str) -> &'static str {
+    match label {
+        "azure-openai" => "azure.ai.openai",
+        "demo" => "travel_planner.demo",
+        _ => "openai",
+    }
+}
+
+/// Whether spans may carry the messages exchanged with the model
+/// (`OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`); off by default, as they hold the
+/// traveller's words.
+pub fn capture_message_content() -> bool {
+    static CAPTURE: OnceLock<bool> = OnceLock::new();
+    *CAPTURE.get_or_init(|| {
+        std::env::var("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT")
+            .is_ok_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    })
+}

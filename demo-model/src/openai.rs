@@ -1,0 +1,289 @@
+//! What makes the demo model answer like OpenAI's Chat Completions API to any client, not only
+//! the planner's agents: the model list, errors in OpenAI's JSON shape (`invalid_request_error`
+//! with the offending `param`), `tool_choice`, a plain answer to a request that is not one of
+//! the agents', and streaming as Server-Sent Events chunks (`stream: true`).
+
+use axum::Json;
+use axum::extract::{OriginalUri, Path};
+use axum::http::{Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::DEMO_MODEL_NAME;
+
+/// An error as OpenAI writes it: `{"error": {"message", "type", "param", "code"}}`.
+pub(crate) fn error(
+    status: StatusCode,
+    kind: &str,
+    message: &str,
+    param: Option<&str>,
+    code: Option<&str>,
+) -> Response {
+    let body = json!({"error": {"message": message, "type": kind, "param": param, "code": code}});
+    (status, Json(body)).into_response()
+}
+
+/// A request the API cannot take (400 `invalid_request_error`).
+pub(crate) fn invalid_request(message: &str, param: Option<&str>, code: Option<&str>) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        message,
+        param,
+        code,
+    )
+}
+
+/// The required parameters of a chat completion, checked as OpenAI does.
+pub(crate) fn missing_parameter(body: &Value) -> Option<Response> {
+    if !body.is_object() {
+        return Some(invalid_request(
+            "The request body must be a JSON object.",
+            None,
+            None,
+        ));
+    }
+    for param in ["model", "messages"] {
+        if body.get(param).is_none_or(Value::is_null) {
+            return Some(invalid_request(
+                &format!("Missing required parameter: '{param}'."),
+                Some(param),
+                Some("missing_required_parameter"),
+            ));
+        }
+    }
+    if !body["model"].is_string() {
+        return Some(invalid_request(
+            "Invalid type for 'model': expected a string.",
+            Some("model"),
+            Some("invalid_type"),
+        ));
+    }
+    match body["messages"].as_array() {
+        Some(messages) if !messages.is_empty() => None,
+        Some(_) => Some(invalid_request(
+            "Invalid 'messages': empty array. Expected an array with minimum length 1.",
+            Some("messages"),
+            Some("empty_array"),
+        )),
+        None => Some(invalid_request(
+            "Invalid type for 'messages': expected an array of objects.",
+            Some("messages"),
+            Some("invalid_type"),
+        )),
+    }
+}
+
+/// `GET /v1/models`.
+pub(crate) async fn models() -> Json<Value> {
+    Json(json!({"object": "list", "data": [model()]}))
+}
+
+/// `GET /v1/models/{model}`.
+pub(crate) async fn one_model(Path(id): Path<String>) -> Response {
+    if id == DEMO_MODEL_NAME {
+        Json(model()).into_response()
+    } else {
+        error(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            &format!(
+                "The model '{id}' does not exist; this demo model serves '{DEMO_MODEL_NAME}'."
+            ),
+            Some("model"),
+            Some("model_not_found"),
+        )
+    }
+}
+
+fn model() -> Value {
+    json!({"id": DEMO_MODEL_NAME, "object": "model", "created": 1_735_689_600, "owned_by": "travel-planner"})
+}
+
+/// Any path the demo model does not serve.
+pub(crate) async fn unknown_url(method: Method, OriginalUri(uri): OriginalUri) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        &format!("Invalid URL ({method} {})", uri.path()),
+        None,
+        Some("unknown_url"),
+    )
+}
+
+/// A path served, with another method.
+pub(crate) async fn method_not_allowed(method: Method, OriginalUri(uri): OriginalUri) -> Response {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request_error",
+        &format!("Method {method} is not allowed on {}", uri.path()),
+        None,
+        Some("method_not_supported"),
+    )
+}
+
+/// What `tool_choice` asks of the model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ToolChoice {
+    /// `auto`, or no `tool_choice`: tools when the model wants them.
+    Auto,
+    /// `none`: no tool call, whatever tools are offered.
+    None,
+    /// `required`: at least one tool call.
+    Required,
+    /// `{"type": "function", "function": {"name": ...}}`: that tool.
+    Named(String),
+}
+
+impl ToolChoice {
+    pub(crate) fn of(body: &Value) -> Self {
+        let offered = body["tools"].as_array().is_some_and(|t| !t.is_empty());
+        match &body["tool_choice"] {
+            _ if !offered => ToolChoice::None,
+            Value::String(s) if s == "none" => ToolChoice::None,
+            Value::String(s) if s == "required" => ToolChoice::Required,
+            Value::Object(o) => o
+                .get("function")
+                .and_then(|f| f["name"].as_str())
+                .map_or(ToolChoice::Auto, |name| ToolChoice::Named(name.to_owned())),
+            _ => ToolChoice::Auto,
+        }
+    }
+}
+
+/// The answer to a request that is not one of the planner's agents: a short text, or the tool
+/// call `tool_choice` demands (with empty arguments: the demo model knows no other tool).
+pub(crate) fn plain_answer(body: &Value) -> (Value, &'static str, String) {
+    let forced = match ToolChoice::of(body) {
+        ToolChoice::Named(name) => Some(name),
+        ToolChoice::Required => body["tools"][0]["function"]["name"]
+            .as_str()
+            .map(str::to_owned),
+        _ => None,
+    };
+    if let Some(name) = forced {
+        let call = json!({"id": "call_demo_0", "type": "function", "function": {"name": name, "arguments": "{}"}});
+        let message = json!({"role": "assistant", "content": null, "tool_calls": [call]});
+        return (message, "tool_calls", String::new());
+    }
+    let asked = body["messages"]
+        .as_array()
+        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+        .map(|m| match &m["content"] {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .unwrap_or_default();
+    let asked: String = asked.chars().take(120).collect();
+    let text = format!(
+        "This is travel-planner's demo model. It plans trips for the service's own agents \
+         (destination, itinerary, local tips) from a built-in catalogue and knows nothing else; \
+         configure a real model to chat. You wrote: \"{asked}\""
+    );
+    let message = json!({"role": "assistant", "content": text});
+    (message, "stop", text)
+}
+
+/// A completion as OpenAI streams it: `chat.completion.chunk` events (the role first, then the
+/// text in pieces or the tool calls, then the finish reason, and the usage when
+/// `stream_options.include_usage` asks for it), ended by `data: [DONE]`.
+pub(crate) fn stream(request: &Value, completion: &Value) -> Response {
+    let include_usage = request["stream_options"]["include_usage"] == true;
+    let choice = &completion["choices"][0];
+    let message = &choice["message"];
+    let chunk = |choices: Value| {
+        let mut chunk = json!({
+            "id": completion["id"],
+            "object": "chat.completion.chunk",
+            "created": completion["created"],
+            "model": completion["model"],
+            "choices": choices,
+        });
+        if include_usage {
+            chunk["usage"] = Value::Null;
+        }
+        chunk
+    };
+    let delta = |delta: Value| chunk(json!([{"index": 0, "delta": delta, "finish_reason": null}]));
+    let mut events = vec![delta(json!({"role": "assistant", "content": ""}))];
+    for field in ["content", "refusal"] {
+        if let Some(text) = message[field].as_str() {
+            events.extend(pieces(text, 32).map(|piece| delta(json!({field: piece}))));
+        }
+    }
+    for (index, call) in message["tool_calls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let name = &call["function"]["name"];
+        events.push(delta(json!({"tool_calls": [{"index": index, "id": call["id"], "type": "function", "function": {"name": name, "arguments": ""}}]})));
+        let arguments = call["function"]["arguments"].as_str().unwrap_or("{}");
+        events.extend(pieces(arguments, 32).map(|piece| {
+            delta(json!({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}))
+        }));
+    }
+    events.push(chunk(
+        json!([{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]),
+    ));
+    if include_usage {
+        let mut last = chunk(json!([]));
+        last["usage"] = completion["usage"].clone();
+        events.push(last);
+    }
+    let mut body = String::new();
+    for event in events {
+        body.push_str("data: ");
+        body.push_str(&event.to_string());
+        body.push_str("\n\n");
+    }
+    body.push_str("data: [DONE]\n\n");
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `text` in pieces of at most `size` characters.
+fn pieces(text: &str, size: usize) -> impl Iterator<Item = String> + '_ {
+    let chars: Vec<char> = text.chars().collect();
+    (0..chars.len())
+        .step_by(size)
+        .map(move |i| chars[i..(i + size).min(chars.len())].iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_cut_on_character_boundaries() {
+        let parts: Vec<String> = pieces("día a día, ünïcode", 4).collect();
+        assert_eq!(parts.concat(), "día a día, ünïcode");
+        assert!(parts.iter().all(|p| p.chars().count() <= 4));
+        assert_eq!(pieces("", 4).count(), 0);
+    }
+
+    #[test]
+    fn tool_choice_is_read_as_openai_documents_it() {
+        let tools = json!([{"type": "function", "function": {"name": "lookup"}}]);
+        let of = |choice: Value| ToolChoice::of(&json!({"tools": tools, "tool_choice": choice}));
+        assert_eq!(of(json!("none")), ToolChoice::None);
+        assert_eq!(of(json!("required")), ToolChoice::Required);
+        assert_eq!(of(json!("auto")), ToolChoice::Auto);
+        assert_eq!(of(Value::Null), ToolChoice::Auto);
+        assert_eq!(
+            of(json!({"type": "function", "function": {"name": "lookup"}})),
+            ToolChoice::Named("lookup".into())
+        );
+        assert_eq!(
+            ToolChoice::of(&json!({"tool_choice": "required"})),
+            ToolChoice::None
+        );
+    }
+}

@@ -1,0 +1,227 @@
+//! The demo model as other OpenAI clients meet it: async-openai's own client (streaming, errors)
+//! and plain HTTP (the model list, unknown paths and methods), and the traveller's needs honoured
+//! in what the agents are told.
+
+use async_openai::Client;
+use async_openai::config::OpenAIConfig;
+use async_openai::error::OpenAIError;
+use async_openai::types::chat::{CreateChatCompletionRequest, FinishReason};
+use futures::StreamExt;
+use serde_json::{Value, json};
+use travel_agents::AgentName;
+use travel_agents::runner::{DATA_CLOSE, DATA_OPEN};
+use travel_demo_model::{DEMO_MODEL_NAME, DemoModel, DemoModelConfig};
+
+async fn start() -> (DemoModel, Client<OpenAIConfig>) {
+    let model = DemoModel::start(DemoModelConfig::default()).await.unwrap();
+    let config = OpenAIConfig::new()
+        .with_api_base(model.base_url())
+        .with_api_key("not-needed");
+    let client =
+        Client::with_config(config).with_http_client(travel_platform::http::shared_client());
+    (model, client)
+}
+
+fn request(body: Value) -> CreateChatCompletionRequest {
+    serde_json::from_value(body).unwrap()
+}
+
+/// What a stream came to: the text, the tool calls (name, arguments), the finish reason, and
+/// whether usage came in a last chunk of its own.
+#[derive(Debug, Default)]
+struct Streamed {
+    chunks: usize,
+    text: String,
+    calls: Vec<(String, String)>,
+    finish: Option<FinishReason>,
+    usage_total: Option<u32>,
+}
+
+async fn stream(client: &Client<OpenAIConfig>, body: Value) -> Streamed {
+    let mut stream = client.chat().create_stream(request(body)).await.unwrap();
+    let mut out = Streamed::default();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.unwrap();
+        out.chunks += 1;
+        assert_eq!(chunk.object, "chat.completion.chunk");
+        if let Some(usage) = chunk.usage {
+            assert!(
+                chunk.choices.is_empty(),
+                "usage comes in a chunk of its own"
+            );
+            out.usage_total = Some(usage.total_tokens);
+        }
+        for choice in chunk.choices {
+            out.text
+                .push_str(choice.delta.content.as_deref().unwrap_or_default());
+            for call in choice.delta.tool_calls.unwrap_or_default() {
+                let i = call.index as usize;
+                if out.calls.len() <= i {
+                    out.calls.resize(i + 1, Default::default());
+                }
+                if let Some(f) = call.function {
+                    out.calls[i]
+                        .0
+                        .push_str(f.name.as_deref().unwrap_or_default());
+                    out.calls[i]
+                        .1
+                        .push_str(f.arguments.as_deref().unwrap_or_default());
+                }
+            }
+            out.finish = choice.finish_reason.or(out.finish);
+        }
+    }
+    out
+}
+
+fn destination_request(stream: bool) -> Value {
+    let brief = json!({"preferences": "museums, food and long walks", "durationDays": 3,
+        "budget": {"amount": 2000.0, "currency": "EUR"}});
+    json!({
+        "model": DEMO_MODEL_NAME,
+        "stream": stream,
+        "stream_options": {"include_usage": true},
+        "messages": [
+            {"role": "system", "content": "You recommend destinations."},
+            {"role": "user", "content": format!("{DATA_OPEN}{brief}{DATA_CLOSE}")}
+        ],
+        "response_format": {"type": "json_schema", "json_schema": {
+            "name": AgentName::Destination.info().schema_name, "strict": true, "schema": {"type": "object"}}}
+    })
+}
+
+#[tokio::test]
+async fn an_agents_answer_streams_as_openai_chunks_with_usage_last() {
+    let (_model, client) = start().await;
+    let streamed = stream(&client, destination_request(true)).await;
+    assert!(streamed.chunks > 3, "{streamed:?}");
+    assert_eq!(streamed.finish, Some(FinishReason::Stop));
+    assert!(streamed.usage_total.unwrap() > 0);
+    let answer: Value = serde_json::from_str(&streamed.text).unwrap();
+    assert_eq!(answer["destinations"].as_array().unwrap().len(), 3);
+
+    // The same request without streaming answers the same shape in one body.
+    let whole = client
+        .chat()
+        .create(request(destination_request(false)))
+        .await
+        .unwrap();
+    let text = whole.choices[0].message.content.clone().unwrap();
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(answer["destinations"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn any_other_request_gets_a_plain_answer_and_tool_choice_is_honoured() {
+    let (model, client) = start().await;
+    let chat = |extra: Value| {
+        let mut body = json!({"model": DEMO_MODEL_NAME, "stream": true,
+            "messages": [{"role": "user", "content": "What is the capital of France?"}]});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    let plain = stream(&client, chat(json!({}))).await;
+    assert!(plain.text.contains("demo model"), "{plain:?}");
+    assert!(plain.text.contains("capital of France"), "{plain:?}");
+    assert_eq!(plain.finish, Some(FinishReason::Stop));
+    assert!(plain.usage_total.is_none(), "usage only when asked for");
+
+    let tools = json!([{"type": "function", "function": {"name": "lookup_city",
+        "parameters": {"type": "object", "properties": {}}}}]);
+    let required = stream(
+        &client,
+        chat(json!({"tools": tools, "tool_choice": "required"})),
+    )
+    .await;
+    assert_eq!(
+        required.calls,
+        [("lookup_city".to_owned(), "{}".to_owned())]
+    );
+    assert_eq!(required.finish, Some(FinishReason::ToolCalls));
+    let none = stream(
+        &client,
+        chat(json!({"tools": tools, "tool_choice": "none"})),
+    )
+    .await;
+    assert!(none.calls.is_empty() && none.text.contains("demo model"));
+
+    // Recorded like every request, as "other".
+    let counts: Value = reqwest::get(format!("http://{}/demo/requests", model.addr()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(counts["byAgent"]["other"], 3);
+}
+
+#[tokio::test]
+async fn errors_have_openais_shape_and_name_the_parameter() {
+    let (model, client) = start().await;
+    let no_messages = client
+        .chat()
+        .create(request(json!({"model": DEMO_MODEL_NAME, "messages": []})))
+        .await;
+    match no_messages {
+        Err(OpenAIError::ApiError(response)) => {
+            let e = response.api_error;
+            assert_eq!(e.r#type.as_deref(), Some("invalid_request_error"));
+            assert_eq!(e.param.as_deref(), Some("messages"));
+            assert!(e.message.contains("messages"), "{}", e.message);
+        }
+        other => panic!("expected an API error, got {other:?}"),
+    }
+    let http = travel_platform::http::shared_client();
+    let missing: Value = http
+        .post(format!("{}/chat/completions", model.base_url()))
+        .json(&json!({"messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(missing["error"]["param"], "model", "{missing}");
+    assert_eq!(missing["error"]["code"], "missing_required_parameter");
+
+    let base = model.base_url();
+    let get = |path: &str| http.get(format!("{base}{path}")).send();
+    let models: Value = get("/models").await.unwrap().json().await.unwrap();
+    assert_eq!(models["object"], "list");
+    assert_eq!(models["data"][0]["id"], DEMO_MODEL_NAME);
+    let one = get(&format!("/models/{DEMO_MODEL_NAME}")).await.unwrap();
+    assert_eq!(one.status(), 200);
+    for (response, status, code) in [
+        (get("/models/gpt-7").await.unwrap(), 404, "model_not_found"),
+        (get("/embeddings").await.unwrap(), 404, "unknown_url"),
+        (
+            get("/chat/completions").await.unwrap(),
+            405,
+            "method_not_supported",
+        ),
+        (
+            http.post(format!("{base}/chat/completions"))
+                .header("content-type", "application/json")
+                .body("{not json")
+                .send()
+                .await
+                .unwrap(),
+            400,
+            "",
+        ),
+    ] {
+        assert_eq!(response.status(), status);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
+        if !code.is_empty() {
+            assert_eq!(body["error"]["code"], code, "{body}");
+        }
+    }
+}

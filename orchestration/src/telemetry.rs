@@ -1,0 +1,39 @@
+//! What the trips tell the process' metrics (the `metrics` facade; the service renders them at
+//! `GET /metrics`): trips started and finished by outcome, trips by state (set when the metrics
+//! are read), how long approvals waited, and the plan store's latency and errors. The engine's
+//! own metrics (`duroxide_*`) come through the same facade.
+
+use std::time::Duration;
+
+use crate::progress::TripState;
+
+pub(crate) fn trip_started() {
+    metrics::counter!("travel_trips_started_total").increment(1);
+}
+
+pub(crate) fn trip_finished(state: TripState) {
+    metrics::counter!("travel_trips_finished_total", "outcome" => state.as_str()).increment(1);
+}
+
+/// From the plan being ready for review to the decision.
+pub(crate) fn approval_waited(waited: Duration) {
+    metrics::histogram!("travel_approval_wait_seconds").record(waited.as_secs_f64());
+}
+
+/// One plan-store operation (`save`, `load`), and whether it failed.
+pub(crate) fn plan_store(operation: &'static str, took: Duration, failed: bool) {
+    metrics::histogram!("travel_plan_store_seconds", "operation" => operation)
+        .record(took.as_secs_f64());
+    if failed {
+        metrics::counter!("travel_plan_store_errors_total", "operation" => operation).increment(1);
+    }
+}
+
+/// The trips in each state, from the trips index (a gauge per state, set just before the
+/// metrics are rendered).
+pub fn trips_by_state(counts: &std::collections::BTreeMap<String, usize>) {
+    for state in TripState::ALL {
+        let n = counts.get(state.as_str()).copied().unwrap_or(0);
+        metrics::gauge!("travel_trips", "state" => state.as_str()).set(n as f64);
+    }
+}
