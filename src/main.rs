@@ -7,8 +7,9 @@ mod plan_once;
 use std::net::SocketAddr;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use travel_demo_model::DemoModelConfig;
+use travel_planner::telemetry::{self, LogFormat};
 use travel_planner::{serve, shutdown_signal};
 
 /// Durable, agent-driven trip planning with human approval.
@@ -24,12 +25,6 @@ struct Cli {
 
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -66,45 +61,28 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
-    // The benchmark's and the plan's own output is their report; routine logs would drown it.
+    // The benchmark's, the plan's and the health check's own output is their report; routine
+    // logs would drown it.
     let quiet = matches!(
         cli.command,
         Command::Bench(_) | Command::Plan(_) | Command::Health { .. }
     );
-    init_tracing(cli.log_format, quiet);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        match cli.command {
+        let telemetry = telemetry::init(cli.log_format, quiet)?;
+        let result = match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Plan(args) => plan_once::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Instances(args) => instances::run(args).await,
             Command::Health { url, bind } => health(url, bind).await,
             Command::DemoModel { bind } => serve_demo_model(bind).await,
-        }
+        };
+        telemetry.shutdown().await;
+        result
     })
-}
-
-fn init_tracing(format: LogFormat, quiet: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        // duroxide's dispatchers log retried store errors as warnings; they show when RUST_LOG
-        // asks for them.
-        .unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new(if quiet {
-                "error"
-            } else {
-                "info,duroxide=warn,duroxide::runtime::dispatchers=error"
-            })
-        });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
 }
 
 /// Exits 1 (through the error) unless `url`, or `/healthz` at `bind`, answers 200 within 5 s.

@@ -373,6 +373,44 @@ async fn another_site_cannot_change_anything_and_a_rebound_host_name_is_refused(
 }
 
 #[tokio::test]
+async fn the_trip_page_says_when_a_step_is_tried_again() {
+    let service = InProcess::start(None).await;
+    // Four failed requests: the client's own three retries, so the itinerary step fails once
+    // and the workflow tries it again after a durable two-second wait.
+    service
+        .running
+        .demo_model()
+        .expect("the built-in demo model")
+        .inject(travel_demo_model::FaultRule {
+            fault: travel_demo_model::Fault::ServerError,
+            agent: Some(travel_agents::AgentName::Itinerary),
+            times: 4,
+        });
+    let (code, created) = service.post_json("/api/trips", &trip_body()).await;
+    assert_eq!(code, StatusCode::ACCEPTED, "{created}");
+    let id = created["instanceId"].as_str().unwrap().to_owned();
+    let mut seen = None;
+    for _ in 0..300 {
+        let (_, page) = service.get(&format!("/trips/{id}")).await;
+        let page = page.as_str().unwrap().to_owned();
+        if page.contains(r#"id="retrying""#) {
+            seen = Some(page);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let page = seen.expect("the page never said the step is being tried again");
+    assert!(
+        page.contains("The itinerary agent did not get an answer from the AI service; trying again (attempt 2 of 3)"),
+        "{page}"
+    );
+    service.wait_for(&id, "awaiting_approval").await;
+    let (_, page) = service.get(&format!("/trips/{id}")).await;
+    assert!(!page.as_str().unwrap().contains(r#"id="retrying""#));
+    service.stop().await;
+}
+
+#[tokio::test]
 async fn behind_https_every_cookie_is_secure() {
     let service = InProcess::start(None).await;
     let app = serve::app(service.running.trips.clone(), None, true);

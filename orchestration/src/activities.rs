@@ -72,11 +72,22 @@ impl Activities {
                 let this = self.clone();
                 $builder.register($name, move |ctx: ActivityContext, input: String| {
                     let $this = this.clone();
-                    let span = tracing::info_span!("activity", name = $name, instance_id = %ctx.instance_id());
+                    let span = tracing::info_span!(
+                        "activity",
+                        otel.name = %format!("activity {}", $name),
+                        name = $name,
+                        instance_id = %ctx.instance_id(),
+                        otel.status_code = tracing::field::Empty,
+                    );
+                    travel_platform::trace::within_trip(&span, ctx.instance_id());
                     tracing::Instrument::instrument(
                         async move {
                             let ($trip, $input) = (ctx.instance_id(), input.as_str());
-                            encode($call.await)
+                            let result = $call.await;
+                            if result.is_err() {
+                                tracing::Span::current().record("otel.status_code", "ERROR");
+                            }
+                            encode(result)
                         },
                         span,
                     )

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use duroxide::{Client, ClientError, EventKind};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 use travel_agents::{AgentName, AgentThread};
 
 use crate::engine::Store;
@@ -187,6 +188,16 @@ impl Trips {
     pub async fn start(&self, request: TripRequest) -> Result<StartedTrip, TripError> {
         request.validate().map_err(TripError::Invalid)?;
         let instance_id = format!("trip-{}", random_hex(10));
+        let span = tracing::info_span!("start_trip", otel.name = "start trip");
+        travel_platform::trace::within_trip(&span, &instance_id);
+        self.start_as(instance_id, request).instrument(span).await
+    }
+
+    async fn start_as(
+        &self,
+        instance_id: String,
+        request: TripRequest,
+    ) -> Result<StartedTrip, TripError> {
         let approval_token = random_hex(32);
         let input = TripInput {
             request,
@@ -342,6 +353,19 @@ impl Trips {
     /// the same decision sent again answers as the first did, another one is a conflict. Answers
     /// as soon as the decision is durably recorded and queued for the workflow.
     pub async fn decide(
+        &self,
+        instance_id: &str,
+        token: Option<&str>,
+        decision: ApprovalDecision,
+    ) -> Result<TripStatus, TripError> {
+        let span = tracing::info_span!("decide", approved = decision.approved);
+        travel_platform::trace::within_trip(&span, instance_id);
+        self.decide_checked(instance_id, token, decision)
+            .instrument(span)
+            .await
+    }
+
+    async fn decide_checked(
         &self,
         instance_id: &str,
         token: Option<&str>,

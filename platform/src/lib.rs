@@ -6,11 +6,13 @@
 //! * [`memory`]: the allocator's free memory, given back to the system.
 //! * [`sas`]: account shared access signatures signed with an account key (Azurite, and operators
 //!   who have only a key).
-//! * [`secret`]: random tokens, SHA-256 digests and comparisons that take the same time whatever
-//!   the input.
+//! * [`secret`]: random tokens, SHA-256 digests, HMAC signatures and comparisons that take the
+//!   same time whatever the input.
+//! * [`trace`]: a trip's trace, derived from its id, for the spans of every part of its work.
 
 pub mod azure;
 pub mod http;
 pub mod memory;
 pub mod sas;
 pub mod secret;
+pub mod trace;

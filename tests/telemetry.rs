@@ -1,0 +1,208 @@
+//! Traces over OTLP: a small OTLP/HTTP receiver collects what the real binary exports for one
+//! whole trip (planned, approved days later in its life, booked), and the test checks that the
+//! trip is one trace, that its spans form the expected tree, and that agent calls carry the
+//! OpenTelemetry GenAI attributes (and no message content unless asked).
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::routing::post;
+use serde_json::{Value, json};
+use support::*;
+
+type Spans = Arc<Mutex<Vec<Value>>>;
+
+/// An OTLP/HTTP (JSON) receiver on a free loopback port: its base URL and the spans received.
+async fn receiver() -> (String, Spans) {
+    let spans = Spans::default();
+    let app = Router::new()
+        .route(
+            "/v1/traces",
+            post(|State(spans): State<Spans>, body: Bytes| async move {
+                let request: Value = serde_json::from_slice(&body).expect("OTLP JSON");
+                let mut kept = spans.lock().unwrap();
+                for resource in request["resourceSpans"].as_array().into_iter().flatten() {
+                    for scope in resource["scopeSpans"].as_array().into_iter().flatten() {
+                        kept.extend(scope["spans"].as_array().into_iter().flatten().cloned());
+                    }
+                }
+                axum::Json(json!({}))
+            }),
+        )
+        .with_state(spans.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{address}"), spans)
+}
+
+/// A span attribute's value, whatever its OTLP JSON type.
+fn attribute(span: &Value, key: &str) -> Option<Value> {
+    span["attributes"]
+        .as_array()?
+        .iter()
+        .find(|a| a["key"] == key)
+        .map(|a| {
+            let value = &a["value"];
+            for kind in ["stringValue", "intValue", "boolValue", "doubleValue"] {
+                if let Some(v) = value.get(kind) {
+                    return v.clone();
+                }
+            }
+            value.clone()
+        })
+}
+
+fn named<'a>(spans: &'a [Value], name: &str) -> Vec<&'a Value> {
+    spans.iter().filter(|s| s["name"] == name).collect()
+}
+
+/// Runs a whole trip (planned, approved, booked) on the binary exporting to a receiver; answers
+/// the trip's id, its root span id and the spans of its trace.
+async fn traced_trip(extra_env: &[(&'static str, &str)]) -> (String, String, Vec<Value>) {
+    let (endpoint, received) = receiver().await;
+    let data = tempfile::tempdir().unwrap();
+    let demo = DemoModel::start();
+    let mut env = vec![
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ];
+    env.extend_from_slice(extra_env);
+    let service = Service::start(data.path(), &demo, &env);
+    let (id, token) = service.start_trip(&trip_body(2)).await;
+    service.wait_for_status(&id, "awaiting_approval").await;
+    let decided = service
+        .decide(&id, Some(&token), &json!({"approved": true}))
+        .await;
+    assert_eq!(decided.status(), 200);
+    service.wait_for_status(&id, "booked").await;
+
+    let (trace_id, root) = travel_platform::trace::trip_trace(&id);
+    let trace_id = trace_id.to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let spans: Vec<Value> = received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s["traceId"] == trace_id.as_str())
+            .cloned()
+            .collect();
+        if !named(&spans, "activity BookTrip").is_empty() || Instant::now() > deadline {
+            return (id, root.to_string(), spans);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_whole_trip_is_one_trace_with_genai_attributes_on_agent_calls() {
+    let (id, root, spans) = traced_trip(&[]).await;
+    let names: Vec<&str> = spans.iter().filter_map(|s| s["name"].as_str()).collect();
+
+    // The trip's steps, from the request that started it to the booking, in its one trace.
+    for name in [
+        "start trip",
+        "activity RunDestinationAgent",
+        "activity RunItineraryAgent",
+        "activity RunLocalTipsAgent",
+        "activity SaveNewPlan",
+        "decide",
+        "activity BookTrip",
+    ] {
+        assert!(names.contains(&name), "no `{name}` span in {names:?}");
+    }
+    for step in ["start trip", "decide", "activity RunDestinationAgent"] {
+        let span = named(&spans, step)[0];
+        assert_eq!(
+            span["parentSpanId"],
+            root.as_str(),
+            "{step} hangs off the trip"
+        );
+        assert_eq!(attribute(span, "trip.id"), Some(json!(id)));
+    }
+
+    // Agent calls: invoke_agent inside the activity, chat rounds and tool calls inside it.
+    let by_id = |span_id: &Value| spans.iter().find(|s| s["spanId"] == *span_id);
+    let agents = named(&spans, "invoke_agent destination");
+    assert_eq!(agents.len(), 1, "{names:?}");
+    let agent = agents[0];
+    assert_eq!(
+        by_id(&agent["parentSpanId"]).unwrap()["name"],
+        "activity RunDestinationAgent"
+    );
+    assert_eq!(
+        attribute(agent, "gen_ai.operation.name"),
+        Some(json!("invoke_agent"))
+    );
+    assert_eq!(
+        attribute(agent, "gen_ai.agent.name"),
+        Some(json!("destination"))
+    );
+    let chats = named(&spans, "chat travel-demo");
+    assert!(
+        chats.len() >= 4,
+        "one round per agent and the itinerary's tool round: {names:?}"
+    );
+    for chat in &chats {
+        assert_eq!(
+            attribute(chat, "gen_ai.operation.name"),
+            Some(json!("chat"))
+        );
+        assert_eq!(
+            attribute(chat, "gen_ai.provider.name"),
+            Some(json!("travel_planner.demo"))
+        );
+        assert_eq!(
+            attribute(chat, "gen_ai.request.model"),
+            Some(json!("travel-demo"))
+        );
+        let parent = by_id(&chat["parentSpanId"]).expect("the agent's span");
+        assert!(
+            parent["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("invoke_agent ")
+        );
+        let tokens = attribute(chat, "gen_ai.usage.input_tokens").expect("input tokens");
+        let tokens: u64 = tokens
+            .as_u64()
+            .or_else(|| tokens.as_str().and_then(|t| t.parse().ok()))
+            .unwrap();
+        assert!(tokens > 0);
+        assert!(attribute(chat, "gen_ai.usage.output_tokens").is_some());
+        assert!(
+            attribute(chat, "gen_ai.input.messages").is_none(),
+            "message content only when asked for"
+        );
+    }
+    let tools = named(&spans, "execute_tool get_exchange_rate");
+    assert!(!tools.is_empty(), "{names:?}");
+    assert_eq!(
+        attribute(tools[0], "gen_ai.tool.name"),
+        Some(json!("get_exchange_rate"))
+    );
+    assert_eq!(
+        by_id(&tools[0]["parentSpanId"]).unwrap()["name"],
+        "invoke_agent itinerary"
+    );
+}
+
+#[tokio::test]
+async fn message_content_is_on_the_spans_only_when_asked_for() {
+    let (_, _, spans) =
+        traced_trip(&[("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")]).await;
+    let chats = named(&spans, "chat travel-demo");
+    assert!(!chats.is_empty());
+    for chat in chats {
+        let sent = attribute(chat, "gen_ai.input.messages").expect("the messages sent");
+        assert!(sent.as_str().unwrap().contains("traveller_data"), "{sent}");
+        assert!(attribute(chat, "gen_ai.output.messages").is_some());
+    }
+}
