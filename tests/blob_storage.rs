@@ -197,14 +197,30 @@ async fn a_storage_outage_while_saving_delays_the_trip_and_loses_nothing() {
         })
         .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(
-        service.trip(&id).await["status"],
-        "planning",
-        "the trip waits for storage"
+    let waiting = service.trip(&id).await;
+    assert_eq!(waiting["status"], "planning", "the trip waits for storage");
+    // It says so, and the service is not ready, saying which store is missing.
+    let retrying = waiting["progress"]["retrying"].as_str().unwrap_or_default();
+    assert!(
+        retrying.starts_with("Storage is unavailable; trying again (attempt"),
+        "{waiting}"
+    );
+    let ready = service.get("/readyz").await;
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_ready");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("plan store"),
+        "{body}"
     );
     azurite.resume();
     demo.set_latency(0).await;
-    service.wait_for_status(&id, "awaiting_approval").await;
+    let waiting = service.wait_for_status(&id, "awaiting_approval").await;
+    assert!(waiting["progress"]["retrying"].is_null(), "{waiting}");
+    assert_eq!(service.get("/readyz").await.status(), 200);
     let blobs = list_blobs(&azurite.endpoint(), &container).await;
     assert_eq!(blobs.len(), 2, "{blobs:?}");
     assert_eq!(

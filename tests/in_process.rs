@@ -411,6 +411,123 @@ async fn the_trip_page_says_when_a_step_is_tried_again() {
 }
 
 #[tokio::test]
+async fn a_failed_trip_is_retried_from_its_last_good_step() {
+    let service = InProcess::start(None).await;
+    let demo = service
+        .running
+        .demo_model()
+        .expect("the built-in demo model");
+    // The local-tips agent fails for good (no credit): the trip fails after the other two
+    // agents have answered.
+    demo.inject(travel_demo_model::FaultRule {
+        fault: travel_demo_model::Fault::QuotaExceeded,
+        agent: Some(travel_agents::AgentName::LocalTips),
+        times: 1,
+    });
+    let (_, created) = service.post_json("/api/trips", &trip_body()).await;
+    let failed = created["instanceId"].as_str().unwrap().to_owned();
+    let token = created["approvalToken"].as_str().unwrap().to_owned();
+    service.wait_for(&failed, "failed").await;
+    let asked = |agent: travel_agents::AgentName| {
+        demo.requests()
+            .iter()
+            .filter(|r| r.agent == Some(agent))
+            .count()
+    };
+    use travel_agents::AgentName::{Destination, Itinerary, LocalTips};
+    let before = (asked(Destination), asked(Itinerary), asked(LocalTips));
+
+    let retry = |token: Option<&str>| {
+        let mut request = Request::post(format!("/api/trips/{failed}/retry"));
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        service.send(request.body(Body::empty()).unwrap())
+    };
+    let (code, error) = retry(None).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED, "{error}");
+    let (code, error) = retry(Some("not-the-token")).await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "{error}");
+    let (code, again) = retry(Some(&token)).await;
+    assert_eq!(code, StatusCode::ACCEPTED, "{again}");
+    let retried = again["instanceId"].as_str().unwrap().to_owned();
+    assert_ne!(
+        again["approvalToken"],
+        token.as_str(),
+        "the new trip has its own token"
+    );
+    let waiting = service.wait_for(&retried, "awaiting_approval").await;
+
+    // Only the agent that failed was asked again.
+    let after = (asked(Destination), asked(Itinerary), asked(LocalTips));
+    assert_eq!((after.0, after.1), (before.0, before.1), "reused answers");
+    assert_eq!(after.2, before.2 + 1, "the local-tips agent, once more");
+    assert_eq!(waiting["retryOf"], failed.as_str());
+    let (_, old) = service.get(&format!("/api/trips/{failed}")).await;
+    assert_eq!(old["retriedBy"], retried.as_str());
+    // The reused agents' conversations come along.
+    let (code, thread) = service
+        .get(&format!("/api/trips/{retried}/agents/itinerary"))
+        .await;
+    assert_eq!(code, StatusCode::OK, "{thread}");
+    assert!(
+        thread["messages"].as_array().unwrap().len() >= 3,
+        "{thread}"
+    );
+
+    // Once only, and only a failed trip.
+    let (code, error) = retry(Some(&token)).await;
+    assert_eq!(code, StatusCode::CONFLICT);
+    assert_eq!(error["error"]["code"], "already_retried", "{error}");
+    let new_token = again["approvalToken"].as_str().unwrap();
+    let (code, error) = service
+        .send(
+            Request::post(format!("/api/trips/{retried}/retry"))
+                .header(header::AUTHORIZATION, format!("Bearer {new_token}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CONFLICT);
+    assert_eq!(error["error"]["code"], "not_failed", "{error}");
+    assert_eq!(error["error"]["trip"]["status"], "awaiting_approval");
+
+    // Operators retry from the dashboard, without the traveller's token.
+    demo.inject(travel_demo_model::FaultRule {
+        fault: travel_demo_model::Fault::QuotaExceeded,
+        agent: Some(LocalTips),
+        times: 1,
+    });
+    let (_, created) = service.post_json("/api/trips", &trip_body()).await;
+    let failed = created["instanceId"].as_str().unwrap().to_owned();
+    service.wait_for(&failed, "failed").await;
+    let (_, page) = service.get(&format!("/dashboard/instances/{failed}")).await;
+    assert!(page.as_str().unwrap().contains(r#"id="retry""#));
+    let response = service
+        .app
+        .clone()
+        .oneshot(
+            Request::post(format!("/dashboard/instances/{failed}/retry"))
+                .header(header::COOKIE, "tp_csrf=form-token")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from("csrf=form-token"))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()[header::LOCATION].to_str().unwrap();
+    let retried = location
+        .strip_prefix("/dashboard/instances/")
+        .and_then(|rest| rest.split('?').next())
+        .unwrap()
+        .to_owned();
+    let waiting = service.wait_for(&retried, "awaiting_approval").await;
+    assert_eq!(waiting["retryOf"], failed.as_str());
+    service.stop().await;
+}
+
+#[tokio::test]
 async fn behind_https_every_cookie_is_secure() {
     let service = InProcess::start(None).await;
     let app = serve::app(service.running.trips.clone(), None, true);
@@ -573,6 +690,15 @@ async fn a_failed_trip_says_why_in_plain_words_and_can_be_tried_again() {
         retried["plan"]["request"],
         created_request(&service, &id).await
     );
+    assert_eq!(retried["retryOf"], id.as_str());
+    // The operators' page links the two.
+    let (_, page) = service.get(&format!("/dashboard/instances/{id}")).await;
+    let page = page.as_str().unwrap();
+    assert!(
+        page.contains(r#"id="retried-by""#) && page.contains(&new_id),
+        "{page}"
+    );
+    assert!(!page.contains(r#"id="retry""#), "retried once only");
     service.stop().await;
 }
 

@@ -206,26 +206,7 @@ impl<'a> Conversation<'a> {
         let agent = self.agent;
         let request = self.request();
         let model = self.llm.model();
-        let span = tracing::info_span!(
-            "chat",
-            otel.name = %format!("chat {model}"),
-            gen_ai.operation.name = "chat",
-            gen_ai.provider.name = telemetry::provider_name(self.llm.provider_label()),
-            gen_ai.request.model = model,
-            gen_ai.agent.name = agent.as_str(),
-            gen_ai.usage.input_tokens = tracing::field::Empty,
-            gen_ai.usage.output_tokens = tracing::field::Empty,
-            gen_ai.response.finish_reasons = tracing::field::Empty,
-            gen_ai.input.messages = tracing::field::Empty,
-            gen_ai.output.messages = tracing::field::Empty,
-            otel.status_code = tracing::field::Empty,
-        );
-        if telemetry::capture_message_content() {
-            span.record(
-                "gen_ai.input.messages",
-                serde_json::to_string(&request.messages).unwrap_or_default(),
-            );
-        }
+        let span = telemetry::chat_span(agent, self.llm.provider_label(), model, &request.messages);
         let round_started = Utc::now();
         let round_clock = Instant::now();
         let response = match self.llm.complete(request).instrument(span.clone()).await {
@@ -262,19 +243,21 @@ impl<'a> Conversation<'a> {
                 .to_owned(),
             usage,
         });
-        let message = choice.message;
-        if let Some(reason) = choice.finish_reason {
-            span.record(
-                "gen_ai.response.finish_reasons",
-                format!("[\"{}\"]", finish_reason_name(reason)),
-            );
-        }
-        if telemetry::capture_message_content() {
-            span.record(
-                "gen_ai.output.messages",
-                serde_json::to_string(&message).unwrap_or_default(),
-            );
-        }
+        telemetry::answered(
+            &span,
+            choice.finish_reason.map(finish_reason_name),
+            &choice.message,
+        );
+        self.take_reply(choice.message, choice.finish_reason)
+    }
+
+    /// Keeps the model's message in the thread; a refusal or a reply cut short is an error.
+    fn take_reply(
+        &mut self,
+        message: async_openai::types::chat::ChatCompletionResponseMessage,
+        finish_reason: Option<FinishReason>,
+    ) -> Result<Reply, AgentError> {
+        let agent = self.agent;
         let tool_calls = function_calls(message.tool_calls.unwrap_or_default());
         self.thread.messages.push(ThreadMessage::Assistant {
             content: message.content.clone(),
@@ -287,7 +270,7 @@ impl<'a> Conversation<'a> {
                 message: refusal,
             });
         }
-        match choice.finish_reason {
+        match finish_reason {
             Some(FinishReason::Length) => Err(AgentError::Truncated { agent }),
             Some(FinishReason::ContentFilter) => Err(AgentError::Refused {
                 agent,

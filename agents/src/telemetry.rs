@@ -79,3 +79,52 @@ pub fn capture_message_content() -> bool {
             .is_ok_and(|v| v.trim().eq_ignore_ascii_case("true"))
     })
 }
+
+/// The span of one round with the model (`chat {model}`), with the messages sent when content
+/// capture is on; [`answered`] completes it.
+pub(crate) fn chat_span(
+    agent: AgentName,
+    provider_label: &str,
+    model: &str,
+    messages: &impl serde::Serialize,
+) -> tracing::Span {
+    let span = tracing::info_span!(
+        "chat",
+        otel.name = %format!("chat {model}"),
+        gen_ai.operation.name = "chat",
+        gen_ai.provider.name = provider_name(provider_label),
+        gen_ai.request.model = model,
+        gen_ai.agent.name = agent.as_str(),
+        gen_ai.usage.input_tokens = tracing::field::Empty,
+        gen_ai.usage.output_tokens = tracing::field::Empty,
+        gen_ai.response.finish_reasons = tracing::field::Empty,
+        gen_ai.input.messages = tracing::field::Empty,
+        gen_ai.output.messages = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    if capture_message_content() {
+        span.record(
+            "gen_ai.input.messages",
+            serde_json::to_string(messages).unwrap_or_default(),
+        );
+    }
+    span
+}
+
+/// The model's answer on its `chat` span: why it stopped, and the message when content capture
+/// is on.
+pub(crate) fn answered(
+    span: &tracing::Span,
+    finish_reason: Option<&str>,
+    message: &impl serde::Serialize,
+) {
+    if let Some(reason) = finish_reason {
+        span.record("gen_ai.response.finish_reasons", format!("[\"{reason}\"]"));
+    }
+    if capture_message_content() {
+        span.record(
+            "gen_ai.output.messages",
+            serde_json::to_string(message).unwrap_or_default(),
+        );
+    }
+}

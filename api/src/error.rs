@@ -51,6 +51,10 @@ pub enum ErrorCode {
     NotAwaitingApproval,
     /// 409: another decision was made first.
     AlreadyDecided,
+    /// 409: only a failed trip can be tried again (with the trip's `trip` status).
+    NotFailed,
+    /// 409: the trip was tried again already (the message names the new trip).
+    AlreadyRetried,
     /// 409: the instance has already finished.
     AlreadyFinished,
     /// 409: the instance is still running (terminate it first, or purge with force).
@@ -78,9 +82,8 @@ impl ErrorCode {
             NotFound | NotYetAvailable => StatusCode::NOT_FOUND,
             ApprovalTokenRequired | AdminTokenRequired => StatusCode::UNAUTHORIZED,
             ApprovalTokenInvalid | HostNotAllowed | CrossSiteRefused => StatusCode::FORBIDDEN,
-            NotAwaitingApproval | AlreadyDecided | AlreadyFinished | StillRunning => {
-                StatusCode::CONFLICT
-            }
+            NotAwaitingApproval | AlreadyDecided | NotFailed | AlreadyRetried | AlreadyFinished
+            | StillRunning => StatusCode::CONFLICT,
             StoreUnavailable | NotReady => StatusCode::SERVICE_UNAVAILABLE,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -114,6 +117,8 @@ impl From<&TripError> for ErrorCode {
             TripError::WrongToken => ErrorCode::ApprovalTokenInvalid,
             TripError::NotWaiting(_) => ErrorCode::NotAwaitingApproval,
             TripError::AlreadyDecided(_) => ErrorCode::AlreadyDecided,
+            TripError::NotFailed(_) => ErrorCode::NotFailed,
+            TripError::AlreadyRetried { .. } => ErrorCode::AlreadyRetried,
             TripError::Store(StoreError::Unavailable(_)) => ErrorCode::StoreUnavailable,
             TripError::Store(_) | TripError::Engine(_) => ErrorCode::Internal,
         }
@@ -211,9 +216,9 @@ impl From<TripError> for ApiError {
         let mut api_error = ApiError::new(code, message);
         match error {
             TripError::Invalid(fields) => api_error.detail.fields = fields,
-            TripError::NotWaiting(status) | TripError::AlreadyDecided(status) => {
-                api_error.detail.trip = Some(status)
-            }
+            TripError::NotWaiting(status)
+            | TripError::AlreadyDecided(status)
+            | TripError::NotFailed(status) => api_error.detail.trip = Some(status),
             _ => {}
         }
         api_error

@@ -69,6 +69,7 @@ pub fn document() -> Value {
     };
     trips(&mut doc);
     approval(&mut doc);
+    retry(&mut doc);
     health(&mut doc);
     management(&mut doc);
     finish(doc)
@@ -150,6 +151,25 @@ fn approval(doc: &mut Doc) {
         "parameters": [id_param()],
         "requestBody": {"required": true, "content": {"application/json": {"schema": approve}}},
         "responses": {"200": json_response("The decision was recorded; the trip's status", status), "400": e400, "401": e401, "403": e403, "404": e404, "409": e409, "422": e422}
+    }));
+}
+
+/// A failed trip, started again.
+fn retry(doc: &mut Doc) {
+    let created = doc.schema::<TripCreated>();
+    let (e401, e403, e404, e409) = (
+        doc.error("No approval token"),
+        doc.error("Wrong approval token"),
+        doc.error("Unknown trip"),
+        doc.error("The trip has not failed (`not_failed`, see `trip`), or was tried again already (`already_retried`)"),
+    );
+    doc.op("post", "/api/trips/{instance_id}/retry", json!({
+        "summary": "Start a failed trip again, reusing what it had done",
+        "description": "A new trip with the same request starts; every agent answer the failed trip had got is reused (no agent is asked, and no token spent, twice), so only what failed runs again. Needs the failed trip's approval token as `Authorization: Bearer <approvalToken>`; answers the new trip's id and its own approval token. The two trips name each other (`retryOf`, `retriedBy`). A trip is tried again once.",
+        "operationId": "retryTrip",
+        "security": [{"approvalToken": []}],
+        "parameters": [id_param()],
+        "responses": {"202": json_response("The new trip started; poll `statusUrl`", created), "401": e401, "403": e403, "404": e404, "409": e409}
     }));
 }
 

@@ -34,6 +34,9 @@ pub struct TripView {
     pub trip: TripStatus,
     /// The saved plan, once there is one.
     pub plan: Option<TripPlan>,
+    /// The failed trip this one retries, and the trip that retried this one.
+    #[serde(flatten)]
+    pub retries: travel_orchestration::RetryLinks,
     pub links: TripLinks,
 }
 
@@ -73,6 +76,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/api/trips/{instance_id}/plan.md", get(plan_markdown))
         .route("/api/trips/{instance_id}/agents/{agent}", get(agent_thread))
         .route("/approve/{instance_id}", post(approve))
+        .route("/api/trips/{instance_id}/retry", post(retry))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route(
@@ -120,6 +124,11 @@ async fn start_trip(
     JsonBody(request): JsonBody<TripRequest>,
 ) -> Result<Response, ApiError> {
     let started = state.trips.start(request).await?;
+    Ok(created(started))
+}
+
+/// 202 with where to follow the new trip, and its approval token.
+fn created(started: travel_orchestration::StartedTrip) -> Response {
     note_instance(&started.instance_id);
     let status_url = format!("/api/trips/{}", started.instance_id);
     let body = TripCreated {
@@ -127,12 +136,23 @@ async fn start_trip(
         status_url: status_url.clone(),
         approval_token: started.approval_token,
     };
-    Ok((
+    (
         StatusCode::ACCEPTED,
         [(header::LOCATION, status_url)],
         Json(body),
     )
-        .into_response())
+        .into_response()
+}
+
+/// Starts a failed trip again, reusing what it had done (the trip's approval token as bearer).
+async fn retry(
+    State(state): State<AppState>,
+    Path(instance_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    note_instance(&instance_id);
+    let started = state.trips.retry(&instance_id, bearer(&headers)).await?;
+    Ok(created(started))
 }
 
 async fn trip(
@@ -153,6 +173,7 @@ async fn trip(
     Ok(Json(TripView {
         trip,
         plan,
+        retries: state.trips.retries(&instance_id).await?,
         links: links(&instance_id),
     }))
 }

@@ -86,33 +86,9 @@ pub fn itinerary(brief: &DestinationBrief) -> Itinerary {
     let currency = brief.destination.currency.clone();
     let place = catalogue::find(&brief.destination.name);
     let needs = needs_of(&brief.traveller);
-    let pool = |slot: &str| -> Vec<Activity> {
-        match place {
-            Some(p) => {
-                let in_slot = p.activities.iter().filter(|a| a.slot == slot);
-                let suited: Vec<_> = in_slot
-                    .clone()
-                    .filter(|a| needs.may_do(&format!("{} {}", a.name, a.description)))
-                    .collect();
-                // Every slot keeps something to do, suited or not.
-                let chosen = if suited.is_empty() {
-                    in_slot.collect()
-                } else {
-                    suited
-                };
-                chosen
-                    .into_iter()
-                    .map(|a| Activity {
-                        time_slot: time_slot(&a.slot),
-                        name: a.name.clone(),
-                        description: a.description.clone(),
-                        location: a.location.clone(),
-                        estimated_cost: cost(a.cost, &currency),
-                    })
-                    .collect()
-            }
-            None => generic_activities(&brief.destination.name, slot, &currency),
-        }
+    let pool = |slot: &str| match place {
+        Some(place) => slot_activities(place, slot, needs, &currency),
+        None => generic_activities(&brief.destination.name, slot, &currency),
     };
     let (mornings, afternoons, evenings) = (pool("morning"), pool("afternoon"), pool("evening"));
     let pick = |list: &[Activity], n: u32| list[(n as usize - 1) % list.len()].clone();
@@ -147,6 +123,36 @@ pub fn itinerary(brief: &DestinationBrief) -> Itinerary {
         days,
         exchange_rates: Vec::new(),
     }
+}
+
+/// The place's activities for a time of day that suit the traveller (all of them when none
+/// does: every slot keeps something to do).
+fn slot_activities(
+    place: &Place,
+    slot: &str,
+    needs: Needs,
+    currency: &CurrencyCode,
+) -> Vec<Activity> {
+    let in_slot = place.activities.iter().filter(|a| a.slot == slot);
+    let suited: Vec<_> = in_slot
+        .clone()
+        .filter(|a| needs.may_do(&format!("{} {}", a.name, a.description)))
+        .collect();
+    let chosen = if suited.is_empty() {
+        in_slot.collect()
+    } else {
+        suited
+    };
+    chosen
+        .into_iter()
+        .map(|a| Activity {
+            time_slot: time_slot(&a.slot),
+            name: a.name.clone(),
+            description: a.description.clone(),
+            location: a.location.clone(),
+            estimated_cost: cost(a.cost, currency),
+        })
+        .collect()
 }
 
 pub fn local_tips(brief: &DestinationBrief) -> LocalTips {

@@ -91,6 +91,26 @@ pub struct ReceivedRequest {
     pub agent: Option<AgentName>,
 }
 
+impl ReceivedRequest {
+    fn new(
+        uri: &axum::http::Uri,
+        headers: &HeaderMap,
+        body: &Value,
+        agent: Option<AgentName>,
+    ) -> Self {
+        Self {
+            path: uri.path().to_owned(),
+            query: uri.query().map(str::to_owned),
+            headers: headers
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+                .collect(),
+            body: body.clone(),
+            agent,
+        }
+    }
+}
+
 /// How many of the latest requests are kept whole (older ones are only counted).
 pub const RECENT_REQUESTS_KEPT: usize = 100;
 
@@ -341,16 +361,7 @@ async fn chat(
         .received
         .lock()
         .expect("received")
-        .record(ReceivedRequest {
-            path: uri.path().to_owned(),
-            query: uri.query().map(str::to_owned),
-            headers: headers
-                .iter()
-                .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-                .collect(),
-            body: body.clone(),
-            agent,
-        });
+        .record(ReceivedRequest::new(&uri, &headers, &body, agent));
     let latency = *state.latency.lock().expect("latency");
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;

@@ -38,4 +38,5 @@ pub use store::{
     StoreError,
 };
 pub use timeline::{RowState, TimelineRow};
+pub use trip_index::RetryLinks;
 pub use trips::{StartedTrip, TripError, TripSettings, TripStatus, Trips};

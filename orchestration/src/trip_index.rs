@@ -286,6 +286,16 @@ fn row_from(t: RowTuple) -> TripRow {
     }
 }
 
+/// A trip's retry links: the failed trip it retries, and the trip that retried it.
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryLinks {
+    pub retry_of: Option<String>,
+    pub retried_by: Option<String>,
+}
+
 /// The index and the decision ledger.
 #[derive(Debug, Clone)]
 pub struct TripIndex {
@@ -296,6 +306,7 @@ pub struct TripIndex {
     trips: String,
     decisions: String,
     conversations: String,
+    retries: String,
 }
 
 impl TripIndex {
@@ -315,6 +326,7 @@ impl TripIndex {
             trips: format!("{prefix}trips"),
             decisions: format!("{prefix}trip_decisions"),
             conversations: format!("{prefix}agent_conversations"),
+            retries: format!("{prefix}trip_retries"),
             db,
             writes,
         };
@@ -346,7 +358,7 @@ impl TripIndex {
     }
 
     /// The tables and indexes, in the store's dialect (its integer, real and boolean types).
-    fn schema(&self, int: &str, real: &str, boolean: &str) -> [String; 5] {
+    fn schema(&self, int: &str, real: &str, boolean: &str) -> [String; 7] {
         [
             format!(
                 "CREATE TABLE IF NOT EXISTS {t} (
@@ -395,6 +407,18 @@ impl TripIndex {
                     PRIMARY KEY (id, agent)
                 )",
                 self.conversations
+            ),
+            // A failed trip and the trip that retried it (each failed trip is retried once).
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (
+                    failed_id TEXT PRIMARY KEY,
+                    retry_id TEXT NOT NULL
+                )",
+                self.retries
+            ),
+            format!(
+                "CREATE INDEX IF NOT EXISTS trip_retries_by_retry ON {} (retry_id)",
+                self.retries
             ),
         ]
     }
@@ -602,15 +626,85 @@ impl TripIndex {
     /// Purged instances leave the index and the ledger.
     pub async fn forget(&self, ids: &[String]) -> Result<(), IndexError> {
         let _turn = self.writes.take().await;
-        for table in [&self.trips, &self.decisions, &self.conversations] {
-            let sql = format!("DELETE FROM {table} WHERE id = $1");
+        let retries = format!(
+            "DELETE FROM {} WHERE failed_id = $1 OR retry_id = $1",
+            self.retries
+        );
+        let mut statements: Vec<String> = [&self.trips, &self.decisions, &self.conversations]
+            .iter()
+            .map(|table| format!("DELETE FROM {table} WHERE id = $1"))
+            .collect();
+        statements.push(retries);
+        for sql in &statements {
             for id in ids {
-                on_db!(&self.db, |pool| sqlx::query(&sql)
+                on_db!(&self.db, |pool| sqlx::query(sql)
                     .bind(id)
                     .execute(pool)
                     .await
                     .map(|r| r.rows_affected()))?;
             }
+        }
+        Ok(())
+    }
+
+    /// Links `failed` to the trip that retries it, unless another one did first (`false`).
+    pub async fn claim_retry(&self, failed: &str, retry: &str) -> Result<bool, IndexError> {
+        let sql = format!(
+            "INSERT INTO {} (failed_id, retry_id) VALUES ($1, $2) ON CONFLICT (failed_id) DO NOTHING",
+            self.retries
+        );
+        let _turn = self.writes.take().await;
+        let inserted = on_db!(&self.db, |pool| sqlx::query(&sql)
+            .bind(failed)
+            .bind(retry)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(inserted == 1)
+    }
+
+    /// Which trip `instance_id` retries, and which retried it.
+    pub async fn retries(&self, instance_id: &str) -> Result<RetryLinks, IndexError> {
+        let sql = format!(
+            "SELECT failed_id, retry_id FROM {} WHERE failed_id = $1 OR retry_id = $1",
+            self.retries
+        );
+        let links: Vec<(String, String)> = on_db!(&self.db, |pool| sqlx::query_as(&sql)
+            .bind(instance_id)
+            .fetch_all(pool)
+            .await)?;
+        let mut found = RetryLinks::default();
+        for (failed, retry) in links {
+            if failed == instance_id {
+                found.retried_by = Some(retry);
+            } else {
+                found.retry_of = Some(failed);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Copies agents' kept messages from one trip to another (a retry reusing their answers).
+    pub async fn copy_conversations(
+        &self,
+        from: &str,
+        to: &str,
+        agents: &[AgentName],
+    ) -> Result<(), IndexError> {
+        let sql = format!(
+            "INSERT INTO {t} (id, agent, messages) SELECT $1, agent, messages FROM {t} WHERE id = $2 AND agent = $3
+             ON CONFLICT (id, agent) DO NOTHING",
+            t = self.conversations
+        );
+        let _turn = self.writes.take().await;
+        for agent in agents {
+            on_db!(&self.db, |pool| sqlx::query(&sql)
+                .bind(to)
+                .bind(from)
+                .bind(agent.as_str())
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()))?;
         }
         Ok(())
     }

@@ -16,8 +16,8 @@ use crate::plan::TripPlan;
 use crate::progress::{ApprovalDecision, TripOutcome, TripProgress, TripState};
 use crate::request::{FieldError, TripRequest};
 use crate::store::{PlanStore, StoreError};
-use crate::trip_index::{Claim, IndexError, Started, TripRow};
-use crate::workflow::{APPROVAL_EVENT, ORCHESTRATION, RetrySettings, TripInput};
+use crate::trip_index::{Claim, IndexError, RetryLinks, Started, TripRow};
+use crate::workflow::{APPROVAL_EVENT, ORCHESTRATION, RetrySettings, Reused, TripInput};
 
 /// The longest approval comment accepted.
 pub const MAX_COMMENTS: usize = 2000;
@@ -79,6 +79,10 @@ pub enum TripError {
     NotWaiting(Box<TripStatus>),
     #[error("a different decision was already made on this trip")]
     AlreadyDecided(Box<TripStatus>),
+    #[error("only a failed trip can be tried again (this one is {})", .0.status)]
+    NotFailed(Box<TripStatus>),
+    #[error("this trip was already tried again, as `{retried_by}`")]
+    AlreadyRetried { retried_by: String },
     #[error("the workflow engine failed: {0}")]
     Engine(String),
     #[error(transparent)]
@@ -190,13 +194,16 @@ impl Trips {
         let instance_id = format!("trip-{}", random_hex(10));
         let span = tracing::info_span!("start_trip", otel.name = "start trip");
         travel_platform::trace::within_trip(&span, &instance_id);
-        self.start_as(instance_id, request).instrument(span).await
+        self.start_as(instance_id, request, None)
+            .instrument(span)
+            .await
     }
 
     async fn start_as(
         &self,
         instance_id: String,
         request: TripRequest,
+        reused: Option<Reused>,
     ) -> Result<StartedTrip, TripError> {
         let approval_token = random_hex(32);
         let input = TripInput {
@@ -206,6 +213,7 @@ impl Trips {
             retries: self.settings.retries.clone(),
             workflow_revision: crate::workflow::WORKFLOW_REVISION,
             announce_approval: self.settings.announce_approval,
+            reused,
         };
         let started = Started {
             traveller: input.request.traveller_name.clone(),
@@ -230,6 +238,69 @@ impl Trips {
             instance_id,
             approval_token,
         })
+    }
+
+    /// Starts a failed trip again, for its requester (who holds its approval token): a new trip
+    /// with the same request that reuses every agent answer the failed one had got, so only
+    /// what failed runs again. The two are linked both ways (`retry_of`, `retried_by`); a trip
+    /// is retried once.
+    pub async fn retry(
+        &self,
+        instance_id: &str,
+        token: Option<&str>,
+    ) -> Result<StartedTrip, TripError> {
+        let row = self.row(instance_id).await?;
+        self.check_token(&row, token).await?;
+        self.retry_unchecked(row).await
+    }
+
+    /// [`Self::retry`] for an operator (no approval token needed: operators are trusted).
+    pub async fn retry_as_operator(&self, instance_id: &str) -> Result<StartedTrip, TripError> {
+        let row = self.row(instance_id).await?;
+        self.retry_unchecked(row).await
+    }
+
+    async fn retry_unchecked(&self, row: TripRow) -> Result<StartedTrip, TripError> {
+        let failed = row.instance_id.clone();
+        let status = TripStatus::from(row);
+        if status.status != TripState::Failed {
+            return Err(TripError::NotFailed(Box::new(status)));
+        }
+        if let Some(retried_by) = self.store.index.retries(&failed).await?.retried_by {
+            return Err(TripError::AlreadyRetried { retried_by });
+        }
+        let history = self.client.read_execution_history(&failed, 1).await?;
+        let request = self.input(&failed).await?.request;
+        let reused = Reused {
+            retry_of: failed.clone(),
+            results: finished_agent_results(&history),
+        };
+        let retry = format!("trip-{}", random_hex(10));
+        if !self.store.index.claim_retry(&failed, &retry).await? {
+            let retried_by = self.store.index.retries(&failed).await?.retried_by;
+            return Err(TripError::AlreadyRetried {
+                retried_by: retried_by.unwrap_or_default(),
+            });
+        }
+        let agents: Vec<AgentName> = AgentName::ALL
+            .into_iter()
+            .filter(|a| reused.results.contains_key(a.info().activity))
+            .collect();
+        self.store
+            .index
+            .copy_conversations(&failed, &retry, &agents)
+            .await?;
+        tracing::info!(%failed, %retry, reused = ?agents, "failed trip started again");
+        let span = tracing::info_span!("retry_trip", otel.name = "retry trip", retry_of = %failed);
+        travel_platform::trace::within_trip(&span, &retry);
+        self.start_as(retry, request, Some(reused))
+            .instrument(span)
+            .await
+    }
+
+    /// Which trip this one retries, and which retried it.
+    pub async fn retries(&self, instance_id: &str) -> Result<RetryLinks, TripError> {
+        Ok(self.store.index.retries(instance_id).await?)
     }
 
     /// The trip's row in the index (one indexed read); when the index has none, the engine's
@@ -336,7 +407,9 @@ impl Trips {
         history: &[duroxide::Event],
         agent: AgentName,
     ) -> Result<Option<AgentThread>, TripError> {
-        let Some(mut thread) = last_thread(history, agent) else {
+        let Some(mut thread) =
+            last_thread(history, agent).or_else(|| reused_thread(history, agent))
+        else {
             return Ok(None);
         };
         // Trips planned since the messages were kept apart carry only the thread's summary.
@@ -372,17 +445,23 @@ impl Trips {
         decision: ApprovalDecision,
     ) -> Result<TripStatus, TripError> {
         let row = self.row(instance_id).await?;
+        self.check_token(&row, token).await?;
+        self.record_decision(row, decision).await
+    }
+
+    /// The token must be the trip's approval token.
+    async fn check_token(&self, row: &TripRow, token: Option<&str>) -> Result<(), TripError> {
         let token = token
             .filter(|t| !t.is_empty())
             .ok_or(TripError::MissingToken)?;
         let expected = match &row.token_sha256 {
             Some(digest) => digest.clone(),
-            None => self.input(instance_id).await?.approval_token_sha256,
+            None => self.input(&row.instance_id).await?.approval_token_sha256,
         };
         if !constant_time_eq(token_digest(token).as_bytes(), expected.as_bytes()) {
             return Err(TripError::WrongToken);
         }
-        self.record_decision(row, decision).await
+        Ok(())
     }
 
     /// Records a decision for a trip whose caller is entitled to make it (see [`Self::decide`]).
@@ -472,21 +551,56 @@ impl Trips {
     }
 }
 
+/// The results of the agents' calls that finished in a history, by activity name.
+fn finished_agent_results(
+    history: &[duroxide::Event],
+) -> std::collections::BTreeMap<String, serde_json::Value> {
+    AgentName::ALL
+        .into_iter()
+        .filter_map(|agent| {
+            let name = agent.info().activity;
+            let result = serde_json::from_str(last_result(history, name)?).ok()?;
+            Some((name.to_owned(), result))
+        })
+        .collect()
+}
+
 /// The conversation of the agent's last completed call in a history.
 pub(crate) fn last_thread(history: &[duroxide::Event], agent: AgentName) -> Option<AgentThread> {
-    let name = agent.info().activity;
+    let result = last_result(history, agent.info().activity)?;
+    serde_json::from_str::<travel_agents::AgentReply<serde_json::Value>>(result)
+        .ok()
+        .map(|o| o.thread)
+}
+
+/// The conversation a retried trip reused from the failed one (recorded in its input).
+fn reused_thread(history: &[duroxide::Event], agent: AgentName) -> Option<AgentThread> {
+    let input = history.iter().find_map(|e| match &e.kind {
+        EventKind::OrchestrationStarted { input, .. } => {
+            serde_json::from_str::<TripInput>(input).ok()
+        }
+        _ => None,
+    })?;
+    let result = input.reused?.results.remove(agent.info().activity)?;
+    serde_json::from_value::<travel_agents::AgentReply<serde_json::Value>>(result)
+        .ok()
+        .map(|o| o.thread)
+}
+
+/// The result of the last completed call of `activity` in a history.
+fn last_result<'h>(history: &'h [duroxide::Event], activity: &str) -> Option<&'h str> {
     let scheduled: Vec<u64> = history
         .iter()
-        .filter(|e| matches!(&e.kind, EventKind::ActivityScheduled { name: n, .. } if n == name))
+        .filter(
+            |e| matches!(&e.kind, EventKind::ActivityScheduled { name, .. } if name == activity),
+        )
         .map(|e| e.event_id)
         .collect();
     history.iter().rev().find_map(|e| match &e.kind {
         EventKind::ActivityCompleted { result }
             if e.source_event_id.is_some_and(|s| scheduled.contains(&s)) =>
         {
-            serde_json::from_str::<travel_agents::AgentReply<serde_json::Value>>(result)
-                .ok()
-                .map(|o| o.thread)
+            Some(result.as_str())
         }
         _ => None,
     })

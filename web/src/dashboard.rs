@@ -230,6 +230,9 @@ struct InstancePage {
     tokens: String,
     can_approve: bool,
     running: bool,
+    /// Failed and not retried yet.
+    can_retry: bool,
+    retries: travel_orchestration::RetryLinks,
     csrf: String,
     threads: Vec<ThreadView>,
     input: String,
@@ -351,6 +354,7 @@ pub async fn instance(
         Err(e) => return trip_error(e),
     };
     let threads = threads.into_iter().map(thread_view).collect();
+    let retries = state.trips.retries(&id).await.unwrap_or_default();
     let gantt = gantt_rows(&detail.timeline);
     let (csrf, cookie) = csrf_of(&headers);
     let status = detail.summary.status;
@@ -373,6 +377,8 @@ pub async fn instance(
         ),
         can_approve: status == TripState::AwaitingApproval,
         running: !status.is_final(),
+        can_retry: status == TripState::Failed && retries.retried_by.is_none(),
+        retries,
         csrf,
         threads,
         input: pretty(&detail.input),
@@ -503,6 +509,26 @@ pub async fn terminate(
         terminated,
         &format!("/dashboard/instances/{id}?done=Termination+requested"),
     )
+}
+
+/// Starts a failed trip again, reusing what it had done; shows the new trip.
+pub async fn retry(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if cross_site(&headers, &form.csrf) {
+        return forbidden_post();
+    }
+    match state.trips.retry_as_operator(&id).await {
+        Ok(started) => Redirect::to(&format!(
+            "/dashboard/instances/{}?done=Started+again+from+{id}",
+            started.instance_id
+        ))
+        .into_response(),
+        Err(e) => trip_error(e),
+    }
 }
 
 #[derive(Template)]

@@ -49,6 +49,10 @@ pub fn dashboard_router(state: WebState) -> Router {
             post(dashboard::terminate),
         )
         .route(
+            "/dashboard/instances/{instance_id}/retry",
+            post(dashboard::retry),
+        )
+        .route(
             "/dashboard/instances/{instance_id}/purge",
             get(dashboard::confirm_purge).post(dashboard::purge),
         )

@@ -289,11 +289,9 @@ pub async fn try_again(
     if cross_site(&headers, &form.csrf) || cookies::approval_token(&headers, &id).is_none() {
         return forbidden_post();
     }
-    let request = match state.trips.input(&id).await {
-        Ok(input) => input.request,
-        Err(e) => return trip_error(e),
-    };
-    match state.trips.start(request).await {
+    // A new trip with the same request, reusing what the failed one had done.
+    let token = cookies::approval_token(&headers, &id);
+    match state.trips.retry(&id, token.as_deref()).await {
         Ok(started) => to_new_trip(started),
         Err(e) => trip_error(e),
     }

@@ -38,7 +38,9 @@ use travel_agents::{
     LocalTips,
 };
 
-pub use types::{ActivityFailure, ApprovalRequest, PlanSaved, Retry, RetrySettings, TripInput};
+pub use types::{
+    ActivityFailure, ApprovalRequest, PlanSaved, Retry, RetrySettings, Reused, TripInput,
+};
 
 use crate::booking::{BookingConfirmation, BookingRequest};
 use crate::plan::{CostSummary, TripPlan};
@@ -86,12 +88,12 @@ pub async fn plan_trip(ctx: OrchestrationContext, input: TripInput) -> Result<Tr
     let traveller = input.request.brief();
 
     // 1. Destinations.
-    let destinations: AgentReply<DestinationRecommendations> = call(
+    let destinations: AgentReply<DestinationRecommendations> = call_or_reuse(
         &ctx,
+        &input,
         activity_name::DESTINATION_AGENT,
         &traveller,
-        &input.retries.agents,
-        retries_shown(&input, &progress),
+        &progress,
     )
     .await?;
     let destination = top_destination(&destinations.output)?;
@@ -137,6 +139,24 @@ fn retries_shown<'p, 'c>(
     (input.workflow_revision >= 3).then_some(progress)
 }
 
+/// An agent's step: its answer from the failed trip this one retries, when that trip got it
+/// (recorded in the input, so replays see the same), else the agent is asked.
+async fn call_or_reuse<I: serde::Serialize, O: serde::de::DeserializeOwned>(
+    ctx: &OrchestrationContext,
+    input: &TripInput,
+    name: &str,
+    arguments: &I,
+    progress: &Progress<'_>,
+) -> Result<O, String> {
+    if let Some(result) = input.reused.as_ref().and_then(|r| r.results.get(name)) {
+        return serde_json::from_value(result.clone()).map_err(|e| {
+            format!("{name}: the answer reused from the failed trip is unreadable: {e}")
+        });
+    }
+    let retry = &input.retries.agents;
+    call(ctx, name, arguments, retry, retries_shown(input, progress)).await
+}
+
 fn top_destination(
     recommendations: &DestinationRecommendations,
 ) -> Result<DestinationSuggestion, String> {
@@ -152,23 +172,21 @@ async fn plan_days_and_tips(
     brief: &DestinationBrief,
     progress: &Progress<'_>,
 ) -> Result<(AgentReply<Itinerary>, AgentReply<LocalTips>), String> {
-    let retry = &input.retries.agents;
-    let shown = retries_shown(input, progress);
     let (itinerary, tips) = ctx
         .join2(
-            call::<_, AgentReply<Itinerary>>(
+            call_or_reuse::<_, AgentReply<Itinerary>>(
                 ctx,
+                input,
                 activity_name::ITINERARY_AGENT,
                 brief,
-                retry,
-                shown,
+                progress,
             ),
-            call::<_, AgentReply<LocalTips>>(
+            call_or_reuse::<_, AgentReply<LocalTips>>(
                 ctx,
+                input,
                 activity_name::LOCAL_TIPS_AGENT,
                 brief,
-                retry,
-                shown,
+                progress,
             ),
         )
         .await;

@@ -28,6 +28,19 @@ pub struct TripInput {
     /// announcement step otherwise.
     #[serde(default = "announce_by_default")]
     pub announce_approval: bool,
+    /// A trip started again after another failed: the answers that one had already got.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused: Option<Reused>,
+}
+
+/// What a trip started again after a failure takes from the failed one (`retry_of`): the
+/// results of the steps it had finished, by activity name, exactly as recorded. The workflow
+/// uses them instead of running those steps (no agent is asked, and no token spent, twice).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reused {
+    pub retry_of: String,
+    pub results: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 fn first_revision() -> u32 {
@@ -181,6 +194,7 @@ mod tests {
             approval_timeout_secs: 60,
             retries: RetrySettings::default(),
             workflow_revision: 2,
+            reused: None,
             announce_approval: false,
         })
         .unwrap();
