@@ -106,6 +106,15 @@ async fn a_whole_trip_through_the_router() {
     let token = created["approvalToken"].as_str().unwrap().to_owned();
 
     let waiting = service.wait_for(&id, "awaiting_approval").await;
+    // What the plan cost: each agent's tokens, priced by its model (the demo model is free).
+    let costs = &waiting["costs"];
+    assert_eq!(costs["agents"].as_array().unwrap().len(), 3, "{costs}");
+    assert_eq!(costs["agents"][0]["agent"], "destination");
+    assert!(
+        costs["tokens"]["totalTokens"].as_u64().unwrap() > 0,
+        "{costs}"
+    );
+    assert_eq!(costs["costUsd"], 0.0);
     assert_eq!(
         waiting["plan"]["itinerary"]["days"]
             .as_array()
@@ -463,6 +472,21 @@ async fn a_failed_trip_is_retried_from_its_last_good_step() {
     assert_eq!((after.0, after.1), (before.0, before.1), "reused answers");
     assert_eq!(after.2, before.2 + 1, "the local-tips agent, once more");
     assert_eq!(waiting["retryOf"], failed.as_str());
+    // The reused answers are shown as such, not counted again.
+    let reused: Vec<(&str, bool)> = waiting["costs"]["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["agent"].as_str().unwrap(), c["reused"] == true))
+        .collect();
+    assert_eq!(
+        reused,
+        [
+            ("destination", true),
+            ("itinerary", true),
+            ("local-tips", false)
+        ]
+    );
     let (_, old) = service.get(&format!("/api/trips/{failed}")).await;
     assert_eq!(old["retriedBy"], retried.as_str());
     // The reused agents' conversations come along.

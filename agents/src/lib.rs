@@ -19,6 +19,7 @@ pub mod itinerary;
 pub mod llm;
 pub mod local_tips;
 pub mod money;
+pub mod pricing;
 pub mod roster;
 pub mod runner;
 pub mod setup;

@@ -37,6 +37,8 @@ pub struct TripView {
     /// The failed trip this one retries, and the trip that retried this one.
     #[serde(flatten)]
     pub retries: travel_orchestration::RetryLinks,
+    /// What the plan cost so far: each agent's tokens and their price.
+    pub costs: travel_orchestration::costs::TripCosts,
     pub links: TripLinks,
 }
 
@@ -174,6 +176,7 @@ async fn trip(
         trip,
         plan,
         retries: state.trips.retries(&instance_id).await?,
+        costs: state.trips.costs(&instance_id).await?,
         links: links(&instance_id),
     }))
 }

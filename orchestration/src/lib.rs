@@ -10,6 +10,7 @@
 
 pub mod activities;
 pub mod booking;
+pub mod costs;
 pub mod engine;
 pub mod management;
 pub mod plan;

@@ -89,8 +89,10 @@ pub struct InstanceDetail {
     pub custom_status: Option<Value>,
     pub error: Option<String>,
     pub timeline: Vec<TimelineRow>,
-    /// Tokens used by the instance's agents.
+    /// Tokens used by the instance's agents (reused answers of a retried trip excluded).
     pub tokens: TokenUsage,
+    /// Each agent's tokens and their price, and the trip's cost.
+    pub costs: crate::costs::TripCosts,
 }
 
 /// What the operator's instance page shows.
@@ -205,7 +207,7 @@ impl Trips {
             }
         }
         Ok(Inspection {
-            detail: detail_from(row, &first_execution),
+            detail: detail_from(row, &first_execution, self.costs_in(&first_execution)),
             history: history.iter().map(history_event).collect(),
             threads,
         })
@@ -215,7 +217,8 @@ impl Trips {
     pub async fn detail(&self, instance_id: &str) -> Result<InstanceDetail, TripError> {
         let row = self.row(instance_id).await?;
         let history = self.client().read_execution_history(instance_id, 1).await?;
-        Ok(detail_from(row, &history))
+        let costs = self.costs_in(&history);
+        Ok(detail_from(row, &history, costs))
     }
 
     /// Raises an event as an operator (no approval token needed: operators are trusted). The
@@ -325,7 +328,11 @@ fn history_event(event: &duroxide::Event) -> HistoryEvent {
 }
 
 /// The instance as its row and its (first execution's) history tell it.
-fn detail_from(row: TripRow, history: &[duroxide::Event]) -> InstanceDetail {
+fn detail_from(
+    row: TripRow,
+    history: &[duroxide::Event],
+    costs: crate::costs::TripCosts,
+) -> InstanceDetail {
     let runtime_status = history
         .iter()
         .rev()
@@ -346,12 +353,6 @@ fn detail_from(row: TripRow, history: &[duroxide::Event]) -> InstanceDetail {
         i.approval_token_sha256 = "(hidden)".into();
         serde_json::to_value(i).unwrap_or(Value::Null)
     });
-    let mut tokens = TokenUsage::default();
-    for agent in travel_agents::AgentName::ALL {
-        if let Some(thread) = crate::trips::last_thread(history, agent) {
-            tokens.add(thread.usage);
-        }
-    }
     let timeline = crate::timeline::timeline(history, row.state.is_final(), Utc::now());
     InstanceDetail {
         runtime_status: runtime_status.to_owned(),
@@ -367,6 +368,7 @@ fn detail_from(row: TripRow, history: &[duroxide::Event]) -> InstanceDetail {
         error: row.error.clone(),
         summary: row.into(),
         timeline,
-        tokens,
+        tokens: costs.tokens,
+        costs,
     }
 }

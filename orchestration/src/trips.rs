@@ -106,6 +106,8 @@ pub struct TripSettings {
     /// Whether plans awaiting approval are announced (a webhook is configured): without one,
     /// new trips skip the announcement step.
     pub announce_approval: bool,
+    /// What the models' tokens cost (for the trips' costs).
+    pub prices: travel_agents::pricing::PriceTable,
 }
 
 /// How long a plan waits for approval unless configured otherwise: seven days.
@@ -117,6 +119,7 @@ impl Default for TripSettings {
             approval_timeout: DEFAULT_APPROVAL_TIMEOUT,
             retries: RetrySettings::default(),
             announce_approval: true,
+            prices: Default::default(),
         }
     }
 }
@@ -296,6 +299,26 @@ impl Trips {
         self.start_as(retry, request, Some(reused))
             .instrument(span)
             .await
+    }
+
+    /// What the trip's plan cost: each agent's tokens and their price (one read of the history).
+    pub async fn costs(&self, instance_id: &str) -> Result<crate::costs::TripCosts, TripError> {
+        self.status(instance_id).await?;
+        let history = self.client.read_execution_history(instance_id, 1).await?;
+        Ok(self.costs_in(&history))
+    }
+
+    /// [`Self::costs`] from a history read already.
+    pub(crate) fn costs_in(&self, history: &[duroxide::Event]) -> crate::costs::TripCosts {
+        let own: Vec<AgentThread> = AgentName::ALL
+            .into_iter()
+            .filter_map(|agent| last_thread(history, agent))
+            .collect();
+        let reused = AgentName::ALL
+            .into_iter()
+            .filter(|agent| own.iter().all(|t| t.agent != *agent))
+            .filter_map(|agent| reused_thread(history, agent));
+        crate::costs::TripCosts::of(own.clone(), reused, &self.settings.prices)
     }
 
     /// Which trip this one retries, and which retried it.

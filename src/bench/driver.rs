@@ -9,7 +9,7 @@ use travel_agents::{AgentName, AgentThread};
 use travel_orchestration::{ApprovalDecision, TripRequest, TripState, TripStatus, Trips};
 
 pub enum Driver {
-    InProcess(Trips),
+    InProcess(Box<Trips>),
     Http {
         client: reqwest::Client,
         /// `http://127.0.0.1:port` of each process.

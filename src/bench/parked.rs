@@ -46,7 +46,7 @@ async fn measure(
     }
     let to_approve = Arc::new(to_approve);
 
-    let driver = Arc::new(Driver::InProcess(trips.clone()));
+    let driver = Arc::new(Driver::InProcess(Box::new(trips.clone())));
     let Parked {
         chosen,
         failures,

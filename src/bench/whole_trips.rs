@@ -16,7 +16,7 @@ const CRITICAL_PATH_SAMPLE: usize = 50;
 
 pub async fn run(args: &BenchArgs, scratch: &Scratch) -> anyhow::Result<serde_json::Value> {
     let running = scratch.start_service(args).await?;
-    let driver = Arc::new(Driver::InProcess(running.trips.clone()));
+    let driver = Arc::new(Driver::InProcess(Box::new(running.trips.clone())));
     let store = &running.trips.store().provider;
     let (transactions_before, empty_before) = (store.transactions(), store.empty_fetches());
     let result = drive(&driver, args).await;

@@ -248,6 +248,15 @@ fn pretty(value: &Option<Value>) -> String {
         .unwrap_or_else(|| "—".into())
 }
 
+/// A cost in US dollars, as operators read it.
+fn usd(cost: Option<f64>, reused: bool) -> String {
+    match (cost, reused) {
+        (_, true) => "reused from the failed trip (paid there)".into(),
+        (Some(cost), false) => format!("${cost:.4}"),
+        (None, false) => "cost unknown (no price for the model: set LLM_PRICES)".into(),
+    }
+}
+
 /// A reply that is JSON, indented for reading; any other text as it is.
 fn pretty_json_text(text: &str) -> String {
     serde_json::from_str::<Value>(text)
@@ -353,7 +362,20 @@ pub async fn instance(
         Ok(inspection) => inspection,
         Err(e) => return trip_error(e),
     };
-    let threads = threads.into_iter().map(thread_view).collect();
+    let threads = threads
+        .into_iter()
+        .map(|thread| {
+            let cost = detail
+                .costs
+                .agents
+                .iter()
+                .find(|c| c.agent == thread.agent)
+                .map(|c| usd(c.cost_usd, c.reused));
+            let mut view = thread_view(thread);
+            view.tokens = format!("{}, {}", view.tokens, cost.unwrap_or_default());
+            view
+        })
+        .collect();
     let retries = state.trips.retries(&id).await.unwrap_or_default();
     let gantt = gantt_rows(&detail.timeline);
     let (csrf, cookie) = csrf_of(&headers);
@@ -369,11 +391,12 @@ pub async fn instance(
         notice: q.done,
         gantt,
         tokens: format!(
-            "{} in all ({} prompt, {} cached, {} completion)",
+            "{} in all ({} prompt, {} cached, {} completion), {}",
             detail.tokens.total_tokens,
             detail.tokens.prompt_tokens,
             detail.tokens.cached_tokens,
-            detail.tokens.completion_tokens
+            detail.tokens.completion_tokens,
+            usd(detail.costs.cost_usd, false)
         ),
         can_approve: status == TripState::AwaitingApproval,
         running: !status.is_final(),

@@ -1,0 +1,119 @@
+//! What a trip's plan cost: each agent's tokens, priced by its model (`travel_agents::pricing`),
+//! read from the trip's history. A call is counted once however often it was retried (only the
+//! completed one is in the history with its usage), and the answers a retried trip reused from
+//! the failed one are shown but not counted again.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use travel_agents::pricing::PriceTable;
+use travel_agents::{AgentName, AgentThread, TokenUsage};
+
+/// The cost of one agent's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentCost {
+    pub agent: AgentName,
+    pub model: String,
+    pub tokens: TokenUsage,
+    /// US dollars; absent when the model's price is not known (set `LLM_PRICES`).
+    pub cost_usd: Option<f64>,
+    /// Reused from the failed trip this one retries: paid there, not counted here.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reused: bool,
+}
+
+/// The cost of a trip's plan: per agent, and in all.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TripCosts {
+    pub agents: Vec<AgentCost>,
+    /// The tokens this trip spent (reused answers excluded).
+    pub tokens: TokenUsage,
+    /// US dollars this trip spent; absent when a model's price is not known.
+    pub cost_usd: Option<f64>,
+}
+
+impl TripCosts {
+    /// The costs of the agents' answers: `own` ones (this trip's calls) and `reused` ones.
+    pub fn of(
+        own: impl IntoIterator<Item = AgentThread>,
+        reused: impl IntoIterator<Item = AgentThread>,
+        prices: &PriceTable,
+    ) -> Self {
+        let mut costs = TripCosts {
+            cost_usd: Some(0.0),
+            ..Default::default()
+        };
+        let priced = |thread: AgentThread, reused: bool| AgentCost {
+            agent: thread.agent,
+            cost_usd: prices.cost_of(&thread),
+            model: thread.model,
+            tokens: thread.usage,
+            reused,
+        };
+        for thread in own {
+            let cost = priced(thread, false);
+            costs.tokens.add(cost.tokens);
+            costs.cost_usd = costs.cost_usd.zip(cost.cost_usd).map(|(a, b)| a + b);
+            costs.agents.push(cost);
+        }
+        costs
+            .agents
+            .extend(reused.into_iter().map(|thread| priced(thread, true)));
+        costs
+            .agents
+            .sort_by_key(|c| AgentName::ALL.iter().position(|a| *a == c.agent));
+        costs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn thread(agent: AgentName, model: &str, prompt: u64, completion: u64) -> AgentThread {
+        let mut thread: AgentThread = serde_json::from_value(serde_json::json!({
+            "agent": agent, "provider": "openai", "model": model, "demo": false,
+            "startedAt": "2026-11-30T00:00:00Z", "durationMs": 1, "messages": [],
+            "usage": {"promptTokens": 0, "completionTokens": 0, "cachedTokens": 0, "totalTokens": 0},
+            "rounds": []
+        }))
+        .unwrap();
+        thread.usage.prompt_tokens = prompt;
+        thread.usage.completion_tokens = completion;
+        thread.usage.total_tokens = prompt + completion;
+        thread
+    }
+
+    #[test]
+    fn a_trip_costs_its_own_calls_not_the_ones_it_reused() {
+        let prices = PriceTable::default();
+        let costs = TripCosts::of(
+            [thread(AgentName::LocalTips, "gpt-4o-mini", 1_000_000, 0)],
+            [thread(
+                AgentName::Destination,
+                "gpt-4o-mini",
+                1_000_000,
+                1_000_000,
+            )],
+            &prices,
+        );
+        assert_eq!(costs.tokens.total_tokens, 1_000_000);
+        assert!((costs.cost_usd.unwrap() - 0.15).abs() < 1e-9);
+        assert_eq!(costs.agents.len(), 2);
+        assert_eq!(
+            costs.agents[0].agent,
+            AgentName::Destination,
+            "the workflow's order"
+        );
+        assert!(costs.agents[0].reused && !costs.agents[1].reused);
+
+        let unknown = TripCosts::of(
+            [thread(AgentName::Itinerary, "llama3", 10, 10)],
+            [],
+            &prices,
+        );
+        assert_eq!(unknown.cost_usd, None, "an unknown price is not a zero one");
+        assert_eq!(unknown.tokens.total_tokens, 20);
+    }
+}
