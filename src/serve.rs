@@ -147,9 +147,10 @@ pub async fn start_with_plans(
             }),
         http: travel_platform::http::shared_client(),
     });
-    let engine = Engine::start(&store, activities, tuning).await;
+    // Read before the engine starts taking work: a bad table stops the start-up cleanly.
     let prices = travel_agents::pricing::PriceTable::from_env_with(|name| std::env::var(name).ok())
         .map_err(anyhow::Error::msg)?;
+    let engine = Engine::start(&store, activities, tuning).await;
     let settings = TripSettings {
         approval_timeout: Duration::from_secs(args.approval_timeout_secs.max(1)),
         announce_approval: args.approval_webhook_url.is_some(),

@@ -115,6 +115,21 @@ async fn a_whole_trip_through_the_router() {
         "{costs}"
     );
     assert_eq!(costs["costUsd"], 0.0);
+    // The list shows each trip's tokens and cost, and those of every trip it matches.
+    let (_, list) = service.get("/api/instances").await;
+    let item = &list["items"][0];
+    assert_eq!(item["instanceId"], id.as_str());
+    assert_eq!(item["tokens"], costs["tokens"]["totalTokens"], "{list}");
+    assert_eq!(item["costUsd"], 0.0);
+    assert_eq!(list["costs"]["trips"], 1, "{list}");
+    assert_eq!(list["costs"]["tokens"], costs["tokens"]);
+    let (_, page) = service.get("/dashboard").await;
+    assert!(
+        page.as_str()
+            .unwrap()
+            .contains("1 trip(s) with agent calls spent"),
+        "{page}"
+    );
     assert_eq!(
         waiting["plan"]["itinerary"]["days"]
             .as_array()
@@ -422,27 +437,12 @@ async fn the_trip_page_says_when_a_step_is_tried_again() {
 #[tokio::test]
 async fn a_failed_trip_is_retried_from_its_last_good_step() {
     let service = InProcess::start(None).await;
-    let demo = service
-        .running
-        .demo_model()
-        .expect("the built-in demo model");
-    // The local-tips agent fails for good (no credit): the trip fails after the other two
-    // agents have answered.
-    demo.inject(travel_demo_model::FaultRule {
-        fault: travel_demo_model::Fault::QuotaExceeded,
-        agent: Some(travel_agents::AgentName::LocalTips),
-        times: 1,
-    });
+    no_tips_next_time(&service);
     let (_, created) = service.post_json("/api/trips", &trip_body()).await;
     let failed = created["instanceId"].as_str().unwrap().to_owned();
     let token = created["approvalToken"].as_str().unwrap().to_owned();
     service.wait_for(&failed, "failed").await;
-    let asked = |agent: travel_agents::AgentName| {
-        demo.requests()
-            .iter()
-            .filter(|r| r.agent == Some(agent))
-            .count()
-    };
+    let asked = |agent| asked(&service, agent);
     use travel_agents::AgentName::{Destination, Itinerary, LocalTips};
     let before = (asked(Destination), asked(Itinerary), asked(LocalTips));
 
@@ -460,10 +460,10 @@ async fn a_failed_trip_is_retried_from_its_last_good_step() {
     let (code, again) = retry(Some(&token)).await;
     assert_eq!(code, StatusCode::ACCEPTED, "{again}");
     let retried = again["instanceId"].as_str().unwrap().to_owned();
-    assert_ne!(
+    assert_eq!(
         again["approvalToken"],
         token.as_str(),
-        "the new trip has its own token"
+        "the requester's token works for the new trip"
     );
     let waiting = service.wait_for(&retried, "awaiting_approval").await;
 
@@ -472,8 +472,16 @@ async fn a_failed_trip_is_retried_from_its_last_good_step() {
     assert_eq!((after.0, after.1), (before.0, before.1), "reused answers");
     assert_eq!(after.2, before.2 + 1, "the local-tips agent, once more");
     assert_eq!(waiting["retryOf"], failed.as_str());
-    // The reused answers are shown as such, not counted again.
-    let reused: Vec<(&str, bool)> = waiting["costs"]["agents"]
+    // The reused answers are shown as such to operators, and not counted again.
+    let (_, detail) = service.get(&format!("/api/instances/{retried}")).await;
+    let own: Vec<&str> = waiting["costs"]["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["agent"].as_str().unwrap())
+        .collect();
+    assert_eq!(own, ["local-tips"], "the trip's own calls");
+    let reused: Vec<(&str, bool)> = detail["costs"]["agents"]
         .as_array()
         .unwrap()
         .iter()
@@ -517,11 +525,7 @@ async fn a_failed_trip_is_retried_from_its_last_good_step() {
     assert_eq!(error["error"]["trip"]["status"], "awaiting_approval");
 
     // Operators retry from the dashboard, without the traveller's token.
-    demo.inject(travel_demo_model::FaultRule {
-        fault: travel_demo_model::Fault::QuotaExceeded,
-        agent: Some(LocalTips),
-        times: 1,
-    });
+    no_tips_next_time(&service);
     let (_, created) = service.post_json("/api/trips", &trip_body()).await;
     let failed = created["instanceId"].as_str().unwrap().to_owned();
     service.wait_for(&failed, "failed").await;
@@ -548,6 +552,30 @@ async fn a_failed_trip_is_retried_from_its_last_good_step() {
         .to_owned();
     let waiting = service.wait_for(&retried, "awaiting_approval").await;
     assert_eq!(waiting["retryOf"], failed.as_str());
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn a_retry_that_fails_again_keeps_what_the_first_trip_had_done() {
+    use travel_agents::AgentName::{Destination, Itinerary};
+    let service = InProcess::start(None).await;
+    let asked = |agent| asked(&service, agent);
+    no_tips_next_time(&service);
+    let (_, created) = service.post_json("/api/trips", &trip_body()).await;
+    let first = created["instanceId"].as_str().unwrap().to_owned();
+    let token = created["approvalToken"].as_str().unwrap().to_owned();
+    service.wait_for(&first, "failed").await;
+    let before = (asked(Destination), asked(Itinerary));
+    no_tips_next_time(&service);
+    let second = retried(&service, &first, &token).await;
+    service.wait_for(&second, "failed").await;
+    let third = retried(&service, &second, &token).await;
+    service.wait_for(&third, "awaiting_approval").await;
+    assert_eq!(
+        (asked(Destination), asked(Itinerary)),
+        before,
+        "the first trip's answers, reused by both retries"
+    );
     service.stop().await;
 }
 
@@ -677,16 +705,7 @@ async fn a_failed_trip_says_why_in_plain_words_and_can_be_tried_again() {
     service.wait_for(&id, "failed").await;
 
     let cookies = format!("tp_trip_{id}={token}; tp_csrf=form-token");
-    let (code, page) = service
-        .send(
-            Request::get(format!("/trips/{id}"))
-                .header(header::COOKIE, &cookies)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
-    assert_eq!(code, StatusCode::OK);
-    let page = page.as_str().unwrap();
+    let page = trip_page_with(&service, &id, &cookies).await;
     assert!(page.contains("run out of credit"), "{page}");
     assert!(!page.contains("HTTP 429") && !page.contains("quota (demo fault)"));
     assert!(page.contains("bar-failed") && page.contains("try-again"));
@@ -715,6 +734,10 @@ async fn a_failed_trip_says_why_in_plain_words_and_can_be_tried_again() {
         created_request(&service, &id).await
     );
     assert_eq!(retried["retryOf"], id.as_str());
+    // The failed trip's page now leads to the new one instead of offering another try.
+    let page = trip_page_with(&service, &id, &cookies).await;
+    assert!(page.contains(r#"id="retried-by""#) && page.contains(&new_id));
+    assert!(!page.contains("try-again"), "{page}");
     // The operators' page links the two.
     let (_, page) = service.get(&format!("/dashboard/instances/{id}")).await;
     let page = page.as_str().unwrap();
@@ -724,6 +747,60 @@ async fn a_failed_trip_says_why_in_plain_words_and_can_be_tried_again() {
     );
     assert!(!page.contains(r#"id="retry""#), "retried once only");
     service.stop().await;
+}
+
+/// The local-tips agent's next call fails for good (no credit), after the other two agents
+/// have answered.
+fn no_tips_next_time(service: &InProcess) {
+    service
+        .running
+        .demo_model()
+        .expect("the built-in demo model")
+        .inject(travel_demo_model::FaultRule {
+            fault: travel_demo_model::Fault::QuotaExceeded,
+            agent: Some(travel_agents::AgentName::LocalTips),
+            times: 1,
+        });
+}
+
+/// A trip's page as the browser holding `cookies` sees it.
+async fn trip_page_with(service: &InProcess, id: &str, cookies: &str) -> String {
+    let (code, page) = service
+        .send(
+            Request::get(format!("/trips/{id}"))
+                .header(header::COOKIE, cookies)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    page.as_str().unwrap().to_owned()
+}
+
+/// How many of the requests the demo model kept came from `agent`.
+fn asked(service: &InProcess, agent: travel_agents::AgentName) -> usize {
+    let demo = service
+        .running
+        .demo_model()
+        .expect("the built-in demo model");
+    demo.requests()
+        .iter()
+        .filter(|r| r.agent == Some(agent))
+        .count()
+}
+
+/// Retries a failed trip through the API; answers the new trip's id.
+async fn retried(service: &InProcess, id: &str, token: &str) -> String {
+    let (code, again) = service
+        .send(
+            Request::post(format!("/api/trips/{id}/retry"))
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(code, StatusCode::ACCEPTED, "{again}");
+    again["instanceId"].as_str().unwrap().to_owned()
 }
 
 /// The request a trip was started with, as the management API shows it.

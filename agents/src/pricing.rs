@@ -114,15 +114,22 @@ impl PriceTable {
         Ok(())
     }
 
-    /// The price of `model`: its own, or that of the longest known name it starts with (so
-    /// `gpt-4o-mini-2024-07-18` is priced as `gpt-4o-mini`).
+    /// The price of `model`: its own, or that of the name without a `-YYYY-MM-DD` snapshot date
+    /// (`gpt-4o-mini-2024-07-18` is priced as `gpt-4o-mini`; `gpt-5-pro` is not priced as
+    /// `gpt-5`).
     pub fn price(&self, model: &str) -> Option<&Price> {
         self.prices.get(model).or_else(|| {
-            self.prices
-                .iter()
-                .filter(|(name, _)| model.starts_with(name.as_str()))
-                .max_by_key(|(name, _)| name.len())
-                .map(|(_, price)| price)
+            let (name, date) = model.len().checked_sub(11).map(|at| model.split_at(at))?;
+            let is_date = date.len() == 11
+                && date.starts_with('-')
+                && date[1..].chars().enumerate().all(|(i, c)| {
+                    if i == 4 || i == 7 {
+                        c == '-'
+                    } else {
+                        c.is_ascii_digit()
+                    }
+                });
+            is_date.then(|| self.prices.get(name)).flatten()
         })
     }
 
@@ -162,6 +169,12 @@ mod tests {
         );
         assert_eq!(table.price("gpt-4o-2024-08-06").unwrap().input, 2.50);
         assert_eq!(table.price("llama3.1:8b"), None);
+        assert_eq!(
+            table.price("gpt-5-pro"),
+            None,
+            "another model of the family"
+        );
+        assert_eq!(table.price("o4-mini-deep-research"), None);
         assert_eq!(
             table.price(crate::llm::DEMO_MODEL_NAME).unwrap().output,
             0.0

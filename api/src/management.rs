@@ -14,7 +14,7 @@ use crate::AppState;
 use crate::error::{ApiError, ErrorCode, JsonBody};
 
 /// The last page a list may ask for.
-pub const MAX_PAGE: usize = 1_000_000;
+pub use travel_orchestration::management::MAX_PAGE;
 
 pub fn routes(state: AppState) -> Router {
     Router::new()

@@ -140,6 +140,10 @@ impl Activities {
             .save_conversation(instance_id, thread.agent, &messages)
             .await
             .map_err(|e| ActivityFailure::transient(e.to_string()))?;
+        self.conversations
+            .record_usage(instance_id, &thread)
+            .await
+            .map_err(|e| ActivityFailure::transient(e.to_string()))?;
         Ok(AgentReply { output, thread })
     }
 

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use travel_agents::pricing::PriceTable;
 use travel_agents::{AgentName, AgentThread, TokenUsage};
 
+use crate::trip_index::ModelUsage;
+
 /// The cost of one agent's answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -40,10 +42,6 @@ impl TripCosts {
         reused: impl IntoIterator<Item = AgentThread>,
         prices: &PriceTable,
     ) -> Self {
-        let mut costs = TripCosts {
-            cost_usd: Some(0.0),
-            ..Default::default()
-        };
         let priced = |thread: AgentThread, reused: bool| AgentCost {
             agent: thread.agent,
             cost_usd: prices.cost_of(&thread),
@@ -51,20 +49,79 @@ impl TripCosts {
             tokens: thread.usage,
             reused,
         };
-        for thread in own {
-            let cost = priced(thread, false);
-            costs.tokens.add(cost.tokens);
-            costs.cost_usd = costs.cost_usd.zip(cost.cost_usd).map(|(a, b)| a + b);
+        let own = own.into_iter().map(|t| priced(t, false));
+        Self::counted(own.chain(reused.into_iter().map(|t| priced(t, true))))
+    }
+
+    /// The costs of the tokens each agent spent (as the trips index keeps them).
+    pub fn of_usage(
+        spent: impl IntoIterator<Item = (AgentName, ModelUsage)>,
+        prices: &PriceTable,
+    ) -> Self {
+        Self::counted(spent.into_iter().map(|(agent, spent)| AgentCost {
+            agent,
+            cost_usd: cost_of(&spent, prices),
+            model: spent.model,
+            tokens: spent.usage,
+            reused: false,
+        }))
+    }
+
+    /// The agents' costs in the workflow's order, and the sum of those not reused.
+    fn counted(agents: impl IntoIterator<Item = AgentCost>) -> Self {
+        let mut costs = TripCosts {
+            cost_usd: Some(0.0),
+            ..Default::default()
+        };
+        for cost in agents {
+            if !cost.reused {
+                costs.tokens.add(cost.tokens);
+                costs.cost_usd = costs.cost_usd.zip(cost.cost_usd).map(|(a, b)| a + b);
+            }
             costs.agents.push(cost);
         }
-        costs
-            .agents
-            .extend(reused.into_iter().map(|thread| priced(thread, true)));
         costs
             .agents
             .sort_by_key(|c| AgentName::ALL.iter().position(|a| *a == c.agent));
         costs
     }
+}
+
+/// What the trips of a list cost (all pages of it): the trips with a cost, their tokens, and
+/// the US dollars (absent when a model's price is not known).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListCosts {
+    pub trips: usize,
+    pub tokens: TokenUsage,
+    pub cost_usd: Option<f64>,
+}
+
+impl ListCosts {
+    /// Sums tokens spent per model into tokens and money.
+    pub fn of(usage: &[ModelUsage], trips: usize, prices: &PriceTable) -> Self {
+        let mut costs = ListCosts {
+            trips,
+            cost_usd: Some(0.0),
+            ..Default::default()
+        };
+        for spent in usage {
+            costs.tokens.add(spent.usage);
+            costs.cost_usd = costs
+                .cost_usd
+                .zip(cost_of(spent, prices))
+                .map(|(a, b)| a + b);
+        }
+        costs
+    }
+}
+
+/// What tokens spent with one model cost (the demo model is free).
+pub fn cost_of(spent: &ModelUsage, prices: &PriceTable) -> Option<f64> {
+    if spent.demo {
+        return Some(0.0);
+    }
+    prices.price(&spent.model).map(|p| p.cost(&spent.usage))
 }
 
 #[cfg(test)]

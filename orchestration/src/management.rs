@@ -31,6 +31,10 @@ pub struct InstanceSummary {
     pub updated_at: Option<DateTime<Utc>>,
     /// Updated minus created.
     pub duration_ms: Option<u64>,
+    /// Tokens its agents spent so far (absent before the first agent finished).
+    pub tokens: Option<u64>,
+    /// What they cost, in US dollars (absent when a model's price is not known).
+    pub cost_usd: Option<f64>,
 }
 
 /// Filters and paging for the instance list.
@@ -58,6 +62,8 @@ pub struct InstancePage {
     /// Instances matching the filters.
     pub total: usize,
     pub counts: BTreeMap<String, usize>,
+    /// What the instances matching the filters cost, on every page.
+    pub costs: crate::costs::ListCosts,
 }
 
 /// One event of an instance's history.
@@ -136,33 +142,52 @@ impl From<TripRow> for InstanceSummary {
             destination: row.destination,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            tokens: None,
+            cost_usd: None,
         }
     }
 }
+
+/// The last page of a list (the API refuses a later one; the dashboard stops there).
+pub const MAX_PAGE: usize = 1_000_000;
 
 impl Trips {
     /// Instances newest first, filtered and paged, with counts per status: one indexed query.
     pub async fn instances(&self, query: &InstanceQuery) -> Result<InstancePage, TripError> {
         let page_size = query.page_size.unwrap_or(25).clamp(1, 200);
-        let page = query.page.unwrap_or(1).max(1);
-        let rows = self
-            .store()
-            .index
-            .page(&RowQuery {
-                state: query.status,
-                prefix: query.prefix.clone(),
-                created_after: query.created_after,
-                created_before: query.created_before,
-                offset: (page - 1).saturating_mul(page_size),
-                limit: page_size,
-            })
-            .await?;
+        let page = query.page.unwrap_or(1).clamp(1, MAX_PAGE);
+        let selection = RowQuery {
+            state: query.status,
+            prefix: query.prefix.clone(),
+            created_after: query.created_after,
+            created_before: query.created_before,
+            offset: (page - 1).saturating_mul(page_size),
+            limit: page_size,
+        };
+        let index = &self.store().index;
+        let rows = index.page(&selection).await?;
+        let mut items: Vec<InstanceSummary> =
+            rows.rows.into_iter().map(InstanceSummary::from).collect();
+        let ids: Vec<String> = items.iter().map(|i| i.instance_id.clone()).collect();
+        let prices = self.prices();
+        for (id, _, spent) in index.usage_of(&ids).await? {
+            if let Some(item) = items.iter_mut().find(|i| i.instance_id == id) {
+                let cost = crate::costs::cost_of(&spent, prices);
+                item.cost_usd = match item.tokens {
+                    None => cost,
+                    Some(_) => item.cost_usd.zip(cost).map(|(a, b)| a + b),
+                };
+                *item.tokens.get_or_insert(0) += spent.usage.total_tokens;
+            }
+        }
+        let (usage, trips) = index.usage_matching(&selection).await?;
         Ok(InstancePage {
-            items: rows.rows.into_iter().map(InstanceSummary::from).collect(),
+            items,
             page,
             page_size,
             total: rows.total,
             counts: rows.counts,
+            costs: crate::costs::ListCosts::of(&usage, trips, prices),
         })
     }
 

@@ -20,7 +20,7 @@ pub(crate) fn approval_waited(waited: Duration) {
     metrics::histogram!("travel_approval_wait_seconds").record(waited.as_secs_f64());
 }
 
-/// One plan-store operation (`save`, `load`), and whether it failed.
+/// One plan-store operation (the workflow's `save`), and whether it failed.
 pub(crate) fn plan_store(operation: &'static str, took: Duration, failed: bool) {
     metrics::histogram!("travel_plan_store_seconds", "operation" => operation)
         .record(took.as_secs_f64());

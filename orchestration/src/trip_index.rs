@@ -131,7 +131,7 @@ impl TurnRecord {
             .then_some(record)
     }
 
-    fn state(&self) -> TripState {
+    pub(crate) fn state(&self) -> TripState {
         match &self.finished {
             Some(Finished::Completed(outcome)) => outcome.state,
             Some(Finished::Failed(_)) => TripState::Failed,
@@ -286,6 +286,32 @@ fn row_from(t: RowTuple) -> TripRow {
     }
 }
 
+/// Tokens spent with one model (by one agent, or summed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelUsage {
+    pub model: String,
+    pub demo: bool,
+    pub usage: travel_agents::TokenUsage,
+}
+
+impl ModelUsage {
+    fn new(model: String, demo: bool, prompt: i64, cached: i64, completion: i64) -> Self {
+        let n = |v: i64| v.max(0) as u64;
+        Self {
+            model,
+            demo,
+            usage: travel_agents::TokenUsage {
+                prompt_tokens: n(prompt),
+                cached_tokens: n(cached),
+                completion_tokens: n(completion),
+                total_tokens: n(prompt) + n(completion),
+            },
+        }
+    }
+}
+
+type UsageTuple = (String, String, String, bool, i64, i64, i64);
+
 /// A trip's retry links: the failed trip it retries, and the trip that retried it.
 #[derive(
     Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
@@ -307,6 +333,7 @@ pub struct TripIndex {
     decisions: String,
     conversations: String,
     retries: String,
+    usage: String,
 }
 
 impl TripIndex {
@@ -327,6 +354,7 @@ impl TripIndex {
             decisions: format!("{prefix}trip_decisions"),
             conversations: format!("{prefix}agent_conversations"),
             retries: format!("{prefix}trip_retries"),
+            usage: format!("{prefix}agent_usage"),
             db,
             writes,
         };
@@ -358,7 +386,14 @@ impl TripIndex {
     }
 
     /// The tables and indexes, in the store's dialect (its integer, real and boolean types).
-    fn schema(&self, int: &str, real: &str, boolean: &str) -> [String; 7] {
+    fn schema(&self, int: &str, real: &str, boolean: &str) -> Vec<String> {
+        let mut statements = self.trips_schema(int, real, boolean).to_vec();
+        statements.extend(self.retries_and_usage_schema(int, boolean));
+        statements
+    }
+
+    /// The trips, the decision ledger and the agents' kept messages.
+    fn trips_schema(&self, int: &str, real: &str, boolean: &str) -> [String; 5] {
         [
             format!(
                 "CREATE TABLE IF NOT EXISTS {t} (
@@ -408,6 +443,12 @@ impl TripIndex {
                 )",
                 self.conversations
             ),
+        ]
+    }
+
+    /// Which trip retried which, and the tokens each agent's finished call spent.
+    fn retries_and_usage_schema(&self, int: &str, boolean: &str) -> [String; 3] {
+        [
             // A failed trip and the trip that retried it (each failed trip is retried once).
             format!(
                 "CREATE TABLE IF NOT EXISTS {} (
@@ -419,6 +460,20 @@ impl TripIndex {
             format!(
                 "CREATE INDEX IF NOT EXISTS trip_retries_by_retry ON {} (retry_id)",
                 self.retries
+            ),
+            // The tokens of each agent's finished call (its last run's), for costs.
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (
+                    id TEXT NOT NULL,
+                    agent TEXT NOT NULL,
+                    model TEXT NOT NULL,
+                    demo {boolean} NOT NULL,
+                    prompt_tokens {int} NOT NULL,
+                    cached_tokens {int} NOT NULL,
+                    completion_tokens {int} NOT NULL,
+                    PRIMARY KEY (id, agent)
+                )",
+                self.usage
             ),
         ]
     }
@@ -488,9 +543,6 @@ impl TripIndex {
         record: &TurnRecord,
     ) -> Result<(), IndexError> {
         self.writes.count_one_more();
-        if record.finished.is_some() {
-            crate::telemetry::trip_finished(record.state());
-        }
         let sql = self.turn_upsert_sql();
         let progress = record.progress.as_ref();
         let plan = progress.and_then(|p| p.plan.as_ref());
@@ -630,10 +682,15 @@ impl TripIndex {
             "DELETE FROM {} WHERE failed_id = $1 OR retry_id = $1",
             self.retries
         );
-        let mut statements: Vec<String> = [&self.trips, &self.decisions, &self.conversations]
-            .iter()
-            .map(|table| format!("DELETE FROM {table} WHERE id = $1"))
-            .collect();
+        let mut statements: Vec<String> = [
+            &self.trips,
+            &self.decisions,
+            &self.conversations,
+            &self.usage,
+        ]
+        .iter()
+        .map(|table| format!("DELETE FROM {table} WHERE id = $1"))
+        .collect();
         statements.push(retries);
         for sql in &statements {
             for id in ids {
@@ -645,6 +702,100 @@ impl TripIndex {
             }
         }
         Ok(())
+    }
+
+    /// Keeps the tokens of an agent's finished call (the latest run's, when it ran again).
+    pub async fn record_usage(
+        &self,
+        instance_id: &str,
+        thread: &travel_agents::AgentThread,
+    ) -> Result<(), IndexError> {
+        let sql = format!(
+            "INSERT INTO {} (id, agent, model, demo, prompt_tokens, cached_tokens, completion_tokens)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (id, agent) DO UPDATE SET model = excluded.model, demo = excluded.demo,
+                prompt_tokens = excluded.prompt_tokens, cached_tokens = excluded.cached_tokens,
+                completion_tokens = excluded.completion_tokens",
+            self.usage
+        );
+        let usage = &thread.usage;
+        let _turn = self.writes.take().await;
+        on_db!(&self.db, |pool| sqlx::query(&sql)
+            .bind(instance_id)
+            .bind(thread.agent.as_str())
+            .bind(&thread.model)
+            .bind(thread.demo)
+            .bind(usage.prompt_tokens as i64)
+            .bind(usage.cached_tokens as i64)
+            .bind(usage.completion_tokens as i64)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// The tokens each of `ids` spent: (trip, agent, tokens).
+    pub async fn usage_of(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<(String, AgentName, ModelUsage)>, IndexError> {
+        let sql = format!(
+            "SELECT id, agent, model, demo, prompt_tokens, cached_tokens, completion_tokens FROM {} WHERE id = $1",
+            self.usage
+        );
+        let mut found = Vec::new();
+        for id in ids {
+            let rows: Vec<UsageTuple> = on_db!(&self.db, |pool| sqlx::query_as(&sql)
+                .bind(id)
+                .fetch_all(pool)
+                .await)?;
+            found.extend(
+                rows.into_iter()
+                    .filter_map(|(id, agent, model, demo, p, c, o)| {
+                        let agent = AgentName::ALL.into_iter().find(|a| a.as_str() == agent)?;
+                        Some((id, agent, ModelUsage::new(model, demo, p, c, o)))
+                    }),
+            );
+        }
+        Ok(found)
+    }
+
+    /// The tokens the trips a query selects spent, summed per model (paging ignored), and how
+    /// many of them spent any.
+    pub async fn usage_matching(
+        &self,
+        query: &RowQuery,
+    ) -> Result<(Vec<ModelUsage>, usize), IndexError> {
+        let (filter, args) = filter(query);
+        let selected = format!("SELECT id FROM {} {filter}", self.trips);
+        let sums = format!(
+            "SELECT model, demo, CAST(SUM(prompt_tokens) AS BIGINT), CAST(SUM(cached_tokens) AS BIGINT),
+                    CAST(SUM(completion_tokens) AS BIGINT)
+             FROM {} WHERE id IN ({selected}) GROUP BY model, demo",
+            self.usage
+        );
+        let count = format!(
+            "SELECT COUNT(DISTINCT id) FROM {} WHERE id IN ({selected})",
+            self.usage
+        );
+        let (rows, trips) = on_db!(&self.db, |pool| {
+            let mut rows = sqlx::query_as::<_, (String, bool, i64, i64, i64)>(&sums);
+            let mut trips = sqlx::query_scalar::<_, i64>(&count);
+            for a in &args {
+                (rows, trips) = match a {
+                    Arg::Text(s) => (rows.bind(s.clone()), trips.bind(s.clone())),
+                    Arg::Int(i) => (rows.bind(*i), trips.bind(*i)),
+                };
+            }
+            let rows = rows.fetch_all(pool).await?;
+            let trips = trips.fetch_one(pool).await?;
+            Ok::<_, sqlx::Error>((rows, trips))
+        })?;
+        let usage = rows
+            .into_iter()
+            .map(|(model, demo, p, c, o)| ModelUsage::new(model, demo, p, c, o))
+            .collect();
+        Ok((usage, trips as usize))
     }
 
     /// Links `failed` to the trip that retries it, unless another one did first (`false`).
@@ -661,6 +812,29 @@ impl TripIndex {
             .await
             .map(|r| r.rows_affected()))?;
         Ok(inserted == 1)
+    }
+
+    /// Undoes [`Self::claim_retry`] when the retry could not start (and the conversations
+    /// copied for it).
+    pub async fn release_retry(&self, failed: &str, retry: &str) -> Result<(), IndexError> {
+        let links = format!(
+            "DELETE FROM {} WHERE failed_id = $1 AND retry_id = $2",
+            self.retries
+        );
+        let copied = format!("DELETE FROM {} WHERE id = $1", self.conversations);
+        let _turn = self.writes.take().await;
+        on_db!(&self.db, |pool| sqlx::query(&links)
+            .bind(failed)
+            .bind(retry)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        on_db!(&self.db, |pool| sqlx::query(&copied)
+            .bind(retry)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
     }
 
     /// Which trip `instance_id` retries, and which retried it.

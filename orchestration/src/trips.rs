@@ -153,10 +153,17 @@ impl From<IndexError> for TripError {
 
 impl From<TripRow> for TripStatus {
     fn from(row: TripRow) -> Self {
+        let mut progress = row.progress;
+        if row.state.is_final()
+            && let Some(progress) = &mut progress
+        {
+            // A trip that ended is no longer trying anything again.
+            progress.retrying = None;
+        }
         TripStatus {
             instance_id: row.instance_id,
             status: row.state,
-            progress: row.progress,
+            progress,
             outcome: row.outcome,
             error: row.error,
             created_at: row.created_at,
@@ -197,7 +204,7 @@ impl Trips {
         let instance_id = format!("trip-{}", random_hex(10));
         let span = tracing::info_span!("start_trip", otel.name = "start trip");
         travel_platform::trace::within_trip(&span, &instance_id);
-        self.start_as(instance_id, request, None)
+        self.start_as(instance_id, request, None, Token::New)
             .instrument(span)
             .await
     }
@@ -207,11 +214,19 @@ impl Trips {
         instance_id: String,
         request: TripRequest,
         reused: Option<Reused>,
+        token: Token,
     ) -> Result<StartedTrip, TripError> {
-        let approval_token = random_hex(32);
+        let (approval_token, approval_token_sha256) = match token {
+            Token::New => {
+                let token = random_hex(32);
+                let digest = token_digest(&token);
+                (token, digest)
+            }
+            Token::Kept(digest) => (String::new(), digest),
+        };
         let input = TripInput {
             request,
-            approval_token_sha256: token_digest(&approval_token),
+            approval_token_sha256,
             approval_timeout_secs: self.settings.approval_timeout.as_secs().max(1),
             retries: self.settings.retries.clone(),
             workflow_revision: crate::workflow::WORKFLOW_REVISION,
@@ -254,10 +269,22 @@ impl Trips {
     ) -> Result<StartedTrip, TripError> {
         let row = self.row(instance_id).await?;
         self.check_token(&row, token).await?;
-        self.retry_unchecked(row).await
+        // A trip an operator stopped stays stopped, as far as its requester is concerned.
+        if row
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("terminated"))
+        {
+            return Err(TripError::NotFailed(Box::new(TripStatus::from(row))));
+        }
+        let mut started = self.retry_unchecked(row).await?;
+        // The requester's token works for the new trip too.
+        started.approval_token = token.unwrap_or_default().to_owned();
+        Ok(started)
     }
 
-    /// [`Self::retry`] for an operator (no approval token needed: operators are trusted).
+    /// [`Self::retry`] for an operator (no approval token needed: operators are trusted). The
+    /// requester's approval token works for the new trip.
     pub async fn retry_as_operator(&self, instance_id: &str) -> Result<StartedTrip, TripError> {
         let row = self.row(instance_id).await?;
         self.retry_unchecked(row).await
@@ -273,10 +300,12 @@ impl Trips {
             return Err(TripError::AlreadyRetried { retried_by });
         }
         let history = self.client.read_execution_history(&failed, 1).await?;
-        let request = self.input(&failed).await?.request;
+        let input = self.input(&failed).await?;
+        // The request is checked again: its start date may have passed meanwhile.
+        input.request.validate().map_err(TripError::Invalid)?;
         let reused = Reused {
             retry_of: failed.clone(),
-            results: finished_agent_results(&history),
+            results: reusable_results(&history, input.reused.as_ref()),
         };
         let retry = format!("trip-{}", random_hex(10));
         if !self.store.index.claim_retry(&failed, &retry).await? {
@@ -285,27 +314,57 @@ impl Trips {
                 retried_by: retried_by.unwrap_or_default(),
             });
         }
+        let started = self
+            .start_retry(&failed, retry.clone(), input, reused)
+            .await;
+        if started.is_err() {
+            // Nothing started: the failed trip may be tried again.
+            self.store.index.release_retry(&failed, &retry).await?;
+        }
+        started
+    }
+
+    /// Starts `retry` with the failed trip's request and approval token, and the answers it
+    /// reuses (with their kept conversations).
+    async fn start_retry(
+        &self,
+        failed: &str,
+        retry: String,
+        failed_input: TripInput,
+        reused: Reused,
+    ) -> Result<StartedTrip, TripError> {
         let agents: Vec<AgentName> = AgentName::ALL
             .into_iter()
             .filter(|a| reused.results.contains_key(a.info().activity))
             .collect();
+        // The failed trip holds the conversations of everything it reused too (copied when it
+        // was started).
         self.store
             .index
-            .copy_conversations(&failed, &retry, &agents)
+            .copy_conversations(failed, &retry, &agents)
             .await?;
         tracing::info!(%failed, %retry, reused = ?agents, "failed trip started again");
         let span = tracing::info_span!("retry_trip", otel.name = "retry trip", retry_of = %failed);
         travel_platform::trace::within_trip(&span, &retry);
-        self.start_as(retry, request, Some(reused))
+        let token = Token::Kept(failed_input.approval_token_sha256);
+        self.start_as(retry, failed_input.request, Some(reused), token)
             .instrument(span)
             .await
     }
 
-    /// What the trip's plan cost: each agent's tokens and their price (one read of the history).
+    /// What the trip's own agent calls cost so far: each agent's tokens and their price (one
+    /// indexed read; answers a retried trip reused are counted with the trip that got them).
     pub async fn costs(&self, instance_id: &str) -> Result<crate::costs::TripCosts, TripError> {
-        self.status(instance_id).await?;
-        let history = self.client.read_execution_history(instance_id, 1).await?;
-        Ok(self.costs_in(&history))
+        let spent = self.store.index.usage_of(&[instance_id.to_owned()]).await?;
+        Ok(crate::costs::TripCosts::of_usage(
+            spent.into_iter().map(|(_, agent, usage)| (agent, usage)),
+            self.prices(),
+        ))
+    }
+
+    /// What the models' tokens cost.
+    pub(crate) fn prices(&self) -> &travel_agents::pricing::PriceTable {
+        &self.settings.prices
     }
 
     /// [`Self::costs`] from a history read already.
@@ -318,7 +377,7 @@ impl Trips {
             .into_iter()
             .filter(|agent| own.iter().all(|t| t.agent != *agent))
             .filter_map(|agent| reused_thread(history, agent));
-        crate::costs::TripCosts::of(own.clone(), reused, &self.settings.prices)
+        crate::costs::TripCosts::of(own.clone(), reused, self.prices())
     }
 
     /// Which trip this one retries, and which retried it.
@@ -574,18 +633,31 @@ impl Trips {
     }
 }
 
-/// The results of the agents' calls that finished in a history, by activity name.
-fn finished_agent_results(
+/// The approval token of a new trip: a new one, or the failed trip's (a retry).
+enum Token {
+    New,
+    Kept(String),
+}
+
+/// What a retry of a failed trip can reuse: the answers the failed trip reused itself, with
+/// those of the agents that finished in its history laid over them. The itinerary and the tips
+/// are planned for the destination, so they are reused only with it.
+fn reusable_results(
     history: &[duroxide::Event],
+    reused_before: Option<&Reused>,
 ) -> std::collections::BTreeMap<String, serde_json::Value> {
-    AgentName::ALL
-        .into_iter()
-        .filter_map(|agent| {
-            let name = agent.info().activity;
-            let result = serde_json::from_str(last_result(history, name)?).ok()?;
-            Some((name.to_owned(), result))
-        })
-        .collect()
+    let mut results = reused_before.map(|r| r.results.clone()).unwrap_or_default();
+    for agent in AgentName::ALL {
+        let name = agent.info().activity;
+        if let Some(result) = last_result(history, name).and_then(|r| serde_json::from_str(r).ok())
+        {
+            results.insert(name.to_owned(), result);
+        }
+    }
+    if !results.contains_key(AgentName::Destination.info().activity) {
+        results.clear();
+    }
+    results
 }
 
 /// The conversation of the agent's last completed call in a history.

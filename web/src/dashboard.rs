@@ -46,11 +46,15 @@ pub struct InstanceRow {
     created: String,
     updated: String,
     duration: String,
+    /// Tokens and cost, or empty before the first agent finished.
+    cost: String,
 }
 
 #[derive(Template)]
 #[template(path = "dashboard.html")]
 struct DashboardPage {
+    /// What the matching trips cost, on every page.
+    costs: String,
     self_url: String,
     counts: Vec<(String, usize)>,
     statuses: [&'static str; 7],
@@ -145,8 +149,18 @@ pub async fn dashboard(State(state): State<WebState>, Query(filters): Query<Filt
                 created: time(i.created_at),
                 updated: time(i.updated_at),
                 duration: duration(i.duration_ms),
+                cost: i
+                    .tokens
+                    .map(|t| format!("{t} tok, {}", usd(i.cost_usd, false)))
+                    .unwrap_or_default(),
             })
             .collect(),
+        costs: format!(
+            "{} trip(s) with agent calls spent {} tokens, {}",
+            page.costs.trips,
+            page.costs.tokens.total_tokens,
+            usd(page.costs.cost_usd, false)
+        ),
         total: page.total,
         page: page.page,
         pages,

@@ -331,6 +331,8 @@ struct TripPage {
     /// Why it failed, in plain words.
     error: Option<&'static str>,
     can_try_again: bool,
+    /// The trip that tried this one again.
+    retried_by: Option<String>,
     notice: Option<String>,
     request: Option<travel_orchestration::TripRequest>,
     rows_before: Vec<TimelineView>,
@@ -410,6 +412,7 @@ pub async fn trip_page(
         Err(e) => return trip_error(e),
     };
     let holds_token = cookies::approval_token(&headers, &id).is_some();
+    let retries = state.trips.retries(&id).await.unwrap_or_default();
     let waiting = status.status == TripState::AwaitingApproval;
     let (csrf, cookie) = csrf_of(&headers);
     let progress = status.progress.clone();
@@ -432,7 +435,10 @@ pub async fn trip_page(
             .and_then(|p| p.retrying.clone())
             .filter(|_| !status.status.is_final()),
         error: status.error.as_deref().map(plain_reason),
-        can_try_again: status.status == TripState::Failed && holds_token,
+        can_try_again: status.status == TripState::Failed
+            && holds_token
+            && retries.retried_by.is_none(),
+        retried_by: retries.retried_by.clone(),
         notice: notice(&status),
         request,
         rows_before,

@@ -222,6 +222,10 @@ impl Provider for WorkflowStore {
                 )
                 .await?;
             if let (Some(index), Some(record)) = (&self.index, record) {
+                // Counted here, once, as the engine acknowledges the trip's last turn.
+                if record.finished.is_some() {
+                    crate::telemetry::trip_finished(record.state());
+                }
                 // The turn is durable; a failure here leaves the index behind, which the
                 // reconciler repairs (see `TripIndex::reconcile`).
                 if let Err(e) = index.record_turn_during(&turn, &record).await {
