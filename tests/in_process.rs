@@ -115,15 +115,19 @@ async fn a_whole_trip_through_the_router() {
         "{costs}"
     );
     assert_eq!(costs["costUsd"], 0.0);
-    // The list shows each trip's tokens and cost, and those of every trip it matches.
+    // The list shows each trip's tokens and cost, and for a period those of every trip in it.
     let (_, list) = service.get("/api/instances").await;
     let item = &list["items"][0];
     assert_eq!(item["instanceId"], id.as_str());
     assert_eq!(item["tokens"], costs["tokens"]["totalTokens"], "{list}");
     assert_eq!(item["costUsd"], 0.0);
+    assert!(list["costs"].is_null(), "totals only for a period");
+    let (_, list) = service
+        .get("/api/instances?createdAfter=2000-01-01T00:00:00Z")
+        .await;
     assert_eq!(list["costs"]["trips"], 1, "{list}");
     assert_eq!(list["costs"]["tokens"], costs["tokens"]);
-    let (_, page) = service.get("/dashboard").await;
+    let (_, page) = service.get("/dashboard?createdAfter=2000-01-01").await;
     assert!(
         page.as_str()
             .unwrap()

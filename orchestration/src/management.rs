@@ -62,8 +62,9 @@ pub struct InstancePage {
     /// Instances matching the filters.
     pub total: usize,
     pub counts: BTreeMap<String, usize>,
-    /// What the instances matching the filters cost, on every page.
-    pub costs: crate::costs::ListCosts,
+    /// What the instances matching the filters cost, on every page: given for a period
+    /// (`createdAfter` and/or `createdBefore`), so that an unbounded list stays one quick query.
+    pub costs: Option<crate::costs::ListCosts>,
 }
 
 /// One event of an instance's history.
@@ -180,14 +181,19 @@ impl Trips {
                 *item.tokens.get_or_insert(0) += spent.usage.total_tokens;
             }
         }
-        let (usage, trips) = index.usage_matching(&selection).await?;
+        let costs = if query.created_after.is_some() || query.created_before.is_some() {
+            let (usage, trips) = index.usage_matching(&selection).await?;
+            Some(crate::costs::ListCosts::of(&usage, trips, prices))
+        } else {
+            None
+        };
         Ok(InstancePage {
             items,
             page,
             page_size,
             total: rows.total,
             counts: rows.counts,
-            costs: crate::costs::ListCosts::of(&usage, trips, prices),
+            costs,
         })
     }
 

@@ -155,12 +155,15 @@ pub async fn dashboard(State(state): State<WebState>, Query(filters): Query<Filt
                     .unwrap_or_default(),
             })
             .collect(),
-        costs: format!(
-            "{} trip(s) with agent calls spent {} tokens, {}",
-            page.costs.trips,
-            page.costs.tokens.total_tokens,
-            usd(page.costs.cost_usd, false)
-        ),
+        costs: match &page.costs {
+            Some(costs) => format!(
+                "{} trip(s) with agent calls spent {} tokens, {}",
+                costs.trips,
+                costs.tokens.total_tokens,
+                usd(costs.cost_usd, false)
+            ),
+            None => "choose a period (created after / before) for its total cost".into(),
+        },
         total: page.total,
         page: page.page,
         pages,
