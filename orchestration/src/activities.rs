@@ -137,11 +137,7 @@ impl Activities {
     ) -> Outcome<AgentReply<T>> {
         let messages = std::mem::take(&mut thread.messages);
         self.conversations
-            .save_conversation(instance_id, thread.agent, &messages)
-            .await
-            .map_err(|e| ActivityFailure::transient(e.to_string()))?;
-        self.conversations
-            .record_usage(instance_id, &thread)
+            .save_agent_call(instance_id, &thread, &messages)
             .await
             .map_err(|e| ActivityFailure::transient(e.to_string()))?;
         Ok(AgentReply { output, thread })

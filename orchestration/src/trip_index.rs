@@ -704,36 +704,6 @@ impl TripIndex {
         Ok(())
     }
 
-    /// Keeps the tokens of an agent's finished call (the latest run's, when it ran again).
-    pub async fn record_usage(
-        &self,
-        instance_id: &str,
-        thread: &travel_agents::AgentThread,
-    ) -> Result<(), IndexError> {
-        let sql = format!(
-            "INSERT INTO {} (id, agent, model, demo, prompt_tokens, cached_tokens, completion_tokens)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (id, agent) DO UPDATE SET model = excluded.model, demo = excluded.demo,
-                prompt_tokens = excluded.prompt_tokens, cached_tokens = excluded.cached_tokens,
-                completion_tokens = excluded.completion_tokens",
-            self.usage
-        );
-        let usage = &thread.usage;
-        let _turn = self.writes.take().await;
-        on_db!(&self.db, |pool| sqlx::query(&sql)
-            .bind(instance_id)
-            .bind(thread.agent.as_str())
-            .bind(&thread.model)
-            .bind(thread.demo)
-            .bind(usage.prompt_tokens as i64)
-            .bind(usage.cached_tokens as i64)
-            .bind(usage.completion_tokens as i64)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
-        Ok(())
-    }
-
     /// The tokens each of `ids` spent: (trip, agent, tokens).
     pub async fn usage_of(
         &self,
@@ -883,27 +853,50 @@ impl TripIndex {
         Ok(())
     }
 
-    /// Keeps an agent's messages for a trip (the latest run's, when the agent ran again).
-    pub async fn save_conversation(
+    /// Keeps an agent's finished call for a trip (the latest run's, when the agent ran again):
+    /// its messages and the tokens it spent, in one transaction.
+    pub async fn save_agent_call(
         &self,
         instance_id: &str,
-        agent: AgentName,
+        thread: &travel_agents::AgentThread,
         messages: &[ThreadMessage],
     ) -> Result<(), IndexError> {
-        let sql = format!(
+        let conversation = format!(
             "INSERT INTO {} (id, agent, messages) VALUES ($1, $2, $3)
              ON CONFLICT (id, agent) DO UPDATE SET messages = excluded.messages",
             self.conversations
         );
+        let usage_sql = format!(
+            "INSERT INTO {} (id, agent, model, demo, prompt_tokens, cached_tokens, completion_tokens)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (id, agent) DO UPDATE SET model = excluded.model, demo = excluded.demo,
+                prompt_tokens = excluded.prompt_tokens, cached_tokens = excluded.cached_tokens,
+                completion_tokens = excluded.completion_tokens",
+            self.usage
+        );
         let messages = serde_json::to_string(messages).expect("messages serialise");
+        let (agent, usage) = (thread.agent.as_str(), &thread.usage);
         let _turn = self.writes.take().await;
-        on_db!(&self.db, |pool| sqlx::query(&sql)
-            .bind(instance_id)
-            .bind(agent.as_str())
-            .bind(&messages)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
+        on_db!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(&conversation)
+                .bind(instance_id)
+                .bind(agent)
+                .bind(&messages)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(&usage_sql)
+                .bind(instance_id)
+                .bind(agent)
+                .bind(&thread.model)
+                .bind(thread.demo)
+                .bind(usage.prompt_tokens as i64)
+                .bind(usage.cached_tokens as i64)
+                .bind(usage.completion_tokens as i64)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        })?;
         Ok(())
     }
 
