@@ -373,11 +373,12 @@ impl Trips {
             .into_iter()
             .filter_map(|agent| last_thread(history, agent))
             .collect();
-        let reused = AgentName::ALL
+        let reused: Vec<AgentThread> = AgentName::ALL
             .into_iter()
             .filter(|agent| own.iter().all(|t| t.agent != *agent))
-            .filter_map(|agent| reused_thread(history, agent));
-        crate::costs::TripCosts::of(own.clone(), reused, self.prices())
+            .filter_map(|agent| reused_thread(history, agent))
+            .collect();
+        crate::costs::TripCosts::of(own, reused, self.prices())
     }
 
     /// Which trip this one retries, and which retried it.

@@ -2,7 +2,6 @@
 //! history, timeline (Gantt), agent threads and actions (raise ApprovalEvent, terminate, purge).
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -18,8 +17,8 @@ use travel_api::admin::{self, ADMIN_COOKIE};
 
 use crate::WebState;
 use crate::pages::{
-    CsrfForm, DecisionForm, cross_site, csrf_of, error_page, forbidden_post, render, trip_error,
-    with_cookie,
+    CarriesCsrf, CsrfForm, DecisionForm, SameSiteForm, csrf_of, error_page, forbidden_post, render,
+    trip_error, with_cookie,
 };
 
 #[derive(Debug, Default, Deserialize)]
@@ -511,12 +510,8 @@ fn after_action(result: Result<(), ManagementError>, to: &str) -> Response {
 pub async fn approval(
     State(state): State<WebState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    Form(form): Form<DecisionForm>,
+    SameSiteForm(form): SameSiteForm<DecisionForm>,
 ) -> Response {
-    if cross_site(&headers, &form.csrf) {
-        return forbidden_post();
-    }
     let decision = match form.decision() {
         Ok(decision) => decision,
         Err(page) => return *page,
@@ -535,12 +530,8 @@ pub async fn approval(
 pub async fn terminate(
     State(state): State<WebState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    SameSiteForm(_): SameSiteForm<CsrfForm>,
 ) -> Response {
-    if cross_site(&headers, &form.csrf) {
-        return forbidden_post();
-    }
     let terminated = state
         .trips
         .terminate(&id, "terminated from the dashboard")
@@ -555,12 +546,8 @@ pub async fn terminate(
 pub async fn retry(
     State(state): State<WebState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    SameSiteForm(_): SameSiteForm<CsrfForm>,
 ) -> Response {
-    if cross_site(&headers, &form.csrf) {
-        return forbidden_post();
-    }
     match state.trips.retry_as_operator(&id).await {
         Ok(started) => Redirect::to(&format!(
             "/dashboard/instances/{}?done=Started+again+from+{id}",
@@ -605,12 +592,8 @@ pub async fn confirm_purge(
 pub async fn purge(
     State(state): State<WebState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    SameSiteForm(_): SameSiteForm<CsrfForm>,
 ) -> Response {
-    if cross_site(&headers, &form.csrf) {
-        return forbidden_post();
-    }
     after_action(state.trips.purge(&id, true).await, "/dashboard")
 }
 
@@ -643,14 +626,17 @@ pub struct LoginForm {
     csrf: String,
 }
 
+impl CarriesCsrf for LoginForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 pub async fn login(
     State(state): State<WebState>,
     headers: HeaderMap,
-    Form(form): Form<LoginForm>,
+    SameSiteForm(form): SameSiteForm<LoginForm>,
 ) -> Response {
-    if cross_site(&headers, &form.csrf) {
-        return forbidden_post();
-    }
     let ok = state.admin.is_configured() && state.admin.check(&form.token).await;
     if !ok {
         let (csrf, cookie) = csrf_of(&headers);

@@ -171,6 +171,35 @@ pub(crate) fn cross_site(headers: &HeaderMap, submitted: &str) -> bool {
     }
 }
 
+/// A form posted from this site's own pages. A post from another site, or without the CSRF
+/// token of this browser's cookie, is refused with the "Form expired" page before the handler
+/// runs.
+pub struct SameSiteForm<T>(pub T);
+
+/// A form that carries the CSRF token its page was served with.
+pub(crate) trait CarriesCsrf {
+    fn csrf(&self) -> &str;
+}
+
+impl<S, T> axum::extract::FromRequest<S> for SameSiteForm<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned + CarriesCsrf,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Response> {
+        let headers = request.headers().clone();
+        let Form(form) = Form::<T>::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        if cross_site(&headers, form.csrf()) {
+            return Err(forbidden_post());
+        }
+        Ok(Self(form))
+    }
+}
+
 pub(crate) fn forbidden_post() -> Response {
     error_page(
         StatusCode::FORBIDDEN,
@@ -246,11 +275,8 @@ fn request_from(values: &FormValues) -> (TripRequest, HashMap<String, String>) {
 pub async fn submit_trip(
     State(state): State<WebState>,
     headers: HeaderMap,
-    Form(values): Form<FormValues>,
+    SameSiteForm(values): SameSiteForm<FormValues>,
 ) -> Response {
-    if cross_site(&headers, &values.csrf) {
-        return forbidden_post();
-    }
     let (request, errors) = request_from(&values);
     if !errors.is_empty() {
         return form_page(StatusCode::UNPROCESSABLE_ENTITY, values, errors, &headers);
@@ -278,20 +304,37 @@ pub struct CsrfForm {
     pub(crate) csrf: String,
 }
 
+impl CarriesCsrf for CsrfForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl CarriesCsrf for FormValues {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl CarriesCsrf for DecisionForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// "Try again" on a trip that failed: a new trip with the same request, started by the browser
 /// that started the first one.
 pub async fn try_again(
     State(state): State<WebState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    SameSiteForm(_): SameSiteForm<CsrfForm>,
 ) -> Response {
-    if cross_site(&headers, &form.csrf) || cookies::approval_token(&headers, &id).is_none() {
+    let Some(token) = cookies::approval_token(&headers, &id) else {
         return forbidden_post();
-    }
+    };
     // A new trip with the same request, reusing what the failed one had done.
-    let token = cookies::approval_token(&headers, &id);
-    match state.trips.retry(&id, token.as_deref()).await {
+    match state.trips.retry(&id, Some(&token)).await {
         Ok(started) => to_new_trip(started),
         Err(e) => trip_error(e),
     }
@@ -487,11 +530,8 @@ pub async fn decide(
     State(state): State<WebState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    Form(form): Form<DecisionForm>,
+    SameSiteForm(form): SameSiteForm<DecisionForm>,
 ) -> Response {
-    if cross_site(&headers, &form.csrf) {
-        return forbidden_post();
-    }
     let decision = match form.decision() {
         Ok(decision) => decision,
         Err(page) => return *page,
