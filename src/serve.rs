@@ -8,8 +8,11 @@ use std::time::Duration;
 use anyhow::Context;
 use travel_api::AppState;
 use travel_api::admin::{AdminAccess, require_admin};
+use travel_orchestration::engine::wakeups::AbortOnDrop;
+use travel_orchestration::links::ApprovalLinks;
+use travel_orchestration::notifications::Notifier;
 use travel_orchestration::store::BlobSettings;
-use travel_orchestration::trips::DEFAULT_APPROVAL_TIMEOUT;
+use travel_orchestration::trips::{DEFAULT_APPROVAL_TIMEOUT, DEFAULT_MAX_REVISIONS};
 use travel_orchestration::{
     Activities, ApprovalWebhook, Engine, EngineTuning, LocalPlanStore, PlanStore, SandboxBookings,
     Store, TripSettings, Trips,
@@ -28,9 +31,20 @@ pub struct ServeArgs {
     /// How long a plan waits for approval before it expires, in seconds (7 days by default).
     #[arg(long, env = "APPROVAL_TIMEOUT_SECS", default_value_t = DEFAULT_APPROVAL_TIMEOUT.as_secs())]
     pub approval_timeout_secs: u64,
-    /// Where to POST a summary and the review link when a plan awaits approval.
+    /// How many revised plans a reviewer may ask for per trip (0: approve or reject only).
+    #[arg(long, env = "MAX_REVISIONS", default_value_t = DEFAULT_MAX_REVISIONS)]
+    pub max_revisions: u32,
+    /// Where to POST a notification on every change of a trip's state (a plan awaits approval,
+    /// was revised, approved, rejected, expired, booked, or the trip failed).
     #[arg(long, env = "APPROVAL_WEBHOOK_URL")]
     pub approval_webhook_url: Option<String>,
+    /// The key notifications are signed with (HMAC-SHA-256, header `x-travel-signature`).
+    #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+    /// Who may approve besides the requester (names or e-mail addresses, comma-separated): each
+    /// gets a signed review link in the notifications and on the operator's instance page.
+    #[arg(long, env = "APPROVERS")]
+    pub approvers: Option<String>,
     /// How people reach this service, for links in announcements (default: http://BIND).
     #[arg(long, env = "PUBLIC_BASE_URL")]
     pub public_base_url: Option<String>,
@@ -52,7 +66,10 @@ impl ServeArgs {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.into(),
             approval_timeout_secs: DEFAULT_APPROVAL_TIMEOUT.as_secs(),
+            max_revisions: DEFAULT_MAX_REVISIONS,
             approval_webhook_url: None,
+            webhook_secret: None,
+            approvers: None,
             public_base_url: None,
             admin_token: None,
             store: Default::default(),
@@ -67,6 +84,8 @@ pub struct Running {
     pub trips: Trips,
     /// Keeps the demo model (when used) alive.
     agents: crate::model::Agents,
+    /// Delivers the notifications while it lives (with a webhook).
+    _notifier: Option<AbortOnDrop>,
 }
 
 impl Running {
@@ -132,6 +151,22 @@ pub async fn start_with_plans(
         .unwrap_or_else(|| format!("http://{}", args.bind));
     let store = Store::open(&args.store.location(&args.data_dir), tuning).await?;
     tracing::info!(store = %store.description, "workflows are kept in the {}", store.description);
+    let links = approval_links(args, &store, &public_base_url).await?;
+    // Started before the engine, so that no change goes unannounced.
+    let notifier = args.approval_webhook_url.clone().map(|url| {
+        if args.webhook_secret.is_none() {
+            tracing::warn!("WEBHOOK_SECRET is not set: notifications are sent unsigned");
+        }
+        Notifier {
+            index: store.index.clone(),
+            http: travel_platform::http::shared_client(),
+            url,
+            secret: args.webhook_secret.clone(),
+            public_base_url: public_base_url.clone(),
+            links: links.clone(),
+        }
+        .start()
+    });
     let activities = Arc::new(Activities {
         agents: configured.agents.clone(),
         rates: configured.rates.clone(),
@@ -155,6 +190,8 @@ pub async fn start_with_plans(
         approval_timeout: Duration::from_secs(args.approval_timeout_secs.max(1)),
         announce_approval: args.approval_webhook_url.is_some(),
         prices,
+        max_revisions: args.max_revisions,
+        links,
         ..Default::default()
     };
     let trips = Trips::new(store, plans, settings);
@@ -162,7 +199,27 @@ pub async fn start_with_plans(
         engine,
         trips,
         agents,
+        _notifier: notifier,
     })
+}
+
+/// The approvers' signed review links (`APPROVERS`), under the store's own key.
+async fn approval_links(
+    args: &ServeArgs,
+    store: &Store,
+    public_base_url: &str,
+) -> anyhow::Result<Option<ApprovalLinks>> {
+    let Some(approvers) = args.approvers.as_deref().filter(|a| !a.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let key = store
+        .index
+        .service_key("review_links")
+        .await
+        .context("the review links' key")?;
+    let links = ApprovalLinks::new(key, approvers, public_base_url);
+    tracing::info!(approvers = ?links.approvers, "approvers get signed review links");
+    Ok(Some(links))
 }
 
 /// The API and the pages on one router: unknown `/api/...` addresses answer JSON, others a page.

@@ -812,3 +812,100 @@ async fn created_request(service: &InProcess, id: &str) -> Value {
     let (_, detail) = service.get(&format!("/api/instances/{id}")).await;
     detail["input"]["request"].clone()
 }
+
+#[tokio::test]
+async fn the_operator_sees_who_answered_each_revision_and_what_each_cost() {
+    let service = InProcess::start(None).await;
+    let (_, created) = service.post_json("/api/trips", &trip_body()).await;
+    let id = created["instanceId"].as_str().unwrap().to_owned();
+    let token = created["approvalToken"].as_str().unwrap().to_owned();
+    service.wait_for(&id, "awaiting_approval").await;
+    let revise = Request::post(format!("/api/trips/{id}/revisions"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::from(json!({"comments": "More parks"}).to_string()))
+        .unwrap();
+    let (code, answered) = service.send(revise).await;
+    assert_eq!(code, StatusCode::ACCEPTED, "{answered}");
+    let mut revised = Value::Null;
+    for _ in 0..500 {
+        let (_, trip) = service.get(&format!("/api/trips/{id}")).await;
+        if trip["status"] == "awaiting_approval" && trip["plan"]["revision"] == 2 {
+            revised = trip;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(revised["plan"]["revision"], 2, "never revised");
+    let answers = revised["answers"].as_array().unwrap();
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    let changes = &answers[0]["changes"];
+    assert_eq!(
+        (
+            &changes["revision"],
+            &changes["requestedBy"],
+            &changes["via"]
+        ),
+        (&json!(1), &json!("requester"), &json!("token"))
+    );
+    // The operator approves: recorded as the operator's, on revision 2. Who decided is the
+    // service's to record, not the caller's to claim.
+    let event = format!("/api/instances/{id}/events/ApprovalEvent");
+    let (code, _) = service
+        .post_json(
+            &event,
+            &json!({"approved": true, "decidedBy": "someone else"}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    let (code, _) = service
+        .post_json(&event, &json!({"approved": true, "comments": "ok"}))
+        .await;
+    assert_eq!(code, StatusCode::ACCEPTED);
+    let booked = service.wait_for(&id, "booked").await;
+    let decision = &booked["outcome"]["decision"];
+    assert_eq!(decision["decidedBy"], "operator");
+    assert_eq!(
+        (&decision["via"], &decision["revision"]),
+        (&json!("operator"), &json!(2))
+    );
+    let (_, page) = service.get(&format!("/dashboard/instances/{id}")).await;
+    let page = page.as_str().unwrap();
+    let answers = &page[page.find(r#"id="answers""#).expect("the audit trail")..];
+    assert!(answers.contains("asked for changes") && answers.contains("More parks"));
+    assert!(answers.contains("approved") && answers.contains("operator"));
+    let costs = &page[page.find(r#"id="costs""#).expect("the costs")..];
+    assert_eq!(
+        costs.matches("<td>itinerary</td>").count(),
+        2,
+        "both revisions' calls"
+    );
+    // Without an admin token everyone here is an operator: the trip page shows the costs too.
+    assert!(
+        trip_page_with(&service, &id, "")
+            .await
+            .contains(r#"id="cost-total""#)
+    );
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn the_trip_page_shows_costs_to_operators_only() {
+    let admin = "an-operator-token-0123456789abcdef0123";
+    let service = InProcess::start(Some(admin)).await;
+    let (_, created) = service.post_json("/api/trips", &trip_body()).await;
+    let id = created["instanceId"].as_str().unwrap().to_owned();
+    service.wait_for(&id, "awaiting_approval").await;
+    assert!(
+        !trip_page_with(&service, &id, "")
+            .await
+            .contains(r#"id="costs""#)
+    );
+    let session = travel_api::admin::AdminAccess::new(Some(admin.into()))
+        .open_session(travel_api::admin::unix_now())
+        .unwrap();
+    let page = trip_page_with(&service, &id, &format!("tp_admin={session}")).await;
+    assert!(page.contains(r#"id="cost-total""#), "{page}");
+    assert!(page.contains("<td>destination</td>"));
+    service.stop().await;
+}

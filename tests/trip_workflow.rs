@@ -137,8 +137,8 @@ async fn rejected_trips_finish_unbooked_with_the_comments() {
     let (id, token) = service.start_trip(&trip_body(2)).await;
     service.wait_for_status(&id, "awaiting_approval").await;
     // The approval request was announced with a summary and the links, and without the token.
-    let announced = received.lock().unwrap().clone();
-    assert_eq!(announced.len(), 1, "{announced:?}");
+    let announced = notifications(&received, 1).await;
+    assert_eq!(announced[0]["event"], "planned");
     assert_eq!(announced[0]["instanceId"], id.as_str());
     assert_eq!(announced[0]["travelerName"], "Ada Lovelace");
     assert_eq!(
@@ -159,6 +159,26 @@ async fn rejected_trips_finish_unbooked_with_the_comments() {
     assert_eq!(trip["outcome"]["decision"]["comments"], "Too far this year");
     assert!(trip["outcome"]["booking"].is_null());
     assert_eq!(service.bookings(), 0);
+    // And the rejection was announced too.
+    let announced = notifications(&received, 2).await;
+    assert_eq!(announced[1]["event"], "rejected");
+    assert_eq!(announced[1]["decision"]["comments"], "Too far this year");
+}
+
+/// Waits until the receiver holds `n` notifications, and answers them.
+async fn notifications(received: &std::sync::Mutex<Vec<Value>>, n: usize) -> Vec<Value> {
+    for _ in 0..200 {
+        let now = received.lock().unwrap().clone();
+        if now.len() >= n {
+            assert_eq!(now.len(), n, "{now:?}");
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "{n} notifications never arrived: {:?}",
+        received.lock().unwrap()
+    );
 }
 
 #[tokio::test]

@@ -87,6 +87,23 @@ async fn plan_watch_progress_review_and_approve_in_the_browser() {
     let html = browser.client.source().await.unwrap();
     assert!(!html.contains("approvalToken") && !html.contains("tp_trip_"));
 
+    // Ask for changes: the revision is planned and listed, and the page keeps itself current.
+    assert!(browser.exists("#ask-for-changes").await);
+    browser.fill("changes", "More museums, fewer tours").await;
+    browser.click("request-changes").await;
+    browser.wait_for("#revision-2", false).await;
+    browser.wait_for("#decision", false).await;
+    let revisions = browser.text("#revisions").await;
+    assert!(
+        revisions.contains("More museums, fewer tours"),
+        "{revisions}"
+    );
+    assert!(
+        revisions.contains("the details changed") || revisions.contains("total"),
+        "{revisions}"
+    );
+    browser.screenshot("revised").await;
+
     browser.fill("comments", "Wonderful").await;
     browser.click("approve").await;
     browser.wait_for("#notice", false).await;
@@ -198,6 +215,23 @@ async fn without_javascript_submit_and_approve_still_work() {
     fill_form(&browser, "hiking and mountains").await;
     browser.click("submit").await;
     browser.wait_for("#decision", true).await;
+    // "Plan this one instead" on the second recommendation (the first is the chosen one).
+    let chosen = browser.text("#destinations .chosen").await;
+    let other = if browser.exists("#plan-instead-1").await {
+        1
+    } else {
+        0
+    };
+    browser.click(&format!("plan-instead-{other}")).await;
+    browser.wait_for("#revision-2", true).await;
+    browser.wait_for("#decision", true).await;
+    let revisions = browser.text("#revisions").await;
+    assert!(
+        revisions.contains("Plan another of the recommended destinations"),
+        "{revisions}"
+    );
+    assert!(revisions.contains("destination"), "{revisions}");
+    assert_ne!(browser.text("#destinations .chosen").await, chosen);
     browser.click("approve").await;
     browser.wait_for("#notice", true).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -363,5 +397,44 @@ async fn the_dashboard_filters_shows_the_parallel_agents_and_tool_calls_and_appr
     browser.wait_for("#notice", false).await;
     service.wait_for_status(&waiting, "booked").await;
     assert_eq!(service.bookings(), 1);
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn an_approver_approves_from_their_signed_link_in_the_browser() {
+    let data = tempfile::tempdir().unwrap();
+    let demo = DemoModel::start();
+    let service = Service::start(data.path(), &demo, &[("APPROVERS", "Ben Okafor")]);
+    let (id, _) = service.start_trip(&trip_body(2)).await;
+    service.wait_for_status(&id, "awaiting_approval").await;
+    // The operator's page carries the approver's link (made for the public address).
+    let operator = service
+        .get(&format!("/dashboard/instances/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let start = operator.find("/review/").expect("the approver's link");
+    let link = &operator[start..];
+    let link = link[..link.find('"').unwrap()].replace("&#38;", "&");
+
+    let browser = Browser::start(false).await;
+    browser.goto(&service.url(&link)).await;
+    assert_eq!(browser.text("#approver").await, "Ben Okafor");
+    assert!(browser.exists("#review #itinerary").await);
+    browser.screenshot("approver-review").await;
+    browser.fill("comments", "Have a good time").await;
+    browser.click("approve").await;
+    browser.wait_for("#notice", true).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !browser.text("#notice").await.contains("confirmation code") {
+        assert!(std::time::Instant::now() < deadline);
+        browser.client.refresh().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(!browser.exists("#decision").await, "the link acts no more");
+    assert_eq!(service.bookings(), 1);
+    let decision = service.trip(&id).await["outcome"]["decision"].clone();
+    assert_eq!(decision["decidedBy"], "Ben Okafor");
     browser.close().await;
 }

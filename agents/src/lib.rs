@@ -30,7 +30,7 @@ pub mod tools;
 
 use std::sync::Arc;
 
-pub use brief::{DestinationBrief, TravellerBrief};
+pub use brief::{DestinationBrief, ReviewerFeedback, TravellerBrief};
 pub use currency::{
     ConvertCurrency, ExchangeRate, GetExchangeRate, HttpRates, RatesError, RatesProvider,
     ReferenceRates, currency_tools,

@@ -53,5 +53,6 @@ pub async fn destination_brief(demo: &DemoModel, preferences: &str, days: u32) -
     DestinationBrief {
         destination: reply.output.top().unwrap().clone(),
         traveller,
+        feedback: None,
     }
 }

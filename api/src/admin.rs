@@ -123,6 +123,17 @@ impl AdminAccess {
         ))
     }
 
+    /// Whether a page is seen by an operator: one with an open session, or anyone when no admin
+    /// token is set (then the dashboard is open to whoever reaches the service). Counts no
+    /// guess: it only chooses what a page shows.
+    pub fn seen_by_operator(&self, headers: &axum::http::HeaderMap) -> bool {
+        match &self.token {
+            None => true,
+            Some(_) => credentials::cookie(headers, ADMIN_COOKIE)
+                .is_some_and(|session| self.session_is_open(session, unix_now())),
+        }
+    }
+
     /// Whether the request carries the admin token as a bearer header, or an open session.
     async fn admits(&self, headers: &axum::http::HeaderMap) -> bool {
         if let Some(token) = credentials::bearer(headers) {

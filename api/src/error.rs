@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use schemars::JsonSchema;
 use serde::Serialize;
+use travel_orchestration::links::LinkError;
 use travel_orchestration::{FieldError, ManagementError, StoreError, TripError, TripStatus};
 
 /// Every error code the service answers, API and pages alike, and the HTTP status each one
@@ -49,8 +50,19 @@ pub enum ErrorCode {
     CrossSiteRefused,
     /// 409: the trip is not waiting for approval.
     NotAwaitingApproval,
-    /// 409: another decision was made first.
+    /// 409: another answer (a decision, or a request for changes) was given on this plan first.
     AlreadyDecided,
+    /// 409: the plan was revised as many times as a trip allows (`MAX_REVISIONS`).
+    RevisionLimit,
+    /// 409: the trip started before plans could be revised (approve or reject it).
+    RevisionsUnsupported,
+    /// 403: an approver's review link that this service did not make as it is, or whose
+    /// approver is no longer in `APPROVERS`.
+    ReviewLinkInvalid,
+    /// 403: an approver's review link whose approval window has closed.
+    ReviewLinkExpired,
+    /// 409: an approver's review link made for an earlier revision of the plan.
+    ReviewLinkOutdated,
     /// 409: only a failed trip can be tried again (with the trip's `trip` status).
     NotFailed,
     /// 409: the trip was tried again already (the message names the new trip).
@@ -81,9 +93,12 @@ impl ErrorCode {
             BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             NotFound | NotYetAvailable => StatusCode::NOT_FOUND,
             ApprovalTokenRequired | AdminTokenRequired => StatusCode::UNAUTHORIZED,
-            ApprovalTokenInvalid | HostNotAllowed | CrossSiteRefused => StatusCode::FORBIDDEN,
-            NotAwaitingApproval | AlreadyDecided | NotFailed | AlreadyRetried | AlreadyFinished
-            | StillRunning => StatusCode::CONFLICT,
+            ApprovalTokenInvalid | HostNotAllowed | CrossSiteRefused | ReviewLinkInvalid
+            | ReviewLinkExpired => StatusCode::FORBIDDEN,
+            NotAwaitingApproval | AlreadyDecided | RevisionLimit | RevisionsUnsupported
+            | ReviewLinkOutdated | NotFailed | AlreadyRetried | AlreadyFinished | StillRunning => {
+                StatusCode::CONFLICT
+            }
             StoreUnavailable | NotReady => StatusCode::SERVICE_UNAVAILABLE,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -111,12 +126,19 @@ impl From<&TripError> for ErrorCode {
     fn from(error: &TripError) -> Self {
         match error {
             TripError::Invalid(_) => ErrorCode::ValidationFailed,
-            TripError::NotFound(_) => ErrorCode::NotFound,
+            TripError::NotFound(_) | TripError::NoSuchRevision { .. } => ErrorCode::NotFound,
             TripError::NoPlanYet(_) | TripError::NoThread { .. } => ErrorCode::NotYetAvailable,
             TripError::MissingToken => ErrorCode::ApprovalTokenRequired,
             TripError::WrongToken => ErrorCode::ApprovalTokenInvalid,
             TripError::NotWaiting(_) => ErrorCode::NotAwaitingApproval,
             TripError::AlreadyDecided(_) => ErrorCode::AlreadyDecided,
+            TripError::RevisionLimit { .. } => ErrorCode::RevisionLimit,
+            TripError::RevisionsUnsupported => ErrorCode::RevisionsUnsupported,
+            TripError::Link(LinkError::Expired) => ErrorCode::ReviewLinkExpired,
+            TripError::Link(LinkError::OldRevision { .. }) => ErrorCode::ReviewLinkOutdated,
+            TripError::Link(LinkError::BadSignature | LinkError::NotAnApprover(_)) => {
+                ErrorCode::ReviewLinkInvalid
+            }
             TripError::NotFailed(_) => ErrorCode::NotFailed,
             TripError::AlreadyRetried { .. } => ErrorCode::AlreadyRetried,
             TripError::Store(StoreError::Unavailable(_)) => ErrorCode::StoreUnavailable,

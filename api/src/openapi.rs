@@ -11,7 +11,9 @@ use travel_orchestration::{
 };
 
 use crate::error::ErrorBody;
-use crate::routes::{AgentThreadView, ApproveRequest, Health, TripCreated, TripView};
+use crate::routes::{
+    AgentThreadView, ApproveRequest, Health, RevisionRequest, TripCreated, TripView,
+};
 
 struct Doc {
     generator: SchemaGenerator,
@@ -54,6 +56,11 @@ fn json_response(description: &str, schema: Value) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": schema}}})
 }
 
+/// `?revision=n` on the plan's routes.
+fn revision_param() -> Value {
+    json!({"name": "revision", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": u32::MAX}, "description": "A plan revision (1 is the first plan); the latest when absent."})
+}
+
 fn id_param() -> Value {
     json!({"name": "instance_id", "in": "path", "required": true, "schema": {"type": "string"}, "description": "The trip's instance id (`trip-` and 20 hex digits)."})
 }
@@ -69,6 +76,7 @@ pub fn document() -> Value {
     };
     trips(&mut doc);
     approval(&mut doc);
+    revisions(&mut doc);
     retry(&mut doc);
     health(&mut doc);
     management(&mut doc);
@@ -103,21 +111,21 @@ fn trips(doc: &mut Doc) {
         }),
     );
     let plan = doc.schema::<TripPlan>();
-    let e404 = doc.error("Unknown trip, or no plan saved yet");
+    let e404 = doc.error("Unknown trip, no plan saved yet, or no such revision");
     doc.op(
         "get",
         "/api/trips/{instance_id}/plan",
         json!({
-            "summary": "The saved plan (JSON)",
+            "summary": "The saved plan (JSON): the latest revision, or the one asked for",
             "operationId": "getPlan",
-            "parameters": [id_param()],
+            "parameters": [id_param(), revision_param()],
             "responses": {"200": json_response("The plan", plan), "404": e404.clone()}
         }),
     );
     doc.op("get", "/api/trips/{instance_id}/plan.md", json!({
-        "summary": "The saved plan as a Markdown document",
+        "summary": "The saved plan as a Markdown document (the latest revision, or the one asked for)",
         "operationId": "getPlanMarkdown",
-        "parameters": [id_param()],
+        "parameters": [id_param(), revision_param()],
         "responses": {"200": {"description": "The plan", "content": {"text/markdown": {"schema": {"type": "string"}}}}, "404": e404}
     }));
     let thread = doc.schema::<AgentThreadView>();
@@ -154,6 +162,31 @@ fn approval(doc: &mut Doc) {
     }));
 }
 
+/// A revised plan, asked for while the plan awaits approval.
+fn revisions(doc: &mut Doc) {
+    let body = doc.schema::<RevisionRequest>();
+    let status = doc.schema::<TripStatus>();
+    let (e401, e403, e404, e409) = (
+        doc.error("No approval token"),
+        doc.error("Wrong approval token"),
+        doc.error("Unknown trip"),
+        doc.error("The trip is not waiting for approval (`not_awaiting_approval`), the plan was answered differently already (`already_decided`), the plan was revised `MAX_REVISIONS` times (`revision_limit`), or the trip started before revisions existed (`revisions_unsupported`)"),
+    );
+    let (e400, e422) = (
+        doc.error("Malformed JSON"),
+        doc.error("Nothing to change, comments over 2000 characters, or a destination other than 0-2 (see `fields`)"),
+    );
+    doc.op("post", "/api/trips/{instance_id}/revisions", json!({
+        "summary": "Ask for a revised plan",
+        "description": "While a plan awaits approval, its requester (the approval token as `Authorization: Bearer <approvalToken>`) can ask for changes instead of approving or rejecting: the itinerary and local-tips agents plan again with the comments as reviewer feedback, for another of the three recommended destinations when `destination` is given (the destination agent is not asked again). The result is saved as the next revision (`rev-{n}.json` and `.md`; earlier revisions stay readable with `?revision=n`) and waits for approval with a new window. At most `MAX_REVISIONS` (3) revisions per trip. Recorded once per plan revision across processes: the same request sent again answers 202 again; a request racing an approval resolves to one of them, and the other gets 409.",
+        "operationId": "reviseTrip",
+        "security": [{"approvalToken": []}],
+        "parameters": [id_param()],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": body}}},
+        "responses": {"202": json_response("Recorded; the revision is being planned (the trip's status)", status), "400": e400, "401": e401, "403": e403, "404": e404, "409": e409, "422": e422}
+    }));
+}
+
 /// A failed trip, started again.
 fn retry(doc: &mut Doc) {
     let created = doc.schema::<TripCreated>();
@@ -182,8 +215,30 @@ fn health(doc: &mut Doc) {
     doc.op("get", "/api/openapi.json", json!({"summary": "This document", "operationId": "openapi", "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}}));
 }
 
+/// What the service POSTs to `APPROVAL_WEBHOOK_URL` on every change of a trip's state.
+fn webhooks(doc: &mut Doc) -> Value {
+    let notification = doc.schema::<travel_orchestration::notifications::Notification>();
+    json!({
+        "tripEvent": {
+            "post": {
+                "summary": "A trip's state changed: planned, revised, approved, rejected, expired, booked or failed",
+                "description": "Sent to `APPROVAL_WEBHOOK_URL`, retried with back-off (1 s doubling to 10 minutes, for about three hours) until the receiver answers 2xx; at least once, so deduplicate on `Idempotency-Key` (`{instanceId}:{event}:{revision}`, the same on every attempt). With `WEBHOOK_SECRET`, `X-Travel-Signature: t=<unix seconds>,v1=<hex HMAC-SHA-256 of \"<t>.<body>\" under the secret>`.",
+                "operationId": "tripEvent",
+                "parameters": [
+                    {"name": "Idempotency-Key", "in": "header", "required": true, "schema": {"type": "string"}},
+                    {"name": "X-Travel-Event", "in": "header", "required": true, "schema": {"type": "string"}},
+                    {"name": "X-Travel-Signature", "in": "header", "required": false, "schema": {"type": "string"}}
+                ],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": notification}}},
+                "responses": {"2XX": {"description": "Received; not sent again"}}
+            }
+        }
+    })
+}
+
 /// The whole document: the paths described, and every schema they named.
 fn finish(mut doc: Doc) -> Value {
+    let webhooks = webhooks(&mut doc);
     let mut schemas: Map<String, Value> =
         doc.generator.take_definitions(true).into_iter().collect();
     // A budget's currency is one the rate table converts (checked by `TripRequest::validate`).
@@ -202,6 +257,7 @@ fn finish(mut doc: Doc) -> Value {
             "description": "Three typed LLM agents plan a trip; a durable workflow saves the plan and waits up to seven days for a human approval before it books."
         },
         "paths": doc.paths,
+        "webhooks": webhooks,
         "components": {
             "schemas": schemas,
             "securitySchemes": {
@@ -253,7 +309,7 @@ fn management(doc: &mut Doc) {
         "responses": {"200": json_response("The events", history), "401": e401.clone(), "404": e404.clone()}
     }));
     let e422 = doc.error("Not an event the workflow listens to, or bad data");
-    let decision = doc.schema::<travel_orchestration::ApprovalDecision>();
+    let decision = doc.schema::<ApproveRequest>();
     let e409 = doc.error("The instance is not waiting for that event");
     doc.op("post", "/api/instances/{instance_id}/events/{event}", json!({
         "summary": "Raise an event (the workflow listens to `ApprovalEvent`: {\"approved\": bool, \"comments\": string?})",

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -10,7 +10,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use travel_agents::{AgentName, AgentThread};
 use travel_orchestration::trips::MAX_COMMENTS;
-use travel_orchestration::{ApprovalDecision, FieldError, TripPlan, TripRequest, TripStatus};
+use travel_orchestration::{
+    ApprovalDecision, ChangeRequest, FieldError, TripPlan, TripRequest, TripStatus,
+};
 
 use crate::credentials::bearer;
 use crate::error::{ApiError, ErrorCode, JsonBody};
@@ -37,8 +39,12 @@ pub struct TripView {
     /// The failed trip this one retries, and the trip that retried this one.
     #[serde(flatten)]
     pub retries: travel_orchestration::RetryLinks,
-    /// What the plan cost so far: each agent's tokens and their price.
+    /// What the plan cost so far: each agent's tokens and their price, per plan revision.
     pub costs: travel_orchestration::costs::TripCosts,
+    /// Every answer given on the plan's revisions, the first revision's first: a decision
+    /// (`approved`) or a request for changes (`changes`), each saying who gave it (`decidedBy`
+    /// / `requestedBy`), how (`via`), when and on which revision.
+    pub answers: Vec<travel_orchestration::ReviewAnswer>,
     pub links: TripLinks,
 }
 
@@ -49,6 +55,8 @@ pub struct TripLinks {
     pub plan: String,
     pub plan_markdown: String,
     pub approve: String,
+    /// `POST` here (with the approval token) to ask for a revised plan.
+    pub revisions: String,
 }
 
 /// Body of `POST /approve/{instanceId}`.
@@ -58,6 +66,42 @@ pub struct ApproveRequest {
     pub approved: bool,
     #[serde(default)]
     pub comments: Option<String>,
+}
+
+/// Body of `POST /api/trips/{instanceId}/revisions`: what to change in the plan awaiting
+/// approval. At least one of the two.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevisionRequest {
+    /// What should change, for the itinerary and local-tips agents (at most 2000 characters).
+    #[serde(default)]
+    #[schemars(length(max = 2000))]
+    pub comments: Option<String>,
+    /// Plan another of the three recommended destinations instead (0, 1 or 2, in the order of
+    /// the plan's `recommendations`); absent keeps the destination.
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schemars(range(max = 2))]
+    pub destination: Option<u8>,
+}
+
+/// A whole number as JSON Schema's `integer` allows it: `1` or `1.0`.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
+    let number: Option<f64> = Option::deserialize(d)?;
+    number
+        .map(|n| match n {
+            n if n.fract() == 0.0 && (0.0..=255.0).contains(&n) => Ok(n as u8),
+            _ => Err(serde::de::Error::custom(
+                "expected a whole number from 0 to 2",
+            )),
+        })
+        .transpose()
+}
+
+/// `?revision=n`: a plan revision (the latest when absent).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct RevisionQuery {
+    #[schemars(range(min = 1))]
+    pub revision: Option<u32>,
 }
 
 /// An agent's conversation, with its token usage.
@@ -78,6 +122,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/api/trips/{instance_id}/plan.md", get(plan_markdown))
         .route("/api/trips/{instance_id}/agents/{agent}", get(agent_thread))
         .route("/approve/{instance_id}", post(approve))
+        .route("/api/trips/{instance_id}/revisions", post(revise))
         .route("/api/trips/{instance_id}/retry", post(retry))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -114,6 +159,7 @@ fn links(id: &str) -> TripLinks {
         plan: format!("/api/trips/{id}/plan"),
         plan_markdown: format!("/api/trips/{id}/plan.md"),
         approve: format!("/approve/{id}"),
+        revisions: format!("/api/trips/{id}/revisions"),
     }
 }
 
@@ -177,24 +223,45 @@ async fn trip(
         plan,
         retries: state.trips.retries(&instance_id).await?,
         costs: state.trips.costs(&instance_id).await?,
+        answers: state.trips.answers(&instance_id).await?,
         links: links(&instance_id),
     }))
+}
+
+/// The revision asked for in the query (`None`: the latest), or a 400.
+fn revision_asked(
+    query: Result<Query<RevisionQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Option<u32>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::new(ErrorCode::InvalidQuery, e.body_text()))?;
+    if query.revision == Some(0) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            "Plan revisions start at 1.",
+        ));
+    }
+    Ok(query.revision)
 }
 
 async fn plan_json(
     State(state): State<AppState>,
     Path(instance_id): Path<String>,
+    query: Result<Query<RevisionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<TripPlan>, ApiError> {
     note_instance(&instance_id);
-    Ok(Json(state.trips.plan(&instance_id).await?))
+    let revision = revision_asked(query)?;
+    Ok(Json(
+        state.trips.plan_revision(&instance_id, revision).await?,
+    ))
 }
 
 async fn plan_markdown(
     State(state): State<AppState>,
     Path(instance_id): Path<String>,
+    query: Result<Query<RevisionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     note_instance(&instance_id);
-    let plan = state.trips.plan(&instance_id).await?;
+    let revision = revision_asked(query)?;
+    let plan = state.trips.plan_revision(&instance_id, revision).await?;
     Ok((
         [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
         plan.to_markdown(),
@@ -242,16 +309,34 @@ async fn approve(
             }],
         ));
     }
-    let decision = ApprovalDecision {
-        approved: body.approved,
-        comments,
-    };
+    let decision = ApprovalDecision::new(body.approved, comments);
     Ok(Json(
         state
             .trips
             .decide(&instance_id, bearer(&headers), decision)
             .await?,
     ))
+}
+
+/// Asks for a revised plan (the trip's approval token as bearer): 202 with the trip's status;
+/// the new revision is planned in the background.
+async fn revise(
+    State(state): State<AppState>,
+    Path(instance_id): Path<String>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<RevisionRequest>,
+) -> Result<Response, ApiError> {
+    note_instance(&instance_id);
+    let changes = ChangeRequest {
+        comments: body.comments,
+        destination: body.destination,
+        ..ChangeRequest::default()
+    };
+    let status = state
+        .trips
+        .revise(&instance_id, bearer(&headers), changes)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(status)).into_response())
 }
 
 #[derive(Serialize, JsonSchema)]

@@ -85,13 +85,18 @@ pub fn itinerary(brief: &DestinationBrief) -> Itinerary {
     let days = brief.traveller.duration_days.max(1);
     let currency = brief.destination.currency.clone();
     let place = catalogue::find(&brief.destination.name);
-    let needs = needs_of(&brief.traveller);
+    let needs = needs_of(brief);
     let pool = |slot: &str| match place {
         Some(place) => slot_activities(place, slot, needs, &currency),
         None => generic_activities(&brief.destination.name, slot, &currency),
     };
     let (mornings, afternoons, evenings) = (pool("morning"), pool("afternoon"), pool("evening"));
-    let pick = |list: &[Activity], n: u32| list[(n as usize - 1) % list.len()].clone();
+    // A revision starts each slot's round further on, so the days change as a model's would.
+    let shift = brief
+        .feedback
+        .as_ref()
+        .map_or(0, |f| f.revision.saturating_sub(1)) as usize;
+    let pick = |list: &[Activity], n: u32| list[(n as usize - 1 + shift) % list.len()].clone();
     let days = (1..=days)
         .map(|n| {
             let mut activities = Vec::new();
@@ -157,7 +162,7 @@ fn slot_activities(
 
 pub fn local_tips(brief: &DestinationBrief) -> LocalTips {
     let currency = brief.destination.currency.clone();
-    let needs = needs_of(&brief.traveller);
+    let needs = needs_of(brief);
     let mut tips = match catalogue::find(&brief.destination.name) {
         Some(place) => from_place(place, &currency, needs),
         None => generic_tips(&brief.destination.name, &currency),
@@ -169,15 +174,22 @@ pub fn local_tips(brief: &DestinationBrief) -> LocalTips {
     tips
 }
 
-/// What the traveller needs, from their requirements and preferences.
-fn needs_of(traveller: &TravellerBrief) -> Needs {
+/// What the traveller needs, from their requirements and preferences, and from a reviewer's
+/// comments on an earlier plan ("make it vegetarian").
+fn needs_of(brief: &DestinationBrief) -> Needs {
+    let traveller = &brief.traveller;
     Needs::read(&format!(
-        "{} {}",
+        "{} {} {}",
         traveller
             .special_requirements
             .as_deref()
             .unwrap_or_default(),
-        traveller.preferences
+        traveller.preferences,
+        brief
+            .feedback
+            .as_ref()
+            .and_then(|f| f.comments.as_deref())
+            .unwrap_or_default()
     ))
 }
 
@@ -394,6 +406,26 @@ mod tests {
                 .iter()
                 .any(|r| r.signature_dish.starts_with("Lobster"))
         );
+    }
+
+    #[test]
+    fn a_reviewers_comments_change_the_plan_as_the_travellers_words_do() {
+        let first = brief("Reykjavik", "");
+        let mut revised = first.clone();
+        revised.feedback = Some(travel_agents::ReviewerFeedback {
+            revision: 2,
+            comments: Some("Make it vegetarian, please".into()),
+        });
+        assert_ne!(itinerary(&first).days, itinerary(&revised).days);
+        let tips = local_tips(&revised);
+        assert!(
+            tips.restaurants
+                .iter()
+                .all(|r| !r.signature_dish.starts_with("Lobster")),
+            "{:?}",
+            tips.restaurants
+        );
+        assert!(tips.insider_tips[0].contains("vegetarian"));
     }
 
     #[test]

@@ -63,6 +63,11 @@ fn decode<T: serde::de::DeserializeOwned>(name: &str, input: &str) -> Outcome<T>
         .map_err(|e| ActivityFailure::permanent(format!("{name}: unreadable input: {e}")))
 }
 
+/// The plan revision an itinerary or tips call is for.
+fn revision_of(brief: &DestinationBrief) -> u32 {
+    brief.feedback.as_ref().map_or(1, |f| f.revision)
+}
+
 impl Activities {
     /// Registers every activity of the workflow.
     pub fn registry(self: Arc<Self>) -> ActivityRegistry {
@@ -128,16 +133,17 @@ impl Activities {
     }
 
     /// Keeps the thread's messages apart from the history and returns the outcome the workflow
-    /// records: the output and the thread's summary (provider, model, usage, rounds).
+    /// records: the output and the thread's summary (provider, model, usage, rounds). The
+    /// tokens are kept for the plan revision the call was for.
     async fn outcome<T>(
         &self,
-        instance_id: &str,
+        (instance_id, revision): (&str, u32),
         output: T,
         mut thread: AgentThread,
     ) -> Outcome<AgentReply<T>> {
         let messages = std::mem::take(&mut thread.messages);
         self.conversations
-            .save_agent_call(instance_id, &thread, &messages)
+            .save_agent_call(instance_id, revision, &thread, &messages)
             .await
             .map_err(|e| ActivityFailure::transient(e.to_string()))?;
         Ok(AgentReply { output, thread })
@@ -155,7 +161,8 @@ impl Activities {
             .run(&brief)
             .await
             .map_err(agent_failure)?;
-        self.outcome(instance_id, reply.output, reply.thread).await
+        self.outcome((instance_id, 1), reply.output, reply.thread)
+            .await
     }
 
     async fn itinerary(&self, instance_id: &str, input: &str) -> Outcome<AgentReply<Itinerary>> {
@@ -180,7 +187,12 @@ impl Activities {
                 Err(e) => return Err(ActivityFailure::transient(e.to_string())),
             }
         }
-        self.outcome(instance_id, reply.output, reply.thread).await
+        self.outcome(
+            (instance_id, revision_of(&brief)),
+            reply.output,
+            reply.thread,
+        )
+        .await
     }
 
     async fn local_tips(&self, instance_id: &str, input: &str) -> Outcome<AgentReply<LocalTips>> {
@@ -191,7 +203,12 @@ impl Activities {
             .run(&brief)
             .await
             .map_err(agent_failure)?;
-        self.outcome(instance_id, reply.output, reply.thread).await
+        self.outcome(
+            (instance_id, revision_of(&brief)),
+            reply.output,
+            reply.thread,
+        )
+        .await
     }
 
     async fn save_plan(&self, input: &str) -> Outcome<crate::store::PlanLocation> {

@@ -1,7 +1,8 @@
-//! What a trip's plan cost: each agent's tokens, priced by its model (`travel_agents::pricing`),
-//! read from the trip's history. A call is counted once however often it was retried (only the
-//! completed one is in the history with its usage), and the answers a retried trip reused from
-//! the failed one are shown but not counted again.
+//! What a trip's plan cost: each agent's tokens for each plan revision, priced by its model
+//! (`travel_agents::pricing`), read from the trip's history or the trips index. A call is
+//! counted once however often it was retried (only the completed one is in the history with its
+//! usage; the index keeps one row per agent and revision), and the answers a retried trip reused
+//! from the failed one are shown but not counted again.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -10,11 +11,14 @@ use travel_agents::{AgentName, AgentThread, TokenUsage};
 
 use crate::trip_index::ModelUsage;
 
-/// The cost of one agent's answer.
+/// The cost of one agent's answer for one plan revision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentCost {
     pub agent: AgentName,
+    /// The plan revision the answer was for (1: the first plan).
+    #[serde(default = "first_revision")]
+    pub revision: u32,
     pub model: String,
     pub tokens: TokenUsage,
     /// US dollars; absent when the model's price is not known (set `LLM_PRICES`).
@@ -24,7 +28,11 @@ pub struct AgentCost {
     pub reused: bool,
 }
 
-/// The cost of a trip's plan: per agent, and in all.
+fn first_revision() -> u32 {
+    1
+}
+
+/// The cost of a trip's plan: per agent and revision, and in all (revisions included).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TripCosts {
@@ -36,14 +44,16 @@ pub struct TripCosts {
 }
 
 impl TripCosts {
-    /// The costs of the agents' answers: `own` ones (this trip's calls) and `reused` ones.
+    /// The costs of the agents' answers, each with the plan revision it was for: `own` ones
+    /// (this trip's calls) and `reused` ones.
     pub fn of(
-        own: impl IntoIterator<Item = AgentThread>,
-        reused: impl IntoIterator<Item = AgentThread>,
+        own: impl IntoIterator<Item = (u32, AgentThread)>,
+        reused: impl IntoIterator<Item = (u32, AgentThread)>,
         prices: &PriceTable,
     ) -> Self {
-        let priced = |thread: AgentThread, reused: bool| AgentCost {
+        let priced = |(revision, thread): (u32, AgentThread), reused: bool| AgentCost {
             agent: thread.agent,
+            revision,
             cost_usd: prices.cost_of(&thread),
             model: thread.model,
             tokens: thread.usage,
@@ -60,6 +70,7 @@ impl TripCosts {
     ) -> Self {
         Self::counted(spent.into_iter().map(|(agent, spent)| AgentCost {
             agent,
+            revision: spent.revision,
             cost_usd: cost_of(&spent, prices),
             model: spent.model,
             tokens: spent.usage,
@@ -80,9 +91,10 @@ impl TripCosts {
             }
             costs.agents.push(cost);
         }
-        costs
-            .agents
-            .sort_by_key(|c| AgentName::ALL.iter().position(|a| *a == c.agent));
+        costs.agents.sort_by_key(|c| {
+            let agent = AgentName::ALL.iter().position(|a| *a == c.agent);
+            (c.revision, agent)
+        });
         costs
     }
 }
@@ -146,12 +158,10 @@ mod tests {
     fn a_trip_costs_its_own_calls_not_the_ones_it_reused() {
         let prices = PriceTable::default();
         let costs = TripCosts::of(
-            [thread(AgentName::LocalTips, "gpt-4o-mini", 1_000_000, 0)],
-            [thread(
-                AgentName::Destination,
-                "gpt-4o-mini",
-                1_000_000,
-                1_000_000,
+            [(1, thread(AgentName::LocalTips, "gpt-4o-mini", 1_000_000, 0))],
+            [(
+                1,
+                thread(AgentName::Destination, "gpt-4o-mini", 1_000_000, 1_000_000),
             )],
             &prices,
         );
@@ -166,11 +176,40 @@ mod tests {
         assert!(costs.agents[0].reused && !costs.agents[1].reused);
 
         let unknown = TripCosts::of(
-            [thread(AgentName::Itinerary, "llama3", 10, 10)],
+            [(1, thread(AgentName::Itinerary, "llama3", 10, 10))],
             [],
             &prices,
         );
         assert_eq!(unknown.cost_usd, None, "an unknown price is not a zero one");
         assert_eq!(unknown.tokens.total_tokens, 20);
+    }
+
+    #[test]
+    fn every_revision_counts_and_reads_in_order() {
+        let prices = PriceTable::default();
+        let costs = TripCosts::of(
+            [
+                (2, thread(AgentName::Itinerary, "gpt-4o-mini", 1_000_000, 0)),
+                (1, thread(AgentName::Itinerary, "gpt-4o-mini", 1_000_000, 0)),
+                (
+                    1,
+                    thread(AgentName::Destination, "gpt-4o-mini", 1_000_000, 0),
+                ),
+            ],
+            [],
+            &prices,
+        );
+        assert_eq!(costs.tokens.prompt_tokens, 3_000_000);
+        assert!((costs.cost_usd.unwrap() - 0.45).abs() < 1e-9);
+        let order: Vec<(u32, AgentName)> =
+            costs.agents.iter().map(|c| (c.revision, c.agent)).collect();
+        assert_eq!(
+            order,
+            [
+                (1, AgentName::Destination),
+                (1, AgentName::Itinerary),
+                (2, AgentName::Itinerary)
+            ]
+        );
     }
 }

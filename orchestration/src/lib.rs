@@ -3,8 +3,11 @@
 //! * [`workflow`]: the deterministic orchestration (duroxide);
 //! * [`activities`]: its side effects (agents, plan store, approval announcement, booking);
 //! * [`engine`]: the duroxide runtime on its store (SQLite or PostgreSQL), tuned in one place;
-//! * [`trip_index`]: the trips index and decision ledger kept in that store;
-//! * [`trips`]: what callers do with trips (start, status, plan, threads, decide);
+//! * [`trip_index`]: the trips index, the answers ledger and the notifications outbox kept in
+//!   that store;
+//! * [`trips`]: what callers do with trips (start, status, plan, threads, decide, revise);
+//! * [`notifications`]: every change of a trip's state, delivered to the webhook;
+//! * [`links`]: the approvers' signed review links;
 //! * [`request`], [`plan`], [`progress`]: the traveller-facing types;
 //! * [`store`], [`booking`]: the plan store and booking provider traits, with local defaults.
 
@@ -12,7 +15,9 @@ pub mod activities;
 pub mod booking;
 pub mod costs;
 pub mod engine;
+pub mod links;
 pub mod management;
+pub mod notifications;
 pub mod plan;
 pub mod presentation;
 pub mod progress;
@@ -32,7 +37,10 @@ pub use management::{
     ManagementError,
 };
 pub use plan::{CostSummary, TripPlan};
-pub use progress::{ApprovalDecision, TripOutcome, TripProgress, TripState, TripStep};
+pub use progress::{
+    ApprovalDecision, ChangeRequest, DecidedVia, PlanRevision, ReviewAnswer, TripOutcome,
+    TripProgress, TripState, TripStep,
+};
 pub use request::{FieldError, TripRequest};
 pub use store::{
     BlobCredential, BlobPlanStore, BlobStoreConfig, LocalPlanStore, PlanLocation, PlanStore,

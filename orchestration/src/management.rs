@@ -264,13 +264,15 @@ impl Trips {
         if name != APPROVAL_EVENT {
             return Err(ManagementError::UnknownEvent(name.to_owned()));
         }
-        let decision: ApprovalDecision = serde_json::from_value(data.clone())
+        let body: EventDecision = serde_json::from_value(data.clone())
             .map_err(|e| ManagementError::BadEventData(e.to_string()))?;
+        let decision = ApprovalDecision::new(body.approved, body.comments);
         if row.state != TripState::AwaitingApproval {
             return Err(TripError::NotWaiting(Box::new(row.into())).into());
         }
         let approved = decision.approved;
-        self.record_decision(row, decision).await?;
+        self.record_decision(row, decision, crate::trips::Reviewer::operator())
+            .await?;
         tracing::info!(
             instance_id,
             approved,
@@ -402,4 +404,14 @@ fn detail_from(
         tokens: costs.tokens,
         costs,
     }
+}
+
+/// The data of an `ApprovalEvent` an operator raises (who decided, how and when are recorded by
+/// the service, not taken from the caller).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventDecision {
+    approved: bool,
+    #[serde(default)]
+    comments: Option<String>,
 }

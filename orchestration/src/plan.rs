@@ -27,6 +27,9 @@ pub struct TripPlan {
     pub costs: CostSummary,
     /// True when the built-in demo model wrote it.
     pub demo: bool,
+    /// What the reviewer asked for to get this revision (absent from the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<crate::progress::ChangeRequest>,
 }
 
 /// What the itinerary costs, per person, computed in code from the activities and the rates the

@@ -232,7 +232,22 @@ fn facts(plan: &TripPlan) -> Vec<(&'static str, String)> {
             plan.created_at.to_rfc3339()
         ),
     ));
+    if let Some(changes) = &plan.changes {
+        facts.push(("Changes asked for", changes_asked(plan, changes)));
+    }
     facts
+}
+
+/// What the reviewer asked for, in words: "Plan Porto instead. More museums, fewer tours".
+fn changes_asked(plan: &TripPlan, changes: &crate::progress::ChangeRequest) -> String {
+    let mut said = Vec::new();
+    if changes.destination.is_some() {
+        said.push(format!("Plan {} instead.", plan.destination.name));
+    }
+    if let Some(comments) = &changes.comments {
+        said.push(comments.clone());
+    }
+    said.join(" ")
 }
 
 fn activities(plan: &TripPlan) -> Vec<ActivityLine> {

@@ -126,13 +126,110 @@ impl TripStep {
     }
 }
 
-/// The human decision on a plan.
+/// The human decision on a plan, and who made it, how, when and on which revision (the audit
+/// trail; absent from decisions recorded before it was kept).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApprovalDecision {
     pub approved: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comments: Option<String>,
+    /// The plan revision decided on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u32>,
+    /// Who decided: `requester`, `operator`, or an approver's name from `APPROVERS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<DecidedVia>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+impl ApprovalDecision {
+    /// A decision with no audit details yet (they are added as it is recorded).
+    pub fn new(approved: bool, comments: Option<String>) -> Self {
+        Self {
+            approved,
+            comments,
+            revision: None,
+            decided_by: None,
+            via: None,
+            decided_at: None,
+        }
+    }
+}
+
+/// How a decision or a change request reached the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DecidedVia {
+    /// The requester's approval token (the API, or the trip's page).
+    Token,
+    /// An approver's signed link.
+    Link,
+    /// An operator, from the dashboard.
+    Operator,
+}
+
+/// A reviewer's request for a revised plan: comments for the itinerary and tips agents, and
+/// optionally another of the three recommended destinations.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeRequest {
+    /// What should change, in the reviewer's words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comments: Option<String>,
+    /// The recommendation (0, 1 or 2, in the order the destination agent gave them) to plan
+    /// instead; absent keeps the destination of the plan under review.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<u8>,
+    /// The plan revision this asks to change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<DecidedVia>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_at: Option<DateTime<Utc>>,
+}
+
+/// What a reviewer answered on a plan awaiting approval: the data of the approval event.
+/// Serialised as the decision itself, or as `{"changes": {...}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ReviewAnswer {
+    /// A revised plan is asked for (workflow revision 4 on).
+    Changes {
+        changes: ChangeRequest,
+    },
+    Decision(ApprovalDecision),
+}
+
+impl ReviewAnswer {
+    /// The plan revision the answer is about, when it says.
+    pub fn revision(&self) -> Option<u32> {
+        match self {
+            Self::Changes { changes } => changes.revision,
+            Self::Decision(decision) => decision.revision,
+        }
+    }
+}
+
+/// One saved revision of a trip's plan, in brief, and what was asked for to get it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanRevision {
+    pub revision: u32,
+    /// "Lisbon, Portugal".
+    pub destination: String,
+    pub days: u32,
+    pub total: Money,
+    pub over_budget: bool,
+    /// What the reviewer asked for (absent for the first plan).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<ChangeRequest>,
 }
 
 /// The approval window of a plan.
@@ -171,6 +268,9 @@ pub struct TripProgress {
     /// ("Storage is unavailable; trying again (attempt 3 of 60)"). Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retrying: Option<String>,
+    /// Every plan revision saved so far, the first one first (workflow revision 4 on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revisions: Vec<PlanRevision>,
 }
 
 impl TripProgress {
@@ -185,6 +285,7 @@ impl TripProgress {
             approval: None,
             decision: None,
             retrying: None,
+            revisions: Vec::new(),
         }
     }
 

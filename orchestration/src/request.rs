@@ -55,6 +55,15 @@ pub struct FieldError {
     pub message: String,
 }
 
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
 /// The currencies a budget may be in: those the built-in rate table converts.
 pub fn budget_currencies() -> impl Iterator<Item = &'static str> {
     travel_agents::ReferenceRates::currencies()

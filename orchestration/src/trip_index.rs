@@ -9,12 +9,16 @@
 //! turn and its index update). Rows only move forward: each carries the last history event id it
 //! reflects (`seq`), and an older turn never overwrites a newer one.
 //!
-//! Beside it, `trip_decisions` records each approval decision once (its primary key is the trip),
-//! so that processes racing on one trip agree on the decision that won, and
-//! `agent_conversations` keeps each agent's messages, so that the history (read back at every
-//! turn) carries only the agents' outputs and a summary of their threads.
+//! Beside it, `plan_answers` records each answer on a plan revision once (approve, reject or ask
+//! for changes; its primary key is the trip and the revision, see [`answers`]), so that
+//! processes racing on one trip agree on the answer that won, and `agent_conversations` keeps
+//! each agent's messages, so that the history (read back at every turn) carries only the agents'
+//! outputs and a summary of their threads. Tables of earlier releases are brought forward at
+//! start-up ([`migrate`]).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 use duroxide::providers::Provider;
@@ -25,6 +29,7 @@ use crate::engine::write_turns::{WriteTurn, WriteTurns};
 use crate::progress::{ApprovalDecision, TripOutcome, TripProgress, TripState, TripStep};
 use crate::timeline::utc_from_ms;
 use crate::workflow::{ORCHESTRATION, TripInput};
+pub use answers::RecordedAnswer;
 
 /// The SQL database behind the store (the same one duroxide uses).
 #[derive(Clone, Debug)]
@@ -43,6 +48,12 @@ macro_rules! on_db {
         }
     };
 }
+
+mod answers;
+mod migrate;
+mod outbox;
+
+pub use outbox::{Attempt, Notice, Snapshot};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -67,7 +78,10 @@ pub struct TurnRecord {
     pub seq: u64,
     pub updated_ms: u64,
     pub started: Option<Started>,
+    /// The last progress report.
     pub progress: Option<TripProgress>,
+    /// Every progress report, in order (the changes the turn made, for notifications).
+    pub reports: Vec<TripProgress>,
     pub finished: Option<Finished>,
 }
 
@@ -95,6 +109,7 @@ impl TurnRecord {
             updated_ms: events.iter().map(|e| e.timestamp_ms).max().unwrap_or(0),
             started: None,
             progress: None,
+            reports: Vec::new(),
             finished: None,
         };
         for event in events {
@@ -111,7 +126,8 @@ impl TurnRecord {
                 EventKind::CustomStatusUpdated {
                     status: Some(status),
                 } => {
-                    if let Ok(progress) = serde_json::from_str(status) {
+                    if let Ok(progress) = serde_json::from_str::<TripProgress>(status) {
+                        record.reports.push(progress.clone());
                         record.progress = Some(progress);
                     }
                 }
@@ -189,13 +205,13 @@ pub struct RowPage {
     pub counts: BTreeMap<String, usize>,
 }
 
-/// Whose decision a trip has.
+/// Whose answer a plan revision has.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Claim {
-    /// This caller's decision was recorded first: it must now be delivered to the workflow.
+    /// This caller's answer was recorded first: it must now be delivered to the workflow.
     Won,
-    /// A decision was recorded before (this one, or another).
-    Taken(ApprovalDecision),
+    /// An answer was recorded before (this one, or another).
+    Taken(crate::progress::ReviewAnswer),
 }
 
 fn now_ms() -> i64 {
@@ -292,6 +308,8 @@ pub struct ModelUsage {
     pub model: String,
     pub demo: bool,
     pub usage: travel_agents::TokenUsage,
+    /// The plan revision the call was for (1 when summed).
+    pub revision: u32,
 }
 
 impl ModelUsage {
@@ -306,11 +324,12 @@ impl ModelUsage {
                 completion_tokens: n(completion),
                 total_tokens: n(prompt) + n(completion),
             },
+            revision: 1,
         }
     }
 }
 
-type UsageTuple = (String, String, String, bool, i64, i64, i64);
+type UsageTuple = (String, String, i64, String, bool, i64, i64, i64);
 
 /// A trip's retry links: the failed trip it retries, and the trip that retried it.
 #[derive(
@@ -330,10 +349,18 @@ pub struct TripIndex {
     writes: WriteTurns,
     /// `trips` or `"schema".trips`.
     trips: String,
-    decisions: String,
+    answers: String,
     conversations: String,
     retries: String,
     usage: String,
+    outbox: String,
+    keys: String,
+    /// `""` or `"schema".`: what the table names start with.
+    prefix: String,
+    /// Whether changes are queued as notifications (a webhook is configured).
+    notifications: Arc<AtomicBool>,
+    /// Woken when notifications were queued.
+    notices_queued: Arc<tokio::sync::Notify>,
 }
 
 impl TripIndex {
@@ -351,14 +378,19 @@ impl TripIndex {
         };
         let index = TripIndex {
             trips: format!("{prefix}trips"),
-            decisions: format!("{prefix}trip_decisions"),
+            answers: format!("{prefix}plan_answers"),
             conversations: format!("{prefix}agent_conversations"),
             retries: format!("{prefix}trip_retries"),
-            usage: format!("{prefix}agent_usage"),
+            usage: format!("{prefix}agent_call_usage"),
+            outbox: format!("{prefix}trip_notifications"),
+            keys: format!("{prefix}service_keys"),
+            prefix,
+            notifications: Arc::default(),
+            notices_queued: Arc::default(),
             db,
             writes,
         };
-        let existed = index.has_trips_table().await?;
+        let existed = index.has_table("trips").await?;
         let statements = index.schema(int, real, boolean);
         for statement in statements {
             on_db!(&index.db, |pool| sqlx::query(&statement)
@@ -366,19 +398,24 @@ impl TripIndex {
                 .await
                 .map(|r| r.rows_affected()))?;
         }
+        index.migrate().await?;
         Ok((index, !existed))
     }
 
-    async fn has_trips_table(&self) -> Result<bool, IndexError> {
+    /// Whether the store has the table `name` (in the schema, on PostgreSQL).
+    async fn has_table(&self, name: &str) -> Result<bool, IndexError> {
         Ok(match &self.db {
-            Db::Sqlite(pool) => sqlx::query_scalar(
-                "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'trips'",
-            )
-            .fetch_one(pool)
-            .await?,
+            Db::Sqlite(pool) => {
+                sqlx::query_scalar(
+                    "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = $1",
+                )
+                .bind(name)
+                .fetch_one(pool)
+                .await?
+            }
             Db::Postgres(pool, _) => {
                 sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-                    .bind(&self.trips)
+                    .bind(format!("{}{name}", self.prefix))
                     .fetch_one(pool)
                     .await?
             }
@@ -387,13 +424,89 @@ impl TripIndex {
 
     /// The tables and indexes, in the store's dialect (its integer, real and boolean types).
     fn schema(&self, int: &str, real: &str, boolean: &str) -> Vec<String> {
-        let mut statements = self.trips_schema(int, real, boolean).to_vec();
+        let mut statements = self.trips_schema(int, real).to_vec();
         statements.extend(self.retries_and_usage_schema(int, boolean));
+        statements.extend(self.outbox_and_keys_schema(int));
         statements
     }
 
+    /// The notifications outbox (see [`outbox`]) and the service's keys.
+    fn outbox_and_keys_schema(&self, int: &str) -> [String; 4] {
+        [
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (
+                    id TEXT NOT NULL,
+                    event TEXT NOT NULL,
+                    revision {int} NOT NULL,
+                    snapshot TEXT NOT NULL,
+                    created_ms {int} NOT NULL,
+                    attempts {int} NOT NULL,
+                    next_ms {int},
+                    lease_ms {int},
+                    delivered_ms {int},
+                    status_code {int},
+                    last_error TEXT,
+                    PRIMARY KEY (id, event, revision)
+                )",
+                self.outbox
+            ),
+            format!(
+                "CREATE INDEX IF NOT EXISTS trip_notifications_due ON {} (next_ms)
+                 WHERE next_ms IS NOT NULL",
+                self.outbox
+            ),
+            format!(
+                "CREATE INDEX IF NOT EXISTS trip_notifications_by_created ON {} (created_ms DESC)",
+                self.outbox
+            ),
+            // Keys the service signs with (review links), made once, shared by every process.
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (name TEXT PRIMARY KEY, secret TEXT NOT NULL)",
+                self.keys
+            ),
+        ]
+    }
+
+    /// The service's key `name`, made (at random) the first time it is asked for.
+    pub async fn service_key(&self, name: &str) -> Result<Vec<u8>, IndexError> {
+        let insert = format!(
+            "INSERT INTO {} (name, secret) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            self.keys
+        );
+        let select = format!("SELECT secret FROM {} WHERE name = $1", self.keys);
+        {
+            let _turn = self.writes.take().await;
+            on_db!(&self.db, |pool| sqlx::query(&insert)
+                .bind(name)
+                .bind(travel_platform::secret::random_hex(32))
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()))?;
+        }
+        let secret: String = on_db!(&self.db, |pool| sqlx::query_scalar(&select)
+            .bind(name)
+            .fetch_one(pool)
+            .await)?;
+        Ok(secret.into_bytes())
+    }
+
+    /// From now on, trip changes are queued as notifications (see [`crate::notifications`]).
+    pub fn turn_notifications_on(&self) {
+        self.notifications.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether trip changes are queued as notifications (a webhook is configured).
+    pub fn notifications_enabled(&self) -> bool {
+        self.notifications.load(Ordering::Relaxed)
+    }
+
+    /// Woken whenever notifications were queued by this process.
+    pub fn notices_queued(&self) -> Arc<tokio::sync::Notify> {
+        self.notices_queued.clone()
+    }
+
     /// The trips, the decision ledger and the agents' kept messages.
-    fn trips_schema(&self, int: &str, real: &str, boolean: &str) -> [String; 5] {
+    fn trips_schema(&self, int: &str, real: &str) -> [String; 5] {
         [
             format!(
                 "CREATE TABLE IF NOT EXISTS {t} (
@@ -424,15 +537,17 @@ impl TripIndex {
                 "CREATE INDEX IF NOT EXISTS trips_by_state ON {} (state, created_ms DESC, id DESC)",
                 self.trips
             ),
+            // Each answer on a plan revision (a `ReviewAnswer` as JSON), recorded once.
             format!(
                 "CREATE TABLE IF NOT EXISTS {} (
-                    id TEXT PRIMARY KEY,
-                    approved {boolean} NOT NULL,
-                    comments TEXT,
+                    id TEXT NOT NULL,
+                    revision {int} NOT NULL,
+                    answer TEXT NOT NULL,
                     decided_ms {int} NOT NULL,
-                    delivered_ms {int}
+                    delivered_ms {int},
+                    PRIMARY KEY (id, revision)
                 )",
-                self.decisions
+                self.answers
             ),
             format!(
                 "CREATE TABLE IF NOT EXISTS {} (
@@ -447,7 +562,7 @@ impl TripIndex {
     }
 
     /// Which trip retried which, and the tokens each agent's finished call spent.
-    fn retries_and_usage_schema(&self, int: &str, boolean: &str) -> [String; 3] {
+    fn retries_and_usage_schema(&self, int: &str, boolean: &str) -> [String; 4] {
         [
             // A failed trip and the trip that retried it (each failed trip is retried once).
             format!(
@@ -461,17 +576,23 @@ impl TripIndex {
                 "CREATE INDEX IF NOT EXISTS trip_retries_by_retry ON {} (retry_id)",
                 self.retries
             ),
-            // The tokens of each agent's finished call (its last run's), for costs.
+            format!(
+                "CREATE INDEX IF NOT EXISTS plan_answers_undelivered ON {} (decided_ms)
+                 WHERE delivered_ms IS NULL",
+                self.answers
+            ),
+            // The tokens of each agent's finished call for each plan revision, for costs.
             format!(
                 "CREATE TABLE IF NOT EXISTS {} (
                     id TEXT NOT NULL,
                     agent TEXT NOT NULL,
+                    revision {int} NOT NULL,
                     model TEXT NOT NULL,
                     demo {boolean} NOT NULL,
                     prompt_tokens {int} NOT NULL,
                     cached_tokens {int} NOT NULL,
                     completion_tokens {int} NOT NULL,
-                    PRIMARY KEY (id, agent)
+                    PRIMARY KEY (id, agent, revision)
                 )",
                 self.usage
             ),
@@ -585,7 +706,7 @@ impl TripIndex {
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;
-        Ok(())
+        self.queue_notices(record).await
     }
 
     /// Inserts or brings up to date a trip's row from a turn (`$1`..`$16` the columns, `$17`
@@ -682,15 +803,11 @@ impl TripIndex {
             "DELETE FROM {} WHERE failed_id = $1 OR retry_id = $1",
             self.retries
         );
-        let mut statements: Vec<String> = [
-            &self.trips,
-            &self.decisions,
-            &self.conversations,
-            &self.usage,
-        ]
-        .iter()
-        .map(|table| format!("DELETE FROM {table} WHERE id = $1"))
-        .collect();
+        let mut statements: Vec<String> =
+            [&self.trips, &self.answers, &self.conversations, &self.usage]
+                .iter()
+                .map(|table| format!("DELETE FROM {table} WHERE id = $1"))
+                .collect();
         statements.push(retries);
         for sql in &statements {
             for id in ids {
@@ -704,13 +821,15 @@ impl TripIndex {
         Ok(())
     }
 
-    /// The tokens each of `ids` spent: (trip, agent, tokens).
+    /// The tokens each of `ids` spent: (trip, agent, tokens), an agent's calls for every plan
+    /// revision in revision order.
     pub async fn usage_of(
         &self,
         ids: &[String],
     ) -> Result<Vec<(String, AgentName, ModelUsage)>, IndexError> {
         let sql = format!(
-            "SELECT id, agent, model, demo, prompt_tokens, cached_tokens, completion_tokens FROM {} WHERE id = $1",
+            "SELECT id, agent, revision, model, demo, prompt_tokens, cached_tokens, completion_tokens
+             FROM {} WHERE id = $1 ORDER BY revision",
             self.usage
         );
         let mut found = Vec::new();
@@ -719,13 +838,14 @@ impl TripIndex {
                 .bind(id)
                 .fetch_all(pool)
                 .await)?;
-            found.extend(
-                rows.into_iter()
-                    .filter_map(|(id, agent, model, demo, p, c, o)| {
-                        let agent = AgentName::ALL.into_iter().find(|a| a.as_str() == agent)?;
-                        Some((id, agent, ModelUsage::new(model, demo, p, c, o)))
-                    }),
-            );
+            found.extend(rows.into_iter().filter_map(
+                |(id, agent, revision, model, demo, p, c, o)| {
+                    let agent = AgentName::ALL.into_iter().find(|a| a.as_str() == agent)?;
+                    let mut spent = ModelUsage::new(model, demo, p, c, o);
+                    spent.revision = revision.max(1) as u32;
+                    Some((id, agent, spent))
+                },
+            ));
         }
         Ok(found)
     }
@@ -853,11 +973,13 @@ impl TripIndex {
         Ok(())
     }
 
-    /// Keeps an agent's finished call for a trip (the latest run's, when the agent ran again):
-    /// its messages and the tokens it spent, in one transaction.
+    /// Keeps an agent's finished call for a plan revision of a trip: its messages (the latest
+    /// call's are kept) and the tokens it spent (one row per revision: a call run again after
+    /// a crash is counted once), in one transaction.
     pub async fn save_agent_call(
         &self,
         instance_id: &str,
+        revision: u32,
         thread: &travel_agents::AgentThread,
         messages: &[ThreadMessage],
     ) -> Result<(), IndexError> {
@@ -867,9 +989,9 @@ impl TripIndex {
             self.conversations
         );
         let usage_sql = format!(
-            "INSERT INTO {} (id, agent, model, demo, prompt_tokens, cached_tokens, completion_tokens)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (id, agent) DO UPDATE SET model = excluded.model, demo = excluded.demo,
+            "INSERT INTO {} (id, agent, model, demo, prompt_tokens, cached_tokens, completion_tokens, revision)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (id, agent, revision) DO UPDATE SET model = excluded.model, demo = excluded.demo,
                 prompt_tokens = excluded.prompt_tokens, cached_tokens = excluded.cached_tokens,
                 completion_tokens = excluded.completion_tokens",
             self.usage
@@ -893,6 +1015,7 @@ impl TripIndex {
                 .bind(usage.prompt_tokens as i64)
                 .bind(usage.cached_tokens as i64)
                 .bind(usage.completion_tokens as i64)
+                .bind(i64::from(revision))
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await
@@ -916,91 +1039,6 @@ impl TripIndex {
             .fetch_optional(pool)
             .await)?;
         Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
-    }
-
-    /// Records `decision` unless one is recorded already (the first one wins, across processes).
-    pub async fn claim_decision(
-        &self,
-        instance_id: &str,
-        decision: &ApprovalDecision,
-    ) -> Result<Claim, IndexError> {
-        let insert = format!(
-            "INSERT INTO {} (id, approved, comments, decided_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
-            self.decisions
-        );
-        let inserted = {
-            let _turn = self.writes.take().await;
-            on_db!(&self.db, |pool| sqlx::query(&insert)
-                .bind(instance_id)
-                .bind(decision.approved)
-                .bind(&decision.comments)
-                .bind(now_ms())
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected()))?
-        };
-        if inserted == 1 {
-            return Ok(Claim::Won);
-        }
-        Ok(Claim::Taken(
-            self.decision(instance_id)
-                .await?
-                .unwrap_or_else(|| decision.clone()),
-        ))
-    }
-
-    /// The decision recorded for a trip, if any.
-    pub async fn decision(
-        &self,
-        instance_id: &str,
-    ) -> Result<Option<ApprovalDecision>, IndexError> {
-        let sql = format!(
-            "SELECT approved, comments FROM {} WHERE id = $1",
-            self.decisions
-        );
-        let row: Option<(bool, Option<String>)> = on_db!(&self.db, |pool| sqlx::query_as(&sql)
-            .bind(instance_id)
-            .fetch_optional(pool)
-            .await)?;
-        Ok(row.map(|(approved, comments)| ApprovalDecision { approved, comments }))
-    }
-
-    /// The recorded decision reached the workflow's queue.
-    pub async fn delivered(&self, instance_id: &str) -> Result<(), IndexError> {
-        let sql = format!(
-            "UPDATE {} SET delivered_ms = $1 WHERE id = $2",
-            self.decisions
-        );
-        let _turn = self.writes.take().await;
-        on_db!(&self.db, |pool| sqlx::query(&sql)
-            .bind(now_ms())
-            .bind(instance_id)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
-        Ok(())
-    }
-
-    /// Decisions recorded more than `grace` ago and never delivered (the process that recorded
-    /// them died in between).
-    pub async fn undelivered(
-        &self,
-        grace: std::time::Duration,
-    ) -> Result<Vec<(String, ApprovalDecision)>, IndexError> {
-        let sql = format!(
-            "SELECT id, approved, comments FROM {} WHERE delivered_ms IS NULL AND decided_ms < $1",
-            self.decisions
-        );
-        let cutoff = now_ms() - grace.as_millis() as i64;
-        let rows: Vec<(String, bool, Option<String>)> =
-            on_db!(&self.db, |pool| sqlx::query_as(&sql)
-                .bind(cutoff)
-                .fetch_all(pool)
-                .await)?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, approved, comments)| (id, ApprovalDecision { approved, comments }))
-            .collect())
     }
 
     /// Rows that may be behind the engine: trips in a passing state not updated for `grace`,

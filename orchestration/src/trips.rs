@@ -12,8 +12,11 @@ use tracing::Instrument;
 use travel_agents::{AgentName, AgentThread};
 
 use crate::engine::Store;
+use crate::links::LinkParams;
 use crate::plan::TripPlan;
-use crate::progress::{ApprovalDecision, TripOutcome, TripProgress, TripState};
+use crate::progress::{
+    ApprovalDecision, ChangeRequest, DecidedVia, ReviewAnswer, TripOutcome, TripProgress, TripState,
+};
 use crate::request::{FieldError, TripRequest};
 use crate::store::{PlanStore, StoreError};
 use crate::trip_index::{Claim, IndexError, RetryLinks, Started, TripRow};
@@ -66,6 +69,8 @@ pub enum TripError {
     NotFound(String),
     #[error("no plan has been saved for trip `{0}` yet")]
     NoPlanYet(String),
+    #[error("trip `{instance_id}` has no plan revision {revision}")]
+    NoSuchRevision { instance_id: String, revision: u32 },
     #[error("the {agent} agent has not finished for trip `{instance_id}`")]
     NoThread {
         instance_id: String,
@@ -77,8 +82,16 @@ pub enum TripError {
     WrongToken,
     #[error("the trip is not waiting for approval (it is {})", .0.status)]
     NotWaiting(Box<TripStatus>),
-    #[error("a different decision was already made on this trip")]
+    #[error("a different answer was already given on this plan")]
     AlreadyDecided(Box<TripStatus>),
+    #[error(
+        "a trip's plan may be revised at most {max} times (MAX_REVISIONS), and this one was: approve or reject it"
+    )]
+    RevisionLimit { max: u32 },
+    #[error("this trip was started before plans could be revised: approve or reject it")]
+    RevisionsUnsupported,
+    #[error(transparent)]
+    Link(#[from] crate::links::LinkError),
     #[error("only a failed trip can be tried again (this one is {})", .0.status)]
     NotFailed(Box<TripStatus>),
     #[error("this trip was already tried again, as `{retried_by}`")]
@@ -108,7 +121,14 @@ pub struct TripSettings {
     pub announce_approval: bool,
     /// What the models' tokens cost (for the trips' costs).
     pub prices: travel_agents::pricing::PriceTable,
+    /// How many revised plans a reviewer may ask for, per trip.
+    pub max_revisions: u32,
+    /// The approvers' signed review links (`APPROVERS`), when there are approvers.
+    pub links: Option<crate::links::ApprovalLinks>,
 }
+
+/// How many revised plans a reviewer may ask for unless configured otherwise.
+pub const DEFAULT_MAX_REVISIONS: u32 = 3;
 
 /// How long a plan waits for approval unless configured otherwise: seven days.
 pub const DEFAULT_APPROVAL_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -120,6 +140,8 @@ impl Default for TripSettings {
             retries: RetrySettings::default(),
             announce_approval: true,
             prices: Default::default(),
+            max_revisions: DEFAULT_MAX_REVISIONS,
+            links: None,
         }
     }
 }
@@ -232,6 +254,7 @@ impl Trips {
             workflow_revision: crate::workflow::WORKFLOW_REVISION,
             announce_approval: self.settings.announce_approval,
             reused,
+            max_revisions: self.settings.max_revisions,
         };
         let started = Started {
             traveller: input.request.traveller_name.clone(),
@@ -369,16 +392,24 @@ impl Trips {
 
     /// [`Self::costs`] from a history read already.
     pub(crate) fn costs_in(&self, history: &[duroxide::Event]) -> crate::costs::TripCosts {
-        let own: Vec<AgentThread> = AgentName::ALL
+        let own: Vec<(u32, AgentThread)> = AgentName::ALL
             .into_iter()
-            .filter_map(|agent| last_thread(history, agent))
+            .flat_map(|agent| threads(history, agent))
             .collect();
-        let reused: Vec<AgentThread> = AgentName::ALL
+        let reused: Vec<(u32, AgentThread)> = AgentName::ALL
             .into_iter()
-            .filter(|agent| own.iter().all(|t| t.agent != *agent))
+            .filter(|agent| own.iter().all(|(r, t)| t.agent != *agent || *r != 1))
             .filter_map(|agent| reused_thread(history, agent))
+            .map(|thread| (1, thread))
             .collect();
         crate::costs::TripCosts::of(own, reused, self.prices())
+    }
+
+    /// Every answer given on the trip's plan revisions, the first revision's first: who gave
+    /// it, how, when, and what it was (the audit trail).
+    pub async fn answers(&self, instance_id: &str) -> Result<Vec<ReviewAnswer>, TripError> {
+        let recorded = self.store.index.answers(instance_id).await?;
+        Ok(recorded.into_iter().map(|r| r.answer).collect())
     }
 
     /// Which trip this one retries, and which retried it.
@@ -421,12 +452,14 @@ impl Trips {
                 "checked trip rows that may have been behind the engine"
             );
         }
-        for (instance_id, decision) in self.store.index.undelivered(REPAIR_GRACE).await? {
+        for recorded in self.store.index.undelivered(REPAIR_GRACE).await? {
             tracing::info!(
-                instance_id,
-                "delivering a decision recorded by a process that stopped"
+                instance_id = recorded.instance_id,
+                revision = recorded.revision,
+                "delivering an answer recorded by a process that stopped"
             );
-            self.deliver(&instance_id, &decision).await?;
+            let (id, revision) = (&recorded.instance_id, recorded.revision);
+            self.deliver(id, revision, &recorded.answer).await?;
         }
         Ok(())
     }
@@ -447,11 +480,24 @@ impl Trips {
 
     /// The latest saved plan.
     pub async fn plan(&self, instance_id: &str) -> Result<TripPlan, TripError> {
+        self.plan_revision(instance_id, None).await
+    }
+
+    /// A saved plan revision (the latest when `None`).
+    pub async fn plan_revision(
+        &self,
+        instance_id: &str,
+        revision: Option<u32>,
+    ) -> Result<TripPlan, TripError> {
         self.status(instance_id).await?;
-        self.plans
-            .load(instance_id, None)
-            .await?
-            .ok_or_else(|| TripError::NoPlanYet(instance_id.to_owned()))
+        let plan = self.plans.load(instance_id, revision).await?;
+        plan.ok_or_else(|| match revision {
+            Some(revision) => TripError::NoSuchRevision {
+                instance_id: instance_id.to_owned(),
+                revision,
+            },
+            None => TripError::NoPlanYet(instance_id.to_owned()),
+        })
     }
 
     /// The workflow's input, read from its history.
@@ -529,7 +575,122 @@ impl Trips {
     ) -> Result<TripStatus, TripError> {
         let row = self.row(instance_id).await?;
         self.check_token(&row, token).await?;
-        self.record_decision(row, decision).await
+        self.record_decision(row, decision, Reviewer::requester())
+            .await
+    }
+
+    /// Asks for a revised plan, for the requester (who holds the approval token): the
+    /// workflow plans the itinerary and tips again with the comments, for another recommended
+    /// destination if one is chosen, and waits for approval of the new revision. Recorded like
+    /// a decision: once per plan revision across processes, so a request racing an approval
+    /// resolves to one of them.
+    pub async fn revise(
+        &self,
+        instance_id: &str,
+        token: Option<&str>,
+        changes: ChangeRequest,
+    ) -> Result<TripStatus, TripError> {
+        let span = tracing::info_span!("revise", otel.name = "ask for a revised plan");
+        travel_platform::trace::within_trip(&span, instance_id);
+        async {
+            let row = self.row(instance_id).await?;
+            self.check_token(&row, token).await?;
+            self.record_changes(row, changes, Reviewer::requester())
+                .await
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// The approvers' signed review links, when there are approvers.
+    pub fn links(&self) -> Option<&crate::links::ApprovalLinks> {
+        self.settings.links.as_ref()
+    }
+
+    /// The approvers' links for the plan revision awaiting approval (none when the trip is not
+    /// waiting, or there are no approvers).
+    pub async fn approver_links(
+        &self,
+        instance_id: &str,
+    ) -> Result<Vec<crate::links::ApprovalLink>, TripError> {
+        let status = self.status(instance_id).await?;
+        let progress = status.progress.as_ref();
+        let window = progress.and_then(|p| p.approval.as_ref());
+        let revision = progress
+            .and_then(|p| p.plan.as_ref())
+            .map_or(1, |p| p.revision);
+        Ok(match (self.links(), window) {
+            (Some(links), Some(window)) if status.status == TripState::AwaitingApproval => {
+                links.for_approvers(instance_id, revision, window.expires_at)
+            }
+            _ => Vec::new(),
+        })
+    }
+
+    /// The trip's notifications and how their delivery went (the delivery log).
+    pub async fn notifications(
+        &self,
+        instance_id: &str,
+    ) -> Result<Vec<crate::trip_index::Notice>, TripError> {
+        Ok(self.store.index.notices_of(instance_id).await?)
+    }
+
+    /// The latest notifications of every trip, newest first (the dashboard's delivery log).
+    pub async fn recent_notifications(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<crate::trip_index::Notice>, TripError> {
+        Ok(self.store.index.recent_notices(limit).await?)
+    }
+
+    /// Checks an approver's review link for the trip (signature, expiry, approver) and answers
+    /// the trip's status. Whether it may still act is [`Self::link_acts`].
+    pub async fn open_link(
+        &self,
+        instance_id: &str,
+        link: &LinkParams,
+    ) -> Result<TripStatus, TripError> {
+        let links = self.links().ok_or(crate::links::LinkError::BadSignature)?;
+        links.verify(instance_id, link, Utc::now())?;
+        self.status(instance_id).await
+    }
+
+    /// Whether a link opened for `status` may act: its revision is the plan awaiting approval.
+    pub fn link_acts(status: &TripStatus, link: &LinkParams) -> Result<(), TripError> {
+        let now = status
+            .progress
+            .as_ref()
+            .and_then(|p| p.plan.as_ref())
+            .map_or(1, |p| p.revision);
+        if link.revision != now {
+            return Err(crate::links::LinkError::OldRevision {
+                link: link.revision,
+                now,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// An approver's answer through their signed link: approve, reject or ask for changes on
+    /// the revision the link was made for, recorded as theirs (`via: link`).
+    pub async fn answer_by_link(
+        &self,
+        instance_id: &str,
+        link: &LinkParams,
+        answer: LinkAnswer,
+    ) -> Result<TripStatus, TripError> {
+        let status = self.open_link(instance_id, link).await?;
+        Self::link_acts(&status, link)?;
+        let row = self.row(instance_id).await?;
+        let by = Reviewer {
+            name: link.approver.clone(),
+            via: DecidedVia::Link,
+        };
+        match answer {
+            LinkAnswer::Decide(decision) => self.record_decision(row, decision, by).await,
+            LinkAnswer::Change(changes) => self.record_changes(row, changes, by).await,
+        }
     }
 
     /// The token must be the trip's approval token.
@@ -547,32 +708,98 @@ impl Trips {
         Ok(())
     }
 
-    /// Records a decision for a trip whose caller is entitled to make it (see [`Self::decide`]).
+    /// Records a decision for a trip whose caller (`by`) is entitled to make it (see
+    /// [`Self::decide`]), on the plan revision awaiting approval.
     pub(crate) async fn record_decision(
         &self,
         row: TripRow,
-        decision: ApprovalDecision,
+        mut decision: ApprovalDecision,
+        by: Reviewer,
+    ) -> Result<TripStatus, TripError> {
+        decision.revision = Some(plan_revision(&row));
+        decision.decided_by = Some(by.name);
+        decision.via = Some(by.via);
+        decision.decided_at = Some(Utc::now());
+        self.record_answer(row, ReviewAnswer::Decision(decision))
+            .await
+    }
+
+    /// Records a request for a revised plan from a caller (`by`) entitled to make it (see
+    /// [`Self::revise`]).
+    pub(crate) async fn record_changes(
+        &self,
+        row: TripRow,
+        mut changes: ChangeRequest,
+        by: Reviewer,
+    ) -> Result<TripStatus, TripError> {
+        changes.comments = changes
+            .comments
+            .map(|c| c.trim().to_owned())
+            .filter(|c| !c.is_empty());
+        check_changes(&changes).map_err(TripError::Invalid)?;
+        let input = self.input(&row.instance_id).await?;
+        if input.workflow_revision < 4 {
+            return Err(TripError::RevisionsUnsupported);
+        }
+        let revision = plan_revision(&row);
+        if row.state == TripState::AwaitingApproval && revision > input.max_revisions {
+            return Err(TripError::RevisionLimit {
+                max: input.max_revisions,
+            });
+        }
+        changes.revision = Some(revision);
+        changes.requested_by = Some(by.name);
+        changes.via = Some(by.via);
+        changes.requested_at = Some(Utc::now());
+        self.record_answer(row, ReviewAnswer::Changes { changes })
+            .await
+    }
+
+    /// Records an answer on the plan revision awaiting approval: the first answer recorded
+    /// wins (a row keyed by the trip and the revision in the store); the same answer sent again
+    /// answers as the first did, another one is a conflict. Answers as soon as the answer is
+    /// durably recorded and queued for the workflow.
+    async fn record_answer(
+        &self,
+        row: TripRow,
+        answer: ReviewAnswer,
     ) -> Result<TripStatus, TripError> {
         let instance_id = row.instance_id.clone();
+        let revision = plan_revision(&row);
         let window_closed = row.expires_at.is_some_and(|at| at <= Utc::now());
         let status = TripStatus::from(row);
-        if let Some(first) = self.store.index.decision(&instance_id).await? {
-            return Self::answer_again(status, &first, &decision);
+        if let Some(first) = self.store.index.answer(&instance_id, revision).await? {
+            return Self::answer_again(status, &first, &answer);
         }
         if status.status != TripState::AwaitingApproval || window_closed {
             return match status.decision() {
-                Some(first) => Self::answer_again(status.clone(), &first.clone(), &decision),
+                Some(first) => {
+                    let first = ReviewAnswer::Decision(first.clone());
+                    Self::answer_again(status, &first, &answer)
+                }
                 None => Err(TripError::NotWaiting(Box::new(status))),
             };
         }
         match self
             .store
             .index
-            .claim_decision(&instance_id, &decision)
+            .claim_answer(&instance_id, revision, &answer)
             .await?
         {
             Claim::Won => {
-                self.deliver(&instance_id, &decision).await?;
+                self.deliver(&instance_id, revision, &answer).await?;
+                Self::recorded(&status, &answer);
+                Ok(Self::with_answer(status, &answer))
+            }
+            Claim::Taken(first) => Self::answer_again(status, &first, &answer),
+        }
+    }
+
+    /// Logs and counts an answer that was just recorded.
+    fn recorded(status: &TripStatus, answer: &ReviewAnswer) {
+        let instance_id = &status.instance_id;
+        match answer {
+            ReviewAnswer::Decision(decision) => {
                 if let Some(window) = status.progress.as_ref().and_then(|p| p.approval.as_ref()) {
                     let waited = (Utc::now() - window.requested_at)
                         .to_std()
@@ -582,55 +809,141 @@ impl Trips {
                 tracing::info!(
                     instance_id,
                     approved = decision.approved,
+                    revision = decision.revision,
                     "approval decision recorded"
                 );
-                Ok(Self::with_decision(status, decision))
             }
-            Claim::Taken(first) => Self::answer_again(status, &first, &decision),
+            ReviewAnswer::Changes { changes } => tracing::info!(
+                instance_id,
+                revision = changes.revision,
+                destination = changes.destination,
+                "a revised plan was asked for"
+            ),
         }
     }
 
-    /// Hands a recorded decision to the workflow's event queue and notes that it did.
+    /// Hands a recorded answer to the workflow's event queue and notes that it did.
     async fn deliver(
         &self,
         instance_id: &str,
-        decision: &ApprovalDecision,
+        revision: u32,
+        answer: &ReviewAnswer,
     ) -> Result<(), TripError> {
-        let data = serde_json::to_string(decision).expect("decisions serialise");
+        let data = serde_json::to_string(answer).expect("answers serialise");
         self.client
             .enqueue_event(instance_id, APPROVAL_EVENT, data)
             .await?;
-        self.store.index.delivered(instance_id).await?;
+        self.store.index.delivered(instance_id, revision).await?;
         Ok(())
     }
 
-    /// The answer to a decision on a trip that already has `first`.
+    /// The answer to an answer on a plan that already has `first`: the same answer again gets
+    /// the same reply; a different one is a conflict.
     fn answer_again(
         status: TripStatus,
-        first: &ApprovalDecision,
-        asked: &ApprovalDecision,
+        first: &ReviewAnswer,
+        asked: &ReviewAnswer,
     ) -> Result<TripStatus, TripError> {
-        if first.approved != asked.approved {
-            return Err(TripError::AlreadyDecided(Box::new(Self::with_decision(
-                status,
-                first.clone(),
-            ))));
-        }
-        Ok(if status.decision().is_some() {
-            status
+        let same = match (first, asked) {
+            (ReviewAnswer::Decision(first), ReviewAnswer::Decision(asked)) => {
+                first.approved == asked.approved
+            }
+            (
+                ReviewAnswer::Changes { changes: first },
+                ReviewAnswer::Changes { changes: asked },
+            ) => (&first.comments, first.destination) == (&asked.comments, asked.destination),
+            _ => false,
+        };
+        let status = Self::with_answer(status, first);
+        if same {
+            Ok(status)
         } else {
-            Self::with_decision(status, first.clone())
-        })
+            Err(TripError::AlreadyDecided(Box::new(status)))
+        }
     }
 
-    /// The status with the recorded decision shown, before the workflow has taken it.
-    fn with_decision(mut status: TripStatus, decision: ApprovalDecision) -> TripStatus {
-        if status.decision().is_none()
+    /// The status with a recorded decision shown, before the workflow has taken it.
+    fn with_answer(mut status: TripStatus, answer: &ReviewAnswer) -> TripStatus {
+        if let ReviewAnswer::Decision(decision) = answer
+            && status.decision().is_none()
             && let Some(progress) = status.progress.as_mut()
         {
-            progress.decision = Some(decision);
+            progress.decision = Some(decision.clone());
         }
         status
+    }
+}
+
+/// What an approver does through their link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkAnswer {
+    Decide(ApprovalDecision),
+    Change(ChangeRequest),
+}
+
+/// Who answers on a plan, and how they reached the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reviewer {
+    /// `requester`, `operator`, or an approver's name.
+    pub name: String,
+    pub via: DecidedVia,
+}
+
+impl Reviewer {
+    /// The traveller who asked for the trip (they hold its approval token).
+    pub fn requester() -> Self {
+        Self {
+            name: "requester".into(),
+            via: DecidedVia::Token,
+        }
+    }
+
+    /// An operator, from the dashboard or the management API.
+    pub fn operator() -> Self {
+        Self {
+            name: "operator".into(),
+            via: DecidedVia::Operator,
+        }
+    }
+}
+
+/// The plan revision a trip shows (1 before its first plan is saved).
+fn plan_revision(row: &TripRow) -> u32 {
+    row.progress
+        .as_ref()
+        .and_then(|p| p.plan.as_ref())
+        .map_or(1, |plan| plan.revision)
+}
+
+/// Every problem with a request for changes.
+fn check_changes(changes: &ChangeRequest) -> Result<(), Vec<FieldError>> {
+    let mut problems = Vec::new();
+    if changes.comments.is_none() && changes.destination.is_none() {
+        problems.push(FieldError::new(
+            "comments",
+            "say what to change, or choose another destination",
+        ));
+    }
+    if changes
+        .comments
+        .as_ref()
+        .is_some_and(|c| c.chars().count() > MAX_COMMENTS)
+    {
+        problems.push(FieldError::new(
+            "comments",
+            format!("at most {MAX_COMMENTS} characters"),
+        ));
+    }
+    if changes.destination.is_some_and(|n| n > 2) {
+        problems.push(FieldError::new(
+            "destination",
+            "choose 0, 1 or 2: one of the three recommended destinations",
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
     }
 }
 
@@ -641,8 +954,9 @@ enum Token {
 }
 
 /// What a retry of a failed trip can reuse: the answers the failed trip reused itself, with
-/// those of the agents that finished in its history laid over them. The itinerary and the tips
-/// are planned for the destination, so they are reused only with it.
+/// those of the agents that finished in its history laid over them (their first plan's: a
+/// revision's answers were for what its reviewer asked). The itinerary and the tips are planned
+/// for the destination, so they are reused only with it.
 fn reusable_results(
     history: &[duroxide::Event],
     reused_before: Option<&Reused>,
@@ -650,8 +964,8 @@ fn reusable_results(
     let mut results = reused_before.map(|r| r.results.clone()).unwrap_or_default();
     for agent in AgentName::ALL {
         let name = agent.info().activity;
-        if let Some(result) = last_result(history, name).and_then(|r| serde_json::from_str(r).ok())
-        {
+        let first = completed_calls(history, name).into_iter().next();
+        if let Some(result) = first.and_then(|(_, r)| serde_json::from_str(r).ok()) {
             results.insert(name.to_owned(), result);
         }
     }
@@ -663,10 +977,27 @@ fn reusable_results(
 
 /// The conversation of the agent's last completed call in a history.
 pub(crate) fn last_thread(history: &[duroxide::Event], agent: AgentName) -> Option<AgentThread> {
-    let result = last_result(history, agent.info().activity)?;
+    let (_, result) = completed_calls(history, agent.info().activity).pop()?;
     serde_json::from_str::<travel_agents::AgentReply<serde_json::Value>>(result)
         .ok()
         .map(|o| o.thread)
+}
+
+/// The conversations of every completed call of the agent in a history, with the plan revision
+/// each was for (from its input: a revision's brief carries `feedback`).
+pub(crate) fn threads(history: &[duroxide::Event], agent: AgentName) -> Vec<(u32, AgentThread)> {
+    completed_calls(history, agent.info().activity)
+        .into_iter()
+        .filter_map(|(input, result)| {
+            let revision = serde_json::from_str::<serde_json::Value>(input)
+                .ok()
+                .and_then(|i| i["feedback"]["revision"].as_u64())
+                .map_or(1, |r| r as u32);
+            let reply: travel_agents::AgentReply<serde_json::Value> =
+                serde_json::from_str(result).ok()?;
+            Some((revision, reply.thread))
+        })
+        .collect()
 }
 
 /// The conversation a retried trip reused from the failed one (recorded in its input).
@@ -683,21 +1014,25 @@ fn reused_thread(history: &[duroxide::Event], agent: AgentName) -> Option<AgentT
         .map(|o| o.thread)
 }
 
-/// The result of the last completed call of `activity` in a history.
-fn last_result<'h>(history: &'h [duroxide::Event], activity: &str) -> Option<&'h str> {
-    let scheduled: Vec<u64> = history
+/// The completed calls of `activity` in a history, in the order they completed: (input, result).
+fn completed_calls<'h>(history: &'h [duroxide::Event], activity: &str) -> Vec<(&'h str, &'h str)> {
+    let scheduled: std::collections::BTreeMap<u64, &str> = history
         .iter()
-        .filter(
-            |e| matches!(&e.kind, EventKind::ActivityScheduled { name, .. } if name == activity),
-        )
-        .map(|e| e.event_id)
+        .filter_map(|e| match &e.kind {
+            EventKind::ActivityScheduled { name, input, .. } if name == activity => {
+                Some((e.event_id, input.as_str()))
+            }
+            _ => None,
+        })
         .collect();
-    history.iter().rev().find_map(|e| match &e.kind {
-        EventKind::ActivityCompleted { result }
-            if e.source_event_id.is_some_and(|s| scheduled.contains(&s)) =>
-        {
-            Some(result.as_str())
-        }
-        _ => None,
-    })
+    history
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::ActivityCompleted { result } => {
+                let input = scheduled.get(&e.source_event_id?)?;
+                Some((*input, result.as_str()))
+            }
+            _ => None,
+        })
+        .collect()
 }

@@ -4,8 +4,10 @@
 //! `fixtures/revision-1/` holds a store written by the release before revisions (commit
 //! 37b0bf8): one trip parked at the approval wait. `fixtures/revision-2/` holds one written by
 //! revision 2 (commit 577efe7), whose itinerary agent failed once and was tried again (no
-//! progress report for the retry: revision 3 added those). The tests approve them on today's
-//! code.
+//! progress report for the retry: revision 3 added those). `fixtures/revision-3/` holds one
+//! written by revision 3 (commit 26e9b0c): a trip parked, and one rejected, in the tables of
+//! that release (`trip_decisions`, `agent_usage`), which today's code moves forward. The tests
+//! approve the parked trips on today's code.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,8 +18,8 @@ use travel_agents::{LlmClient, ReferenceRates, TravelAgents};
 use travel_demo_model::{DemoModel, DemoModelConfig};
 use travel_orchestration::workflow::{ORCHESTRATION, activity_name};
 use travel_orchestration::{
-    Activities, ApprovalDecision, Engine, EngineTuning, LocalPlanStore, SandboxBookings, Store,
-    StoreLocation, TripSettings, TripState, Trips,
+    Activities, ApprovalDecision, ChangeRequest, Engine, EngineTuning, LocalPlanStore,
+    SandboxBookings, Store, StoreLocation, TripError, TripSettings, TripState, Trips,
 };
 
 struct Service {
@@ -63,6 +65,15 @@ async fn service_on(data: tempfile::TempDir) -> Service {
         engine,
         _demo: demo,
         _data: data,
+    }
+}
+
+/// Waits for `state`, final or not.
+async fn wait_for_state(trips: &Trips, id: &str, state: TripState) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while trips.status(id).await.map(|s| s.status).ok() != Some(state) {
+        assert!(Instant::now() < deadline, "{id} never reached {state}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -130,10 +141,7 @@ async fn approve(trips: &Trips, parked: &ParkedTrip) {
         .decide(
             &parked.instance_id,
             Some(&parked.approval_token),
-            ApprovalDecision {
-                approved: true,
-                comments: Some("approved after the upgrade".into()),
-            },
+            ApprovalDecision::new(true, Some("approved after the upgrade".into())),
         )
         .await
         .unwrap();
@@ -263,14 +271,7 @@ async fn a_trip_started_before_revisions_finishes_with_its_own_steps() {
         .unwrap();
     wait_for(trips, id, TripState::AwaitingApproval).await;
     trips
-        .decide(
-            id,
-            Some(token),
-            ApprovalDecision {
-                approved: true,
-                comments: None,
-            },
-        )
+        .decide(id, Some(token), ApprovalDecision::new(true, None))
         .await
         .unwrap();
     wait_for(trips, id, TripState::Booked).await;
@@ -312,5 +313,181 @@ async fn new_trips_stamp_the_plan_as_it_is_saved_and_skip_an_announcement_nobody
     let timeline = trips.timeline(id).await.unwrap();
     let approval = timeline.iter().find(|r| r.key == "approval").unwrap();
     assert_eq!(approval.state, travel_orchestration::RowState::Running);
+    service.engine.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn a_trip_parked_by_revision_3_is_booked_by_this_one_and_its_tables_move_forward() {
+    let (service, parked) = service_on_fixture("revision-3").await;
+    let trips = &service.trips;
+    let id = parked.instance_id.as_str();
+    wait_for(trips, id, TripState::AwaitingApproval).await;
+    assert_eq!(trips.input(id).await.unwrap().workflow_revision, 3);
+    // Its tokens moved to the table kept per revision.
+    let costs = trips.costs(id).await.unwrap();
+    assert_eq!(costs.agents.len(), 3, "{costs:?}");
+    assert!(
+        costs
+            .agents
+            .iter()
+            .all(|a| a.revision == 1 && a.tokens.total_tokens > 0)
+    );
+    // Revisions cannot be asked of a trip whose workflow has none.
+    let changes = ChangeRequest {
+        comments: Some("more museums".into()),
+        ..Default::default()
+    };
+    let refused = trips
+        .revise(id, Some(&parked.approval_token), changes)
+        .await;
+    assert!(
+        matches!(refused, Err(TripError::RevisionsUnsupported)),
+        "{refused:?}"
+    );
+    approve(trips, &parked).await;
+    wait_for(trips, id, TripState::Booked).await;
+    assert_eq!(
+        steps(trips, id).await,
+        [
+            activity_name::DESTINATION_AGENT,
+            activity_name::ITINERARY_AGENT,
+            activity_name::LOCAL_TIPS_AGENT,
+            activity_name::SAVE_NEW_PLAN,
+            activity_name::BOOK_TRIP,
+        ]
+    );
+    let booked = trips.status(id).await.unwrap();
+    let decision = booked.outcome.unwrap().decision.unwrap();
+    assert_eq!(
+        (decision.revision, decision.decided_by.as_deref()),
+        (Some(1), Some("requester"))
+    );
+
+    // The rejected trip's decision moved to the answers ledger: the same answer again is
+    // answered as before, another one is a conflict.
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/revision-3");
+    let rejected: ParkedTrip =
+        serde_json::from_slice(&std::fs::read(fixture.join("rejected.json")).unwrap()).unwrap();
+    let rejected_id = rejected.instance_id.as_str();
+    let token = Some(rejected.approval_token.as_str());
+    let again = trips
+        .decide(rejected_id, token, ApprovalDecision::new(false, None))
+        .await
+        .unwrap();
+    assert_eq!(again.status, TripState::Rejected);
+    let other = trips
+        .decide(rejected_id, token, ApprovalDecision::new(true, None))
+        .await;
+    assert!(
+        matches!(other, Err(TripError::AlreadyDecided(_))),
+        "{other:?}"
+    );
+    let trail = trips.answers(rejected_id).await.unwrap();
+    assert_eq!(trail.len(), 1, "{trail:?}");
+    service.engine.shutdown(Duration::from_secs(1)).await;
+}
+
+/// Requests the demo model got from `agent` (among the last 100 it keeps).
+fn asked(service: &Service, agent: travel_agents::AgentName) -> usize {
+    service
+        ._demo
+        .requests()
+        .iter()
+        .filter(|r| r.agent == Some(agent))
+        .count()
+}
+
+#[tokio::test]
+async fn a_revision_plans_only_what_changed_and_a_retry_of_a_revised_trip_reuses_the_first_plan() {
+    use travel_agents::AgentName::{Destination, Itinerary};
+    let service = service().await;
+    let trips = &service.trips;
+    let started = trips
+        .start(
+            serde_json::from_value(json!({
+                "travelerName": "Grace",
+                "preferences": "old towns",
+                "durationDays": 2,
+                "budget": {"amount": 2000.0, "currency": "EUR"},
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let (id, token) = (
+        started.instance_id.as_str(),
+        Some(started.approval_token.as_str()),
+    );
+    wait_for(trips, id, TripState::AwaitingApproval).await;
+    let first = trips.plan(id).await.unwrap();
+    let destinations = asked(&service, Destination);
+
+    // Another destination and comments: the itinerary and tips agents only.
+    let changes = ChangeRequest {
+        comments: Some("A slower pace".into()),
+        destination: Some(2),
+        ..Default::default()
+    };
+    assert!(matches!(
+        trips.revise(id, None, changes.clone()).await,
+        Err(TripError::MissingToken)
+    ));
+    trips.revise(id, token, changes).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let second = loop {
+        let status = trips.status(id).await.unwrap();
+        let plan = status.progress.as_ref().and_then(|p| p.plan.as_ref());
+        if status.status == TripState::AwaitingApproval && plan.is_some_and(|p| p.revision == 2) {
+            break trips.plan(id).await.unwrap();
+        }
+        assert!(Instant::now() < deadline, "no second revision: {status:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(second.destination, first.recommendations.destinations[2]);
+    assert_eq!(second.recommendations, first.recommendations);
+    assert_eq!(
+        second.changes.as_ref().unwrap().comments.as_deref(),
+        Some("A slower pace")
+    );
+    assert_eq!(asked(&service, Destination), destinations);
+    assert_eq!(
+        steps(trips, id).await,
+        [
+            activity_name::DESTINATION_AGENT,
+            activity_name::ITINERARY_AGENT,
+            activity_name::LOCAL_TIPS_AGENT,
+            activity_name::SAVE_NEW_PLAN,
+            activity_name::ITINERARY_AGENT,
+            activity_name::LOCAL_TIPS_AGENT,
+            activity_name::SAVE_NEW_PLAN,
+        ]
+    );
+
+    // The next revision's itinerary agent refuses: the trip fails. Its retry reuses the first
+    // plan's answers (not the revision's), so no agent is asked again.
+    service._demo.inject(travel_demo_model::FaultRule {
+        fault: travel_demo_model::Fault::Refusal,
+        agent: Some(Itinerary),
+        times: 1,
+    });
+    let more = ChangeRequest {
+        comments: Some("Even slower".into()),
+        ..Default::default()
+    };
+    trips.revise(id, token, more).await.unwrap();
+    wait_for_state(trips, id, TripState::Failed).await;
+    let itineraries = asked(&service, Itinerary);
+    let retry = trips.retry(id, token).await.unwrap();
+    wait_for(trips, &retry.instance_id, TripState::AwaitingApproval).await;
+    let retried = trips.plan(&retry.instance_id).await.unwrap();
+    assert_eq!(retried.destination, first.destination);
+    assert_eq!(retried.itinerary, first.itinerary);
+    assert!(retried.changes.is_none());
+    assert_eq!(
+        asked(&service, Itinerary),
+        itineraries,
+        "nothing asked again"
+    );
     service.engine.shutdown(Duration::from_secs(1)).await;
 }

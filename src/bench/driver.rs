@@ -107,10 +107,7 @@ impl Driver {
 
     /// Approves trip `n` (on the process after the one that started it).
     pub async fn approve(&self, n: usize, started: &Started) -> anyhow::Result<()> {
-        let decision = ApprovalDecision {
-            approved: true,
-            comments: None,
-        };
+        let decision = ApprovalDecision::new(true, None);
         match self {
             Driver::InProcess(trips) => {
                 trips

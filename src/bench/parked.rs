@@ -150,10 +150,7 @@ async fn approve_one_at_a_time(
     for trip in chosen {
         let approved_at = Utc::now();
         let called = Instant::now();
-        let decision = ApprovalDecision {
-            approved: true,
-            comments: None,
-        };
+        let decision = ApprovalDecision::new(true, None);
         trips.decide(&trip.id, Some(&trip.token), decision).await?;
         decide.push(called.elapsed());
         let booked = driver

@@ -79,14 +79,18 @@ impl Browser {
             .unwrap();
     }
 
+    /// The element's text. Pages that update themselves (HTMX) may swap the element between
+    /// finding it and reading it: then it is found again, a few times at most.
     pub async fn text(&self, css: &str) -> String {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        let mut tries = 0;
+        loop {
+            let element = self.client.find(Locator::Css(css)).await.unwrap();
+            match element.text().await {
+                Ok(text) => return text,
+                Err(e) if tries < 5 && is_stale(&e) => tries += 1,
+                Err(e) => panic!("reading `{css}`: {e}"),
+            }
+        }
     }
 
     pub async fn exists(&self, css: &str) -> bool {
@@ -127,4 +131,10 @@ impl Browser {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
+}
+
+/// The element was replaced after it was found.
+fn is_stale(error: &fantoccini::error::CmdError) -> bool {
+    matches!(error, fantoccini::error::CmdError::Standard(e)
+        if e.error == fantoccini::error::ErrorStatus::StaleElementReference)
 }

@@ -20,6 +20,7 @@ use crate::pages::{
     CarriesCsrf, CsrfForm, DecisionForm, SameSiteForm, csrf_of, error_page, forbidden_post, render,
     trip_error, with_cookie,
 };
+use crate::review_trail::{AnswerRow, CostRow, DeliveryRow};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -250,6 +251,14 @@ struct InstancePage {
     can_retry: bool,
     retries: travel_orchestration::RetryLinks,
     csrf: String,
+    /// Every answer given on the plan's revisions (the audit trail).
+    answers: Vec<AnswerRow>,
+    /// Each agent's calls per plan revision, and their cost.
+    costs: Vec<CostRow>,
+    /// The approvers' signed links to the plan awaiting approval (`APPROVERS`).
+    approver_links: Vec<travel_orchestration::links::ApprovalLink>,
+    /// The notifications sent about the trip (with a webhook).
+    deliveries: Vec<DeliveryRow>,
     threads: Vec<ThreadView>,
     input: String,
     output: String,
@@ -265,7 +274,7 @@ fn pretty(value: &Option<Value>) -> String {
 }
 
 /// A cost in US dollars, as operators read it.
-fn usd(cost: Option<f64>, reused: bool) -> String {
+pub(crate) fn usd(cost: Option<f64>, reused: bool) -> String {
     match (cost, reused) {
         (_, true) => "reused from the failed trip (paid there)".into(),
         (Some(cost), false) => format!("${cost:.4}"),
@@ -385,7 +394,7 @@ pub async fn instance(
                 .costs
                 .agents
                 .iter()
-                .find(|c| c.agent == thread.agent)
+                .rfind(|c| c.agent == thread.agent)
                 .map(|c| usd(c.cost_usd, c.reused));
             let mut view = thread_view(thread);
             view.tokens = format!("{}, {}", view.tokens, cost.unwrap_or_default());
@@ -393,6 +402,9 @@ pub async fn instance(
         })
         .collect();
     let retries = state.trips.retries(&id).await.unwrap_or_default();
+    let answers = state.trips.answers(&id).await.unwrap_or_default();
+    let approver_links = state.trips.approver_links(&id).await.unwrap_or_default();
+    let notices = state.trips.notifications(&id).await.unwrap_or_default();
     let gantt = gantt_rows(&detail.timeline);
     let (csrf, cookie) = csrf_of(&headers);
     let status = detail.summary.status;
@@ -419,6 +431,10 @@ pub async fn instance(
         can_retry: status == TripState::Failed && retries.retried_by.is_none(),
         retries,
         csrf,
+        answers: AnswerRow::list(&answers),
+        costs: CostRow::list(&detail.costs),
+        approver_links,
+        deliveries: DeliveryRow::list(&notices),
         threads,
         input: pretty(&detail.input),
         output: pretty(&detail.output),

@@ -6,6 +6,9 @@ mod assets;
 mod cookies;
 mod dashboard;
 mod pages;
+mod review_links;
+mod review_trail;
+mod revisions;
 mod views;
 
 use axum::Router;
@@ -27,6 +30,14 @@ pub fn router(state: WebState) -> Router {
         .route("/trips/{instance_id}", get(pages::trip_page))
         .route("/trips/{instance_id}/decision", post(pages::decide))
         .route("/trips/{instance_id}/again", post(pages::try_again))
+        .route(
+            "/trips/{instance_id}/revisions",
+            post(revisions::ask_for_changes),
+        )
+        .route(
+            "/review/{instance_id}",
+            get(review_links::review_page).post(review_links::review_answer),
+        )
         .route("/static/htmx.min.js", get(assets::htmx))
         .route("/static/app.css", get(assets::css))
         .with_state(state)
@@ -40,6 +51,7 @@ pub fn dashboard_router(state: WebState) -> Router {
             "/dashboard/instances/{instance_id}",
             get(dashboard::instance),
         )
+        .route("/dashboard/notifications", get(review_trail::notifications))
         .route(
             "/dashboard/instances/{instance_id}/approval",
             post(dashboard::approval),

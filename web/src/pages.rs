@@ -18,6 +18,7 @@ use travel_api::ErrorCode;
 
 use crate::WebState;
 use crate::cookies;
+use crate::revisions::RevisionView;
 use crate::views::{self, TimelineView};
 
 pub(crate) fn render<T: Template>(status: StatusCode, template: &T) -> Response {
@@ -383,11 +384,19 @@ struct TripPage {
     rows_after: Vec<TimelineView>,
     plan: Option<PlanPresentation>,
     can_decide: bool,
+    /// How many more revisions the reviewer may ask for (0: approve or reject only).
+    revisions_left: u32,
+    /// Offer "Plan this one instead" beside the other recommended destinations.
+    plan_instead: bool,
+    /// The saved revisions, once there are two or more.
+    revisions: Vec<RevisionView>,
+    /// For operators: each agent's calls per revision and their cost, and the trip's total.
+    costs: Option<(Vec<crate::review_trail::CostRow>, String)>,
     waiting_elsewhere: bool,
     csrf: String,
 }
 
-fn notice(status: &TripStatus) -> Option<String> {
+pub(crate) fn notice(status: &TripStatus) -> Option<String> {
     let outcome = status.outcome.as_ref()?;
     let comments = outcome
         .decision
@@ -449,7 +458,7 @@ pub async fn trip_page(
         Err(e) => return trip_error(e),
     };
     let timeline = state.trips.timeline(&id).await.unwrap_or_default();
-    let request = state.trips.input(&id).await.ok().map(|input| input.request);
+    let input = state.trips.input(&id).await.ok();
     let plan = match saved_plan(&state, &status).await {
         Ok(plan) => plan,
         Err(e) => return trip_error(e),
@@ -483,7 +492,15 @@ pub async fn trip_page(
             && retries.retried_by.is_none(),
         retried_by: retries.retried_by.clone(),
         notice: notice(&status),
-        request,
+        revisions_left: input.as_ref().map_or(0, |i| revisions_left(i, &status)),
+        plan_instead: waiting
+            && holds_token
+            && input
+                .as_ref()
+                .is_some_and(|i| revisions_left(i, &status) > 0),
+        revisions: RevisionView::list(&status),
+        costs: operator_costs(&state, &headers, &id).await,
+        request: input.map(|input| input.request),
         rows_before,
         rows_parallel,
         rows_after,
@@ -495,6 +512,40 @@ pub async fn trip_page(
         csrf,
     };
     with_cookie(render(StatusCode::OK, &page), cookie)
+}
+
+/// What the trip's agents cost, for an operator's eyes only.
+async fn operator_costs(
+    state: &WebState,
+    headers: &HeaderMap,
+    id: &str,
+) -> Option<(Vec<crate::review_trail::CostRow>, String)> {
+    if !state.admin.seen_by_operator(headers) {
+        return None;
+    }
+    let costs = state.trips.costs(id).await.ok()?;
+    let total = format!(
+        "{} tokens, {}",
+        costs.tokens.total_tokens,
+        crate::dashboard::usd(costs.cost_usd, false)
+    );
+    Some((crate::review_trail::CostRow::list(&costs), total))
+}
+
+/// How many more revised plans the trip's reviewer may ask for.
+pub(crate) fn revisions_left(
+    input: &travel_orchestration::workflow::TripInput,
+    status: &TripStatus,
+) -> u32 {
+    if input.workflow_revision < 4 {
+        return 0;
+    }
+    let revision = status
+        .progress
+        .as_ref()
+        .and_then(|p| p.plan.as_ref())
+        .map_or(1, |p| p.revision);
+    (input.max_revisions + 1).saturating_sub(revision)
 }
 
 /// Approve or reject, from the review page or the operator's instance page.
@@ -522,7 +573,7 @@ impl DecisionForm {
             }
         };
         let comments = Some(self.comments.trim().to_owned()).filter(|c| !c.is_empty());
-        Ok(ApprovalDecision { approved, comments })
+        Ok(ApprovalDecision::new(approved, comments))
     }
 }
 

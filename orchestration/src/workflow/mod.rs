@@ -3,8 +3,12 @@
 //! 1. the destination agent recommends three destinations; the trip goes to the first;
 //! 2. the itinerary agent and the local-tips agent plan for it, in parallel;
 //! 3. the totals are computed in code and the plan is saved through the plan store;
-//! 4. the approval is announced (when a webhook is configured), then a durable wait for
-//!    [`APPROVAL_EVENT`] races the approval window (7 days by default), with nothing in flight;
+//! 4. a durable wait for [`APPROVAL_EVENT`] races the approval window (7 days by default), with
+//!    nothing in flight (revisions 1 to 3 announce it first with a step of their own; from
+//!    revision 4 the notifications of every state change do, see `crate::notifications`);
+//!    the reviewer may ask for changes instead (revision 4 on): the itinerary and tips are
+//!    planned again with their comments, for another recommended destination if they chose one,
+//!    saved as the next revision, and the wait starts again (at most `max_revisions` times);
 //! 5. approved: booked (idempotently, keyed by the trip); rejected or expired: finished unbooked.
 //!
 //! # Changing the workflow safely
@@ -35,7 +39,7 @@ use chrono::{DateTime, Utc};
 use duroxide::{Either2, OrchestrationContext};
 use travel_agents::{
     AgentReply, DestinationBrief, DestinationRecommendations, DestinationSuggestion, Itinerary,
-    LocalTips,
+    LocalTips, ReviewerFeedback,
 };
 
 pub use types::{
@@ -45,7 +49,8 @@ pub use types::{
 use crate::booking::{BookingConfirmation, BookingRequest};
 use crate::plan::{CostSummary, TripPlan};
 use crate::progress::{
-    ApprovalDecision, ApprovalWindow, SavedPlan, TripOutcome, TripState, TripStep,
+    ApprovalDecision, ApprovalWindow, ChangeRequest, PlanRevision, ReviewAnswer, SavedPlan,
+    TripOutcome, TripState, TripStep,
 };
 use crate::store::PlanLocation;
 use durable::{Progress, call};
@@ -79,8 +84,11 @@ pub mod activity_name {
 /// 2. `SaveNewPlan` stamps the plan as it saves it (one step fewer), and the announcement step
 ///    runs only when a webhook is configured;
 /// 3. a step tried again after a failure says so in the progress (`retrying`), and again when it
-///    goes through.
-pub const WORKFLOW_REVISION: u32 = 3;
+///    goes through;
+/// 4. the reviewer may ask for a revised plan while the plan awaits approval ([`ReviewAnswer`]),
+///    and the progress lists every saved revision (`revisions`); the approval is announced by the
+///    notifications of every state change (`crate::notifications`), not by a step.
+pub const WORKFLOW_REVISION: u32 = 4;
 
 /// The orchestration.
 pub async fn plan_trip(ctx: OrchestrationContext, input: TripInput) -> Result<TripOutcome, String> {
@@ -91,13 +99,13 @@ pub async fn plan_trip(ctx: OrchestrationContext, input: TripInput) -> Result<Tr
     let destinations: AgentReply<DestinationRecommendations> = call_or_reuse(
         &ctx,
         &input,
-        activity_name::DESTINATION_AGENT,
+        (activity_name::DESTINATION_AGENT, false),
         &traveller,
         &progress,
     )
     .await?;
     let destination = top_destination(&destinations.output)?;
-    progress.now.destination = Some(format!("{}, {}", destination.name, destination.country));
+    progress.now.destination = Some(place(&destination));
     progress.enter(
         TripStep::ItineraryAndTips,
         format!(
@@ -110,14 +118,25 @@ pub async fn plan_trip(ctx: OrchestrationContext, input: TripInput) -> Result<Tr
     let brief = DestinationBrief {
         destination,
         traveller,
+        feedback: None,
     };
     let (itinerary, tips) = plan_days_and_tips(&ctx, &input, &brief, &progress).await?;
 
     // 3. The plan, saved.
     progress.enter(TripStep::Saving, "Saving the plan");
-    let plan = assemble_plan(&ctx, &input, brief, destinations, itinerary, tips);
-    let (saved, saved_at) = save_plan(&ctx, &input, plan, &progress).await?;
-    progress.now.plan = Some(saved.clone());
+    let plan = assemble_plan(&ctx, &input, &brief, &destinations, itinerary, tips);
+    let (saved, saved_at) = save_plan(&ctx, &input, plan, &mut progress).await?;
+
+    // 4 and 5, with revisions on the reviewer's request (revision 4 on).
+    if input.workflow_revision >= 4 {
+        let round = Round {
+            destinations,
+            brief,
+            saved,
+            saved_at,
+        };
+        return review(&ctx, &input, progress, round).await;
+    }
 
     // 4. Approval.
     let window = approval_window(saved_at, input.approval_timeout_secs);
@@ -130,6 +149,133 @@ pub async fn plan_trip(ctx: OrchestrationContext, input: TripInput) -> Result<Tr
     conclude(&ctx, &input, progress, saved, decision).await
 }
 
+/// "Lisbon, Portugal".
+fn place(destination: &DestinationSuggestion) -> String {
+    format!("{}, {}", destination.name, destination.country)
+}
+
+/// The plan under review and what it was made from.
+struct Round {
+    destinations: AgentReply<DestinationRecommendations>,
+    brief: DestinationBrief,
+    saved: SavedPlan,
+    saved_at: DateTime<Utc>,
+}
+
+/// Steps 4 and 5 from revision 4 on: each saved revision waits for the reviewer; asked for
+/// changes, the workflow plans the next revision and waits again; approved, rejected or expired,
+/// the trip ends as before.
+async fn review(
+    ctx: &OrchestrationContext,
+    input: &TripInput,
+    mut progress: Progress<'_>,
+    mut round: Round,
+) -> Result<TripOutcome, String> {
+    loop {
+        // Announced by the notifications (`crate::notifications`), not by a step of its own.
+        let window = approval_window(round.saved_at, input.approval_timeout_secs);
+        progress.now.approval = Some(window.clone());
+        let waiting = match round.saved.revision {
+            1 => "Waiting for approval".to_owned(),
+            n => format!("Waiting for approval of revision {n}"),
+        };
+        progress.enter(TripStep::AwaitingApproval, waiting);
+        match wait_for_answer(ctx, input, &window, round.saved.revision).await? {
+            Some(ReviewAnswer::Changes { changes }) => {
+                round = revise(ctx, input, &mut progress, round, changes).await?;
+            }
+            Some(ReviewAnswer::Decision(decision)) => {
+                return conclude(ctx, input, progress, round.saved, Some(decision)).await;
+            }
+            None => return conclude(ctx, input, progress, round.saved, None).await,
+        }
+    }
+}
+
+/// The reviewer's answer on `revision`, or `None` when the window closes first. An answer that
+/// cannot apply (about another revision, or changes beyond `max_revisions`: the API refuses
+/// both before they get here) is set aside, and the wait goes on until the window closes.
+async fn wait_for_answer(
+    ctx: &OrchestrationContext,
+    input: &TripInput,
+    window: &ApprovalWindow,
+    revision: u32,
+) -> Result<Option<ReviewAnswer>, String> {
+    let mut wait = Duration::from_secs(input.approval_timeout_secs);
+    loop {
+        let timer = ctx.schedule_timer(wait);
+        let data = match ctx.select2(timer, ctx.dequeue_event(APPROVAL_EVENT)).await {
+            Either2::First(()) => return Ok(None),
+            Either2::Second(data) => data,
+        };
+        let answer = serde_json::from_str(&data).unwrap_or_else(|_| {
+            ReviewAnswer::Decision(ApprovalDecision::new(
+                false,
+                Some(format!("unreadable decision rejected: {data}")),
+            ))
+        });
+        let other_revision = answer.revision().is_some_and(|r| r != revision);
+        let over_limit =
+            matches!(answer, ReviewAnswer::Changes { .. }) && revision > input.max_revisions;
+        if !other_revision && !over_limit {
+            return Ok(Some(answer));
+        }
+        ctx.trace_warn(format!(
+            "an answer that cannot apply to revision {revision} was set aside: {data}"
+        ));
+        let now: DateTime<Utc> = ctx.utc_now().await?.into();
+        match (window.expires_at - now).to_std() {
+            Ok(left) if !left.is_zero() => wait = left,
+            _ => return Ok(None),
+        }
+    }
+}
+
+/// The next revision, as the reviewer asked: the itinerary and tips planned again with their
+/// comments, for another of the recommended destinations if they chose one (the destination
+/// agent is not asked again), then saved.
+async fn revise(
+    ctx: &OrchestrationContext,
+    input: &TripInput,
+    progress: &mut Progress<'_>,
+    round: Round,
+    changes: ChangeRequest,
+) -> Result<Round, String> {
+    let revision = round.saved.revision + 1;
+    let mut brief = round.brief;
+    let chosen = changes
+        .destination
+        .and_then(|n| round.destinations.output.destinations.get(usize::from(n)));
+    if let Some(chosen) = chosen {
+        brief.destination = chosen.clone();
+    }
+    brief.feedback = Some(ReviewerFeedback {
+        revision,
+        comments: changes.comments.clone(),
+    });
+    progress.now.destination = Some(place(&brief.destination));
+    progress.now.approval = None;
+    progress.enter(
+        TripStep::ItineraryAndTips,
+        format!(
+            "Revising the plan as asked: planning the days in {} again (revision {revision})",
+            brief.destination.name
+        ),
+    );
+    let (itinerary, tips) = plan_days_and_tips(ctx, input, &brief, progress).await?;
+    progress.enter(TripStep::Saving, format!("Saving revision {revision}"));
+    let mut plan = assemble_plan(ctx, input, &brief, &round.destinations, itinerary, tips);
+    plan.revision = revision;
+    plan.changes = Some(changes);
+    let (saved, saved_at) = save_plan(ctx, input, plan, progress).await?;
+    Ok(Round {
+        destinations: round.destinations,
+        brief,
+        saved,
+        saved_at,
+    })
+}
+
 /// Where retries are reported: revision 3 on (earlier revisions recorded no such reports, and
 /// their replay must not make any).
 fn retries_shown<'p, 'c>(
@@ -140,15 +286,17 @@ fn retries_shown<'p, 'c>(
 }
 
 /// An agent's step: its answer from the failed trip this one retries, when that trip got it
-/// (recorded in the input, so replays see the same), else the agent is asked.
+/// (recorded in the input, so replays see the same), else the agent is asked. A revision's
+/// calls (`revising`) are always asked: the failed trip's answers are for the first plan.
 async fn call_or_reuse<I: serde::Serialize, O: serde::de::DeserializeOwned>(
     ctx: &OrchestrationContext,
     input: &TripInput,
-    name: &str,
+    (name, revising): (&str, bool),
     arguments: &I,
     progress: &Progress<'_>,
 ) -> Result<O, String> {
-    if let Some(result) = input.reused.as_ref().and_then(|r| r.results.get(name)) {
+    let reused = input.reused.as_ref().filter(|_| !revising);
+    if let Some(result) = reused.and_then(|r| r.results.get(name)) {
         return serde_json::from_value(result.clone()).map_err(|e| {
             format!("{name}: the answer reused from the failed trip is unreadable: {e}")
         });
@@ -172,19 +320,20 @@ async fn plan_days_and_tips(
     brief: &DestinationBrief,
     progress: &Progress<'_>,
 ) -> Result<(AgentReply<Itinerary>, AgentReply<LocalTips>), String> {
+    let revising = brief.feedback.is_some();
     let (itinerary, tips) = ctx
         .join2(
             call_or_reuse::<_, AgentReply<Itinerary>>(
                 ctx,
                 input,
-                activity_name::ITINERARY_AGENT,
+                (activity_name::ITINERARY_AGENT, revising),
                 brief,
                 progress,
             ),
             call_or_reuse::<_, AgentReply<LocalTips>>(
                 ctx,
                 input,
-                activity_name::LOCAL_TIPS_AGENT,
+                (activity_name::LOCAL_TIPS_AGENT, revising),
                 brief,
                 progress,
             ),
@@ -193,12 +342,12 @@ async fn plan_days_and_tips(
     Ok((itinerary?, tips?))
 }
 
-/// The plan, totals computed in code; stamped when it is saved.
+/// The plan (its first revision), totals computed in code; stamped when it is saved.
 fn assemble_plan(
     ctx: &OrchestrationContext,
     input: &TripInput,
-    brief: DestinationBrief,
-    destinations: AgentReply<DestinationRecommendations>,
+    brief: &DestinationBrief,
+    destinations: &AgentReply<DestinationRecommendations>,
     itinerary: AgentReply<Itinerary>,
     tips: AgentReply<LocalTips>,
 ) -> TripPlan {
@@ -210,20 +359,30 @@ fn assemble_plan(
         request: input.request.clone(),
         costs: CostSummary::compute(&itinerary.output, &brief.traveller.budget),
         demo: destinations.thread.demo || itinerary.thread.demo || tips.thread.demo,
-        recommendations: destinations.output,
-        destination: brief.destination,
+        recommendations: destinations.output.clone(),
+        destination: brief.destination.clone(),
         itinerary: itinerary.output,
         local_tips: tips.output,
+        changes: None,
     }
 }
 
-/// Saves the plan and says where, and when it was stamped.
+/// Saves the plan and says where, and when it was stamped; the progress shows it (and, from
+/// revision 4 on, lists it among the revisions).
 async fn save_plan(
     ctx: &OrchestrationContext,
     input: &TripInput,
     mut plan: TripPlan,
-    progress: &Progress<'_>,
+    progress: &mut Progress<'_>,
 ) -> Result<(SavedPlan, DateTime<Utc>), String> {
+    let revision = PlanRevision {
+        revision: plan.revision,
+        destination: place(&plan.destination),
+        days: plan.itinerary.days.len() as u32,
+        total: plan.costs.total.clone(),
+        over_budget: plan.costs.over_budget,
+        changes: plan.changes.clone(),
+    };
     let retry = &input.retries.storage;
     let shown = retries_shown(input, progress);
     let (location, saved_at) = if input.workflow_revision >= 2 {
@@ -242,6 +401,10 @@ async fn save_plan(
         total: plan.costs.total.clone(),
         over_budget: plan.costs.over_budget,
     };
+    progress.now.plan = Some(saved.clone());
+    if input.workflow_revision >= 4 {
+        progress.now.revisions.push(revision);
+    }
     Ok((saved, saved_at))
 }
 
@@ -291,9 +454,8 @@ async fn wait_for_decision(
     let timer = ctx.schedule_timer(Duration::from_secs(timeout_secs));
     match ctx.select2(timer, ctx.dequeue_event(APPROVAL_EVENT)).await {
         Either2::First(()) => None,
-        Either2::Second(data) => Some(serde_json::from_str(&data).unwrap_or(ApprovalDecision {
-            approved: false,
-            comments: Some(format!("unreadable decision rejected: {data}")),
+        Either2::Second(data) => Some(serde_json::from_str(&data).unwrap_or_else(|_| {
+            ApprovalDecision::new(false, Some(format!("unreadable decision rejected: {data}")))
         })),
     }
 }

@@ -31,6 +31,10 @@ pub struct TripInput {
     /// A trip started again after another failed: the answers that one had already got.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reused: Option<Reused>,
+    /// How many times the reviewer may ask for a revised plan (revision 4 on; 0 for trips
+    /// started before revisions could be asked for).
+    #[serde(default)]
+    pub max_revisions: u32,
 }
 
 /// What a trip started again after a failure takes from the failed one (`retry_of`): the
@@ -196,13 +200,19 @@ mod tests {
             workflow_revision: 2,
             reused: None,
             announce_approval: false,
+            max_revisions: 3,
         })
         .unwrap();
         let object = input.as_object_mut().unwrap();
         object.remove("workflowRevision");
         object.remove("announceApproval");
+        object.remove("maxRevisions");
         let old: TripInput = serde_json::from_value(input).unwrap();
         assert_eq!((old.workflow_revision, old.announce_approval), (1, true));
+        assert_eq!(
+            old.max_revisions, 0,
+            "no revisions for trips that could not have them"
+        );
     }
 
     #[test]
