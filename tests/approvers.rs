@@ -5,31 +5,11 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::*;
-
-/// A receiver that keeps the notifications' bodies.
-async fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let sink = received.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
-            let sink = sink.clone();
-            async move {
-                sink.lock().unwrap().push(body);
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, received)
-}
 
 /// The approvers' links of the notification for `event` (waits for it).
 async fn links_of(received: &Mutex<Vec<Value>>, id: &str, event: &str) -> Vec<(String, String)> {
@@ -89,7 +69,7 @@ async fn post_form(service: &Service, id: &str, form: String) -> reqwest::Respon
 async fn an_approver_reviews_asks_for_changes_and_approves_through_signed_links() {
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
-    let (hook, received) = receiver().await;
+    let (hook, received) = webhook_receiver().await;
     let service = Service::start(
         data.path(),
         &demo,
@@ -232,7 +212,7 @@ async fn an_approver_reviews_asks_for_changes_and_approves_through_signed_links(
 async fn a_link_expires_with_its_approval_window() {
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
-    let (hook, received) = receiver().await;
+    let (hook, received) = webhook_receiver().await;
     let service = Service::start(
         data.path(),
         &demo,

@@ -101,26 +101,6 @@ async fn approved_trips_are_booked_once_with_the_plan_saved_and_threads_kept() {
     assert_eq!(service.bookings(), 1);
 }
 
-/// A local webhook receiver that keeps what it was sent.
-async fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
-    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = received.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
-            let sink = sink.clone();
-            async move {
-                sink.lock().unwrap().push(body);
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, received)
-}
-
 #[tokio::test]
 async fn rejected_trips_finish_unbooked_with_the_comments() {
     let data = tempfile::tempdir().unwrap();

@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::time::Duration;
-
 use support::browser::Browser;
 use support::*;
 
@@ -106,12 +104,9 @@ async fn plan_watch_progress_review_and_approve_in_the_browser() {
 
     browser.fill("comments", "Wonderful").await;
     browser.click("approve").await;
-    browser.wait_for("#notice", false).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !browser.text("#notice").await.contains("confirmation code") {
-        assert!(std::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    browser
+        .wait_for_text("#notice", "confirmation code", false)
+        .await;
     browser.screenshot("booked").await;
     assert_eq!(service.bookings(), 1);
 
@@ -233,13 +228,9 @@ async fn without_javascript_submit_and_approve_still_work() {
     assert!(revisions.contains("destination"), "{revisions}");
     assert_ne!(browser.text("#destinations .chosen").await, chosen);
     browser.click("approve").await;
-    browser.wait_for("#notice", true).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !browser.text("#notice").await.contains("confirmation code") {
-        assert!(std::time::Instant::now() < deadline);
-        browser.client.refresh().await.unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    browser
+        .wait_for_text("#notice", "confirmation code", true)
+        .await;
     browser.screenshot("no-javascript-booked").await;
     assert_eq!(service.bookings(), 1);
     browser.close().await;
@@ -425,13 +416,9 @@ async fn an_approver_approves_from_their_signed_link_in_the_browser() {
     browser.screenshot("approver-review").await;
     browser.fill("comments", "Have a good time").await;
     browser.click("approve").await;
-    browser.wait_for("#notice", true).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !browser.text("#notice").await.contains("confirmation code") {
-        assert!(std::time::Instant::now() < deadline);
-        browser.client.refresh().await.unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    browser
+        .wait_for_text("#notice", "confirmation code", true)
+        .await;
     assert!(!browser.exists("#decision").await, "the link acts no more");
     assert_eq!(service.bookings(), 1);
     let decision = service.trip(&id).await["outcome"]["decision"].clone();

@@ -491,3 +491,66 @@ async fn a_revision_plans_only_what_changed_and_a_retry_of_a_revised_trip_reuses
     );
     service.engine.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn the_tables_of_revision_3_move_forward_on_postgresql_too() {
+    use travel_orchestration::trip_index::Db;
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let schema = format!("release3_{}", fastrand::u64(..));
+    let location = StoreLocation::Postgres(travel_orchestration::PostgresSettings {
+        url: url.clone(),
+        schema: schema.clone(),
+        entra: false,
+    });
+    let tuning = EngineTuning::default();
+    let store = Store::open(&location, &tuning).await.unwrap();
+    let Db::Postgres(pool, _) = store.index.db().clone() else {
+        unreachable!()
+    };
+    // The two tables as release 3 made them, with a row each.
+    for sql in [
+        format!(
+            "CREATE TABLE {schema}.trip_decisions (id TEXT PRIMARY KEY, approved BOOLEAN NOT NULL, comments TEXT, decided_ms BIGINT NOT NULL, delivered_ms BIGINT)"
+        ),
+        format!(
+            "INSERT INTO {schema}.trip_decisions VALUES ('trip-old', false, 'Not this year', 1, 2)"
+        ),
+        format!(
+            "CREATE TABLE {schema}.agent_usage (id TEXT NOT NULL, agent TEXT NOT NULL, model TEXT NOT NULL, demo BOOLEAN NOT NULL, prompt_tokens BIGINT NOT NULL, cached_tokens BIGINT NOT NULL, completion_tokens BIGINT NOT NULL, PRIMARY KEY (id, agent))"
+        ),
+        format!(
+            "INSERT INTO {schema}.agent_usage VALUES ('trip-old', 'itinerary', 'gpt-4o-mini', false, 1200, 100, 300)"
+        ),
+    ] {
+        sqlx::query(&sql).execute(&pool).await.unwrap();
+    }
+    drop(store);
+
+    let store = Store::open(&location, &tuning).await.unwrap();
+    let answer = store.index.answer("trip-old", 1).await.unwrap();
+    let mut expected = ApprovalDecision::new(false, Some("Not this year".into()));
+    expected.revision = Some(1);
+    assert_eq!(
+        answer,
+        Some(travel_orchestration::ReviewAnswer::Decision(expected))
+    );
+    let usage = store.index.usage_of(&["trip-old".into()]).await.unwrap();
+    assert_eq!(usage.len(), 1);
+    assert_eq!(
+        (usage[0].2.revision, usage[0].2.usage.prompt_tokens),
+        (1, 1200)
+    );
+    let left: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pg_tables WHERE schemaname = $1 AND tablename IN ('trip_decisions', 'agent_usage')",
+    )
+    .bind(&schema)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(left, 0, "the old tables are gone");
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&pool)
+        .await
+        .unwrap();
+}

@@ -118,6 +118,20 @@ impl Browser {
         }
     }
 
+    /// Waits for an element to appear and hold `text`, reloading the page each time when
+    /// `reload` (without JavaScript nothing updates it).
+    pub async fn wait_for_text(&self, css: &str, text: &str, reload: bool) {
+        self.wait_for(css, reload).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.text(css).await.contains(text) {
+            assert!(Instant::now() < deadline, "`{css}` never said `{text}`");
+            if reload {
+                self.client.refresh().await.unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
     /// Saves a screenshot under `screenshots/` (ignored by git).
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap();

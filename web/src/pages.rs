@@ -52,6 +52,15 @@ pub(crate) fn error_page(status: StatusCode, title: &str, message: impl Into<Str
     )
 }
 
+/// The page for an answer whose fields were refused (`TripError::Invalid`): what was wrong.
+pub(crate) fn invalid_fields_page(
+    title: &str,
+    fields: &[travel_orchestration::FieldError],
+) -> Response {
+    let problems: Vec<&str> = fields.iter().map(|f| f.message.as_str()).collect();
+    error_page(StatusCode::UNPROCESSABLE_ENTITY, title, problems.join("; "))
+}
+
 /// A trip error as a page, with the status the API gives it (see [`ErrorCode`]).
 pub(crate) fn trip_error(error: TripError) -> Response {
     let code = ErrorCode::from(&error);

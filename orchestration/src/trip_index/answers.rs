@@ -14,12 +14,17 @@ pub struct RecordedAnswer {
     pub answer: ReviewAnswer,
 }
 
-fn read(instance_id: String, revision: i64, answer: &str) -> Option<RecordedAnswer> {
-    Some(RecordedAnswer {
-        instance_id,
-        revision: u32::try_from(revision).ok()?,
-        answer: serde_json::from_str(answer).ok()?,
-    })
+/// Rows of (id, revision, answer) as recorded answers (unreadable ones left out).
+fn read_all(rows: Vec<(String, i64, String)>) -> Vec<RecordedAnswer> {
+    rows.into_iter()
+        .filter_map(|(instance_id, revision, answer)| {
+            Some(RecordedAnswer {
+                instance_id,
+                revision: u32::try_from(revision).ok()?,
+                answer: serde_json::from_str(&answer).ok()?,
+            })
+        })
+        .collect()
 }
 
 impl TripIndex {
@@ -82,14 +87,11 @@ impl TripIndex {
             "SELECT id, revision, answer FROM {} WHERE id = $1 ORDER BY revision",
             self.answers
         );
-        let rows: Vec<(String, i64, String)> = on_db!(&self.db, |pool| sqlx::query_as(&sql)
+        let rows = on_db!(&self.db, |pool| sqlx::query_as(&sql)
             .bind(instance_id)
             .fetch_all(pool)
             .await)?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(id, revision, answer)| read(id, revision, &answer))
-            .collect())
+        Ok(read_all(rows))
     }
 
     /// The recorded answer reached the workflow's queue.
@@ -120,13 +122,10 @@ impl TripIndex {
             self.answers
         );
         let cutoff = now_ms() - grace.as_millis() as i64;
-        let rows: Vec<(String, i64, String)> = on_db!(&self.db, |pool| sqlx::query_as(&sql)
+        let rows = on_db!(&self.db, |pool| sqlx::query_as(&sql)
             .bind(cutoff)
             .fetch_all(pool)
             .await)?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(id, revision, answer)| read(id, revision, &answer))
-            .collect())
+        Ok(read_all(rows))
     }
 }
