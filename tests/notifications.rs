@@ -227,6 +227,12 @@ async fn every_change_is_notified_signed_retried_and_delivered_once_across_a_kil
         .await
         .unwrap();
     assert_eq!(all.matches(&format!(">{id}</a>")).count(), 4, "{all}");
+    // The attempts are counted for the metrics (this process' since the restart).
+    let metrics = service.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"travel_notifications_total{event="booked",outcome="delivered"} 1"#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

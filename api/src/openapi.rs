@@ -326,7 +326,7 @@ fn management(doc: &mut Doc) {
         "responses": {"202": {"description": "Terminating"}, "401": e401.clone(), "404": e404, "409": e409}
     }));
     doc.op("get", "/metrics", json!({
-        "summary": "The process' metrics in Prometheus' text format (the engine's `duroxide_*`, the agents' `travel_agent_*` and `travel_llm_errors_total`, the trips' `travel_trips*`, `travel_approval_wait_seconds`, `travel_plan_store_*`)",
+        "summary": "The process' metrics in Prometheus' text format (the engine's `duroxide_*`, the agents' `travel_agent_*` and `travel_llm_errors_total`, the trips' `travel_trips*`, `travel_approval_wait_seconds`, `travel_plan_store_*`, `travel_notifications_total`)",
         "operationId": "metrics", "security": security,
         "responses": {"200": {"description": "Prometheus text exposition format 0.0.4", "content": {"text/plain": {"schema": {"type": "string"}}}}, "401": e401}
     }));

@@ -169,6 +169,7 @@ impl Notifier {
         let (status_code, error) = match request.body(body).send().await {
             Ok(r) if r.status().is_success() => {
                 tracing::info!(key = %notice.key(), "notification delivered");
+                crate::telemetry::notification_attempt(notice.event.as_str(), "delivered");
                 return Attempt {
                     delivered: true,
                     next_ms: None,
@@ -186,6 +187,12 @@ impl Notifier {
         let next_ms = (attempts < MAX_ATTEMPTS)
             .then(|| Utc::now().timestamp_millis() + back_off(attempts).as_millis() as i64);
         tracing::warn!(key = %notice.key(), attempts, %error, gave_up = next_ms.is_none(), "a notification was not delivered");
+        let outcome = if next_ms.is_some() {
+            "retrying"
+        } else {
+            "given_up"
+        };
+        crate::telemetry::notification_attempt(notice.event.as_str(), outcome);
         Attempt {
             delivered: false,
             next_ms,

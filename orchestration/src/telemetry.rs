@@ -1,7 +1,8 @@
 //! What the trips tell the process' metrics (the `metrics` facade; the service renders them at
 //! `GET /metrics`): trips started and finished by outcome, trips by state (set when the metrics
-//! are read), how long approvals waited, and the plan store's latency and errors. The engine's
-//! own metrics (`duroxide_*`) come through the same facade.
+//! are read), how long approvals waited, the plan store's latency and errors, and the
+//! notifications' delivery attempts. The engine's own metrics (`duroxide_*`) come through the
+//! same facade.
 
 use std::time::Duration;
 
@@ -36,4 +37,10 @@ pub fn trips_by_state(counts: &std::collections::BTreeMap<String, usize>) {
         let n = counts.get(state.as_str()).copied().unwrap_or(0);
         metrics::gauge!("travel_trips", "state" => state.as_str()).set(n as f64);
     }
+}
+
+/// One attempt at delivering a notification: `delivered`, `retrying` or `given_up`.
+pub(crate) fn notification_attempt(event: &'static str, outcome: &'static str) {
+    metrics::counter!("travel_notifications_total", "event" => event, "outcome" => outcome)
+        .increment(1);
 }

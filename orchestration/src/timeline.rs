@@ -1,5 +1,6 @@
 //! When each step of a trip ran, read from the workflow history (for progress pages and the
-//! operator's timeline).
+//! operator's timeline). A revised plan's steps replace the earlier plan's from the itinerary
+//! on: the rows show the plan under review.
 
 use chrono::{DateTime, TimeZone, Utc};
 use duroxide::{Event, EventKind};
@@ -71,7 +72,23 @@ const ROWS: &[(&str, &str, &[&str])] = &[
     ),
     ("booking", "Booking", &[activity_name::BOOK_TRIP]),
 ];
+const ITINERARY_ROW: usize = 1;
+const LOCAL_TIPS_ROW: usize = 2;
 const APPROVAL_ROW: usize = 4;
+
+impl TimelineRow {
+    fn pending(key: &str, label: &str) -> Self {
+        Self {
+            key: key.into(),
+            label: label.into(),
+            state: RowState::Pending,
+            started_at: None,
+            finished_at: None,
+            elapsed_ms: None,
+            attempts: 0,
+        }
+    }
+}
 
 /// The time of an engine record (milliseconds since 1970).
 pub(crate) fn utc_from_ms(ms: u64) -> Option<DateTime<Utc>> {
@@ -83,15 +100,7 @@ pub fn timeline(history: &[Event], finished: bool, now: DateTime<Utc>) -> Vec<Ti
     let mut timeline = Timeline {
         rows: ROWS
             .iter()
-            .map(|(key, label, _)| TimelineRow {
-                key: (*key).into(),
-                label: (*label).into(),
-                state: RowState::Pending,
-                started_at: None,
-                finished_at: None,
-                elapsed_ms: None,
-                attempts: 0,
-            })
+            .map(|(key, label, _)| TimelineRow::pending(key, label))
             .collect(),
         scheduled: Vec::new(),
     };
@@ -114,6 +123,15 @@ impl Timeline {
         match &event.kind {
             EventKind::ActivityScheduled { name, .. } => {
                 if let Some(i) = ROWS.iter().position(|(_, _, n)| n.contains(&name.as_str())) {
+                    // The agents asked again once the approval wait began: a revision of the
+                    // plan, whose steps the rows show from here on.
+                    let revising = [ITINERARY_ROW, LOCAL_TIPS_ROW].contains(&i)
+                        && self.rows[APPROVAL_ROW].state != RowState::Pending;
+                    if revising {
+                        for row in &mut self.rows[ITINERARY_ROW..=APPROVAL_ROW] {
+                            *row = TimelineRow::pending(&row.key, &row.label);
+                        }
+                    }
                     self.scheduled.push((event.event_id, i));
                     let row = &mut self.rows[i];
                     row.attempts += 1;

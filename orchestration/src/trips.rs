@@ -680,9 +680,16 @@ impl Trips {
         link: &LinkParams,
         answer: LinkAnswer,
     ) -> Result<TripStatus, TripError> {
-        let status = self.open_link(instance_id, link).await?;
-        Self::link_acts(&status, link)?;
+        let links = self.links().ok_or(crate::links::LinkError::BadSignature)?;
+        links.verify(instance_id, link, Utc::now())?;
+        // The revision is checked on the row the answer is recorded with: an answer is
+        // recorded for that row's revision only.
         let row = self.row(instance_id).await?;
+        let now = plan_revision(&row);
+        if link.revision != now {
+            let link = link.revision;
+            return Err(crate::links::LinkError::OldRevision { link, now }.into());
+        }
         let by = Reviewer {
             name: link.approver.clone(),
             via: DecidedVia::Link,

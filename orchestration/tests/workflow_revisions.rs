@@ -445,6 +445,14 @@ async fn a_revision_plans_only_what_changed_and_a_retry_of_a_revised_trip_reuses
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(second.destination, first.recommendations.destinations[2]);
+    // The timeline shows the revision's steps, and the new wait running.
+    let timeline = trips.timeline(id).await.unwrap();
+    let state = |key: &str| timeline.iter().find(|r| r.key == key).unwrap().state;
+    assert_eq!(state("approval"), travel_orchestration::RowState::Running);
+    assert_eq!(state("itinerary"), travel_orchestration::RowState::Done);
+    let itinerary = timeline.iter().find(|r| r.key == "itinerary").unwrap();
+    assert_eq!(itinerary.attempts, 1, "this revision's call only");
+    assert!(itinerary.started_at.unwrap() >= first.created_at);
     assert_eq!(second.recommendations, first.recommendations);
     assert_eq!(
         second.changes.as_ref().unwrap().comments.as_deref(),
