@@ -153,20 +153,7 @@ pub async fn start_with_plans(
     tracing::info!(store = %store.description, "workflows are kept in the {}", store.description);
     let links = approval_links(args, &store, &public_base_url).await?;
     // Started before the engine, so that no change goes unannounced.
-    let notifier = args.approval_webhook_url.clone().map(|url| {
-        if args.webhook_secret.is_none() {
-            tracing::warn!("WEBHOOK_SECRET is not set: notifications are sent unsigned");
-        }
-        Notifier {
-            index: store.index.clone(),
-            http: travel_platform::http::shared_client(),
-            url,
-            secret: args.webhook_secret.clone(),
-            public_base_url: public_base_url.clone(),
-            links: links.clone(),
-        }
-        .start()
-    });
+    let notifier = notifications(args, &store, &public_base_url, &links);
     let activities = Arc::new(Activities {
         agents: configured.agents.clone(),
         rates: configured.rates.clone(),
@@ -201,6 +188,28 @@ pub async fn start_with_plans(
         agents,
         _notifier: notifier,
     })
+}
+
+/// Delivers the notifications of every trip change to the webhook, when one is configured.
+fn notifications(
+    args: &ServeArgs,
+    store: &Store,
+    public_base_url: &str,
+    links: &Option<ApprovalLinks>,
+) -> Option<AbortOnDrop> {
+    let url = args.approval_webhook_url.clone()?;
+    if args.webhook_secret.is_none() {
+        tracing::warn!("WEBHOOK_SECRET is not set: notifications are sent unsigned");
+    }
+    let notifier = Notifier {
+        index: store.index.clone(),
+        http: travel_platform::http::shared_client(),
+        url,
+        secret: args.webhook_secret.clone(),
+        public_base_url: public_base_url.to_owned(),
+        links: links.clone(),
+    };
+    Some(notifier.start())
 }
 
 /// The approvers' signed review links (`APPROVERS`), under the store's own key.

@@ -373,6 +373,27 @@ fn thread_view(thread: travel_agents::AgentThread) -> ThreadView {
     }
 }
 
+/// The agents' threads as the operator reads them, each with the cost of its call (the latest
+/// revision's: the thread shown is that call's).
+fn priced_threads(
+    threads: Vec<travel_agents::AgentThread>,
+    costs: &travel_orchestration::costs::TripCosts,
+) -> Vec<ThreadView> {
+    threads
+        .into_iter()
+        .map(|thread| {
+            let cost = costs
+                .agents
+                .iter()
+                .rfind(|c| c.agent == thread.agent)
+                .map(|c| usd(c.cost_usd, c.reused));
+            let mut view = thread_view(thread);
+            view.tokens = format!("{}, {}", view.tokens, cost.unwrap_or_default());
+            view
+        })
+        .collect()
+}
+
 pub async fn instance(
     State(state): State<WebState>,
     Path(id): Path<String>,
@@ -387,20 +408,7 @@ pub async fn instance(
         Ok(inspection) => inspection,
         Err(e) => return trip_error(e),
     };
-    let threads = threads
-        .into_iter()
-        .map(|thread| {
-            let cost = detail
-                .costs
-                .agents
-                .iter()
-                .rfind(|c| c.agent == thread.agent)
-                .map(|c| usd(c.cost_usd, c.reused));
-            let mut view = thread_view(thread);
-            view.tokens = format!("{}, {}", view.tokens, cost.unwrap_or_default());
-            view
-        })
-        .collect();
+    let threads = priced_threads(threads, &detail.costs);
     let retries = state.trips.retries(&id).await.unwrap_or_default();
     let answers = state.trips.answers(&id).await.unwrap_or_default();
     let approver_links = state.trips.approver_links(&id).await.unwrap_or_default();

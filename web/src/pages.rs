@@ -478,6 +478,7 @@ pub async fn trip_page(
     let (csrf, cookie) = csrf_of(&headers);
     let progress = status.progress.clone();
     let (rows_before, rows_parallel, rows_after) = views::split_timeline(&timeline);
+    let left = input.as_ref().map_or(0, |i| revisions_left(i, &status));
     let page = TripPage {
         id: id.clone(),
         destination: progress.as_ref().and_then(|p| p.destination.clone()),
@@ -485,11 +486,7 @@ pub async fn trip_page(
         status: status.status.as_str().to_owned(),
         status_label: views::status_label(status.status).to_owned(),
         message: headline(&status),
-        percent: if status.status.is_final() {
-            100
-        } else {
-            progress.as_ref().map(|p| p.percent).unwrap_or(0)
-        },
+        percent: percent(&status),
         polling: matches!(status.status, TripState::Planning | TripState::Booking),
         retrying: progress
             .as_ref()
@@ -501,12 +498,8 @@ pub async fn trip_page(
             && retries.retried_by.is_none(),
         retried_by: retries.retried_by.clone(),
         notice: notice(&status),
-        revisions_left: input.as_ref().map_or(0, |i| revisions_left(i, &status)),
-        plan_instead: waiting
-            && holds_token
-            && input
-                .as_ref()
-                .is_some_and(|i| revisions_left(i, &status) > 0),
+        revisions_left: left,
+        plan_instead: waiting && holds_token && left > 0,
         revisions: RevisionView::list(&status),
         costs: operator_costs(&state, &headers, &id).await,
         request: input.map(|input| input.request),
@@ -521,6 +514,15 @@ pub async fn trip_page(
         csrf,
     };
     with_cookie(render(StatusCode::OK, &page), cookie)
+}
+
+/// How far along the trip is, for its progress bar.
+fn percent(status: &TripStatus) -> u8 {
+    match &status.progress {
+        _ if status.status.is_final() => 100,
+        Some(progress) => progress.percent,
+        None => 0,
+    }
 }
 
 /// What the trip's agents cost, for an operator's eyes only.
