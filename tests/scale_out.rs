@@ -200,3 +200,63 @@ async fn the_trips_index_is_rebuilt_from_the_engine_when_dropped() {
     assert_eq!(list["total"], 1, "{list}");
     assert_eq!(list["items"][0]["instanceId"], waiting.as_str());
 }
+
+#[tokio::test]
+async fn two_processes_deliver_each_notification_once() {
+    let data = tempfile::tempdir().unwrap();
+    let schema = Schema::new("notify_out");
+    let demo = DemoModel::start();
+    let (hook, received) = support::webhook_receiver().await;
+    let url = database_url();
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("DATABASE_SCHEMA", schema.name.as_str()),
+        ("APPROVAL_WEBHOOK_URL", hook.as_str()),
+    ];
+    let a = Service::start(data.path(), &demo, &env);
+    let b = Service::start(data.path(), &demo, &env);
+    let mut trips = Vec::new();
+    for n in 0..4 {
+        let on = if n % 2 == 0 { &a } else { &b };
+        trips.push(on.start_trip(&trip_body(2)).await);
+    }
+    for (n, (id, token)) in trips.iter().enumerate() {
+        // Decided on the other process than the one that started it.
+        let other = if n % 2 == 0 { &b } else { &a };
+        other.wait_for_status(id, "awaiting_approval").await;
+        let decided = other
+            .decide(id, Some(token), &json!({"approved": true}))
+            .await;
+        assert_eq!(decided.status(), 200);
+    }
+    for (id, _) in &trips {
+        a.wait_for_status(id, "booked").await;
+    }
+    // Planned, approved, booked: three per trip, each delivered once by one of the processes
+    // (a moment is left after the last, for any second delivery to show).
+    let keys = || -> Vec<String> {
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|n| {
+                format!(
+                    "{}:{}",
+                    n["instanceId"].as_str().unwrap(),
+                    n["event"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while keys().len() < trips.len() * 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let keys = keys();
+    let mut unique = keys.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), trips.len() * 3, "{keys:?}");
+    assert_eq!(keys.len(), unique.len(), "delivered twice: {keys:?}");
+}
