@@ -6,11 +6,12 @@
 //! [`crate::trip_index::Notice`]), then POSTed by a [`Notifier`]: each with an idempotency key
 //! (the same on every attempt: `{instanceId}:{event}:{revision}`), signed with HMAC-SHA-256
 //! under `WEBHOOK_SECRET`, and tried again with back-off (1 s doubling to 10 minutes) until the
-//! receiver answers 2xx, for about three hours. The outbox survives restarts and is shared by
-//! every process of a PostgreSQL store (a notification is leased to one of them at a time); the
-//! process that queued it is woken at once, the others look every 30 seconds. Delivery is at
-//! least once: a receiver that answered but whose answer was lost with a killed process gets
-//! the notification again, with the same key.
+//! receiver answers 2xx, for about three hours. Up to 20 go out at once, each trip's in the
+//! order they were queued. The outbox survives restarts and is shared by every process of a
+//! PostgreSQL store (a notification is leased to one of them at a time); the process that
+//! queued it is woken at once, the others look every 30 seconds. Delivery is at least once: a
+//! receiver that answered but whose answer was lost with a killed process gets the notification
+//! again, with the same key.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,10 +68,18 @@ impl TripEvent {
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|e| e.as_str() == text)
     }
+
+    /// Where the event comes in a trip's life (events queued in the same instant go in this
+    /// order).
+    fn rank(self) -> usize {
+        Self::ALL.iter().position(|e| *e == self).unwrap_or(0)
+    }
 }
 
 /// Attempts before a notification is given up (about three hours of back-off).
 pub const MAX_ATTEMPTS: u32 = 25;
+/// Notifications one process sends at once.
+const AT_ONCE: i64 = 20;
 /// How long one process may hold a notification it is delivering.
 const LEASE_MS: i64 = 30_000;
 /// How often a process looks for notifications it was not woken for (another process queued
@@ -130,18 +139,39 @@ impl Notifier {
         }
     }
 
-    /// Delivers what is due; answers how long until the next one is.
+    /// Delivers what is due, up to [`AT_ONCE`] at a time: the trips' side by side (a slow
+    /// receiver holds up no more), each trip's in the order they were queued. Answers how long
+    /// until the next one is due.
     async fn deliver_due(&self) -> Result<Duration, crate::trip_index::IndexError> {
         loop {
-            let due = self.index.due_notices(20).await?;
+            let due = self.index.due_notices(AT_ONCE).await?;
             if due.is_empty() {
                 break;
             }
+            let mut by_trip: Vec<Vec<Notice>> = Vec::new();
             for notice in due {
-                if self.index.claim_notice(&notice, LEASE_MS).await? {
-                    let outcome = self.deliver(&notice).await;
-                    self.index.notice_attempted(&notice, outcome).await?;
+                match by_trip
+                    .iter_mut()
+                    .find(|t| t[0].instance_id == notice.instance_id)
+                {
+                    Some(trip) => trip.push(notice),
+                    None => by_trip.push(vec![notice]),
                 }
+            }
+            for notices in &mut by_trip {
+                notices.sort_by_key(|n| (n.created_ms, n.event.rank()));
+            }
+            let trips = by_trip.iter().map(|notices| async move {
+                for notice in notices {
+                    if self.index.claim_notice(notice, LEASE_MS).await? {
+                        let outcome = self.deliver(notice).await;
+                        self.index.notice_attempted(notice, outcome).await?;
+                    }
+                }
+                Ok::<_, crate::trip_index::IndexError>(())
+            });
+            for delivered in futures::future::join_all(trips).await {
+                delivered?;
             }
         }
         let next = self.index.next_notice_ms().await?;
