@@ -422,7 +422,16 @@ pub(crate) fn notice(status: &TripStatus) -> Option<String> {
                 .unwrap_or_default();
             format!("Booked. Your confirmation code is {code}.{comments}")
         }
-        TripState::Rejected => format!("You rejected this plan; nothing was booked.{comments}"),
+        TripState::Rejected => {
+            let by = outcome
+                .decision
+                .as_ref()
+                .and_then(|d| d.decided_by.as_deref())
+                .filter(|by| *by != "requester")
+                .map(|by| format!(" by {by}"))
+                .unwrap_or_default();
+            format!("The plan was rejected{by}; nothing was booked.{comments}")
+        }
         TripState::Expired => {
             "The approval window closed before a decision; nothing was booked.".to_owned()
         }
