@@ -67,6 +67,7 @@ fn main() -> anyhow::Result<()> {
         cli.command,
         Command::Bench(_) | Command::Plan(_) | Command::Health { .. }
     );
+    travel_platform::memory::share_arenas();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
