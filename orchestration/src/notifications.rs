@@ -285,7 +285,7 @@ impl Notifier {
 pub struct Notification {
     pub event: TripEvent,
     pub instance_id: String,
-    /// The plan revision the event concerns (0 for a trip that failed before its first plan).
+    /// The plan revision the event concerns (0 for `failed`).
     pub revision: u32,
     pub occurred_at: Option<DateTime<Utc>>,
     pub state: Option<TripState>,

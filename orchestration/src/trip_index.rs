@@ -80,8 +80,9 @@ pub struct TurnRecord {
     pub started: Option<Started>,
     /// The last progress report.
     pub progress: Option<TripProgress>,
-    /// Every progress report, in order (the changes the turn made, for notifications).
-    pub reports: Vec<TripProgress>,
+    /// The state and plan revision of every progress report, in order (the changes the turn
+    /// made, for notifications).
+    pub reports: Vec<(TripState, u32)>,
     pub finished: Option<Finished>,
 }
 
@@ -127,7 +128,8 @@ impl TurnRecord {
                     status: Some(status),
                 } => {
                     if let Ok(progress) = serde_json::from_str::<TripProgress>(status) {
-                        record.reports.push(progress.clone());
+                        let revision = progress.plan.as_ref().map_or(1, |p| p.revision);
+                        record.reports.push((progress.state, revision));
                         record.progress = Some(progress);
                     }
                 }

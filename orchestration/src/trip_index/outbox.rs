@@ -56,11 +56,9 @@ const ANNOUNCE_WITHIN_MS: i64 = 3_600_000;
 /// The events a turn (or a whole history) records, with the plan revision each concerns.
 pub(super) fn events_of(record: &TurnRecord) -> Vec<(TripEvent, u32)> {
     let mut events = Vec::new();
-    let revision_of = |p: &TripProgress| p.plan.as_ref().map_or(1, |plan| plan.revision);
-    for progress in &record.reports {
-        match progress.state {
+    for &(state, revision) in &record.reports {
+        match state {
             TripState::AwaitingApproval => {
-                let revision = revision_of(progress);
                 let event = if revision > 1 {
                     TripEvent::Revised
                 } else {
@@ -68,11 +66,10 @@ pub(super) fn events_of(record: &TurnRecord) -> Vec<(TripEvent, u32)> {
                 };
                 events.push((event, revision));
             }
-            TripState::Booking => events.push((TripEvent::Approved, revision_of(progress))),
+            TripState::Booking => events.push((TripEvent::Approved, revision)),
             _ => {}
         }
     }
-    let last_revision = record.progress.as_ref().map_or(0, revision_of);
     match &record.finished {
         Some(Finished::Completed(outcome)) => {
             let revision = outcome.plan.revision;
@@ -87,7 +84,9 @@ pub(super) fn events_of(record: &TurnRecord) -> Vec<(TripEvent, u32)> {
             };
             events.extend(ended.map(|e| (e, revision)));
         }
-        Some(Finished::Failed(_)) => events.push((TripEvent::Failed, last_revision)),
+        // A trip fails once; a turn's record may not know its plan's revision (the history
+        // does), so the key has none, whichever one records it.
+        Some(Finished::Failed(_)) => events.push((TripEvent::Failed, 0)),
         None => {}
     }
     events.dedup();
