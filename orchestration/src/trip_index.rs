@@ -25,6 +25,7 @@ use duroxide::providers::Provider;
 use duroxide::{Event, EventKind};
 use travel_agents::{AgentName, ThreadMessage};
 
+use crate::engine::sqlite_writer::{Statement, Value};
 use crate::engine::write_turns::{WriteTurn, WriteTurns};
 use crate::progress::{ApprovalDecision, TripOutcome, TripProgress, TripState, TripStep};
 use crate::timeline::utc_from_ms;
@@ -59,6 +60,8 @@ pub use outbox::{Attempt, Notice, Snapshot};
 pub enum IndexError {
     #[error("the trips index failed: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("the trips index failed: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("the engine's history could not be read: {0}")]
     Engine(#[from] duroxide::providers::ProviderError),
 }
@@ -634,28 +637,63 @@ impl TripIndex {
              ON CONFLICT (id) DO NOTHING",
             self.trips
         );
-        let state = TripState::Planning.as_str();
-        let step = TripStep::Destinations.as_str();
-        let created = started.created_ms as i64;
+        let values = vec![
+            Value::Text(Some(instance_id.to_owned())),
+            Value::Text(Some(TripState::Planning.as_str().to_owned())),
+            Value::Text(Some(TripStep::Destinations.as_str().to_owned())),
+            Value::Text(Some(started.traveller.clone())),
+            Value::Int(Some(started.created_ms as i64)),
+            Value::Text(Some(started.token_sha256.clone())),
+        ];
         let _turn = self.writes.take().await;
-        on_db!(&self.db, |pool| sqlx::query(&sql)
-            .bind(instance_id)
-            .bind(state)
-            .bind(step)
-            .bind(&started.traveller)
-            .bind(created)
-            .bind(&started.token_sha256)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
+        self.write_all(&[Statement { sql, values }]).await?;
         Ok(())
+    }
+
+    /// Runs `statements` in one transaction and returns the rows each changed. On SQLite the
+    /// caller holds the write turn and they run on the store's writer connection; on PostgreSQL
+    /// they run in the pool.
+    pub(crate) async fn write_all(&self, statements: &[Statement]) -> Result<Vec<u64>, IndexError> {
+        if let Some(writer) = self.writes.sqlite_writer() {
+            let changed = writer.write_all(statements)?;
+            return Ok(changed.into_iter().map(|n| n as u64).collect());
+        }
+        macro_rules! bound {
+            ($statement:expr) => {{
+                let mut query = sqlx::query(&$statement.sql);
+                for value in &$statement.values {
+                    query = match value {
+                        Value::Int(v) => query.bind(*v),
+                        Value::Real(v) => query.bind(*v),
+                        Value::Text(v) => query.bind(v.clone()),
+                        Value::Bool(v) => query.bind(*v),
+                    };
+                }
+                query
+            }};
+        }
+        let mut changed = Vec::with_capacity(statements.len());
+        on_db!(&self.db, |pool| {
+            if let [statement] = statements {
+                changed.push(bound!(statement).execute(pool).await?.rows_affected());
+            } else {
+                let mut tx = pool.begin().await?;
+                for statement in statements {
+                    changed.push(bound!(statement).execute(&mut *tx).await?.rows_affected());
+                }
+                tx.commit().await?;
+            }
+        });
+        Ok(changed)
     }
 
     /// Brings a trip's row up to `record`, unless the row already reflects a later turn. Turns of
     /// instances that are not trips change nothing.
     pub async fn record_turn(&self, record: &TurnRecord) -> Result<(), IndexError> {
-        let turn = self.writes.take().await;
-        self.record_turn_during(&turn, record).await
+        let statement = self.turn_statement(record);
+        let _turn = self.writes.take().await;
+        self.write_all(&[statement]).await?;
+        self.queue_notices(record).await
     }
 
     /// [`Self::record_turn`] while the caller holds the write turn (the engine's store, right
@@ -666,6 +704,13 @@ impl TripIndex {
         record: &TurnRecord,
     ) -> Result<(), IndexError> {
         self.writes.count_one_more();
+        let statement = self.turn_statement(record);
+        self.write_all(&[statement]).await?;
+        self.queue_notices(record).await
+    }
+
+    /// The upsert that brings a trip's row up to `record`.
+    fn turn_statement(&self, record: &TurnRecord) -> Statement {
         let sql = self.turn_upsert_sql();
         let progress = record.progress.as_ref();
         let plan = progress.and_then(|p| p.plan.as_ref());
@@ -678,37 +723,35 @@ impl TripIndex {
             .started
             .as_ref()
             .map_or(record.updated_ms, |s| s.created_ms) as i64;
-        on_db!(&self.db, |pool| sqlx::query(&sql)
-            .bind(&record.instance_id)
-            .bind(record.state().as_str())
-            .bind(progress.map(|p| p.step.as_str()))
-            .bind(progress.and_then(|p| p.destination.clone()))
-            .bind(record.started.as_ref().map(|s| s.traveller.clone()))
-            .bind(created)
-            .bind(record.updated_ms as i64)
-            .bind(
+        let values = vec![
+            Value::Text(Some(record.instance_id.clone())),
+            Value::Text(Some(record.state().as_str().to_owned())),
+            Value::Text(progress.map(|p| p.step.as_str().to_owned())),
+            Value::Text(progress.and_then(|p| p.destination.clone())),
+            Value::Text(record.started.as_ref().map(|s| s.traveller.clone())),
+            Value::Int(Some(created)),
+            Value::Int(Some(record.updated_ms as i64)),
+            Value::Int(
                 progress
                     .and_then(|p| p.approval.as_ref())
-                    .map(|a| a.expires_at.timestamp_millis())
-            )
-            .bind(plan.map(|p| p.total.amount))
-            .bind(plan.map(|p| p.total.currency.to_string()))
-            .bind(
+                    .map(|a| a.expires_at.timestamp_millis()),
+            ),
+            Value::Real(plan.map(|p| p.total.amount)),
+            Value::Text(plan.map(|p| p.total.currency.to_string())),
+            Value::Text(
                 record
                     .decision()
-                    .map(|d| if d.approved { "approved" } else { "rejected" })
-            )
-            .bind(&error)
-            .bind(progress.and_then(|p| serde_json::to_string(p).ok()))
-            .bind(&outcome)
-            .bind(record.started.as_ref().map(|s| s.token_sha256.clone()))
-            .bind(record.seq as i64)
+                    .map(|d| if d.approved { "approved" } else { "rejected" }.to_owned()),
+            ),
+            Value::Text(error),
+            Value::Text(progress.and_then(|p| serde_json::to_string(p).ok())),
+            Value::Text(outcome),
+            Value::Text(record.started.as_ref().map(|s| s.token_sha256.clone())),
+            Value::Int(Some(record.seq as i64)),
             // Rows are created for trips only: by `started`, or by the turn that starts one.
-            .bind(record.started.is_some())
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
-        self.queue_notices(record).await
+            Value::Bool(Some(record.started.is_some())),
+        ];
+        Statement { sql, values }
     }
 
     /// Inserts or brings up to date a trip's row from a turn (`$1`..`$16` the columns, `$17`
@@ -1000,28 +1043,29 @@ impl TripIndex {
         );
         let messages = serde_json::to_string(messages).expect("messages serialise");
         let (agent, usage) = (thread.agent.as_str(), &thread.usage);
+        let id = Value::Text(Some(instance_id.to_owned()));
+        let agent = Value::Text(Some(agent.to_owned()));
+        let statements = [
+            Statement {
+                sql: conversation,
+                values: vec![id.clone(), agent.clone(), Value::Text(Some(messages))],
+            },
+            Statement {
+                sql: usage_sql,
+                values: vec![
+                    id,
+                    agent,
+                    Value::Text(Some(thread.model.clone())),
+                    Value::Bool(Some(thread.demo)),
+                    Value::Int(Some(usage.prompt_tokens as i64)),
+                    Value::Int(Some(usage.cached_tokens as i64)),
+                    Value::Int(Some(usage.completion_tokens as i64)),
+                    Value::Int(Some(i64::from(revision))),
+                ],
+            },
+        ];
         let _turn = self.writes.take().await;
-        on_db!(&self.db, |pool| {
-            let mut tx = pool.begin().await?;
-            sqlx::query(&conversation)
-                .bind(instance_id)
-                .bind(agent)
-                .bind(&messages)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(&usage_sql)
-                .bind(instance_id)
-                .bind(agent)
-                .bind(&thread.model)
-                .bind(thread.demo)
-                .bind(usage.prompt_tokens as i64)
-                .bind(usage.cached_tokens as i64)
-                .bind(usage.completion_tokens as i64)
-                .bind(i64::from(revision))
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await
-        })?;
+        self.write_all(&statements).await?;
         Ok(())
     }
 

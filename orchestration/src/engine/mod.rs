@@ -1,12 +1,16 @@
 //! The durable engine: duroxide on its store, and the engine's tuning, in one place.
 //!
 //! * [`sqlite`]: the embedded default, one file held by one process;
+//! * [`sqlite_queues`]: the SQLite store's fetches and acknowledgements, done by us;
+//! * [`sqlite_writer`]: the SQLite store's one writer connection;
 //! * [`postgres`]: duroxide-pg, shared by any number of processes;
 //! * [`store`]: the wrapper both go through (wake-ups, turn-taking writes, the trips index);
 //! * [`wakeups`]: the signals dispatchers wait on instead of polling.
 
 pub mod postgres;
 pub mod sqlite;
+pub mod sqlite_queues;
+pub mod sqlite_writer;
 pub mod store;
 pub mod wakeups;
 pub mod write_turns;
@@ -112,6 +116,7 @@ impl Store {
             provider,
             db,
             writes,
+            store_takes_turns,
             peers,
             description,
             keep_alive,
@@ -132,6 +137,7 @@ impl Store {
         let provider = Arc::new(WorkflowStore::new(StoreParts {
             provider,
             writes,
+            store_takes_turns,
             wakeups,
             peers,
             index: Some(index.clone()),
@@ -204,6 +210,9 @@ struct Backend {
     provider: Arc<dyn Provider>,
     db: Db,
     writes: WriteTurns,
+    /// Whether the provider takes the write turns itself (ours on SQLite), so the wrapper must
+    /// not.
+    store_takes_turns: bool,
     /// Other processes to wake (PostgreSQL).
     peers: Option<Arc<dyn store::Peers>>,
     description: String,
@@ -223,9 +232,10 @@ impl Backend {
             keep_alive.push(Box::new(lock));
         }
         Ok(Self {
-            db: Db::Sqlite(opened.provider.get_pool().clone()),
+            db: Db::Sqlite(opened.provider.duroxide().get_pool().clone()),
+            writes: opened.provider.writes().clone(),
+            store_takes_turns: true,
             provider: Arc::new(opened.provider),
-            writes: WriteTurns::one_at_a_time(),
             peers: None,
             description: format!("SQLite file {}", path.display()),
             keep_alive,
@@ -248,6 +258,7 @@ impl Backend {
             provider: Arc::new(provider),
             db: Db::Postgres(pool, settings.schema.clone()),
             writes: WriteTurns::concurrent(),
+            store_takes_turns: false,
             peers: Some(peers),
             description: format!(
                 "PostgreSQL {} schema {}",

@@ -1,4 +1,5 @@
-//! The embedded store: duroxide's SQLite provider on one file that this process holds alone.
+//! The embedded store: one SQLite file that this process holds alone, worked by duroxide's SQLite
+//! provider and, for the calls every workflow step makes, by [`super::sqlite_queues`].
 //!
 //! SQLite's write-ahead log serves one writer well and several processes badly (and not at all on
 //! network file shares), so the first `serve` on a data folder takes an exclusive lock beside the
@@ -8,14 +9,17 @@
 
 use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
 
 use duroxide::providers::sqlite::SqliteProvider;
 
 use super::EngineError;
+use super::sqlite_queues::SqliteStore;
+use super::sqlite_writer::SqliteWriter;
 
-/// The open store, and the lock that keeps it this process' own (when taken).
+/// The open store and the lock that keeps it this process' own (when taken).
 pub struct Opened {
-    pub provider: SqliteProvider,
+    pub provider: SqliteStore,
     pub lock: Option<File>,
 }
 
@@ -50,6 +54,8 @@ pub async fn open(path: &Path, exclusive: bool, cache_bytes: u64) -> Result<Open
             .await
             .map_err(|e| failed(format!("releasing old leases: {e}")))?;
     }
+    let writer = Arc::new(SqliteWriter::open(path).map_err(|e| failed(e.to_string()))?);
+    let provider = SqliteStore::new(provider, writer);
     Ok(Opened { provider, lock })
 }
 

@@ -40,6 +40,8 @@ pub struct WorkflowStore {
     inner: Arc<dyn Provider>,
     /// SQLite: one write transaction at a time in this process, shared with the trips index.
     writes: WriteTurns,
+    /// Whether the provider takes the write turns itself (ours on SQLite).
+    store_takes_turns: bool,
     wakeups: Arc<Wakeups>,
     peers: Option<Arc<dyn Peers>>,
     index: Option<Arc<TripIndex>>,
@@ -64,6 +66,9 @@ impl std::fmt::Debug for WorkflowStore {
 pub struct StoreParts {
     pub provider: Arc<dyn Provider>,
     pub writes: WriteTurns,
+    /// Whether `provider` takes the write turns itself (ours on SQLite, see
+    /// [`super::sqlite_queues`]).
+    pub store_takes_turns: bool,
     pub wakeups: Arc<Wakeups>,
     pub peers: Option<Arc<dyn Peers>>,
     pub index: Option<Arc<TripIndex>>,
@@ -78,6 +83,7 @@ impl WorkflowStore {
         Self {
             inner: parts.provider,
             writes: parts.writes,
+            store_takes_turns: parts.store_takes_turns,
             wakeups: parts.wakeups,
             peers: parts.peers,
             index: parts.index,
@@ -102,6 +108,16 @@ impl WorkflowStore {
     /// Waits for this process' turn to write (SQLite only).
     async fn write_turn(&self) -> WriteTurn<'_> {
         self.writes.take().await
+    }
+
+    /// The write turn for a call to the provider, unless the provider takes it itself (ours on
+    /// SQLite takes it around its transactions only, and serialises and parses outside it).
+    async fn turn_for_provider(&self) -> Option<WriteTurn<'_>> {
+        if self.store_takes_turns {
+            None
+        } else {
+            Some(self.writes.take().await)
+        }
     }
 
     /// Work was enqueued: wake this process' dispatchers and tell the other processes.
@@ -142,7 +158,7 @@ impl WorkflowStore {
             tokio::pin!(woken);
             woken.as_mut().enable();
             let found = {
-                let _turn = self.write_turn().await;
+                let _turn = self.turn_for_provider().await;
                 fetch().await?
             };
             if found.is_some() {
@@ -209,7 +225,7 @@ impl Provider for WorkflowStore {
             .map(|item| due_in(item, now))
             .collect();
         {
-            let turn = self.write_turn().await;
+            let turn = self.turn_for_provider().await;
             self.inner
                 .ack_orchestration_item(
                     lock_token,
@@ -228,7 +244,11 @@ impl Provider for WorkflowStore {
                 }
                 // The turn is durable; a failure here leaves the index behind, which the
                 // reconciler repairs (see `TripIndex::reconcile`).
-                if let Err(e) = index.record_turn_during(&turn, &record).await {
+                let recorded = match &turn {
+                    Some(turn) => index.record_turn_during(turn, &record).await,
+                    None => index.record_turn(&record).await,
+                };
+                if let Err(e) = recorded {
                     tracing::warn!(instance_id = %record.instance_id, error = %e, "the trips index could not record a turn");
                 }
             }
@@ -249,7 +269,7 @@ impl Provider for WorkflowStore {
         ignore_attempt: bool,
     ) -> Result<(), ProviderError> {
         {
-            let _turn = self.write_turn().await;
+            let _turn = self.turn_for_provider().await;
             self.inner
                 .abandon_orchestration_item(lock_token, delay, ignore_attempt)
                 .await?;
@@ -276,7 +296,7 @@ impl Provider for WorkflowStore {
         execution_id: u64,
         new_events: Vec<Event>,
     ) -> Result<(), ProviderError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.turn_for_provider().await;
         self.inner
             .append_with_execution(instance, execution_id, new_events)
             .await
@@ -284,7 +304,7 @@ impl Provider for WorkflowStore {
 
     async fn enqueue_for_worker(&self, item: WorkItem) -> Result<(), ProviderError> {
         {
-            let _turn = self.write_turn().await;
+            let _turn = self.turn_for_provider().await;
             self.inner.enqueue_for_worker(item).await?;
         }
         self.arrived(Queue::Activities, 1);
@@ -312,7 +332,7 @@ impl Provider for WorkflowStore {
     ) -> Result<(), ProviderError> {
         let completes = completion.is_some();
         {
-            let _turn = self.write_turn().await;
+            let _turn = self.turn_for_provider().await;
             self.inner.ack_work_item(token, completion).await?;
         }
         if completes {
@@ -326,7 +346,7 @@ impl Provider for WorkflowStore {
         token: &str,
         extend_for: Duration,
     ) -> Result<(), ProviderError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.turn_for_provider().await;
         self.inner.renew_work_item_lock(token, extend_for).await
     }
 
@@ -336,7 +356,7 @@ impl Provider for WorkflowStore {
         extend_for: Duration,
         idle_timeout: Duration,
     ) -> Result<usize, ProviderError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.turn_for_provider().await;
         self.inner
             .renew_session_lock(owner_ids, extend_for, idle_timeout)
             .await
@@ -346,7 +366,7 @@ impl Provider for WorkflowStore {
         &self,
         idle_timeout: Duration,
     ) -> Result<usize, ProviderError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.turn_for_provider().await;
         self.inner.cleanup_orphaned_sessions(idle_timeout).await
     }
 
@@ -357,7 +377,7 @@ impl Provider for WorkflowStore {
         ignore_attempt: bool,
     ) -> Result<(), ProviderError> {
         {
-            let _turn = self.write_turn().await;
+            let _turn = self.turn_for_provider().await;
             self.inner
                 .abandon_work_item(token, delay, ignore_attempt)
                 .await?;
@@ -371,7 +391,7 @@ impl Provider for WorkflowStore {
         token: &str,
         extend_for: Duration,
     ) -> Result<(), ProviderError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.turn_for_provider().await;
         self.inner
             .renew_orchestration_item_lock(token, extend_for)
             .await
@@ -384,7 +404,7 @@ impl Provider for WorkflowStore {
     ) -> Result<(), ProviderError> {
         let due = delay.unwrap_or_default().max(due_in(&item, now_ms()));
         {
-            let _turn = self.write_turn().await;
+            let _turn = self.turn_for_provider().await;
             self.inner.enqueue_for_orchestrator(item, delay).await?;
         }
         self.due(Queue::Orchestrations, due);

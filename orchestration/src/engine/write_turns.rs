@@ -1,18 +1,24 @@
 //! Turn-taking for the store's writes. SQLite lets one transaction write at a time, and a
 //! transaction that read first and then finds another's commit fails at once
 //! (`SQLITE_BUSY_SNAPSHOT`) instead of waiting; so on SQLite every write in this process, the
-//! engine's and the trips index's alike, waits for its turn here. PostgreSQL needs no turns.
+//! engine's and the trips index's alike, waits for its turn here, and the frequent ones run on
+//! the store's one writer connection ([`super::sqlite_writer`]). PostgreSQL needs no turns.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{Mutex, MutexGuard};
 
+use super::sqlite_writer::SqliteWriter;
+
 /// Shared by the engine's store and the trips index of one store.
 #[derive(Debug, Clone, Default)]
 pub struct WriteTurns {
     /// `None`: writes run concurrently (PostgreSQL).
     lock: Option<Arc<Mutex<()>>>,
+    /// SQLite: the connection the turn's holder writes with (the frequent writes; the rest go
+    /// through sqlx's pool).
+    writer: Option<Arc<SqliteWriter>>,
     /// Turns taken so far (each one store transaction): how hard the process works its store.
     taken: Arc<AtomicU64>,
 }
@@ -24,12 +30,18 @@ pub struct WriteTurn<'a> {
 }
 
 impl WriteTurns {
-    /// One write at a time (SQLite).
-    pub fn one_at_a_time() -> Self {
+    /// One write at a time (SQLite), the frequent ones on `writer`.
+    pub fn one_at_a_time(writer: Arc<SqliteWriter>) -> Self {
         Self {
             lock: Some(Arc::new(Mutex::new(()))),
+            writer: Some(writer),
             ..Default::default()
         }
+    }
+
+    /// The SQLite store's writer connection, for a caller holding its turn.
+    pub fn sqlite_writer(&self) -> Option<&SqliteWriter> {
+        self.writer.as_deref()
     }
 
     /// Writes run concurrently (PostgreSQL).

@@ -4,6 +4,7 @@
 //! is recorded, and the repair pass delivers those a stopped process left undelivered.
 
 use super::{Claim, Db, IndexError, TripIndex, now_ms};
+use crate::engine::sqlite_writer::{Statement, Value};
 use crate::progress::ReviewAnswer;
 
 /// An answer as the ledger keeps it.
@@ -42,18 +43,21 @@ impl TripIndex {
             self.answers
         );
         let text = serde_json::to_string(answer).expect("answers serialise");
+        let values = vec![
+            Value::Text(Some(instance_id.to_owned())),
+            Value::Int(Some(i64::from(revision))),
+            Value::Text(Some(text)),
+            Value::Int(Some(now_ms())),
+        ];
         let inserted = {
             let _turn = self.writes.take().await;
-            on_db!(&self.db, |pool| sqlx::query(&insert)
-                .bind(instance_id)
-                .bind(i64::from(revision))
-                .bind(&text)
-                .bind(now_ms())
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected()))?
+            self.write_all(&[Statement {
+                sql: insert,
+                values,
+            }])
+            .await?
         };
-        if inserted == 1 {
+        if inserted == [1] {
             return Ok(Claim::Won);
         }
         Ok(Claim::Taken(
@@ -100,14 +104,13 @@ impl TripIndex {
             "UPDATE {} SET delivered_ms = $1 WHERE id = $2 AND revision = $3",
             self.answers
         );
+        let values = vec![
+            Value::Int(Some(now_ms())),
+            Value::Text(Some(instance_id.to_owned())),
+            Value::Int(Some(i64::from(revision))),
+        ];
         let _turn = self.writes.take().await;
-        on_db!(&self.db, |pool| sqlx::query(&sql)
-            .bind(now_ms())
-            .bind(instance_id)
-            .bind(i64::from(revision))
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
+        self.write_all(&[Statement { sql, values }]).await?;
         Ok(())
     }
 
