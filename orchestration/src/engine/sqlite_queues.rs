@@ -46,10 +46,9 @@ use super::write_turns::WriteTurns;
 pub struct SqliteStore {
     /// Reads, management and sessions.
     duroxide: SqliteProvider,
-    /// Fetches, acknowledgements, renewals, abandons and enqueues.
-    writer: Arc<SqliteWriter>,
     /// Taken by every write here, around the transaction only (serialising and parsing are
-    /// done outside it).
+    /// done outside it); holds the writer connection that fetches, acknowledgements, renewals,
+    /// abandons and enqueues run on.
     writes: WriteTurns,
 }
 
@@ -64,8 +63,7 @@ impl SqliteStore {
     pub fn new(duroxide: SqliteProvider, writer: Arc<SqliteWriter>) -> Self {
         Self {
             duroxide,
-            writes: WriteTurns::one_at_a_time(writer.clone()),
-            writer,
+            writes: WriteTurns::one_at_a_time(writer),
         }
     }
 
@@ -80,13 +78,20 @@ impl SqliteStore {
         &self.duroxide
     }
 
+    fn writer(&self) -> &SqliteWriter {
+        self.writes
+            .sqlite_writer()
+            .expect("the store's turns are made with its writer")
+    }
+
     /// Runs `work` in one `BEGIN IMMEDIATE` transaction on the writer.
     fn transaction<T>(
         &self,
         operation: &'static str,
         work: impl FnOnce(&Transaction<'_>) -> Result<Finish<T>, ProviderError>,
     ) -> Result<T, ProviderError> {
-        self.writer.transaction(|e| store_error(operation, e), work)
+        self.writer()
+            .transaction(|e| store_error(operation, e), work)
     }
 
     /// One statement in a transaction of its own.
@@ -96,7 +101,7 @@ impl SqliteStore {
         sql: &str,
         params: impl rusqlite::Params,
     ) -> Result<usize, ProviderError> {
-        self.writer
+        self.writer()
             .execute(sql, params)
             .map_err(|e| store_error(operation, e))
     }
