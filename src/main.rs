@@ -58,6 +58,16 @@ enum Command {
     },
 }
 
+#[global_allocator]
+static ALLOCATOR: travel_platform::memory::Allocator = travel_platform::memory::Allocator;
+
+/// Tunes the allocator before it starts: a constructor that runs ahead of mimalloc's own (see
+/// `travel_platform::memory`).
+#[cfg(target_os = "linux")]
+#[used]
+#[unsafe(link_section = ".init_array.00101")]
+static TUNE_ALLOCATOR: extern "C" fn() = travel_platform::memory::tune_allocator;
+
 fn main() -> anyhow::Result<()> {
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();

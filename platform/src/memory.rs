@@ -1,13 +1,47 @@
-//! The process' memory, given back.
+//! The process' memory: a fast allocator for Rust's allocations, and memory given back.
 //!
-//! glibc's allocator keeps memory that was freed in its arenas (one per thread that allocated,
-//! up to eight per core) instead of returning it to the system. A service that handles bursts
-//! (thousands of trips parked, then nothing) keeps its high-water mark as resident memory: 108 MB
-//! where 11 MB were in use, measured with 40,000 trips parked (`docs/benchmarks.md`).
-//! `malloc_trim` hands the free pages back; `serve` calls it with its other housekeeping, and
-//! the binary caps the arenas at [`ARENAS`] before its runtime starts ([`share_arenas`]).
+//! * **Rust's allocations** go to mimalloc ([`Allocator`], installed by the binary). glibc's
+//!   allocator spent a fifth of the CPU of a busy service in `malloc`, `free` and their locks;
+//!   with mimalloc the service ran 13-42 % more whole trips a second at concurrency 50
+//!   (`docs/benchmarks.md`, seventh session). It is told not to commit its arenas' memory
+//!   ahead of use ([`tune_allocator`]): resident memory then stays near glibc's (56 against
+//!   51 MiB with 10,000 trips parked; 66-68 MiB with eager commit).
+//! * **SQLite's allocations** (its page caches) go to glibc's allocator, which keeps memory
+//!   that was freed in its arenas (one per thread that allocated, up to eight per core) instead
+//!   of returning it to the system. A service that handles bursts (thousands of trips parked,
+//!   then nothing) would keep its high-water mark as resident memory: 108 MB where 11 MB were in
+//!   use, measured with 40,000 trips parked. `malloc_trim` hands the free pages back (`serve`
+//!   calls [`give_back_free_memory`] with its other housekeeping), and the arenas are capped at
+//!   [`ARENAS`] before the runtime starts ([`share_arenas`]).
 
-/// Returns the allocator's free memory to the system (glibc on Linux; elsewhere nothing to do).
+/// The allocator the binary installs with `#[global_allocator]`.
+pub use mimalloc::MiMalloc as Allocator;
+
+/// mimalloc's `mi_option_arena_eager_commit` (its position in `mimalloc.h`'s `mi_option_e`;
+/// the Rust bindings do not name it).
+const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+
+/// Tunes [`Allocator`] before it starts: memory is committed as it is used, not a whole arena
+/// ahead (mimalloc reads its options once, as it starts, so setting them in `main` is too late).
+/// The binary runs this as a constructor ahead of mimalloc's own:
+///
+/// ```ignore
+/// #[cfg(target_os = "linux")]
+/// #[used]
+/// #[unsafe(link_section = ".init_array.00101")]
+/// static TUNE_ALLOCATOR: extern "C" fn() = travel_platform::memory::tune_allocator;
+/// ```
+///
+/// `MIMALLOC_ARENA_EAGER_COMMIT` in the environment still wins.
+pub extern "C" fn tune_allocator() {
+    // SAFETY: sets the default of one of mimalloc's options in its static table; it allocates
+    // nothing, and any value is valid.
+    unsafe {
+        libmimalloc_sys::mi_option_set_default(MI_OPTION_ARENA_EAGER_COMMIT, 0);
+    }
+}
+
+/// Returns glibc's free memory to the system (on Linux; elsewhere nothing to do).
 pub fn give_back_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks the allocator's own free lists, under its locks.
@@ -19,11 +53,11 @@ pub fn give_back_free_memory() {
 /// How many arenas glibc's allocator may keep: by default eight per core, each keeping the
 /// memory freed in it. With two, freed memory is reused across threads: with 100,000 trips
 /// parked the peak resident memory went from 107 to 98 MB, at the same throughput
-/// (`docs/benchmarks.md`).
+/// (`docs/benchmarks.md`, before Rust's allocations moved to mimalloc).
 pub const ARENAS: i32 = 2;
 
-/// Caps the allocator's arenas at [`ARENAS`] (glibc on Linux; elsewhere nothing to do). Call
-/// before the runtime's threads start.
+/// Caps glibc's arenas at [`ARENAS`] (on Linux; elsewhere nothing to do). Call before the
+/// runtime's threads start.
 pub fn share_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets the allocator's tuning; called before other threads allocate.
