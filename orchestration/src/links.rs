@@ -222,7 +222,16 @@ mod tests {
                 ..link.clone()
             },
             LinkParams {
-                signature: link.signature.replace('a', "b"),
+                // Its first hex digit changed (a replacement of one letter would leave a
+                // signature without that letter as it was).
+                signature: {
+                    let first = if link.signature.starts_with('0') {
+                        "1"
+                    } else {
+                        "0"
+                    };
+                    format!("{first}{}", &link.signature[1..])
+                },
                 ..link.clone()
             },
         ] {
