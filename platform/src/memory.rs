@@ -28,7 +28,7 @@ const MI_OPTION_ARENA_PURGE_MULT: libmimalloc_sys::mi_option_t = 24;
 /// * memory is committed as it is used, not a whole arena ahead;
 /// * memory freed is returned after 10 ms, not 100 (`purge_delay` 10 ms times the arenas'
 ///   multiplier, 10 by default, now 1): with 10,000 trips parked the run's peak went from 64.3
-///   to 58.2 MiB, at the same throughput.
+///   to 58-62 MiB, at the same throughput.
 ///
 /// The binary runs this as a constructor ahead of mimalloc's own:
 ///
