@@ -30,14 +30,8 @@ const MI_OPTION_ARENA_PURGE_MULT: libmimalloc_sys::mi_option_t = 24;
 ///   multiplier, 10 by default, now 1): with 10,000 trips parked the run's peak went from 64.3
 ///   to 58-62 MiB, at the same throughput.
 ///
-/// The binary runs this as a constructor ahead of mimalloc's own:
-///
-/// ```ignore
-/// #[cfg(target_os = "linux")]
-/// #[used]
-/// #[unsafe(link_section = ".init_array.00101")]
-/// static TUNE_ALLOCATOR: extern "C" fn() = travel_platform::memory::tune_allocator;
-/// ```
+/// The binary runs this as a constructor ahead of mimalloc's own (`TUNE_ALLOCATOR` in
+/// `src/main.rs`, placed in `.init_array.00101`).
 ///
 /// `MIMALLOC_ARENA_EAGER_COMMIT` and `MIMALLOC_ARENA_PURGE_MULT` in the environment still win.
 pub extern "C" fn tune_allocator() {
