@@ -664,6 +664,8 @@ async fn metrics_count_trips_agents_tokens_and_the_engine() {
         text.contains("duroxide_orchestration_starts_total"),
         "the engine's own"
     );
+    // Counted when read: the parked trip's approval window is a timer in the engine's queue.
+    assert!(value("duroxide_orchestrator_queue_depth") >= 1.0);
     service.stop().await;
 }
 

@@ -42,6 +42,12 @@ pub(crate) async fn render(State(state): State<AppState>) -> Result<Response, Ap
     // Trips by state come from the index at the time of reading.
     let counts = state.trips.instances(&Default::default()).await?.counts;
     travel_orchestration::telemetry::trips_by_state(&counts);
+    // The engine's queue depths too: on SQLite duroxide does not recount them by itself (see
+    // `engine_gauge_recount`).
+    match state.trips.client().get_queue_depths().await {
+        Ok(depths) => travel_orchestration::telemetry::engine_queue_depths(&depths),
+        Err(e) => tracing::warn!(error = %e, "the engine's queue depths could not be read"),
+    }
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -39,6 +39,13 @@ pub fn trips_by_state(counts: &std::collections::BTreeMap<String, usize>) {
     }
 }
 
+/// The engine's queues as last counted (duroxide's own gauges, set when the metrics are read):
+/// orchestration work waiting, timers not yet due included, and activities waiting.
+pub fn engine_queue_depths(depths: &duroxide::providers::QueueDepths) {
+    metrics::gauge!("duroxide_orchestrator_queue_depth").set(depths.orchestrator_queue as f64);
+    metrics::gauge!("duroxide_worker_queue_depth").set(depths.worker_queue as f64);
+}
+
 /// One attempt at delivering a notification: `delivered`, `retrying` or `given_up`.
 pub(crate) fn notification_attempt(event: &'static str, outcome: &'static str) {
     metrics::counter!("travel_notifications_total", "event" => event, "outcome" => outcome)

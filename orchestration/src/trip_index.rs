@@ -511,7 +511,7 @@ impl TripIndex {
     }
 
     /// The trips, the decision ledger and the agents' kept messages.
-    fn trips_schema(&self, int: &str, real: &str) -> [String; 5] {
+    fn trips_schema(&self, int: &str, real: &str) -> [String; 6] {
         [
             format!(
                 "CREATE TABLE IF NOT EXISTS {t} (
@@ -540,6 +540,13 @@ impl TripIndex {
             ),
             format!(
                 "CREATE INDEX IF NOT EXISTS trips_by_state ON {} (state, created_ms DESC, id DESC)",
+                self.trips
+            ),
+            // For the repair pass's look at closed approval windows (see `suspect`): without
+            // it, that look reads every parked trip's row.
+            format!(
+                "CREATE INDEX IF NOT EXISTS trips_awaiting_by_expiry ON {} (state, expires_ms)
+                 WHERE state = 'awaiting_approval'",
                 self.trips
             ),
             // Each answer on a plan revision (a `ReviewAnswer` as JSON), recorded once.
@@ -1090,16 +1097,22 @@ impl TripIndex {
     /// Rows that may be behind the engine: trips in a passing state not updated for `grace`,
     /// and waits whose approval window closed more than `grace` ago.
     pub async fn suspect(&self, grace: std::time::Duration) -> Result<Vec<String>, IndexError> {
-        let sql = format!(
-            "SELECT id FROM {} WHERE (state IN ('planning', 'booking') AND updated_ms < $1)
-                OR (state = 'awaiting_approval' AND expires_ms < $1)",
-            self.trips
-        );
+        let sql = self.suspect_sql();
         let cutoff = now_ms() - grace.as_millis() as i64;
         Ok(on_db!(&self.db, |pool| sqlx::query_scalar(&sql)
             .bind(cutoff)
             .fetch_all(pool)
             .await)?)
+    }
+
+    /// The repair pass's query: it runs every 30 s, so it reads only the rows it finds, through
+    /// `trips_by_state` and `trips_awaiting_by_expiry`, never every parked trip.
+    fn suspect_sql(&self) -> String {
+        format!(
+            "SELECT id FROM {} WHERE (state IN ('planning', 'booking') AND updated_ms < $1)
+                OR (state = 'awaiting_approval' AND expires_ms < $1)",
+            self.trips
+        )
     }
 
     /// Brings one trip's row up to date from the engine's history.
@@ -1138,5 +1151,36 @@ impl TripIndex {
             self.refresh(store, id).await?;
         }
         Ok(ids.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The repair pass runs every 30 s: with 100,000 trips parked, reading every row (as it did
+    /// before its index) filled SQLite's whole page cache each time.
+    #[tokio::test]
+    async fn the_repair_pass_reads_through_indexes_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.path().join("index.db"))
+            .create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        let (index, _) = TripIndex::open(Db::Sqlite(pool.clone()), WriteTurns::concurrent())
+            .await
+            .unwrap();
+        let plan: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {}", index.suspect_sql()))
+                .bind(0_i64)
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        let steps: Vec<&str> = plan.iter().map(|(.., step)| step.as_str()).collect();
+        assert!(
+            steps.iter().any(|s| s.contains("trips_awaiting_by_expiry")),
+            "{steps:?}"
+        );
+        assert!(!steps.iter().any(|s| s.starts_with("SCAN")), "{steps:?}");
     }
 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use duroxide::providers::Provider;
-use duroxide::runtime::{self, Runtime};
+use duroxide::runtime::{self, ObservabilityConfig, Runtime};
 use duroxide::{Client, OrchestrationRegistry, RuntimeOptions};
 
 use crate::activities::Activities;
@@ -270,6 +270,21 @@ impl Backend {
     }
 }
 
+/// How often duroxide recounts the store for its gauges (`duroxide_active_orchestrations` and
+/// the queue depths). A recount reads every instance and every history row: with 100,000 trips
+/// on SQLite that is some 140 MB of pages through this process' cache, and it took up to 57 MB more
+/// memory for half a minute, once a minute (`docs/benchmarks.md`, eighth session). One process
+/// owns a SQLite file, so duroxide's own running count of active orchestrations stays exact
+/// without it, and `GET /metrics` reads the queue depths when it is scraped: on SQLite the
+/// engine counts once, at start. On PostgreSQL the count runs in the server and covers every
+/// process, so it stays at duroxide's once a minute.
+fn engine_gauge_recount(location: &StoreLocation) -> Duration {
+    match location {
+        StoreLocation::Sqlite { .. } => Duration::MAX,
+        StoreLocation::Postgres(_) => ObservabilityConfig::default().gauge_poll_interval,
+    }
+}
+
 /// A running engine: the runtime that executes workflows.
 pub struct Engine {
     runtime: Arc<Runtime>,
@@ -297,6 +312,10 @@ impl Engine {
             orchestrator_lock_renewal_buffer: tuning.lease / 2,
             worker_lock_timeout: tuning.lease,
             worker_lock_renewal_buffer: tuning.lease / 2,
+            observability: ObservabilityConfig {
+                gauge_poll_interval: engine_gauge_recount(&store.location),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let provider: Arc<dyn Provider> = store.provider.clone();
