@@ -71,6 +71,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         anyhow::bail!("--park measures one process from the inside: leave out --processes");
     }
     let scratch = Scratch::new(args.database_url.clone());
+    let file_create_us = file_create_us(&scratch.data_dir);
     let report = if args.processes > 0 {
         processes::run(&args, &scratch).await
     } else if args.park > 0 {
@@ -87,6 +88,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "sqlite"
     });
     report["latencyMsPerModelCall"] = serde_json::json!(args.latency_ms);
+    report["fileCreateMicros"] = serde_json::json!(file_create_us);
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }
@@ -207,6 +209,27 @@ fn memory_mib(process: &str, field: &str) -> Option<f64> {
         .parse()
         .ok()?;
     Some((kb / 1024.0 * 10.0).round() / 10.0)
+}
+
+/// Files created in the probe of [`file_create_us`].
+const FILE_PROBES: usize = 200;
+
+/// What creating a small file costs in the run's data folder, in microseconds, measured before
+/// the run. With the local plan store each trip creates four (its plan's folder, the plan's two
+/// documents, its booking), and on this kind of machine that costs 20 µs on a fresh filesystem
+/// but 500-700 µs where many files were deleted in the minutes before (ext4 passes over recently
+/// freed inodes one by one): a quarter of the CPU of a run at c=50. Runs compare only when this
+/// does (`docs/benchmarks.md`, eighth session).
+fn file_create_us(dir: &std::path::Path) -> Option<f64> {
+    let probe = dir.join("file-create-probe");
+    std::fs::create_dir_all(&probe).ok()?;
+    let started = Instant::now();
+    for n in 0..FILE_PROBES {
+        std::fs::write(probe.join(n.to_string()), [0u8; 4096]).ok()?;
+    }
+    Some(round1(
+        started.elapsed().as_secs_f64() * 1e6 / FILE_PROBES as f64,
+    ))
 }
 
 /// Store transactions per second while the service sits idle for `secs`.
