@@ -9,6 +9,7 @@
 
 pub mod postgres;
 pub mod sqlite;
+pub mod sqlite_counts;
 pub mod sqlite_queues;
 pub mod sqlite_writer;
 pub mod store;
@@ -118,6 +119,7 @@ impl Store {
             writes,
             store_takes_turns,
             peers,
+            counts,
             description,
             keep_alive,
         } = match location {
@@ -140,6 +142,7 @@ impl Store {
             store_takes_turns,
             wakeups,
             peers,
+            counts,
             index: Some(index.clone()),
             safety_poll: tuning.safety_poll,
             keep_alive,
@@ -215,6 +218,8 @@ struct Backend {
     store_takes_turns: bool,
     /// Other processes to wake (PostgreSQL).
     peers: Option<Arc<dyn store::Peers>>,
+    /// Whole-store counts on a connection of their own (SQLite).
+    counts: Option<Arc<sqlite_counts::SqliteCounts>>,
     description: String,
     /// What must live as long as the store (the SQLite file's lock, the PostgreSQL listener).
     keep_alive: Vec<Box<dyn std::any::Any + Send + Sync>>,
@@ -237,6 +242,7 @@ impl Backend {
             store_takes_turns: true,
             provider: Arc::new(opened.provider),
             peers: None,
+            counts: Some(opened.counts),
             description: format!("SQLite file {}", path.display()),
             keep_alive,
         })
@@ -260,6 +266,7 @@ impl Backend {
             writes: WriteTurns::concurrent(),
             store_takes_turns: false,
             peers: Some(peers),
+            counts: None,
             description: format!(
                 "PostgreSQL {} schema {}",
                 postgres::redacted(&settings.url),
@@ -272,12 +279,13 @@ impl Backend {
 
 /// How often duroxide recounts the store for its gauges (`duroxide_active_orchestrations` and
 /// the queue depths). A recount reads every instance and every history row: with 100,000 trips
-/// on SQLite that is some 140 MB of pages through this process' cache, and it took up to 57 MB more
-/// memory for half a minute, once a minute (`docs/benchmarks.md`, eighth session). One process
+/// on SQLite some 140 MB of pages, once a minute. Through duroxide's own connections that took
+/// up to 57 MB more memory for half a minute each time (`docs/benchmarks.md`, eighth session);
+/// counts now run with a small cache ([`sqlite_counts`]), but the reading remains. One process
 /// owns a SQLite file, so duroxide's own running count of active orchestrations stays exact
-/// without it, and `GET /metrics` reads the queue depths when it is scraped: on SQLite the
-/// engine counts once, at start. On PostgreSQL the count runs in the server and covers every
-/// process, so it stays at duroxide's once a minute.
+/// without it, and `GET /metrics` counts the queues when it is scraped: on SQLite the engine
+/// counts once, at start. On PostgreSQL the count runs in the server and covers every process,
+/// so it stays at duroxide's once a minute.
 fn engine_gauge_recount(location: &StoreLocation) -> Duration {
     match location {
         StoreLocation::Sqlite { .. } => Duration::MAX,

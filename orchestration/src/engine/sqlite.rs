@@ -14,12 +14,15 @@ use std::sync::Arc;
 use duroxide::providers::sqlite::SqliteProvider;
 
 use super::EngineError;
+use super::sqlite_counts::SqliteCounts;
 use super::sqlite_queues::SqliteStore;
 use super::sqlite_writer::SqliteWriter;
 
-/// The open store and the lock that keeps it this process' own (when taken).
+/// The open store, its counting connection, and the lock that keeps it this process' own (when
+/// taken).
 pub struct Opened {
     pub provider: SqliteStore,
+    pub counts: Arc<SqliteCounts>,
     pub lock: Option<File>,
 }
 
@@ -55,8 +58,13 @@ pub async fn open(path: &Path, exclusive: bool, cache_bytes: u64) -> Result<Open
             .map_err(|e| failed(format!("releasing old leases: {e}")))?;
     }
     let writer = Arc::new(SqliteWriter::open(path).map_err(|e| failed(e.to_string()))?);
+    let counts = Arc::new(SqliteCounts::open(path).map_err(|e| failed(e.to_string()))?);
     let provider = SqliteStore::new(provider, writer);
-    Ok(Opened { provider, lock })
+    Ok(Opened {
+        provider,
+        counts,
+        lock,
+    })
 }
 
 /// `workflows.db.lock`, held with an exclusive advisory lock for the life of the process.

@@ -8,7 +8,9 @@
 //!   "database is locked" and backing off (the file is this process' alone, see
 //!   [`super::sqlite`]);
 //! * every orchestration turn updates the trips index ([`crate::trip_index`]) as it is
-//!   acknowledged, and purging an instance removes its row.
+//!   acknowledged, and purging an instance removes its row;
+//! * on SQLite, counts over the whole store run on a connection with a small page cache
+//!   ([`super::sqlite_counts`]).
 //!
 //! Everything else is passed through unchanged; duroxide's provider conformance suite checks the
 //! wrapped providers (`orchestration/tests/store_conformance.rs`).
@@ -26,6 +28,7 @@ use duroxide::providers::{
     SessionFetchConfig, SystemMetrics, TagFilter, WorkItem,
 };
 
+use super::sqlite_counts::SqliteCounts;
 use super::wakeups::{AbortOnDrop, Queue, Wakeups, due_in};
 use super::write_turns::{WriteTurn, WriteTurns};
 use crate::trip_index::{TripIndex, TurnRecord};
@@ -44,6 +47,7 @@ pub struct WorkflowStore {
     store_takes_turns: bool,
     wakeups: Arc<Wakeups>,
     peers: Option<Arc<dyn Peers>>,
+    counts: Option<Arc<SqliteCounts>>,
     index: Option<Arc<TripIndex>>,
     /// Fetches that found nothing (a wake-up that another dispatcher answered first, the
     /// safety tick).
@@ -71,6 +75,9 @@ pub struct StoreParts {
     pub store_takes_turns: bool,
     pub wakeups: Arc<Wakeups>,
     pub peers: Option<Arc<dyn Peers>>,
+    /// SQLite: whole-store counts (system metrics, queue depths) on a connection of their own
+    /// with a small page cache ([`super::sqlite_counts`]).
+    pub counts: Option<Arc<SqliteCounts>>,
     pub index: Option<Arc<TripIndex>>,
     pub safety_poll: Duration,
     /// Kept for the life of the store (the SQLite file lock, the PostgreSQL listener).
@@ -86,6 +93,7 @@ impl WorkflowStore {
             store_takes_turns: parts.store_takes_turns,
             wakeups: parts.wakeups,
             peers: parts.peers,
+            counts: parts.counts,
             index: parts.index,
             empty_fetches: Default::default(),
             _safety_tick: tick,
@@ -514,11 +522,17 @@ impl ProviderAdmin for WorkflowStore {
     }
 
     async fn get_system_metrics(&self) -> Result<SystemMetrics, ProviderError> {
-        self.admin().get_system_metrics().await
+        match &self.counts {
+            Some(counts) => counts.system_metrics().await,
+            None => self.admin().get_system_metrics().await,
+        }
     }
 
     async fn get_queue_depths(&self) -> Result<QueueDepths, ProviderError> {
-        self.admin().get_queue_depths().await
+        match &self.counts {
+            Some(counts) => counts.queue_depths().await,
+            None => self.admin().get_queue_depths().await,
+        }
     }
 
     async fn list_children(&self, instance_id: &str) -> Result<Vec<String>, ProviderError> {
