@@ -217,7 +217,7 @@ const FILE_PROBES: usize = 200;
 /// What creating a small file costs in the run's data folder, in microseconds, measured before
 /// the run. With the local plan store each trip creates four (its plan's folder, the plan's two
 /// documents, its booking), and on this kind of machine that costs 20 µs on a fresh filesystem
-/// but 500-700 µs where many files were deleted in the minutes before (ext4 passes over recently
+/// but 200-900 µs where many files were deleted in the minutes before (ext4 passes over recently
 /// freed inodes one by one): a quarter of the CPU of a run at c=50. Runs compare only when this
 /// does (`docs/benchmarks.md`, eighth session).
 fn file_create_us(dir: &std::path::Path) -> Option<f64> {
