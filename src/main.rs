@@ -78,6 +78,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(_) | Command::Plan(_) | Command::Health { .. }
     );
     travel_platform::memory::share_arenas();
+    travel_platform::open_files::raise_to_hard_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

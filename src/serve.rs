@@ -14,8 +14,8 @@ use travel_orchestration::notifications::Notifier;
 use travel_orchestration::store::BlobSettings;
 use travel_orchestration::trips::{DEFAULT_APPROVAL_TIMEOUT, DEFAULT_MAX_REVISIONS};
 use travel_orchestration::{
-    Activities, ApprovalWebhook, Engine, EngineTuning, LocalPlanStore, PlanStore, SandboxBookings,
-    Store, TripSettings, Trips,
+    Activities, ActivitySlots, ApprovalWebhook, Engine, EngineTuning, LocalPlanStore, PlanStore,
+    SandboxBookings, Store, TripSettings, Trips,
 };
 
 use crate::store_args::{StoreArgs, TuningArgs};
@@ -94,6 +94,11 @@ impl Running {
         self.agents.demo.as_ref()
     }
 
+    /// The client the agents call the model with.
+    pub fn llm(&self) -> &travel_agents::LlmClient {
+        &self.agents.configured.llm
+    }
+
     /// Repairs what a process that died left half done (see `Trips::repair`) and tidies the
     /// store (see `Store::tidy`): once now, then every 30 seconds while the returned task lives.
     pub fn repair_now_and_then(&self) -> travel_orchestration::engine::wakeups::AbortOnDrop {
@@ -168,6 +173,7 @@ pub async fn start_with_plans(
                 public_base_url,
             }),
         http: travel_platform::http::shared_client(),
+        slots: ActivitySlots::new(tuning.save_slots, tuning.booking_slots),
     });
     // Read before the engine starts taking work: a bad table stops the start-up cleanly.
     let prices = travel_agents::pricing::PriceTable::from_env_with(|name| std::env::var(name).ok())

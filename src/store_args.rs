@@ -54,9 +54,17 @@ pub struct TuningArgs {
     /// Orchestration turns this process runs at once.
     #[arg(long, env = "ENGINE_ORCHESTRATION_SLOTS", default_value_t = EngineTuning::default().orchestration_slots)]
     pub orchestration_slots: usize,
-    /// Activities (agent calls, saves, bookings) this process runs at once.
+    /// Activities (agent calls, saves, bookings) this process runs at once. High: agent calls
+    /// wait on the model, and are admitted by LLM_MAX_IN_FLIGHT and the provider's rate-limit
+    /// headers.
     #[arg(long, env = "ENGINE_ACTIVITY_SLOTS", default_value_t = EngineTuning::default().activity_slots)]
     pub activity_slots: usize,
+    /// Plan saves this process runs at once.
+    #[arg(long, env = "ENGINE_SAVE_SLOTS", default_value_t = EngineTuning::default().save_slots)]
+    pub save_slots: usize,
+    /// Bookings this process runs at once.
+    #[arg(long, env = "ENGINE_BOOKING_SLOTS", default_value_t = EngineTuning::default().booking_slots)]
+    pub booking_slots: usize,
     /// How often an idle dispatcher looks at the store unprompted, in milliseconds (announced work
     /// is taken at once; this finds timers due and work of processes that died).
     #[arg(long, env = "ENGINE_SAFETY_POLL_MS", default_value_t = EngineTuning::default().safety_poll.as_millis() as u64)]
@@ -77,6 +85,8 @@ impl Default for TuningArgs {
         Self {
             orchestration_slots: tuning.orchestration_slots,
             activity_slots: tuning.activity_slots,
+            save_slots: tuning.save_slots,
+            booking_slots: tuning.booking_slots,
             safety_poll_ms: tuning.safety_poll.as_millis() as u64,
             lease_ms: tuning.lease.as_millis() as u64,
             sqlite_cache_mib: tuning.sqlite_cache_bytes >> 20,
@@ -89,6 +99,8 @@ impl TuningArgs {
         EngineTuning {
             orchestration_slots: self.orchestration_slots.max(1),
             activity_slots: self.activity_slots.max(1),
+            save_slots: self.save_slots.max(1),
+            booking_slots: self.booking_slots.max(1),
             safety_poll: Duration::from_millis(self.safety_poll_ms.max(10)),
             lease: Duration::from_millis(self.lease_ms.max(1000)),
             sqlite_cache_bytes: self.sqlite_cache_mib.max(1) << 20,

@@ -18,14 +18,19 @@
 //!
 //! * `POST /demo/faults` with a [`FaultRule`] or a list of them; `DELETE /demo/faults`;
 //! * `PUT /demo/latency` with `{"millis": 250}`;
-//! * `GET /demo/requests` (counts per agent; `?full=true` adds the last
-//!   [`RECENT_REQUESTS_KEPT`] requests: a long-running service keeps counts, not every request).
+//! * `PUT /demo/rate-limit` with `{"requestsPerMinute": 600, "tokensPerMinute": 200000}` (either
+//!   may be left out; `{}` lifts the limit): OpenAI's rate-limit headers on every answer, and 429
+//!   for what the budget does not hold (`rate_limit.rs`);
+//! * `GET /demo/requests` (counts per agent, requests refused for the rate limit, requests being
+//!   answered now and at most at once; `?full=true` adds the last [`RECENT_REQUESTS_KEPT`]
+//!   requests: a long-running service keeps counts, not every request).
 
 mod answers;
 pub mod catalogue;
 mod faults;
 mod needs;
 mod openai;
+mod rate_limit;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -43,6 +48,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub use faults::{Fault, FaultRule};
+pub use rate_limit::RateLimit;
 
 pub use travel_agents::llm::DEMO_MODEL_NAME;
 use travel_agents::llm::{LlmSettings, Provider};
@@ -56,10 +62,13 @@ pub struct DemoModelConfig {
     pub latency: Duration,
     /// Faults to inject, first match first.
     pub faults: Vec<FaultRule>,
+    /// Requests and tokens a minute (none: no limit).
+    pub rate_limit: RateLimit,
 }
 
 impl DemoModelConfig {
-    /// Reads `DEMO_MODEL_LATENCY_MS` and `DEMO_MODEL_FAULTS` (a JSON list of fault rules).
+    /// Reads `DEMO_MODEL_LATENCY_MS`, `DEMO_MODEL_FAULTS` (a JSON list of fault rules),
+    /// `DEMO_MODEL_REQUESTS_PER_MINUTE` and `DEMO_MODEL_TOKENS_PER_MINUTE`.
     pub fn from_env_with(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let latency = match var("DEMO_MODEL_LATENCY_MS").filter(|v| !v.trim().is_empty()) {
             Some(ms) => Duration::from_millis(
@@ -75,7 +84,27 @@ impl DemoModelConfig {
             }
             None => Vec::new(),
         };
-        Ok(Self { latency, faults })
+        let per_minute = |name: &str| {
+            var(name)
+                .filter(|v| !v.trim().is_empty())
+                .map(|n| {
+                    n.trim()
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| format!("{name}: `{n}` is not a positive whole number"))
+                })
+                .transpose()
+        };
+        let rate_limit = RateLimit {
+            requests_per_minute: per_minute("DEMO_MODEL_REQUESTS_PER_MINUTE")?,
+            tokens_per_minute: per_minute("DEMO_MODEL_TOKENS_PER_MINUTE")?,
+        };
+        Ok(Self {
+            latency,
+            faults,
+            rate_limit,
+        })
     }
 }
 
@@ -119,6 +148,8 @@ struct DemoState {
     latency: Mutex<Duration>,
     faults: Mutex<Vec<FaultRule>>,
     received: Mutex<Received>,
+    /// `None`: no rate limit.
+    budgets: Mutex<Option<rate_limit::Budgets>>,
 }
 
 /// What the demo model received: counts of every request, the latest ones whole.
@@ -127,6 +158,11 @@ struct Received {
     recent: VecDeque<ReceivedRequest>,
     total: u64,
     by_agent: BTreeMap<&'static str, u64>,
+    /// Requests refused for the rate limit.
+    rate_limited: u64,
+    /// Requests being answered now, and the most at once.
+    in_flight: u64,
+    peak_in_flight: u64,
 }
 
 impl Received {
@@ -148,6 +184,12 @@ impl DemoState {
         Arc::new(Self {
             latency: Mutex::new(config.latency),
             faults: Mutex::new(config.faults),
+            budgets: Mutex::new(
+                config
+                    .rate_limit
+                    .is_set()
+                    .then(|| rate_limit::Budgets::new(config.rate_limit)),
+            ),
             ..Default::default()
         })
     }
@@ -219,6 +261,17 @@ impl DemoModel {
         *self.state.latency.lock().expect("latency") = latency;
     }
 
+    /// Limits requests and tokens a minute from now on, with full budgets.
+    pub fn set_rate_limit(&self, limit: RateLimit) {
+        self.state.set_rate_limit(limit);
+    }
+
+    /// Requests refused for the rate limit so far, and the most answered at once.
+    pub fn rate_limited_and_peak(&self) -> (u64, u64) {
+        let received = self.state.received.lock().expect("received");
+        (received.rate_limited, received.peak_in_flight)
+    }
+
     /// The latest requests received (at most [`RECENT_REQUESTS_KEPT`]), oldest first.
     pub fn requests(&self) -> Vec<ReceivedRequest> {
         let received = self.state.received.lock().expect("received");
@@ -260,6 +313,7 @@ fn router(state: Arc<DemoState>) -> Router {
         )
         .route("/demo/faults", post(add_faults).delete(clear_faults))
         .route("/demo/latency", put(set_latency))
+        .route("/demo/rate-limit", put(set_rate_limit))
         .route("/demo/requests", get(received))
         .route("/v1/models", get(openai::models))
         .route("/v1/models/{model}", get(openai::one_model))
@@ -306,6 +360,65 @@ async fn set_latency(
     StatusCode::NO_CONTENT
 }
 
+async fn set_rate_limit(
+    State(state): State<Arc<DemoState>>,
+    Json(limit): Json<RateLimit>,
+) -> StatusCode {
+    state.set_rate_limit(limit);
+    StatusCode::NO_CONTENT
+}
+
+impl DemoState {
+    fn set_rate_limit(&self, limit: RateLimit) {
+        *self.budgets.lock().expect("budgets") =
+            limit.is_set().then(|| rate_limit::Budgets::new(limit));
+    }
+
+    /// Takes a request of `tokens` from the rate limit's budgets, if there is one: the headers
+    /// to answer with, or the refusal.
+    fn take_budget(&self, tokens: u64) -> Result<HeaderMap, Box<Response>> {
+        let verdict = match self.budgets.lock().expect("budgets").as_mut() {
+            None => return Ok(HeaderMap::new()),
+            Some(budgets) => budgets.take(tokens),
+        };
+        match verdict {
+            rate_limit::Verdict::Allowed(headers) => Ok(headers),
+            rate_limit::Verdict::Refused(wait, headers) => {
+                self.received.lock().expect("received").rate_limited += 1;
+                let mut response = openai::error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "requests",
+                    "Rate limit reached for requests or tokens per minute (demo rate limit)",
+                    None,
+                    Some("rate_limit_exceeded"),
+                );
+                response.headers_mut().extend(headers);
+                if let Ok(value) = wait.as_secs_f64().ceil().to_string().parse() {
+                    response.headers_mut().insert(header::RETRY_AFTER, value);
+                }
+                Err(Box::new(response))
+            }
+        }
+    }
+
+    /// Counts a request as being answered until the returned guard is dropped.
+    fn answering(self: &Arc<Self>) -> Answering {
+        let mut received = self.received.lock().expect("received");
+        received.in_flight += 1;
+        received.peak_in_flight = received.peak_in_flight.max(received.in_flight);
+        Answering(self.clone())
+    }
+}
+
+/// A request being answered.
+struct Answering(Arc<DemoState>);
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        self.0.received.lock().expect("received").in_flight -= 1;
+    }
+}
+
 #[derive(Deserialize)]
 struct ReceivedQuery {
     #[serde(default)]
@@ -317,7 +430,13 @@ async fn received(
     Query(q): Query<ReceivedQuery>,
 ) -> Json<Value> {
     let received = state.received.lock().expect("received");
-    let mut body = json!({"total": received.total, "byAgent": received.by_agent});
+    let mut body = json!({
+        "total": received.total,
+        "byAgent": received.by_agent,
+        "rateLimited": received.rate_limited,
+        "inFlight": received.in_flight,
+        "peakInFlight": received.peak_in_flight,
+    });
     if q.full {
         body["requests"] = json!(received.recent);
     }
@@ -346,6 +465,8 @@ async fn chat(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let _answering = state.answering();
+    let tokens = travel_agents::llm::admission::estimated_tokens(&body);
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
         return openai::invalid_request(
             "We could not parse the JSON body of your request: it is not JSON.",
@@ -362,6 +483,10 @@ async fn chat(
         .lock()
         .expect("received")
         .record(ReceivedRequest::new(&uri, &headers, &body, agent));
+    let budget_headers = match state.take_budget(tokens) {
+        Ok(headers) => headers,
+        Err(refused) => return *refused,
+    };
     let latency = *state.latency.lock().expect("latency");
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -397,11 +522,13 @@ async fn chat(
             }
         }
     };
-    if body["stream"] == true {
+    let mut response = if body["stream"] == true {
         openai::stream(&body, &completion)
     } else {
         Json(completion).into_response()
-    }
+    };
+    response.headers_mut().extend(budget_headers);
+    response
 }
 
 /// The faults that fail the request itself (the others shape the answer, see [`answer`]).

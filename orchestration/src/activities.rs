@@ -38,6 +38,38 @@ pub struct Activities {
     pub bookings: Arc<dyn BookingProvider>,
     pub webhook: Option<ApprovalWebhook>,
     pub http: reqwest::Client,
+    pub slots: ActivitySlots,
+}
+
+/// Saves and bookings run at once, each kind within its own slots: agent calls wait on the model
+/// and are admitted by its provider (see `travel_agents::llm::admission`), but a burst of plans
+/// finished together should not open thousands of writes to the plan store, nor of calls to the
+/// booking provider, at once.
+#[derive(Debug, Clone)]
+pub struct ActivitySlots {
+    saves: Arc<tokio::sync::Semaphore>,
+    bookings: Arc<tokio::sync::Semaphore>,
+}
+
+impl ActivitySlots {
+    pub fn new(saves: usize, bookings: usize) -> Self {
+        Self {
+            saves: Arc::new(tokio::sync::Semaphore::new(saves.max(1))),
+            bookings: Arc::new(tokio::sync::Semaphore::new(bookings.max(1))),
+        }
+    }
+}
+
+impl Default for ActivitySlots {
+    fn default() -> Self {
+        let tuning = crate::engine::EngineTuning::default();
+        Self::new(tuning.save_slots, tuning.booking_slots)
+    }
+}
+
+/// Waits for a slot of `slots`.
+async fn slot(slots: &tokio::sync::Semaphore) -> tokio::sync::SemaphorePermit<'_> {
+    slots.acquire().await.expect("the slots are never closed")
 }
 
 type Outcome<T> = Result<T, ActivityFailure>;
@@ -220,6 +252,7 @@ impl Activities {
 
     /// Saves through the plan store, timed for the metrics.
     async fn save(&self, plan: &TripPlan) -> Result<crate::store::PlanLocation, StoreError> {
+        let _slot = slot(&self.slots.saves).await;
         let started = std::time::Instant::now();
         let saved = self.plans.save(plan).await;
         let failed = saved
@@ -323,6 +356,7 @@ impl Activities {
 
     async fn book(&self, input: &str) -> Outcome<crate::booking::BookingConfirmation> {
         let request: BookingRequest = decode(activity_name::BOOK_TRIP, input)?;
+        let _slot = slot(&self.slots.bookings).await;
         self.bookings.book(&request).await.map_err(|e| match e {
             BookingError::Unavailable(m) => ActivityFailure::transient(m),
             BookingError::Refused(m) => ActivityFailure::permanent(m),

@@ -29,7 +29,7 @@ pub mod trip_index;
 pub mod trips;
 pub mod workflow;
 
-pub use activities::{Activities, ApprovalWebhook};
+pub use activities::{Activities, ActivitySlots, ApprovalWebhook};
 pub use booking::{BookingConfirmation, BookingProvider, BookingRequest, SandboxBookings};
 pub use engine::{Engine, EngineTuning, PostgresSettings, Store, StoreLocation};
 pub use management::{

@@ -54,6 +54,7 @@ async fn service_on(data: tempfile::TempDir) -> Service {
         bookings: Arc::new(SandboxBookings::new(data.path().join("bookings"))),
         webhook: None,
         http,
+        slots: Default::default(),
     });
     let engine = Engine::start(&store, activities, &tuning).await;
     let settings = TripSettings {

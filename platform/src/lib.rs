@@ -4,6 +4,7 @@
 //! * [`azure`]: which Microsoft Entra credential to use, chosen once from the environment, and a
 //!   token source that refreshes tokens before they expire.
 //! * [`memory`]: the allocator's free memory, given back to the system.
+//! * [`open_files`]: the process' limit on open files, raised for thousands of connections.
 //! * [`sas`]: account shared access signatures signed with an account key (Azurite, and operators
 //!   who have only a key).
 //! * [`secret`]: random tokens, SHA-256 digests, HMAC signatures and comparisons that take the
@@ -13,6 +14,7 @@
 pub mod azure;
 pub mod http;
 pub mod memory;
+pub mod open_files;
 pub mod sas;
 pub mod secret;
 pub mod trace;

@@ -37,6 +37,13 @@ pub struct BenchArgs {
     /// Delay the demo model adds to every call, in milliseconds (a real model takes seconds).
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
+    /// The demo model's rate limit, requests a minute: it sends OpenAI's rate-limit headers and
+    /// refuses what the budget does not hold with 429.
+    #[arg(long)]
+    model_requests_per_minute: Option<u64>,
+    /// The demo model's rate limit, tokens a minute (see --model-requests-per-minute).
+    #[arg(long)]
+    model_tokens_per_minute: Option<u64>,
     /// Run on this PostgreSQL database (in a schema of its own, dropped afterwards) instead of a
     /// SQLite file.
     #[arg(long)]
@@ -131,6 +138,7 @@ impl Scratch {
             "bench measures the service against the built-in demo model: unset the LLM settings (OPENAI_*, AZURE_OPENAI_*)",
         )?;
         demo.set_latency(Duration::from_millis(args.latency_ms));
+        demo.set_rate_limit(args.model_rate_limit());
         Ok(running)
     }
 
@@ -143,6 +151,33 @@ impl Scratch {
             }
         }
     }
+}
+
+impl BenchArgs {
+    fn model_rate_limit(&self) -> travel_demo_model::RateLimit {
+        travel_demo_model::RateLimit {
+            requests_per_minute: self.model_requests_per_minute,
+            tokens_per_minute: self.model_tokens_per_minute,
+        }
+    }
+}
+
+/// The calls to the model: how many were in flight at most, as the service counted them and as
+/// the model saw them, how many waited for the model's rate-limit budget, and how many the model
+/// refused for its rate limit (429).
+fn model_calls(running: &Running) -> serde_json::Value {
+    let admission = running.llm().admission();
+    let (refused, answered_at_once) = running
+        .demo_model()
+        .map(|demo| demo.rate_limited_and_peak())
+        .unwrap_or_default();
+    serde_json::json!({
+        "limitInFlight": admission.limit,
+        "peakInFlight": admission.peak_in_flight,
+        "heldBackForRateLimit": admission.held_back,
+        "peakAnsweredAtOnceByModel": answered_at_once,
+        "refusedByModelWith429": refused,
+    })
 }
 
 /// The n-th benchmark traveller's request (four kinds of preferences, so four destinations).

@@ -78,10 +78,24 @@ fn spawn(args: &BenchArgs, scratch: &Scratch, i: usize) -> anyhow::Result<Proces
         .env("DATABASE_SCHEMA", &scratch.schema)
         .env("DEMO_MODEL_LATENCY_MS", args.latency_ms.to_string())
         .env(
+            "DEMO_MODEL_REQUESTS_PER_MINUTE",
+            args.model_requests_per_minute
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+        )
+        .env(
+            "DEMO_MODEL_TOKENS_PER_MINUTE",
+            args.model_tokens_per_minute
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+        )
+        .env(
             "ENGINE_ORCHESTRATION_SLOTS",
             tuning.orchestration_slots.to_string(),
         )
         .env("ENGINE_ACTIVITY_SLOTS", tuning.activity_slots.to_string())
+        .env("ENGINE_SAVE_SLOTS", tuning.save_slots.to_string())
+        .env("ENGINE_BOOKING_SLOTS", tuning.booking_slots.to_string())
         .env("ENGINE_SAFETY_POLL_MS", tuning.safety_poll_ms.to_string())
         .env("ENGINE_LEASE_MS", tuning.lease_ms.to_string())
         .env("ENGINE_SQLITE_CACHE_MIB", tuning.sqlite_cache_mib.to_string())

@@ -2,6 +2,7 @@
 //! OpenAI-compatible server, and the built-in demo model. All of them go through async-openai
 //! over the process' shared connection pool and [`transport::ResilientTransport`].
 
+pub mod admission;
 mod settings;
 mod transport;
 
@@ -14,11 +15,14 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use secrecy::SecretString;
 use travel_platform::azure::EntraTokenSource;
 
+pub use admission::AdmissionStats;
 pub use settings::{
     AZURE_OPENAI_SCOPE, DEFAULT_AZURE_API_VERSION, DEFAULT_OPENAI_MODEL, DEMO_MODEL_NAME,
     LlmSettings, OPENAI_BASE_URL, Provider, RetryPolicy, SettingsError,
 };
 pub use transport::ResilientTransport;
+
+use admission::Admission;
 
 use crate::error::LlmError;
 
@@ -97,6 +101,7 @@ impl Config for ProviderConfig {
 pub struct LlmClient {
     inner: Arc<async_openai::Client<ProviderConfig>>,
     settings: Arc<LlmSettings>,
+    admission: Arc<Admission>,
 }
 
 impl std::fmt::Debug for LlmClient {
@@ -116,6 +121,7 @@ impl LlmClient {
         entra: Option<EntraTokenSource>,
     ) -> Result<Self, LlmError> {
         let provider = settings.provider.label().to_owned();
+        let admission = Arc::new(Admission::new(&provider, settings.max_in_flight));
         if settings.provider.uses_entra() && entra.is_none() {
             return Err(LlmError::Setup {
                 provider,
@@ -134,6 +140,7 @@ impl LlmClient {
             } else {
                 None
             },
+            admission: admission.clone(),
         };
         let config = ProviderConfig {
             provider: settings.provider.clone(),
@@ -143,7 +150,13 @@ impl LlmClient {
         Ok(Self {
             inner: Arc::new(inner),
             settings: Arc::new(settings),
+            admission,
         })
+    }
+
+    /// The calls to the provider in flight, at their peak, and held back for its budget.
+    pub fn admission(&self) -> AdmissionStats {
+        self.admission.stats()
     }
 
     pub fn settings(&self) -> &LlmSettings {

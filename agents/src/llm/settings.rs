@@ -120,6 +120,9 @@ pub struct LlmSettings {
     pub timeout: Duration,
     /// How many rounds of tool calls an agent may make before it fails.
     pub max_tool_rounds: usize,
+    /// How many calls to the provider may be in flight at once (the provider's rate-limit
+    /// headers hold calls back before this does, see [`super::admission`]).
+    pub max_in_flight: usize,
 }
 
 /// A setting that cannot be used.
@@ -133,6 +136,9 @@ pub struct SettingsError {
 impl LlmSettings {
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
     pub const DEFAULT_MAX_TOOL_ROUNDS: usize = 6;
+    /// A call waits on the network, not on this process: thousands fit at once. What the
+    /// provider allows is told by its rate-limit headers, which hold calls back well before this.
+    pub const DEFAULT_MAX_IN_FLIGHT: usize = 4_000;
 
     /// Settings for `provider` with every default.
     pub fn new(provider: Provider, model: impl Into<String>) -> Self {
@@ -142,6 +148,7 @@ impl LlmSettings {
             retry: RetryPolicy::default(),
             timeout: Self::DEFAULT_TIMEOUT,
             max_tool_rounds: Self::DEFAULT_MAX_TOOL_ROUNDS,
+            max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
         }
     }
 
@@ -196,7 +203,7 @@ impl LlmSettings {
     }
 
     /// Reads the timeouts and limits (`LLM_TIMEOUT_SECS`, `LLM_MAX_RETRIES`,
-    /// `LLM_RETRY_AFTER_CAP_SECS`, `AGENT_MAX_TOOL_ROUNDS`).
+    /// `LLM_RETRY_AFTER_CAP_SECS`, `AGENT_MAX_TOOL_ROUNDS`, `LLM_MAX_IN_FLIGHT`).
     pub fn apply_tuning(
         &mut self,
         get: &impl Fn(&str) -> Option<String>,
@@ -212,6 +219,9 @@ impl LlmSettings {
         }
         if let Some(n) = number(get, "AGENT_MAX_TOOL_ROUNDS")? {
             self.max_tool_rounds = (n as usize).max(1);
+        }
+        if let Some(n) = number(get, "LLM_MAX_IN_FLIGHT")? {
+            self.max_in_flight = (n as usize).max(1);
         }
         Ok(())
     }
@@ -312,10 +322,12 @@ mod tests {
             ("OPENAI_API_KEY", "k"),
             ("LLM_RETRY_AFTER_CAP_SECS", "5"),
             ("AGENT_MAX_TOOL_ROUNDS", "2"),
+            ("LLM_MAX_IN_FLIGHT", "300"),
         ])
         .unwrap()
         .unwrap();
         assert_eq!(s.retry.retry_after_cap, Duration::from_secs(5));
         assert_eq!(s.max_tool_rounds, 2);
+        assert_eq!(s.max_in_flight, 300);
     }
 }

@@ -9,10 +9,13 @@
 //! * 5xx, connect errors and timeouts: exponential back-off with jitter;
 //! * other 4xx: fails at once;
 //! * the whole exchange, headers and body, runs under the per-request timeout;
-//! * Azure OpenAI without a key: an Entra bearer token is added to every attempt.
+//! * Azure OpenAI without a key: an Entra bearer token is added to every attempt;
+//! * every attempt waits for its admission first ([`super::admission`]): a place among the calls
+//!   in flight to the provider, and the provider's rate-limit budget as its last answer told it.
 //!
 //! A failure becomes an [`LlmError`] that names the provider, the status and the message.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_openai::error::OpenAIError;
@@ -22,6 +25,7 @@ use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
 use travel_platform::azure::EntraTokenSource;
 
+use super::admission::{self, Admission};
 use super::settings::RetryPolicy;
 use crate::error::LlmError;
 
@@ -32,6 +36,7 @@ pub struct ResilientTransport {
     pub(crate) retry: RetryPolicy,
     pub(crate) timeout: Duration,
     pub(crate) entra: Option<EntraTokenSource>,
+    pub(crate) admission: Arc<Admission>,
 }
 
 /// What one attempt came to.
@@ -96,7 +101,17 @@ impl ResilientTransport {
         if let Err(error) = self.authorize(&mut request).await {
             return Attempt::Fail(error);
         }
-        let response = match self.exchange(request, attempts).await {
+        let tokens = request.body().and_then(reqwest::Body::as_bytes).map_or(
+            admission::DEFAULT_COMPLETION_ESTIMATE,
+            admission::estimated_tokens,
+        );
+        let admitted = self.admission.admit(tokens).await;
+        let exchanged = self.exchange(request, attempts).await;
+        if let Ok(response) = &exchanged {
+            self.admission.observe(&admitted, response.headers());
+        }
+        drop(admitted);
+        let response = match exchanged {
             Ok(response) => response,
             Err(error) => {
                 return Attempt::Retry {
@@ -192,11 +207,15 @@ impl ResilientTransport {
                         cap: self.retry.retry_after_cap,
                     })
                 }
-                Some(wait) => Attempt::Retry { after: wait, error },
-                None => Attempt::Retry {
-                    after: self.backoff(attempts),
-                    error,
-                },
+                Some(wait) => {
+                    self.admission.refused_for(wait);
+                    Attempt::Retry { after: wait, error }
+                }
+                None => {
+                    let after = self.backoff(attempts);
+                    self.admission.refused_for(after);
+                    Attempt::Retry { after, error }
+                }
             },
             500..=599 => Attempt::Retry {
                 after: self.backoff(attempts),

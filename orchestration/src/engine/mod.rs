@@ -39,8 +39,16 @@ use write_turns::WriteTurns;
 pub struct EngineTuning {
     /// Orchestration turns processed at once by this process.
     pub orchestration_slots: usize,
-    /// Activities (agent calls, saves, bookings) run at once by this process.
+    /// Activities (agent calls, saves, bookings) run at once by this process. Most of them wait
+    /// on a model's answer for seconds, so this is high: what bounds agent calls is the model
+    /// provider's admission (`LLM_MAX_IN_FLIGHT` and its rate-limit headers), and saves and
+    /// bookings have slots of their own ([`crate::activities::ActivitySlots`]). An idle slot is a
+    /// task waiting for a wake-up: about 3.4 KB (10,000 take 33 MB).
     pub activity_slots: usize,
+    /// Plan saves run at once by this process (each writes to the plan store).
+    pub save_slots: usize,
+    /// Bookings run at once by this process (each calls the booking provider).
+    pub booking_slots: usize,
     /// How often an idle dispatcher looks at the store although nobody announced work (timers
     /// due later, work of a process that died). Announced work is taken at once.
     pub safety_poll: Duration,
@@ -59,7 +67,9 @@ impl Default for EngineTuning {
     fn default() -> Self {
         Self {
             orchestration_slots: 2,
-            activity_slots: 16,
+            activity_slots: 10_000,
+            save_slots: 32,
+            booking_slots: 32,
             safety_poll: Duration::from_secs(1),
             lease: Duration::from_secs(4),
             sqlite_cache_bytes: 32 << 20,
@@ -293,6 +303,21 @@ fn engine_gauge_recount(location: &StoreLocation) -> Duration {
     }
 }
 
+/// How long an activity's lease lasts. On SQLite one process holds the file and releases every
+/// lease when it restarts, so a lease never hands work to another process; there it only has to
+/// outlast the renewals, which are writes that take their turn behind every other (with
+/// thousands of model calls in flight, a renewal every two seconds each would be thousands of
+/// writes a second, and a late one would let the same call run twice). On PostgreSQL it is how
+/// soon another process takes a dead one's work over: the setting.
+fn activity_lease(location: &StoreLocation, lease: Duration) -> Duration {
+    match location {
+        StoreLocation::Sqlite { .. } => lease.max(SQLITE_ACTIVITY_LEASE),
+        StoreLocation::Postgres(_) => lease,
+    }
+}
+
+const SQLITE_ACTIVITY_LEASE: Duration = Duration::from_secs(120);
+
 /// A running engine: the runtime that executes workflows.
 pub struct Engine {
     runtime: Arc<Runtime>,
@@ -318,8 +343,8 @@ impl Engine {
             dispatcher_long_poll_timeout: Duration::from_secs(30),
             orchestrator_lock_timeout: tuning.lease,
             orchestrator_lock_renewal_buffer: tuning.lease / 2,
-            worker_lock_timeout: tuning.lease,
-            worker_lock_renewal_buffer: tuning.lease / 2,
+            worker_lock_timeout: activity_lease(&store.location, tuning.lease),
+            worker_lock_renewal_buffer: activity_lease(&store.location, tuning.lease) / 2,
             observability: ObservabilityConfig {
                 gauge_poll_interval: engine_gauge_recount(&store.location),
                 ..Default::default()

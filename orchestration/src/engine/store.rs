@@ -148,7 +148,11 @@ impl WorkflowStore {
     }
 
     /// Fetches from `queue` with `fetch`, waiting for a wake-up while there is nothing, up to
-    /// `poll_timeout`.
+    /// `poll_timeout`. A dispatcher that is ready to wait (the engine's, which waits up to its
+    /// long poll) looks only when something may have arrived since a look found nothing (see
+    /// [`Wakeups::seen`]); a caller that asks what is there now (`poll_timeout` zero, with
+    /// whatever filter) always looks. The engine's dispatchers of one queue all fetch alike (no
+    /// sessions, no tags), so what one found holds for the others.
     async fn wait_for_work<T, F, Fut>(
         &self,
         queue: Queue,
@@ -165,15 +169,22 @@ impl WorkflowStore {
             let woken = self.wakeups.signal(queue).notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
-            let found = {
-                let _turn = self.turn_for_provider().await;
-                fetch().await?
-            };
-            if found.is_some() {
-                return Ok(found);
+            let seen = self.wakeups.seen(queue);
+            let waits = !poll_timeout.is_zero();
+            if !(waits && seen.known_empty) {
+                let found = {
+                    let _turn = self.turn_for_provider().await;
+                    fetch().await?
+                };
+                if found.is_some() {
+                    return Ok(found);
+                }
+                if waits {
+                    self.wakeups.found_empty(queue, seen);
+                }
+                self.empty_fetches
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
-            self.empty_fetches
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || tokio::time::timeout(left, woken).await.is_err() {
                 return Ok(None);
