@@ -64,6 +64,8 @@ pub enum IndexError {
     Sqlite(#[from] rusqlite::Error),
     #[error("the engine's history could not be read: {0}")]
     Engine(#[from] duroxide::providers::ProviderError),
+    #[error("the trips index failed: {0}")]
+    Writer(String),
 }
 
 /// A value bound into a query built at run time.
@@ -652,19 +654,24 @@ impl TripIndex {
             Value::Int(Some(started.created_ms as i64)),
             Value::Text(Some(started.token_sha256.clone())),
         ];
-        let _turn = self.writes.take().await;
         self.write_all(&[Statement { sql, values }]).await?;
         Ok(())
     }
 
-    /// Runs `statements` in one transaction and returns the rows each changed. On SQLite the
-    /// caller holds the write turn and they run on the store's writer connection; on PostgreSQL
-    /// they run in the pool.
+    /// Runs `statements` in one transaction and returns the rows each changed: on SQLite on the
+    /// store's writer thread (the caller must not hold the write turn), on PostgreSQL in the
+    /// pool. Counted as one store transaction.
     pub(crate) async fn write_all(&self, statements: &[Statement]) -> Result<Vec<u64>, IndexError> {
-        if let Some(writer) = self.writes.sqlite_writer() {
-            let changed = writer.write_all(statements)?;
+        let owned = statements.to_vec();
+        if let Some(written) = self
+            .writes
+            .on_writer(move |group| group.write_all(&owned))
+            .await
+        {
+            let changed = written.map_err(|e| IndexError::Writer(e.to_string()))??;
             return Ok(changed.into_iter().map(|n| n as u64).collect());
         }
+        self.writes.count_one_more();
         macro_rules! bound {
             ($statement:expr) => {{
                 let mut query = sqlx::query(&$statement.sql);
@@ -698,7 +705,6 @@ impl TripIndex {
     /// instances that are not trips change nothing.
     pub async fn record_turn(&self, record: &TurnRecord) -> Result<(), IndexError> {
         let statement = self.turn_statement(record);
-        let _turn = self.writes.take().await;
         self.write_all(&[statement]).await?;
         self.queue_notices(record).await
     }
@@ -710,7 +716,6 @@ impl TripIndex {
         _turn: &WriteTurn<'_>,
         record: &TurnRecord,
     ) -> Result<(), IndexError> {
-        self.writes.count_one_more();
         let statement = self.turn_statement(record);
         self.write_all(&[statement]).await?;
         self.queue_notices(record).await
@@ -1071,7 +1076,6 @@ impl TripIndex {
                 ],
             },
         ];
-        let _turn = self.writes.take().await;
         self.write_all(&statements).await?;
         Ok(())
     }

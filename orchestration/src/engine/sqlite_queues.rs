@@ -26,7 +26,6 @@
 //! less than handing it to another thread would cost (measured: `docs/benchmarks.md`).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -37,18 +36,18 @@ use duroxide::providers::{
     WorkItem,
 };
 use duroxide::{Event, EventKind};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
-use super::sqlite_writer::{Finish, SqliteWriter};
+use super::sqlite_writer::{Finish, InGroup};
 use super::write_turns::WriteTurns;
 
 /// duroxide's SQLite provider, with its hot path done on the store's writer connection.
 pub struct SqliteStore {
     /// Reads, management and sessions.
     duroxide: SqliteProvider,
-    /// Taken by every write here, around the transaction only (serialising and parsing are
-    /// done outside it); holds the writer connection that fetches, acknowledgements, renewals,
-    /// abandons and enqueues run on.
+    /// The store's write turns, with the writer thread that fetches, acknowledgements,
+    /// renewals, abandons and enqueues run on (serialising and parsing are done before and
+    /// after, on the caller's thread).
     writes: WriteTurns,
 }
 
@@ -59,12 +58,9 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
-    /// duroxide's provider, opened (and migrated) on the file `writer` writes.
-    pub fn new(duroxide: SqliteProvider, writer: Arc<SqliteWriter>) -> Self {
-        Self {
-            duroxide,
-            writes: WriteTurns::one_at_a_time(writer),
-        }
+    /// duroxide's provider, opened (and migrated) on the file `writes` writes.
+    pub fn new(duroxide: SqliteProvider, writes: WriteTurns) -> Self {
+        Self { duroxide, writes }
     }
 
     /// The turns this store's writes take: everything else that writes to the file takes them
@@ -78,30 +74,51 @@ impl SqliteStore {
         &self.duroxide
     }
 
-    fn writer(&self) -> &SqliteWriter {
-        self.writes
-            .sqlite_writer()
-            .expect("the store's turns are made with its writer")
+    /// Runs `work` on the store's writer thread ([`super::sqlite_writer`]): answered once its
+    /// group of writes is committed.
+    async fn on_writer<T: Send + 'static>(
+        &self,
+        operation: &'static str,
+        work: impl FnOnce(&Writes<'_>) -> Result<T, ProviderError> + Send + 'static,
+    ) -> Result<T, ProviderError> {
+        match self
+            .writes
+            .on_writer(move |group| work(&Writes { group }))
+            .await
+        {
+            Some(Ok(result)) => result,
+            Some(Err(e)) => Err(ProviderError::retryable(operation, e.to_string())),
+            None => Err(ProviderError::permanent(
+                operation,
+                "the SQLite store has no writer",
+            )),
+        }
     }
+}
 
-    /// Runs `work` in one `BEGIN IMMEDIATE` transaction on the writer.
+/// The writer's connection as the queues' calls use it, on the writer thread.
+struct Writes<'a> {
+    group: &'a InGroup<'a>,
+}
+
+impl Writes<'_> {
+    /// Runs `work` as one transaction (a savepoint of the writer's group).
     fn transaction<T>(
         &self,
         operation: &'static str,
-        work: impl FnOnce(&Transaction<'_>) -> Result<Finish<T>, ProviderError>,
+        work: impl FnOnce(&Connection) -> Result<Finish<T>, ProviderError>,
     ) -> Result<T, ProviderError> {
-        self.writer()
-            .transaction(|e| store_error(operation, e), work)
+        self.group.transaction(|e| store_error(operation, e), work)
     }
 
-    /// One statement in a transaction of its own.
+    /// One statement.
     fn execute(
         &self,
         operation: &'static str,
         sql: &str,
         params: impl rusqlite::Params,
     ) -> Result<usize, ProviderError> {
-        self.writer()
+        self.group
             .execute(sql, params)
             .map_err(|e| store_error(operation, e))
     }
@@ -170,7 +187,7 @@ fn orchestration_of(item: &WorkItem) -> Option<&str> {
 }
 
 fn insert_orchestrator_item(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     operation: &'static str,
     instance: &str,
     work_item: &str,
@@ -264,7 +281,7 @@ fn event_type(kind: &EventKind) -> &'static str {
 
 /// An execution's history as stored, in order (read inside the transaction, parsed after it).
 fn history_text(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     instance: &str,
     execution_id: i64,
 ) -> Result<Vec<String>, rusqlite::Error> {
@@ -290,17 +307,13 @@ fn parse_history(instance: &str, execution_id: i64, text: &[String]) -> Result<V
         .collect()
 }
 
-fn read_history(
-    tx: &Transaction<'_>,
-    instance: &str,
-    execution_id: i64,
-) -> Result<Vec<Event>, String> {
+fn read_history(tx: &Connection, instance: &str, execution_id: i64) -> Result<Vec<Event>, String> {
     let text = history_text(tx, instance, execution_id).map_err(|e| e.to_string())?;
     parse_history(instance, execution_id, &text)
 }
 
 fn kv_snapshot(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     instance: &str,
 ) -> Result<HashMap<String, KvEntry>, rusqlite::Error> {
     let mut statement = tx.prepare_cached(
@@ -325,7 +338,7 @@ struct Locked {
     max_attempts: u32,
 }
 
-fn locked_messages(tx: &Transaction<'_>, token: &str) -> Result<Locked, rusqlite::Error> {
+fn locked_messages(tx: &Connection, token: &str) -> Result<Locked, rusqlite::Error> {
     let mut statement = tx.prepare_cached(
         "SELECT work_item, attempt_count FROM orchestrator_queue WHERE lock_token = ?1 ORDER BY id",
     )?;
@@ -395,7 +408,7 @@ impl FetchedRaw {
     }
 }
 
-impl SqliteStore {
+impl Writes<'_> {
     /// The next instance with visible messages and no live lock, locked with all its visible
     /// messages, its current execution's history and its key-value snapshot.
     fn fetch_orchestration(
@@ -463,7 +476,7 @@ impl SqliteStore {
     /// The rest of a fetch, once the instance and its messages are locked.
     fn fetched(
         &self,
-        tx: &Transaction<'_>,
+        tx: &Connection,
         instance: String,
         token: String,
         locked: Locked,
@@ -519,7 +532,7 @@ impl SqliteStore {
     /// An instance without an `instances` row: a new one starting, or messages that came first.
     fn unknown_instance(
         &self,
-        tx: &Transaction<'_>,
+        tx: &Connection,
         instance: &str,
         items: &[WorkItem],
         token: &str,
@@ -665,7 +678,7 @@ impl Turn {
     }
 }
 
-impl SqliteStore {
+impl Writes<'_> {
     /// Records a turn: its messages consumed, its history, its execution's state, what it
     /// scheduled and cancelled, and the instance unlocked; all or nothing, and only while the
     /// lock is still this turn's.
@@ -708,11 +721,7 @@ impl SqliteStore {
 }
 
 /// The instance and execution rows, created on the first turn and kept current.
-fn record_execution(
-    tx: &Transaction<'_>,
-    instance: &str,
-    turn: &Turn,
-) -> Result<(), rusqlite::Error> {
+fn record_execution(tx: &Connection, instance: &str, turn: &Turn) -> Result<(), rusqlite::Error> {
     let execution_id = turn.execution_id as i64;
     let metadata = &turn.metadata;
     if let (Some(name), Some(version)) = (
@@ -754,7 +763,7 @@ fn record_execution(
     Ok(())
 }
 
-fn append_history(tx: &Transaction<'_>, instance: &str, turn: &Turn) -> Result<(), ProviderError> {
+fn append_history(tx: &Connection, instance: &str, turn: &Turn) -> Result<(), ProviderError> {
     const OP: &str = "ack_orchestration_item";
     let mut statement = tx
         .prepare_cached(
@@ -777,11 +786,7 @@ fn append_history(tx: &Transaction<'_>, instance: &str, turn: &Turn) -> Result<(
 }
 
 /// The execution's status and output, the custom status and the key-value changes of the turn.
-fn record_outcome(
-    tx: &Transaction<'_>,
-    instance: &str,
-    turn: &Turn,
-) -> Result<(), rusqlite::Error> {
+fn record_outcome(tx: &Connection, instance: &str, turn: &Turn) -> Result<(), rusqlite::Error> {
     let execution_id = turn.execution_id as i64;
     let metadata = &turn.metadata;
     if let Some(status) = &metadata.status {
@@ -834,7 +839,7 @@ fn record_outcome(
 
 /// One key-value event of the turn, kept in the execution's changes (a tombstone for a clear).
 fn record_key_value(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     instance: &str,
     kind: &EventKind,
 ) -> Result<(), rusqlite::Error> {
@@ -877,7 +882,7 @@ fn record_key_value(
 /// Activities the turn cancelled: removed from the worker queue, so a worker running one fails
 /// to renew or acknowledge it.
 fn cancel_activities(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     cancelled: &[ScheduledActivityIdentifier],
 ) -> Result<(), rusqlite::Error> {
     let mut statement = tx.prepare_cached(
@@ -933,7 +938,7 @@ fn next_activity_sql(session: bool, tag_filter: &TagFilter) -> (String, Vec<Stri
 
 type NextActivity = (i64, String, i64, Option<String>);
 
-impl SqliteStore {
+impl Writes<'_> {
     /// The next visible, unleased activity this worker may run, leased to it.
     fn fetch_activity(
         &self,
@@ -1002,27 +1007,15 @@ impl SqliteStore {
         })
     }
 
-    /// Removes a finished activity (while its lease holds) and queues its result.
-    async fn acknowledge_activity(
+    /// Removes a finished activity (while its lease holds) and queues its result's `message`
+    /// (see [`completion_message`]).
+    fn acknowledge_activity(
         &self,
         token: &str,
-        completion: Option<WorkItem>,
+        message: Option<Result<(String, String), ProviderError>>,
     ) -> Result<(), ProviderError> {
         const OP: &str = "ack_work_item";
         let err = |e| store_error(OP, e);
-        // The result's message, made before the write turn (a wrong kind is refused below, in
-        // duroxide's order: after a missing activity).
-        let message = completion.map(|completion| match &completion {
-            WorkItem::ActivityCompleted { instance, .. }
-            | WorkItem::ActivityFailed { instance, .. } => {
-                Ok((instance.clone(), to_json(OP, &completion)?))
-            }
-            _ => Err(ProviderError::permanent(
-                OP,
-                "Invalid completion type for worker ack",
-            )),
-        });
-        let _turn = self.writes.take().await;
         self.transaction(OP, |tx| {
             let now = now_millis();
             let deleted: Option<Option<String>> = tx
@@ -1155,36 +1148,48 @@ impl SqliteStore {
         })
     }
 
-    async fn enqueue_orchestration(
+    fn enqueue_orchestration(
         &self,
-        item: &WorkItem,
-        delay: Option<Duration>,
+        instance: &str,
+        text: &str,
+        visible_at: i64,
     ) -> Result<(), ProviderError> {
         const OP: &str = "enqueue_for_orchestrator";
-        let instance = orchestration_of(item)
-            .ok_or_else(|| ProviderError::permanent(OP, "Invalid work item type"))?;
-        let text = to_json(OP, item)?;
-        let visible_at = now_millis().saturating_add(delay.map(millis).unwrap_or(0));
-        let _turn = self.writes.take().await;
         self.transaction(OP, |tx| {
-            insert_orchestrator_item(tx, OP, instance, &text, visible_at)?;
+            insert_orchestrator_item(tx, OP, instance, text, visible_at)?;
             Ok(Finish::Commit(()))
         })
     }
 
-    async fn enqueue_activity(&self, item: &WorkItem) -> Result<(), ProviderError> {
+    fn enqueue_activity(&self, item: &WorkItem, text: &str) -> Result<(), ProviderError> {
         const OP: &str = "enqueue_for_worker";
-        let text = to_json(OP, item)?;
-        let _turn = self.writes.take().await;
         self.transaction(OP, |tx| {
-            insert_worker_item(tx, OP, item, &text, now_millis())?;
+            insert_worker_item(tx, OP, item, text, now_millis())?;
             Ok(Finish::Commit(()))
         })
     }
 }
 
+/// A finished activity's result as the message for its orchestration, made before the write (a
+/// wrong kind is refused in the write, in duroxide's order: after a missing activity).
+fn completion_message(
+    completion: Option<WorkItem>,
+) -> Option<Result<(String, String), ProviderError>> {
+    const OP: &str = "ack_work_item";
+    completion.map(|completion| match &completion {
+        WorkItem::ActivityCompleted { instance, .. }
+        | WorkItem::ActivityFailed { instance, .. } => {
+            Ok((instance.clone(), to_json(OP, &completion)?))
+        }
+        _ => Err(ProviderError::permanent(
+            OP,
+            "Invalid completion type for worker ack",
+        )),
+    })
+}
+
 /// Marks a session used now, unless another worker took it over (best effort, as duroxide).
-fn touch_session(tx: &Transaction<'_>, session_id: &str, now: i64) {
+fn touch_session(tx: &Connection, session_id: &str, now: i64) {
     let _ = tx
         .prepare_cached(
             "UPDATE sessions SET last_activity_at = ?1 WHERE session_id = ?2 AND locked_until > ?1",
@@ -1208,10 +1213,12 @@ impl Provider for SqliteStore {
         _poll_timeout: Duration,
         filter: Option<&DispatcherCapabilityFilter>,
     ) -> Result<Fetched, ProviderError> {
-        let fetched = {
-            let _turn = self.writes.take().await;
-            self.fetch_orchestration(lock_timeout, filter)?
-        };
+        let filter = filter.cloned();
+        let fetched = self
+            .on_writer("fetch_orchestration_item", move |w| {
+                w.fetch_orchestration(lock_timeout, filter.as_ref())
+            })
+            .await?;
         Ok(fetched.map(FetchedRaw::parsed))
     }
 
@@ -1233,8 +1240,11 @@ impl Provider for SqliteStore {
             metadata,
             cancelled_activities,
         )?;
-        let _turn = self.writes.take().await;
-        self.acknowledge(lock_token, turn)
+        let token = lock_token.to_owned();
+        self.on_writer("ack_orchestration_item", move |w| {
+            w.acknowledge(&token, turn)
+        })
+        .await
     }
 
     async fn abandon_orchestration_item(
@@ -1243,8 +1253,11 @@ impl Provider for SqliteStore {
         delay: Option<Duration>,
         ignore_attempt: bool,
     ) -> Result<(), ProviderError> {
-        let _turn = self.writes.take().await;
-        self.abandon_orchestration(lock_token, delay, ignore_attempt)
+        let token = lock_token.to_owned();
+        self.on_writer("abandon_orchestration_item", move |w| {
+            w.abandon_orchestration(&token, delay, ignore_attempt)
+        })
+        .await
     }
 
     async fn read(&self, instance: &str) -> Result<Vec<Event>, ProviderError> {
@@ -1274,7 +1287,11 @@ impl Provider for SqliteStore {
     }
 
     async fn enqueue_for_worker(&self, item: WorkItem) -> Result<(), ProviderError> {
-        self.enqueue_activity(&item).await
+        let text = to_json("enqueue_for_worker", &item)?;
+        self.on_writer("enqueue_for_worker", move |w| {
+            w.enqueue_activity(&item, &text)
+        })
+        .await
     }
 
     async fn fetch_work_item(
@@ -1284,8 +1301,11 @@ impl Provider for SqliteStore {
         session: Option<&SessionFetchConfig>,
         tag_filter: &TagFilter,
     ) -> Result<Option<(WorkItem, String, u32)>, ProviderError> {
-        let _turn = self.writes.take().await;
-        self.fetch_activity(lock_timeout, session, tag_filter)
+        let (session, tag_filter) = (session.cloned(), tag_filter.clone());
+        self.on_writer("fetch_work_item", move |w| {
+            w.fetch_activity(lock_timeout, session.as_ref(), &tag_filter)
+        })
+        .await
     }
 
     async fn ack_work_item(
@@ -1293,7 +1313,11 @@ impl Provider for SqliteStore {
         token: &str,
         completion: Option<WorkItem>,
     ) -> Result<(), ProviderError> {
-        self.acknowledge_activity(token, completion).await
+        let (token, message) = (token.to_owned(), completion_message(completion));
+        self.on_writer("ack_work_item", move |w| {
+            w.acknowledge_activity(&token, message)
+        })
+        .await
     }
 
     async fn renew_work_item_lock(
@@ -1301,8 +1325,11 @@ impl Provider for SqliteStore {
         token: &str,
         extend_for: Duration,
     ) -> Result<(), ProviderError> {
-        let _turn = self.writes.take().await;
-        self.renew_activity(token, extend_for)
+        let token = token.to_owned();
+        self.on_writer("renew_work_item_lock", move |w| {
+            w.renew_activity(&token, extend_for)
+        })
+        .await
     }
 
     async fn renew_session_lock(
@@ -1331,8 +1358,11 @@ impl Provider for SqliteStore {
         delay: Option<Duration>,
         ignore_attempt: bool,
     ) -> Result<(), ProviderError> {
-        let _turn = self.writes.take().await;
-        self.abandon_activity(token, delay, ignore_attempt)
+        let token = token.to_owned();
+        self.on_writer("abandon_work_item", move |w| {
+            w.abandon_activity(&token, delay, ignore_attempt)
+        })
+        .await
     }
 
     async fn renew_orchestration_item_lock(
@@ -1340,8 +1370,11 @@ impl Provider for SqliteStore {
         token: &str,
         extend_for: Duration,
     ) -> Result<(), ProviderError> {
-        let _turn = self.writes.take().await;
-        self.renew_orchestration(token, extend_for)
+        let token = token.to_owned();
+        self.on_writer("renew_orchestration_item_lock", move |w| {
+            w.renew_orchestration(&token, extend_for)
+        })
+        .await
     }
 
     async fn enqueue_for_orchestrator(
@@ -1349,7 +1382,16 @@ impl Provider for SqliteStore {
         item: WorkItem,
         delay: Option<Duration>,
     ) -> Result<(), ProviderError> {
-        self.enqueue_orchestration(&item, delay).await
+        const OP: &str = "enqueue_for_orchestrator";
+        let instance = orchestration_of(&item)
+            .ok_or_else(|| ProviderError::permanent(OP, "Invalid work item type"))?
+            .to_owned();
+        let text = to_json(OP, &item)?;
+        let visible_at = now_millis().saturating_add(delay.map(millis).unwrap_or(0));
+        self.on_writer(OP, move |w| {
+            w.enqueue_orchestration(&instance, &text, visible_at)
+        })
+        .await
     }
 
     fn as_management_capability(&self) -> Option<&dyn ProviderAdmin> {
