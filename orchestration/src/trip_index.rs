@@ -64,8 +64,6 @@ pub enum IndexError {
     Sqlite(#[from] rusqlite::Error),
     #[error("the engine's history could not be read: {0}")]
     Engine(#[from] duroxide::providers::ProviderError),
-    #[error("the trips index failed: {0}")]
-    Writer(String),
 }
 
 /// A value bound into a query built at run time.
@@ -654,24 +652,19 @@ impl TripIndex {
             Value::Int(Some(started.created_ms as i64)),
             Value::Text(Some(started.token_sha256.clone())),
         ];
+        let _turn = self.writes.take().await;
         self.write_all(&[Statement { sql, values }]).await?;
         Ok(())
     }
 
-    /// Runs `statements` in one transaction and returns the rows each changed: on SQLite on the
-    /// store's writer thread (the caller must not hold the write turn), on PostgreSQL in the
-    /// pool. Counted as one store transaction.
+    /// Runs `statements` in one transaction and returns the rows each changed. On SQLite the
+    /// caller holds the write turn and they run on the store's writer connection; on PostgreSQL
+    /// they run in the pool.
     pub(crate) async fn write_all(&self, statements: &[Statement]) -> Result<Vec<u64>, IndexError> {
-        let owned = statements.to_vec();
-        if let Some(written) = self
-            .writes
-            .on_writer(move |group| group.write_all(&owned))
-            .await
-        {
-            let changed = written.map_err(|e| IndexError::Writer(e.to_string()))??;
+        if let Some(writer) = self.writes.sqlite_writer() {
+            let changed = writer.write_all(statements)?;
             return Ok(changed.into_iter().map(|n| n as u64).collect());
         }
-        self.writes.count_one_more();
         macro_rules! bound {
             ($statement:expr) => {{
                 let mut query = sqlx::query(&$statement.sql);
@@ -705,6 +698,7 @@ impl TripIndex {
     /// instances that are not trips change nothing.
     pub async fn record_turn(&self, record: &TurnRecord) -> Result<(), IndexError> {
         let statement = self.turn_statement(record);
+        let _turn = self.writes.take().await;
         self.write_all(&[statement]).await?;
         self.queue_notices(record).await
     }
@@ -716,6 +710,7 @@ impl TripIndex {
         _turn: &WriteTurn<'_>,
         record: &TurnRecord,
     ) -> Result<(), IndexError> {
+        self.writes.count_one_more();
         let statement = self.turn_statement(record);
         self.write_all(&[statement]).await?;
         self.queue_notices(record).await
@@ -1076,6 +1071,7 @@ impl TripIndex {
                 ],
             },
         ];
+        let _turn = self.writes.take().await;
         self.write_all(&statements).await?;
         Ok(())
     }

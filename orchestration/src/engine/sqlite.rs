@@ -16,7 +16,7 @@ use duroxide::providers::sqlite::SqliteProvider;
 use super::EngineError;
 use super::sqlite_counts::SqliteCounts;
 use super::sqlite_queues::SqliteStore;
-use super::write_turns::WriteTurns;
+use super::sqlite_writer::SqliteWriter;
 
 /// The open store, its counting connection, and the lock that keeps it this process' own (when
 /// taken).
@@ -57,9 +57,9 @@ pub async fn open(path: &Path, exclusive: bool, cache_bytes: u64) -> Result<Open
             .await
             .map_err(|e| failed(format!("releasing old leases: {e}")))?;
     }
-    let writes = WriteTurns::one_at_a_time(path).map_err(|e| failed(e.to_string()))?;
+    let writer = Arc::new(SqliteWriter::open(path).map_err(|e| failed(e.to_string()))?);
     let counts = Arc::new(SqliteCounts::open(path).map_err(|e| failed(e.to_string()))?);
-    let provider = SqliteStore::new(provider, writes);
+    let provider = SqliteStore::new(provider, writer);
     Ok(Opened {
         provider,
         counts,

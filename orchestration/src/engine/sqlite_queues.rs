@@ -26,6 +26,7 @@
 //! less than handing it to another thread would cost (measured: `docs/benchmarks.md`).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -36,18 +37,18 @@ use duroxide::providers::{
     WorkItem,
 };
 use duroxide::{Event, EventKind};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::sqlite_writer::{Finish, InGroup};
+use super::sqlite_writer::{Finish, SqliteWriter};
 use super::write_turns::WriteTurns;
 
 /// duroxide's SQLite provider, with its hot path done on the store's writer connection.
 pub struct SqliteStore {
     /// Reads, management and sessions.
     duroxide: SqliteProvider,
-    /// The store's write turns, with the writer thread that fetches, acknowledgements,
-    /// renewals, abandons and enqueues run on (serialising and parsing are done before and
-    /// after, on the caller's thread).
+    /// Taken by every write here, around the transaction only (serialising and parsing are
+    /// done outside it); holds the writer connection that fetches, acknowledgements, renewals,
+    /// abandons and enqueues run on.
     writes: WriteTurns,
 }
 
@@ -58,9 +59,12 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
-    /// duroxide's provider, opened (and migrated) on the file `writes` writes.
-    pub fn new(duroxide: SqliteProvider, writes: WriteTurns) -> Self {
-        Self { duroxide, writes }
+    /// duroxide's provider, opened (and migrated) on the file `writer` writes.
+    pub fn new(duroxide: SqliteProvider, writer: Arc<SqliteWriter>) -> Self {
+        Self {
+            duroxide,
+            writes: WriteTurns::one_at_a_time(writer),
+        }
     }
 
     /// The turns this store's writes take: everything else that writes to the file takes them
@@ -74,51 +78,30 @@ impl SqliteStore {
         &self.duroxide
     }
 
-    /// Runs `work` on the store's writer thread ([`super::sqlite_writer`]): answered once its
-    /// group of writes is committed.
-    async fn on_writer<T: Send + 'static>(
-        &self,
-        operation: &'static str,
-        work: impl FnOnce(&Writes<'_>) -> Result<T, ProviderError> + Send + 'static,
-    ) -> Result<T, ProviderError> {
-        match self
-            .writes
-            .on_writer(move |group| work(&Writes { group }))
-            .await
-        {
-            Some(Ok(result)) => result,
-            Some(Err(e)) => Err(ProviderError::retryable(operation, e.to_string())),
-            None => Err(ProviderError::permanent(
-                operation,
-                "the SQLite store has no writer",
-            )),
-        }
+    fn writer(&self) -> &SqliteWriter {
+        self.writes
+            .sqlite_writer()
+            .expect("the store's turns are made with its writer")
     }
-}
 
-/// The writer's connection as the queues' calls use it, on the writer thread.
-struct Writes<'a> {
-    group: &'a InGroup<'a>,
-}
-
-impl Writes<'_> {
-    /// Runs `work` as one transaction (a savepoint of the writer's group).
+    /// Runs `work` in one `BEGIN IMMEDIATE` transaction on the writer.
     fn transaction<T>(
         &self,
         operation: &'static str,
-        work: impl FnOnce(&Connection) -> Result<Finish<T>, ProviderError>,
+        work: impl FnOnce(&Transaction<'_>) -> Result<Finish<T>, ProviderError>,
     ) -> Result<T, ProviderError> {
-        self.group.transaction(|e| store_error(operation, e), work)
+        self.writer()
+            .transaction(|e| store_error(operation, e), work)
     }
 
-    /// One statement.
+    /// One statement in a transaction of its own.
     fn execute(
         &self,
         operation: &'static str,
         sql: &str,
         params: impl rusqlite::Params,
     ) -> Result<usize, ProviderError> {
-        self.group
+        self.writer()
             .execute(sql, params)
             .map_err(|e| store_error(operation, e))
     }
@@ -187,7 +170,7 @@ fn orchestration_of(item: &WorkItem) -> Option<&str> {
 }
 
 fn insert_orchestrator_item(
-    tx: &Connection,
+    tx: &Transaction<'_>,
     operation: &'static str,
     instance: &str,
     work_item: &str,
@@ -281,7 +264,7 @@ fn event_type(kind: &EventKind) -> &'static str {
 
 /// An execution's history as stored, in order (read inside the transaction, parsed after it).
 fn history_text(
-    tx: &Connection,
+    tx: &Transaction<'_>,
     instance: &str,
     execution_id: i64,
 ) -> Result<Vec<String>, rusqlite::Error> {
@@ -307,13 +290,17 @@ fn parse_history(instance: &str, execution_id: i64, text: &[String]) -> Result<V
         .collect()
 }
 
-fn read_history(tx: &Connection, instance: &str, execution_id: i64) -> Result<Vec<Event>, String> {
+fn read_history(
+    tx: &Transaction<'_>,
+    instance: &str,
+    execution_id: i64,
+) -> Result<Vec<Event>, String> {
     let text = history_text(tx, instance, execution_id).map_err(|e| e.to_string())?;
     parse_history(instance, execution_id, &text)
 }
 
 fn kv_snapshot(
-    tx: &Connection,
+    tx: &Transaction<'_>,
     instance: &str,
 ) -> Result<HashMap<String, KvEntry>, rusqlite::Error> {
     let mut statement = tx.prepare_cached(
@@ -338,7 +325,7 @@ struct Locked {
     max_attempts: u32,
 }
 
-fn locked_messages(tx: &Connection, token: &str) -> Result<Locked, rusqlite::Error> {
+fn locked_messages(tx: &Transaction<'_>, token: &str) -> Result<Locked, rusqlite::Error> {
     let mut statement = tx.prepare_cached(
         "SELECT work_item, attempt_count FROM orchestrator_queue WHERE lock_token = ?1 ORDER BY id",
     )?;
@@ -408,7 +395,7 @@ impl FetchedRaw {
     }
 }
 
-impl Writes<'_> {
+impl SqliteStore {
     /// The next instance with visible messages and no live lock, locked with all its visible
     /// messages, its current execution's history and its key-value snapshot.
     fn fetch_orchestration(
@@ -476,7 +463,7 @@ impl Writes<'_> {
     /// The rest of a fetch, once the instance and its messages are locked.
     fn fetched(
         &self,
-        tx: &Connection,
+        tx: &Transaction<'_>,
         instance: String,
         token: String,
         locked: Locked,
@@ -532,7 +519,7 @@ impl Writes<'_> {
     /// An instance without an `instances` row: a new one starting, or messages that came first.
     fn unknown_instance(
         &self,
-        tx: &Connection,
+        tx: &Transaction<'_>,
         instance: &str,
         items: &[WorkItem],
         token: &str,
@@ -678,7 +665,7 @@ impl Turn {
     }
 }
 
-impl Writes<'_> {
+impl SqliteStore {
     /// Records a turn: its messages consumed, its history, its execution's state, what it
     /// scheduled and cancelled, and the instance unlocked; all or nothing, and only while the
     /// lock is still this turn's.
@@ -721,7 +708,11 @@ impl Writes<'_> {
 }
 
 /// The instance and execution rows, created on the first turn and kept current.
-fn record_execution(tx: &Connection, instance: &str, turn: &Turn) -> Result<(), rusqlite::Error> {
+fn record_execution(
+    tx: &Transaction<'_>,
+    instance: &str,
+    turn: &Turn,
+) -> Result<(), rusqlite::Error> {
     let execution_id = turn.execution_id as i64;
     let metadata = &turn.metadata;
     if let (Some(name), Some(version)) = (
@@ -763,7 +754,7 @@ fn record_execution(tx: &Connection, instance: &str, turn: &Turn) -> Result<(), 
     Ok(())
 }
 
-fn append_history(tx: &Connection, instance: &str, turn: &Turn) -> Result<(), ProviderError> {
+fn append_history(tx: &Transaction<'_>, instance: &str, turn: &Turn) -> Result<(), ProviderError> {
     const OP: &str = "ack_orchestration_item";
     let mut statement = tx
         .prepare_cached(
@@ -786,7 +777,11 @@ fn append_history(tx: &Connection, instance: &str, turn: &Turn) -> Result<(), Pr
 }
 
 /// The execution's status and output, the custom status and the key-value changes of the turn.
-fn record_outcome(tx: &Connection, instance: &str, turn: &Turn) -> Result<(), rusqlite::Error> {
+fn record_outcome(
+    tx: &Transaction<'_>,
+    instance: &str,
+    turn: &Turn,
+) -> Result<(), rusqlite::Error> {
     let execution_id = turn.execution_id as i64;
     let metadata = &turn.metadata;
     if let Some(status) = &metadata.status {
@@ -839,7 +834,7 @@ fn record_outcome(tx: &Connection, instance: &str, turn: &Turn) -> Result<(), ru
 
 /// One key-value event of the turn, kept in the execution's changes (a tombstone for a clear).
 fn record_key_value(
-    tx: &Connection,
+    tx: &Transaction<'_>,
     instance: &str,
     kind: &EventKind,
 ) -> Result<(), rusqlite::Error> {
@@ -882,7 +877,7 @@ fn record_key_value(
 /// Activities the turn cancelled: removed from the worker queue, so a worker running one fails
 /// to renew or acknowledge it.
 fn cancel_activities(
-    tx: &Connection,
+    tx: &Transaction<'_>,
     cancelled: &[ScheduledActivityIdentifier],
 ) -> Result<(), rusqlite::Error> {
     let mut statement = tx.prepare_cached(
@@ -938,7 +933,7 @@ fn next_activity_sql(session: bool, tag_filter: &TagFilter) -> (String, Vec<Stri
 
 type NextActivity = (i64, String, i64, Option<String>);
 
-impl Writes<'_> {
+impl SqliteStore {
     /// The next visible, unleased activity this worker may run, leased to it.
     fn fetch_activity(
         &self,
@@ -1007,15 +1002,27 @@ impl Writes<'_> {
         })
     }
 
-    /// Removes a finished activity (while its lease holds) and queues its result's `message`
-    /// (see [`completion_message`]).
-    fn acknowledge_activity(
+    /// Removes a finished activity (while its lease holds) and queues its result.
+    async fn acknowledge_activity(
         &self,
         token: &str,
-        message: Option<Result<(String, String), ProviderError>>,
+        completion: Option<WorkItem>,
     ) -> Result<(), ProviderError> {
         const OP: &str = "ack_work_item";
         let err = |e| store_error(OP, e);
+        // The result's message, made before the write turn (a wrong kind is refused below, in
+        // duroxide's order: after a missing activity).
+        let message = completion.map(|completion| match &completion {
+            WorkItem::ActivityCompleted { instance, .. }
+            | WorkItem::ActivityFailed { instance, .. } => {
+                Ok((instance.clone(), to_json(OP, &completion)?))
+            }
+            _ => Err(ProviderError::permanent(
+                OP,
+                "Invalid completion type for worker ack",
+            )),
+        });
+        let _turn = self.writes.take().await;
         self.transaction(OP, |tx| {
             let now = now_millis();
             let deleted: Option<Option<String>> = tx
@@ -1148,48 +1155,36 @@ impl Writes<'_> {
         })
     }
 
-    fn enqueue_orchestration(
+    async fn enqueue_orchestration(
         &self,
-        instance: &str,
-        text: &str,
-        visible_at: i64,
+        item: &WorkItem,
+        delay: Option<Duration>,
     ) -> Result<(), ProviderError> {
         const OP: &str = "enqueue_for_orchestrator";
+        let instance = orchestration_of(item)
+            .ok_or_else(|| ProviderError::permanent(OP, "Invalid work item type"))?;
+        let text = to_json(OP, item)?;
+        let visible_at = now_millis().saturating_add(delay.map(millis).unwrap_or(0));
+        let _turn = self.writes.take().await;
         self.transaction(OP, |tx| {
-            insert_orchestrator_item(tx, OP, instance, text, visible_at)?;
+            insert_orchestrator_item(tx, OP, instance, &text, visible_at)?;
             Ok(Finish::Commit(()))
         })
     }
 
-    fn enqueue_activity(&self, item: &WorkItem, text: &str) -> Result<(), ProviderError> {
+    async fn enqueue_activity(&self, item: &WorkItem) -> Result<(), ProviderError> {
         const OP: &str = "enqueue_for_worker";
+        let text = to_json(OP, item)?;
+        let _turn = self.writes.take().await;
         self.transaction(OP, |tx| {
-            insert_worker_item(tx, OP, item, text, now_millis())?;
+            insert_worker_item(tx, OP, item, &text, now_millis())?;
             Ok(Finish::Commit(()))
         })
     }
-}
-
-/// A finished activity's result as the message for its orchestration, made before the write (a
-/// wrong kind is refused in the write, in duroxide's order: after a missing activity).
-fn completion_message(
-    completion: Option<WorkItem>,
-) -> Option<Result<(String, String), ProviderError>> {
-    const OP: &str = "ack_work_item";
-    completion.map(|completion| match &completion {
-        WorkItem::ActivityCompleted { instance, .. }
-        | WorkItem::ActivityFailed { instance, .. } => {
-            Ok((instance.clone(), to_json(OP, &completion)?))
-        }
-        _ => Err(ProviderError::permanent(
-            OP,
-            "Invalid completion type for worker ack",
-        )),
-    })
 }
 
 /// Marks a session used now, unless another worker took it over (best effort, as duroxide).
-fn touch_session(tx: &Connection, session_id: &str, now: i64) {
+fn touch_session(tx: &Transaction<'_>, session_id: &str, now: i64) {
     let _ = tx
         .prepare_cached(
             "UPDATE sessions SET last_activity_at = ?1 WHERE session_id = ?2 AND locked_until > ?1",
@@ -1213,12 +1208,10 @@ impl Provider for SqliteStore {
         _poll_timeout: Duration,
         filter: Option<&DispatcherCapabilityFilter>,
     ) -> Result<Fetched, ProviderError> {
-        let filter = filter.cloned();
-        let fetched = self
-            .on_writer("fetch_orchestration_item", move |w| {
-                w.fetch_orchestration(lock_timeout, filter.as_ref())
-            })
-            .await?;
+        let fetched = {
+            let _turn = self.writes.take().await;
+            self.fetch_orchestration(lock_timeout, filter)?
+        };
         Ok(fetched.map(FetchedRaw::parsed))
     }
 
@@ -1240,11 +1233,8 @@ impl Provider for SqliteStore {
             metadata,
             cancelled_activities,
         )?;
-        let token = lock_token.to_owned();
-        self.on_writer("ack_orchestration_item", move |w| {
-            w.acknowledge(&token, turn)
-        })
-        .await
+        let _turn = self.writes.take().await;
+        self.acknowledge(lock_token, turn)
     }
 
     async fn abandon_orchestration_item(
@@ -1253,11 +1243,8 @@ impl Provider for SqliteStore {
         delay: Option<Duration>,
         ignore_attempt: bool,
     ) -> Result<(), ProviderError> {
-        let token = lock_token.to_owned();
-        self.on_writer("abandon_orchestration_item", move |w| {
-            w.abandon_orchestration(&token, delay, ignore_attempt)
-        })
-        .await
+        let _turn = self.writes.take().await;
+        self.abandon_orchestration(lock_token, delay, ignore_attempt)
     }
 
     async fn read(&self, instance: &str) -> Result<Vec<Event>, ProviderError> {
@@ -1287,11 +1274,7 @@ impl Provider for SqliteStore {
     }
 
     async fn enqueue_for_worker(&self, item: WorkItem) -> Result<(), ProviderError> {
-        let text = to_json("enqueue_for_worker", &item)?;
-        self.on_writer("enqueue_for_worker", move |w| {
-            w.enqueue_activity(&item, &text)
-        })
-        .await
+        self.enqueue_activity(&item).await
     }
 
     async fn fetch_work_item(
@@ -1301,11 +1284,8 @@ impl Provider for SqliteStore {
         session: Option<&SessionFetchConfig>,
         tag_filter: &TagFilter,
     ) -> Result<Option<(WorkItem, String, u32)>, ProviderError> {
-        let (session, tag_filter) = (session.cloned(), tag_filter.clone());
-        self.on_writer("fetch_work_item", move |w| {
-            w.fetch_activity(lock_timeout, session.as_ref(), &tag_filter)
-        })
-        .await
+        let _turn = self.writes.take().await;
+        self.fetch_activity(lock_timeout, session, tag_filter)
     }
 
     async fn ack_work_item(
@@ -1313,11 +1293,7 @@ impl Provider for SqliteStore {
         token: &str,
         completion: Option<WorkItem>,
     ) -> Result<(), ProviderError> {
-        let (token, message) = (token.to_owned(), completion_message(completion));
-        self.on_writer("ack_work_item", move |w| {
-            w.acknowledge_activity(&token, message)
-        })
-        .await
+        self.acknowledge_activity(token, completion).await
     }
 
     async fn renew_work_item_lock(
@@ -1325,11 +1301,8 @@ impl Provider for SqliteStore {
         token: &str,
         extend_for: Duration,
     ) -> Result<(), ProviderError> {
-        let token = token.to_owned();
-        self.on_writer("renew_work_item_lock", move |w| {
-            w.renew_activity(&token, extend_for)
-        })
-        .await
+        let _turn = self.writes.take().await;
+        self.renew_activity(token, extend_for)
     }
 
     async fn renew_session_lock(
@@ -1358,11 +1331,8 @@ impl Provider for SqliteStore {
         delay: Option<Duration>,
         ignore_attempt: bool,
     ) -> Result<(), ProviderError> {
-        let token = token.to_owned();
-        self.on_writer("abandon_work_item", move |w| {
-            w.abandon_activity(&token, delay, ignore_attempt)
-        })
-        .await
+        let _turn = self.writes.take().await;
+        self.abandon_activity(token, delay, ignore_attempt)
     }
 
     async fn renew_orchestration_item_lock(
@@ -1370,11 +1340,8 @@ impl Provider for SqliteStore {
         token: &str,
         extend_for: Duration,
     ) -> Result<(), ProviderError> {
-        let token = token.to_owned();
-        self.on_writer("renew_orchestration_item_lock", move |w| {
-            w.renew_orchestration(&token, extend_for)
-        })
-        .await
+        let _turn = self.writes.take().await;
+        self.renew_orchestration(token, extend_for)
     }
 
     async fn enqueue_for_orchestrator(
@@ -1382,16 +1349,7 @@ impl Provider for SqliteStore {
         item: WorkItem,
         delay: Option<Duration>,
     ) -> Result<(), ProviderError> {
-        const OP: &str = "enqueue_for_orchestrator";
-        let instance = orchestration_of(&item)
-            .ok_or_else(|| ProviderError::permanent(OP, "Invalid work item type"))?
-            .to_owned();
-        let text = to_json(OP, &item)?;
-        let visible_at = now_millis().saturating_add(delay.map(millis).unwrap_or(0));
-        self.on_writer(OP, move |w| {
-            w.enqueue_orchestration(&instance, &text, visible_at)
-        })
-        .await
+        self.enqueue_orchestration(&item, delay).await
     }
 
     fn as_management_capability(&self) -> Option<&dyn ProviderAdmin> {

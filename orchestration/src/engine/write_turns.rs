@@ -1,24 +1,23 @@
 //! Turn-taking for the store's writes. SQLite lets one transaction write at a time, and a
 //! transaction that read first and then finds another's commit fails at once
 //! (`SQLITE_BUSY_SNAPSHOT`) instead of waiting; so on SQLite every write in this process, the
-//! engine's and the trips index's alike, takes its turn. The frequent ones are jobs for the
-//! store's writer thread ([`super::sqlite_writer`], which holds the turn while it writes); the
-//! rare ones through sqlx's pool wait for the turn here. PostgreSQL needs no turns.
+//! engine's and the trips index's alike, waits for its turn here, and the frequent ones run on
+//! the store's one writer connection ([`super::sqlite_writer`]). PostgreSQL needs no turns.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{Mutex, MutexGuard};
 
-use super::sqlite_writer::{InGroup, SqliteWriter, WriterError};
+use super::sqlite_writer::SqliteWriter;
 
 /// Shared by the engine's store and the trips index of one store.
 #[derive(Debug, Clone, Default)]
 pub struct WriteTurns {
     /// `None`: writes run concurrently (PostgreSQL).
     lock: Option<Arc<Mutex<()>>>,
-    /// SQLite: the writer thread the frequent writes are sent to (the rest go through sqlx's
-    /// pool, holding the turn).
+    /// SQLite: the connection the turn's holder writes with (the frequent writes; the rest go
+    /// through sqlx's pool).
     writer: Option<Arc<SqliteWriter>>,
     /// Turns taken so far (each one store transaction): how hard the process works its store.
     taken: Arc<AtomicU64>,
@@ -31,32 +30,18 @@ pub struct WriteTurn<'a> {
 }
 
 impl WriteTurns {
-    /// One write at a time on the SQLite file at `path`, the frequent ones on a writer thread
-    /// of its own.
-    pub fn one_at_a_time(path: &std::path::Path) -> Result<Self, rusqlite::Error> {
-        let lock = Arc::new(Mutex::new(()));
-        let writer = SqliteWriter::open(path, lock.clone())?;
-        Ok(Self {
-            lock: Some(lock),
-            writer: Some(Arc::new(writer)),
+    /// One write at a time (SQLite), the frequent ones on `writer`.
+    pub fn one_at_a_time(writer: Arc<SqliteWriter>) -> Self {
+        Self {
+            lock: Some(Arc::new(Mutex::new(()))),
+            writer: Some(writer),
             ..Default::default()
-        })
+        }
     }
 
-    /// Whether the frequent writes go to a writer thread (SQLite).
-    pub fn has_writer(&self) -> bool {
-        self.writer.is_some()
-    }
-
-    /// Runs `work` on the SQLite store's writer thread, counted as one transaction; `None` on
-    /// PostgreSQL. The caller must not hold the turn (the thread takes it).
-    pub async fn on_writer<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&InGroup<'_>) -> T + Send + 'static,
-    ) -> Option<Result<T, WriterError>> {
-        let writer = self.writer.as_ref()?;
-        self.taken.fetch_add(1, Ordering::Relaxed);
-        Some(writer.run(work).await)
+    /// The SQLite store's writer connection, for a caller holding its turn.
+    pub fn sqlite_writer(&self) -> Option<&SqliteWriter> {
+        self.writer.as_deref()
     }
 
     /// Writes run concurrently (PostgreSQL).

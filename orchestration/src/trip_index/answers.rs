@@ -50,6 +50,7 @@ impl TripIndex {
             Value::Int(Some(now_ms())),
         ];
         let inserted = {
+            let _turn = self.writes.take().await;
             self.write_all(&[Statement {
                 sql: insert,
                 values,
@@ -108,6 +109,7 @@ impl TripIndex {
             Value::Text(Some(instance_id.to_owned())),
             Value::Int(Some(i64::from(revision))),
         ];
+        let _turn = self.writes.take().await;
         self.write_all(&[Statement { sql, values }]).await?;
         Ok(())
     }
