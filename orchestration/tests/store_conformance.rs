@@ -317,6 +317,108 @@ mod sqlite {
         stress(Factory::new()).await;
     }
 
+    /// A decision raised from outside, and a booking's result, go ahead of trips queued before
+    /// them; messages of one trip keep their order.
+    #[tokio::test]
+    async fn what_a_person_waits_for_goes_first() {
+        use duroxide::provider_validations::ProviderFactory;
+        use duroxide::providers::{TagFilter, WorkItem};
+        let factory = Factory::new();
+        let provider = factory.create_provider().await;
+        let start = |instance: &str| WorkItem::StartOrchestration {
+            instance: instance.into(),
+            orchestration: "TestOrch".into(),
+            input: "{}".into(),
+            version: Some("1.0.0".into()),
+            parent_instance: None,
+            parent_id: None,
+            parent_execution_id: None,
+            execution_id: 1,
+        };
+        for instance in ["planning-1", "planning-2", "approved"] {
+            provider
+                .enqueue_for_orchestrator(start(instance), None)
+                .await
+                .unwrap();
+        }
+        let decision = WorkItem::QueueMessage {
+            instance: "approved".into(),
+            name: "approval".into(),
+            data: "{}".into(),
+        };
+        provider
+            .enqueue_for_orchestrator(decision, None)
+            .await
+            .unwrap();
+        let (item, _, _) = provider
+            .fetch_orchestration_item(TEST_LOCK_TIMEOUT, Duration::ZERO, None)
+            .await
+            .unwrap()
+            .expect("a trip to run");
+        assert_eq!(item.instance, "approved", "the decision's trip runs first");
+        assert!(
+            matches!(
+                item.messages.as_slice(),
+                [
+                    WorkItem::StartOrchestration { .. },
+                    WorkItem::QueueMessage { .. }
+                ]
+            ),
+            "in the order they came: {:?}",
+            item.messages
+        );
+
+        // A booking's result goes first too; another activity's result does not.
+        for (id, name) in [(1, "LocalTipsAgent"), (2, "BookTrip")] {
+            provider
+                .enqueue_for_worker(WorkItem::ActivityExecute {
+                    instance: format!("planning-{id}"),
+                    execution_id: 1,
+                    id,
+                    name: name.into(),
+                    input: "{}".into(),
+                    session_id: None,
+                    tag: None,
+                })
+                .await
+                .unwrap();
+        }
+        for _ in 0..2 {
+            let (activity, token, _) = provider
+                .fetch_work_item(
+                    TEST_LOCK_TIMEOUT,
+                    Duration::ZERO,
+                    None,
+                    &TagFilter::default(),
+                )
+                .await
+                .unwrap()
+                .expect("an activity");
+            let WorkItem::ActivityExecute { instance, id, .. } = activity else {
+                panic!("an activity")
+            };
+            let result = WorkItem::ActivityCompleted {
+                instance,
+                execution_id: 1,
+                id,
+                result: "{}".into(),
+            };
+            provider.ack_work_item(&token, Some(result)).await.unwrap();
+        }
+        let (item, _, _) = provider
+            .fetch_orchestration_item(TEST_LOCK_TIMEOUT, Duration::ZERO, None)
+            .await
+            .unwrap()
+            .expect("a trip to run");
+        assert_eq!(item.instance, "planning-2", "the booking's trip runs next");
+        let (item, _, _) = provider
+            .fetch_orchestration_item(TEST_LOCK_TIMEOUT, Duration::ZERO, None)
+            .await
+            .unwrap()
+            .expect("a trip to run");
+        assert_eq!(item.instance, "planning-1", "then the queue in its order");
+    }
+
     include!("conformance/cases.rs");
 }
 

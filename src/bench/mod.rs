@@ -60,6 +60,11 @@ pub struct BenchArgs {
     /// With --park: how many parked trips to approve, one at a time, picked at random.
     #[arg(long, default_value_t = 200)]
     approve: usize,
+    /// How often each waiting trip's status is read, in milliseconds, as a trip page would (by
+    /// default about 2,500 reads a second in all, each trip at least every 2 s). The times
+    /// reported come from the service's records and do not depend on it.
+    #[arg(long)]
+    status_poll_ms: Option<u64>,
     /// After the run, how long to stay idle while counting the store transactions (0: skip).
     #[arg(long, default_value_t = 5)]
     idle_secs: u64,

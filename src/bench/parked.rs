@@ -94,7 +94,7 @@ async fn park(
     to_approve: Arc<BTreeSet<usize>>,
 ) -> anyhow::Result<Parked> {
     let slots = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
-    let poll = super::whole_trips::poll_interval(args.concurrency);
+    let poll = super::whole_trips::poll_interval(args);
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     let mut chosen = Vec::new();

@@ -47,7 +47,7 @@ struct Trip {
 
 /// Runs `args.trips` whole trips, `args.concurrency` at a time, and reports.
 pub async fn drive(driver: &Arc<Driver>, args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
-    let poll = poll_interval(args.concurrency);
+    let poll = poll_interval(args);
     let slots = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(args.trips);
@@ -162,11 +162,14 @@ async fn critical_path(
     }))
 }
 
-/// How often a waiting trip is looked at: often enough at low concurrency not to slow one trip
-/// down, rarely enough at high concurrency not to load the store with status reads: about 2,500
-/// reads a second in all, each trip at least every 2 s (as the trip page polls). The times
-/// reported come from the service's records, so they do not depend on this; only when the
-/// approval is given does.
-pub(super) fn poll_interval(concurrency: usize) -> Duration {
-    Duration::from_micros((concurrency as u64 * 400).clamp(1_000, 2_000_000))
+/// How often a waiting trip is looked at (`--status-poll-ms`), by default often enough at low
+/// concurrency not to slow one trip down, rarely enough at high concurrency not to load the
+/// store with status reads: about 2,500 reads a second in all, each trip at least every 2 s (as
+/// the trip page polls). The times reported come from the service's records, so they do not
+/// depend on this; only when the approval is given does.
+pub(super) fn poll_interval(args: &BenchArgs) -> Duration {
+    match args.status_poll_ms {
+        Some(ms) => Duration::from_millis(ms.max(1)),
+        None => Duration::from_micros((args.concurrency as u64 * 400).clamp(1_000, 2_000_000)),
+    }
 }

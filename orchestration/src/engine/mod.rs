@@ -250,7 +250,7 @@ impl Backend {
             db: Db::Sqlite(opened.provider.duroxide().get_pool().clone()),
             writes: opened.provider.writes().clone(),
             store_takes_turns: true,
-            provider: Arc::new(opened.provider),
+            provider: Arc::new(opened.provider.with_first_in_line(FIRST_IN_LINE)),
             peers: None,
             counts: Some(opened.counts),
             description: format!("SQLite file {}", path.display()),
@@ -267,9 +267,14 @@ impl Backend {
             token_renewal,
         } = postgres::open(settings).await?;
         let pool = provider.pool().clone();
-        let listener = postgres::listen(pool.clone(), &settings.schema, wakeups.clone());
-        let peers: Arc<dyn store::Peers> =
-            Arc::new(postgres::NotifyPeers::new(pool.clone(), &settings.schema));
+        let notices = postgres::NotifyPeers::new(pool.clone(), &settings.schema);
+        let listener = postgres::listen(
+            pool.clone(),
+            &settings.schema,
+            notices.process().to_owned(),
+            wakeups.clone(),
+        );
+        let peers: Arc<dyn store::Peers> = Arc::new(notices);
         Ok(Self {
             provider: Arc::new(provider),
             db: Db::Postgres(pool, settings.schema.clone()),
@@ -286,6 +291,10 @@ impl Backend {
         })
     }
 }
+
+/// The activities whose results go ahead of the queue on SQLite: a traveller who approved waits
+/// for the booking.
+const FIRST_IN_LINE: &[&str] = &[crate::workflow::activity_name::BOOK_TRIP];
 
 /// How often duroxide recounts the store for its gauges (`duroxide_active_orchestrations` and
 /// the queue depths). A recount reads every instance and every history row: with 100,000 trips

@@ -1,10 +1,14 @@
 //! The shared store: duroxide-pg on PostgreSQL, for any number of `serve` processes.
 //!
 //! Each process listens on one channel of the database; whenever it enqueues work it says so with
-//! `NOTIFY` (payload: the queue), and the others wake a waiting dispatcher at once instead of
-//! finding the work at their next safety tick.
+//! `NOTIFY`, and the others wake waiting dispatchers at once instead of finding the work at their
+//! next safety tick. With thousands of trips in flight work is enqueued thousands of times a
+//! second, so the notices are gathered: one `NOTIFY` at a time per process, saying how many
+//! items arrived on each queue since the last one (payload `activities:37:<process>`), and a
+//! process skips its own.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use duroxide_pg::{PostgresProvider, ProviderConfig};
@@ -173,40 +177,109 @@ fn channel(schema: &str) -> String {
 /// Announces enqueued work to the other processes.
 #[derive(Debug)]
 pub struct NotifyPeers {
+    shared: Arc<Announcing>,
+}
+
+/// What is waiting to be announced, and whether a notice is being sent.
+#[derive(Debug)]
+struct Announcing {
     pool: sqlx::PgPool,
     channel: String,
+    /// This process, so that it skips its own notices.
+    process: String,
+    /// Items enqueued since the last notice: orchestrations, activities.
+    arrived: [AtomicUsize; 2],
+    sending: AtomicBool,
 }
+
+/// The most dispatchers one notice wakes.
+const MOST_WOKEN_BY_A_NOTICE: usize = 256;
 
 impl NotifyPeers {
     pub fn new(pool: sqlx::PgPool, schema: &str) -> Self {
         Self {
-            pool,
-            channel: channel(schema),
+            shared: Arc::new(Announcing {
+                pool,
+                channel: channel(schema),
+                process: travel_platform::secret::random_hex(8),
+                arrived: Default::default(),
+                sending: AtomicBool::new(false),
+            }),
         }
+    }
+
+    /// The name this process signs its notices with.
+    pub fn process(&self) -> &str {
+        &self.shared.process
+    }
+}
+
+fn slot(queue: Queue) -> usize {
+    match queue {
+        Queue::Orchestrations => 0,
+        Queue::Activities => 1,
     }
 }
 
 impl Peers for NotifyPeers {
     fn announce(&self, queue: Queue) {
-        let pool = self.pool.clone();
-        let channel = self.channel.clone();
+        let shared = &self.shared;
+        shared.arrived[slot(queue)].fetch_add(1, Ordering::AcqRel);
+        if shared.sending.swap(true, Ordering::AcqRel) {
+            // The notice being sent, or the next one, carries it.
+            return;
+        }
+        let shared = shared.clone();
         // Not awaited: a late or lost notice only delays the others until their safety tick.
         tokio::spawn(async move {
-            if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(&channel)
-                .bind(queue.as_str())
-                .execute(&pool)
-                .await
-            {
-                tracing::debug!(error = %e, "could not notify the other processes");
+            loop {
+                for queue in [Queue::Orchestrations, Queue::Activities] {
+                    let count = shared.arrived[slot(queue)].swap(0, Ordering::AcqRel);
+                    if count > 0 {
+                        shared.send(queue, count).await;
+                    }
+                }
+                shared.sending.store(false, Ordering::Release);
+                // Announced meanwhile, after the counts were taken: send again, unless another
+                // sender took over.
+                let more = shared.arrived.iter().any(|n| n.load(Ordering::Acquire) > 0);
+                if !more || shared.sending.swap(true, Ordering::AcqRel) {
+                    return;
+                }
             }
         });
     }
 }
 
+impl Announcing {
+    async fn send(&self, queue: Queue, count: usize) {
+        let payload = format!("{}:{count}:{}", queue.as_str(), self.process);
+        if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(&self.channel)
+            .bind(payload)
+            .execute(&self.pool)
+            .await
+        {
+            tracing::debug!(error = %e, "could not notify the other processes");
+        }
+    }
+}
+
+/// A notice's queue and count, unless `own` sent it. A bare queue name (a process of an earlier
+/// release) counts one.
+fn notice(payload: &str, own: &str) -> Option<(Queue, usize)> {
+    let mut parts = payload.split(':');
+    let queue = Queue::parse(parts.next()?)?;
+    let count = parts.next().and_then(|n| n.parse().ok()).unwrap_or(1);
+    if parts.next() == Some(own) {
+        return None;
+    }
+    Some((queue, count))
+}
+
 /// Listens for the other processes' notices and wakes this process' dispatchers; reconnects after
 /// a lost connection.
-pub fn listen(pool: sqlx::PgPool, schema: &str, wakeups: Arc<Wakeups>) -> AbortOnDrop {
+pub fn listen(pool: sqlx::PgPool, schema: &str, own: String, wakeups: Arc<Wakeups>) -> AbortOnDrop {
     let channel = channel(schema);
     AbortOnDrop(tokio::spawn(async move {
         loop {
@@ -225,9 +298,9 @@ pub fn listen(pool: sqlx::PgPool, schema: &str, wakeups: Arc<Wakeups>) -> AbortO
             }
             loop {
                 match listener.recv().await {
-                    Ok(notice) => {
-                        if let Some(queue) = Queue::parse(notice.payload()) {
-                            wakeups.work_arrived(queue, 1);
+                    Ok(received) => {
+                        if let Some((queue, count)) = notice(received.payload(), &own) {
+                            wakeups.work_arrived(queue, count.min(MOST_WOKEN_BY_A_NOTICE));
                         }
                     }
                     Err(e) => {
@@ -242,6 +315,22 @@ pub fn listen(pool: sqlx::PgPool, schema: &str, wakeups: Arc<Wakeups>) -> AbortO
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn notices_say_how_many_arrived_and_a_process_skips_its_own() {
+        use super::{Queue, notice};
+        assert_eq!(
+            notice("activities:37:a1b2", "ffff"),
+            Some((Queue::Activities, 37))
+        );
+        assert_eq!(notice("activities:37:a1b2", "a1b2"), None);
+        assert_eq!(
+            notice("orchestrations", "a1b2"),
+            Some((Queue::Orchestrations, 1)),
+            "an earlier release's notice"
+        );
+        assert_eq!(notice("bookings:1:x", "y"), None);
+    }
+
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use azure_core::credentials::{AccessToken, Secret, TokenCredential, TokenRequestOptions};

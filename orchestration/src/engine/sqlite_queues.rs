@@ -20,13 +20,18 @@
 //!   difference: a fetch takes the instance whose message has been visible longest, where
 //!   duroxide takes the lowest queue position (see `FETCH_ANY`);
 //! * duroxide's provider conformance suite checks the result
-//!   (`orchestration/tests/store_conformance.rs`).
+//!   (`orchestration/tests/store_conformance.rs`);
+//! * what a person waits for goes first ([`FirstInLine`]): a decision raised from outside (an
+//!   approval), and the result of the activities named so (the booking), are queued as if they
+//!   had been visible for a day, so the next free turn takes their trip ahead of the trips that
+//!   are planning (their next step waits on the model for seconds anyway). Within one trip,
+//!   messages keep the order they came in.
 //!
 //! The calls run on the caller's thread: a transaction here takes a fraction of a millisecond,
 //! less than handing it to another thread would cost (measured: `docs/benchmarks.md`).
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -50,6 +55,50 @@ pub struct SqliteStore {
     /// done outside it); holds the writer connection that fetches, acknowledgements, renewals,
     /// abandons and enqueues run on.
     writes: WriteTurns,
+    first: FirstInLine,
+}
+
+/// What goes ahead of the queue: decisions raised from outside, and the results of these
+/// activities (the leases of those running now are kept to know them when they are acknowledged;
+/// after a restart they simply queue as usual).
+#[derive(Debug, Default)]
+struct FirstInLine {
+    activities: &'static [&'static str],
+    running: Mutex<HashSet<String>>,
+}
+
+/// How long a message that goes first is taken to have been visible already.
+const FIRST_IN_LINE_LEAD_MS: i64 = 24 * 3600 * 1000;
+
+impl FirstInLine {
+    fn running(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.running
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A fetched activity: remembered when its result goes first.
+    fn fetched(&self, fetched: &Option<(WorkItem, String, u32)>) {
+        if let Some((WorkItem::ActivityExecute { name, .. }, token, _)) = fetched
+            && self.activities.contains(&name.as_str())
+        {
+            self.running().insert(token.clone());
+        }
+    }
+
+    /// Whether the result of the activity leased with `token` goes first (forgetting it).
+    fn finished(&self, token: &str) -> bool {
+        self.running().remove(token)
+    }
+}
+
+/// When a message queued `now` becomes visible: a day before when it goes first.
+fn visible_from(now: i64, first: bool) -> i64 {
+    if first {
+        now - FIRST_IN_LINE_LEAD_MS
+    } else {
+        now
+    }
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -64,7 +113,14 @@ impl SqliteStore {
         Self {
             duroxide,
             writes: WriteTurns::one_at_a_time(writer),
+            first: FirstInLine::default(),
         }
+    }
+
+    /// The results of `activities` go ahead of the queue (see [`FirstInLine`]).
+    pub fn with_first_in_line(mut self, activities: &'static [&'static str]) -> Self {
+        self.first.activities = activities;
+        self
     }
 
     /// The turns this store's writes take: everything else that writes to the file takes them
@@ -1008,6 +1064,7 @@ impl SqliteStore {
         token: &str,
         completion: Option<WorkItem>,
     ) -> Result<(), ProviderError> {
+        let first = self.first.finished(token);
         const OP: &str = "ack_work_item";
         let err = |e| store_error(OP, e);
         // The result's message, made before the write turn (a wrong kind is refused below, in
@@ -1042,7 +1099,8 @@ impl SqliteStore {
             }
             if let Some(message) = message {
                 let (instance, text) = message?;
-                insert_orchestrator_item(tx, OP, &instance, &text, now_millis())?;
+                let visible_at = visible_from(now_millis(), first);
+                insert_orchestrator_item(tx, OP, &instance, &text, visible_at)?;
             }
             Ok(Finish::Commit(()))
         })
@@ -1164,7 +1222,14 @@ impl SqliteStore {
         let instance = orchestration_of(item)
             .ok_or_else(|| ProviderError::permanent(OP, "Invalid work item type"))?;
         let text = to_json(OP, item)?;
-        let visible_at = now_millis().saturating_add(delay.map(millis).unwrap_or(0));
+        let decision = matches!(
+            item,
+            WorkItem::ExternalRaised { .. } | WorkItem::QueueMessage { .. }
+        );
+        let visible_at = match delay {
+            Some(delay) => now_millis().saturating_add(millis(delay)),
+            None => visible_from(now_millis(), decision),
+        };
         let _turn = self.writes.take().await;
         self.transaction(OP, |tx| {
             insert_orchestrator_item(tx, OP, instance, &text, visible_at)?;
@@ -1284,8 +1349,12 @@ impl Provider for SqliteStore {
         session: Option<&SessionFetchConfig>,
         tag_filter: &TagFilter,
     ) -> Result<Option<(WorkItem, String, u32)>, ProviderError> {
-        let _turn = self.writes.take().await;
-        self.fetch_activity(lock_timeout, session, tag_filter)
+        let fetched = {
+            let _turn = self.writes.take().await;
+            self.fetch_activity(lock_timeout, session, tag_filter)?
+        };
+        self.first.fetched(&fetched);
+        Ok(fetched)
     }
 
     async fn ack_work_item(
@@ -1331,6 +1400,7 @@ impl Provider for SqliteStore {
         delay: Option<Duration>,
         ignore_attempt: bool,
     ) -> Result<(), ProviderError> {
+        self.first.finished(token);
         let _turn = self.writes.take().await;
         self.abandon_activity(token, delay, ignore_attempt)
     }
