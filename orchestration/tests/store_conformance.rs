@@ -33,22 +33,9 @@ fn tuning() -> EngineTuning {
 /// three fetchers, with the margin taken after the claim.
 async fn lease_at_claim_expiration_recovery(factory: &StoreFactory) {
     use duroxide::provider_validations::ProviderFactory;
-    use duroxide::providers::WorkItem;
     let provider = factory.create_provider().await;
     provider
-        .enqueue_for_orchestrator(
-            WorkItem::StartOrchestration {
-                instance: "expiration-instance".into(),
-                orchestration: "TestOrch".into(),
-                input: "{}".into(),
-                version: Some("1.0.0".into()),
-                parent_instance: None,
-                parent_id: None,
-                parent_execution_id: None,
-                execution_id: 1,
-            },
-            None,
-        )
+        .enqueue_for_orchestrator(start("expiration-instance"), None)
         .await
         .unwrap();
     let lock_timeout = factory.lock_timeout();
@@ -85,6 +72,20 @@ async fn lease_at_claim_expiration_recovery(factory: &StoreFactory) {
     let (item, token, _) = after.expect("the expired lease lets another fetcher in");
     assert_eq!(item.instance, "expiration-instance");
     assert_ne!(token, first_token, "a new lease");
+}
+
+/// The message that starts `instance` of a test orchestration.
+fn start(instance: &str) -> duroxide::providers::WorkItem {
+    duroxide::providers::WorkItem::StartOrchestration {
+        instance: instance.into(),
+        orchestration: "TestOrch".into(),
+        input: "{}".into(),
+        version: Some("1.0.0".into()),
+        parent_instance: None,
+        parent_id: None,
+        parent_execution_id: None,
+        execution_id: 1,
+    }
 }
 
 /// Which backend a factory opens.
@@ -325,16 +326,6 @@ mod sqlite {
         use duroxide::providers::{TagFilter, WorkItem};
         let factory = Factory::new();
         let provider = factory.create_provider().await;
-        let start = |instance: &str| WorkItem::StartOrchestration {
-            instance: instance.into(),
-            orchestration: "TestOrch".into(),
-            input: "{}".into(),
-            version: Some("1.0.0".into()),
-            parent_instance: None,
-            parent_id: None,
-            parent_execution_id: None,
-            execution_id: 1,
-        };
         for instance in ["planning-1", "planning-2", "approved"] {
             provider
                 .enqueue_for_orchestrator(start(instance), None)

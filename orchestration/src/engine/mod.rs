@@ -41,9 +41,10 @@ pub struct EngineTuning {
     pub orchestration_slots: usize,
     /// Activities (agent calls, saves, bookings) run at once by this process. Most of them wait
     /// on a model's answer for seconds, so this is high: what bounds agent calls is the model
-    /// provider's admission (`LLM_MAX_IN_FLIGHT` and its rate-limit headers), and saves and
-    /// bookings have slots of their own ([`crate::activities::ActivitySlots`]). An idle slot is a
-    /// task waiting for a wake-up: about 3.4 KB (10,000 take 33 MB).
+    /// provider's admission (`LLM_MAX_IN_FLIGHT`, 4,000, and its rate-limit headers), and saves
+    /// and bookings have slots of their own ([`crate::activities::ActivitySlots`]). More slots
+    /// than that would only hold activities waiting for the provider, and each costs memory even
+    /// idle (a task waiting for a wake-up, about 3.4 KB: 4,096 take 14 MB).
     pub activity_slots: usize,
     /// Plan saves run at once by this process (each writes to the plan store).
     pub save_slots: usize,
@@ -67,7 +68,7 @@ impl Default for EngineTuning {
     fn default() -> Self {
         Self {
             orchestration_slots: 2,
-            activity_slots: 10_000,
+            activity_slots: 4_096,
             save_slots: 32,
             booking_slots: 32,
             safety_poll: Duration::from_secs(1),
