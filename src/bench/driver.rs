@@ -129,14 +129,14 @@ impl Driver {
         Ok(())
     }
 
-    /// How long each of the agent's model calls took for the trip, in milliseconds.
-    pub async fn model_calls_ms(
+    /// The agent's thread for the trip (its calls to the model, timed).
+    pub async fn agent_thread(
         &self,
         n: usize,
         id: &str,
         agent: AgentName,
-    ) -> anyhow::Result<Vec<u64>> {
-        let thread: AgentThread = match self {
+    ) -> anyhow::Result<AgentThread> {
+        Ok(match self {
             Driver::InProcess(trips) => trips.agent_thread(id, agent).await?,
             Driver::Http { client, .. } => {
                 // The answer is the thread with the trip's id beside its fields.
@@ -151,27 +151,23 @@ impl Driver {
                 .await
                 .context("the answer holds no agent thread")?
             }
-        };
-        Ok(thread.rounds.iter().map(|r| r.duration_ms).collect())
+        })
     }
 
-    /// The model's critical path of trip `n`: the destination agent's calls, then the longer of
-    /// the two agents that run in parallel. Returns the number of calls on it and their time in
-    /// milliseconds, as the agents timed them.
-    pub async fn critical_path(&self, n: usize, id: &str) -> anyhow::Result<(usize, u64)> {
-        let destination = self.model_calls_ms(n, id, AgentName::Destination).await?;
-        let itinerary = self.model_calls_ms(n, id, AgentName::Itinerary).await?;
-        let tips = self.model_calls_ms(n, id, AgentName::LocalTips).await?;
-        let total = |calls: &[u64]| calls.iter().sum::<u64>();
-        let longer = if total(&itinerary) >= total(&tips) {
+    /// The model's critical path of trip `n`: the destination agent's calls, then the one of
+    /// the two agents that run in parallel that finished last.
+    pub async fn critical_path(&self, n: usize, id: &str) -> anyhow::Result<CriticalPath> {
+        let destination = self.agent_thread(n, id, AgentName::Destination).await?;
+        let itinerary = self.agent_thread(n, id, AgentName::Itinerary).await?;
+        let tips = self.agent_thread(n, id, AgentName::LocalTips).await?;
+        let last = if ended(&itinerary) >= ended(&tips) {
             itinerary
         } else {
             tips
         };
-        Ok((
-            destination.len() + longer.len(),
-            total(&destination) + total(&longer),
-        ))
+        Ok(CriticalPath {
+            agents: [destination, last],
+        })
     }
 
     /// Polls every `poll` until the trip reaches `state`; fails when it ends otherwise or takes
@@ -197,6 +193,50 @@ impl Driver {
                 );
             }
             tokio::time::sleep(poll).await;
+        }
+    }
+}
+
+/// When an agent's call ended.
+fn ended(thread: &AgentThread) -> DateTime<Utc> {
+    thread.started_at + chrono::Duration::milliseconds(thread.duration_ms as i64)
+}
+
+/// The two agent calls on a trip's critical path: the destination agent's, then the last of the
+/// two that run in parallel.
+pub struct CriticalPath {
+    pub agents: [AgentThread; 2],
+}
+
+/// Where a plan's time went, in milliseconds.
+pub struct PlanTime {
+    /// Calls to the model on the path, and their time as the agents measured it.
+    pub calls: usize,
+    pub model_ms: f64,
+    /// From the trip's start to its first agent call.
+    pub before_first_agent_ms: f64,
+    /// From the destination agent's answer to the next agent's start.
+    pub between_agents_ms: f64,
+    /// Inside the agents' calls but not waiting on the model (admission, tools, parsing).
+    pub in_agents_not_model_ms: f64,
+    /// From the last agent's answer to the plan awaiting approval.
+    pub after_last_agent_ms: f64,
+}
+
+impl CriticalPath {
+    /// The plan's time, from `created` to `planned`, split along the path.
+    pub fn plan_time(&self, created: DateTime<Utc>, planned: DateTime<Utc>) -> PlanTime {
+        let ms = |d: chrono::Duration| d.num_microseconds().unwrap_or(0) as f64 / 1000.0;
+        let [first, last] = &self.agents;
+        let rounds = |t: &AgentThread| t.rounds.iter().map(|r| r.duration_ms).sum::<u64>();
+        let model_ms = (rounds(first) + rounds(last)) as f64;
+        PlanTime {
+            calls: first.rounds.len() + last.rounds.len(),
+            model_ms,
+            before_first_agent_ms: ms(first.started_at - created),
+            between_agents_ms: ms(last.started_at - ended(first)),
+            in_agents_not_model_ms: (first.duration_ms + last.duration_ms) as f64 - model_ms,
+            after_last_agent_ms: ms(planned - ended(last)),
         }
     }
 }

@@ -13,7 +13,8 @@ use super::{
     BenchArgs, Samples, Scratch, idle_transactions_per_second, memory_mib, model_calls, round1,
 };
 
-/// Trips whose model calls are counted for the critical path (reading three agent threads each).
+/// Trips whose model calls are counted for the critical path (reading three agent threads each),
+/// spread evenly over the run.
 const CRITICAL_PATH_SAMPLE: usize = 50;
 
 pub async fn run(args: &BenchArgs, scratch: &Scratch) -> anyhow::Result<serde_json::Value> {
@@ -40,6 +41,9 @@ pub async fn run(args: &BenchArgs, scratch: &Scratch) -> anyhow::Result<serde_js
 struct Trip {
     n: usize,
     id: String,
+    /// The service's own times of its start and of its plan awaiting approval.
+    created: Option<chrono::DateTime<Utc>>,
+    planned: Option<chrono::DateTime<Utc>>,
     plan_ms: Option<f64>,
     whole_ms: Option<f64>,
     approve_to_booked_ms: Option<f64>,
@@ -121,6 +125,8 @@ async fn whole_trip(
     Ok(Trip {
         n,
         plan_ms: planned.elapsed_ms(),
+        created: planned.created,
+        planned: planned.updated,
         whole_ms: booked.elapsed_ms(),
         approve_to_booked_ms: booked
             .updated
@@ -130,9 +136,13 @@ async fn whole_trip(
     })
 }
 
-/// Plan time against the model's critical path: the sequential model calls on the longest path,
-/// as long as the agents measured them (the demo model's added latency and its own work). What
-/// is left is the service's own overhead.
+/// Plan time against the model's critical path: the sequential model calls on the path that
+/// ended last (the destination agent's, then the later of the two that run in parallel), as long
+/// as the agents measured them (the demo model's added latency and its own work). What is left is
+/// the service's own overhead, and where it went: before the first agent call (the start's turn,
+/// the activity's fetch), between the agents (the answer's acknowledgement, a turn, the next
+/// fetch), inside the agents but not waiting on the model (admission, tools, parsing), and after
+/// the last answer (turns, the plan's save) until the plan awaits approval.
 async fn critical_path(
     driver: &Driver,
     done: &[Trip],
@@ -142,16 +152,31 @@ async fn critical_path(
     let mut path = Samples::default();
     let mut overhead = Samples::default();
     let mut overhead_percent = Samples::default();
-    for trip in done.iter().take(CRITICAL_PATH_SAMPLE) {
-        let Some(plan_ms) = trip.plan_ms else {
+    let [mut before, mut between, mut inside, mut after] =
+        std::array::from_fn::<Samples, 4, _>(|_| Samples::default());
+    let every = (done.len() / CRITICAL_PATH_SAMPLE).max(1);
+    for trip in done.iter().step_by(every).take(CRITICAL_PATH_SAMPLE) {
+        let (Some(plan_ms), Some(created), Some(planned)) =
+            (trip.plan_ms, trip.created, trip.planned)
+        else {
             continue;
         };
-        let (calls, path_ms) = driver.critical_path(trip.n, &trip.id).await?;
-        let path_ms = path_ms as f64;
-        calls_on_path.push_ms(calls as f64);
-        path.push_ms(path_ms);
-        overhead.push_ms(plan_ms - path_ms);
-        overhead_percent.push_ms((plan_ms - path_ms) / path_ms * 100.0);
+        let time = driver
+            .critical_path(trip.n, &trip.id)
+            .await?
+            .plan_time(created, planned);
+        calls_on_path.push_ms(time.calls as f64);
+        path.push_ms(time.model_ms);
+        overhead.push_ms(plan_ms - time.model_ms);
+        overhead_percent.push_ms((plan_ms - time.model_ms) / time.model_ms * 100.0);
+        for (samples, ms) in [
+            (&mut before, time.before_first_agent_ms),
+            (&mut between, time.between_agents_ms),
+            (&mut inside, time.in_agents_not_model_ms),
+            (&mut after, time.after_last_agent_ms),
+        ] {
+            samples.push_ms(ms);
+        }
     }
     Ok(serde_json::json!({
         "callsOnPath": calls_on_path.summary(),
@@ -159,6 +184,12 @@ async fn critical_path(
         "pathMs": path.summary(),
         "overheadMs": overhead.summary(),
         "overheadPercentOfPath": overhead_percent.summary(),
+        "overheadWhereMs": {
+            "beforeFirstAgent": before.summary(),
+            "betweenAgents": between.summary(),
+            "inAgentsNotModel": inside.summary(),
+            "afterLastAgent": after.summary(),
+        },
     }))
 }
 
