@@ -8,7 +8,7 @@ use common::*;
 use travel_agents::runner::REPAIR_PREFIX;
 use travel_agents::{AgentError, LlmError, TravelAgents};
 use travel_agents::{AgentName, ThreadMessage};
-use travel_demo_model::{Fault, FaultRule};
+use travel_demo_model::{Fault, FaultRule, RateLimit};
 
 fn agents_with(
     demo: &travel_demo_model::DemoModel,
@@ -121,6 +121,33 @@ async fn rate_limits_within_the_cap_are_waited_out() {
         started.elapsed() >= Duration::from_millis(950),
         "Retry-After was honoured"
     );
+}
+
+#[tokio::test]
+async fn a_call_the_rate_limit_would_refuse_is_held_back_not_sent() {
+    let demo = demo().await;
+    // One request a minute: the first call spends it, and its answer's headers say so.
+    demo.set_rate_limit(RateLimit {
+        requests_per_minute: Some(1),
+        tokens_per_minute: None,
+    });
+    let agents = agents(&demo);
+    agents
+        .destination
+        .run(&traveller("beaches", 2))
+        .await
+        .unwrap();
+    let museums = traveller("museums", 2);
+    let second = agents.destination.run(&museums);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), second)
+            .await
+            .is_err(),
+        "the second call waits for the budget to refill (a minute)"
+    );
+    let (refused, _) = demo.rate_limited_and_peak();
+    assert_eq!(demo.requests().len(), 1, "the second call was never sent");
+    assert_eq!(refused, 0, "nothing was refused with 429");
 }
 
 #[tokio::test]
