@@ -88,6 +88,16 @@ fn start(instance: &str) -> duroxide::providers::WorkItem {
     }
 }
 
+/// The next turn `provider` hands out (there must be one).
+async fn next_turn(provider: &Arc<dyn Provider>) -> duroxide::providers::OrchestrationItem {
+    let (item, _, _) = provider
+        .fetch_orchestration_item(TEST_LOCK_TIMEOUT, Duration::ZERO, None)
+        .await
+        .unwrap()
+        .expect("a trip to run");
+    item
+}
+
 /// Which backend a factory opens.
 #[derive(Clone, Copy)]
 enum Backend {
@@ -341,11 +351,7 @@ mod sqlite {
             .enqueue_for_orchestrator(decision, None)
             .await
             .unwrap();
-        let (item, _, _) = provider
-            .fetch_orchestration_item(TEST_LOCK_TIMEOUT, Duration::ZERO, None)
-            .await
-            .unwrap()
-            .expect("a trip to run");
+        let item = next_turn(&provider).await;
         assert_eq!(item.instance, "approved", "the decision's trip runs first");
         assert!(
             matches!(
@@ -396,18 +402,16 @@ mod sqlite {
             };
             provider.ack_work_item(&token, Some(result)).await.unwrap();
         }
-        let (item, _, _) = provider
-            .fetch_orchestration_item(TEST_LOCK_TIMEOUT, Duration::ZERO, None)
-            .await
-            .unwrap()
-            .expect("a trip to run");
-        assert_eq!(item.instance, "planning-2", "the booking's trip runs next");
-        let (item, _, _) = provider
-            .fetch_orchestration_item(TEST_LOCK_TIMEOUT, Duration::ZERO, None)
-            .await
-            .unwrap()
-            .expect("a trip to run");
-        assert_eq!(item.instance, "planning-1", "then the queue in its order");
+        assert_eq!(
+            next_turn(&provider).await.instance,
+            "planning-2",
+            "the booking's trip runs next"
+        );
+        assert_eq!(
+            next_turn(&provider).await.instance,
+            "planning-1",
+            "then the queue in its order"
+        );
     }
 
     include!("conformance/cases.rs");

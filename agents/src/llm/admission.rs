@@ -351,15 +351,17 @@ pub fn parse_reset(text: &str) -> Option<Duration> {
 }
 
 /// A request's tokens as the providers estimate them for their limits: a token for every four
-/// characters of the body, plus the completion tokens it may produce.
+/// characters of the body, plus the completion tokens it may produce. Only the two caps are read
+/// (the rest of the body is skipped, not built into values: this runs for every call).
 pub fn estimated_tokens(body: &[u8]) -> u64 {
-    let completion = serde_json::from_slice::<serde_json::Value>(body)
+    #[derive(serde::Deserialize)]
+    struct Caps {
+        max_completion_tokens: Option<u64>,
+        max_tokens: Option<u64>,
+    }
+    let completion = serde_json::from_slice::<Caps>(body)
         .ok()
-        .and_then(|v| {
-            v.get("max_completion_tokens")
-                .or_else(|| v.get("max_tokens"))
-                .and_then(serde_json::Value::as_u64)
-        })
+        .and_then(|caps| caps.max_completion_tokens.or(caps.max_tokens))
         .unwrap_or(DEFAULT_COMPLETION_ESTIMATE);
     body.len() as u64 / 4 + completion
 }
