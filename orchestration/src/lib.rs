@@ -15,6 +15,7 @@ pub mod activities;
 pub mod booking;
 pub mod costs;
 pub mod engine;
+pub mod first_turns;
 pub mod links;
 pub mod management;
 pub mod notifications;

@@ -27,6 +27,7 @@ use travel_agents::{AgentName, ThreadMessage};
 
 use crate::engine::sqlite_writer::{Statement, Value};
 use crate::engine::write_turns::{WriteTurn, WriteTurns};
+use crate::first_turns::FirstTurns;
 use crate::progress::{ApprovalDecision, TripOutcome, TripProgress, TripState, TripStep};
 use crate::timeline::utc_from_ms;
 use crate::workflow::{ORCHESTRATION, TripInput};
@@ -223,6 +224,10 @@ fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
+/// The longest [`TripIndex::wait_for_first_turn`] goes without looking at the index for a first
+/// turn that another process may have run.
+const FIRST_TURN_LOOK: std::time::Duration = std::time::Duration::from_millis(100);
+
 const COLUMNS: &str = "id, state, step, destination, traveller, created_ms, updated_ms, expires_ms, progress, outcome, error, token_sha256";
 
 type RowTuple = (
@@ -366,6 +371,8 @@ pub struct TripIndex {
     notifications: Arc<AtomicBool>,
     /// Woken when notifications were queued.
     notices_queued: Arc<tokio::sync::Notify>,
+    /// Trips whose first turn someone in this process waits for.
+    first_turns: Arc<FirstTurns>,
 }
 
 impl TripIndex {
@@ -392,6 +399,7 @@ impl TripIndex {
             prefix,
             notifications: Arc::default(),
             notices_queued: Arc::default(),
+            first_turns: Arc::default(),
             db,
             writes,
         };
@@ -700,6 +708,7 @@ impl TripIndex {
         let statement = self.turn_statement(record);
         let _turn = self.writes.take().await;
         self.write_all(&[statement]).await?;
+        self.first_turns.recorded(&record.instance_id);
         self.queue_notices(record).await
     }
 
@@ -713,6 +722,7 @@ impl TripIndex {
         self.writes.count_one_more();
         let statement = self.turn_statement(record);
         self.write_all(&[statement]).await?;
+        self.first_turns.recorded(&record.instance_id);
         self.queue_notices(record).await
     }
 
@@ -802,6 +812,31 @@ impl TripIndex {
             .fetch_one(pool)
             .await)?;
         Ok(n > 0)
+    }
+
+    /// Waits until the engine has run a turn of the trip, or `at_most` passed; says whether it
+    /// has. A turn this process records ends the wait at once; one run by another process
+    /// sharing the store is seen by a look after 10 ms, then at doubling intervals up to
+    /// [`FIRST_TURN_LOOK`].
+    pub async fn wait_for_first_turn(
+        &self,
+        instance_id: &str,
+        at_most: std::time::Duration,
+    ) -> Result<bool, IndexError> {
+        let deadline = tokio::time::Instant::now() + at_most;
+        let waiting = self.first_turns.wait_for(instance_id);
+        let mut look = FIRST_TURN_LOOK / 10;
+        loop {
+            if self.has_run(instance_id).await? {
+                return Ok(true);
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Ok(false);
+            }
+            waiting.next(left.min(look)).await;
+            look = (look * 2).min(FIRST_TURN_LOOK);
+        }
     }
 
     /// One trip's row.
@@ -1158,10 +1193,8 @@ impl TripIndex {
 mod tests {
     use super::*;
 
-    /// The repair pass runs every 30 s: with 100,000 trips parked, reading every row (as it did
-    /// before its index) filled SQLite's whole page cache each time.
-    #[tokio::test]
-    async fn the_repair_pass_reads_through_indexes_only() {
+    /// A trips index on a SQLite file of its own, removed when the folder is dropped.
+    async fn sqlite_index() -> (TripIndex, sqlx::SqlitePool, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let options = sqlx::sqlite::SqliteConnectOptions::new()
             .filename(dir.path().join("index.db"))
@@ -1170,6 +1203,61 @@ mod tests {
         let (index, _) = TripIndex::open(Db::Sqlite(pool.clone()), WriteTurns::concurrent())
             .await
             .unwrap();
+        (index, pool, dir)
+    }
+
+    /// Starting a trip answers once its first turn is recorded: the turn this process records
+    /// wakes the start, one another process records is found by looking, and a trip nobody runs
+    /// ends the wait when its time is up.
+    #[tokio::test]
+    async fn a_start_waits_for_the_first_turn_and_no_longer() {
+        let (index, pool, _dir) = sqlite_index().await;
+        let started = Started {
+            traveller: "Ada".into(),
+            created_ms: 1,
+            token_sha256: "digest".into(),
+        };
+        for trip in ["here", "elsewhere", "nowhere"] {
+            index.started(trip, &started).await.unwrap();
+        }
+        let wait = std::time::Duration::from_millis(30);
+
+        let waiting = index.first_turns.wait_for("here");
+        let record = TurnRecord {
+            instance_id: "here".into(),
+            seq: 1,
+            updated_ms: 2,
+            started: Some(started.clone()),
+            progress: None,
+            reports: Vec::new(),
+            finished: None,
+        };
+        index.record_turn(&record).await.unwrap();
+        assert!(waiting.next(std::time::Duration::ZERO).await, "woken");
+        drop(waiting);
+        assert!(index.wait_for_first_turn("here", wait).await.unwrap());
+
+        let (seen, ()) = tokio::join!(
+            index.wait_for_first_turn("elsewhere", std::time::Duration::from_secs(60)),
+            async {
+                // Another process's turn, while this one waits.
+                tokio::time::sleep(wait).await;
+                sqlx::query("UPDATE trips SET seq = 1 WHERE id = 'elsewhere'")
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+        );
+        assert!(seen.unwrap());
+
+        assert!(!index.wait_for_first_turn("nowhere", wait).await.unwrap());
+    }
+
+    /// The repair pass runs every 30 s: with 100,000 trips parked, reading every row (as it did
+    /// before its index) filled SQLite's whole page cache each time.
+    #[tokio::test]
+    async fn the_repair_pass_reads_through_indexes_only() {
+        let (index, pool, _dir) = sqlite_index().await;
         let plan: Vec<(i64, i64, i64, String)> =
             sqlx::query_as(&format!("EXPLAIN QUERY PLAN {}", index.suspect_sql()))
                 .bind(0_i64)

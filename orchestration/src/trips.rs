@@ -270,11 +270,10 @@ impl Trips {
         tracing::info!(instance_id = %instance_id, "trip started");
         // The engine creates the instance on its first turn (a millisecond or two); until then
         // it could not be managed (terminated, purged), so answer once it has.
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while !self.store.index.has_run(&instance_id).await? && std::time::Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        self.store
+            .index
+            .wait_for_first_turn(&instance_id, Duration::from_secs(5))
+            .await?;
         Ok(StartedTrip {
             instance_id,
             approval_token,
