@@ -308,6 +308,90 @@ async fn stress(factory: StoreFactory) {
     );
 }
 
+/// A decision raised from outside, and a booking's result, go ahead of trips queued before
+/// them; messages of one trip keep their order.
+async fn goes_first(factory: StoreFactory) {
+    use duroxide::provider_validations::ProviderFactory;
+    use duroxide::providers::{TagFilter, WorkItem};
+    let provider = factory.create_provider().await;
+    for instance in ["planning-1", "planning-2", "approved"] {
+        provider
+            .enqueue_for_orchestrator(start(instance), None)
+            .await
+            .unwrap();
+    }
+    let decision = WorkItem::QueueMessage {
+        instance: "approved".into(),
+        name: "approval".into(),
+        data: "{}".into(),
+    };
+    provider
+        .enqueue_for_orchestrator(decision, None)
+        .await
+        .unwrap();
+    let item = next_turn(&provider).await;
+    assert_eq!(item.instance, "approved", "the decision's trip runs first");
+    assert!(
+        matches!(
+            item.messages.as_slice(),
+            [
+                WorkItem::StartOrchestration { .. },
+                WorkItem::QueueMessage { .. }
+            ]
+        ),
+        "in the order they came: {:?}",
+        item.messages
+    );
+
+    // A booking's result goes first too; another activity's result does not.
+    for (id, name) in [(1, "LocalTipsAgent"), (2, "BookTrip")] {
+        provider
+            .enqueue_for_worker(WorkItem::ActivityExecute {
+                instance: format!("planning-{id}"),
+                execution_id: 1,
+                id,
+                name: name.into(),
+                input: "{}".into(),
+                session_id: None,
+                tag: None,
+            })
+            .await
+            .unwrap();
+    }
+    for _ in 0..2 {
+        let (activity, token, _) = provider
+            .fetch_work_item(
+                TEST_LOCK_TIMEOUT,
+                Duration::ZERO,
+                None,
+                &TagFilter::default(),
+            )
+            .await
+            .unwrap()
+            .expect("an activity");
+        let WorkItem::ActivityExecute { instance, id, .. } = activity else {
+            panic!("an activity")
+        };
+        let result = WorkItem::ActivityCompleted {
+            instance,
+            execution_id: 1,
+            id,
+            result: "{}".into(),
+        };
+        provider.ack_work_item(&token, Some(result)).await.unwrap();
+    }
+    assert_eq!(
+        next_turn(&provider).await.instance,
+        "planning-2",
+        "the booking's trip runs next"
+    );
+    assert_eq!(
+        next_turn(&provider).await.instance,
+        "planning-1",
+        "then the queue in its order"
+    );
+}
+
 mod sqlite {
     use super::*;
 
@@ -328,90 +412,9 @@ mod sqlite {
         stress(Factory::new()).await;
     }
 
-    /// A decision raised from outside, and a booking's result, go ahead of trips queued before
-    /// them; messages of one trip keep their order.
     #[tokio::test]
     async fn what_a_person_waits_for_goes_first() {
-        use duroxide::provider_validations::ProviderFactory;
-        use duroxide::providers::{TagFilter, WorkItem};
-        let factory = Factory::new();
-        let provider = factory.create_provider().await;
-        for instance in ["planning-1", "planning-2", "approved"] {
-            provider
-                .enqueue_for_orchestrator(start(instance), None)
-                .await
-                .unwrap();
-        }
-        let decision = WorkItem::QueueMessage {
-            instance: "approved".into(),
-            name: "approval".into(),
-            data: "{}".into(),
-        };
-        provider
-            .enqueue_for_orchestrator(decision, None)
-            .await
-            .unwrap();
-        let item = next_turn(&provider).await;
-        assert_eq!(item.instance, "approved", "the decision's trip runs first");
-        assert!(
-            matches!(
-                item.messages.as_slice(),
-                [
-                    WorkItem::StartOrchestration { .. },
-                    WorkItem::QueueMessage { .. }
-                ]
-            ),
-            "in the order they came: {:?}",
-            item.messages
-        );
-
-        // A booking's result goes first too; another activity's result does not.
-        for (id, name) in [(1, "LocalTipsAgent"), (2, "BookTrip")] {
-            provider
-                .enqueue_for_worker(WorkItem::ActivityExecute {
-                    instance: format!("planning-{id}"),
-                    execution_id: 1,
-                    id,
-                    name: name.into(),
-                    input: "{}".into(),
-                    session_id: None,
-                    tag: None,
-                })
-                .await
-                .unwrap();
-        }
-        for _ in 0..2 {
-            let (activity, token, _) = provider
-                .fetch_work_item(
-                    TEST_LOCK_TIMEOUT,
-                    Duration::ZERO,
-                    None,
-                    &TagFilter::default(),
-                )
-                .await
-                .unwrap()
-                .expect("an activity");
-            let WorkItem::ActivityExecute { instance, id, .. } = activity else {
-                panic!("an activity")
-            };
-            let result = WorkItem::ActivityCompleted {
-                instance,
-                execution_id: 1,
-                id,
-                result: "{}".into(),
-            };
-            provider.ack_work_item(&token, Some(result)).await.unwrap();
-        }
-        assert_eq!(
-            next_turn(&provider).await.instance,
-            "planning-2",
-            "the booking's trip runs next"
-        );
-        assert_eq!(
-            next_turn(&provider).await.instance,
-            "planning-1",
-            "then the queue in its order"
-        );
+        goes_first(Factory::new()).await;
     }
 
     include!("conformance/cases.rs");
@@ -435,6 +438,11 @@ mod postgres {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn stress_parallel_orchestrations() {
         stress(Factory::new()).await;
+    }
+
+    #[tokio::test]
+    async fn what_a_person_waits_for_goes_first() {
+        goes_first(Factory::new()).await;
     }
 
     include!("conformance/cases.rs");

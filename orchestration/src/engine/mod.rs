@@ -4,10 +4,13 @@
 //! * [`sqlite_queues`]: the SQLite store's fetches and acknowledgements, done by us;
 //! * [`sqlite_writer`]: the SQLite store's one writer connection;
 //! * [`postgres`]: duroxide-pg, shared by any number of processes;
+//! * [`first_in_line`] and [`postgres_first_in_line`]: what a person waits for goes first;
 //! * [`store`]: the wrapper both go through (wake-ups, turn-taking writes, the trips index);
 //! * [`wakeups`]: the signals dispatchers wait on instead of polling.
 
+pub mod first_in_line;
 pub mod postgres;
+pub mod postgres_first_in_line;
 pub mod sqlite;
 pub mod sqlite_counts;
 pub mod sqlite_queues;
@@ -29,6 +32,7 @@ use crate::progress::TripOutcome;
 use crate::trip_index::{Db, TripIndex};
 use crate::workflow::{ORCHESTRATION, TripInput, plan_trip};
 pub use postgres::PostgresSettings;
+use postgres_first_in_line::PostgresFirstInLine;
 use store::{StoreParts, WorkflowStore};
 use wakeups::Wakeups;
 use write_turns::WriteTurns;
@@ -131,6 +135,7 @@ impl Store {
             store_takes_turns,
             peers,
             counts,
+            goes_first,
             description,
             keep_alive,
         } = match location {
@@ -155,6 +160,7 @@ impl Store {
             peers,
             counts,
             index: Some(index.clone()),
+            goes_first,
             safety_poll: tuning.safety_poll,
             keep_alive,
         }));
@@ -231,6 +237,8 @@ struct Backend {
     peers: Option<Arc<dyn store::Peers>>,
     /// Whole-store counts on a connection of their own (SQLite).
     counts: Option<Arc<sqlite_counts::SqliteCounts>>,
+    /// What a person waits for goes first, when the provider does not do it itself (PostgreSQL).
+    goes_first: Option<Arc<dyn store::GoesFirst>>,
     description: String,
     /// What must live as long as the store (the SQLite file's lock, the PostgreSQL listener).
     keep_alive: Vec<Box<dyn std::any::Any + Send + Sync>>,
@@ -254,6 +262,7 @@ impl Backend {
             provider: Arc::new(opened.provider.with_first_in_line(FIRST_IN_LINE)),
             peers: None,
             counts: Some(opened.counts),
+            goes_first: None,
             description: format!("SQLite file {}", path.display()),
             keep_alive,
         })
@@ -278,11 +287,16 @@ impl Backend {
         let peers: Arc<dyn store::Peers> = Arc::new(notices);
         Ok(Self {
             provider: Arc::new(provider),
-            db: Db::Postgres(pool, settings.schema.clone()),
+            db: Db::Postgres(pool.clone(), settings.schema.clone()),
             writes: WriteTurns::concurrent(),
             store_takes_turns: false,
             peers: Some(peers),
             counts: None,
+            goes_first: Some(Arc::new(PostgresFirstInLine::new(
+                pool.clone(),
+                &settings.schema,
+                FIRST_IN_LINE,
+            ))),
             description: format!(
                 "PostgreSQL {} schema {}",
                 postgres::redacted(&settings.url),
@@ -293,8 +307,8 @@ impl Backend {
     }
 }
 
-/// The activities whose results go ahead of the queue on SQLite: a traveller who approved waits
-/// for the booking.
+/// The activities whose results go ahead of the queue: a traveller who approved waits for the
+/// booking.
 const FIRST_IN_LINE: &[&str] = &[crate::workflow::activity_name::BOOK_TRIP];
 
 /// How often duroxide recounts the store for its gauges (`duroxide_active_orchestrations` and

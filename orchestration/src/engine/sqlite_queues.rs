@@ -21,17 +21,15 @@
 //!   duroxide takes the lowest queue position (see `FETCH_ANY`);
 //! * duroxide's provider conformance suite checks the result
 //!   (`orchestration/tests/store_conformance.rs`);
-//! * what a person waits for goes first ([`FirstInLine`]): a decision raised from outside (an
-//!   approval), and the result of the activities named so (the booking), are queued as if they
-//!   had been visible for a day, so the next free turn takes their trip ahead of the trips that
-//!   are planning (their next step waits on the model for seconds anyway). Within one trip,
-//!   messages keep the order they came in.
+//! * what a person waits for goes first ([`super::first_in_line`]): a decision raised from
+//!   outside (an approval), and the result of the activities named so (the booking), are queued
+//!   as if they had been visible for a day.
 //!
 //! The calls run on the caller's thread: a transaction here takes a fraction of a millisecond,
 //! less than handing it to another thread would cost (measured: `docs/benchmarks.md`).
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -44,6 +42,7 @@ use duroxide::providers::{
 use duroxide::{Event, EventKind};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+use super::first_in_line::{self, FirstInLine};
 use super::sqlite_writer::{Finish, SqliteWriter};
 use super::write_turns::WriteTurns;
 
@@ -58,44 +57,10 @@ pub struct SqliteStore {
     first: FirstInLine,
 }
 
-/// What goes ahead of the queue: decisions raised from outside, and the results of these
-/// activities (the leases of those running now are kept to know them when they are acknowledged;
-/// after a restart they simply queue as usual).
-#[derive(Debug, Default)]
-struct FirstInLine {
-    activities: &'static [&'static str],
-    running: Mutex<HashSet<String>>,
-}
-
-/// How long a message that goes first is taken to have been visible already.
-const FIRST_IN_LINE_LEAD_MS: i64 = 24 * 3600 * 1000;
-
-impl FirstInLine {
-    fn running(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        self.running
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// A fetched activity: remembered when its result goes first.
-    fn fetched(&self, fetched: &Option<(WorkItem, String, u32)>) {
-        if let Some((WorkItem::ActivityExecute { name, .. }, token, _)) = fetched
-            && self.activities.contains(&name.as_str())
-        {
-            self.running().insert(token.clone());
-        }
-    }
-
-    /// Whether the result of the activity leased with `token` goes first (forgetting it).
-    fn finished(&self, token: &str) -> bool {
-        self.running().remove(token)
-    }
-}
-
 /// When a message queued `now` becomes visible: a day before when it goes first.
 fn visible_from(now: i64, first: bool) -> i64 {
     if first {
-        now - FIRST_IN_LINE_LEAD_MS
+        now - first_in_line::LEAD_MS
     } else {
         now
     }
@@ -1222,10 +1187,7 @@ impl SqliteStore {
         let instance = orchestration_of(item)
             .ok_or_else(|| ProviderError::permanent(OP, "Invalid work item type"))?;
         let text = to_json(OP, item)?;
-        let decision = matches!(
-            item,
-            WorkItem::ExternalRaised { .. } | WorkItem::QueueMessage { .. }
-        );
+        let decision = first_in_line::is_decision(item);
         let visible_at = match delay {
             Some(delay) => now_millis().saturating_add(millis(delay)),
             None => visible_from(now_millis(), decision),

@@ -38,6 +38,20 @@ pub trait Peers: Send + Sync + std::fmt::Debug {
     fn announce(&self, queue: Queue);
 }
 
+/// Moves what a person waits for ahead of the queue, for a provider that does not do so itself
+/// (see [`super::first_in_line`]).
+#[async_trait]
+pub trait GoesFirst: Send + Sync + std::fmt::Debug {
+    /// An activity was fetched.
+    fn fetched(&self, fetched: &Option<(WorkItem, String, u32)>);
+    /// The activity leased with `token` was given up; it will be fetched again.
+    fn abandoned(&self, token: &str);
+    /// The activity leased with `token` was acknowledged, its result queued for `instance`.
+    async fn acknowledged(&self, token: &str, instance: Option<&str>) -> Result<(), ProviderError>;
+    /// A decision was queued for `instance` ([`super::first_in_line::is_decision`]).
+    async fn decision_queued(&self, instance: &str) -> Result<(), ProviderError>;
+}
+
 /// duroxide's provider with wake-ups, turn-taking writes (SQLite) and the trips index.
 pub struct WorkflowStore {
     inner: Arc<dyn Provider>,
@@ -49,6 +63,7 @@ pub struct WorkflowStore {
     peers: Option<Arc<dyn Peers>>,
     counts: Option<Arc<SqliteCounts>>,
     index: Option<Arc<TripIndex>>,
+    goes_first: Option<Arc<dyn GoesFirst>>,
     /// Fetches that found nothing (a wake-up that another dispatcher answered first, the
     /// safety tick).
     empty_fetches: std::sync::atomic::AtomicU64,
@@ -79,6 +94,8 @@ pub struct StoreParts {
     /// with a small page cache ([`super::sqlite_counts`]).
     pub counts: Option<Arc<SqliteCounts>>,
     pub index: Option<Arc<TripIndex>>,
+    /// PostgreSQL: what a person waits for goes first (SQLite's provider does it itself).
+    pub goes_first: Option<Arc<dyn GoesFirst>>,
     pub safety_poll: Duration,
     /// Kept for the life of the store (the SQLite file lock, the PostgreSQL listener).
     pub keep_alive: Vec<Box<dyn std::any::Any + Send + Sync>>,
@@ -95,6 +112,7 @@ impl WorkflowStore {
             peers: parts.peers,
             counts: parts.counts,
             index: parts.index,
+            goes_first: parts.goes_first,
             empty_fetches: Default::default(),
             _safety_tick: tick,
             _keep_alive: parts.keep_alive,
@@ -337,11 +355,16 @@ impl Provider for WorkflowStore {
         session: Option<&SessionFetchConfig>,
         tag_filter: &TagFilter,
     ) -> Result<Option<(WorkItem, String, u32)>, ProviderError> {
-        self.wait_for_work(Queue::Activities, poll_timeout, || {
-            self.inner
-                .fetch_work_item(lock_timeout, Duration::ZERO, session, tag_filter)
-        })
-        .await
+        let fetched = self
+            .wait_for_work(Queue::Activities, poll_timeout, || {
+                self.inner
+                    .fetch_work_item(lock_timeout, Duration::ZERO, session, tag_filter)
+            })
+            .await?;
+        if let Some(goes_first) = &self.goes_first {
+            goes_first.fetched(&fetched);
+        }
+        Ok(fetched)
     }
 
     async fn ack_work_item(
@@ -350,9 +373,20 @@ impl Provider for WorkflowStore {
         completion: Option<WorkItem>,
     ) -> Result<(), ProviderError> {
         let completes = completion.is_some();
+        let instance = match &completion {
+            Some(WorkItem::ActivityCompleted { instance, .. })
+            | Some(WorkItem::ActivityFailed { instance, .. }) => Some(instance.clone()),
+            _ => None,
+        };
         {
             let _turn = self.turn_for_provider().await;
             self.inner.ack_work_item(token, completion).await?;
+        }
+        if let Some(goes_first) = &self.goes_first
+            && let Err(e) = goes_first.acknowledged(token, instance.as_deref()).await
+        {
+            // The result is queued; it only waits its turn as usual.
+            tracing::warn!(error = %e, "could not move an activity's result ahead of the queue");
         }
         if completes {
             self.arrived(Queue::Orchestrations, 1);
@@ -395,6 +429,9 @@ impl Provider for WorkflowStore {
         delay: Option<Duration>,
         ignore_attempt: bool,
     ) -> Result<(), ProviderError> {
+        if let Some(goes_first) = &self.goes_first {
+            goes_first.abandoned(token);
+        }
         {
             let _turn = self.turn_for_provider().await;
             self.inner
@@ -422,9 +459,23 @@ impl Provider for WorkflowStore {
         delay: Option<Duration>,
     ) -> Result<(), ProviderError> {
         let due = delay.unwrap_or_default().max(due_in(&item, now_ms()));
+        let decision = match &item {
+            WorkItem::ExternalRaised { instance, .. } | WorkItem::QueueMessage { instance, .. }
+                if delay.is_none() =>
+            {
+                Some(instance.clone())
+            }
+            _ => None,
+        };
         {
             let _turn = self.turn_for_provider().await;
             self.inner.enqueue_for_orchestrator(item, delay).await?;
+        }
+        if let (Some(goes_first), Some(instance)) = (&self.goes_first, decision)
+            && let Err(e) = goes_first.decision_queued(&instance).await
+        {
+            // The decision is queued; it only waits its turn as usual.
+            tracing::warn!(error = %e, "could not move a decision ahead of the queue");
         }
         self.due(Queue::Orchestrations, due);
         Ok(())
