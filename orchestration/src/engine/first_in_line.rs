@@ -54,10 +54,13 @@ impl FirstInLine {
     }
 }
 
-/// Whether `item` is a decision raised from outside the workflow (an approval).
-pub fn is_decision(item: &WorkItem) -> bool {
-    matches!(
-        item,
-        WorkItem::ExternalRaised { .. } | WorkItem::QueueMessage { .. }
-    )
+/// The trip `item` decides for, when it is a decision raised from outside the workflow (an
+/// approval).
+pub fn decision_for(item: &WorkItem) -> Option<&str> {
+    match item {
+        WorkItem::ExternalRaised { instance, .. } | WorkItem::QueueMessage { instance, .. } => {
+            Some(instance)
+        }
+        _ => None,
+    }
 }

@@ -1187,7 +1187,7 @@ impl SqliteStore {
         let instance = orchestration_of(item)
             .ok_or_else(|| ProviderError::permanent(OP, "Invalid work item type"))?;
         let text = to_json(OP, item)?;
-        let decision = first_in_line::is_decision(item);
+        let decision = first_in_line::decision_for(item).is_some();
         let visible_at = match delay {
             Some(delay) => now_millis().saturating_add(millis(delay)),
             None => visible_from(now_millis(), decision),

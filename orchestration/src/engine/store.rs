@@ -28,6 +28,7 @@ use duroxide::providers::{
     SessionFetchConfig, SystemMetrics, TagFilter, WorkItem,
 };
 
+use super::first_in_line;
 use super::sqlite_counts::SqliteCounts;
 use super::wakeups::{AbortOnDrop, Queue, Wakeups, due_in};
 use super::write_turns::{WriteTurn, WriteTurns};
@@ -48,7 +49,7 @@ pub trait GoesFirst: Send + Sync + std::fmt::Debug {
     fn abandoned(&self, token: &str);
     /// The activity leased with `token` was acknowledged, its result queued for `instance`.
     async fn acknowledged(&self, token: &str, instance: Option<&str>) -> Result<(), ProviderError>;
-    /// A decision was queued for `instance` ([`super::first_in_line::is_decision`]).
+    /// A decision was queued for `instance` ([`super::first_in_line::decision_for`]).
     async fn decision_queued(&self, instance: &str) -> Result<(), ProviderError>;
 }
 
@@ -459,14 +460,10 @@ impl Provider for WorkflowStore {
         delay: Option<Duration>,
     ) -> Result<(), ProviderError> {
         let due = delay.unwrap_or_default().max(due_in(&item, now_ms()));
-        let decision = match &item {
-            WorkItem::ExternalRaised { instance, .. } | WorkItem::QueueMessage { instance, .. }
-                if delay.is_none() =>
-            {
-                Some(instance.clone())
-            }
-            _ => None,
-        };
+        let decision = delay
+            .is_none()
+            .then(|| first_in_line::decision_for(&item).map(str::to_owned))
+            .flatten();
         {
             let _turn = self.turn_for_provider().await;
             self.inner.enqueue_for_orchestrator(item, delay).await?;
