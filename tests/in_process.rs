@@ -755,6 +755,81 @@ async fn a_failed_trip_says_why_in_plain_words_and_can_be_tried_again() {
     service.stop().await;
 }
 
+#[tokio::test]
+async fn a_trip_an_operator_stopped_stays_stopped_whatever_the_reason_said() {
+    let service = InProcess::start(None).await;
+    let (_, created) = service.post_json("/api/trips", &trip_body()).await;
+    let id = created["instanceId"].as_str().unwrap().to_owned();
+    let token = created["approvalToken"].as_str().unwrap().to_owned();
+    service.wait_for(&id, "awaiting_approval").await;
+    // The operator's own words, which say nothing of "terminated".
+    let (code, _) = service
+        .post_json(
+            &format!("/api/instances/{id}/terminate"),
+            &json!({"reason": "fraud suspected"}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::ACCEPTED);
+    let mut stopped = Value::Null;
+    for _ in 0..500 {
+        stopped = service.get(&format!("/api/trips/{id}")).await.1;
+        if stopped["status"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(stopped["status"], "failed", "{stopped}");
+
+    // The traveller can neither retry it through the API...
+    let (code, error) = service
+        .send(
+            Request::post(format!("/api/trips/{id}/retry"))
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CONFLICT, "{error}");
+    assert_eq!(error["error"]["code"], "stopped_by_operator");
+    assert_eq!(error["error"]["trip"]["status"], "failed");
+    // ... nor from the trip's page, which says what happened.
+    let cookies = format!("tp_trip_{id}={token}; tp_csrf=form-token");
+    let page = trip_page_with(&service, &id, &cookies).await;
+    assert!(page.contains("An operator stopped this trip."), "{page}");
+    assert!(!page.contains("try-again"), "{page}");
+    let response = service
+        .app
+        .clone()
+        .oneshot(
+            Request::post(format!("/trips/{id}/again"))
+                .header(header::COOKIE, &cookies)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from("csrf=form-token"))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let (_, trip) = service.get(&format!("/api/trips/{id}")).await;
+    assert!(trip["retriedBy"].is_null(), "no new trip: {trip}");
+
+    // An operator still can, from the dashboard.
+    let response = service
+        .app
+        .clone()
+        .oneshot(
+            Request::post(format!("/dashboard/instances/{id}/retry"))
+                .header(header::COOKIE, "tp_csrf=form-token")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from("csrf=form-token"))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    service.stop().await;
+}
+
 /// The local-tips agent's next call fails for good (no credit), after the other two agents
 /// have answered.
 fn no_tips_next_time(service: &InProcess) {

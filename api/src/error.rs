@@ -65,6 +65,9 @@ pub enum ErrorCode {
     ReviewLinkOutdated,
     /// 409: only a failed trip can be tried again (with the trip's `trip` status).
     NotFailed,
+    /// 409: an operator stopped (terminated) this trip; its requester cannot start it again
+    /// (with the trip's `trip` status).
+    StoppedByOperator,
     /// 409: the trip was tried again already (the message names the new trip).
     AlreadyRetried,
     /// 409: the instance has already finished.
@@ -96,9 +99,8 @@ impl ErrorCode {
             ApprovalTokenInvalid | HostNotAllowed | CrossSiteRefused | ReviewLinkInvalid
             | ReviewLinkExpired => StatusCode::FORBIDDEN,
             NotAwaitingApproval | AlreadyDecided | RevisionLimit | RevisionsUnsupported
-            | ReviewLinkOutdated | NotFailed | AlreadyRetried | AlreadyFinished | StillRunning => {
-                StatusCode::CONFLICT
-            }
+            | ReviewLinkOutdated | NotFailed | StoppedByOperator | AlreadyRetried
+            | AlreadyFinished | StillRunning => StatusCode::CONFLICT,
             StoreUnavailable | NotReady => StatusCode::SERVICE_UNAVAILABLE,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -140,6 +142,7 @@ impl From<&TripError> for ErrorCode {
                 ErrorCode::ReviewLinkInvalid
             }
             TripError::NotFailed(_) => ErrorCode::NotFailed,
+            TripError::StoppedByOperator(_) => ErrorCode::StoppedByOperator,
             TripError::AlreadyRetried { .. } => ErrorCode::AlreadyRetried,
             TripError::Store(StoreError::Unavailable(_)) => ErrorCode::StoreUnavailable,
             TripError::Store(_) | TripError::Engine(_) => ErrorCode::Internal,
@@ -240,7 +243,8 @@ impl From<TripError> for ApiError {
             TripError::Invalid(fields) => api_error.detail.fields = fields,
             TripError::NotWaiting(status)
             | TripError::AlreadyDecided(status)
-            | TripError::NotFailed(status) => api_error.detail.trip = Some(status),
+            | TripError::NotFailed(status)
+            | TripError::StoppedByOperator(status) => api_error.detail.trip = Some(status),
             _ => {}
         }
         api_error

@@ -194,7 +194,7 @@ fn retry(doc: &mut Doc) {
         doc.error("No approval token"),
         doc.error("Wrong approval token"),
         doc.error("Unknown trip"),
-        doc.error("The trip has not failed (`not_failed`, see `trip`), or was tried again already (`already_retried`)"),
+        doc.error("The trip has not failed (`not_failed`, see `trip`), an operator stopped it (`stopped_by_operator`, see `trip`; only an operator can start it again), or it was tried again already (`already_retried`)"),
     );
     doc.op("post", "/api/trips/{instance_id}/retry", json!({
         "summary": "Start a failed trip again, reusing what it had done",

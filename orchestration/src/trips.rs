@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use duroxide::{Client, ClientError, EventKind};
+use duroxide::providers::Provider;
+use duroxide::{AppErrorKind, Client, ClientError, ErrorDetails, EventKind};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
@@ -94,6 +95,8 @@ pub enum TripError {
     Link(#[from] crate::links::LinkError),
     #[error("only a failed trip can be tried again (this one is {})", .0.status)]
     NotFailed(Box<TripStatus>),
+    #[error("an operator stopped this trip; only an operator can start it again")]
+    StoppedByOperator(Box<TripStatus>),
     #[error("this trip was already tried again, as `{retried_by}`")]
     AlreadyRetried { retried_by: String },
     #[error("the workflow engine failed: {0}")]
@@ -292,17 +295,41 @@ impl Trips {
         let row = self.row(instance_id).await?;
         self.check_token(&row, token).await?;
         // A trip an operator stopped stays stopped, as far as its requester is concerned.
-        if row
-            .error
-            .as_deref()
-            .is_some_and(|e| e.contains("terminated"))
+        if row.state == TripState::Failed && self.stopped_by_operator(instance_id).await?.is_some()
         {
-            return Err(TripError::NotFailed(Box::new(TripStatus::from(row))));
+            return Err(TripError::StoppedByOperator(Box::new(TripStatus::from(
+                row,
+            ))));
         }
         let mut started = self.retry_unchecked(row).await?;
         // The requester's token works for the new trip too.
         started.approval_token = token.unwrap_or_default().to_owned();
         Ok(started)
+    }
+
+    /// Why an operator stopped the trip (terminated it), when one did: read from the engine's
+    /// record of how the trip ended, never from the error's text (which carries the operator's
+    /// own words).
+    pub async fn stopped_by_operator(
+        &self,
+        instance_id: &str,
+    ) -> Result<Option<String>, TripError> {
+        let history = self
+            .store
+            .provider
+            .read(instance_id)
+            .await
+            .map_err(|e| TripError::Engine(e.to_string()))?;
+        Ok(history.iter().rev().find_map(|event| match &event.kind {
+            EventKind::OrchestrationFailed {
+                details:
+                    ErrorDetails::Application {
+                        kind: AppErrorKind::Cancelled { reason },
+                        ..
+                    },
+            } => Some(reason.clone()),
+            _ => None,
+        }))
     }
 
     /// [`Self::retry`] for an operator (no approval token needed: operators are trusted). The

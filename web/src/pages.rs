@@ -350,12 +350,13 @@ pub async fn try_again(
     }
 }
 
+/// What the traveller reads about a trip an operator stopped (the operator's reason is theirs).
+const STOPPED_BY_OPERATOR: &str = "An operator stopped this trip.";
+
 /// Why a trip failed, in words for the traveller (the details are on the operators' pages).
 pub(crate) fn plain_reason(error: &str) -> &'static str {
     let error = error.to_lowercase();
-    if error.contains("terminated") {
-        "An operator stopped this trip."
-    } else if error.contains("quota") {
+    if error.contains("quota") {
         "The AI service has run out of credit. The operators have been told; try again later."
     } else if error.contains("rate limiting") || error.contains("could not reach its model") {
         "The AI service could not be reached or was too busy, even after waiting."
@@ -484,6 +485,10 @@ pub async fn trip_page(
     let holds_token = cookies::approval_token(&headers, &id).is_some();
     let retries = state.trips.retries(&id).await.unwrap_or_default();
     let waiting = status.status == TripState::AwaitingApproval;
+    let stopped = match status.status {
+        TripState::Failed => state.trips.stopped_by_operator(&id).await.ok().flatten(),
+        _ => None,
+    };
     let (csrf, cookie) = csrf_of(&headers);
     let progress = status.progress.clone();
     let (rows_before, rows_parallel, rows_after) = views::split_timeline(&timeline);
@@ -501,8 +506,12 @@ pub async fn trip_page(
             .as_ref()
             .and_then(|p| p.retrying.clone())
             .filter(|_| !status.status.is_final()),
-        error: status.error.as_deref().map(plain_reason),
+        error: match stopped {
+            Some(_) => Some(STOPPED_BY_OPERATOR),
+            None => status.error.as_deref().map(plain_reason),
+        },
         can_try_again: status.status == TripState::Failed
+            && stopped.is_none()
             && holds_token
             && retries.retried_by.is_none(),
         retried_by: retries.retried_by.clone(),
