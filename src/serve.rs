@@ -52,6 +52,11 @@ pub struct ServeArgs {
     /// Without it the service binds only loopback addresses and answers only loopback host names.
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Count wrong admin tokens by the last address in `X-Forwarded-For` rather than the
+    /// connection's: set it when the service runs behind a proxy that adds the header (Azure
+    /// Container Apps' ingress does), and only then.
+    #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
+    pub trust_forwarded_for: bool,
     #[command(flatten)]
     pub store: StoreArgs,
     #[command(flatten)]
@@ -72,6 +77,7 @@ impl ServeArgs {
             approvers: None,
             public_base_url: None,
             admin_token: None,
+            trust_forwarded_for: false,
             store: Default::default(),
             tuning: Default::default(),
         }
@@ -237,19 +243,31 @@ async fn approval_links(
     Ok(Some(links))
 }
 
+/// Who reaches the router, and how.
+#[derive(Debug, Clone, Default)]
+pub struct Exposure {
+    /// The operators' token; without it, loopback host names only.
+    pub admin_token: Option<String>,
+    /// The public URL is https (HSTS).
+    pub https: bool,
+    /// A proxy in front adds `X-Forwarded-For` (see [`ServeArgs::trust_forwarded_for`]).
+    pub trust_forwarded_for: bool,
+}
+
 /// The API and the pages on one router: unknown `/api/...` addresses answer JSON, others a page.
 /// The dashboard and the management API sit behind the admin check; everything behind the guard
 /// (security headers; without an admin token, loopback host names only; no state-changing API
-/// call from another site). `https`: the public URL is https (HSTS).
-pub fn app(trips: Trips, admin_token: Option<String>, https: bool) -> axum::Router {
+/// call from another site).
+pub fn app(trips: Trips, exposure: Exposure) -> axum::Router {
     let guard = travel_api::guard::Guard {
-        loopback_hosts_only: admin_token.is_none(),
-        https,
+        loopback_hosts_only: exposure.admin_token.is_none(),
+        https: exposure.https,
     };
     let api = AppState {
         trips: trips.clone(),
     };
-    let admin = AdminAccess::new(admin_token);
+    let admin =
+        AdminAccess::new(exposure.admin_token).trusting_forwarded_for(exposure.trust_forwarded_for);
     let web = travel_web::WebState {
         trips,
         admin: admin.clone(),
@@ -308,11 +326,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .public_base_url
         .as_deref()
         .is_some_and(|u| u.starts_with("https://"));
-    let app = app(running.trips.clone(), admin_token, https);
+    let app = app(
+        running.trips.clone(),
+        Exposure {
+            admin_token,
+            https,
+            trust_forwarded_for: args.trust_forwarded_for,
+        },
+    );
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("binding {}", args.bind))?;
     tracing::info!(address = %listener.local_addr()?, data_dir = %args.data_dir.display(), "travel-planner listening");
+    // The connection's address counts wrong admin tokens per client.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(crate::shutdown_signal())
         .await?;

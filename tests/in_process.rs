@@ -39,7 +39,13 @@ impl InProcess {
             ..ServeArgs::on_data_dir(data.path())
         };
         let running = serve::start(&args, &args.tuning.tuning()).await.unwrap();
-        let app = serve::app(running.trips.clone(), args.admin_token.clone(), false);
+        let app = serve::app(
+            running.trips.clone(),
+            serve::Exposure {
+                admin_token: args.admin_token.clone(),
+                ..Default::default()
+            },
+        );
         Self { running, app, data }
     }
 
@@ -586,7 +592,13 @@ async fn a_retry_that_fails_again_keeps_what_the_first_trip_had_done() {
 #[tokio::test]
 async fn behind_https_every_cookie_is_secure() {
     let service = InProcess::start(None).await;
-    let app = serve::app(service.running.trips.clone(), None, true);
+    let app = serve::app(
+        service.running.trips.clone(),
+        serve::Exposure {
+            https: true,
+            ..Default::default()
+        },
+    );
     let response = app
         .oneshot(Request::get("/").body(Body::empty()).unwrap())
         .await

@@ -366,6 +366,53 @@ async fn the_admin_token_guards_the_dashboard_and_the_management_api() {
         assert_eq!(refused.status(), 401, "{cookie}");
     }
 
+    // Guessing in parallel gains nothing: four wrong tokens came from this address above; past
+    // ten, the rest are refused unchecked (the right one too), while an open session still works.
+    let guesses = futures::future::join_all((0..20).map(|i| {
+        http.get(service.url("/api/instances"))
+            .bearer_auth(format!("guess-{i}"))
+            .send()
+    }))
+    .await;
+    let statuses: Vec<u16> = guesses
+        .iter()
+        .map(|g| g.as_ref().unwrap().status().as_u16())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        6,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        14,
+        "{statuses:?}"
+    );
+    let refused = http
+        .get(service.url("/api/instances"))
+        .bearer_auth("s3cret-operator-token-0123456789abcdef")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((800..=900).contains(&retry_after), "{retry_after}");
+    assert_eq!(
+        refused.json::<Value>().await.unwrap()["error"]["code"],
+        "too_many_attempts"
+    );
+    let with_session = http
+        .get(service.url("/api/instances"))
+        .header("cookie", &admin_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_session.status(), 200);
+
     // The traveller's side stays open.
     let (id, _) = service.start_trip(&trip_body(1)).await;
     service.wait_for_status(&id, "awaiting_approval").await;

@@ -6,11 +6,14 @@
 //! token checks it without shared state, it ends at its expiry, and changing the token ends
 //! every session.
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,25 +27,113 @@ pub const ADMIN_COOKIE: &str = "tp_admin";
 /// How long an operator session lasts.
 pub const SESSION_LENGTH: Duration = Duration::from_secs(12 * 3600);
 
+/// Wrong tokens are counted over this window.
+pub const GUESS_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Wrong tokens one client may present in [`GUESS_WINDOW`]; after them its attempts are refused
+/// without being checked until the oldest leaves the window.
+pub const GUESSES_PER_CLIENT: usize = 10;
+/// Wrong tokens from all clients in [`GUESS_WINDOW`] after which a client that has presented a
+/// wrong one is refused at once; a client that has not is still checked (an operator who types
+/// the right token first time gets in during an attack).
+pub const GUESSES_IN_ALL: usize = 100;
+/// Wrong tokens remembered at most (memory bound): past it, every attempt is refused until the
+/// window moves on; open sessions keep working.
+const GUESSES_REMEMBERED: usize = 10_000;
+
 /// Who may act as an operator. One value is shared by the API's check and the dashboard's
-/// sign-in form, so wrong guesses anywhere slow down the next ones.
+/// sign-in form, so wrong tokens presented anywhere count against the same limits.
 #[derive(Debug, Clone, Default)]
 pub struct AdminAccess {
     token: Option<String>,
-    wrong_guesses: Arc<Mutex<VecDeque<Instant>>>,
+    /// Whether the client's address is the last one in `X-Forwarded-For` (the service runs
+    /// behind a proxy that adds it) rather than the connection's.
+    trust_forwarded_for: bool,
+    guesses: Arc<Mutex<Guesses>>,
 }
 
-/// Wrong guesses counted for the slow-down: those of the last minute.
-const GUESS_WINDOW: Duration = Duration::from_secs(60);
-/// The longest a wrong guess waits for its answer.
-const MOST_PENALTY: Duration = Duration::from_secs(5);
+/// The wrong tokens of the last [`GUESS_WINDOW`], by client and in all.
+#[derive(Debug, Default)]
+struct Guesses {
+    by_client: HashMap<Client, VecDeque<Instant>>,
+    all: VecDeque<Instant>,
+}
+
+/// Where an attempt came from: an address, or `None` when the server does not know (a test
+/// driving the router without connections).
+pub type Client = Option<IpAddr>;
+
+/// The outcome of presenting a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The admin token (or no admin token is configured).
+    Admitted,
+    /// A wrong token, counted.
+    Wrong,
+    /// Not checked: this client presented too many wrong tokens lately; it may try again after
+    /// the wait.
+    Refused { retry_after: Duration },
+}
+
+/// The connection's address, when the server was started with connection information.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Peer(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Peer(peer_of(&parts.extensions)))
+    }
+}
+
+fn peer_of(extensions: &axum::http::Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip())
+}
+
+impl Guesses {
+    fn forget_before(&mut self, oldest: Instant) {
+        while self.all.front().is_some_and(|t| *t < oldest) {
+            self.all.pop_front();
+        }
+        self.by_client.retain(|_, times| {
+            while times.front().is_some_and(|t| *t < oldest) {
+                times.pop_front();
+            }
+            !times.is_empty()
+        });
+    }
+
+    /// How long `client` must wait before it may be checked again, if it must.
+    fn refusal(&self, client: &Client, now: Instant) -> Option<Duration> {
+        let mine = self.by_client.get(client);
+        let wrong = mine.map_or(0, VecDeque::len);
+        let until_oldest_leaves = |times: &VecDeque<Instant>| {
+            times.front().map_or(Duration::ZERO, |t| {
+                (*t + GUESS_WINDOW).saturating_duration_since(now)
+            })
+        };
+        if wrong >= GUESSES_PER_CLIENT || (wrong > 0 && self.all.len() >= GUESSES_IN_ALL) {
+            return mine.map(until_oldest_leaves);
+        }
+        (self.all.len() >= GUESSES_REMEMBERED).then(|| until_oldest_leaves(&self.all))
+    }
+}
 
 impl AdminAccess {
     pub fn new(token: Option<String>) -> Self {
         Self {
             token,
-            wrong_guesses: Default::default(),
+            ..Default::default()
         }
+    }
+
+    /// Counts wrong tokens by the last address of `X-Forwarded-For` instead of the connection's
+    /// (behind a proxy that adds it, such as Azure Container Apps' ingress).
+    pub fn trusting_forwarded_for(mut self, trust: bool) -> Self {
+        self.trust_forwarded_for = trust;
+        self
     }
 
     /// Whether an admin token is configured (without one, operator pages are loopback-only).
@@ -51,7 +142,7 @@ impl AdminAccess {
     }
 
     /// Whether `presented` is the admin token (compared in constant time).
-    pub fn accepts(&self, presented: &str) -> bool {
+    fn accepts(&self, presented: &str) -> bool {
         match &self.token {
             None => true,
             Some(token) => {
@@ -60,30 +151,41 @@ impl AdminAccess {
         }
     }
 
-    /// Checks a guess; a wrong one is answered only after a wait that doubles with every wrong
-    /// guess of the last minute (100 ms, 200 ms, ... up to 5 s), so guessing is slow while an
-    /// operator with the right token never waits.
-    pub async fn check(&self, presented: &str) -> bool {
-        if self.accepts(presented) {
-            return true;
+    /// The client a request counts against: the connection's address, or behind a trusted
+    /// proxy the address it saw.
+    pub fn client(&self, peer: Peer, headers: &HeaderMap) -> Client {
+        if self.trust_forwarded_for
+            && let Some(forwarded) = headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+                .next_back()
+        {
+            return Some(forwarded);
         }
-        let penalty = self.count_wrong_guess();
-        tokio::time::sleep(penalty).await;
-        false
+        peer.0
     }
 
-    fn count_wrong_guess(&self) -> Duration {
+    /// Checks a token presented by `client`. A client that presented too many wrong ones lately
+    /// is refused without a check, however many it sends at once, so guessing in parallel gains
+    /// nothing; nobody is made to wait, so an operator with the right token never is.
+    pub fn check(&self, presented: &str, client: Client) -> Verdict {
         let now = Instant::now();
-        let mut recent = self.wrong_guesses.lock().expect("guesses");
-        while recent
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > GUESS_WINDOW)
-        {
-            recent.pop_front();
+        let mut guesses = self.guesses.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(oldest) = now.checked_sub(GUESS_WINDOW) {
+            guesses.forget_before(oldest);
         }
-        recent.push_back(now);
-        let doublings = (recent.len() as u32 - 1).min(6);
-        (Duration::from_millis(100) * 2u32.pow(doublings)).min(MOST_PENALTY)
+        if let Some(retry_after) = guesses.refusal(&client, now) {
+            return Verdict::Refused { retry_after };
+        }
+        if self.accepts(presented) {
+            return Verdict::Admitted;
+        }
+        guesses.all.push_back(now);
+        guesses.by_client.entry(client).or_default().push_back(now);
+        Verdict::Wrong
     }
 
     /// A new operator session, valid for [`SESSION_LENGTH`] from `now` (Unix seconds); `None`
@@ -135,15 +237,18 @@ impl AdminAccess {
     }
 
     /// Whether the request carries the admin token as a bearer header, or an open session.
-    async fn admits(&self, headers: &axum::http::HeaderMap) -> bool {
+    fn admits(&self, headers: &HeaderMap, client: Client) -> Verdict {
         if let Some(token) = credentials::bearer(headers) {
-            return self.check(token).await;
+            return self.check(token, client);
         }
         match credentials::cookie(headers, ADMIN_COOKIE) {
-            Some(session) if self.session_is_open(session, unix_now()) => true,
-            // An expired or forged session counts as a wrong guess.
-            Some(_) => self.check("").await,
-            None => false,
+            Some(session) if self.session_is_open(session, unix_now()) => Verdict::Admitted,
+            // An expired or forged session counts as a wrong token.
+            Some(_) => match self.check("", client) {
+                Verdict::Admitted => Verdict::Wrong,
+                other => other,
+            },
+            None => Verdict::Wrong,
         }
     }
 }
@@ -162,40 +267,117 @@ pub async fn require_admin(
     request: Request,
     next: Next,
 ) -> Response {
-    let allowed = access.token.is_none() || access.admits(request.headers()).await;
-    if allowed {
-        return next.run(request).await;
-    }
+    let verdict = match access.token {
+        None => Verdict::Admitted,
+        Some(_) => {
+            let client = access.client(Peer(peer_of(request.extensions())), request.headers());
+            access.admits(request.headers(), client)
+        }
+    };
     let path = request.uri().path();
-    if path.starts_with("/dashboard") {
-        return Redirect::to("/dashboard/login").into_response();
+    match verdict {
+        Verdict::Admitted => next.run(request).await,
+        _ if path.starts_with("/dashboard") => Redirect::to("/dashboard/login").into_response(),
+        Verdict::Refused { retry_after } => too_many_attempts(retry_after),
+        Verdict::Wrong => ApiError::new(
+            ErrorCode::AdminTokenRequired,
+            "This operator endpoint needs the admin token: send `Authorization: Bearer <ADMIN_TOKEN>`.",
+        )
+        .into_response(),
     }
-    ApiError::new(
-        ErrorCode::AdminTokenRequired,
-        "This operator endpoint needs the admin token: send `Authorization: Bearer <ADMIN_TOKEN>`.",
+}
+
+/// 429 `too_many_attempts`, with `Retry-After` in whole seconds.
+pub fn too_many_attempts(retry_after: Duration) -> Response {
+    let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    let mut response = ApiError::new(
+        ErrorCode::TooManyAttempts,
+        format!(
+            "Too many wrong admin tokens came from this address lately; try again in {} s.",
+            seconds
+        ),
     )
-    .into_response()
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const RIGHT: &str = "right-token-0123456789abcdef0123";
+
+    fn client(n: u8) -> Client {
+        Some(IpAddr::from([203, 0, 113, n]))
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn wrong_guesses_wait_longer_and_longer_and_the_right_token_never_waits() {
-        let access = AdminAccess::new(Some("right-token-0123456789abcdef0123".into()));
-        let waits: Vec<u128> = (0..8)
-            .map(|_| access.count_wrong_guess().as_millis())
-            .collect();
-        assert_eq!(waits, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
-        let started = tokio::time::Instant::now();
-        assert!(access.check("right-token-0123456789abcdef0123").await);
+    async fn a_client_that_guessed_wrong_too_often_is_refused_unchecked_and_others_are_not() {
+        let access = AdminAccess::new(Some(RIGHT.into()));
+        // 200 guesses at once from one client: ten are checked, the rest refused.
+        let verdicts: Vec<Verdict> = (0..200).map(|_| access.check("wrong", client(1))).collect();
+        let wrong = verdicts.iter().filter(|v| **v == Verdict::Wrong).count();
+        assert_eq!(wrong, GUESSES_PER_CLIENT);
+        assert!(matches!(
+            verdicts.last(),
+            Some(Verdict::Refused { retry_after }) if *retry_after == GUESS_WINDOW
+        ));
+        // Refused without a check: even the right token from that client.
+        assert!(matches!(
+            access.check(RIGHT, client(1)),
+            Verdict::Refused { .. }
+        ));
+        // Another client is checked at once, and the right token admitted without a wait.
+        let started = Instant::now();
+        assert_eq!(access.check(RIGHT, client(2)), Verdict::Admitted);
         assert_eq!(started.elapsed(), Duration::ZERO);
-        assert!(!access.check("wrong").await);
-        assert!(started.elapsed() >= Duration::from_secs(5));
-        // A minute later the count starts again.
-        tokio::time::advance(Duration::from_secs(61)).await;
-        assert_eq!(access.count_wrong_guess().as_millis(), 100);
+        // Once the window has passed, the first client is checked again.
+        tokio::time::advance(GUESS_WINDOW + Duration::from_secs(1)).await;
+        assert_eq!(access.check(RIGHT, client(1)), Verdict::Admitted);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn many_clients_guessing_are_limited_in_all_but_a_new_client_is_still_checked() {
+        let access = AdminAccess::new(Some(RIGHT.into()));
+        for n in 0..GUESSES_IN_ALL {
+            let c = Some(IpAddr::from([198, 51, (n / 256) as u8, (n % 256) as u8]));
+            assert_eq!(access.check("wrong", c), Verdict::Wrong);
+        }
+        // Past the total, a client with a wrong token behind it is not checked again...
+        let first = Some(IpAddr::from([198, 51, 0, 0]));
+        assert!(matches!(
+            access.check(RIGHT, first),
+            Verdict::Refused { .. }
+        ));
+        // ... while one without is, and gets in with the right token.
+        assert_eq!(access.check(RIGHT, client(9)), Verdict::Admitted);
+        assert_eq!(access.check("wrong", client(10)), Verdict::Wrong);
+        assert!(matches!(
+            access.check("wrong", client(10)),
+            Verdict::Refused { .. }
+        ));
+    }
+
+    #[test]
+    fn behind_a_trusted_proxy_the_client_is_the_address_the_proxy_saw() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("10.9.9.9, 203.0.113.7"),
+        );
+        let peer = Peer(Some(IpAddr::from([10, 0, 0, 1])));
+        let direct = AdminAccess::new(Some(RIGHT.into()));
+        assert_eq!(
+            direct.client(peer, &headers),
+            peer.0,
+            "the header is not trusted"
+        );
+        let proxied = AdminAccess::new(Some(RIGHT.into())).trusting_forwarded_for(true);
+        assert_eq!(proxied.client(peer, &headers), client(7));
+        assert_eq!(proxied.client(peer, &HeaderMap::new()), peer.0);
     }
 
     #[test]

@@ -44,6 +44,9 @@ pub enum ErrorCode {
     ApprovalTokenInvalid,
     /// 401
     AdminTokenRequired,
+    /// 429: too many wrong admin tokens came from this client lately; it is not checked again
+    /// until `Retry-After` seconds have passed.
+    TooManyAttempts,
     /// 403: without `ADMIN_TOKEN` only loopback host names are answered.
     HostNotAllowed,
     /// 403: a browser on another site asked for a change.
@@ -93,6 +96,7 @@ impl ErrorCode {
             JsonRequired => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             UriTooLong => StatusCode::URI_TOO_LONG,
+            TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             NotFound | NotYetAvailable => StatusCode::NOT_FOUND,
             ApprovalTokenRequired | AdminTokenRequired => StatusCode::UNAUTHORIZED,

@@ -272,6 +272,7 @@ fn finish(mut doc: Doc) -> Value {
 fn management(doc: &mut Doc) {
     let security = json!([{"adminToken": []}]);
     let e401 = doc.error("The admin token is required");
+    let e429 = doc.error("Too many wrong admin tokens came from this client lately (`too_many_attempts`): it is not checked again before `Retry-After` seconds");
     let e404 = doc.error("Unknown instance");
     let page = doc.schema::<InstancePage>();
     let query = |name: &str, schema: Value, description: &str| json!({"name": name, "in": "query", "required": false, "schema": schema, "description": description});
@@ -287,26 +288,26 @@ fn management(doc: &mut Doc) {
             query("page", json!({"type": "integer", "minimum": 1, "maximum": crate::management::MAX_PAGE}), "1-based page."),
             query("pageSize", json!({"type": "integer", "minimum": 1, "maximum": 200}), "Items per page (25).")
         ],
-        "responses": {"200": json_response("A page of instances", page), "401": e401.clone()}
+        "responses": {"200": json_response("A page of instances", page), "401": e401.clone(), "429": e429.clone()}
     }));
     let detail = doc.schema::<InstanceDetail>();
     doc.op("get", "/api/instances/{instance_id}", json!({
         "summary": "An instance: input, output, custom status, timeline, token totals",
         "operationId": "getInstance", "security": security, "parameters": [id_param()],
-        "responses": {"200": json_response("The instance", detail), "401": e401.clone(), "404": e404.clone()}
+        "responses": {"200": json_response("The instance", detail), "401": e401.clone(), "429": e429.clone(), "404": e404.clone()}
     }));
     let e409 = doc.error("Still running (purge with force=true)");
     doc.op("delete", "/api/instances/{instance_id}", json!({
         "summary": "Purge an instance's workflow state (saved plans stay)",
         "operationId": "purgeInstance", "security": security,
         "parameters": [id_param(), query("force", json!({"type": "boolean"}), "Purge a running instance too (it is terminated first).")],
-        "responses": {"200": {"description": "Purged"}, "401": e401.clone(), "404": e404.clone(), "409": e409}
+        "responses": {"200": {"description": "Purged"}, "401": e401.clone(), "429": e429.clone(), "404": e404.clone(), "409": e409}
     }));
     let history = doc.schema::<Vec<HistoryEvent>>();
     doc.op("get", "/api/instances/{instance_id}/history", json!({
         "summary": "The full history: every event with type, time, name and payload",
         "operationId": "getInstanceHistory", "security": security, "parameters": [id_param()],
-        "responses": {"200": json_response("The events", history), "401": e401.clone(), "404": e404.clone()}
+        "responses": {"200": json_response("The events", history), "401": e401.clone(), "429": e429.clone(), "404": e404.clone()}
     }));
     let e422 = doc.error("Not an event the workflow listens to, or bad data");
     let decision = doc.schema::<ApproveRequest>();
@@ -316,19 +317,19 @@ fn management(doc: &mut Doc) {
         "operationId": "raiseEvent", "security": security,
         "parameters": [id_param(), {"name": "event", "in": "path", "required": true, "schema": {"type": "string", "enum": [travel_orchestration::workflow::APPROVAL_EVENT]}}],
         "requestBody": {"required": true, "content": {"application/json": {"schema": decision}}},
-        "responses": {"202": {"description": "Raised"}, "401": e401.clone(), "404": e404.clone(), "409": e409, "422": e422}
+        "responses": {"202": {"description": "Raised"}, "401": e401.clone(), "429": e429.clone(), "404": e404.clone(), "409": e409, "422": e422}
     }));
     let e409 = doc.error("Already finished");
     doc.op("post", "/api/instances/{instance_id}/terminate", json!({
         "summary": "Terminate a running instance (it ends `failed` with the reason)",
         "operationId": "terminateInstance", "security": security, "parameters": [id_param()],
         "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object", "properties": {"reason": {"type": ["string", "null"]}}}}}},
-        "responses": {"202": {"description": "Terminating"}, "401": e401.clone(), "404": e404, "409": e409}
+        "responses": {"202": {"description": "Terminating"}, "401": e401.clone(), "429": e429.clone(), "404": e404, "409": e409}
     }));
     doc.op("get", "/metrics", json!({
         "summary": "The process' metrics in Prometheus' text format (the engine's `duroxide_*`, the agents' `travel_agent_*` and `travel_llm_errors_total`, the trips' `travel_trips*`, `travel_approval_wait_seconds`, `travel_plan_store_*`, `travel_notifications_total`)",
         "operationId": "metrics", "security": security,
-        "responses": {"200": {"description": "Prometheus text exposition format 0.0.4", "content": {"text/plain": {"schema": {"type": "string"}}}}, "401": e401}
+        "responses": {"200": {"description": "Prometheus text exposition format 0.0.4", "content": {"text/plain": {"schema": {"type": "string"}}}}, "401": e401, "429": e429}
     }));
 }
 

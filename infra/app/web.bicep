@@ -109,6 +109,8 @@ var baseEnv = [
   // Binding 0.0.0.0 needs ADMIN_TOKEN: without it the service refuses to start.
   { name: 'ADMIN_TOKEN', secretRef: 'admin-token' }
   { name: 'PUBLIC_BASE_URL', value: publicBaseUrl }
+  // The ingress adds X-Forwarded-For: wrong admin tokens are counted by the client's address.
+  { name: 'TRUST_FORWARDED_FOR', value: 'true' }
   { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsightsConnectionString }
 ]
 // Set only when given: an explicit value, even an empty one, would override the endpoint that the

@@ -625,6 +625,8 @@ pub async fn purge(
 #[template(path = "login.html")]
 struct LoginPage {
     failed: bool,
+    /// Minutes before this address may try again, when it tried too often.
+    wait_minutes: Option<u64>,
     csrf: String,
 }
 
@@ -635,6 +637,7 @@ pub async fn login_form(headers: HeaderMap) -> Response {
             StatusCode::OK,
             &LoginPage {
                 failed: false,
+                wait_minutes: None,
                 csrf,
             },
         ),
@@ -658,16 +661,32 @@ impl CarriesCsrf for LoginForm {
 
 pub async fn login(
     State(state): State<WebState>,
+    peer: admin::Peer,
     headers: HeaderMap,
     SameSiteForm(form): SameSiteForm<LoginForm>,
 ) -> Response {
-    let ok = state.admin.is_configured() && state.admin.check(&form.token).await;
-    if !ok {
+    let verdict = match state.admin.is_configured() {
+        true => state
+            .admin
+            .check(&form.token, state.admin.client(peer, &headers)),
+        false => admin::Verdict::Wrong,
+    };
+    let (status, wait_minutes) = match verdict {
+        admin::Verdict::Admitted => (StatusCode::OK, None),
+        admin::Verdict::Wrong => (StatusCode::UNAUTHORIZED, None),
+        admin::Verdict::Refused { retry_after } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(retry_after.as_secs().div_ceil(60).max(1)),
+        ),
+    };
+    if status != StatusCode::OK {
         let (csrf, cookie) = csrf_of(&headers);
-        return with_cookie(
-            render(StatusCode::UNAUTHORIZED, &LoginPage { failed: true, csrf }),
-            cookie,
-        );
+        let page = LoginPage {
+            failed: wait_minutes.is_none(),
+            wait_minutes,
+            csrf,
+        };
+        return with_cookie(render(status, &page), cookie);
     }
     let Some(session) = state.admin.open_session(admin::unix_now()) else {
         return forbidden_post();
