@@ -842,6 +842,76 @@ async fn a_trip_an_operator_stopped_stays_stopped_whatever_the_reason_said() {
     service.stop().await;
 }
 
+#[tokio::test]
+async fn comments_and_reasons_follow_the_trip_requests_text_policy() {
+    let service = InProcess::start(None).await;
+    let (_, created) = service.post_json("/api/trips", &trip_body()).await;
+    let id = created["instanceId"].as_str().unwrap().to_owned();
+    let token = created["approvalToken"].as_str().unwrap().to_owned();
+    service.wait_for(&id, "awaiting_approval").await;
+    let as_traveller = |path: String, body: Value| {
+        Request::post(path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    for (path, body) in [
+        (
+            format!("/approve/{id}"),
+            json!({"approved": true, "comments": "fine \u{202E}gnidoob on"}),
+        ),
+        (
+            format!("/approve/{id}"),
+            json!({"approved": false, "comments": "no\u{0}"}),
+        ),
+        (
+            format!("/api/trips/{id}/revisions"),
+            json!({"comments": "more \u{1b}[31mparks"}),
+        ),
+    ] {
+        let (code, error) = service.send(as_traveller(path.clone(), body)).await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {error}");
+        assert_eq!(error["error"]["code"], "validation_failed");
+        assert_eq!(error["error"]["fields"][0]["field"], "comments", "{error}");
+    }
+    // An operator's reason and comments too.
+    let (code, error) = service
+        .post_json(
+            &format!("/api/instances/{id}/terminate"),
+            &json!({"reason": "fraud\u{2066} suspected"}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    assert_eq!(error["error"]["fields"][0]["field"], "reason");
+    // A body that is not an object is not read as one.
+    let (code, error) = service
+        .post_json(&format!("/api/instances/{id}/terminate"), &json!([]))
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(error["error"]["code"], "malformed_json");
+    let (code, error) = service
+        .post_json(
+            &format!("/api/instances/{id}/events/ApprovalEvent"),
+            &json!({"approved": true, "comments": "\u{7}"}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    // Nothing was recorded: the trip still waits, and takes a clean answer.
+    let (code, answered) = service
+        .send(as_traveller(
+            format!("/approve/{id}"),
+            json!({"approved": true, "comments": "Looks good.\nThanks"}),
+        ))
+        .await;
+    assert_eq!(code, StatusCode::OK, "{answered}");
+    assert_eq!(
+        answered["progress"]["decision"]["comments"], "Looks good.\nThanks",
+        "{answered}"
+    );
+    service.stop().await;
+}
+
 /// The local-tips agent's next call fails for good (no credit), after the other two agents
 /// have answered.
 fn no_tips_next_time(service: &InProcess) {

@@ -237,9 +237,7 @@ impl From<TripError> for ApiError {
                 format!("{error}; try again once the trip has progressed")
             }
             ErrorCode::StoreUnavailable => format!("{error}; try again shortly"),
-            ErrorCode::ValidationFailed => {
-                "The trip request has invalid fields; see `fields`.".into()
-            }
+            ErrorCode::ValidationFailed => "Some fields are invalid; see `fields`.".into(),
             _ => error.to_string(),
         };
         let mut api_error = ApiError::new(code, message);

@@ -6,8 +6,8 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use travel_orchestration::{HistoryEvent, InstanceDetail, InstancePage, InstanceQuery};
 
 use crate::AppState;
@@ -61,44 +61,85 @@ async fn raise(
     State(state): State<AppState>,
     Path((id, event)): Path<(String, String)>,
     JsonBody(data): JsonBody<Value>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Raised>), ApiError> {
     state.trips.raise_event(&id, &event, &data).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({"instanceId": id, "event": event, "raised": true})),
-    ))
+    let raised = Raised {
+        instance_id: id,
+        event,
+        raised: true,
+    };
+    Ok((StatusCode::ACCEPTED, Json(raised)))
+}
+
+/// The answer to raising an event.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Raised {
+    pub instance_id: String,
+    pub event: String,
+    pub raised: bool,
 }
 
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct TerminateRequest {
+    /// Why (at most 500 characters, no control or text-direction characters); "terminated by
+    /// an operator" when absent or blank.
     #[serde(default)]
+    #[schemars(length(max = 500))]
     pub reason: Option<String>,
+}
+
+/// The answer to a terminate request: the instance stops at its next turn and ends `failed`.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Terminated {
+    pub instance_id: String,
+    pub terminated: bool,
+    /// The reason recorded.
+    pub reason: String,
+}
+
+/// The answer to a purge.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Purged {
+    pub instance_id: String,
+    pub purged: bool,
 }
 
 async fn terminate(
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Terminated>), ApiError> {
+    let malformed = |detail: String| {
+        ApiError::new(
+            ErrorCode::MalformedJson,
+            format!("The body must be {{\"reason\": string}} or empty{detail}"),
+        )
+    };
     let request: TerminateRequest = if body.iter().all(u8::is_ascii_whitespace) {
         TerminateRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(
-                ErrorCode::MalformedJson,
-                format!("The body must be {{\"reason\": string}} or empty: {e}"),
-            )
-        })?
+        // An object only: serde would also read a struct from an array (`[]`).
+        match serde_json::from_slice::<Value>(&body).map_err(|e| malformed(format!(": {e}")))? {
+            object @ Value::Object(_) => {
+                serde_json::from_value(object).map_err(|e| malformed(format!(": {e}")))?
+            }
+            _ => return Err(malformed(String::new())),
+        }
     };
     let reason = request
         .reason
         .filter(|r| !r.trim().is_empty())
         .unwrap_or_else(|| "terminated by an operator".into());
     state.trips.terminate(&id, &reason).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({"instanceId": id, "terminated": true, "reason": reason})),
-    ))
+    let terminated = Terminated {
+        instance_id: id,
+        terminated: true,
+        reason,
+    };
+    Ok((StatusCode::ACCEPTED, Json(terminated)))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -111,7 +152,10 @@ async fn purge(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<PurgeQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Purged>, ApiError> {
     state.trips.purge(&id, q.force).await?;
-    Ok(Json(json!({"instanceId": id, "purged": true})))
+    Ok(Json(Purged {
+        instance_id: id,
+        purged: true,
+    }))
 }

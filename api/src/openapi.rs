@@ -174,7 +174,7 @@ fn revisions(doc: &mut Doc) {
     );
     let (e400, e422) = (
         doc.error("Malformed JSON"),
-        doc.error("Nothing to change, comments over 2000 characters, or a destination other than 0-2 (see `fields`)"),
+        doc.error("Nothing to change, comments over 2000 characters or holding control or text-direction characters, or a destination other than 0-2 (see `fields`)"),
     );
     doc.op("post", "/api/trips/{instance_id}/revisions", json!({
         "summary": "Ask for a revised plan",
@@ -297,11 +297,12 @@ fn management(doc: &mut Doc) {
         "responses": {"200": json_response("The instance", detail), "401": e401.clone(), "429": e429.clone(), "404": e404.clone()}
     }));
     let e409 = doc.error("Still running (purge with force=true)");
+    let purged = doc.schema::<crate::management::Purged>();
     doc.op("delete", "/api/instances/{instance_id}", json!({
         "summary": "Purge an instance's workflow state (saved plans stay)",
         "operationId": "purgeInstance", "security": security,
         "parameters": [id_param(), query("force", json!({"type": "boolean"}), "Purge a running instance too (it is terminated first).")],
-        "responses": {"200": {"description": "Purged"}, "401": e401.clone(), "429": e429.clone(), "404": e404.clone(), "409": e409}
+        "responses": {"200": json_response("Purged", purged), "401": e401.clone(), "429": e429.clone(), "404": e404.clone(), "409": e409}
     }));
     let history = doc.schema::<Vec<HistoryEvent>>();
     doc.op("get", "/api/instances/{instance_id}/history", json!({
@@ -309,7 +310,8 @@ fn management(doc: &mut Doc) {
         "operationId": "getInstanceHistory", "security": security, "parameters": [id_param()],
         "responses": {"200": json_response("The events", history), "401": e401.clone(), "429": e429.clone(), "404": e404.clone()}
     }));
-    let e422 = doc.error("Not an event the workflow listens to, or bad data");
+    let e422 = doc.error("Not an event the workflow listens to, or bad data (comments follow the text policy: `validation_failed`, see `fields`)");
+    let raised = doc.schema::<crate::management::Raised>();
     let decision = doc.schema::<ApproveRequest>();
     let e409 = doc.error("The instance is not waiting for that event");
     doc.op("post", "/api/instances/{instance_id}/events/{event}", json!({
@@ -317,14 +319,19 @@ fn management(doc: &mut Doc) {
         "operationId": "raiseEvent", "security": security,
         "parameters": [id_param(), {"name": "event", "in": "path", "required": true, "schema": {"type": "string", "enum": [travel_orchestration::workflow::APPROVAL_EVENT]}}],
         "requestBody": {"required": true, "content": {"application/json": {"schema": decision}}},
-        "responses": {"202": {"description": "Raised"}, "401": e401.clone(), "429": e429.clone(), "404": e404.clone(), "409": e409, "422": e422}
+        "responses": {"202": json_response("Raised", raised), "401": e401.clone(), "429": e429.clone(), "404": e404.clone(), "409": e409, "422": e422}
     }));
     let e409 = doc.error("Already finished");
+    let terminate = doc.schema::<crate::management::TerminateRequest>();
+    let terminated = doc.schema::<crate::management::Terminated>();
+    let e400 = doc.error("The body is neither empty nor a JSON object (`malformed_json`)");
+    let e422 = doc.error("The reason is over 500 characters or holds control or text-direction characters (`validation_failed`, see `fields`)");
     doc.op("post", "/api/instances/{instance_id}/terminate", json!({
         "summary": "Terminate a running instance (it ends `failed` with the reason)",
+        "description": "A traveller cannot retry a trip an operator terminated (`stopped_by_operator`); an operator can, from the dashboard.",
         "operationId": "terminateInstance", "security": security, "parameters": [id_param()],
-        "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object", "properties": {"reason": {"type": ["string", "null"]}}}}}},
-        "responses": {"202": {"description": "Terminating"}, "401": e401.clone(), "429": e429.clone(), "404": e404, "409": e409}
+        "requestBody": {"required": false, "content": {"application/json": {"schema": terminate}}},
+        "responses": {"202": json_response("Terminating", terminated), "400": e400, "401": e401.clone(), "429": e429.clone(), "404": e404, "409": e409, "422": e422}
     }));
     doc.op("get", "/metrics", json!({
         "summary": "The process' metrics in Prometheus' text format (the engine's `duroxide_*`, the agents' `travel_agent_*` and `travel_llm_errors_total`, the trips' `travel_trips*`, `travel_approval_wait_seconds`, `travel_plan_store_*`, `travel_notifications_total`)",

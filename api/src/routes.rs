@@ -9,10 +9,7 @@ use axum::routing::{get, post};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use travel_agents::{AgentName, AgentThread};
-use travel_orchestration::trips::MAX_COMMENTS;
-use travel_orchestration::{
-    ApprovalDecision, ChangeRequest, FieldError, TripPlan, TripRequest, TripStatus,
-};
+use travel_orchestration::{ApprovalDecision, ChangeRequest, TripPlan, TripRequest, TripStatus};
 
 use crate::credentials::bearer;
 use crate::error::{ApiError, ErrorCode, JsonBody};
@@ -293,23 +290,8 @@ async fn approve(
     JsonBody(body): JsonBody<ApproveRequest>,
 ) -> Result<Json<TripStatus>, ApiError> {
     note_instance(&instance_id);
-    let comments = body
-        .comments
-        .map(|c| c.trim().to_owned())
-        .filter(|c| !c.is_empty());
-    if comments
-        .as_ref()
-        .is_some_and(|c| c.chars().count() > MAX_COMMENTS)
-    {
-        return Err(ApiError::validation(
-            "The comments are too long.",
-            vec![FieldError {
-                field: "comments".into(),
-                message: format!("Keep comments under {MAX_COMMENTS} characters."),
-            }],
-        ));
-    }
-    let decision = ApprovalDecision::new(body.approved, comments);
+    // The comments are checked where every decision is recorded (`Trips::record_decision`).
+    let decision = ApprovalDecision::new(body.approved, body.comments);
     Ok(Json(
         state
             .trips

@@ -16,6 +16,7 @@ pub mod booking;
 pub mod costs;
 pub mod engine;
 pub mod first_turns;
+pub mod free_text;
 pub mod links;
 pub mod management;
 pub mod notifications;

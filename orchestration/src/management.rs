@@ -283,6 +283,11 @@ impl Trips {
 
     /// Stops a running instance; it ends `failed` with the reason.
     pub async fn terminate(&self, instance_id: &str, reason: &str) -> Result<(), ManagementError> {
+        if let Some(problem) =
+            crate::free_text::problem("reason", reason, crate::free_text::MAX_REASON)
+        {
+            return Err(TripError::Invalid(vec![problem]).into());
+        }
         let status = self.status(instance_id).await?;
         if status.status.is_final() {
             return Err(ManagementError::Finished(instance_id.to_owned()));

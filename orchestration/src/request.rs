@@ -1,5 +1,6 @@
 //! What a traveller asks for, and the checks it passes before anything starts.
 
+use crate::free_text;
 use chrono::NaiveDate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -72,13 +73,6 @@ pub fn budget_currencies() -> impl Iterator<Item = &'static str> {
 fn convertible(code: &str) -> bool {
     let code = code.trim();
     budget_currencies().any(|c| c.eq_ignore_ascii_case(code))
-}
-
-/// Characters that have no place in a name or a wish: control characters other than line breaks
-/// and tabs, and the bidirectional overrides and isolates that make text read other than it is.
-fn hidden(c: char) -> bool {
-    (c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// The problems found in a request, field by field.
@@ -192,11 +186,8 @@ impl TripRequest {
             ("travelDates", self.travel_dates.as_ref()),
             ("specialRequirements", self.special_requirements.as_ref()),
         ] {
-            if value.is_some_and(|v| v.chars().any(hidden)) {
-                problems.add(
-                    field,
-                    "Remove control and text-direction characters (they can disguise text).".into(),
-                );
+            if value.is_some_and(|v| v.chars().any(free_text::hidden)) {
+                problems.add(field, free_text::HIDDEN_MESSAGE.into());
             }
         }
         for (field, value) in [

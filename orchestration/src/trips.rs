@@ -13,6 +13,7 @@ use tracing::Instrument;
 use travel_agents::{AgentName, AgentThread};
 
 use crate::engine::Store;
+use crate::free_text;
 use crate::links::LinkParams;
 use crate::plan::TripPlan;
 use crate::progress::{
@@ -23,8 +24,7 @@ use crate::store::{PlanStore, StoreError};
 use crate::trip_index::{Claim, IndexError, RetryLinks, Started, TripRow};
 use crate::workflow::{APPROVAL_EVENT, ORCHESTRATION, RetrySettings, Reused, TripInput};
 
-/// The longest approval comment accepted.
-pub const MAX_COMMENTS: usize = 2000;
+use crate::free_text::MAX_COMMENTS;
 
 /// A trip that was just started.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -64,7 +64,7 @@ impl TripStatus {
 /// Why a trip operation did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum TripError {
-    #[error("the trip request is invalid")]
+    #[error("some fields are invalid")]
     Invalid(Vec<FieldError>),
     #[error("no trip has the id `{}`", travel_agents::text_start(.0, 64))]
     NotFound(String),
@@ -749,6 +749,12 @@ impl Trips {
         mut decision: ApprovalDecision,
         by: Reviewer,
     ) -> Result<TripStatus, TripError> {
+        decision.comments = free_text::trimmed(decision.comments);
+        if let Some(comments) = &decision.comments
+            && let Some(problem) = free_text::problem("comments", comments, MAX_COMMENTS)
+        {
+            return Err(TripError::Invalid(vec![problem]));
+        }
         decision.revision = Some(plan_revision(&row));
         decision.decided_by = Some(by.name);
         decision.via = Some(by.via);
@@ -765,10 +771,7 @@ impl Trips {
         mut changes: ChangeRequest,
         by: Reviewer,
     ) -> Result<TripStatus, TripError> {
-        changes.comments = changes
-            .comments
-            .map(|c| c.trim().to_owned())
-            .filter(|c| !c.is_empty());
+        changes.comments = free_text::trimmed(changes.comments);
         check_changes(&changes).map_err(TripError::Invalid)?;
         let input = self.input(&row.instance_id).await?;
         if input.workflow_revision < 4 {
@@ -957,15 +960,8 @@ fn check_changes(changes: &ChangeRequest) -> Result<(), Vec<FieldError>> {
             "say what to change, or choose another destination",
         ));
     }
-    if changes
-        .comments
-        .as_ref()
-        .is_some_and(|c| c.chars().count() > MAX_COMMENTS)
-    {
-        problems.push(FieldError::new(
-            "comments",
-            format!("at most {MAX_COMMENTS} characters"),
-        ));
+    if let Some(comments) = &changes.comments {
+        problems.extend(free_text::problem("comments", comments, MAX_COMMENTS));
     }
     if changes.destination.is_some_and(|n| n > 2) {
         problems.push(FieldError::new(

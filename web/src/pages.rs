@@ -74,6 +74,9 @@ pub(crate) fn trip_error(error: TripError) -> Response {
             "Saved plans cannot be read just now. Nothing is lost: try again in a minute.".into(),
         ),
         (_, ErrorCode::NotYetAvailable) => ("Not ready yet", error.to_string()),
+        (TripError::Invalid(fields), _) => {
+            return invalid_fields_page("Your answer was not recorded", fields);
+        }
         _ => ("Something went wrong", error.to_string()),
     };
     error_page(code.status(), title, message)

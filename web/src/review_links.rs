@@ -18,8 +18,7 @@ use travel_orchestration::{
 
 use crate::WebState;
 use crate::pages::{
-    CarriesCsrf, SameSiteForm, csrf_of, error_page, invalid_fields_page, render, revisions_left,
-    trip_error, with_cookie,
+    CarriesCsrf, SameSiteForm, csrf_of, error_page, render, revisions_left, trip_error, with_cookie,
 };
 use crate::views;
 
@@ -214,7 +213,6 @@ pub async fn review_answer(
             }
             Redirect::to(&back).into_response()
         }
-        Err(TripError::Invalid(fields)) => invalid_fields_page("Nothing to change", &fields),
         Err(other) => trip_error(other),
     }
 }

@@ -10,7 +10,7 @@ use travel_orchestration::{ChangeRequest, PlanRevision, TripError, TripState, Tr
 
 use crate::WebState;
 use crate::cookies;
-use crate::pages::{CarriesCsrf, SameSiteForm, error_page, invalid_fields_page, trip_error};
+use crate::pages::{CarriesCsrf, SameSiteForm, error_page, trip_error};
 
 /// One saved revision, as the trip page lists it.
 pub struct RevisionView {
@@ -150,7 +150,6 @@ pub async fn ask_for_changes(
             "Not your trip to change",
             "Only the browser that started this trip can ask for changes to its plan.",
         ),
-        Err(TripError::Invalid(fields)) => invalid_fields_page("Nothing to change", &fields),
         Err(other) => trip_error(other),
     }
 }
