@@ -231,6 +231,20 @@ async fn a_storage_outage_while_saving_delays_the_trip_and_loses_nothing() {
         200
     );
     service.wait_for_status(&id, "booked").await;
+
+    // Reading the saved plan during an outage: 503, and no internal address in the answer.
+    azurite.stop();
+    let answer = service.get(&format!("/api/trips/{id}")).await;
+    assert_eq!(answer.status(), 503);
+    let body = answer.text().await.unwrap();
+    assert!(body.contains("store_unavailable"), "{body}");
+    for internal in ["127.0.0.1", "devstoreaccount1", container.as_str(), "http"] {
+        assert!(
+            !body.contains(internal),
+            "the answer says {internal}: {body}"
+        );
+    }
+    azurite.resume();
 }
 
 #[tokio::test]

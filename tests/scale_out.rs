@@ -7,7 +7,10 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{DemoModel, Schema, Service, database_url, failed_start, trip_body};
+use support::{
+    DemoModel, Schema, Service, TcpRelay, database_address, database_url, database_url_through,
+    failed_start, trip_body,
+};
 
 /// A `serve` process on the shared PostgreSQL schema (its data folder holds the shared bookings).
 fn on_postgres(data: &std::path::Path, demo: &DemoModel, schema: &Schema) -> Service {
@@ -259,4 +262,69 @@ async fn two_processes_deliver_each_notification_once() {
     unique.dedup();
     assert_eq!(unique.len(), trips.len() * 3, "{keys:?}");
     assert_eq!(keys.len(), unique.len(), "delivered twice: {keys:?}");
+}
+
+// Two worker threads: the relay keeps relaying while the test waits for the process, blocking.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_outage_is_answered_503_at_once_with_nothing_internal_and_loses_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let schema = Schema::new("outage");
+    let demo = DemoModel::start();
+    let mut relay = TcpRelay::start(&database_address()).await;
+    let url = database_url_through(&relay);
+    let service = Service::start(
+        data.path(),
+        &demo,
+        &[
+            ("DATABASE_URL", url.as_str()),
+            ("DATABASE_SCHEMA", schema.name.as_str()),
+        ],
+    );
+    let (id, token) = service.start_trip(&trip_body(2)).await;
+    service.wait_for_status(&id, "awaiting_approval").await;
+
+    relay.cut().await;
+    let internal = [
+        "127.0.0.1",
+        "5432",
+        "sqlx",
+        "pool",
+        "refused",
+        "database",
+        "postgres",
+    ];
+    for (path, code) in [
+        (format!("/api/trips/{id}"), "store_unavailable"),
+        ("/api/instances".to_owned(), "store_unavailable"),
+        ("/readyz".to_owned(), "not_ready"),
+    ] {
+        let asked = Instant::now();
+        let answer = service.get(&path).await;
+        let took = asked.elapsed();
+        assert_eq!(answer.status(), 503, "{path}");
+        let body = answer.text().await.unwrap();
+        assert!(took < Duration::from_secs(8), "{path} took {took:?}");
+        let error: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(error["error"]["code"], code, "{path}: {body}");
+        for word in internal {
+            assert!(
+                !body.to_lowercase().contains(word),
+                "{path} says {word}: {body}"
+            );
+        }
+    }
+
+    // Back: the trip is where it was, and books.
+    relay.resume().await;
+    service
+        .wait_for(&id, Duration::from_secs(60), |t| {
+            t["status"] == "awaiting_approval"
+        })
+        .await;
+    let decided = service
+        .decide(&id, Some(&token), &json!({"approved": true}))
+        .await;
+    assert_eq!(decided.status(), 200);
+    service.wait_for_status(&id, "booked").await;
+    assert_eq!(service.bookings(), 1);
 }

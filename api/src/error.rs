@@ -148,7 +148,9 @@ impl From<&TripError> for ErrorCode {
             TripError::NotFailed(_) => ErrorCode::NotFailed,
             TripError::StoppedByOperator(_) => ErrorCode::StoppedByOperator,
             TripError::AlreadyRetried { .. } => ErrorCode::AlreadyRetried,
-            TripError::Store(StoreError::Unavailable(_)) => ErrorCode::StoreUnavailable,
+            TripError::Store(StoreError::Unavailable(_)) | TripError::StoreUnreachable => {
+                ErrorCode::StoreUnavailable
+            }
             TripError::Store(_) | TripError::Engine(_) => ErrorCode::Internal,
         }
     }
@@ -236,7 +238,21 @@ impl From<TripError> for ApiError {
             ErrorCode::NotYetAvailable => {
                 format!("{error}; try again once the trip has progressed")
             }
-            ErrorCode::StoreUnavailable => format!("{error}; try again shortly"),
+            // What the store said (its address, the driver's words) is logged, not answered.
+            ErrorCode::StoreUnavailable => {
+                tracing::warn!(error = %error, "a store cannot be reached");
+                match error {
+                    TripError::StoreUnreachable => {
+                        "The workflow store cannot be reached just now; try again shortly.".into()
+                    }
+                    _ => "The plan store cannot be reached just now; try again shortly.".into(),
+                }
+            }
+            ErrorCode::Internal => {
+                tracing::error!(error = %error, "a request failed");
+                "Something went wrong on our side; it was logged. Try again, or tell the operators."
+                    .into()
+            }
             ErrorCode::ValidationFailed => "Some fields are invalid; see `fields`.".into(),
             _ => error.to_string(),
         };

@@ -333,21 +333,31 @@ async fn healthz() -> Json<Health> {
 /// Ready when the workflow store answers and the plan store can be read. Both are asked for a
 /// trip that does not exist: a read by key, which costs the same with 10 or 100,000 trips but
 /// needs the store to answer (probes come every few seconds).
+/// How long `/readyz` waits for each store: a store refusing connections would hold a read for
+/// the pool's 30 s.
+const READY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether `look` answered without error within [`READY_WAIT`]; what went wrong otherwise.
+async fn within_ready_wait<T, E: std::fmt::Display>(
+    look: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<(), String> {
+    match tokio::time::timeout(READY_WAIT, look).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {READY_WAIT:?}")),
+    }
+}
+
 async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     const NO_SUCH_TRIP: &str = "trip-00000000000000000000";
-    state
-        .trips
-        .store()
-        .index
-        .get(NO_SUCH_TRIP)
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                ErrorCode::NotReady,
-                format!("The workflow store is not reachable: {e}"),
-            )
-        })?;
-    if let Err(e) = state.trips.plans().load(NO_SUCH_TRIP, Some(1)).await {
+    if let Err(e) = within_ready_wait(state.trips.store().index.get(NO_SUCH_TRIP)).await {
+        tracing::warn!(error = %e, "readiness: the workflow store is not reachable");
+        return Err(ApiError::new(
+            ErrorCode::NotReady,
+            "The workflow store is not reachable; see the service's log.",
+        ));
+    }
+    if let Err(e) = within_ready_wait(state.trips.plans().load(NO_SUCH_TRIP, Some(1))).await {
         tracing::warn!(error = %e, store = %state.trips.plans().describe(), "readiness: the plan store is not reachable");
         return Err(ApiError::new(
             ErrorCode::NotReady,

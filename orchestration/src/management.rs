@@ -166,7 +166,8 @@ impl Trips {
             limit: page_size,
         };
         let index = &self.store().index;
-        let rows = index.page(&selection).await?;
+        let rows =
+            crate::trips::within_read_wait(async { Ok(index.page(&selection).await?) }).await?;
         let mut items: Vec<InstanceSummary> =
             rows.rows.into_iter().map(InstanceSummary::from).collect();
         let ids: Vec<String> = items.iter().map(|i| i.instance_id.clone()).collect();

@@ -67,6 +67,35 @@ pub enum IndexError {
     Engine(#[from] duroxide::providers::ProviderError),
 }
 
+impl IndexError {
+    /// Whether the store could not be reached (down, refusing connections, out of connections,
+    /// shutting down): worth trying again shortly, unlike a query the store refused.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            IndexError::Database(e) => unreachable(e),
+            IndexError::Sqlite(_) => false,
+            IndexError::Engine(e) => e.is_retryable(),
+        }
+    }
+}
+
+/// Whether `e` says the database could not be reached: no connection (refused, reset, TLS, the
+/// pool's wait ran out) or the server refusing work for now (SQLSTATE classes 08, connection
+/// exceptions; 57P, operator intervention such as a shutdown; 53300, too many connections).
+pub fn unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300"),
+        _ => false,
+    }
+}
+
 /// A value bound into a query built at run time.
 #[derive(Debug, Clone)]
 enum Arg {

@@ -101,6 +101,9 @@ pub enum TripError {
     AlreadyRetried { retried_by: String },
     #[error("the workflow engine failed: {0}")]
     Engine(String),
+    /// The workflow store cannot be reached now (what it said is logged, not answered).
+    #[error("the workflow store cannot be reached just now")]
+    StoreUnreachable,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -109,7 +112,29 @@ impl From<ClientError> for TripError {
     fn from(error: ClientError) -> Self {
         match error {
             ClientError::InstanceNotFound { instance_id } => TripError::NotFound(instance_id),
+            other if other.is_retryable() => {
+                tracing::warn!(error = %other, "the workflow store cannot be reached");
+                TripError::StoreUnreachable
+            }
             other => TripError::Engine(other.to_string()),
+        }
+    }
+}
+
+/// How long a read for a person (a trip's status, a page of trips) waits for the workflow store
+/// before it answers that the store cannot be reached: without it, a store refusing connections
+/// keeps a request waiting for the pool's 30 s.
+pub const STORE_READ_WAIT: Duration = Duration::from_secs(5);
+
+/// `read`, or [`TripError::StoreUnreachable`] once it has taken [`STORE_READ_WAIT`].
+pub(crate) async fn within_read_wait<T>(
+    read: impl std::future::Future<Output = Result<T, TripError>>,
+) -> Result<T, TripError> {
+    match tokio::time::timeout(STORE_READ_WAIT, read).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!("the workflow store did not answer a read in time");
+            Err(TripError::StoreUnreachable)
         }
     }
 }
@@ -172,6 +197,10 @@ use travel_platform::secret::{constant_time_eq, random_hex, sha256_hex as token_
 
 impl From<IndexError> for TripError {
     fn from(error: IndexError) -> Self {
+        if error.is_unreachable() {
+            tracing::warn!(error = %error, "the workflow store cannot be reached");
+            return TripError::StoreUnreachable;
+        }
         TripError::Engine(error.to_string())
     }
 }
@@ -457,7 +486,7 @@ impl Trips {
     }
 
     pub(crate) async fn row(&self, instance_id: &str) -> Result<TripRow, TripError> {
-        self.index_row(instance_id).await
+        within_read_wait(self.index_row(instance_id)).await
     }
 
     pub async fn status(&self, instance_id: &str) -> Result<TripStatus, TripError> {

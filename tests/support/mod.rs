@@ -478,3 +478,73 @@ pub async fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (url, received)
 }
+
+/// A TCP relay to a server (the test database), that can be cut, as in an outage: while cut,
+/// connections through it are closed and new ones refused; resumed, it relays again on the same
+/// port.
+pub struct TcpRelay {
+    pub address: std::net::SocketAddr,
+    target: String,
+    running: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TcpRelay {
+    pub async fn start(target: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut relay = Self {
+            address: listener.local_addr().unwrap(),
+            target: target.to_owned(),
+            running: None,
+        };
+        relay.serve(listener);
+        relay
+    }
+
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
+        let target = self.target.clone();
+        self.running = Some(tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            // Dropping the set when this task is aborted closes every relayed connection.
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                connections.spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        }));
+    }
+
+    /// The outage: open connections are closed, new ones refused.
+    pub async fn cut(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.abort();
+            let _ = running.await;
+        }
+    }
+
+    /// The end of the outage.
+    pub async fn resume(&mut self) {
+        let listener = tokio::net::TcpListener::bind(self.address).await.unwrap();
+        self.serve(listener);
+    }
+}
+
+/// `database_url()` through `relay`.
+pub fn database_url_through(relay: &TcpRelay) -> String {
+    let mut url = reqwest::Url::parse(&database_url()).unwrap();
+    url.set_host(Some(&relay.address.ip().to_string())).unwrap();
+    url.set_port(Some(relay.address.port())).unwrap();
+    url.to_string()
+}
+
+/// The test database's `host:port`.
+pub fn database_address() -> String {
+    let url = reqwest::Url::parse(&database_url()).unwrap();
+    format!(
+        "{}:{}",
+        url.host_str().unwrap_or("127.0.0.1"),
+        url.port().unwrap_or(5432)
+    )
+}

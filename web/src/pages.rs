@@ -69,10 +69,22 @@ pub(crate) fn trip_error(error: TripError) -> Response {
             "Trip not found",
             format!("There is no trip `{id}`. It may have been purged, or the link is mistyped."),
         ),
+        (TripError::StoreUnreachable, _) => (
+            "Temporarily unavailable",
+            "Trips cannot be read just now. Nothing is lost: try again in a minute.".into(),
+        ),
         (_, ErrorCode::StoreUnavailable) => (
             "Temporarily unavailable",
             "Saved plans cannot be read just now. Nothing is lost: try again in a minute.".into(),
         ),
+        // What failed inside (a driver's words, an address) is logged, not shown.
+        (_, ErrorCode::Internal) => {
+            tracing::error!(error = %error, "a page failed");
+            (
+                "Something went wrong",
+                "Something went wrong on our side; it was logged. Try again in a minute.".into(),
+            )
+        }
         (_, ErrorCode::NotYetAvailable) => ("Not ready yet", error.to_string()),
         (TripError::Invalid(fields), _) => {
             return invalid_fields_page("Your answer was not recorded", fields);
