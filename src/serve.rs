@@ -90,11 +90,24 @@ pub struct Running {
     pub trips: Trips,
     /// Keeps the demo model (when used) alive.
     agents: crate::model::Agents,
+    /// The key the pages sign their form tokens with.
+    form_key: Vec<u8>,
     /// Delivers the notifications while it lives (with a webhook).
     _notifier: Option<AbortOnDrop>,
 }
 
 impl Running {
+    /// How the router is reached unless told otherwise: no admin token (loopback only), plain
+    /// http, no proxy in front.
+    pub fn exposure(&self) -> Exposure {
+        Exposure {
+            admin_token: None,
+            https: false,
+            trust_forwarded_for: false,
+            form_key: self.form_key.clone(),
+        }
+    }
+
     /// The built-in demo model, when no LLM provider is configured.
     pub fn demo_model(&self) -> Option<&travel_demo_model::DemoModel> {
         self.agents.demo.as_ref()
@@ -193,11 +206,17 @@ pub async fn start_with_plans(
         links,
         ..Default::default()
     };
+    let form_key = store
+        .index
+        .service_key("page_forms")
+        .await
+        .context("the page forms' key")?;
     let trips = Trips::new(store, plans, settings);
     Ok(Running {
         engine,
         trips,
         agents,
+        form_key,
         _notifier: notifier,
     })
 }
@@ -244,7 +263,7 @@ async fn approval_links(
 }
 
 /// Who reaches the router, and how.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone)]
 pub struct Exposure {
     /// The operators' token; without it, loopback host names only.
     pub admin_token: Option<String>,
@@ -252,6 +271,9 @@ pub struct Exposure {
     pub https: bool,
     /// A proxy in front adds `X-Forwarded-For` (see [`ServeArgs::trust_forwarded_for`]).
     pub trust_forwarded_for: bool,
+    /// The key the pages sign their form tokens with (kept in the store, shared by every
+    /// process).
+    pub form_key: Vec<u8>,
 }
 
 /// The API and the pages on one router: unknown `/api/...` addresses answer JSON, others a page.
@@ -271,6 +293,7 @@ pub fn app(trips: Trips, exposure: Exposure) -> axum::Router {
     let web = travel_web::WebState {
         trips,
         admin: admin.clone(),
+        forms: travel_web::FormTokens::new(exposure.form_key, exposure.https),
     };
     let operators = travel_api::management::routes(api.clone())
         .merge(travel_web::dashboard_router(web.clone()))
@@ -332,6 +355,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             admin_token,
             https,
             trust_forwarded_for: args.trust_forwarded_for,
+            ..running.exposure()
         },
     );
     let listener = tokio::net::TcpListener::bind(args.bind)

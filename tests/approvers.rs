@@ -53,13 +53,15 @@ fn form_of(path: &str, answer: &[(&str, &str)]) -> String {
     form
 }
 
+/// Posts `form` with a form token the service issued in place of `test-csrf-token`.
 async fn post_form(service: &Service, id: &str, form: String) -> reqwest::Response {
+    let (cookie, token) = support::form_token(service).await;
     service
         .http
         .post(service.url(&format!("/review/{id}")))
         .header("content-type", "application/x-www-form-urlencoded")
-        .header("cookie", "tp_csrf=test-csrf-token")
-        .body(form)
+        .header("cookie", cookie)
+        .body(form.replace("csrf=test-csrf-token", &format!("csrf={token}")))
         .send()
         .await
         .unwrap()

@@ -43,7 +43,7 @@ impl InProcess {
             running.trips.clone(),
             serve::Exposure {
                 admin_token: args.admin_token.clone(),
-                ..Default::default()
+                ..running.exposure()
             },
         );
         Self { running, app, data }
@@ -86,6 +86,19 @@ impl InProcess {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!("trip {id} never reached {status}");
+    }
+
+    /// A form token the service issued (its form page's cookie): the token.
+    async fn form_token(&self) -> String {
+        let response = self
+            .app
+            .clone()
+            .oneshot(Request::get("/").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let cookie = response.headers()[header::SET_COOKIE].to_str().unwrap();
+        let pair = cookie.split(';').next().unwrap();
+        pair.strip_prefix("tp_csrf=").unwrap().to_owned()
     }
 
     async fn stop(self) {
@@ -447,6 +460,7 @@ async fn the_trip_page_says_when_a_step_is_tried_again() {
 #[tokio::test]
 async fn a_failed_trip_is_retried_from_its_last_good_step() {
     let service = InProcess::start(None).await;
+    let form = service.form_token().await;
     no_tips_next_time(&service);
     let (_, created) = service.post_json("/api/trips", &trip_body()).await;
     let failed = created["instanceId"].as_str().unwrap().to_owned();
@@ -546,9 +560,9 @@ async fn a_failed_trip_is_retried_from_its_last_good_step() {
         .clone()
         .oneshot(
             Request::post(format!("/dashboard/instances/{failed}/retry"))
-                .header(header::COOKIE, "tp_csrf=form-token")
+                .header(header::COOKIE, format!("tp_csrf={form}"))
                 .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from("csrf=form-token"))
+                .body(Body::from(format!("csrf={form}")))
                 .unwrap(),
         )
         .await
@@ -596,7 +610,7 @@ async fn behind_https_every_cookie_is_secure() {
         service.running.trips.clone(),
         serve::Exposure {
             https: true,
-            ..Default::default()
+            ..service.running.exposure()
         },
     );
     let response = app
@@ -713,6 +727,7 @@ async fn every_answer_carries_the_security_headers() {
 #[tokio::test]
 async fn a_failed_trip_says_why_in_plain_words_and_can_be_tried_again() {
     let service = InProcess::start(None).await;
+    let form = service.form_token().await;
     let demo = service.running.demo_model().expect("the demo model");
     demo.inject(travel_demo_model::FaultRule::once(
         travel_demo_model::Fault::QuotaExceeded,
@@ -722,7 +737,7 @@ async fn a_failed_trip_says_why_in_plain_words_and_can_be_tried_again() {
     let token = created["approvalToken"].as_str().unwrap().to_owned();
     service.wait_for(&id, "failed").await;
 
-    let cookies = format!("tp_trip_{id}={token}; tp_csrf=form-token");
+    let cookies = format!("tp_trip_{id}={token}; tp_csrf={form}");
     let page = trip_page_with(&service, &id, &cookies).await;
     assert!(page.contains("run out of credit"), "{page}");
     assert!(!page.contains("HTTP 429") && !page.contains("quota (demo fault)"));
@@ -735,7 +750,7 @@ async fn a_failed_trip_says_why_in_plain_words_and_can_be_tried_again() {
             Request::post(format!("/trips/{id}/again"))
                 .header(header::COOKIE, &cookies)
                 .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from("csrf=form-token"))
+                .body(Body::from(format!("csrf={form}")))
                 .unwrap(),
         )
         .await
@@ -770,6 +785,7 @@ async fn a_failed_trip_says_why_in_plain_words_and_can_be_tried_again() {
 #[tokio::test]
 async fn a_trip_an_operator_stopped_stays_stopped_whatever_the_reason_said() {
     let service = InProcess::start(None).await;
+    let form = service.form_token().await;
     let (_, created) = service.post_json("/api/trips", &trip_body()).await;
     let id = created["instanceId"].as_str().unwrap().to_owned();
     let token = created["approvalToken"].as_str().unwrap().to_owned();
@@ -805,7 +821,7 @@ async fn a_trip_an_operator_stopped_stays_stopped_whatever_the_reason_said() {
     assert_eq!(error["error"]["code"], "stopped_by_operator");
     assert_eq!(error["error"]["trip"]["status"], "failed");
     // ... nor from the trip's page, which says what happened.
-    let cookies = format!("tp_trip_{id}={token}; tp_csrf=form-token");
+    let cookies = format!("tp_trip_{id}={token}; tp_csrf={form}");
     let page = trip_page_with(&service, &id, &cookies).await;
     assert!(page.contains("An operator stopped this trip."), "{page}");
     assert!(!page.contains("try-again"), "{page}");
@@ -816,7 +832,7 @@ async fn a_trip_an_operator_stopped_stays_stopped_whatever_the_reason_said() {
             Request::post(format!("/trips/{id}/again"))
                 .header(header::COOKIE, &cookies)
                 .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from("csrf=form-token"))
+                .body(Body::from(format!("csrf={form}")))
                 .unwrap(),
         )
         .await
@@ -831,9 +847,9 @@ async fn a_trip_an_operator_stopped_stays_stopped_whatever_the_reason_said() {
         .clone()
         .oneshot(
             Request::post(format!("/dashboard/instances/{id}/retry"))
-                .header(header::COOKIE, "tp_csrf=form-token")
+                .header(header::COOKIE, format!("tp_csrf={form}"))
                 .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from("csrf=form-token"))
+                .body(Body::from(format!("csrf={form}")))
                 .unwrap(),
         )
         .await

@@ -264,7 +264,53 @@ async fn a_cross_site_form_post_is_refused() {
     .await
     .unwrap();
     assert_eq!(response.status(), 403);
+    // Cookie tossing: an equal cookie and field the attacker chose (planted from a sibling
+    // subdomain), from a browser that says nothing of where the post comes from.
+    let response = post(
+        "tp_csrf=guessguessguess12",
+        form.replace("csrf=guess", "csrf=guessguessguess12"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 403);
+    // An older browser without Sec-Fetch-Site, posting from another origin with a real token.
+    let (cookie, token) = support::form_token(&service).await;
+    let real = format!(
+        "{}&startDate={}",
+        form.replace("csrf=guess", &format!("csrf={token}")),
+        start_in_days(30)
+    );
+    let response = service
+        .http
+        .post(service.url("/"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", &cookie)
+        .header("origin", "http://evil.localhost")
+        .body(real.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
     assert_eq!(demo.counts().await["total"], 0);
+    // The same post from the service's own page goes through.
+    let response = service
+        .http
+        .post(service.url("/"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", &cookie)
+        .header("sec-fetch-site", "same-origin")
+        .body(real)
+        .send()
+        .await
+        .unwrap();
+    // Followed to the new trip's page.
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.url().path().starts_with("/trips/trip-"),
+        "{}",
+        response.url()
+    );
 }
 
 #[tokio::test]

@@ -548,3 +548,20 @@ pub fn database_address() -> String {
         url.port().unwrap_or(5432)
     )
 }
+
+/// A form token the service issued, from its form page: (the cookie to send, the token for the
+/// form's `csrf` field).
+pub async fn form_token(service: &Service) -> (String, String) {
+    let page = service.get("/").await;
+    let set_cookie = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("tp_csrf=") || c.starts_with("__Host-tp_csrf="))
+        .expect("the form page sets the form cookie")
+        .to_owned();
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let token = cookie.split_once('=').unwrap().1.to_owned();
+    (cookie, token)
+}

@@ -1,4 +1,5 @@
-//! The cookies the pages use: a CSRF token (double submit) and, per trip this browser started,
+//! The cookies the pages use: a CSRF token (signed double submit, see [`crate::form_tokens`]) and,
+//! per trip this browser started,
 //! its approval token. Both HttpOnly and SameSite=Strict; the approval token never appears in a
 //! URL or in the HTML.
 
@@ -30,10 +31,6 @@ pub fn set_approval_token(instance_id: &str, token: &str) -> String {
     format!(
         "{TRIP_PREFIX}{instance_id}={token}; Path=/; Max-Age={TRIP_MAX_AGE}; HttpOnly; SameSite=Strict"
     )
-}
-
-pub fn set_csrf(token: &str) -> String {
-    format!("{CSRF}={token}; Path=/; HttpOnly; SameSite=Strict")
 }
 
 /// A fresh random token (hex).

@@ -17,7 +17,7 @@ use travel_api::admin::{self, ADMIN_COOKIE};
 
 use crate::WebState;
 use crate::pages::{
-    CarriesCsrf, CsrfForm, DecisionForm, SameSiteForm, csrf_of, error_page, forbidden_post, render,
+    CarriesCsrf, CsrfForm, DecisionForm, SameSiteForm, error_page, forbidden_post, render,
     trip_error, with_cookie,
 };
 use crate::review_trail::{AnswerRow, CostRow, DeliveryRow};
@@ -414,7 +414,7 @@ pub async fn instance(
     let approver_links = state.trips.approver_links(&id).await.unwrap_or_default();
     let notices = state.trips.notifications(&id).await.unwrap_or_default();
     let gantt = gantt_rows(&detail.timeline);
-    let (csrf, cookie) = csrf_of(&headers);
+    let (csrf, cookie) = state.forms.of(&headers);
     let status = detail.summary.status;
     let page = InstancePage {
         id: id.clone(),
@@ -599,7 +599,7 @@ pub async fn confirm_purge(
         Ok(s) => s,
         Err(e) => return trip_error(e),
     };
-    let (csrf, cookie) = csrf_of(&headers);
+    let (csrf, cookie) = state.forms.of(&headers);
     with_cookie(
         render(
             StatusCode::OK,
@@ -630,8 +630,8 @@ struct LoginPage {
     csrf: String,
 }
 
-pub async fn login_form(headers: HeaderMap) -> Response {
-    let (csrf, cookie) = csrf_of(&headers);
+pub async fn login_form(State(state): State<WebState>, headers: HeaderMap) -> Response {
+    let (csrf, cookie) = state.forms.of(&headers);
     with_cookie(
         render(
             StatusCode::OK,
@@ -680,7 +680,7 @@ pub async fn login(
         ),
     };
     if status != StatusCode::OK {
-        let (csrf, cookie) = csrf_of(&headers);
+        let (csrf, cookie) = state.forms.of(&headers);
         let page = LoginPage {
             failed: wait_minutes.is_none(),
             wait_minutes,

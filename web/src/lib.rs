@@ -5,6 +5,7 @@
 mod assets;
 mod cookies;
 mod dashboard;
+mod form_tokens;
 mod pages;
 mod review_links;
 mod review_trail;
@@ -20,7 +21,11 @@ pub struct WebState {
     pub trips: travel_orchestration::Trips,
     /// Who may act as an operator (shared with the API's check).
     pub admin: travel_api::admin::AdminAccess,
+    /// The forms' CSRF tokens.
+    pub forms: FormTokens,
 }
+
+pub use form_tokens::FormTokens;
 
 /// The page routes; merge them with the API's.
 pub fn router(state: WebState) -> Router {

@@ -133,18 +133,6 @@ impl FormPage {
     }
 }
 
-/// The CSRF token of this browser, and the cookie to set when it had none.
-pub(crate) fn csrf_of(headers: &HeaderMap) -> (String, Option<String>) {
-    match cookies::get(headers, cookies::CSRF).filter(|t| t.len() >= 16) {
-        Some(token) => (token, None),
-        None => {
-            let token = cookies::random_token();
-            let cookie = cookies::set_csrf(&token);
-            (token, Some(cookie))
-        }
-    }
-}
-
 pub(crate) fn with_cookie(mut response: Response, cookie: Option<String>) -> Response {
     if let Some(cookie) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
         response.headers_mut().append(header::SET_COOKIE, cookie);
@@ -153,12 +141,13 @@ pub(crate) fn with_cookie(mut response: Response, cookie: Option<String>) -> Res
 }
 
 fn form_page(
+    state: &WebState,
     status: StatusCode,
     values: FormValues,
     errors: HashMap<String, String>,
     headers: &HeaderMap,
 ) -> Response {
-    let (csrf, cookie) = csrf_of(headers);
+    let (csrf, cookie) = state.forms.of(headers);
     let currencies = travel_agents::ReferenceRates::currencies().collect();
     with_cookie(
         render(
@@ -174,26 +163,14 @@ fn form_page(
     )
 }
 
-pub async fn new_trip(headers: HeaderMap) -> Response {
+pub async fn new_trip(State(state): State<WebState>, headers: HeaderMap) -> Response {
     let values = FormValues {
         duration_days: "4".into(),
         budget_amount: "2500".into(),
         budget_currency: "USD".into(),
         ..Default::default()
     };
-    form_page(StatusCode::OK, values, HashMap::new(), &headers)
-}
-
-/// A form post from another site, or without this browser's CSRF token, is refused.
-pub(crate) fn cross_site(headers: &HeaderMap, submitted: &str) -> bool {
-    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
-    if matches!(site, Some("cross-site") | Some("same-site")) {
-        return true;
-    }
-    match cookies::get(headers, cookies::CSRF) {
-        Some(expected) => expected.is_empty() || expected != submitted,
-        None => true,
-    }
+    form_page(&state, StatusCode::OK, values, HashMap::new(), &headers)
 }
 
 /// A form posted from this site's own pages. A post from another site, or without the CSRF
@@ -209,6 +186,7 @@ pub(crate) trait CarriesCsrf {
 impl<S, T> axum::extract::FromRequest<S> for SameSiteForm<T>
 where
     S: Send + Sync,
+    WebState: axum::extract::FromRef<S>,
     T: serde::de::DeserializeOwned + CarriesCsrf,
 {
     type Rejection = Response;
@@ -218,7 +196,8 @@ where
         let Form(form) = Form::<T>::from_request(request, state)
             .await
             .map_err(IntoResponse::into_response)?;
-        if cross_site(&headers, form.csrf()) {
+        let web = <WebState as axum::extract::FromRef<S>>::from_ref(state);
+        if web.forms.refuses(&headers, form.csrf()) {
             return Err(forbidden_post());
         }
         Ok(Self(form))
@@ -304,13 +283,23 @@ pub async fn submit_trip(
 ) -> Response {
     let (request, errors) = request_from(&values);
     if !errors.is_empty() {
-        return form_page(StatusCode::UNPROCESSABLE_ENTITY, values, errors, &headers);
+        return form_page(
+            &state,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            values,
+            errors,
+            &headers,
+        );
     }
     match state.trips.start(request).await {
         Ok(started) => to_new_trip(started),
-        Err(TripError::Invalid(_)) => {
-            form_page(StatusCode::UNPROCESSABLE_ENTITY, values, errors, &headers)
-        }
+        Err(TripError::Invalid(_)) => form_page(
+            &state,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            values,
+            errors,
+            &headers,
+        ),
         Err(other) => trip_error(other),
     }
 }
@@ -504,7 +493,7 @@ pub async fn trip_page(
         TripState::Failed => state.trips.stopped_by_operator(&id).await.ok().flatten(),
         _ => None,
     };
-    let (csrf, cookie) = csrf_of(&headers);
+    let (csrf, cookie) = state.forms.of(&headers);
     let progress = status.progress.clone();
     let (rows_before, rows_parallel, rows_after) = views::split_timeline(&timeline);
     let left = input.as_ref().map_or(0, |i| revisions_left(i, &status));

@@ -18,7 +18,7 @@ use travel_orchestration::{
 
 use crate::WebState;
 use crate::pages::{
-    CarriesCsrf, SameSiteForm, csrf_of, error_page, render, revisions_left, trip_error, with_cookie,
+    CarriesCsrf, SameSiteForm, error_page, render, revisions_left, trip_error, with_cookie,
 };
 use crate::views;
 
@@ -75,7 +75,7 @@ pub async fn review_page(
         Err(_) => 0,
     };
     let why_not = why_not(&status, &link);
-    let (csrf, cookie) = csrf_of(&headers);
+    let (csrf, cookie) = state.forms.of(&headers);
     let page = ReviewPage {
         id,
         approver: link.approver.clone(),
