@@ -698,18 +698,34 @@ async fn metrics_count_trips_agents_tokens_and_the_engine() {
 #[tokio::test]
 async fn every_answer_carries_the_security_headers() {
     let service = InProcess::start(None).await;
-    for path in [
-        "/",
-        "/api/openapi.json",
-        "/api/trips/none",
-        "/static/app.css",
+    let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+    // Refusals too: a rebound host name, a state change from another site.
+    let rebound = Request::get("/api/instances")
+        .header(header::HOST, "evil.example:8080")
+        .body(Body::empty())
+        .unwrap();
+    let cross_site = Request::post("/api/trips")
+        .header("sec-fetch-site", "cross-site")
+        .body(Body::empty())
+        .unwrap();
+    for (path, request, status) in [
+        ("/", get("/"), StatusCode::OK),
+        (
+            "/api/openapi.json",
+            get("/api/openapi.json"),
+            StatusCode::OK,
+        ),
+        (
+            "/api/trips/none",
+            get("/api/trips/none"),
+            StatusCode::NOT_FOUND,
+        ),
+        ("/static/app.css", get("/static/app.css"), StatusCode::OK),
+        ("rebound host", rebound, StatusCode::FORBIDDEN),
+        ("cross-site post", cross_site, StatusCode::FORBIDDEN),
     ] {
-        let response = service
-            .app
-            .clone()
-            .oneshot(Request::get(path).body(Body::empty()).unwrap())
-            .await
-            .unwrap();
+        let response = service.app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), status, "{path}");
         let headers = response.headers();
         let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
         assert!(csp.contains("script-src 'self'"), "{path}: {csp}");

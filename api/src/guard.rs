@@ -30,15 +30,18 @@ pub struct Guard {
 pub const MAX_URI_BYTES: usize = 16 * 1024;
 
 pub async fn guard(State(guard): State<Guard>, request: Request, next: Next) -> Response {
+    // Refusals carry the security headers too.
+    with_security_headers(checked(&guard, request, next).await, &guard)
+}
+
+/// The request refused, or answered (on the API, every error as the documented JSON body).
+async fn checked(guard: &Guard, request: Request, next: Next) -> Response {
     if request.uri().to_string().len() > MAX_URI_BYTES {
-        return with_security_headers(
-            ApiError::new(
-                ErrorCode::UriTooLong,
-                format!("The address is longer than {MAX_URI_BYTES} bytes."),
-            )
-            .into_response(),
-            &guard,
-        );
+        return ApiError::new(
+            ErrorCode::UriTooLong,
+            format!("The address is longer than {MAX_URI_BYTES} bytes."),
+        )
+        .into_response();
     }
     let headers = request.headers();
     if guard.loopback_hosts_only && !host_is_loopback(headers) {
@@ -57,11 +60,12 @@ pub async fn guard(State(guard): State<Guard>, request: Request, next: Next) -> 
         )
         .into_response();
     }
-    let mut response = next.run(request).await;
+    let response = next.run(request).await;
     if api {
-        response = as_documented_error(response).await;
+        as_documented_error(response).await
+    } else {
+        response
     }
-    with_security_headers(response, &guard)
 }
 
 fn with_security_headers(mut response: Response, guard: &Guard) -> Response {
