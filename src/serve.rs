@@ -234,7 +234,8 @@ fn notifications(
     }
     let notifier = Notifier {
         index: store.index.clone(),
-        http: travel_platform::http::shared_client(),
+        // A receiver's redirect is not a delivery.
+        http: travel_platform::http::client_without_redirects(),
         url,
         secret: args.webhook_secret.clone(),
         public_base_url: public_base_url.to_owned(),

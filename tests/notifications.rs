@@ -274,3 +274,45 @@ async fn a_failed_trip_and_an_expired_one_are_notified() {
     assert_eq!(body["state"], "failed");
     assert!(body["error"].as_str().unwrap().contains("refus"), "{body}");
 }
+
+#[tokio::test]
+async fn a_receiver_that_answers_with_a_redirect_has_not_taken_the_notification() {
+    // `/moved` answers 302 to `/taken`, which would answer 200 to anything.
+    let moved = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let taken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (m, t) = (moved.clone(), taken.clone());
+    let app = axum::Router::new()
+        .route(
+            "/moved",
+            axum::routing::post(move || {
+                m.fetch_add(1, Ordering::SeqCst);
+                async { (StatusCode::FOUND, [("location", "/taken")]) }
+            }),
+        )
+        .route(
+            "/taken",
+            axum::routing::any(move || {
+                t.fetch_add(1, Ordering::SeqCst);
+                async { "ok" }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/moved", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let data = tempfile::tempdir().unwrap();
+    let demo = DemoModel::start();
+    let service = Service::start(data.path(), &demo, &[("APPROVAL_WEBHOOK_URL", &url)]);
+    let (id, _) = service.start_trip(&trip_body(2)).await;
+    service.wait_for_status(&id, "awaiting_approval").await;
+    // Tried, refused as a failure, and tried again after the first back-off (1 s).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while moved.load(Ordering::SeqCst) < 2 {
+        assert!(Instant::now() < deadline, "not tried again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(taken.load(Ordering::SeqCst), 0, "the redirect was followed");
+    let page = service.get(&format!("/dashboard/instances/{id}")).await;
+    let page = page.text().await.unwrap();
+    assert!(page.contains("302"), "the delivery log shows the answer");
+}

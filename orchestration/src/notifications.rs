@@ -108,6 +108,7 @@ pub fn signature(secret: &str, unix: i64, body: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct Notifier {
     pub index: Arc<TripIndex>,
+    /// Must not follow redirects (see `travel_platform::http::client_without_redirects`).
     pub http: reqwest::Client,
     pub url: String,
     /// Signs each notification (`x-travel-signature`); unsigned without one.
@@ -207,6 +208,13 @@ impl Notifier {
                     error: None,
                 };
             }
+            Ok(r) if r.status().is_redirection() => (
+                Some(r.status().as_u16()),
+                format!(
+                    "the receiver answered {} (a redirect is not followed: set APPROVAL_WEBHOOK_URL to where it points)",
+                    r.status()
+                ),
+            ),
             Ok(r) => (
                 Some(r.status().as_u16()),
                 format!("the receiver answered {}", r.status()),

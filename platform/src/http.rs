@@ -1,7 +1,8 @@
 //! One HTTP client for the whole process.
 //!
 //! Every outbound call (LLM providers, exchange rates, Azure) goes through the client returned by
-//! [`shared_client`], so the process keeps one connection pool and one TLS stack: rustls with the
+//! [`shared_client`], so the process keeps one connection pool (and one more for webhook
+//! deliveries, which must not follow redirects: [`client_without_redirects`]) and one TLS stack: rustls with the
 //! *ring* provider (aws-lc is deliberately not used; its C build costs half a minute of every cold
 //! build).
 
@@ -25,15 +26,34 @@ pub fn shared_client() -> reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     CLIENT
         .get_or_init(|| {
-            install_tls_provider();
-            reqwest::Client::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .pool_idle_timeout(Duration::from_secs(90))
-                .user_agent(concat!("travel-planner/", env!("CARGO_PKG_VERSION")))
+            builder()
                 .build()
                 .expect("the HTTP client configuration is static and valid")
         })
         .clone()
+}
+
+/// The client for calls whose answer must be the receiver's own, never where it points
+/// (webhook deliveries: a receiver answering 302 has not taken the notification): it does not
+/// follow redirects. A pool of its own, the only other one in the process.
+pub fn client_without_redirects() -> reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("the HTTP client configuration is static and valid")
+        })
+        .clone()
+}
+
+fn builder() -> reqwest::ClientBuilder {
+    install_tls_provider();
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .user_agent(concat!("travel-planner/", env!("CARGO_PKG_VERSION")))
 }
 
 /// `text` percent-encoded as RFC 3986 asks: every byte but the unreserved characters
