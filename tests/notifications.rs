@@ -316,3 +316,66 @@ async fn a_receiver_that_answers_with_a_redirect_has_not_taken_the_notification(
     let page = page.text().await.unwrap();
     assert!(page.contains("302"), "the delivery log shows the answer");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_cut_off_by_a_kill_9_goes_out_again_as_soon_as_the_process_is_back() {
+    // The receiver holds the first request it gets without answering; later ones it takes.
+    let keys = Arc::new(Mutex::new(Vec::<(String, Instant)>::new()));
+    let sink = keys.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap| {
+            let sink = sink.clone();
+            async move {
+                let key = headers["idempotency-key"].to_str().unwrap().to_owned();
+                let first = {
+                    let mut keys = sink.lock().unwrap();
+                    keys.push((key, Instant::now()));
+                    keys.len() == 1
+                };
+                if first {
+                    tokio::time::sleep(Duration::from_secs(120)).await;
+                }
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let data = tempfile::tempdir().unwrap();
+    let demo = DemoModel::start();
+    let mut service = Service::start(data.path(), &demo, &[("APPROVAL_WEBHOOK_URL", &url)]);
+    let (id, _) = service.start_trip(&trip_body(2)).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while keys.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "nothing was delivered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let in_flight = keys.lock().unwrap()[0].0.clone();
+    assert_eq!(in_flight, format!("{id}:planned:1"));
+    service.restart();
+    let restarted = Instant::now();
+    let deadline = restarted + Duration::from_secs(20);
+    loop {
+        let again = keys
+            .lock()
+            .unwrap()
+            .iter()
+            .skip(1)
+            .find(|(key, _)| *key == in_flight)
+            .map(|(_, at)| *at);
+        if let Some(at) = again {
+            // Not after the 30 s lease: at once.
+            assert!(
+                at - restarted < Duration::from_secs(10),
+                "{:?}",
+                at - restarted
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "not delivered again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -164,6 +164,13 @@ impl Store {
             safety_poll: tuning.safety_poll,
             keep_alive,
         }));
+        if let StoreLocation::Sqlite {
+            exclusive: true, ..
+        } = location
+        {
+            // Deliveries in flight when the last process died go out again at once.
+            index.release_notice_leases().await.map_err(index_failed)?;
+        }
         if created {
             let rebuilt = index
                 .rebuild(provider.as_ref())

@@ -197,6 +197,21 @@ impl TripIndex {
             .await)?)
     }
 
+    /// Gives back every notification leased for delivery: for a store this process holds alone
+    /// (SQLite), at start-up, where every lease belongs to a process that is gone, so what it
+    /// was delivering goes out again at once instead of when its lease runs out.
+    pub async fn release_notice_leases(&self) -> Result<u64, IndexError> {
+        let sql = format!(
+            "UPDATE {} SET lease_ms = NULL WHERE lease_ms IS NOT NULL",
+            self.outbox
+        );
+        let _turn = self.writes.take().await;
+        Ok(on_db!(&self.db, |pool| sqlx::query(&sql)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?)
+    }
+
     /// Takes a due notification for `lease_ms` milliseconds: `false` when another process has it.
     pub async fn claim_notice(&self, notice: &Notice, lease_ms: i64) -> Result<bool, IndexError> {
         let sql = format!(
