@@ -208,6 +208,15 @@ async fn an_approver_reviews_asks_for_changes_and_approves_through_signed_links(
     // Afterwards the link shows how it ended, and acts no more.
     let after = service.get(&ana).await.text().await.unwrap();
     assert!(after.contains(r#"id="link-closed""#), "{after}");
+    // Another approver who answers differently is told what was decided, by whom.
+    let ben = links[1].1.clone();
+    let late = post_form(&service, &id, form_of(&ben, &[("answer", "reject")])).await;
+    let late = late.text().await.unwrap();
+    assert!(
+        late.contains("ana@example.org approved this plan on") && late.contains("Lovely"),
+        "{late}"
+    );
+    assert_eq!(service.bookings(), 1);
 }
 
 #[tokio::test]

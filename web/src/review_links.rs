@@ -13,7 +13,7 @@ use travel_orchestration::links::{ApprovalLinks, LinkParams};
 use travel_orchestration::presentation::PlanPresentation;
 use travel_orchestration::trips::LinkAnswer;
 use travel_orchestration::{
-    ApprovalDecision, ChangeRequest, TripError, TripState, TripStatus, Trips,
+    ApprovalDecision, ChangeRequest, ReviewAnswer, TripError, TripState, TripStatus, Trips,
 };
 
 use crate::WebState;
@@ -74,7 +74,8 @@ pub async fn review_page(
         Ok(input) => revisions_left(&input, &status),
         Err(_) => 0,
     };
-    let why_not = why_not(&status, &link);
+    let answers = state.trips.answers(&id).await.unwrap_or_default();
+    let why_not = why_not(&status, &link, &answers);
     let (csrf, cookie) = state.forms.of(&headers);
     let page = ReviewPage {
         id,
@@ -108,17 +109,60 @@ pub async fn review_page(
     with_cookie(render(StatusCode::OK, &page), cookie)
 }
 
-/// Why the link cannot act now, if it cannot.
-fn why_not(status: &TripStatus, link: &LinkParams) -> Option<String> {
+/// Why the link cannot act now, if it cannot: what was answered on its revision, and by whom,
+/// when someone answered.
+fn why_not(status: &TripStatus, link: &LinkParams, answers: &[ReviewAnswer]) -> Option<String> {
+    let answered = answers
+        .iter()
+        .find(|a| a.revision() == Some(link.revision))
+        .map(answered_by);
     if let Err(e) = Trips::link_acts(status, link) {
-        return Some(format!("{e}."));
+        return Some(match answered {
+            Some(answered) => format!("{e}: {answered}"),
+            None => format!("{e}."),
+        });
     }
-    match status.status {
-        TripState::AwaitingApproval => None,
-        TripState::Planning => {
+    match (status.status, answered) {
+        (TripState::AwaitingApproval, None) => None,
+        (_, Some(answered)) => Some(answered),
+        (TripState::Planning, None) => {
             Some("A revised plan is being prepared: its own link will be sent.".into())
         }
-        _ => Some("This plan is no longer waiting for a decision.".into()),
+        (_, None) => Some("This plan is no longer waiting for a decision.".into()),
+    }
+}
+
+/// "Ana approved this plan on 6 December 2026 at 21:05 UTC: “Lovely”."
+fn answered_by(answer: &ReviewAnswer) -> String {
+    let who = |name: &Option<String>| match name.as_deref() {
+        Some("requester") | None => "The traveller".to_owned(),
+        Some("operator") => "An operator".to_owned(),
+        Some(approver) => approver.to_owned(),
+    };
+    let when = |at: &Option<chrono::DateTime<chrono::Utc>>| {
+        at.map(|at| format!(" on {}", at.format("%-d %B %Y at %H:%M UTC")))
+            .unwrap_or_default()
+    };
+    let said = |comments: &Option<String>| {
+        comments
+            .as_deref()
+            .map(|c| format!(": “{c}”"))
+            .unwrap_or_default()
+    };
+    match answer {
+        ReviewAnswer::Decision(d) => format!(
+            "{} {} this plan{}{}.",
+            who(&d.decided_by),
+            if d.approved { "approved" } else { "rejected" },
+            when(&d.decided_at),
+            said(&d.comments)
+        ),
+        ReviewAnswer::Changes { changes } => format!(
+            "{} asked for a revised plan{}{}.",
+            who(&changes.requested_by),
+            when(&changes.requested_at),
+            said(&changes.comments)
+        ),
     }
 }
 
