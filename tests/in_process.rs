@@ -944,6 +944,30 @@ async fn comments_and_reasons_follow_the_trip_requests_text_policy() {
     service.stop().await;
 }
 
+#[tokio::test]
+async fn a_form_post_without_its_form_is_answered_with_a_page() {
+    let service = InProcess::start(None).await;
+    for path in ["/dashboard/instances/trip-00000000000000000000/retry", "/"] {
+        let response = service
+            .app
+            .clone()
+            .oneshot(Request::post(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{path}"
+        );
+        let content_type = response.headers()[header::CONTENT_TYPE].to_str().unwrap();
+        assert!(
+            content_type.starts_with("text/html"),
+            "{path}: {content_type}"
+        );
+    }
+    service.stop().await;
+}
+
 /// The local-tips agent's next call fails for good (no credit), after the other two agents
 /// have answered.
 fn no_tips_next_time(service: &InProcess) {

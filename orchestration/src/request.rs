@@ -27,7 +27,8 @@ pub struct TripRequest {
     #[schemars(range(min = 1, max = MAX_DURATION_DAYS))]
     pub duration_days: u32,
     pub budget: Budget,
-    /// The first day of the trip: from today (UTC, a day of slack) to two years ahead.
+    /// The first day of the trip (`YYYY-MM-DD`): from yesterday in UTC (it is already today
+    /// somewhere) to 730 days after today; another date answers `validation_failed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_date: Option<NaiveDate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

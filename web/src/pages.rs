@@ -193,9 +193,16 @@ where
 
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Response> {
         let headers = request.headers().clone();
+        // A body that is not the form (none, another type) is answered as a page too.
         let Form(form) = Form::<T>::from_request(request, state)
             .await
-            .map_err(IntoResponse::into_response)?;
+            .map_err(|rejection| {
+                error_page(
+                    rejection.status(),
+                    "Form not understood",
+                    "This address takes the form of this service's own page. Reload the page and try again.",
+                )
+            })?;
         let web = <WebState as axum::extract::FromRef<S>>::from_ref(state);
         if web.forms.refuses(&headers, form.csrf()) {
             return Err(forbidden_post());
