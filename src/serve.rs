@@ -13,6 +13,7 @@ use travel_orchestration::links::ApprovalLinks;
 use travel_orchestration::notifications::Notifier;
 use travel_orchestration::store::BlobSettings;
 use travel_orchestration::trips::{DEFAULT_APPROVAL_TIMEOUT, DEFAULT_MAX_REVISIONS};
+use travel_orchestration::workflow::{Retry, RetrySettings};
 use travel_orchestration::{
     Activities, ActivitySlots, ApprovalWebhook, Engine, EngineTuning, LocalPlanStore, PlanStore,
     SandboxBookings, Store, TripSettings, Trips,
@@ -45,6 +46,15 @@ pub struct ServeArgs {
     /// gets a signed review link in the notifications and on the operator's instance page.
     #[arg(long, env = "APPROVERS")]
     pub approvers: Option<String>,
+    /// Tries of one agent call, the first included: the one retry policy of model calls (the
+    /// client makes one request a try; the workflow waits between tries, durably, 1 s doubling
+    /// to 30 s, or what the provider's `Retry-After` asks).
+    #[arg(long, env = "LLM_MAX_ATTEMPTS", default_value_t = Retry::AGENT_CALLS.max_attempts)]
+    pub llm_max_attempts: u32,
+    /// The most time one agent call may take in all, its tries and the waits between them, in
+    /// seconds: no try starts past it.
+    #[arg(long, env = "LLM_CALL_BUDGET_SECS", default_value_t = AGENT_CALL_BUDGET_SECS)]
+    pub llm_call_budget_secs: u64,
     /// How people reach this service, for links in announcements (default: http://BIND).
     #[arg(long, env = "PUBLIC_BASE_URL")]
     pub public_base_url: Option<String>,
@@ -76,6 +86,8 @@ impl ServeArgs {
             webhook_secret: None,
             approvers: None,
             public_base_url: None,
+            llm_max_attempts: Retry::AGENT_CALLS.max_attempts,
+            llm_call_budget_secs: AGENT_CALL_BUDGET_SECS,
             admin_token: None,
             trust_forwarded_for: false,
             store: Default::default(),
@@ -204,7 +216,14 @@ pub async fn start_with_plans(
         prices,
         max_revisions: args.max_revisions,
         links,
-        ..Default::default()
+        retries: RetrySettings {
+            agents: Retry {
+                max_attempts: args.llm_max_attempts.max(1),
+                budget_ms: Some(args.llm_call_budget_secs.saturating_mul(1000)),
+                ..Retry::AGENT_CALLS
+            },
+            ..Default::default()
+        },
     };
     let form_key = store
         .index
@@ -262,6 +281,12 @@ async fn approval_links(
     tracing::info!(approvers = ?links.approvers, "approvers get signed review links");
     Ok(Some(links))
 }
+
+/// The default of `LLM_CALL_BUDGET_SECS`.
+const AGENT_CALL_BUDGET_SECS: u64 = match Retry::AGENT_CALLS.budget_ms {
+    Some(ms) => ms / 1000,
+    None => 0,
+};
 
 /// Who reaches the router, and how.
 #[derive(Clone)]

@@ -422,8 +422,8 @@ async fn another_site_cannot_change_anything_and_a_rebound_host_name_is_refused(
 #[tokio::test]
 async fn the_trip_page_says_when_a_step_is_tried_again() {
     let service = InProcess::start(None).await;
-    // Four failed requests: the client's own three retries, so the itinerary step fails once
-    // and the workflow tries it again after a durable two-second wait.
+    // One failed request (the client does not retry), so the itinerary step fails once and the
+    // workflow tries it again after a durable one-second wait.
     service
         .running
         .demo_model()
@@ -431,7 +431,7 @@ async fn the_trip_page_says_when_a_step_is_tried_again() {
         .inject(travel_demo_model::FaultRule {
             fault: travel_demo_model::Fault::ServerError,
             agent: Some(travel_agents::AgentName::Itinerary),
-            times: 4,
+            times: 1,
         });
     let (code, created) = service.post_json("/api/trips", &trip_body()).await;
     assert_eq!(code, StatusCode::ACCEPTED, "{created}");
@@ -448,7 +448,7 @@ async fn the_trip_page_says_when_a_step_is_tried_again() {
     }
     let page = seen.expect("the page never said the step is being tried again");
     assert!(
-        page.contains("The itinerary agent did not get an answer from the AI service; trying again (attempt 2 of 3)"),
+        page.contains("The itinerary agent did not get an answer from the AI service; trying again (attempt 2 of 4)"),
         "{page}"
     );
     service.wait_for(&id, "awaiting_approval").await;

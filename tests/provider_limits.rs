@@ -1,8 +1,10 @@
-//! What the workflow does when the model's provider says no: a 429 whose `Retry-After` is longer
-//! than the client waits becomes a durable wait of that length, then another try; running out of
-//! quota fails the trip at once (no paid call is repeated for nothing).
+//! What the workflow does when the model's provider says no: the workflow is the one place that
+//! retries (the client makes one request a try), so a 429's `Retry-After` becomes a durable wait
+//! of that length, then another try; a model that keeps failing gets `LLM_MAX_ATTEMPTS` tries
+//! within `LLM_CALL_BUDGET_SECS`, no more; running out of quota fails the trip at once (no paid
+//! call is repeated for nothing).
 //!
-//! Its own test binary: the client's cap on `Retry-After` is read from the environment at start.
+//! Its own test binary: the LLM settings are read from the environment at start.
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +14,10 @@ use travel_orchestration::{TripRequest, TripState};
 use travel_planner::serve::{self, Running, ServeArgs};
 
 async fn start(data: &std::path::Path) -> Running {
-    let args = ServeArgs::on_data_dir(data);
+    start_with(ServeArgs::on_data_dir(data)).await
+}
+
+async fn start_with(args: ServeArgs) -> Running {
     serve::start(&args, &args.tuning.tuning()).await.unwrap()
 }
 
@@ -46,10 +51,10 @@ fn destination_calls(running: &Running) -> usize {
 }
 
 #[tokio::test]
-async fn a_long_retry_after_is_waited_out_durably_and_out_of_quota_fails_at_once() {
+async fn a_retry_after_is_waited_out_durably_tries_do_not_multiply_and_out_of_quota_fails_at_once()
+{
     // SAFETY: the only test of this binary; nothing else reads the environment meanwhile.
     unsafe {
-        std::env::set_var("LLM_RETRY_AFTER_CAP_SECS", "1");
         for name in [
             "OPENAI_API_KEY",
             "OPENAI_BASE_URL",
@@ -63,7 +68,7 @@ async fn a_long_retry_after_is_waited_out_durably_and_out_of_quota_fails_at_once
     let running = start(data.path()).await;
     let demo = running.demo_model().expect("the demo model");
 
-    // 429 asking for 3 s, more than the 1 s the client waits by itself.
+    // 429 asking for 3 s.
     demo.inject(FaultRule {
         agent: Some(AgentName::Destination),
         ..FaultRule::once(Fault::RateLimited {
@@ -102,5 +107,40 @@ async fn a_long_retry_after_is_waited_out_durably_and_out_of_quota_fails_at_once
     );
     let status = running.trips.status(&trip.instance_id).await.unwrap();
     assert!(status.error.unwrap_or_default().contains("quota"));
+    running.engine.shutdown(Duration::from_secs(1)).await;
+
+    // A model that answers 500 every time: each try is one request (none in the client), and
+    // the tries stop at the call's budget (2 s here: the first wait is 1 s, the second 2 s
+    // would pass it), well before its 4 tries.
+    let data = tempfile::tempdir().unwrap();
+    let running = start_with(ServeArgs {
+        llm_max_attempts: 4,
+        llm_call_budget_secs: 2,
+        ..ServeArgs::on_data_dir(data.path())
+    })
+    .await;
+    let demo = running.demo_model().expect("the demo model");
+    demo.inject(FaultRule {
+        agent: Some(AgentName::Destination),
+        ..FaultRule::once(Fault::ServerError).times(100)
+    });
+    let trip = running.trips.start(request()).await.unwrap();
+    assert_eq!(settle(&running, &trip.instance_id).await, TripState::Failed);
+    assert_eq!(
+        destination_calls(&running),
+        2,
+        "two tries, one request each"
+    );
+    let error = running
+        .trips
+        .status(&trip.instance_id)
+        .await
+        .unwrap()
+        .error
+        .unwrap_or_default();
+    assert!(
+        error.contains("(tried 2 times; at most 4 tries and 2 s in all)"),
+        "{error}"
+    );
     running.engine.shutdown(Duration::from_secs(1)).await;
 }

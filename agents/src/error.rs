@@ -14,26 +14,15 @@ pub enum LlmError {
         code: Option<String>,
         message: String,
     },
-    #[error(
-        "{provider} is rate limiting (HTTP 429) and asks to wait {retry_after:?}, more than the {cap:?} this service waits"
-    )]
+    #[error("{provider} is rate limiting (HTTP 429) and asks to wait {retry_after:?}")]
     RateLimited {
         provider: String,
         retry_after: Duration,
-        cap: Duration,
     },
-    #[error("{provider} did not answer within {after:?} (tried {attempts} times)")]
-    Timeout {
-        provider: String,
-        after: Duration,
-        attempts: u32,
-    },
-    #[error("{provider} could not be reached: {message} (tried {attempts} times)")]
-    Unreachable {
-        provider: String,
-        message: String,
-        attempts: u32,
-    },
+    #[error("{provider} did not answer within {after:?}")]
+    Timeout { provider: String, after: Duration },
+    #[error("{provider} could not be reached: {message}")]
+    Unreachable { provider: String, message: String },
     #[error(
         "{provider} sent a reply that is not a chat completion: {message}; reply starts: {reply_start}"
     )]
@@ -66,7 +55,7 @@ impl LlmError {
 /// A failure of one agent call.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum AgentError {
-    #[error("the {agent} agent could not reach its model: {source}")]
+    #[error("the {agent} agent's call to its model failed: {source}")]
     Llm { agent: AgentName, source: LlmError },
     #[error(
         "the {agent} agent's reply was unusable twice (after one repair turn): {problem}; the reply starts: {reply_start}"
@@ -98,8 +87,8 @@ impl AgentError {
         }
     }
 
-    /// How long the model's provider asked to be left alone, when that is longer than the
-    /// client waits by itself.
+    /// How long the model's provider asked to be left alone (`Retry-After` on a 429): the
+    /// workflow waits that long, durably, before it tries again.
     pub fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
             AgentError::Llm {

@@ -2,7 +2,6 @@
 #![allow(dead_code)]
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::NaiveDate;
 use travel_agents::{
@@ -17,19 +16,12 @@ pub async fn demo() -> DemoModel {
         .expect("demo model starts")
 }
 
-/// Fast retries so fault tests do not wait.
-pub fn quick(mut settings: LlmSettings) -> LlmSettings {
-    settings.retry.base_delay = Duration::from_millis(10);
-    settings.retry.max_delay = Duration::from_millis(50);
-    settings
-}
-
 pub fn client(settings: LlmSettings) -> LlmClient {
     LlmClient::new(settings, travel_platform::http::shared_client(), None).expect("client")
 }
 
 pub fn agents(demo: &DemoModel) -> TravelAgents {
-    TravelAgents::new(client(quick(demo.settings())), Arc::new(ReferenceRates))
+    TravelAgents::new(client(demo.settings()), Arc::new(ReferenceRates))
 }
 
 pub fn traveller(preferences: &str, days: u32) -> TravellerBrief {

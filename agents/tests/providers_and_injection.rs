@@ -16,7 +16,7 @@ use travel_demo_model::{Fault, FaultRule};
 use travel_platform::azure::EntraTokenSource;
 
 fn azure(demo: &travel_demo_model::DemoModel, api_key: Option<&str>) -> LlmSettings {
-    quick(LlmSettings::new(
+    LlmSettings::new(
         Provider::AzureOpenAi {
             endpoint: format!("http://{}", demo.addr()),
             deployment: "travel-gpt4o".into(),
@@ -24,7 +24,7 @@ fn azure(demo: &travel_demo_model::DemoModel, api_key: Option<&str>) -> LlmSetti
             api_key: api_key.map(str::to_owned),
         },
         "travel-gpt4o",
-    ))
+    )
 }
 
 #[tokio::test]
@@ -149,13 +149,13 @@ async fn azure_without_a_key_or_credential_is_refused_at_set_up() {
 #[tokio::test]
 async fn an_openai_compatible_base_url_and_model_are_honoured() {
     let demo = demo().await;
-    let settings = quick(LlmSettings::new(
+    let settings = LlmSettings::new(
         Provider::OpenAi {
             base_url: format!("http://{}/v1/", demo.addr()),
             api_key: Some("sk-local".into()),
         },
         "llama3.1:8b",
-    ));
+    );
     let agents = TravelAgents::new(client(settings), Arc::new(ReferenceRates));
     let reply = agents
         .destination

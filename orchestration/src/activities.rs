@@ -74,11 +74,13 @@ async fn slot(slots: &tokio::sync::Semaphore) -> tokio::sync::SemaphorePermit<'_
 
 type Outcome<T> = Result<T, ActivityFailure>;
 
-fn agent_failure(error: AgentError) -> ActivityFailure {
-    ActivityFailure {
+/// An agent call's failure, with how long it took (counted against its retry budget).
+fn agent_failure(started: std::time::Instant) -> impl FnOnce(AgentError) -> ActivityFailure {
+    move |error| ActivityFailure {
         transient: error.is_transient(),
         message: error.to_string(),
         retry_after_secs: error.retry_after().map(|d| d.as_secs_f64().ceil() as u64),
+        elapsed_ms: Some(started.elapsed().as_millis() as u64),
     }
 }
 
@@ -186,25 +188,27 @@ impl Activities {
         instance_id: &str,
         input: &str,
     ) -> Outcome<AgentReply<DestinationRecommendations>> {
+        let started = std::time::Instant::now();
         let brief: TravellerBrief = decode(activity_name::DESTINATION_AGENT, input)?;
         let reply = self
             .agents
             .destination
             .run(&brief)
             .await
-            .map_err(agent_failure)?;
+            .map_err(agent_failure(started))?;
         self.outcome((instance_id, 1), reply.output, reply.thread)
             .await
     }
 
     async fn itinerary(&self, instance_id: &str, input: &str) -> Outcome<AgentReply<Itinerary>> {
+        let started = std::time::Instant::now();
         let brief: DestinationBrief = decode(activity_name::ITINERARY_AGENT, input)?;
         let mut reply = self
             .agents
             .itinerary
             .run(&brief)
             .await
-            .map_err(agent_failure)?;
+            .map_err(agent_failure(started))?;
         // Totals need a rate for every currency the costs use; ask the provider for any the
         // model did not look up. A currency it has no rate for will not get one by asking again
         // (nor by paying for the agent again): its amounts stay out of the total, named
@@ -228,13 +232,14 @@ impl Activities {
     }
 
     async fn local_tips(&self, instance_id: &str, input: &str) -> Outcome<AgentReply<LocalTips>> {
+        let started = std::time::Instant::now();
         let brief: DestinationBrief = decode(activity_name::LOCAL_TIPS_AGENT, input)?;
         let reply = self
             .agents
             .local_tips
             .run(&brief)
             .await
-            .map_err(agent_failure)?;
+            .map_err(agent_failure(started))?;
         self.outcome(
             (instance_id, revision_of(&brief)),
             reply.output,
@@ -265,10 +270,9 @@ impl Activities {
     /// A failed save, logged, as the activity reports it (outages are retried).
     fn save_failed(&self, instance_id: &str, e: StoreError) -> ActivityFailure {
         tracing::warn!(instance_id = %instance_id, error = %e, store = %self.plans.describe(), "saving the plan failed");
-        ActivityFailure {
-            transient: e.is_transient(),
-            message: e.to_string(),
-            retry_after_secs: None,
+        match e.is_transient() {
+            true => ActivityFailure::transient(e.to_string()),
+            false => ActivityFailure::permanent(e.to_string()),
         }
     }
 

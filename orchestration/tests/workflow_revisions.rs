@@ -208,18 +208,18 @@ async fn a_trip_parked_by_revision_2_after_a_retry_is_booked_by_this_one() {
 #[tokio::test]
 async fn a_retried_step_says_so_in_the_progress_then_clears_it() {
     let service = service().await;
-    // Four failed HTTP attempts: the client's own three retries, so the activity fails once.
+    // One failed request: the client does not retry, so the activity fails once.
     service._demo.inject(travel_demo_model::FaultRule {
         fault: travel_demo_model::Fault::ServerError,
         agent: Some(travel_agents::AgentName::Itinerary),
-        times: 4,
+        times: 1,
     });
     let trips = &service.trips;
     let id = &plan_a_trip(trips, "museums").await;
     assert_eq!(
         retry_reports(trips, id).await,
         [
-            "The itinerary agent did not get an answer from the AI service; trying again (attempt 2 of 3)"
+            "The itinerary agent did not get an answer from the AI service; trying again (attempt 2 of 4)"
         ]
     );
     let now = trips.status(id).await.unwrap().progress.unwrap();

@@ -369,7 +369,10 @@ pub(crate) fn plain_reason(error: &str) -> &'static str {
     let error = error.to_lowercase();
     if error.contains("quota") {
         "The AI service has run out of credit. The operators have been told; try again later."
-    } else if error.contains("rate limiting") || error.contains("could not reach its model") {
+    } else if error.contains("rate limiting")
+        || error.contains("call to its model failed")
+        || error.contains("could not reach its model")
+    {
         "The AI service could not be reached or was too busy, even after waiting."
     } else if error.contains("unusable") || error.contains("refused") || error.contains("cut off") {
         "The AI service did not give a usable plan for this request."

@@ -18,7 +18,7 @@ use travel_platform::azure::EntraTokenSource;
 pub use admission::AdmissionStats;
 pub use settings::{
     AZURE_OPENAI_SCOPE, DEFAULT_AZURE_API_VERSION, DEFAULT_OPENAI_MODEL, DEMO_MODEL_NAME,
-    LlmSettings, OPENAI_BASE_URL, Provider, RetryPolicy, SettingsError,
+    LlmSettings, OPENAI_BASE_URL, Provider, SettingsError,
 };
 pub use transport::ResilientTransport;
 
@@ -133,7 +133,6 @@ impl LlmClient {
         let transport = ResilientTransport {
             http,
             provider,
-            retry: settings.retry.clone(),
             timeout: settings.timeout,
             entra: if settings.provider.uses_entra() {
                 entra

@@ -86,36 +86,12 @@ impl Provider {
     }
 }
 
-/// Retry policy for one model request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RetryPolicy {
-    /// Retries after the first attempt (429, 5xx, connect errors and timeouts).
-    pub max_retries: u32,
-    /// The first back-off; doubled each retry, with jitter, up to `max_delay`.
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-    /// The longest `Retry-After` honoured; a 429 asking for more fails at once.
-    pub retry_after_cap: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_retries: 3,
-            base_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(8),
-            retry_after_cap: Duration::from_secs(30),
-        }
-    }
-}
-
 /// Everything the LLM client needs to know.
 #[derive(Debug, Clone)]
 pub struct LlmSettings {
     pub provider: Provider,
     /// The model (for Azure, the deployment name).
     pub model: String,
-    pub retry: RetryPolicy,
     /// How long one request may take, headers and body.
     pub timeout: Duration,
     /// How many rounds of tool calls an agent may make before it fails.
@@ -145,7 +121,6 @@ impl LlmSettings {
         Self {
             provider,
             model: model.into(),
-            retry: RetryPolicy::default(),
             timeout: Self::DEFAULT_TIMEOUT,
             max_tool_rounds: Self::DEFAULT_MAX_TOOL_ROUNDS,
             max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
@@ -202,20 +177,23 @@ impl LlmSettings {
         Ok(Some(settings))
     }
 
-    /// Reads the timeouts and limits (`LLM_TIMEOUT_SECS`, `LLM_MAX_RETRIES`,
-    /// `LLM_RETRY_AFTER_CAP_SECS`, `AGENT_MAX_TOOL_ROUNDS`, `LLM_MAX_IN_FLIGHT`).
+    /// Reads the timeouts and limits (`LLM_TIMEOUT_SECS`, `AGENT_MAX_TOOL_ROUNDS`,
+    /// `LLM_MAX_IN_FLIGHT`). The client does not retry (the workflow does, `LLM_MAX_ATTEMPTS`):
+    /// the settings of earlier releases that made it are refused rather than ignored.
     pub fn apply_tuning(
         &mut self,
         get: &impl Fn(&str) -> Option<String>,
     ) -> Result<(), SettingsError> {
+        for variable in ["LLM_MAX_RETRIES", "LLM_RETRY_AFTER_CAP_SECS"] {
+            if get(variable).is_some() {
+                return Err(SettingsError {
+                    variable,
+                    problem: "no longer read: the workflow retries an agent call, as LLM_MAX_ATTEMPTS says, and waits out every Retry-After durably; unset it".into(),
+                });
+            }
+        }
         if let Some(secs) = number(get, "LLM_TIMEOUT_SECS")? {
             self.timeout = Duration::from_secs_f64(secs);
-        }
-        if let Some(n) = number(get, "LLM_MAX_RETRIES")? {
-            self.retry.max_retries = n as u32;
-        }
-        if let Some(secs) = number(get, "LLM_RETRY_AFTER_CAP_SECS")? {
-            self.retry.retry_after_cap = Duration::from_secs_f64(secs);
         }
         if let Some(n) = number(get, "AGENT_MAX_TOOL_ROUNDS")? {
             self.max_tool_rounds = (n as usize).max(1);
@@ -320,14 +298,17 @@ mod tests {
         assert_eq!(err.variable, "LLM_TIMEOUT_SECS");
         let s = read(&[
             ("OPENAI_API_KEY", "k"),
-            ("LLM_RETRY_AFTER_CAP_SECS", "5"),
             ("AGENT_MAX_TOOL_ROUNDS", "2"),
             ("LLM_MAX_IN_FLIGHT", "300"),
         ])
         .unwrap()
         .unwrap();
-        assert_eq!(s.retry.retry_after_cap, Duration::from_secs(5));
         assert_eq!(s.max_tool_rounds, 2);
         assert_eq!(s.max_in_flight, 300);
+        // The client's retries of earlier releases: refused, not silently ignored.
+        for gone in ["LLM_MAX_RETRIES", "LLM_RETRY_AFTER_CAP_SECS"] {
+            let err = read(&[("OPENAI_API_KEY", "k"), (gone, "3")]).unwrap_err();
+            assert_eq!(err.variable, gone);
+        }
     }
 }

@@ -1,17 +1,21 @@
-//! The HTTP path under async-openai: our retries, our timeout, our authentication, our errors.
+//! The HTTP path under async-openai: our timeout, our authentication, our errors, and no
+//! retries: a failed request fails the agent call, and the durable workflow, the one place that
+//! retries, decides whether and when to call the agent again (`workflow/durable.rs`), so tries
+//! never multiply across layers.
 //!
 //! async-openai's own retry obeys any `Retry-After` without limit, does not retry timeouts and
 //! loses the status of a non-JSON error body, so this tower service replaces it (through the
 //! crate's `middleware` feature):
 //!
-//! * 429: waits for `Retry-After` when it is within the cap, fails at once when it asks for
-//!   more; `insufficient_quota` is never retried;
-//! * 5xx, connect errors and timeouts: exponential back-off with jitter;
-//! * other 4xx: fails at once;
+//! * 429: the provider's `Retry-After` is carried in the error (the workflow waits it out as a
+//!   durable timer); `insufficient_quota` is marked for no retry at all;
+//! * 5xx, connect errors and timeouts: transient errors (the workflow backs off);
+//! * other 4xx: permanent errors;
 //! * the whole exchange, headers and body, runs under the per-request timeout;
-//! * Azure OpenAI without a key: an Entra bearer token is added to every attempt;
-//! * every attempt waits for its admission first ([`super::admission`]): a place among the calls
-//!   in flight to the provider, and the provider's rate-limit budget as its last answer told it.
+//! * Azure OpenAI without a key: an Entra bearer token is added to every request;
+//! * every request waits for its admission first ([`super::admission`]): a place among the calls
+//!   in flight to the provider, and the provider's rate-limit budget as its last answer told it;
+//!   a 429 holds the provider's next calls back for what it asked.
 //!
 //! A failure becomes an [`LlmError`] that names the provider, the status and the message.
 
@@ -26,24 +30,15 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
 use travel_platform::azure::EntraTokenSource;
 
 use super::admission::{self, Admission};
-use super::settings::RetryPolicy;
 use crate::error::LlmError;
 
 #[derive(Clone, Debug)]
 pub struct ResilientTransport {
     pub(crate) http: reqwest::Client,
     pub(crate) provider: String,
-    pub(crate) retry: RetryPolicy,
     pub(crate) timeout: Duration,
     pub(crate) entra: Option<EntraTokenSource>,
     pub(crate) admission: Arc<Admission>,
-}
-
-/// What one attempt came to.
-enum Attempt {
-    Done(reqwest::Response),
-    Retry { after: Duration, error: LlmError },
-    Fail(LlmError),
 }
 
 impl tower::Service<HttpRequestFactory> for ResilientTransport {
@@ -69,67 +64,42 @@ impl tower::Service<HttpRequestFactory> for ResilientTransport {
 }
 
 impl ResilientTransport {
+    /// One request: its answer, or what went wrong (counted for the metrics).
     async fn send(&self, factory: HttpRequestFactory) -> Result<reqwest::Response, LlmError> {
-        let mut retries = 0;
-        loop {
-            let attempts = retries + 1;
-            match self.attempt(&factory, attempts).await {
-                Attempt::Done(response) => return Ok(response),
-                Attempt::Fail(error) => {
-                    crate::telemetry::llm_error(&self.provider, &error);
-                    return Err(error);
-                }
-                Attempt::Retry { error, .. } if retries >= self.retry.max_retries => {
-                    crate::telemetry::llm_error(&self.provider, &error);
-                    return Err(error);
-                }
-                Attempt::Retry { after, error } => {
-                    crate::telemetry::llm_error(&self.provider, &error);
-                    tracing::warn!(provider = %self.provider, attempt = attempts, wait_ms = after.as_millis() as u64, %error, "LLM request failed; retrying");
-                    tokio::time::sleep(after).await;
-                    retries += 1;
-                }
-            }
+        let sent = self.attempt(&factory).await;
+        if let Err(error) = &sent {
+            crate::telemetry::llm_error(&self.provider, error);
         }
+        sent
     }
 
-    async fn attempt(&self, factory: &HttpRequestFactory, attempts: u32) -> Attempt {
-        let mut request = match factory.build().await {
-            Ok(request) => request,
-            Err(e) => return Attempt::Fail(self.setup_error(e.to_string())),
-        };
-        if let Err(error) = self.authorize(&mut request).await {
-            return Attempt::Fail(error);
-        }
+    async fn attempt(&self, factory: &HttpRequestFactory) -> Result<reqwest::Response, LlmError> {
+        let mut request = factory
+            .build()
+            .await
+            .map_err(|e| self.setup_error(e.to_string()))?;
+        self.authorize(&mut request).await?;
         let tokens = request.body().and_then(reqwest::Body::as_bytes).map_or(
             admission::DEFAULT_COMPLETION_ESTIMATE,
             admission::estimated_tokens,
         );
         let admitted = self.admission.admit(tokens).await;
-        let exchanged = self.exchange(request, attempts).await;
+        let exchanged = self.exchange(request).await;
         if let Ok(response) = &exchanged {
             self.admission.observe(&admitted, response.headers());
         }
         drop(admitted);
-        let response = match exchanged {
-            Ok(response) => response,
-            Err(error) => {
-                return Attempt::Retry {
-                    after: self.backoff(attempts),
-                    error,
-                };
-            }
-        };
+        let response = exchanged?;
         if response.status().is_success() {
-            return Attempt::Done(response);
+            return Ok(response);
         }
         let (status, headers) = (response.status(), response.headers().clone());
         // The body is already in memory (see `exchange`).
         let body = response.bytes().await.unwrap_or_default();
-        self.refused(status, &headers, &body, attempts)
+        Err(self.refused(status, &headers, &body))
     }
 
-    /// Azure OpenAI without a key: a Microsoft Entra bearer token on every attempt.
+    /// Azure OpenAI without a key: a Microsoft Entra bearer token on every request.
     async fn authorize(&self, request: &mut reqwest::Request) -> Result<(), LlmError> {
         let Some(entra) = &self.entra else {
             return Ok(());
@@ -147,12 +117,8 @@ impl ResilientTransport {
 
     /// Sends the request and reads the whole answer, headers and body, within the timeout; the
     /// answer comes back with its body in memory. Every error here (timeout, connection) is
-    /// worth another attempt.
-    async fn exchange(
-        &self,
-        request: reqwest::Request,
-        attempts: u32,
-    ) -> Result<reqwest::Response, LlmError> {
+    /// transient.
+    async fn exchange(&self, request: reqwest::Request) -> Result<reqwest::Response, LlmError> {
         let exchange = async {
             let response = self.http.execute(request).await?;
             let status = response.status();
@@ -167,72 +133,44 @@ impl ResilientTransport {
             Err(_) => Err(LlmError::Timeout {
                 provider: self.provider.clone(),
                 after: self.timeout,
-                attempts,
             }),
             Ok(Err(e)) => Err(LlmError::Unreachable {
                 provider: self.provider.clone(),
                 message: error_chain(&e),
-                attempts,
             }),
             Ok(Ok(response)) => Ok(response),
         }
     }
 
-    /// What an error status means: retry (429 within the cap, 5xx) or fail (the rest).
-    fn refused(
-        &self,
-        status: StatusCode,
-        headers: &HeaderMap,
-        body: &[u8],
-        attempts: u32,
-    ) -> Attempt {
+    /// What an error status means (see [`LlmError::is_transient`]): a 429 with `Retry-After`
+    /// carries the wait, and holds the provider's next calls back for it.
+    fn refused(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> LlmError {
         let (message, code) = error_message(body);
-        let error = LlmError::Status {
-            provider: self.provider.clone(),
-            status: status.as_u16(),
-            code: code.clone(),
-            message,
-        };
-        match status.as_u16() {
-            429 if code.as_deref() == Some("insufficient_quota") => Attempt::Fail(error),
-            429 => match headers
-                .get(RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(parse_retry_after)
-            {
-                Some(wait) if wait > self.retry.retry_after_cap => {
-                    Attempt::Fail(LlmError::RateLimited {
-                        provider: self.provider.clone(),
-                        retry_after: wait,
-                        cap: self.retry.retry_after_cap,
-                    })
+        let retry_after = headers
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        match (status.as_u16(), retry_after) {
+            (429, Some(retry_after)) if code.as_deref() != Some("insufficient_quota") => {
+                self.admission.refused_for(retry_after);
+                LlmError::RateLimited {
+                    provider: self.provider.clone(),
+                    retry_after,
                 }
-                Some(wait) => {
-                    self.admission.refused_for(wait);
-                    Attempt::Retry { after: wait, error }
+            }
+            (status, _) => {
+                if status == 429 && code.as_deref() != Some("insufficient_quota") {
+                    // Busy, without saying for how long: a moment's rest for the next calls.
+                    self.admission.refused_for(Duration::from_secs(1));
                 }
-                None => {
-                    let after = self.backoff(attempts);
-                    self.admission.refused_for(after);
-                    Attempt::Retry { after, error }
+                LlmError::Status {
+                    provider: self.provider.clone(),
+                    status,
+                    code,
+                    message,
                 }
-            },
-            500..=599 => Attempt::Retry {
-                after: self.backoff(attempts),
-                error,
-            },
-            _ => Attempt::Fail(error),
+            }
         }
-    }
-
-    /// Exponential back-off with full jitter in its upper half.
-    fn backoff(&self, attempts: u32) -> Duration {
-        let exp = self
-            .retry
-            .base_delay
-            .saturating_mul(1 << attempts.saturating_sub(1).min(16));
-        let capped = exp.min(self.retry.max_delay);
-        capped.mul_f64(0.5 + fastrand::f64() * 0.5)
     }
 
     fn setup_error(&self, message: String) -> LlmError {

@@ -26,6 +26,9 @@ pub async fn call<I: Serialize, O: DeserializeOwned>(
     let input =
         serde_json::to_string(input).map_err(|e| format!("{name}: input not serialisable: {e}"))?;
     let mut attempt = 1;
+    // The tries' own time (as the activity measured it, recorded with its failure) and the
+    // waits so far: what the retry's budget is counted against.
+    let mut spent = Duration::ZERO;
     loop {
         match ctx.schedule_activity(name, input.clone()).await {
             Ok(output) => {
@@ -37,14 +40,24 @@ pub async fn call<I: Serialize, O: DeserializeOwned>(
             }
             Err(raw) => {
                 let failure = ActivityFailure::decode(&raw);
-                if !failure.transient || attempt >= retry.max_attempts {
+                if !failure.transient {
                     return Err(failure.message);
+                }
+                if attempt >= retry.max_attempts {
+                    return Err(gave_up(&failure, attempt, retry));
                 }
                 // A wait the other side asked for is honoured as it is; otherwise back-off.
                 let wait = failure
                     .retry_after_secs
                     .map(Duration::from_secs)
                     .unwrap_or_else(|| retry.delay(attempt));
+                spent += Duration::from_millis(failure.elapsed_ms.unwrap_or(0)) + wait;
+                if retry
+                    .budget_ms
+                    .is_some_and(|budget| spent > Duration::from_millis(budget))
+                {
+                    return Err(gave_up(&failure, attempt, retry));
+                }
                 ctx.trace_warn(format!(
                     "{name} attempt {attempt}/{} failed: {}; trying again in {wait:?}",
                     retry.max_attempts, failure.message
@@ -65,6 +78,20 @@ pub async fn call<I: Serialize, O: DeserializeOwned>(
                 attempt += 1;
             }
         }
+    }
+}
+
+/// The last failure's message, saying how many tries were made when there were several (trips
+/// with a retry budget, from this release on: earlier ones keep the message they had).
+fn gave_up(failure: &ActivityFailure, attempt: u32, retry: &Retry) -> String {
+    match retry.budget_ms {
+        Some(budget) if attempt > 1 => format!(
+            "{} (tried {attempt} times; at most {} tries and {} s in all)",
+            failure.message,
+            retry.max_attempts,
+            budget / 1000
+        ),
+        _ => failure.message.clone(),
     }
 }
 

@@ -75,21 +75,19 @@ pub struct RetrySettings {
 impl Default for RetrySettings {
     fn default() -> Self {
         Self {
-            agents: Retry {
-                max_attempts: 3,
-                first_delay_ms: 2_000,
-                max_delay_ms: 30_000,
-            },
+            agents: Retry::AGENT_CALLS,
             // Storage outages are waited out: about 25 minutes in all.
             storage: Retry {
                 max_attempts: 60,
                 first_delay_ms: 1_000,
                 max_delay_ms: 30_000,
+                budget_ms: None,
             },
             booking: Retry {
                 max_attempts: 10,
                 first_delay_ms: 2_000,
                 max_delay_ms: 60_000,
+                budget_ms: None,
             },
         }
     }
@@ -102,9 +100,23 @@ pub struct Retry {
     pub max_attempts: u32,
     pub first_delay_ms: u64,
     pub max_delay_ms: u64,
+    /// The most time the tries and the waits between them may take in all (agent calls, from
+    /// this release on): no try is made that would start past it. Trips started before have
+    /// none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_ms: Option<u64>,
 }
 
 impl Retry {
+    /// An agent call (the one retry policy of model calls: the client makes one request a try):
+    /// 4 tries, 1 s doubling to 30 s between them, 5 minutes in all.
+    pub const AGENT_CALLS: Retry = Retry {
+        max_attempts: 4,
+        first_delay_ms: 1_000,
+        max_delay_ms: 30_000,
+        budget_ms: Some(300_000),
+    };
+
     pub(crate) fn delay(&self, attempt: u32) -> Duration {
         let exp = self
             .first_delay_ms
@@ -118,14 +130,17 @@ impl Retry {
 pub struct ActivityFailure {
     pub transient: bool,
     pub message: String,
-    /// How long the other side asked to be left alone (a 429's `Retry-After` longer than the
-    /// client waits by itself): the workflow waits that long, durably, before the next try.
+    /// How long the other side asked to be left alone (a 429's `Retry-After`): the workflow
+    /// waits that long, durably, before the next try.
     #[serde(
         default,
         rename = "retryAfterSecs",
         skip_serializing_if = "Option::is_none"
     )]
     pub retry_after_secs: Option<u64>,
+    /// How long the failed try took (agent calls), counted against its retry's budget.
+    #[serde(default, rename = "elapsedMs", skip_serializing_if = "Option::is_none")]
+    pub elapsed_ms: Option<u64>,
 }
 
 impl ActivityFailure {
@@ -134,6 +149,7 @@ impl ActivityFailure {
             transient: true,
             message: message.into(),
             retry_after_secs: None,
+            elapsed_ms: None,
         }
     }
 
@@ -142,6 +158,7 @@ impl ActivityFailure {
             transient: false,
             message: message.into(),
             retry_after_secs: None,
+            elapsed_ms: None,
         }
     }
 
@@ -179,7 +196,7 @@ mod tests {
         let delays: Vec<u64> = (1..=6)
             .map(|a| agents.delay(a).as_millis() as u64)
             .collect();
-        assert_eq!(delays, [2_000, 4_000, 8_000, 16_000, 30_000, 30_000]);
+        assert_eq!(delays, [1_000, 2_000, 4_000, 8_000, 16_000, 30_000]);
         // No overflow however long it goes on.
         assert_eq!(agents.delay(u32::MAX).as_millis(), 30_000);
     }
