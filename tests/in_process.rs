@@ -687,7 +687,7 @@ async fn metrics_count_trips_agents_tokens_and_the_engine() {
     );
     assert!(value(r#"travel_plan_store_seconds_count{operation="save"}"#) >= 1.0);
     assert!(
-        text.contains("duroxide_orchestration_starts_total"),
+        text.contains("duroxide_activity_executions_total{activity_name="),
         "the engine's own"
     );
     // Counted when read: the parked trip's approval window is a timer in the engine's queue.

@@ -1,0 +1,154 @@
+//! `GET /metrics` as Prometheus' own tools read it: `promtool check metrics` (Debian's
+//! `prometheus` package; `scripts/test` puts it in `.test-tools/`) finds nothing wrong, and the
+//! values add up after known trips: every activity counted once, the trips still running, no
+//! turn counted as a start.
+//!
+//! Its own test binary: the metrics recorder is the process'; no other test's trips count here.
+
+use std::io::Write;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use tower::ServiceExt;
+use travel_orchestration::{ApprovalDecision, TripRequest, TripState};
+use travel_planner::serve::{self, ServeArgs};
+
+fn request() -> TripRequest {
+    serde_json::from_value(serde_json::json!({
+        "travelerName": "Ada",
+        "preferences": "old towns",
+        "durationDays": 2,
+        "budget": {"amount": 1500, "currency": "EUR"}
+    }))
+    .unwrap()
+}
+
+/// promtool: `PROMTOOL=/path/to/promtool`, or on PATH (`scripts/test` provides it).
+fn promtool() -> std::path::PathBuf {
+    std::env::var_os("PROMTOOL")
+        .map(Into::into)
+        .or_else(|| {
+            std::env::var_os("PATH").and_then(|path| {
+                std::env::split_paths(&path)
+                    .map(|dir| dir.join("promtool"))
+                    .find(|candidate| candidate.is_file())
+            })
+        })
+        .expect("promtool is not installed: run the tests with scripts/test, which provides it")
+}
+
+#[tokio::test]
+async fn prometheus_reads_the_metrics_and_they_add_up() {
+    travel_api::metrics::install().expect("the only recorder of this test process");
+    // SAFETY: the only test of this binary; nothing else reads the environment meanwhile.
+    unsafe {
+        for name in [
+            "OPENAI_API_KEY",
+            "OPENAI_BASE_URL",
+            "AZURE_OPENAI_ENDPOINT",
+            "DEMO_MODEL_URL",
+        ] {
+            std::env::remove_var(name);
+        }
+    }
+    let data = tempfile::tempdir().unwrap();
+    let args = ServeArgs::on_data_dir(data.path());
+    let running = serve::start(&args, &args.tuning.tuning()).await.unwrap();
+    let trips = &running.trips;
+    let wait_for = |id: String, state: TripState| async move {
+        for _ in 0..1000 {
+            if trips.status(&id).await.unwrap().status == state {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{id} never reached {state}");
+    };
+    // Three trips: two booked (five activities each), one waiting (four).
+    let mut started = Vec::new();
+    for _ in 0..3 {
+        started.push(trips.start(request()).await.unwrap());
+    }
+    for trip in &started {
+        wait_for(trip.instance_id.clone(), TripState::AwaitingApproval).await;
+    }
+    for trip in &started[..2] {
+        trips
+            .decide(
+                &trip.instance_id,
+                Some(&trip.approval_token),
+                ApprovalDecision::new(true, None),
+            )
+            .await
+            .unwrap();
+        wait_for(trip.instance_id.clone(), TripState::Booked).await;
+    }
+
+    let app = serve::app(running.trips.clone(), running.exposure());
+    let response = app
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = String::from_utf8(
+        axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+
+    let (clean, said) = promtool_check(&text);
+    assert!(clean, "promtool: {said}\n{text}");
+
+    // Every family says what it means.
+    for family in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+        let name = family.split(' ').next().unwrap();
+        assert!(
+            text.contains(&format!("# HELP {name} ")),
+            "{name} has no help"
+        );
+    }
+    let sum = |family: &str| -> f64 {
+        text.lines()
+            .filter(|l| {
+                l.starts_with(&format!("{family}{{")) || l.starts_with(&format!("{family} "))
+            })
+            .map(|l| l.rsplit_once(' ').unwrap().1.parse::<f64>().unwrap())
+            .sum()
+    };
+    assert_eq!(sum("duroxide_activity_executions_total"), 14.0, "{text}");
+    assert_eq!(sum("duroxide_active_orchestrations"), 1.0, "{text}");
+    assert_eq!(sum("travel_trips_started_total"), 3.0);
+    assert_eq!(sum("travel_trips_finished_total"), 2.0);
+    assert!(
+        !text.contains("duroxide_orchestration_starts_total"),
+        "{text}"
+    );
+    running.engine.shutdown(Duration::from_secs(1)).await;
+}
+
+/// `promtool check metrics` on `text`: whether it found nothing wrong, and what it said.
+fn promtool_check(text: &str) -> (bool, String) {
+    let mut child = std::process::Command::new(promtool())
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), said)
+}
