@@ -36,32 +36,48 @@ enum InstancesCommand {
         /// Instance ids starting with this.
         #[arg(long)]
         prefix: Option<String>,
+        /// The page to show, from 1.
         #[arg(long, default_value_t = 1)]
         page: usize,
+        /// Instances a page (1 to 200).
         #[arg(long, default_value_t = 25)]
         page_size: usize,
     },
     /// One instance: status, input, output, timeline, tokens.
-    Show { id: String },
+    Show {
+        /// The instance (trip) id, `trip-...`.
+        id: String,
+    },
     /// One instance's history, event by event.
-    History { id: String },
+    History {
+        /// The instance (trip) id, `trip-...`.
+        id: String,
+    },
     /// Raise ApprovalEvent: approve (or --reject) a plan awaiting approval.
     Approve {
+        /// The instance (trip) id, `trip-...`.
         id: String,
+        /// Reject the plan instead of approving it.
         #[arg(long)]
         reject: bool,
+        /// Why, for the record (at most 2,000 characters; no control or text-direction
+        /// characters).
         #[arg(long)]
         comments: Option<String>,
     },
-    /// Terminate a running instance.
+    /// Terminate a running instance: it ends `failed`, and its traveller cannot retry it.
     Terminate {
+        /// The instance (trip) id, `trip-...`.
         id: String,
+        /// Why (at most 500 characters).
         #[arg(long, default_value = "terminated from the command line")]
         reason: String,
     },
     /// Delete an instance's workflow state (a running one only with --force).
     Purge {
+        /// The instance (trip) id, `trip-...`.
         id: String,
+        /// Terminate a running instance first, then purge it.
         #[arg(long)]
         force: bool,
     },

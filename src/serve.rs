@@ -328,14 +328,22 @@ pub fn app(trips: Trips, exposure: Exposure) -> axum::Router {
         .merge(travel_web::router(web.clone()))
         .merge(travel_web::login_router(web))
         .merge(operators);
-    let routes = routes.fallback(|uri: axum::http::Uri| async move {
-        use axum::response::IntoResponse;
-        if uri.path().starts_with("/api/") || uri.path().starts_with("/approve/") {
-            travel_api::not_found().await.into_response()
-        } else {
-            travel_web::not_found().await
-        }
-    });
+    let routes = routes.fallback(
+        |uri: axum::http::Uri, headers: axum::http::HeaderMap| async move {
+            use axum::response::IntoResponse;
+            // A client that asks for JSON (and not for a page) gets the API's error body.
+            let wants_json = headers
+                .get(axum::http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|accept| accept.contains("json") && !accept.contains("text/html"));
+            if wants_json || uri.path().starts_with("/api/") || uri.path().starts_with("/approve/")
+            {
+                travel_api::not_found().await.into_response()
+            } else {
+                travel_web::not_found().await
+            }
+        },
+    );
     travel_api::finish(routes.layer(axum::middleware::from_fn_with_state(
         guard,
         travel_api::guard::guard,

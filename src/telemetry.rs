@@ -54,7 +54,13 @@ pub fn init(format: LogFormat, quiet: bool) -> anyhow::Result<Telemetry> {
             "info,duroxide=warn,duroxide::runtime::dispatchers=error"
         })
     });
-    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colours only for a person at a terminal: a log written to a file or a pipe stays plain
+    // text (and NO_COLOR turns them off anyway).
+    let colours = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let logs = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(colours);
     let logs = match format {
         LogFormat::Text => logs.boxed(),
         LogFormat::Json => logs.json().boxed(),

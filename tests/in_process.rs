@@ -240,24 +240,50 @@ async fn bad_input_and_unknown_addresses_get_the_documented_errors() {
         error["error"]["message"].as_str().unwrap().len() < 200,
         "{error}"
     );
-    // Outside the API an unknown address is a page.
+    // Outside the API an unknown address is a page, unless JSON is asked for.
     let (code, page) = service.get("/nothing-here").await;
     assert_eq!(code, StatusCode::NOT_FOUND);
     assert!(page.as_str().unwrap().contains("<html"), "{page}");
+    let (code, error) = service
+        .send(
+            Request::get("/nothing-here")
+                .header(header::ACCEPT, "application/json")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    assert_eq!(error["error"]["code"], "not_found", "{error}");
 
-    // A misspelt field is refused rather than dropped; a currency without rates is refused
-    // before any agent runs.
+    // A misspelt field is refused rather than dropped, and a field of the wrong form is named
+    // with the form expected; a currency without rates is refused before any agent runs.
     let mut body = trip_body();
     body["specialRequirement"] = json!("vegetarian");
     let (code, error) = service.post_json("/api/trips", &body).await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(error["error"]["code"], "invalid_body");
+    assert_eq!(error["error"]["code"], "validation_failed");
+    assert_eq!(error["error"]["fields"][0]["field"], "specialRequirement");
     assert!(
-        error["error"]["message"]
+        error["error"]["fields"][0]["message"]
             .as_str()
             .unwrap()
-            .contains("specialRequirement")
+            .contains("specialRequirements"),
+        "{error}"
     );
+    for (field, value, expected) in [
+        ("durationDays", json!(-3), "whole number"),
+        ("startDate", json!("10/05/2027"), "YYYY-MM-DD"),
+    ] {
+        let mut body = trip_body();
+        body[field] = value;
+        let (code, error) = service.post_json("/api/trips", &body).await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+        assert_eq!(error["error"]["code"], "validation_failed");
+        assert_eq!(error["error"]["fields"][0]["field"], field);
+        let message = error["error"]["fields"][0]["message"].as_str().unwrap();
+        assert!(message.contains(expected), "{message}");
+        assert!(!message.contains("u32") && !message.contains("invalid characters"));
+    }
     let mut body = trip_body();
     body["budget"]["currency"] = json!("KPW");
     let (code, error) = service.post_json("/api/trips", &body).await;

@@ -539,3 +539,39 @@ async fn the_instances_command_lists_shows_and_acts_on_the_same_store() {
     assert!(ok, "{out}");
     assert_eq!(service.get(&format!("/api/trips/{id}")).await.status(), 404);
 }
+
+#[test]
+fn a_log_written_to_a_file_or_a_pipe_has_no_colour_codes() {
+    use std::io::{BufRead, BufReader};
+    let data = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(BIN)
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .env_remove("NO_COLOR")
+        .env_remove("ADMIN_TOKEN")
+        .env_remove("DATABASE_URL")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("AZURE_OPENAI_ENDPOINT")
+        .env_remove("DEMO_MODEL_URL")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = Vec::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let listening = line.contains("travel-planner listening");
+        lines.push(line);
+        if listening {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let log = lines.join("\n");
+    assert!(log.contains("travel-planner listening"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a piped log: {log:?}"
+    );
+}

@@ -282,10 +282,16 @@ impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         let text = rejection.body_text();
         match rejection {
-            JsonRejection::JsonDataError(_) => ApiError::new(
-                ErrorCode::InvalidBody,
-                format!("The JSON body does not have the expected shape: {text}"),
-            ),
+            // A field of the wrong type or form: said like the other checks, field by field.
+            JsonRejection::JsonDataError(_) => match field_error(&text) {
+                Some(field) => {
+                    ApiError::validation("Some fields are invalid; see `fields`.", vec![field])
+                }
+                None => ApiError::new(
+                    ErrorCode::InvalidBody,
+                    format!("The JSON body does not have the expected shape: {text}"),
+                ),
+            },
             JsonRejection::JsonSyntaxError(_) => ApiError::new(
                 ErrorCode::MalformedJson,
                 format!("The body is not valid JSON: {text}"),
@@ -310,6 +316,58 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
+/// The field a body's type error is about, and what it expected, in words (from axum's
+/// `Failed to deserialize ...: <path>: <serde's message> at line L column C`).
+fn field_error(text: &str) -> Option<FieldError> {
+    let detail = text.split_once("target type: ")?.1;
+    let detail = detail.rsplit_once(" at line ").map_or(detail, |(d, _)| d);
+    let quoted = |message: &str, after: &str| -> Option<String> {
+        let rest = message.split_once(after)?.1;
+        Some(rest.split('`').next()?.to_owned())
+    };
+    // The path is absent for a problem of the whole object (a missing field).
+    let (path, message) = match detail.split_once(": ") {
+        Some((path, message)) if !path.contains(' ') => (path.to_owned(), message),
+        _ => (String::new(), detail),
+    };
+    let expected = if let Some(missing) = quoted(message, "missing field `") {
+        let field = if path.is_empty() || path == "." {
+            missing
+        } else {
+            format!("{path}.{missing}")
+        };
+        return Some(FieldError::new(field, "This field is required."));
+    } else if message.starts_with("unknown field") {
+        let known = message.split_once("expected ").map_or("", |(_, k)| k);
+        format!(
+            "Not a field of this request; the fields are {}.",
+            known.replace('`', "")
+        )
+    } else if path.ends_with("Date")
+        || message.contains("invalid characters")
+        || message.contains("premature end of input")
+    {
+        "Expected a date written YYYY-MM-DD, such as 2027-05-10.".to_owned()
+    } else if message.contains("expected u8")
+        || message.contains("expected u32")
+        || message.contains("expected u64")
+    {
+        "Expected a whole number of 0 or more.".to_owned()
+    } else if message.contains("expected f64") || message.contains("expected f32") {
+        "Expected a number.".to_owned()
+    } else if message.contains("expected a string") {
+        "Expected text (a JSON string).".to_owned()
+    } else if message.contains("expected a boolean") {
+        "Expected true or false.".to_owned()
+    } else {
+        format!("Not understood: {message}.")
+    };
+    Some(FieldError::new(
+        if path.is_empty() { "body".into() } else { path },
+        expected,
+    ))
+}
+
 /// A JSON body whose rejections are [`ApiError`]s.
 pub struct JsonBody<T>(pub T);
 
@@ -323,5 +381,69 @@ where
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
         let Json(value) = Json::<T>::from_request(req, state).await?;
         Ok(Self(value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn said(detail: &str) -> FieldError {
+        field_error(&format!(
+            "Failed to deserialize the JSON body into the target type: {detail} at line 1 column 55"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_type_error_names_the_field_and_the_expected_form() {
+        let cases = [
+            (
+                "durationDays: invalid value: integer `-3`, expected u32",
+                "durationDays",
+                "Expected a whole number of 0 or more.",
+            ),
+            (
+                "startDate: input contains invalid characters",
+                "startDate",
+                "Expected a date written YYYY-MM-DD, such as 2027-05-10.",
+            ),
+            (
+                "budget.amount: invalid type: string \"lots\", expected f64",
+                "budget.amount",
+                "Expected a number.",
+            ),
+            (
+                "missing field `preferences`",
+                "preferences",
+                "This field is required.",
+            ),
+            (
+                "budget: missing field `currency`",
+                "budget.currency",
+                "This field is required.",
+            ),
+            (
+                "travelerName: invalid type: integer `5`, expected a string",
+                "travelerName",
+                "Expected text (a JSON string).",
+            ),
+            (
+                "approved: invalid type: string \"yes\", expected a boolean",
+                "approved",
+                "Expected true or false.",
+            ),
+        ];
+        for (detail, field, message) in cases {
+            assert_eq!(said(detail), FieldError::new(field, message), "{detail}");
+        }
+        let unknown =
+            said("foo: unknown field `foo`, expected one of `travelerName`, `preferences`");
+        assert_eq!(unknown.field, "foo");
+        assert_eq!(
+            unknown.message,
+            "Not a field of this request; expected one of travelerName, preferences."
+        );
+        assert!(field_error("something else entirely").is_none());
     }
 }
