@@ -70,6 +70,19 @@ async fn revised_twice_then_approved_without_asking_the_destination_agent_again(
         ask_for_changes(&service, &id, Some(&token), &json!({"destination": 3})).await;
     assert_eq!(code, 422, "{error}");
     assert_eq!(error["error"]["fields"][0]["field"], "destination");
+    // The plan's own destination (the first recommended) and nothing else: nothing to change,
+    // and no revision used up.
+    let (code, error) =
+        ask_for_changes(&service, &id, Some(&token), &json!({"destination": 0})).await;
+    assert_eq!(code, 422, "{error}");
+    assert_eq!(error["error"]["fields"][0]["field"], "destination");
+    assert!(
+        error["error"]["fields"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already"),
+        "{error}"
+    );
     let (code, _) = ask_for_changes(
         &service,
         &id,
@@ -182,11 +195,20 @@ async fn revised_twice_then_approved_without_asking_the_destination_agent_again(
     assert_eq!(decision["via"], "token");
     assert!(decision["decidedAt"].is_string());
     assert_eq!(service.bookings(), 1);
+    // Changes to a booked trip: it says so.
     let (code, error) = ask_for_changes(&service, &id, Some(&token), &comments).await;
     assert_eq!(
         (code, error["error"]["code"].as_str()),
-        (409, Some("already_decided"))
+        (409, Some("not_awaiting_approval"))
     );
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("booked"),
+        "{error}"
+    );
+    assert_eq!(error["error"]["trip"]["status"], "booked");
     assert_eq!(asked(&demo, "destination").await, destination_calls);
 }
 

@@ -9,7 +9,9 @@ use axum::routing::{get, post};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use travel_agents::{AgentName, AgentThread};
-use travel_orchestration::{ApprovalDecision, ChangeRequest, TripPlan, TripRequest, TripStatus};
+use travel_orchestration::{
+    ApprovalDecision, ChangeRequest, TripPlan, TripRequest, TripState, TripStatus,
+};
 
 use crate::credentials::bearer;
 use crate::error::{ApiError, ErrorCode, JsonBody};
@@ -51,9 +53,17 @@ pub struct TripLinks {
     pub status: String,
     pub plan: String,
     pub plan_markdown: String,
-    pub approve: String,
-    /// `POST` here (with the approval token) to ask for a revised plan.
-    pub revisions: String,
+    /// `POST` here (with the approval token) to approve or reject: while the plan awaits
+    /// approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approve: Option<String>,
+    /// `POST` here (with the approval token) to ask for a revised plan: while the plan awaits
+    /// approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revisions: Option<String>,
+    /// `POST` here (with the approval token) to try a failed trip again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<String>,
 }
 
 /// Body of `POST /approve/{instanceId}`.
@@ -150,13 +160,16 @@ pub fn finish(router: Router) -> Router {
     )
 }
 
-fn links(id: &str) -> TripLinks {
+/// Where to go from a trip in `state`: what can be done with it now.
+fn links(id: &str, state: TripState) -> TripLinks {
+    let waiting = state == TripState::AwaitingApproval;
     TripLinks {
         status: format!("/api/trips/{id}"),
         plan: format!("/api/trips/{id}/plan"),
         plan_markdown: format!("/api/trips/{id}/plan.md"),
-        approve: format!("/approve/{id}"),
-        revisions: format!("/api/trips/{id}/revisions"),
+        approve: waiting.then(|| format!("/approve/{id}")),
+        revisions: waiting.then(|| format!("/api/trips/{id}/revisions")),
+        retry: (state == TripState::Failed).then(|| format!("/api/trips/{id}/retry")),
     }
 }
 
@@ -215,13 +228,14 @@ async fn trip(
             .map_err(travel_orchestration::TripError::from)?,
         None => None,
     };
+    let links = links(&instance_id, trip.status);
     Ok(Json(TripView {
         trip,
         plan,
         retries: state.trips.retries(&instance_id).await?,
         costs: state.trips.costs(&instance_id).await?,
         answers: state.trips.answers(&instance_id).await?,
-        links: links(&instance_id),
+        links,
     }))
 }
 

@@ -213,6 +213,11 @@ impl From<TripRow> for TripStatus {
         {
             // A trip that ended is no longer trying anything again.
             progress.retrying = None;
+            // Its last report was made while it ran ("Planning the days in ..."); a failure
+            // makes none of its own.
+            if row.state == TripState::Failed {
+                progress.message = "The trip failed (see `error`).".into();
+            }
         }
         TripStatus {
             instance_id: row.instance_id,
@@ -802,6 +807,12 @@ impl Trips {
     ) -> Result<TripStatus, TripError> {
         changes.comments = free_text::trimmed(changes.comments);
         check_changes(&changes).map_err(TripError::Invalid)?;
+        if row.state == TripState::AwaitingApproval
+            && changes.comments.is_none()
+            && let Some(chosen) = changes.destination
+        {
+            self.check_another_destination(&row, chosen).await?;
+        }
         let input = self.input(&row.instance_id).await?;
         if input.workflow_revision < 4 {
             return Err(TripError::RevisionsUnsupported);
@@ -818,6 +829,28 @@ impl Trips {
         changes.requested_at = Some(Utc::now());
         self.record_answer(row, ReviewAnswer::Changes { changes })
             .await
+    }
+
+    /// A request whose only change is the destination must name another one than the plan's:
+    /// the same again would use up a revision to change nothing.
+    async fn check_another_destination(&self, row: &TripRow, chosen: u8) -> Result<(), TripError> {
+        let plan = self
+            .plan_revision(&row.instance_id, Some(plan_revision(row)))
+            .await?;
+        let same = plan
+            .recommendations
+            .destinations
+            .get(usize::from(chosen))
+            .is_some_and(|d| {
+                d.name == plan.destination.name && d.country == plan.destination.country
+            });
+        if same {
+            return Err(TripError::Invalid(vec![FieldError::new(
+                "destination",
+                "this is the plan's destination already: choose another, or say in comments what to change",
+            )]));
+        }
+        Ok(())
     }
 
     /// Records an answer on the plan revision awaiting approval: the first answer recorded
@@ -922,6 +955,10 @@ impl Trips {
         let status = Self::with_answer(status, first);
         if same {
             Ok(status)
+        } else if status.status.is_final() && matches!(asked, ReviewAnswer::Changes { .. }) {
+            // Changes to a trip that ended (booked, rejected, expired): say how it ended, rather
+            // than only that another answer won.
+            Err(TripError::NotWaiting(Box::new(status)))
         } else {
             Err(TripError::AlreadyDecided(Box::new(status)))
         }
