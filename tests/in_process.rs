@@ -780,7 +780,10 @@ async fn a_failed_trip_says_why_in_plain_words_and_can_be_tried_again() {
     service.wait_for(&id, "failed").await;
     // Its status says it failed, and leads to a retry, not to an approval.
     let (_, failed) = service.get(&format!("/api/trips/{id}")).await;
-    assert_eq!(failed["progress"]["message"], "The trip failed (see `error`).");
+    assert_eq!(
+        failed["progress"]["message"],
+        "The trip failed (see `error`)."
+    );
     assert_eq!(failed["links"]["retry"], format!("/api/trips/{id}/retry"));
     assert!(failed["links"].get("approve").is_none(), "{failed}");
     assert!(failed["links"].get("revisions").is_none(), "{failed}");

@@ -17,21 +17,25 @@ use support::*;
 
 type Spans = Arc<Mutex<Vec<Value>>>;
 
-/// An OTLP/HTTP (JSON) receiver on a free loopback port: its base URL and the spans received.
+/// An OTLP/HTTP (protobuf) receiver on a free loopback port: its base URL and the spans received.
+/// The export is decoded with the official OTLP protobuf definitions (`opentelemetry-proto`), as
+/// a backend reads it; each span is kept as JSON with its attributes' types as they came.
 async fn receiver() -> (String, Spans) {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use prost::Message;
     let spans = Spans::default();
     let app = Router::new()
         .route(
             "/v1/traces",
             post(|State(spans): State<Spans>, body: Bytes| async move {
-                let request: Value = serde_json::from_slice(&body).expect("OTLP JSON");
+                let request = ExportTraceServiceRequest::decode(body).expect("OTLP protobuf");
                 let mut kept = spans.lock().unwrap();
-                for resource in request["resourceSpans"].as_array().into_iter().flatten() {
-                    for scope in resource["scopeSpans"].as_array().into_iter().flatten() {
-                        kept.extend(scope["spans"].as_array().into_iter().flatten().cloned());
+                for resource in request.resource_spans {
+                    for scope in resource.scope_spans {
+                        kept.extend(scope.spans.iter().map(span_json));
                     }
                 }
-                axum::Json(json!({}))
+                axum::body::Bytes::new()
             }),
         )
         .with_state(spans.clone());
@@ -41,7 +45,39 @@ async fn receiver() -> (String, Spans) {
     (format!("http://{address}"), spans)
 }
 
-/// A span attribute's value, whatever its OTLP JSON type.
+/// A decoded span as JSON: ids in hex, its kind as the protocol's number, each attribute's value
+/// under its type (`stringValue`, `intValue` as a JSON number, `arrayValue` as a list, ...).
+fn span_json(span: &opentelemetry_proto::tonic::trace::v1::Span) -> Value {
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    json!({
+        "name": span.name,
+        "traceId": hex(&span.trace_id),
+        "spanId": hex(&span.span_id),
+        "parentSpanId": hex(&span.parent_span_id),
+        "kind": span.kind,
+        "status": span.status.as_ref().map(|s| s.code),
+        "attributes": span.attributes.iter().map(|a| json!({
+            "key": a.key,
+            "value": a.value.as_ref().map(any_value).unwrap_or(Value::Null),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn any_value(value: &opentelemetry_proto::tonic::common::v1::AnyValue) -> Value {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
+    match &value.value {
+        Some(V::StringValue(s)) => json!({"stringValue": s}),
+        Some(V::IntValue(i)) => json!({"intValue": i}),
+        Some(V::BoolValue(b)) => json!({"boolValue": b}),
+        Some(V::DoubleValue(d)) => json!({"doubleValue": d}),
+        Some(V::ArrayValue(array)) => {
+            json!({"arrayValue": array.values.iter().map(any_value).collect::<Vec<_>>()})
+        }
+        other => json!({"other": format!("{other:?}")}),
+    }
+}
+
+/// A span attribute's value, whatever its type.
 fn attribute(span: &Value, key: &str) -> Option<Value> {
     span["attributes"]
         .as_array()?
@@ -49,7 +85,13 @@ fn attribute(span: &Value, key: &str) -> Option<Value> {
         .find(|a| a["key"] == key)
         .map(|a| {
             let value = &a["value"];
-            for kind in ["stringValue", "intValue", "boolValue", "doubleValue"] {
+            for kind in [
+                "stringValue",
+                "intValue",
+                "boolValue",
+                "doubleValue",
+                "arrayValue",
+            ] {
                 if let Some(v) = value.get(kind) {
                     return v.clone();
                 }
@@ -58,23 +100,38 @@ fn attribute(span: &Value, key: &str) -> Option<Value> {
         })
 }
 
+/// A span attribute's value with its type: `{"intValue": 3}`.
+fn typed(span: &Value, key: &str) -> Option<Value> {
+    span["attributes"]
+        .as_array()?
+        .iter()
+        .find(|a| a["key"] == key)
+        .map(|a| a["value"].clone())
+}
+
 fn named<'a>(spans: &'a [Value], name: &str) -> Vec<&'a Value> {
     spans.iter().filter(|s| s["name"] == name).collect()
 }
 
 /// Runs a whole trip (planned, approved, booked) on the binary exporting to a receiver; answers
 /// the trip's id, its root span id and the spans of its trace.
-async fn traced_trip(extra_env: &[(&'static str, &str)]) -> (String, String, Vec<Value>) {
+async fn traced_trip(
+    extra_env: &[(&'static str, &str)],
+    fault: Option<Value>,
+) -> (String, String, Vec<Value>) {
     let (endpoint, received) = receiver().await;
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
     let mut env = vec![
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
-        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
     ];
     env.extend_from_slice(extra_env);
     let service = Service::start(data.path(), &demo, &env);
+    if let Some(fault) = fault {
+        demo.inject(fault).await;
+    }
     let (id, token) = service.start_trip(&trip_body(2)).await;
     service.wait_for_status(&id, "awaiting_approval").await;
     let decided = service
@@ -103,7 +160,7 @@ async fn traced_trip(extra_env: &[(&'static str, &str)]) -> (String, String, Vec
 
 #[tokio::test]
 async fn a_whole_trip_is_one_trace_with_genai_attributes_on_agent_calls() {
-    let (id, root, spans) = traced_trip(&[]).await;
+    let (id, root, spans) = traced_trip(&[], None).await;
     let names: Vec<&str> = spans.iter().filter_map(|s| s["name"].as_str()).collect();
 
     // The trip's steps, from the request that started it to the booking, in its one trace.
@@ -170,13 +227,20 @@ async fn a_whole_trip_is_one_trace_with_genai_attributes_on_agent_calls() {
                 .unwrap()
                 .starts_with("invoke_agent ")
         );
-        let tokens = attribute(chat, "gen_ai.usage.input_tokens").expect("input tokens");
-        let tokens: u64 = tokens
-            .as_u64()
-            .or_else(|| tokens.as_str().and_then(|t| t.parse().ok()))
-            .unwrap();
-        assert!(tokens > 0);
-        assert!(attribute(chat, "gen_ai.usage.output_tokens").is_some());
+        // Types a backend can add up: tokens as integers, finish reasons as a string array;
+        // a call to the model's provider is a CLIENT span (kind 3).
+        let tokens = typed(chat, "gen_ai.usage.input_tokens").expect("input tokens");
+        assert!(tokens["intValue"].as_i64().unwrap() > 0, "{tokens}");
+        let output = typed(chat, "gen_ai.usage.output_tokens").expect("output tokens");
+        assert!(output["intValue"].as_i64().is_some(), "{output}");
+        let reasons = typed(chat, "gen_ai.response.finish_reasons").expect("finish reasons");
+        let reasons = reasons["arrayValue"].as_array().expect("an array");
+        assert!(!reasons.is_empty());
+        assert!(
+            reasons.iter().all(|r| r["stringValue"].is_string()),
+            "{reasons:?}"
+        );
+        assert_eq!(chat["kind"], 3, "SPAN_KIND_CLIENT");
         assert!(
             attribute(chat, "gen_ai.input.messages").is_none(),
             "message content only when asked for"
@@ -196,11 +260,24 @@ async fn a_whole_trip_is_one_trace_with_genai_attributes_on_agent_calls() {
 
 #[tokio::test]
 async fn message_content_is_on_the_spans_only_when_asked_for() {
-    let (_, _, spans) =
-        traced_trip(&[("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")]).await;
+    // The destination agent's first request fails (500): its `chat` span says so.
+    let (_, _, spans) = traced_trip(
+        &[("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")],
+        Some(json!({"kind": "server_error", "agent": "destination", "times": 1})),
+    )
+    .await;
     let chats = named(&spans, "chat travel-demo");
-    assert!(!chats.is_empty());
-    for chat in chats {
+    let (failed, answered): (Vec<&Value>, Vec<&Value>) = chats
+        .into_iter()
+        .partition(|chat| attribute(chat, "error.type").is_some());
+    assert_eq!(failed.len(), 1, "{spans:?}");
+    assert_eq!(
+        attribute(failed[0], "error.type"),
+        Some(json!("server_error"))
+    );
+    assert_eq!(failed[0]["status"], 2, "STATUS_CODE_ERROR");
+    assert!(!answered.is_empty());
+    for chat in answered {
         let sent = attribute(chat, "gen_ai.input.messages").expect("the messages sent");
         assert!(sent.as_str().unwrap().contains("traveller_data"), "{sent}");
         assert!(attribute(chat, "gen_ai.output.messages").is_some());

@@ -221,7 +221,7 @@ impl<'a> Conversation<'a> {
         let response = match self.llm.complete(request).instrument(span.clone()).await {
             Ok(response) => response,
             Err(source) => {
-                span.record("otel.status_code", "ERROR");
+                telemetry::failed(&span, &source);
                 return Err(AgentError::Llm { agent, source });
             }
         };
@@ -230,8 +230,7 @@ impl<'a> Conversation<'a> {
             .as_ref()
             .map(TokenUsage::from)
             .unwrap_or_default();
-        span.record("gen_ai.usage.input_tokens", usage.prompt_tokens);
-        span.record("gen_ai.usage.output_tokens", usage.completion_tokens);
+        telemetry::used(&span, &usage);
         telemetry::round(agent, model, &usage, round_clock.elapsed());
         self.thread.usage.add(usage);
         let Some(choice) = response.choices.into_iter().next() else {

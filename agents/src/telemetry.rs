@@ -8,6 +8,8 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
 use crate::error::LlmError;
 use crate::{AgentName, TokenUsage};
 
@@ -91,15 +93,17 @@ pub(crate) fn chat_span(
     let span = tracing::info_span!(
         "chat",
         otel.name = %format!("chat {model}"),
+        // A call to another service (the model's provider).
+        otel.kind = "client",
         gen_ai.operation.name = "chat",
         gen_ai.provider.name = provider_name(provider_label),
         gen_ai.request.model = model,
         gen_ai.agent.name = agent.as_str(),
         gen_ai.usage.input_tokens = tracing::field::Empty,
         gen_ai.usage.output_tokens = tracing::field::Empty,
-        gen_ai.response.finish_reasons = tracing::field::Empty,
         gen_ai.input.messages = tracing::field::Empty,
         gen_ai.output.messages = tracing::field::Empty,
+        error.r#type = tracing::field::Empty,
         otel.status_code = tracing::field::Empty,
     );
     if capture_message_content() {
@@ -111,6 +115,25 @@ pub(crate) fn chat_span(
     span
 }
 
+/// The tokens the provider counted, on the round's `chat` span: integers (tracing would export a
+/// `u64` as text).
+pub(crate) fn used(span: &tracing::Span, usage: &crate::thread::TokenUsage) {
+    span.record(
+        "gen_ai.usage.input_tokens",
+        i64::try_from(usage.prompt_tokens).unwrap_or(i64::MAX),
+    );
+    span.record(
+        "gen_ai.usage.output_tokens",
+        i64::try_from(usage.completion_tokens).unwrap_or(i64::MAX),
+    );
+}
+
+/// A failed round on its `chat` span: the status, and what kind of failure (`error.type`).
+pub(crate) fn failed(span: &tracing::Span, error: &LlmError) {
+    span.record("otel.status_code", "ERROR");
+    span.record("error.type", kind(error));
+}
+
 /// The model's answer on its `chat` span: why it stopped, and the message when content capture
 /// is on.
 pub(crate) fn answered(
@@ -119,7 +142,13 @@ pub(crate) fn answered(
     message: &impl serde::Serialize,
 ) {
     if let Some(reason) = finish_reason {
-        span.record("gen_ai.response.finish_reasons", format!("[\"{reason}\"]"));
+        // A string array, as the conventions say (tracing's fields hold no arrays).
+        span.set_attribute(
+            "gen_ai.response.finish_reasons",
+            opentelemetry::Value::Array(
+                vec![opentelemetry::StringValue::from(reason.to_owned())].into(),
+            ),
+        );
     }
     if capture_message_content() {
         span.record(
