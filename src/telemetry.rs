@@ -119,10 +119,35 @@ fn trace_provider() -> anyhow::Result<Option<SdkTracerProvider>> {
             env!("CARGO_PKG_VERSION"),
         ))
         .build();
-    Ok(Some(
-        SdkTracerProvider::builder()
-            .with_span_processor(batches)
-            .with_resource(resource)
-            .build(),
-    ))
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(batches)
+        .with_resource(resource)
+        .with_id_generator(TripIds::default())
+        .build();
+    // The trips' root spans are built with the global tracer (`travel_platform::trace`).
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    Ok(Some(provider))
+}
+
+/// Random span and trace ids, except for a trip's root span, which takes the ids derived from
+/// the trip's id (see `travel_platform::trace::export_trip_root`).
+#[derive(Debug, Default)]
+struct TripIds {
+    random: opentelemetry_sdk::trace::RandomIdGenerator,
+}
+
+impl opentelemetry_sdk::trace::IdGenerator for TripIds {
+    fn new_trace_id(&self) -> opentelemetry::trace::TraceId {
+        match travel_platform::trace::chosen_ids() {
+            Some((trace_id, _)) => trace_id,
+            None => self.random.new_trace_id(),
+        }
+    }
+
+    fn new_span_id(&self) -> opentelemetry::trace::SpanId {
+        match travel_platform::trace::chosen_ids() {
+            Some((_, span_id)) => span_id,
+            None => self.random.new_span_id(),
+        }
+    }
 }

@@ -56,6 +56,10 @@ fn span_json(span: &opentelemetry_proto::tonic::trace::v1::Span) -> Value {
         "parentSpanId": hex(&span.parent_span_id),
         "kind": span.kind,
         "status": span.status.as_ref().map(|s| s.code),
+        "links": span.links.iter().map(|l| json!({
+            "traceId": hex(&l.trace_id),
+            "spanId": hex(&l.span_id),
+        })).collect::<Vec<_>>(),
         "attributes": span.attributes.iter().map(|a| json!({
             "key": a.key,
             "value": a.value.as_ref().map(any_value).unwrap_or(Value::Null),
@@ -114,11 +118,12 @@ fn named<'a>(spans: &'a [Value], name: &str) -> Vec<&'a Value> {
 }
 
 /// Runs a whole trip (planned, approved, booked) on the binary exporting to a receiver; answers
-/// the trip's id, its root span id and the spans of its trace.
+/// the trip's id, its root span id, the spans of its trace, and every span received (the
+/// requests' traces too).
 async fn traced_trip(
     extra_env: &[(&'static str, &str)],
     fault: Option<Value>,
-) -> (String, String, Vec<Value>) {
+) -> (String, String, Vec<Value>, Vec<Value>) {
     let (endpoint, received) = receiver().await;
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
@@ -151,8 +156,10 @@ async fn traced_trip(
             .filter(|s| s["traceId"] == trace_id.as_str())
             .cloned()
             .collect();
-        if !named(&spans, "activity BookTrip").is_empty() || Instant::now() > deadline {
-            return (id, root.to_string(), spans);
+        let rooted = spans.iter().any(|s| s["spanId"] == root.to_string());
+        if (!named(&spans, "activity BookTrip").is_empty() && rooted) || Instant::now() > deadline {
+            let all = received.lock().unwrap().clone();
+            return (id, root.to_string(), spans, all);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -160,7 +167,7 @@ async fn traced_trip(
 
 #[tokio::test]
 async fn a_whole_trip_is_one_trace_with_genai_attributes_on_agent_calls() {
-    let (id, root, spans) = traced_trip(&[], None).await;
+    let (id, root, spans, all) = traced_trip(&[], None).await;
     let names: Vec<&str> = spans.iter().filter_map(|s| s["name"].as_str()).collect();
 
     // The trip's steps, from the request that started it to the booking, in its one trace.
@@ -175,6 +182,44 @@ async fn a_whole_trip_is_one_trace_with_genai_attributes_on_agent_calls() {
     ] {
         assert!(names.contains(&name), "no `{name}` span in {names:?}");
     }
+    // The trace has its root: the workflow, from the trip's start to its end.
+    let roots: Vec<&Value> = spans
+        .iter()
+        .filter(|s| s["spanId"] == root.as_str())
+        .collect();
+    assert!(!roots.is_empty(), "no root span {root} in {names:?}");
+    assert_eq!(roots[0]["name"], "invoke_workflow TripPlanning");
+    assert_eq!(roots[0]["parentSpanId"], "");
+    assert_eq!(attribute(roots[0], "trip.outcome"), Some(json!("booked")));
+
+    // The requests are HTTP server spans, and the trip's start and approval link to theirs.
+    let started = named(&all, "POST /api/trips");
+    assert!(!started.is_empty(), "{names:?}");
+    assert_eq!(started[0]["kind"], 2, "SPAN_KIND_SERVER");
+    assert_eq!(
+        attribute(started[0], "http.request.method"),
+        Some(json!("POST"))
+    );
+    assert_eq!(
+        attribute(started[0], "http.route"),
+        Some(json!("/api/trips"))
+    );
+    let code = typed(started[0], "http.response.status_code").unwrap();
+    assert_eq!(code["intValue"], 202, "{code}");
+    let approved = named(&all, "POST /approve/{instance_id}");
+    assert!(!approved.is_empty(), "{names:?}");
+    for (step, request) in [("start trip", started[0]), ("decide", approved[0])] {
+        let links = &named(&spans, step)[0]["links"];
+        assert!(
+            links
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l["spanId"] == request["spanId"]),
+            "{step} links to its request: {links}"
+        );
+    }
+
     for step in ["start trip", "decide", "activity RunDestinationAgent"] {
         let span = named(&spans, step)[0];
         assert_eq!(
@@ -261,7 +306,7 @@ async fn a_whole_trip_is_one_trace_with_genai_attributes_on_agent_calls() {
 #[tokio::test]
 async fn message_content_is_on_the_spans_only_when_asked_for() {
     // The destination agent's first request fails (500): its `chat` span says so.
-    let (_, _, spans) = traced_trip(
+    let (_, _, spans, _) = traced_trip(
         &[("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")],
         Some(json!({"kind": "server_error", "agent": "destination", "times": 1})),
     )

@@ -150,14 +150,46 @@ pub async fn not_found() -> ApiError {
     ApiError::not_found("No such route; see /api/openapi.json for what this service offers.")
 }
 
-/// Adds what every route gets: the body limit and a tracing span per request (carrying the
-/// instance id once a handler knows it).
+/// Adds what every route gets: the body limit and a tracing span per request, as the
+/// OpenTelemetry HTTP server conventions name it (`{method} {route}`, kind SERVER,
+/// `http.request.method`, `url.path`, `http.route`, `http.response.status_code`), carrying the
+/// instance id once a handler knows it.
 pub fn finish(router: Router) -> Router {
-    router.layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).layer(
-        tower_http::trace::TraceLayer::new_for_http().make_span_with(|request: &axum::extract::Request| {
-            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), instance_id = tracing::field::Empty)
-        }),
-    )
+    let trace = tower_http::trace::TraceLayer::new_for_http()
+        .make_span_with(|request: &axum::extract::Request| {
+            let method = request.method().as_str();
+            let route = request
+                .extensions()
+                .get::<axum::extract::MatchedPath>()
+                .map(|path| path.as_str().to_owned());
+            let name = match &route {
+                Some(route) => format!("{method} {route}"),
+                None => method.to_owned(),
+            };
+            tracing::info_span!(
+                "request",
+                otel.name = %name,
+                otel.kind = "server",
+                http.request.method = method,
+                url.path = request.uri().path(),
+                http.route = route.as_deref(),
+                http.response.status_code = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
+                instance_id = tracing::field::Empty,
+            )
+        })
+        .on_response(
+            |response: &axum::response::Response, _: std::time::Duration, span: &tracing::Span| {
+                let status = response.status();
+                span.record("http.response.status_code", i64::from(status.as_u16()));
+                if status.is_server_error() {
+                    span.record("otel.status_code", "ERROR");
+                }
+            },
+        );
+    router
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(trace)
 }
 
 /// Where to go from a trip in `state`: what can be done with it now.

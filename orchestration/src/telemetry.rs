@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use crate::progress::TripState;
+use crate::trip_index::TurnRecord;
 
 pub(crate) fn trip_started() {
     metrics::counter!("travel_trips_started_total").increment(1);
@@ -14,6 +15,25 @@ pub(crate) fn trip_started() {
 
 pub(crate) fn trip_finished(state: TripState) {
     metrics::counter!("travel_trips_finished_total", "outcome" => state.as_str()).increment(1);
+}
+
+/// The trip's trace gets its root span, from the trip's start (as the index has it) to its last
+/// turn: exported in the background, off the engine's path.
+pub(crate) fn trip_ended(index: std::sync::Arc<crate::trip_index::TripIndex>, record: &TurnRecord) {
+    let (id, state) = (record.instance_id.clone(), record.state());
+    let ended = std::time::UNIX_EPOCH + Duration::from_millis(record.updated_ms);
+    tokio::spawn(async move {
+        let started = match index.get(&id).await {
+            Ok(Some(row)) => row.created_at.map(std::time::SystemTime::from),
+            _ => None,
+        };
+        travel_platform::trace::export_trip_root(
+            &id,
+            started.unwrap_or(ended).min(ended),
+            ended,
+            state.as_str(),
+        );
+    });
 }
 
 /// From the plan being ready for review to the decision.

@@ -5,8 +5,47 @@
 //! [`within_trip`], after a restart and on any process alike; nothing is stored, and the workflow
 //! (whose recorded history must not change) is not involved.
 
-use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+use std::cell::Cell;
+use std::time::SystemTime;
+
+use opentelemetry::KeyValue;
+use opentelemetry::trace::{
+    Span as _, SpanBuilder, SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags, TraceId,
+    TraceState, Tracer as _,
+};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+thread_local! {
+    /// The ids the next span built on this thread must take (a trip's root span), read by the
+    /// process' id generator ([`chosen_ids`]).
+    static CHOSEN: Cell<Option<(TraceId, SpanId)>> = const { Cell::new(None) };
+}
+
+/// The ids a span being built on this thread must take, when it is a trip's root span: the
+/// process' OpenTelemetry id generator answers these instead of random ones.
+pub fn chosen_ids() -> Option<(TraceId, SpanId)> {
+    CHOSEN.with(Cell::get)
+}
+
+/// Exports the trip's root span, `invoke_workflow TripPlanning`, from its start to its end, with
+/// the ids every span of the trip already names as their parent ([`trip_trace`]): sent once,
+/// when the trip ends (a span cannot stay open for the days a trip may wait), by the process
+/// that ran its last turn. A no-op without a trace exporter.
+pub fn export_trip_root(instance_id: &str, started: SystemTime, ended: SystemTime, outcome: &str) {
+    let tracer = opentelemetry::global::tracer("travel-planner");
+    let builder = SpanBuilder::from_name("invoke_workflow TripPlanning")
+        .with_kind(SpanKind::Internal)
+        .with_start_time(started)
+        .with_attributes([
+            KeyValue::new("gen_ai.operation.name", "invoke_workflow"),
+            KeyValue::new("trip.id", instance_id.to_owned()),
+            KeyValue::new("trip.outcome", outcome.to_owned()),
+        ]);
+    CHOSEN.with(|chosen| chosen.set(Some(trip_trace(instance_id))));
+    let mut span = tracer.build(builder);
+    CHOSEN.with(|chosen| chosen.set(None));
+    span.end_with_timestamp(ended);
+}
 
 /// The trace id and root span id of a trip.
 pub fn trip_trace(instance_id: &str) -> (TraceId, SpanId) {
@@ -22,6 +61,15 @@ pub fn trip_trace(instance_id: &str) -> (TraceId, SpanId) {
 /// Makes `span` a child of the trip's root, so that it lands in the trip's trace (a no-op when
 /// no OpenTelemetry layer is installed).
 pub fn within_trip(span: &tracing::Span, instance_id: &str) {
+    // The request (or whatever ran) before the span joined the trip stays linked to it.
+    let before = tracing::Span::current()
+        .context()
+        .span()
+        .span_context()
+        .clone();
+    if before.is_valid() {
+        span.add_link(before);
+    }
     let (trace_id, span_id) = trip_trace(instance_id);
     let root = SpanContext::new(
         trace_id,
