@@ -126,6 +126,20 @@ async fn prometheus_reads_the_metrics_and_they_add_up() {
         !text.contains("duroxide_orchestration_starts_total"),
         "{text}"
     );
+    // The GenAI conventions' client metrics: one duration and an input and an output token
+    // sample per request to the model.
+    let requests = sum("gen_ai_client_operation_duration_seconds_count");
+    assert!(requests >= 9.0, "three agents, three trips: {text}");
+    let input_samples: f64 = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("gen_ai_client_token_usage_count{")
+                && l.contains(r#"gen_ai_token_type="input""#)
+        })
+        .map(|l| l.rsplit_once(' ').unwrap().1.parse::<f64>().unwrap())
+        .sum();
+    assert_eq!(input_samples, requests, "{text}");
+    assert!(text.contains(r#"gen_ai_provider_name="travel_planner.demo""#));
     running.engine.shutdown(Duration::from_secs(1)).await;
 }
 

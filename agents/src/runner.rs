@@ -222,6 +222,12 @@ impl<'a> Conversation<'a> {
             Ok(response) => response,
             Err(source) => {
                 telemetry::failed(&span, &source);
+                telemetry::operation(
+                    self.llm.provider_label(),
+                    model,
+                    round_clock.elapsed(),
+                    Some(&source),
+                );
                 return Err(AgentError::Llm { agent, source });
             }
         };
@@ -232,6 +238,13 @@ impl<'a> Conversation<'a> {
             .unwrap_or_default();
         telemetry::used(&span, &usage);
         telemetry::round(agent, model, &usage, round_clock.elapsed());
+        telemetry::operation(
+            self.llm.provider_label(),
+            model,
+            round_clock.elapsed(),
+            None,
+        );
+        telemetry::token_usage(self.llm.provider_label(), model, &usage);
         self.thread.usage.add(usage);
         let Some(choice) = response.choices.into_iter().next() else {
             return Err(AgentError::InvalidOutput {

@@ -31,6 +31,55 @@ pub(crate) fn round(agent: AgentName, model: &str, usage: &TokenUsage, took: Dur
     }
 }
 
+/// The GenAI conventions' client metrics (`gen_ai.client.operation.duration`, in Prometheus'
+/// text `gen_ai_client_operation_duration_seconds`): one request to the model, answered or
+/// failed (then with `error_type`).
+pub(crate) fn operation(
+    provider_label: &str,
+    model: &str,
+    took: Duration,
+    error: Option<&LlmError>,
+) {
+    let provider = provider_name(provider_label);
+    let seconds = took.as_secs_f64();
+    match error {
+        None => metrics::histogram!(
+            "gen_ai_client_operation_duration_seconds",
+            "gen_ai_operation_name" => "chat",
+            "gen_ai_provider_name" => provider,
+            "gen_ai_request_model" => model.to_owned()
+        )
+        .record(seconds),
+        Some(error) => metrics::histogram!(
+            "gen_ai_client_operation_duration_seconds",
+            "gen_ai_operation_name" => "chat",
+            "gen_ai_provider_name" => provider,
+            "gen_ai_request_model" => model.to_owned(),
+            "error_type" => kind(error)
+        )
+        .record(seconds),
+    }
+}
+
+/// The GenAI conventions' `gen_ai.client.token.usage` (`gen_ai_client_token_usage`): a request's
+/// input and output tokens, each a sample of the histogram.
+pub(crate) fn token_usage(provider_label: &str, model: &str, usage: &TokenUsage) {
+    let provider = provider_name(provider_label);
+    for (kind, tokens) in [
+        ("input", usage.prompt_tokens),
+        ("output", usage.completion_tokens),
+    ] {
+        metrics::histogram!(
+            "gen_ai_client_token_usage",
+            "gen_ai_operation_name" => "chat",
+            "gen_ai_provider_name" => provider,
+            "gen_ai_request_model" => model.to_owned(),
+            "gen_ai_token_type" => kind
+        )
+        .record(tokens as f64);
+    }
+}
+
 /// One agent call, from its first request to its typed answer or its failure.
 pub(crate) fn call(agent: AgentName, model: &str, outcome: &'static str, took: Duration) {
     let (agent, model) = (agent.as_str(), model.to_owned());

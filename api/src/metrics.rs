@@ -18,6 +18,12 @@ const SECONDS_BUCKETS: &[f64] = &[
     86400.0, 604800.0,
 ];
 
+/// Buckets of `gen_ai_client_token_usage`, as the GenAI conventions advise.
+const TOKEN_BUCKETS: &[f64] = &[
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0,
+    16777216.0, 67108864.0,
+];
+
 /// Installs the process' metrics recorder, once (later calls answer the same handle); `None` if
 /// another recorder was installed first.
 pub fn install() -> Option<&'static PrometheusHandle> {
@@ -26,6 +32,11 @@ pub fn install() -> Option<&'static PrometheusHandle> {
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
+                .ok()?
+                .set_buckets_for_metric(
+                    Matcher::Full("gen_ai_client_token_usage".into()),
+                    TOKEN_BUCKETS,
+                )
                 .ok()?;
             let handle = builder.install_recorder().ok()?;
             describe();
@@ -91,6 +102,14 @@ const FAMILIES: &[(&str, &str)] = &[
     (
         "travel_llm_calls_held_back_total",
         "Model requests held back for the provider's rate-limit budget.",
+    ),
+    (
+        "gen_ai_client_operation_duration_seconds",
+        "The GenAI conventions' gen_ai.client.operation.duration: one request to the model, by operation, provider and model (error_type when it failed).",
+    ),
+    (
+        "gen_ai_client_token_usage",
+        "The GenAI conventions' gen_ai.client.token.usage: the tokens of one request to the model, by operation, provider, model and token type (input, output).",
     ),
     (
         "duroxide_active_orchestrations",
