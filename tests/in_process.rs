@@ -718,6 +718,13 @@ async fn metrics_count_trips_agents_tokens_and_the_engine() {
     );
     // Counted when read: the parked trip's approval window is a timer in the engine's queue.
     assert!(value("duroxide_orchestrator_queue_depth") >= 1.0);
+    // The dashboard says what that queue holds, so a waiting trip's timer is not taken for work.
+    let (_, page) = service.get("/dashboard").await;
+    let page = page.as_str().unwrap();
+    assert!(
+        page.contains("each waiting trip's approval-window timer among them"),
+        "{page}"
+    );
     service.stop().await;
 }
 
