@@ -22,6 +22,12 @@ pub async fn agents_from_env() -> anyhow::Result<Agents> {
             let config = DemoModelConfig::from_env_with(var)
                 .map_err(anyhow::Error::msg)
                 .context("the demo model's settings")?;
+            if !config.faults.is_empty() {
+                tracing::warn!(
+                    faults = config.faults.len(),
+                    "DEMO_MODEL_FAULTS is set: the demo model will fail on purpose as it says"
+                );
+            }
             let demo = DemoModel::start(config)
                 .await
                 .context("the demo model could not start")?;
