@@ -277,11 +277,12 @@ async fn invalid_requests_get_clear_json_errors_and_start_nothing() {
         .post("/api/trips", &json!({"travelerName": "Ada"}))
         .await;
     assert_eq!(missing.status(), 422);
-    assert!(
-        missing.json::<Value>().await.unwrap()["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("preferences")
+    let missing: Value = missing.json().await.unwrap();
+    assert_eq!(missing["error"]["code"], "validation_failed", "{missing}");
+    assert_eq!(missing["error"]["fields"][0]["field"], "preferences");
+    assert_eq!(
+        missing["error"]["fields"][0]["message"],
+        "This field is required."
     );
 
     let malformed = service

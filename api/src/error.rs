@@ -340,7 +340,7 @@ fn field_error(text: &str) -> Option<FieldError> {
     } else if message.starts_with("unknown field") {
         let known = message.split_once("expected ").map_or("", |(_, k)| k);
         format!(
-            "Not a field of this request; the fields are {}.",
+            "Not a field of this request; expected {}.",
             known.replace('`', "")
         )
     } else if path.ends_with("Date")
