@@ -8,8 +8,11 @@
 //! traveller's words (vegetarian or vegan, step-free access, children; see `needs.rs`).
 //!
 //! Other OpenAI clients may use it too (`openai.rs`): `GET /v1/models`, errors in OpenAI's JSON
-//! shape, `stream: true` as Server-Sent Events, `tool_choice`, and a short plain answer to any
-//! request that is not one of the planner's agents.
+//! shape (a message's role or content, `temperature`, `top_p`, `stream`, `n`, the completion caps
+//! and `tool_choice` refused with 400 as OpenAI refuses them), `stream: true` as Server-Sent
+//! Events, `tool_choice`, `n` choices, `max_tokens` (a longer answer is cut and finishes
+//! `length`), and a short plain answer to any request that is not one of the planner's agents.
+//! Any model name is answered (the demo stands in for other providers in the tests).
 //!
 //! Tests and benchmarks use it as the LLM double: it records every request, can be slowed down,
 //! and injects [`Fault`]s (429 with `Retry-After`, 500, malformed JSON, schema-breaking replies,
@@ -474,7 +477,9 @@ async fn chat(
             None,
         );
     };
-    if let Some(refused) = openai::missing_parameter(&body) {
+    if let Some(refused) =
+        openai::missing_parameter(&body).or_else(|| openai::refused_parameter(&body))
+    {
         return refused;
     }
     let agent = agent_of(&body);
@@ -522,6 +527,7 @@ async fn chat(
             }
         }
     };
+    let completion = openai::shaped(&body, completion);
     let mut response = if body["stream"] == true {
         openai::stream(&body, &completion)
     } else {

@@ -74,6 +74,190 @@ pub(crate) fn missing_parameter(body: &Value) -> Option<Response> {
     }
 }
 
+/// The parameters OpenAI refuses with 400 that a client may send wrong: each message's role and
+/// content, `temperature`, `top_p`, `stream`, `n`, the completion caps and `tool_choice` (a tool
+/// that is not offered, or `required` with no tools). Checked after [`missing_parameter`].
+pub(crate) fn refused_parameter(body: &Value) -> Option<Response> {
+    let invalid = |param: &str, message: String, code: &str| {
+        Some(invalid_request(&message, Some(param), Some(code)))
+    };
+    for (i, message) in body["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let param = format!("messages[{i}]");
+        let role = message["role"].as_str().unwrap_or_default();
+        let content = &message["content"];
+        match role {
+            "system" | "developer" | "user" if content.is_null() => {
+                return invalid(
+                    &format!("{param}.content"),
+                    format!("Missing required parameter: '{param}.content'."),
+                    "missing_required_parameter",
+                );
+            }
+            "assistant" if content.is_null() && message["tool_calls"].is_null() => {
+                return invalid(
+                    &format!("{param}.content"),
+                    format!(
+                        "Invalid '{param}': an assistant message needs 'content' or 'tool_calls'."
+                    ),
+                    "invalid_value",
+                );
+            }
+            "tool" if !message["tool_call_id"].is_string() => {
+                return invalid(
+                    &format!("{param}.tool_call_id"),
+                    format!("Missing required parameter: '{param}.tool_call_id'."),
+                    "missing_required_parameter",
+                );
+            }
+            "system" | "developer" | "user" | "assistant" | "tool" => {}
+            other => {
+                return invalid(
+                    &format!("{param}.role"),
+                    format!(
+                        "Invalid value: '{other}'. Supported values are: 'system', 'developer', 'user', 'assistant' and 'tool'."
+                    ),
+                    "invalid_value",
+                );
+            }
+        }
+    }
+    for (param, low, high) in [("temperature", 0.0, 2.0), ("top_p", 0.0, 1.0)] {
+        match &body[param] {
+            Value::Null => {}
+            Value::Number(n) if n.as_f64().is_some_and(|v| (low..=high).contains(&v)) => {}
+            Value::Number(n) => {
+                let above = n.as_f64().is_some_and(|v| v > high);
+                let (side, code) = match above {
+                    true => ("above maximum", "decimal_above_max_value"),
+                    false => ("below minimum", "decimal_below_min_value"),
+                };
+                return invalid(
+                    param,
+                    format!(
+                        "Invalid '{param}': decimal {side} value. Expected a value <= {high} and >= {low}."
+                    ),
+                    code,
+                );
+            }
+            _ => {
+                return invalid(
+                    param,
+                    format!("Invalid type for '{param}': expected a decimal."),
+                    "invalid_type",
+                );
+            }
+        }
+    }
+    if !(body["stream"].is_null() || body["stream"].is_boolean()) {
+        return invalid(
+            "stream",
+            "Invalid type for 'stream': expected a boolean.".into(),
+            "invalid_type",
+        );
+    }
+    for param in ["n", "max_tokens", "max_completion_tokens"] {
+        match &body[param] {
+            Value::Null => {}
+            Value::Number(n) if n.as_u64().is_some_and(|v| v >= 1) => {}
+            _ => {
+                return invalid(
+                    param,
+                    format!("Invalid '{param}': expected an integer of at least 1."),
+                    "invalid_value",
+                );
+            }
+        }
+    }
+    if choices_asked(body) > 1 && body["stream"] == true {
+        return invalid(
+            "n",
+            "The demo model streams one choice: ask for n = 1 with stream.".into(),
+            "unsupported_value",
+        );
+    }
+    let offered: Vec<&str> = body["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["function"]["name"].as_str())
+        .collect();
+    match &body["tool_choice"] {
+        Value::Null => None,
+        Value::String(s) if s == "none" || s == "auto" => None,
+        Value::String(s) if s == "required" && offered.is_empty() => invalid(
+            "tool_choice",
+            "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.".into(),
+            "invalid_value",
+        ),
+        Value::String(s) if s == "required" => None,
+        Value::Object(o) => match o.get("function").and_then(|f| f["name"].as_str()) {
+            Some(name) if offered.contains(&name) => None,
+            Some(name) => invalid(
+                "tool_choice",
+                format!("Invalid value for 'tool_choice': no function named '{name}' was specified in the 'tools' parameter."),
+                "invalid_value",
+            ),
+            None => invalid(
+                "tool_choice",
+                "Missing required parameter: 'tool_choice.function.name'.".into(),
+                "missing_required_parameter",
+            ),
+        },
+        other => invalid(
+            "tool_choice",
+            format!("Invalid value for 'tool_choice': {other}."),
+            "invalid_value",
+        ),
+    }
+}
+
+/// How many choices the request asks for (`n`, 1 by default).
+pub(crate) fn choices_asked(body: &Value) -> usize {
+    body["n"].as_u64().map_or(1, |n| n.clamp(1, 128) as usize)
+}
+
+/// The completion as the request's caps shape it: a text answer longer than `max_tokens` (or
+/// `max_completion_tokens`, at four characters a token) is cut there and finishes `length`,
+/// and `n` choices come back, each the same answer.
+pub(crate) fn shaped(body: &Value, mut completion: Value) -> Value {
+    let cap = body["max_completion_tokens"]
+        .as_u64()
+        .or_else(|| body["max_tokens"].as_u64());
+    if let Some(cap) = cap {
+        let choice = &mut completion["choices"][0];
+        if let Some(text) = choice["message"]["content"].as_str() {
+            let allowed = (cap as usize).saturating_mul(4);
+            if text.chars().count() > allowed {
+                let cut: String = text.chars().take(allowed).collect();
+                choice["message"]["content"] = Value::String(cut);
+                choice["finish_reason"] = Value::String("length".into());
+                completion["usage"]["completion_tokens"] = json!(cap);
+                let prompt = completion["usage"]["prompt_tokens"].as_u64().unwrap_or(0);
+                completion["usage"]["total_tokens"] = json!(prompt + cap);
+            }
+        }
+    }
+    let n = choices_asked(body);
+    if n > 1 {
+        let first = completion["choices"][0].clone();
+        completion["choices"] = Value::Array(
+            (0..n)
+                .map(|index| {
+                    let mut choice = first.clone();
+                    choice["index"] = json!(index);
+                    choice
+                })
+                .collect(),
+        );
+    }
+    completion
+}
+
 /// `GET /v1/models`.
 pub(crate) async fn models() -> Json<Value> {
     Json(json!({"object": "list", "data": [model()]}))

@@ -225,3 +225,74 @@ async fn errors_have_openais_shape_and_name_the_parameter() {
         }
     }
 }
+
+#[tokio::test]
+async fn parameters_openai_refuses_are_refused_and_n_and_max_tokens_are_honoured() {
+    let (model, _) = start().await;
+    let http = travel_platform::http::shared_client();
+    let url = format!("{}/chat/completions", model.base_url());
+    let user = json!([{"role": "user", "content": "hi"}]);
+    let tools = json!([{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]);
+    for (body, param) in [
+        (
+            json!({"model": DEMO_MODEL_NAME, "messages": [{"role": "wizard", "content": "hi"}]}),
+            "messages[0].role",
+        ),
+        (
+            json!({"model": DEMO_MODEL_NAME, "messages": [{"role": "user"}]}),
+            "messages[0].content",
+        ),
+        (
+            json!({"model": DEMO_MODEL_NAME, "messages": user, "temperature": 5}),
+            "temperature",
+        ),
+        (
+            json!({"model": DEMO_MODEL_NAME, "messages": user, "stream": "yes"}),
+            "stream",
+        ),
+        (
+            json!({"model": DEMO_MODEL_NAME, "messages": user, "n": 0}),
+            "n",
+        ),
+        (
+            json!({"model": DEMO_MODEL_NAME, "messages": user, "tool_choice": "required"}),
+            "tool_choice",
+        ),
+        (
+            json!({"model": DEMO_MODEL_NAME, "messages": user, "tools": tools,
+                   "tool_choice": {"type": "function", "function": {"name": "book_all_hotels"}}}),
+            "tool_choice",
+        ),
+    ] {
+        let response = http.post(&url).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"]["type"], "invalid_request_error", "{error}");
+        assert_eq!(error["error"]["param"], param, "{error}");
+    }
+    // n choices, and a reply cut at max_tokens finishes `length`.
+    let answer: Value = http
+        .post(&url)
+        .json(&json!({"model": DEMO_MODEL_NAME, "messages": user, "n": 3, "max_tokens": 5}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let choices = answer["choices"].as_array().unwrap();
+    assert_eq!(choices.len(), 3, "{answer}");
+    for (i, choice) in choices.iter().enumerate() {
+        assert_eq!(choice["index"], i);
+        assert_eq!(choice["finish_reason"], "length", "{answer}");
+        assert!(
+            choice["message"]["content"]
+                .as_str()
+                .unwrap()
+                .chars()
+                .count()
+                <= 20
+        );
+    }
+    assert_eq!(answer["usage"]["completion_tokens"], 5);
+}
