@@ -200,20 +200,23 @@ impl AdminAccess {
     /// Whether `session` was opened by [`Self::open_session`] with this token and has not
     /// expired at `now`.
     pub fn session_is_open(&self, session: &str, now: u64) -> bool {
+        self.signed_expiry(session)
+            .is_some_and(|expires| now < expires)
+    }
+
+    /// The expiry of `session` when this token signed it (expired or not): a session that ran
+    /// out is an operator's, not a guess.
+    fn signed_expiry(&self, session: &str) -> Option<u64> {
         let mut parts = session.splitn(3, '.');
         let (Some(expires), Some(nonce), Some(signature)) =
             (parts.next(), parts.next(), parts.next())
         else {
-            return false;
+            return None;
         };
-        let Ok(expires) = expires.parse::<u64>() else {
-            return false;
-        };
-        let expected = self.session_signature(expires, nonce);
-        now < expires
-            && expected.is_some_and(|e| {
-                travel_platform::secret::constant_time_eq(e.as_bytes(), signature.as_bytes())
-            })
+        let expires = expires.parse::<u64>().ok()?;
+        let expected = self.session_signature(expires, nonce)?;
+        travel_platform::secret::constant_time_eq(expected.as_bytes(), signature.as_bytes())
+            .then_some(expires)
     }
 
     fn session_signature(&self, expires: u64, nonce: &str) -> Option<String> {
@@ -243,7 +246,9 @@ impl AdminAccess {
         }
         match credentials::cookie(headers, ADMIN_COOKIE) {
             Some(session) if self.session_is_open(session, unix_now()) => Verdict::Admitted,
-            // An expired or forged session counts as a wrong token.
+            // A session this token signed that ran out: sign in again (no guess).
+            Some(session) if self.signed_expiry(session).is_some() => Verdict::Wrong,
+            // A forged session counts as a wrong token.
             Some(_) => match self.check("", client) {
                 Verdict::Admitted => Verdict::Wrong,
                 other => other,
@@ -357,6 +362,38 @@ mod tests {
         assert_eq!(access.check("wrong", client(10)), Verdict::Wrong);
         assert!(matches!(
             access.check("wrong", client(10)),
+            Verdict::Refused { .. }
+        ));
+    }
+
+    #[test]
+    fn an_expired_session_is_not_a_guess_a_forged_one_is() {
+        let access = AdminAccess::new(Some(RIGHT.into()));
+        let expired = access.open_session(1_000).unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("{ADMIN_COOKIE}={expired}")).unwrap(),
+        );
+        // An operator's page polling with a session that ran out, for a long while.
+        for _ in 0..(GUESSES_PER_CLIENT * 3) {
+            assert_eq!(access.admits(&headers, client(5)), Verdict::Wrong);
+        }
+        assert_eq!(
+            access.check(RIGHT, client(5)),
+            Verdict::Admitted,
+            "not locked out"
+        );
+        // A forged one is counted.
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("{ADMIN_COOKIE}=99999999999.a.b")).unwrap(),
+        );
+        for _ in 0..GUESSES_PER_CLIENT {
+            assert_eq!(access.admits(&headers, client(6)), Verdict::Wrong);
+        }
+        assert!(matches!(
+            access.check(RIGHT, client(6)),
             Verdict::Refused { .. }
         ));
     }
