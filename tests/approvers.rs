@@ -97,6 +97,12 @@ async fn an_approver_reviews_asks_for_changes_and_approves_through_signed_links(
         "{page}"
     );
     assert!(page.contains(r#"id="decision""#) && page.contains(r#"id="ask-for-changes""#));
+    // The traveller's wishes and needs, to check the plan against.
+    assert!(page.contains("What the traveller asked for"), "{page}");
+    assert!(
+        page.contains("quiet beaches, seafood") && page.contains(r#"id="requirements">vegetarian"#),
+        "{page}"
+    );
     assert_eq!(service.trip(&id).await["status"], "awaiting_approval");
 
     // Tampered: another signature, another approver, another trip, another expiry.

@@ -38,6 +38,9 @@ struct ReviewPage {
     /// Why the link no longer acts, when it does not.
     why_not: Option<String>,
     plan: Option<PlanPresentation>,
+    /// What the traveller asked for, to check the plan against.
+    request: Option<travel_orchestration::TripRequest>,
+    request_title: &'static str,
     /// The review page offers other destinations in its changes form instead.
     plan_instead: bool,
     can_act: bool,
@@ -101,6 +104,8 @@ pub async fn review_page(
         why_not,
         other_destinations: plan.as_ref().map(other_destinations).unwrap_or_default(),
         plan: plan.as_ref().map(PlanPresentation::of),
+        request: plan.as_ref().map(|p| p.request.clone()),
+        request_title: "What the traveller asked for",
         plan_instead: false,
         revisions_left: left,
         link,
