@@ -971,6 +971,23 @@ async fn comments_and_reasons_follow_the_trip_requests_text_policy() {
         )
         .await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    // The browser's list of its trips says who, when and how much.
+    let (code, list) = service
+        .send(
+            Request::get("/trips")
+                .header(header::COOKIE, format!("tp_trip_{id}={token}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    let list = list.as_str().unwrap();
+    let total = trip_total(&service, &id).await;
+    assert!(
+        list.contains("Grace Hopper") && list.contains(", 2 days") && list.contains(&total),
+        "{list}"
+    );
+
     // Nothing was recorded: the trip still waits, and takes a clean answer.
     let (code, answered) = service
         .send(as_traveller(
@@ -1062,6 +1079,17 @@ async fn retried(service: &InProcess, id: &str, token: &str) -> String {
         .await;
     assert_eq!(code, StatusCode::ACCEPTED, "{again}");
     again["instanceId"].as_str().unwrap().to_owned()
+}
+
+/// The plan's total as the pages write it ("59.40 EUR").
+async fn trip_total(service: &InProcess, id: &str) -> String {
+    let (_, trip) = service.get(&format!("/api/trips/{id}")).await;
+    let total = &trip["progress"]["plan"]["total"];
+    format!(
+        "{:.2} {}",
+        total["amount"].as_f64().unwrap(),
+        total["currency"].as_str().unwrap()
+    )
 }
 
 /// The request a trip was started with, as the management API shows it.

@@ -668,14 +668,18 @@ pub async fn my_trips(State(state): State<WebState>, headers: HeaderMap) -> Resp
     let mut trips = Vec::new();
     for id in cookies::trip_ids(&headers) {
         if let Ok(status) = state.trips.status(&id).await {
-            trips.push(status);
+            let request = state.trips.input(&id).await.ok().map(|i| i.request);
+            trips.push((status, request));
         }
     }
-    trips.sort_by_key(|t| std::cmp::Reverse(t.created_at));
+    trips.sort_by_key(|(t, _)| std::cmp::Reverse(t.created_at));
     render(
         StatusCode::OK,
         &TripsPage {
-            trips: trips.iter().map(views::TripRow::new).collect(),
+            trips: trips
+                .iter()
+                .map(|(status, request)| views::TripRow::new(status, request.as_ref()))
+                .collect(),
         },
     )
 }

@@ -82,11 +82,32 @@ pub struct TripRow {
     pub destination: String,
     pub status: &'static str,
     pub status_label: &'static str,
+    /// Who it is for, when the request could be read.
+    pub traveller: String,
+    /// "from 2027-05-10, 4 days", or "4 days".
+    pub dates: String,
+    /// The plan's total in the budget's currency, once there is a plan.
+    pub total: String,
 }
 
 impl TripRow {
-    pub fn new(status: &TripStatus) -> Self {
+    pub fn new(status: &TripStatus, request: Option<&travel_orchestration::TripRequest>) -> Self {
         Self {
+            traveller: request
+                .map(|r| r.traveller_name.clone())
+                .unwrap_or_default(),
+            dates: request
+                .map(|r| match r.start_date {
+                    Some(start) => format!("from {start}, {} days", r.duration_days),
+                    None => format!("{} days", r.duration_days),
+                })
+                .unwrap_or_default(),
+            total: status
+                .progress
+                .as_ref()
+                .and_then(|p| p.plan.as_ref())
+                .map(|plan| plan.total.to_string())
+                .unwrap_or_default(),
             id: status.instance_id.clone(),
             created: status
                 .created_at
