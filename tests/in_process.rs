@@ -101,6 +101,16 @@ impl InProcess {
         pair.strip_prefix("tp_csrf=").unwrap().to_owned()
     }
 
+    /// A page's form posted by a browser holding `cookies`, with the form token `form`.
+    async fn post_form(&self, path: &str, cookies: &str, form: &str) -> axum::response::Response {
+        let request = Request::post(path)
+            .header(header::COOKIE, cookies)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!("csrf={form}")))
+            .unwrap();
+        self.app.clone().oneshot(request).await.unwrap()
+    }
+
     async fn stop(self) {
         self.running.engine.shutdown(Duration::from_secs(2)).await;
     }
@@ -582,17 +592,12 @@ async fn a_failed_trip_is_retried_from_its_last_good_step() {
     let (_, page) = service.get(&format!("/dashboard/instances/{failed}")).await;
     assert!(page.as_str().unwrap().contains(r#"id="retry""#));
     let response = service
-        .app
-        .clone()
-        .oneshot(
-            Request::post(format!("/dashboard/instances/{failed}/retry"))
-                .header(header::COOKIE, format!("tp_csrf={form}"))
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from(format!("csrf={form}")))
-                .unwrap(),
+        .post_form(
+            &format!("/dashboard/instances/{failed}/retry"),
+            &format!("tp_csrf={form}"),
+            &form,
         )
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let location = response.headers()[header::LOCATION].to_str().unwrap();
     let retried = location
@@ -802,17 +807,8 @@ async fn a_failed_trip_says_why_in_plain_words_and_can_be_tried_again() {
     assert!(page.contains("bar-failed") && page.contains("try-again"));
 
     let response = service
-        .app
-        .clone()
-        .oneshot(
-            Request::post(format!("/trips/{id}/again"))
-                .header(header::COOKIE, &cookies)
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from(format!("csrf={form}")))
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+        .post_form(&format!("/trips/{id}/again"), &cookies, &form)
+        .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let again = response.headers()[header::LOCATION].to_str().unwrap();
     let new_id = again.strip_prefix("/trips/").unwrap().to_owned();
@@ -884,34 +880,20 @@ async fn a_trip_an_operator_stopped_stays_stopped_whatever_the_reason_said() {
     assert!(page.contains("An operator stopped this trip."), "{page}");
     assert!(!page.contains("try-again"), "{page}");
     let response = service
-        .app
-        .clone()
-        .oneshot(
-            Request::post(format!("/trips/{id}/again"))
-                .header(header::COOKIE, &cookies)
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from(format!("csrf={form}")))
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+        .post_form(&format!("/trips/{id}/again"), &cookies, &form)
+        .await;
     assert_eq!(response.status(), StatusCode::CONFLICT);
     let (_, trip) = service.get(&format!("/api/trips/{id}")).await;
     assert!(trip["retriedBy"].is_null(), "no new trip: {trip}");
 
     // An operator still can, from the dashboard.
     let response = service
-        .app
-        .clone()
-        .oneshot(
-            Request::post(format!("/dashboard/instances/{id}/retry"))
-                .header(header::COOKIE, format!("tp_csrf={form}"))
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from(format!("csrf={form}")))
-                .unwrap(),
+        .post_form(
+            &format!("/dashboard/instances/{id}/retry"),
+            &format!("tp_csrf={form}"),
+            &form,
         )
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     service.stop().await;
 }

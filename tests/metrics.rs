@@ -5,6 +5,8 @@
 //!
 //! Its own test binary: the metrics recorder is the process'; no other test's trips count here.
 
+mod support;
+
 use std::io::Write;
 use std::time::Duration;
 
@@ -42,16 +44,7 @@ fn promtool() -> std::path::PathBuf {
 async fn prometheus_reads_the_metrics_and_they_add_up() {
     travel_api::metrics::install().expect("the only recorder of this test process");
     // SAFETY: the only test of this binary; nothing else reads the environment meanwhile.
-    unsafe {
-        for name in [
-            "OPENAI_API_KEY",
-            "OPENAI_BASE_URL",
-            "AZURE_OPENAI_ENDPOINT",
-            "DEMO_MODEL_URL",
-        ] {
-            std::env::remove_var(name);
-        }
-    }
+    unsafe { support::on_the_built_in_demo_model() };
     let data = tempfile::tempdir().unwrap();
     let args = ServeArgs::on_data_dir(data.path());
     let running = serve::start(&args, &args.tuning.tuning()).await.unwrap();

@@ -6,6 +6,8 @@
 //!
 //! Its own test binary: the LLM settings are read from the environment at start.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use travel_agents::AgentName;
@@ -54,16 +56,7 @@ fn destination_calls(running: &Running) -> usize {
 async fn a_retry_after_is_waited_out_durably_tries_do_not_multiply_and_out_of_quota_fails_at_once()
 {
     // SAFETY: the only test of this binary; nothing else reads the environment meanwhile.
-    unsafe {
-        for name in [
-            "OPENAI_API_KEY",
-            "OPENAI_BASE_URL",
-            "AZURE_OPENAI_ENDPOINT",
-            "DEMO_MODEL_URL",
-        ] {
-            std::env::remove_var(name);
-        }
-    }
+    unsafe { support::on_the_built_in_demo_model() };
     let data = tempfile::tempdir().unwrap();
     let running = start(data.path()).await;
     let demo = running.demo_model().expect("the demo model");

@@ -565,3 +565,21 @@ pub async fn form_token(service: &Service) -> (String, String) {
     let token = cookie.split_once('=').unwrap().1.to_owned();
     (cookie, token)
 }
+
+/// Unsets the settings that would point an in-process service at another model than its
+/// built-in demo model.
+///
+/// # Safety
+/// Changes the process' environment: only while no other thread reads it (a test binary's only
+/// test).
+pub unsafe fn on_the_built_in_demo_model() {
+    for name in [
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "AZURE_OPENAI_ENDPOINT",
+        "DEMO_MODEL_URL",
+    ] {
+        // SAFETY: as the caller promised.
+        unsafe { std::env::remove_var(name) };
+    }
+}
