@@ -10,10 +10,15 @@ use travel_agents::{
 };
 use travel_demo_model::{DemoModel, DemoModelConfig};
 
+/// A demo model that also answers the names the provider tests configure (an Azure deployment,
+/// a local server's model).
 pub async fn demo() -> DemoModel {
-    DemoModel::start(DemoModelConfig::default())
-        .await
-        .expect("demo model starts")
+    DemoModel::start(DemoModelConfig {
+        names: vec!["travel-gpt4o".into(), "llama3.1:8b".into()],
+        ..Default::default()
+    })
+    .await
+    .expect("demo model starts")
 }
 
 pub fn client(settings: LlmSettings) -> LlmClient {

@@ -96,24 +96,43 @@ pub fn itinerary(brief: &DestinationBrief) -> Itinerary {
         .feedback
         .as_ref()
         .map_or(0, |f| f.revision.saturating_sub(1)) as usize;
-    let pick = |list: &[Activity], n: u32| list[(n as usize - 1 + shift) % list.len()].clone();
+    let city = &brief.destination.name;
+    // The k-th use of a slot (0 first): the next activity not yet done, or time of one's own
+    // once the slot's activities have all been used (nothing is done twice).
+    let pick = |list: &[Activity], slot: &str, k: u32| match list.get(k as usize) {
+        Some(_) => list[(k as usize + shift) % list.len()].clone(),
+        None => free_time(city, slot),
+    };
+    // "One free afternoon": the second day's (or the only day's).
+    let free_afternoon = needs.free_afternoon.then_some(days.min(2));
     let days = (1..=days)
         .map(|n| {
             let mut activities = Vec::new();
             if n > 1 {
-                activities.push(pick(&mornings, n));
+                activities.push(pick(&mornings, "morning", n - 2));
             }
-            activities.push(pick(&afternoons, n));
+            if free_afternoon == Some(n) {
+                activities.push(free_time(city, "afternoon"));
+            } else {
+                activities.push(pick(&afternoons, "afternoon", n - 1));
+            }
             if n < days || days == 1 {
-                activities.push(pick(&evenings, n));
+                activities.push(pick(&evenings, "evening", n - 1));
             }
-            if activities.len() < 2 {
-                activities.insert(0, pick(&mornings, n));
-            }
-            let theme = match n {
-                1 => format!("Arrival and first look at {}", brief.destination.name),
-                n if n == days => "Last sights and departure".to_owned(),
-                _ => format!("{} and {}", activities[0].location, activities[1].location),
+            let mut places: Vec<&str> = activities
+                .iter()
+                .filter(|a| {
+                    !["Free morning", "Free afternoon", "Free evening"].contains(&a.name.as_str())
+                })
+                .map(|a| a.location.as_str())
+                .collect();
+            places.dedup();
+            let theme = match (n, places.as_slice()) {
+                (1, _) => format!("Arrival and first look at {city}"),
+                (n, _) if n == days => "Last sights and departure".to_owned(),
+                (_, []) => format!("Time of your own in {city}"),
+                (_, [one]) => format!("{one} and time of your own"),
+                (_, [first, second, ..]) => format!("{first} and {second}"),
             };
             ItineraryDay {
                 day: n,
@@ -127,6 +146,19 @@ pub fn itinerary(brief: &DestinationBrief) -> Itinerary {
         destination: brief.destination.name.clone(),
         days,
         exchange_rates: Vec::new(),
+    }
+}
+
+/// Time of one's own in `city` for a slot of the day (`morning`, `afternoon`, `evening`).
+fn free_time(city: &str, slot: &str) -> Activity {
+    Activity {
+        time_slot: time_slot(slot),
+        name: format!("Free {slot}"),
+        description: format!(
+            "Time of your own in {city}: rest, wander, or go back to a favourite place from the days before."
+        ),
+        location: city.to_owned(),
+        estimated_cost: Cost::Free,
     }
 }
 
@@ -379,7 +411,7 @@ mod tests {
             for r in &tips.restaurants {
                 assert!(
                     needs.may_eat(&r.signature_dish)
-                        || r.signature_dish.starts_with("Ask for the vegetarian"),
+                        || r.signature_dish.starts_with("vegetarian dishes"),
                     "{}: {}",
                     place.name,
                     r.signature_dish
@@ -426,6 +458,48 @@ mod tests {
             tips.restaurants
         );
         assert!(tips.insider_tips[0].contains("vegetarian"));
+    }
+
+    #[test]
+    fn nothing_is_done_twice_and_a_free_afternoon_asked_for_is_free() {
+        for place in catalogue::places() {
+            let mut long = brief(&place.name, "");
+            long.traveller.duration_days = 9;
+            let plan = itinerary(&long);
+            let mut done: Vec<&str> = plan
+                .days
+                .iter()
+                .flat_map(|d| &d.activities)
+                .map(|a| a.name.as_str())
+                .filter(|n| !n.starts_with("Free "))
+                .collect();
+            let count = done.len();
+            done.sort_unstable();
+            done.dedup();
+            assert_eq!(done.len(), count, "{}: {done:?}", place.name);
+            assert!(plan.problems(9).is_empty(), "{:?}", plan.problems(9));
+        }
+        let mut revised = brief("Lisbon", "");
+        revised.feedback = Some(travel_agents::ReviewerFeedback {
+            revision: 2,
+            comments: Some("Keep one free afternoon, please".into()),
+        });
+        let plan = itinerary(&revised);
+        let afternoons: Vec<&str> = plan
+            .days
+            .iter()
+            .flat_map(|d| &d.activities)
+            .filter(|a| a.time_slot == TimeSlot::Afternoon)
+            .map(|a| a.name.as_str())
+            .collect();
+        assert_eq!(
+            afternoons
+                .iter()
+                .filter(|n| **n == "Free afternoon")
+                .count(),
+            1,
+            "{afternoons:?}"
+        );
     }
 
     #[test]

@@ -12,7 +12,9 @@
 //! and `tool_choice` refused with 400 as OpenAI refuses them), `stream: true` as Server-Sent
 //! Events, `tool_choice`, `n` choices, `max_tokens` (a longer answer is cut and finishes
 //! `length`), and a short plain answer to any request that is not one of the planner's agents.
-//! Any model name is answered (the demo stands in for other providers in the tests).
+//! It answers the model `demo` and the names it is told to serve besides (`DEMO_MODEL_NAMES`, or
+//! [`DemoModelConfig::names`] where tests let it stand in for other providers); any other model, or
+//! Azure deployment, is answered 404 `model_not_found` (`DeploymentNotFound`) as they are.
 //!
 //! Tests and benchmarks use it as the LLM double: it records every request, can be slowed down,
 //! and injects [`Fault`]s (429 with `Retry-After`, 500, malformed JSON, schema-breaking replies,
@@ -34,6 +36,7 @@ mod faults;
 mod needs;
 mod openai;
 mod rate_limit;
+mod schema_answer;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -67,11 +70,14 @@ pub struct DemoModelConfig {
     pub faults: Vec<FaultRule>,
     /// Requests and tokens a minute (none: no limit).
     pub rate_limit: RateLimit,
+    /// Model (or Azure deployment) names served besides [`DEMO_MODEL_NAME`].
+    pub names: Vec<String>,
 }
 
 impl DemoModelConfig {
     /// Reads `DEMO_MODEL_LATENCY_MS`, `DEMO_MODEL_FAULTS` (a JSON list of fault rules),
-    /// `DEMO_MODEL_REQUESTS_PER_MINUTE` and `DEMO_MODEL_TOKENS_PER_MINUTE`.
+    /// `DEMO_MODEL_REQUESTS_PER_MINUTE`, `DEMO_MODEL_TOKENS_PER_MINUTE` and `DEMO_MODEL_NAMES`
+    /// (comma-separated).
     pub fn from_env_with(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let latency = match var("DEMO_MODEL_LATENCY_MS").filter(|v| !v.trim().is_empty()) {
             Some(ms) => Duration::from_millis(
@@ -103,10 +109,18 @@ impl DemoModelConfig {
             requests_per_minute: per_minute("DEMO_MODEL_REQUESTS_PER_MINUTE")?,
             tokens_per_minute: per_minute("DEMO_MODEL_TOKENS_PER_MINUTE")?,
         };
+        let names = var("DEMO_MODEL_NAMES")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect();
         Ok(Self {
             latency,
             faults,
             rate_limit,
+            names,
         })
     }
 }
@@ -153,6 +167,8 @@ struct DemoState {
     received: Mutex<Received>,
     /// `None`: no rate limit.
     budgets: Mutex<Option<rate_limit::Budgets>>,
+    /// The model names it answers, its own first.
+    names: Vec<String>,
 }
 
 /// What the demo model received: counts of every request, the latest ones whole.
@@ -193,6 +209,9 @@ impl DemoState {
                     .is_set()
                     .then(|| rate_limit::Budgets::new(config.rate_limit)),
             ),
+            names: std::iter::once(DEMO_MODEL_NAME.to_owned())
+                .chain(config.names)
+                .collect(),
             ..Default::default()
         })
     }
@@ -318,12 +337,29 @@ fn router(state: Arc<DemoState>) -> Router {
         .route("/demo/latency", put(set_latency))
         .route("/demo/rate-limit", put(set_rate_limit))
         .route("/demo/requests", get(received))
-        .route("/v1/models", get(openai::models))
-        .route("/v1/models/{model}", get(openai::one_model))
+        .route("/v1/models", get(models))
+        .route("/v1/models/{model}", get(one_model))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(openai::unknown_url)
         .method_not_allowed_fallback(openai::method_not_allowed)
         .with_state(state)
+}
+
+/// `GET /v1/models`.
+async fn models(State(state): State<Arc<DemoState>>) -> Json<Value> {
+    Json(openai::models(&state.names))
+}
+
+/// `GET /v1/models/{model}`.
+async fn one_model(
+    State(state): State<Arc<DemoState>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    if state.names.contains(&id) {
+        Json(openai::model(&id)).into_response()
+    } else {
+        openai::unknown_model(&id, false, &state.names)
+    }
 }
 
 #[derive(Deserialize)]
@@ -481,6 +517,15 @@ async fn chat(
         openai::missing_parameter(&body).or_else(|| openai::refused_parameter(&body))
     {
         return refused;
+    }
+    // Azure names the deployment in the path; the others, the model in the body.
+    let deployment = uri
+        .path()
+        .strip_prefix("/openai/deployments/")
+        .and_then(|rest| rest.split('/').next());
+    let model = deployment.or(body["model"].as_str()).unwrap_or_default();
+    if !state.names.iter().any(|n| n == model) {
+        return openai::unknown_model(model, deployment.is_some(), &state.names);
     }
     let agent = agent_of(&body);
     state

@@ -5,22 +5,35 @@
 
 /// Words that name meat or fish in a dish or an activity.
 const MEAT_OR_FISH: &[&str] = &[
+    "alpaca",
     "anchovies",
     "anchovy",
+    "arctic char",
     "bacon",
     "beef",
     "bifana",
+    "boat noodles",
+    "bobotie",
+    "bun cha",
     "burger",
-    "arctic char",
+    "campechanos",
+    "carnivore",
+    "ceviche",
     "chicken",
+    "chorizo",
     "clam",
     "cod",
     "crab",
+    "cuy",
     "duck",
+    "escamoles",
     "fish",
     "game",
     "goose",
+    "gumbo",
+    "hake",
     "ham",
+    "hawawshi",
     "hot dog",
     "kebab",
     "köfte",
@@ -28,21 +41,40 @@ const MEAT_OR_FISH: &[&str] = &[
     "langoustine",
     "lobster",
     "meat",
+    "mechoui",
+    "nasi campur",
+    "nyama",
     "octopus",
     "oyster",
+    "pastilla",
+    "pastor",
+    "picanha",
+    "pig",
+    "pla",
+    "po-boy",
     "pork",
     "prawn",
     "prego",
+    "pylsur",
+    "rib",
     "salmon",
     "sardine",
+    "satay",
+    "sate",
     "sausage",
     "seafood",
     "shrimp",
+    "snail",
     "steak",
+    "suadero",
     "sushi",
     "tartare",
+    "tiger pie",
+    "tilapia",
     "tuna",
+    "turtle",
     "veal",
+    "yukhoe",
 ];
 
 /// Words that name animal products a vegan leaves out (beside meat and fish).
@@ -85,6 +117,8 @@ pub struct Needs {
     pub vegan: bool,
     pub step_free: bool,
     pub children: bool,
+    /// Asked for an afternoon of their own ("one free afternoon").
+    pub free_afternoon: bool,
 }
 
 impl Needs {
@@ -104,6 +138,13 @@ impl Needs {
                 "no stairs",
             ]),
             children: says(&["child", "kids", "kid ", "toddler", "family", "baby"]),
+            free_afternoon: says(&[
+                "free afternoon",
+                "afternoon off",
+                "afternoon to ourselves",
+                "afternoon to myself",
+                "free time",
+            ]),
         }
     }
 
@@ -123,10 +164,11 @@ impl Needs {
             && !(self.children && has(NOT_FOR_CHILDREN))
     }
 
-    /// What to order where the signature dish does not suit the traveller.
+    /// What to order where the signature dish does not suit the traveller: a dish's name, as the
+    /// plan reads "order the …".
     pub fn instead_of(&self, dish: &str) -> String {
         let diet = if self.vegan { "vegan" } else { "vegetarian" };
-        format!("Ask for the {diet} dishes (the house signature, {dish}, is not {diet})")
+        format!("{diet} dishes (not the house signature, {dish}, which is not {diet})")
     }
 
     /// Tips for the needs the traveller named.
@@ -172,6 +214,55 @@ fn contains_word(text: &str, word: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// The catalogue's signature dishes a vegetarian may be sent to.
+    const VEGETARIAN_DISHES: &[&str] = &[
+        "Pastel de Belém custard tart",
+        "Apple strudel and Czech breakfasts in a 1902 Art Nouveau café",
+        "Seasonal Czech tasting menu with foraged ingredients",
+        "Cheese fondue and raclette",
+        "Seasonal dishes and homemade desserts in a 17th-century hamlet",
+        "Traditional fondue in one of the village's oldest restaurants",
+        "Pistachio baklava",
+        "Regional stews and stuffed vegetables from across Anatolia",
+        "Aubergine börek in a turquoise-tiled dining room above the bazaar",
+        "Tasting menu of Anatolian ingredients with a rooftop view",
+        "Hōrai soba, stacked bowls of buckwheat noodles, from a shop founded in 1465",
+        "Omen udon with seasonal vegetables and a sesame dipping broth",
+        "Yudōfu simmered tofu set, served since 1635",
+        "Seasonal kaiseki tasting menu by Yoshihiro Murata",
+        "Matcha jelly and matcha parfait",
+        "Pad thai wrapped in a thin egg omelette, served since 1966",
+        "Egg coffee (cà phê trứng)",
+        "Tasting menu combining French technique with Indonesian ingredients",
+        "Pyongyang naengmyeon cold buckwheat noodles, served since 1946",
+        "Korean tasting menu that helped define 'new Korean' cuisine",
+        "Seasonal French tasting menu",
+        "Pan-African set menu with drumming and dance",
+        "Koshary with spicy tomato sauce and garlic vinegar",
+        "Ful medames and ta'ameya (Egyptian falafel)",
+        "Mint tea and shisha in a café open since 1797",
+        "Pan-Asian and African dishes in a garden setting",
+        "Multi-course rooftop Swahili tasting menu at sunset",
+        "Fresh juices and breakfast bowls by the beach",
+        "Enchiladas in a tiled dining room open since 1912",
+        "Mole madre, aged for over a thousand days",
+        "Beignets with café au lait",
+        "Tapas and homemade pasta",
+        "Novo-Andean tasting menu in a glass box in a colonial courtyard",
+        "Big breakfasts and soups",
+        "Fugazzeta pizza, served since 1934",
+        "Mozzarella pizza by the slice with fainá",
+        "Chocolate con churros",
+        "Pastries and coffee in an 1894 Belle Époque tearoom",
+        "Tasting menu of Colombian Caribbean ingredients",
+        "Colombian tasting menu in a colonial house",
+        "Peter Gilmore's seasonal tasting menu with Opera House views",
+        "Native ingredients in the Opera House's smallest sail",
+        "Seasonal local produce by chef Josh Emett",
+        "'Trust the Chef' tasting menu with Pinot Noir",
+        "Dulce de leche ice cream and hot chocolate",
+    ];
+
     #[test]
     fn needs_are_read_from_the_travellers_words() {
         let needs = Needs::read("Vegetarian; travelling with two children, wheelchair user");
@@ -192,6 +283,26 @@ mod tests {
         let vegan = Needs::read("vegan");
         assert!(!vegan.may_eat("Cheese fondue and raclette"));
         assert!(vegan.may_eat("Yudōfu simmered tofu set"));
+        assert!(!needs.may_eat("Babi guling spit-roast suckling pig with crackling"));
+        assert!(!needs.may_do("Taco crawl: tacos al pastor, suadero and campechanos"));
+        assert_eq!(
+            format!("order the {}", needs.instead_of("Camel burger")),
+            "order the vegetarian dishes (not the house signature, Camel burger, which is not vegetarian)"
+        );
+    }
+
+    /// Every signature dish of the catalogue a vegetarian may be sent to, read by hand: a dish
+    /// added to the catalogue is checked here.
+    #[test]
+    fn the_catalogues_vegetarian_dishes_are_vegetarian() {
+        let needs = Needs::read("vegetarian");
+        let dishes: Vec<&str> = crate::catalogue::places()
+            .iter()
+            .flat_map(|p| &p.restaurants)
+            .map(|r| r.signature_dish.as_str())
+            .filter(|d| needs.may_eat(d))
+            .collect();
+        assert_eq!(dishes, VEGETARIAN_DISHES);
     }
 
     #[test]

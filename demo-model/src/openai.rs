@@ -4,12 +4,12 @@
 //! the agents', and streaming as Server-Sent Events chunks (`stream: true`).
 
 use axum::Json;
-use axum::extract::{OriginalUri, Path};
+use axum::extract::OriginalUri;
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::DEMO_MODEL_NAME;
+use crate::schema_answer;
 
 /// An error as OpenAI writes it: `{"error": {"message", "type", "param", "code"}}`.
 pub(crate) fn error(
@@ -258,30 +258,34 @@ pub(crate) fn shaped(body: &Value, mut completion: Value) -> Value {
     completion
 }
 
-/// `GET /v1/models`.
-pub(crate) async fn models() -> Json<Value> {
-    Json(json!({"object": "list", "data": [model()]}))
+/// The body of `GET /v1/models`.
+pub(crate) fn models(names: &[String]) -> Value {
+    json!({"object": "list", "data": names.iter().map(|n| model(n)).collect::<Vec<_>>()})
 }
 
-/// `GET /v1/models/{model}`.
-pub(crate) async fn one_model(Path(id): Path<String>) -> Response {
-    if id == DEMO_MODEL_NAME {
-        Json(model()).into_response()
-    } else {
-        error(
-            StatusCode::NOT_FOUND,
-            "invalid_request_error",
-            &format!(
-                "The model '{id}' does not exist; this demo model serves '{DEMO_MODEL_NAME}'."
-            ),
-            Some("model"),
-            Some("model_not_found"),
-        )
+pub(crate) fn model(name: &str) -> Value {
+    json!({"id": name, "object": "model", "created": 1_735_689_600, "owned_by": "travel-planner"})
+}
+
+/// A model (or an Azure deployment) the demo model does not serve: 404, as OpenAI and Azure
+/// answer it.
+pub(crate) fn unknown_model(name: &str, deployment: bool, served: &[String]) -> Response {
+    let served = served.join("', '");
+    if deployment {
+        let body = json!({"error": {"code": "DeploymentNotFound", "message": format!(
+            "The API deployment '{name}' for this resource does not exist; this demo model serves '{served}'."
+        )}});
+        return (StatusCode::NOT_FOUND, Json(body)).into_response();
     }
-}
-
-fn model() -> Value {
-    json!({"id": DEMO_MODEL_NAME, "object": "model", "created": 1_735_689_600, "owned_by": "travel-planner"})
+    error(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        &format!(
+            "The model `{name}` does not exist or you do not have access to it; this demo model serves '{served}'."
+        ),
+        Some("model"),
+        Some("model_not_found"),
+    )
 }
 
 /// Any path the demo model does not serve.
@@ -346,7 +350,16 @@ pub(crate) fn plain_answer(body: &Value) -> (Value, &'static str, String) {
         _ => None,
     };
     if let Some(name) = forced {
-        let call = json!({"id": "call_demo_0", "type": "function", "function": {"name": name, "arguments": "{}"}});
+        // Arguments that follow the tool's parameters, as a strict tool's always do.
+        let parameters = body["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| t["function"]["name"] == name.as_str())
+            .map(|t| &t["function"]["parameters"])
+            .filter(|p| !p.is_null());
+        let arguments = parameters.map_or_else(|| json!({}), schema_answer::example);
+        let call = json!({"id": "call_demo_0", "type": "function", "function": {"name": name, "arguments": arguments.to_string()}});
         let message = json!({"role": "assistant", "content": null, "tool_calls": [call]});
         return (message, "tool_calls", String::new());
     }
@@ -359,11 +372,19 @@ pub(crate) fn plain_answer(body: &Value) -> (Value, &'static str, String) {
         })
         .unwrap_or_default();
     let asked: String = asked.chars().take(120).collect();
-    let text = format!(
+    let prose = format!(
         "This is travel-planner's demo model. It plans trips for the service's own agents \
          (destination, itinerary, local tips) from a built-in catalogue and knows nothing else; \
          configure a real model to chat. You wrote: \"{asked}\""
     );
+    // A response format is followed: JSON of the schema asked for, or a JSON object.
+    let text = match body["response_format"]["type"].as_str() {
+        Some("json_schema") => {
+            schema_answer::example(&body["response_format"]["json_schema"]["schema"]).to_string()
+        }
+        Some("json_object") => json!({"message": prose}).to_string(),
+        _ => prose,
+    };
     let message = json!({"role": "assistant", "content": text});
     (message, "stop", text)
 }

@@ -296,3 +296,75 @@ async fn parameters_openai_refuses_are_refused_and_n_and_max_tokens_are_honoured
     }
     assert_eq!(answer["usage"]["completion_tokens"], 5);
 }
+
+#[tokio::test]
+async fn an_unknown_model_is_not_found_and_any_schema_asked_for_is_followed() {
+    let (model, _) = start().await;
+    let http = travel_platform::http::shared_client();
+    let user = json!([{"role": "user", "content": "Where should I go?"}]);
+    let post = |path: &str, body: Value| {
+        http.post(format!("http://{}{path}", model.addr()))
+            .json(&body)
+            .send()
+    };
+    // Another model, or another Azure deployment, is not answered as if it were this one.
+    let unknown = post(
+        "/v1/chat/completions",
+        json!({"model": "gpt-4o", "messages": user}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let body: Value = unknown.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "model_not_found", "{body}");
+    let deployment = post(
+        "/openai/deployments/elsewhere/chat/completions?api-version=2024-10-21",
+        json!({"model": DEMO_MODEL_NAME, "messages": user}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(deployment.status(), 404);
+    let body: Value = deployment.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "DeploymentNotFound", "{body}");
+
+    // A strict tool the model must call gets the arguments its parameters require.
+    let weather = json!({"type": "object", "properties": {"city": {"type": "string"},
+        "days": {"type": "integer", "minimum": 1, "maximum": 7}}, "required": ["city", "days"],
+        "additionalProperties": false});
+    let answer: Value = post("/v1/chat/completions", json!({"model": DEMO_MODEL_NAME, "messages": user,
+        "tools": [{"type": "function", "function": {"name": "forecast", "strict": true, "parameters": weather}}],
+        "tool_choice": "required"}))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let call = &answer["choices"][0]["message"]["tool_calls"][0]["function"];
+    assert_eq!(call["name"], "forecast");
+    let arguments: Value = serde_json::from_str(call["arguments"].as_str().unwrap()).unwrap();
+    assert!(arguments["city"].is_string(), "{arguments}");
+    assert!(
+        (1..=7).contains(&arguments["days"].as_i64().unwrap()),
+        "{arguments}"
+    );
+
+    // A strict JSON schema that is not one of the planner's gets JSON of that schema, not prose.
+    let schema = json!({"type": "object", "properties": {"city": {"type": "string"},
+        "reasons": {"type": "array", "items": {"type": "string"}}},
+        "required": ["city", "reasons"], "additionalProperties": false});
+    let answer: Value = post("/v1/chat/completions", json!({"model": DEMO_MODEL_NAME, "messages": user,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "pick", "strict": true, "schema": schema}}}))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let content: Value =
+        serde_json::from_str(answer["choices"][0]["message"]["content"].as_str().unwrap())
+            .expect("the content is JSON");
+    assert!(
+        content["city"].is_string() && content["reasons"].is_array(),
+        "{content}"
+    );
+    assert_eq!(content.as_object().unwrap().len(), 2, "{content}");
+}
