@@ -73,7 +73,8 @@ enum InstancesCommand {
         #[arg(long, default_value = "terminated from the command line")]
         reason: String,
     },
-    /// Delete an instance's workflow state (a running one only with --force).
+    /// Delete an instance: its saved plans, its workflow state and history (a running one only
+    /// with --force).
     Purge {
         /// The instance (trip) id, `trip-...`.
         id: String,
@@ -157,9 +158,11 @@ pub async fn run(args: InstancesArgs) -> anyhow::Result<()> {
             })
         }
         InstancesCommand::Purge { id, force } => {
-            trips.purge(&id, force).await?;
-            let answer = serde_json::json!({"instanceId": id, "purged": true});
-            output(json, &answer, || format!("{id} purged"))
+            let documents = trips.purge(&id, force).await?;
+            let answer = serde_json::json!({"instanceId": id, "purged": true, "planDocumentsDeleted": documents});
+            output(json, &answer, || {
+                format!("{id} purged, with {documents} saved plan document(s)")
+            })
         }
     }
 }

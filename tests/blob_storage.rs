@@ -173,6 +173,15 @@ async fn saving_the_same_revision_twice_leaves_one_blob_of_each_and_never_clobbe
     ));
     assert_eq!(blobs.load(&id, None).await.unwrap().unwrap(), plan);
     assert_eq!(list_blobs(&endpoint, &container).await.len(), 2);
+
+    // A purge deletes the trip's plan documents, and only them.
+    let mut another = plan.clone();
+    another.instance_id = format!("{id}x");
+    blobs.save(&another).await.unwrap();
+    assert_eq!(blobs.delete(&id).await.unwrap(), 2);
+    assert!(blobs.load(&id, None).await.unwrap().is_none());
+    assert_eq!(list_blobs(&endpoint, &container).await.len(), 2);
+    assert_eq!(blobs.delete(&id).await.unwrap(), 0, "deleted already");
 }
 
 #[tokio::test]

@@ -185,6 +185,16 @@ async fn operators_list_inspect_raise_terminate_and_purge() {
         .await
         .unwrap();
     assert_eq!(purged.status(), 200);
+    let purged: Value = purged.json().await.unwrap();
+    assert_eq!(purged["planDocumentsDeleted"], 2, "{purged}");
+    assert!(
+        !data.path().join("plans").join(&a).exists(),
+        "the saved plan is deleted with the trip"
+    );
+    assert!(
+        data.path().join("plans").join(&b).exists(),
+        "only that trip's"
+    );
     assert_eq!(service.get(&format!("/api/trips/{a}")).await.status(), 404);
 
     // Unknown ids.
@@ -536,7 +546,8 @@ async fn the_instances_command_lists_shows_and_acts_on_the_same_store() {
     let (ok, out) = instances(data.path(), &["terminate", &id]);
     assert!(!ok && out.contains("already finished"), "{out}");
     let (ok, out) = instances(data.path(), &["purge", &id]);
-    assert!(ok, "{out}");
+    assert!(ok && out.contains("with 2 saved plan document(s)"), "{out}");
+    assert!(!data.path().join("plans").join(&id).exists());
     assert_eq!(service.get(&format!("/api/trips/{id}")).await.status(), 404);
 }
 

@@ -105,6 +105,8 @@ pub struct Terminated {
 pub struct Purged {
     pub instance_id: String,
     pub purged: bool,
+    /// The saved plan documents deleted with it (the JSON and Markdown of each revision).
+    pub plan_documents_deleted: u32,
 }
 
 async fn terminate(
@@ -153,9 +155,10 @@ async fn purge(
     Path(id): Path<String>,
     Query(q): Query<PurgeQuery>,
 ) -> Result<Json<Purged>, ApiError> {
-    state.trips.purge(&id, q.force).await?;
+    let documents = state.trips.purge(&id, q.force).await?;
     Ok(Json(Purged {
         instance_id: id,
         purged: true,
+        plan_documents_deleted: documents,
     }))
 }

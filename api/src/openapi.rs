@@ -299,7 +299,7 @@ fn management(doc: &mut Doc) {
     let e409 = doc.error("Still running (purge with force=true)");
     let purged = doc.schema::<crate::management::Purged>();
     doc.op("delete", "/api/instances/{instance_id}", json!({
-        "summary": "Purge an instance's workflow state (saved plans stay)",
+        "summary": "Purge an instance: its saved plans, then its workflow state and history",
         "operationId": "purgeInstance", "security": security,
         "parameters": [id_param(), query("force", json!({"type": "boolean"}), "Purge a running instance too (it is terminated first).")],
         "responses": {"200": json_response("Purged", purged), "401": e401.clone(), "429": e429.clone(), "404": e404.clone(), "409": e409}

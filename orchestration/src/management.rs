@@ -29,7 +29,8 @@ pub struct InstanceSummary {
     pub destination: Option<String>,
     pub created_at: Option<DateTime<Utc>>,
     pub updated_at: Option<DateTime<Utc>>,
-    /// Updated minus created.
+    /// How long the trip has taken: from its start to its end once it has ended, to now while
+    /// it plans, waits for approval or books.
     pub duration_ms: Option<u64>,
     /// Tokens its agents spent so far (absent before the first agent finished).
     pub tokens: Option<u64>,
@@ -95,6 +96,7 @@ pub struct InstanceDetail {
     pub output: Option<Value>,
     pub custom_status: Option<Value>,
     pub error: Option<String>,
+    /// Every step, with those of earlier plan revisions ("Itinerary (revision 1)").
     pub timeline: Vec<TimelineRow>,
     /// Tokens used by the instance's agents (reused answers of a retried trip excluded).
     pub tokens: TokenUsage,
@@ -134,7 +136,10 @@ impl From<TripRow> for InstanceSummary {
     fn from(row: TripRow) -> Self {
         InstanceSummary {
             duration_ms: match (row.created_at, row.updated_at) {
-                (Some(c), Some(u)) => Some((u - c).num_milliseconds().max(0) as u64),
+                (Some(c), Some(u)) => {
+                    let end = if row.state.is_final() { u } else { Utc::now() };
+                    Some((end - c).num_milliseconds().max(0) as u64)
+                }
                 _ => None,
             },
             instance_id: row.instance_id,
@@ -301,8 +306,9 @@ impl Trips {
         Ok(())
     }
 
-    /// Deletes an instance's workflow state (saved plans stay). A running one only with `force`.
-    pub async fn purge(&self, instance_id: &str, force: bool) -> Result<(), ManagementError> {
+    /// Deletes an instance: its saved plans, then its workflow state. A running one only with
+    /// `force` (it is terminated first). Answers how many plan documents were deleted.
+    pub async fn purge(&self, instance_id: &str, force: bool) -> Result<u32, ManagementError> {
         let status = self.status(instance_id).await?;
         if !status.status.is_final() {
             if !force {
@@ -313,12 +319,24 @@ impl Trips {
                 .await
                 .map_err(TripError::from)?;
         }
+        // The plans first: should their store be out, nothing is purged and the purge can be
+        // asked again.
+        let documents = self
+            .plans()
+            .delete(instance_id)
+            .await
+            .map_err(TripError::from)?;
         self.client()
             .delete_instance(instance_id, force)
             .await
             .map_err(TripError::from)?;
-        tracing::info!(instance_id, force, "instance purged by an operator");
-        Ok(())
+        tracing::info!(
+            instance_id,
+            force,
+            documents,
+            "instance purged by an operator"
+        );
+        Ok(documents)
     }
 }
 /// One event of a history as the operator reads it: its type, time, name and payload.
@@ -392,7 +410,8 @@ fn detail_from(
         i.approval_token_sha256 = "(hidden)".into();
         serde_json::to_value(i).unwrap_or(Value::Null)
     });
-    let timeline = crate::timeline::timeline(history, row.state.is_final(), Utc::now());
+    let timeline =
+        crate::timeline::timeline_with_revisions(history, row.state.is_final(), Utc::now());
     InstanceDetail {
         runtime_status: runtime_status.to_owned(),
         input,

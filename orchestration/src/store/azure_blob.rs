@@ -445,6 +445,34 @@ impl PlanStore for BlobPlanStore {
     fn describe(&self) -> String {
         format!("Azure Blob container {}", self.public_url)
     }
+
+    async fn delete(&self, instance_id: &str) -> Result<u32, StoreError> {
+        let options = BlobContainerClientListBlobsOptions {
+            prefix: Some(format!("{instance_id}/")),
+            ..Default::default()
+        };
+        let mut pager = self
+            .container
+            .list_blobs(Some(options))
+            .map_err(|e| self.classify(e, "list plans"))?;
+        let mut names = Vec::new();
+        while let Some(item) = pager
+            .try_next()
+            .await
+            .map_err(|e| self.classify(e, "list plans"))?
+        {
+            names.extend(item.name);
+        }
+        for name in &names {
+            match self.container.blob_client(name).delete(None).await {
+                Ok(_) => {}
+                // Deleted meanwhile (a purge retried): what was asked for is done.
+                Err(e) if e.http_status() == Some(StatusCode::NotFound) => {}
+                Err(e) => return Err(self.classify(e, &format!("delete {name}"))),
+            }
+        }
+        Ok(names.len() as u32)
+    }
 }
 
 #[cfg(test)]

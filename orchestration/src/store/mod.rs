@@ -58,6 +58,9 @@ pub trait PlanStore: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<TripPlan>, StoreError>;
     /// A name for logs ("local folder ./data/plans").
     fn describe(&self) -> String;
+    /// Deletes every revision of a trip's plan (both documents of each); answers how many
+    /// documents were deleted (0 when it had none).
+    async fn delete(&self, instance_id: &str) -> Result<u32, StoreError>;
 }
 
 /// The bytes a plan is stored as: both documents are a function of the plan alone, so a retried
@@ -167,5 +170,31 @@ impl PlanStore for LocalPlanStore {
 
     fn describe(&self) -> String {
         format!("local folder {}", self.root.display())
+    }
+
+    async fn delete(&self, instance_id: &str) -> Result<u32, StoreError> {
+        // An instance id names one folder directly under the root, never a path.
+        if instance_id.is_empty() || instance_id.contains(['/', '\\', '.']) {
+            return Err(StoreError::Refused(format!(
+                "`{instance_id}` is not a trip id"
+            )));
+        }
+        let dir = self.root.join(instance_id);
+        let unavailable =
+            |e: std::io::Error| StoreError::Unavailable(format!("{}: {e}", dir.display()));
+        let mut entries = match tokio::fs::read_dir(&dir).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(unavailable(e)),
+        };
+        let mut deleted = 0;
+        while let Some(entry) = entries.next_entry().await.map_err(unavailable)? {
+            tokio::fs::remove_file(entry.path())
+                .await
+                .map_err(unavailable)?;
+            deleted += 1;
+        }
+        tokio::fs::remove_dir(&dir).await.map_err(unavailable)?;
+        Ok(deleted)
     }
 }
