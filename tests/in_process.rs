@@ -557,6 +557,32 @@ async fn a_failed_trip_is_retried_from_its_last_good_step() {
     );
     let (_, old) = service.get(&format!("/api/trips/{failed}")).await;
     assert_eq!(old["retriedBy"], retried.as_str());
+    // The steps it took from the failed trip are shown as reused, not as waiting.
+    let states: Vec<(String, String)> = detail["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap().into(),
+                r["state"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert!(
+        states.contains(&("destination".into(), "reused".into())),
+        "{states:?}"
+    );
+    assert!(
+        states.contains(&("itinerary".into(), "reused".into())),
+        "{states:?}"
+    );
+    assert!(
+        states.contains(&("local-tips".into(), "done".into())),
+        "{states:?}"
+    );
+    let page = trip_page_with(&service, &retried, "").await;
+    assert!(page.contains("reused from the failed trip"), "{page}");
     // The reused agents' conversations come along.
     let (code, thread) = service
         .get(&format!("/api/trips/{retried}/agents/itinerary"))
@@ -759,6 +785,13 @@ async fn every_answer_carries_the_security_headers() {
             StatusCode::NOT_FOUND,
         ),
         ("/static/app.css", get("/static/app.css"), StatusCode::OK),
+        // The site's icon, where pages link it and where browsers look by default.
+        (
+            "/static/favicon.svg",
+            get("/static/favicon.svg"),
+            StatusCode::OK,
+        ),
+        ("/favicon.ico", get("/favicon.ico"), StatusCode::OK),
         ("rebound host", rebound, StatusCode::FORBIDDEN),
         ("cross-site post", cross_site, StatusCode::FORBIDDEN),
     ] {
@@ -803,7 +836,17 @@ async fn a_failed_trip_says_why_in_plain_words_and_can_be_tried_again() {
     let cookies = format!("tp_trip_{id}={token}; tp_csrf={form}");
     let page = trip_page_with(&service, &id, &cookies).await;
     assert!(page.contains("run out of credit"), "{page}");
+    assert!(
+        !page.contains("have been told"),
+        "no webhook: nobody was told"
+    );
     assert!(!page.contains("HTTP 429") && !page.contains("quota (demo fault)"));
+    // The operators' page says why no agent is shown, and no empty costs.
+    let (_, operator) = service.get(&format!("/dashboard/instances/{id}")).await;
+    let operator = operator.as_str().unwrap();
+    assert!(operator.contains(r#"id="no-agents""#), "{operator}");
+    assert!(!operator.contains(r#"id="costs""#), "{operator}");
+    assert!(!operator.contains("· ·"), "{operator}");
     assert!(page.contains("bar-failed") && page.contains("try-again"));
 
     let response = service
@@ -1090,7 +1133,9 @@ async fn the_operator_sees_who_answered_each_revision_and_what_each_cost() {
     let revise = Request::post(format!("/api/trips/{id}/revisions"))
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .body(Body::from(json!({"comments": "More parks"}).to_string()))
+        .body(Body::from(
+            json!({"comments": "More parks", "destination": 2}).to_string(),
+        ))
         .unwrap();
     let (code, answered) = service.send(revise).await;
     assert_eq!(code, StatusCode::ACCEPTED, "{answered}");
@@ -1140,6 +1185,24 @@ async fn the_operator_sees_who_answered_each_revision_and_what_each_cost() {
     let page = page.as_str().unwrap();
     let answers = &page[page.find(r#"id="answers""#).expect("the audit trail")..];
     assert!(answers.contains("asked for changes") && answers.contains("More parks"));
+    // The destination asked for is named, not numbered.
+    let third = format!(
+        "plan {} instead",
+        booked["progress"]["destination"].as_str().unwrap()
+    );
+    assert!(answers.contains(&third), "{answers}");
+    // The timeline keeps the first plan's steps beside the revision's.
+    let (_, detail) = service.get(&format!("/api/instances/{id}")).await;
+    let labels: Vec<&str> = detail["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["label"].as_str().unwrap())
+        .collect();
+    assert!(
+        labels.contains(&"Itinerary (revision 1)") && labels.contains(&"Itinerary (revision 2)"),
+        "{labels:?}"
+    );
     assert!(answers.contains("approved") && answers.contains("operator"));
     let costs = &page[page.find(r#"id="costs""#).expect("the costs")..];
     assert_eq!(

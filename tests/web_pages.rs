@@ -50,6 +50,9 @@ async fn plan_watch_progress_review_and_approve_in_the_browser() {
     demo.set_latency(0).await;
     browser.wait_for("#decision", false).await;
     browser.screenshot("review").await;
+    // The status says what it waits for once.
+    let status_line = browser.text("#trip > p").await;
+    assert_eq!(status_line.matches("approval").count(), 1, "{status_line}");
 
     assert_eq!(
         browser
@@ -101,6 +104,46 @@ async fn plan_watch_progress_review_and_approve_in_the_browser() {
         "{revisions}"
     );
     browser.screenshot("revised").await;
+
+    // Plan another of the recommended destinations: while it is planned, the page says what is
+    // replaced and by what, and never calls the new one planned yet.
+    demo.set_latency(1500).await;
+    let other = browser.text("#destinations li:nth-child(2)").await;
+    let other = other.split(" — ").next().unwrap().to_owned();
+    browser.click("plan-instead-1").await;
+    browser.wait_for("#replacing", false).await;
+    let replacing = browser.text("#replacing").await;
+    assert!(
+        replacing.contains(&format!("Planning {other} in place of"))
+            && replacing.contains("Revision 2 stays below until revision 3 is ready"),
+        "{replacing}"
+    );
+    assert!(
+        browser
+            .text("#destinations .chosen")
+            .await
+            .contains("(chosen, being replaced)")
+    );
+    assert!(
+        browser
+            .text("#destinations li:nth-child(2)")
+            .await
+            .contains("(being planned)")
+    );
+    assert!(!browser.text("#status").await.is_empty());
+    let status_line = browser.text("#trip > p").await;
+    assert!(
+        status_line.contains(&format!(
+            "with one for {}",
+            &other[..other.find(',').unwrap()]
+        )) && !status_line.contains("again"),
+        "{status_line}"
+    );
+    browser.screenshot("plan-instead").await;
+    demo.set_latency(0).await;
+    browser.wait_for("#revision-3", false).await;
+    browser.wait_for("#decision", false).await;
+    assert!(!browser.exists("#replacing").await);
 
     browser.fill("comments", "Wonderful").await;
     browser.click("approve").await;
@@ -320,7 +363,14 @@ async fn the_dashboard_filters_shows_the_parallel_agents_and_tool_calls_and_appr
     let service = Service::start(
         data.path(),
         &demo,
-        &[("ADMIN_TOKEN", "dashboard-token-0123456789abcdef-1")],
+        &[
+            ("ADMIN_TOKEN", "dashboard-token-0123456789abcdef-1"),
+            // A long address: its review link must wrap, not widen the page.
+            (
+                "APPROVERS",
+                "a.very.long.approver.address.for.travel@example-enterprise-domain.org",
+            ),
+        ],
     );
     demo.set_latency(300).await;
     let (waiting, _) = service.start_trip(&trip_body(2)).await;
@@ -385,6 +435,10 @@ async fn the_dashboard_filters_shows_the_parallel_agents_and_tool_calls_and_appr
     browser.wait_for("#instances tbody", false).await;
     let rows = browser.text("#instances tbody").await;
     assert!(rows.contains(&waiting) && !rows.contains(&other), "{rows}");
+    assert!(
+        rows.contains(" tokens"),
+        "tokens are counted in words: {rows}"
+    );
     browser.screenshot("dashboard").await;
 
     // Open the instance: both agents side by side on the timeline, the tool calls in the thread.
@@ -442,7 +496,20 @@ async fn the_dashboard_filters_shows_the_parallel_agents_and_tool_calls_and_appr
     // The long messages (instructions, whole replies) start folded.
     assert!(browser.exists("#thread-itinerary details.folded").await);
     assert!(browser.text("#history").await.contains("RunLocalTipsAgent"));
+    assert!(browser.exists("#approver-links").await);
+    let status = browser.text("main > p:nth-of-type(2)").await;
+    assert!(status.contains("running for"), "{status}");
     browser.screenshot("instance").await;
+
+    // The notifications page (no webhook here) says so, once.
+    browser.goto(&service.url("/dashboard/notifications")).await;
+    browser.wait_for("#no-notifications", false).await;
+    assert!(!browser.text("main").await.contains("latest 0"));
+    browser.screenshot("notifications").await;
+    browser
+        .goto(&service.url(&format!("/dashboard/instances/{waiting}")))
+        .await;
+    browser.wait_for("#approve", false).await;
 
     // Approve from the dashboard.
     browser.fill("comments", "approved by operations").await;

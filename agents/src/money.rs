@@ -102,9 +102,39 @@ impl Money {
 }
 
 impl fmt::Display for Money {
+    /// `2,500.00 USD`: two decimals, thousands grouped.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:.2} {}", self.amount, self.currency)
+        write!(f, "{} {}", grouped(self.amount), self.currency)
     }
+}
+
+/// An amount with two decimals and its thousands grouped: `700,000.00`, `-1,250.50`.
+pub fn grouped(amount: f64) -> String {
+    let fixed = format!("{:.2}", amount.abs());
+    let (whole, cents) = fixed.split_once('.').unwrap_or((&fixed, "00"));
+    let sign = if amount < 0.0 && fixed != "0.00" {
+        "-"
+    } else {
+        ""
+    };
+    format!("{sign}{}.{cents}", group_digits(whole))
+}
+
+/// A whole number with its thousands grouped: `8,785`.
+pub fn grouped_count(n: u64) -> String {
+    group_digits(&n.to_string())
+}
+
+/// `1234567` as `1,234,567`.
+fn group_digits(digits: &str) -> String {
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
 }
 
 /// What something costs: free, or an amount in a currency.
@@ -153,6 +183,17 @@ impl fmt::Display for Cost {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amounts_are_grouped_by_thousands() {
+        assert_eq!(grouped(700_000.0), "700,000.00");
+        assert_eq!(grouped(2500.0), "2,500.00");
+        assert_eq!(grouped(999.999), "1,000.00");
+        assert_eq!(grouped(12.5), "12.50");
+        assert_eq!(grouped(-1250.5), "-1,250.50");
+        assert_eq!(grouped(1_234_567.891), "1,234,567.89");
+        assert_eq!(grouped(-0.001), "0.00");
+    }
 
     #[test]
     fn currency_codes_are_checked_against_iso_4217() {

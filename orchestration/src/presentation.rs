@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use travel_agents::currency::round2;
+use travel_agents::money::grouped;
 
 use crate::plan::{TripPlan, find_rate};
 
@@ -73,7 +74,7 @@ impl PlanPresentation {
             over_budget: plan
                 .costs
                 .over_budget
-                .then(|| format!("{over:.2} {budget_currency}")),
+                .then(|| format!("{} {budget_currency}", grouped(over))),
             budget_currency,
             rates: plan
                 .costs
@@ -259,7 +260,7 @@ fn activities(plan: &TripPlan) -> Vec<ActivityLine> {
             let converted = match a.estimated_cost.as_money() {
                 None => "0.00".to_owned(),
                 Some(m) => find_rate(rates, &m.currency, budget)
-                    .map(|rate| format!("{:.2}", round2(m.amount * rate)))
+                    .map(|rate| grouped(round2(m.amount * rate)))
                     .unwrap_or_else(|| "—".into()),
             };
             let slot = a.time_slot.as_str();

@@ -244,7 +244,7 @@ mod tests {
     fn the_documented_body_is_accepted() {
         let r = request();
         r.validate().unwrap();
-        assert_eq!(r.brief().budget.to_string(), "2500.00 USD");
+        assert_eq!(r.brief().budget.to_string(), "2,500.00 USD");
     }
 
     #[test]

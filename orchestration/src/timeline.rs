@@ -35,6 +35,8 @@ pub enum RowState {
     Done,
     Failed,
     Skipped,
+    /// Not run: its answer was taken from the failed trip this one tries again.
+    Reused,
 }
 
 impl RowState {
@@ -46,6 +48,7 @@ impl RowState {
             Self::Done => "done",
             Self::Failed => "failed",
             Self::Skipped => "skipped",
+            Self::Reused => "reused",
         }
     }
 }
@@ -95,19 +98,40 @@ pub(crate) fn utc_from_ms(ms: u64) -> Option<DateTime<Utc>> {
     Utc.timestamp_millis_opt(ms as i64).single()
 }
 
-/// The timeline of one execution's history, as of `now`.
+/// The timeline of one execution's history, as of `now`: the steps of the plan under review.
 pub fn timeline(history: &[Event], finished: bool, now: DateTime<Utc>) -> Vec<TimelineRow> {
+    read(history).settle(finished, now).0
+}
+
+/// The whole timeline, for operators: the destination step, then the steps of each earlier
+/// plan revision (labelled with it: "Itinerary (revision 1)"), then those of the plan under
+/// review.
+pub fn timeline_with_revisions(
+    history: &[Event],
+    finished: bool,
+    now: DateTime<Utc>,
+) -> Vec<TimelineRow> {
+    let (mut rows, earlier) = read(history).settle(finished, now);
+    let rest = rows.split_off(ITINERARY_ROW);
+    rows.extend(earlier);
+    rows.extend(rest);
+    rows
+}
+
+fn read(history: &[Event]) -> Timeline {
     let mut timeline = Timeline {
         rows: ROWS
             .iter()
             .map(|(key, label, _)| TimelineRow::pending(key, label))
             .collect(),
         scheduled: Vec::new(),
+        earlier: Vec::new(),
+        revision: 1,
     };
     for event in history {
         timeline.see(event);
     }
-    timeline.settle(finished, now)
+    timeline
 }
 
 /// The rows while the history is read, and which row each scheduled activity belongs to.
@@ -115,12 +139,27 @@ struct Timeline {
     rows: Vec<TimelineRow>,
     /// (the scheduling event's id, the row)
     scheduled: Vec<(u64, usize)>,
+    /// The rows of earlier plan revisions, replaced by a revision's.
+    earlier: Vec<TimelineRow>,
+    /// The plan revision the rows from the itinerary on are for.
+    revision: u32,
 }
 
 impl Timeline {
     fn see(&mut self, event: &Event) {
         let at = utc_from_ms(event.timestamp_ms);
         match &event.kind {
+            // A retried trip: the steps whose answers it took from the failed one.
+            EventKind::OrchestrationStarted { input, .. } => {
+                let reused = serde_json::from_str::<crate::workflow::TripInput>(input)
+                    .ok()
+                    .and_then(|input| input.reused);
+                for name in reused.iter().flat_map(|r| r.results.keys()) {
+                    if let Some(i) = ROWS.iter().position(|(_, _, n)| n.contains(&name.as_str())) {
+                        self.rows[i].state = RowState::Reused;
+                    }
+                }
+            }
             EventKind::ActivityScheduled { name, .. } => {
                 if let Some(i) = ROWS.iter().position(|(_, _, n)| n.contains(&name.as_str())) {
                     // The agents asked again once the approval wait began: a revision of the
@@ -128,9 +167,21 @@ impl Timeline {
                     let revising = [ITINERARY_ROW, LOCAL_TIPS_ROW].contains(&i)
                         && self.rows[APPROVAL_ROW].state != RowState::Pending;
                     if revising {
+                        let revision = self.revision;
                         for row in &mut self.rows[ITINERARY_ROW..=APPROVAL_ROW] {
-                            *row = TimelineRow::pending(&row.key, &row.label);
+                            let mut earlier = row.clone();
+                            earlier.label = format!("{} (revision {revision})", row.label);
+                            self.earlier.push(earlier);
+                            let label = ROWS
+                                .iter()
+                                .find(|(k, _, _)| *k == row.key)
+                                .map_or("", |r| r.1);
+                            *row = TimelineRow::pending(
+                                &row.key,
+                                &format!("{label} (revision {})", revision + 1),
+                            );
                         }
+                        self.revision += 1;
                     }
                     self.scheduled.push((event.event_id, i));
                     let row = &mut self.rows[i];
@@ -178,9 +229,14 @@ impl Timeline {
         }
     }
 
-    /// The rows once the whole history is read, with each one's time as of `now`.
-    fn settle(mut self, finished: bool, now: DateTime<Utc>) -> Vec<TimelineRow> {
-        for row in &mut self.rows {
+    /// The rows once the whole history is read, with each one's time as of `now`, and the
+    /// earlier revisions' rows.
+    fn settle(
+        mut self,
+        finished: bool,
+        now: DateTime<Utc>,
+    ) -> (Vec<TimelineRow>, Vec<TimelineRow>) {
+        for row in self.rows.iter_mut().chain(&mut self.earlier) {
             // A failed attempt followed by a retry is still running.
             if row.state == RowState::Failed && !finished {
                 row.state = RowState::Running;
@@ -197,7 +253,7 @@ impl Timeline {
                 (end - s).num_milliseconds().max(0) as u64
             });
         }
-        self.rows
+        (self.rows, self.earlier)
     }
 }
 
@@ -208,7 +264,7 @@ mod tests {
     #[test]
     fn row_states_are_named_as_in_json() {
         use RowState::*;
-        for state in [Pending, Running, Done, Failed, Skipped] {
+        for state in [Pending, Running, Done, Failed, Skipped, Reused] {
             assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
         }
     }

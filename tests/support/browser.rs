@@ -132,8 +132,22 @@ impl Browser {
         }
     }
 
-    /// Saves a screenshot under `screenshots/` (ignored by git).
+    /// Saves a screenshot under `screenshots/` (ignored by git), after checking that the page
+    /// fits the window's width (1280 px): nothing overflows sideways.
     pub async fn screenshot(&self, name: &str) {
+        let widths = self
+            .client
+            .execute(
+                "const e = document.documentElement; return [e.scrollWidth, e.clientWidth];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let (page, window) = (widths[0].as_u64().unwrap(), widths[1].as_u64().unwrap());
+        assert!(
+            page <= window,
+            "the `{name}` page is {page} px wide in a {window} px window"
+        );
         let png = self.client.screenshot().await.unwrap();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots");
         std::fs::create_dir_all(&dir).unwrap();

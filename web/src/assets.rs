@@ -6,6 +6,8 @@ use axum::response::{IntoResponse, Response};
 /// `dist/htmx.min.js` of the npm package `htmx.org@2.0.11` (see `web/static/README.md`).
 pub const HTMX: &str = include_str!("../static/htmx-2.0.11.min.js");
 pub const CSS: &str = include_str!("../static/app.css");
+/// The site's icon (a paper plane), also answered at `/favicon.ico`.
+pub const FAVICON: &str = include_str!("../static/favicon.svg");
 
 fn cached(content_type: &'static str, body: &'static str) -> Response {
     (
@@ -24,6 +26,10 @@ pub async fn htmx() -> Response {
 
 pub async fn css() -> Response {
     cached("text/css; charset=utf-8", CSS)
+}
+
+pub async fn favicon() -> Response {
+    cached("image/svg+xml", FAVICON)
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ use crate::pages::{
     trip_error, with_cookie,
 };
 use crate::review_trail::{AnswerRow, CostRow, DeliveryRow};
+use crate::views;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -41,12 +42,15 @@ impl DashboardPage {
 pub struct InstanceRow {
     id: String,
     status: &'static str,
+    /// The step, where it says more than the status (empty otherwise).
     step: String,
     destination: String,
     created: String,
     updated: String,
     duration: String,
-    /// Tokens and cost, or empty before the first agent finished.
+    /// Tokens, or empty before the first agent finished.
+    tokens: String,
+    /// Their cost, or empty before the first agent finished.
     cost: String,
 }
 
@@ -144,22 +148,28 @@ pub async fn dashboard(State(state): State<WebState>, Query(filters): Query<Filt
             .map(|i| InstanceRow {
                 id: i.instance_id.clone(),
                 status: i.status.as_str(),
-                step: i.step.map(TripStep::as_str).unwrap_or_default().to_owned(),
+                step: i
+                    .step
+                    .map(TripStep::as_str)
+                    .filter(|step| *step != i.status.as_str())
+                    .unwrap_or_default()
+                    .to_owned(),
                 destination: i.destination.clone().unwrap_or_default(),
                 created: time(i.created_at),
                 updated: time(i.updated_at),
                 duration: duration(i.duration_ms),
-                cost: i
+                tokens: i
                     .tokens
-                    .map(|t| format!("{t} tok, {}", usd(i.cost_usd, false)))
+                    .map(|t| format!("{} tokens", views::count(t)))
                     .unwrap_or_default(),
+                cost: i.tokens.map(|_| usd(i.cost_usd, false)).unwrap_or_default(),
             })
             .collect(),
         costs: match &page.costs {
             Some(costs) => format!(
                 "{} trip(s) with agent calls spent {} tokens, {}",
                 costs.trips,
-                costs.tokens.total_tokens,
+                views::count(costs.tokens.total_tokens),
                 usd(costs.cost_usd, false)
             ),
             None => "choose a period (created after / before) for its total cost".into(),
@@ -411,6 +421,7 @@ pub async fn instance(
     let threads = priced_threads(threads, &detail.costs);
     let retries = state.trips.retries(&id).await.unwrap_or_default();
     let answers = state.trips.answers(&id).await.unwrap_or_default();
+    let recommended = recommended_destinations(&state, &id, &answers).await;
     let approver_links = state.trips.approver_links(&id).await.unwrap_or_default();
     let notices = state.trips.notifications(&id).await.unwrap_or_default();
     let gantt = gantt_rows(&detail.timeline);
@@ -426,20 +437,23 @@ pub async fn instance(
         error: detail.error.clone(),
         notice: q.done,
         gantt,
-        tokens: format!(
-            "{} in all ({} prompt, {} cached, {} completion), {}",
-            detail.tokens.total_tokens,
-            detail.tokens.prompt_tokens,
-            detail.tokens.cached_tokens,
-            detail.tokens.completion_tokens,
-            usd(detail.costs.cost_usd, false)
-        ),
+        tokens: match detail.tokens.total_tokens {
+            0 => "none: no agent answered this trip".to_owned(),
+            total => format!(
+                "{} in all ({} prompt, {} cached, {} completion), {}",
+                views::count(total),
+                views::count(detail.tokens.prompt_tokens),
+                views::count(detail.tokens.cached_tokens),
+                views::count(detail.tokens.completion_tokens),
+                usd(detail.costs.cost_usd, false)
+            ),
+        },
         can_approve: status == TripState::AwaitingApproval,
         running: !status.is_final(),
         can_retry: status == TripState::Failed && retries.retried_by.is_none(),
         retries,
         csrf,
-        answers: AnswerRow::list(&answers),
+        answers: AnswerRow::list(&answers, &recommended),
         costs: CostRow::list(&detail.costs),
         approver_links,
         deliveries: DeliveryRow::list(&notices),
@@ -450,6 +464,30 @@ pub async fn instance(
         history: history.iter().map(event_view).collect(),
     };
     with_cookie(render(StatusCode::OK, &page), cookie)
+}
+
+/// The destinations recommended for a trip ("Porto, Portugal"), in their order, when one of its
+/// answers asked for another of them (read from its saved plan).
+async fn recommended_destinations(
+    state: &WebState,
+    id: &str,
+    answers: &[travel_orchestration::ReviewAnswer],
+) -> Vec<String> {
+    let asked = answers.iter().any(|a| {
+        matches!(a, travel_orchestration::ReviewAnswer::Changes { changes } if changes.destination.is_some())
+    });
+    if !asked {
+        return Vec::new();
+    }
+    let plan = state.trips.plans().load(id, None).await.ok().flatten();
+    plan.map(|p| {
+        p.recommendations
+            .destinations
+            .iter()
+            .map(|d| format!("{}, {}", d.name, d.country))
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 /// The timeline as bars on one time axis, from the first start to the last end (or now).
@@ -618,7 +656,7 @@ pub async fn purge(
     Path(id): Path<String>,
     SameSiteForm(_): SameSiteForm<CsrfForm>,
 ) -> Response {
-    after_action(state.trips.purge(&id, true).await, "/dashboard")
+    after_action(state.trips.purge(&id, true).await.map(|_| ()), "/dashboard")
 }
 
 #[derive(Template)]

@@ -45,6 +45,8 @@ pub fn router(state: WebState) -> Router {
         )
         .route("/static/htmx.min.js", get(assets::htmx))
         .route("/static/app.css", get(assets::css))
+        .route("/static/favicon.svg", get(assets::favicon))
+        .route("/favicon.ico", get(assets::favicon))
         .with_state(state)
 }
 

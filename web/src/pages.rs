@@ -368,7 +368,7 @@ const STOPPED_BY_OPERATOR: &str = "An operator stopped this trip.";
 pub(crate) fn plain_reason(error: &str) -> &'static str {
     let error = error.to_lowercase();
     if error.contains("quota") {
-        "The AI service has run out of credit. The operators have been told; try again later."
+        "The AI service has run out of credit; try again later."
     } else if error.contains("rate limiting")
         || error.contains("call to its model failed")
         || error.contains("could not reach its model")
@@ -413,6 +413,10 @@ struct TripPage {
     revisions_left: u32,
     /// Offer "Plan this one instead" beside the other recommended destinations.
     plan_instead: bool,
+    /// Beside each recommended destination.
+    marks: Vec<&'static str>,
+    /// While a revised plan is made: what is being replaced, and by what.
+    replacing: Option<String>,
     /// The saved revisions, once there are two or more.
     revisions: Vec<RevisionView>,
     /// For operators: each agent's calls per revision and their cost, and the trip's total.
@@ -508,7 +512,23 @@ pub async fn trip_page(
     let progress = status.progress.clone();
     let (rows_before, rows_parallel, rows_after) = views::split_timeline(&timeline);
     let left = input.as_ref().map_or(0, |i| revisions_left(i, &status));
+    let presented = plan.as_ref().map(PlanPresentation::of);
+    // Planning with a plan saved: a revision is being made, and the saved one stays shown.
+    let planning = progress
+        .as_ref()
+        .and_then(|p| p.destination.as_deref())
+        .filter(|_| status.status == TripState::Planning);
+    let replacing = match (&presented, planning, &plan) {
+        (Some(shown), Some(next), Some(saved)) => Some(replacing(shown, next, saved.revision)),
+        _ => None,
+    };
+    let marks = presented
+        .as_ref()
+        .map(|p| views::destination_marks(p, planning.filter(|next| *next != p.title)))
+        .unwrap_or_default();
     let page = TripPage {
+        marks,
+        replacing,
         id: id.clone(),
         destination: progress.as_ref().and_then(|p| p.destination.clone()),
         demo: plan.as_ref().is_some_and(|p| p.demo),
@@ -542,12 +562,26 @@ pub async fn trip_page(
         rows_after,
         // Where the plan is stored (a path on the server, a storage URL) is the operators'
         // business: the page links to it through the API.
-        plan: plan.as_ref().map(PlanPresentation::of),
+        plan: presented,
         can_decide: waiting && holds_token,
         waiting_elsewhere: waiting && !holds_token,
         csrf,
     };
     with_cookie(render(StatusCode::OK, &page), cookie)
+}
+
+/// What a revision being planned replaces: "Planning Porto, Portugal in place of Lisbon,
+/// Portugal (revision 2). Revision 1 stays below until it is ready."
+fn replacing(shown: &PlanPresentation, next: &str, revision: u32) -> String {
+    let until = format!(
+        "Revision {revision} stays below until revision {} is ready.",
+        revision + 1
+    );
+    if next == shown.title {
+        format!("Revising the plan for {next}. {until}")
+    } else {
+        format!("Planning {next} in place of {}. {until}", shown.title)
+    }
 }
 
 /// How far along the trip is, for its progress bar.
@@ -569,12 +603,17 @@ async fn operator_costs(
         return None;
     }
     let costs = state.trips.costs(id).await.ok()?;
+    let rows = crate::review_trail::CostRow::list(&costs);
+    // No agent call yet (or every answer reused): nothing to add up.
+    if rows.is_empty() {
+        return None;
+    }
     let total = format!(
         "{} tokens, {}",
-        costs.tokens.total_tokens,
+        views::count(costs.tokens.total_tokens),
         crate::dashboard::usd(costs.cost_usd, false)
     );
-    Some((crate::review_trail::CostRow::list(&costs), total))
+    Some((rows, total))
 }
 
 /// How many more revised plans the trip's reviewer may ask for.

@@ -43,6 +43,8 @@ struct ReviewPage {
     request_title: &'static str,
     /// The review page offers other destinations in its changes form instead.
     plan_instead: bool,
+    /// Beside each recommended destination.
+    marks: Vec<&'static str>,
     can_act: bool,
     revisions_left: u32,
     /// The other recommendations: (position, "Porto, Portugal").
@@ -80,7 +82,13 @@ pub async fn review_page(
     let answers = state.trips.answers(&id).await.unwrap_or_default();
     let why_not = why_not(&status, &link, &answers);
     let (csrf, cookie) = state.forms.of(&headers);
+    let mut presented = plan.as_ref().map(PlanPresentation::of);
+    let marks = presented
+        .as_ref()
+        .map(|p| views::destination_marks(p, None))
+        .unwrap_or_default();
     let page = ReviewPage {
+        marks,
         id,
         approver: link.approver.clone(),
         revision: link.revision,
@@ -103,7 +111,7 @@ pub async fn review_page(
         can_act: why_not.is_none(),
         why_not,
         other_destinations: plan.as_ref().map(other_destinations).unwrap_or_default(),
-        plan: plan.as_ref().map(PlanPresentation::of),
+        plan: presented.take(),
         request: plan.as_ref().map(|p| p.request.clone()),
         request_title: "What the traveller asked for",
         plan_instead: false,

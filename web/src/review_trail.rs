@@ -19,11 +19,13 @@ pub struct AnswerRow {
 }
 
 impl AnswerRow {
-    pub fn list(answers: &[ReviewAnswer]) -> Vec<Self> {
-        answers.iter().map(Self::new).collect()
+    /// The answers, naming a destination asked for from `destinations` (the recommendations,
+    /// in their order: "Porto, Portugal").
+    pub fn list(answers: &[ReviewAnswer], destinations: &[String]) -> Vec<Self> {
+        answers.iter().map(|a| Self::new(a, destinations)).collect()
     }
 
-    fn new(answer: &ReviewAnswer) -> Self {
+    fn new(answer: &ReviewAnswer, destinations: &[String]) -> Self {
         let text = |value: Option<String>| value.unwrap_or_else(|| "—".to_owned());
         let at = |time: Option<chrono::DateTime<chrono::Utc>>| {
             text(time.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()))
@@ -38,7 +40,12 @@ impl AnswerRow {
                 detail: d.comments.clone().unwrap_or_default(),
             },
             ReviewAnswer::Changes { changes: c } => {
-                let destination = c.destination.map(|n| format!("recommendation {n} instead"));
+                let destination = c
+                    .destination
+                    .map(|n| match destinations.get(usize::from(n)) {
+                        Some(name) => format!("plan {name} instead"),
+                        None => format!("plan recommendation {} instead", u32::from(n) + 1),
+                    });
                 let detail = [destination, c.comments.clone()]
                     .into_iter()
                     .flatten()
@@ -71,7 +78,8 @@ pub struct CostRow {
     pub agent: String,
     pub revision: u32,
     pub model: String,
-    pub tokens: u64,
+    /// `2,492`.
+    pub tokens: String,
     pub cost: String,
 }
 
@@ -84,7 +92,7 @@ impl CostRow {
                 agent: c.agent.as_str().to_owned(),
                 revision: c.revision,
                 model: c.model.clone(),
-                tokens: c.tokens.total_tokens,
+                tokens: crate::views::count(c.tokens.total_tokens),
                 cost: crate::dashboard::usd(c.cost_usd, c.reused),
             })
             .collect()

@@ -16,13 +16,56 @@ pub fn status_label(state: TripState) -> &'static str {
 }
 
 /// The progress message shown after the status label, without saying the label twice
-/// ("Booked — Booked: confirmation X" becomes "Booked — confirmation X").
+/// ("Booked — Booked: confirmation X" becomes "Booked — confirmation X"; "Waiting for your
+/// approval — Waiting for approval of revision 2" becomes "Waiting for your approval —
+/// revision 2"). Empty when the message says nothing more than the label.
 pub fn without_label(state: TripState, message: String) -> String {
     let label = status_label(state);
-    match message.strip_prefix(label) {
-        Some(rest) if rest.starts_with(": ") => rest[2..].to_owned(),
+    if let Some(rest) = message
+        .strip_prefix(label)
+        .and_then(|rest| rest.strip_prefix(": "))
+    {
+        return rest.to_owned();
+    }
+    match message.strip_prefix("Waiting for approval") {
+        Some(rest) if state == TripState::AwaitingApproval => {
+            rest.strip_prefix(" of ").unwrap_or(rest).trim().to_owned()
+        }
         _ => message,
     }
+}
+
+/// A count as people read it: `8,785`.
+pub fn count(n: u64) -> String {
+    travel_agents::money::grouped_count(n)
+}
+
+/// An amount as people read it, thousands grouped: `9,000,000 IDR`, `2,500.50 EUR`.
+pub fn amount(amount: &f64, currency: &str) -> String {
+    let grouped = travel_agents::money::grouped(*amount);
+    let grouped = grouped.strip_suffix(".00").unwrap_or(&grouped);
+    format!("{grouped} {currency}")
+}
+
+/// How each recommended destination is marked beside its name: the plan's own "(chosen)";
+/// while a revision for another destination (`planning`, "Porto, Portugal") is being planned,
+/// "(chosen, being replaced)" and "(being planned)".
+pub fn destination_marks(
+    plan: &travel_orchestration::presentation::PlanPresentation,
+    planning: Option<&str>,
+) -> Vec<&'static str> {
+    plan.destinations
+        .iter()
+        .map(|d| {
+            let place = format!("{}, {}", d.name, d.country);
+            match (d.chosen, planning) {
+                (true, Some(_)) => " (chosen, being replaced)",
+                (true, None) => " (chosen)",
+                (false, Some(next)) if next == place => " (being planned)",
+                (false, _) => "",
+            }
+        })
+        .collect()
 }
 
 pub struct TimelineView {
@@ -50,6 +93,7 @@ impl TimelineView {
             RowState::Done => ("done", "done"),
             RowState::Failed => ("failed", "failed"),
             RowState::Skipped => ("skipped", "skipped"),
+            RowState::Reused => ("reused", "reused from the failed trip"),
         };
         Self {
             label: row.label.clone(),
@@ -138,6 +182,22 @@ mod tests {
             without_label(TripState::Booking, "Approved: booking the trip".into()),
             "Approved: booking the trip"
         );
+        assert_eq!(
+            without_label(TripState::AwaitingApproval, "Waiting for approval".into()),
+            ""
+        );
+        assert_eq!(
+            without_label(
+                TripState::AwaitingApproval,
+                "Waiting for approval of revision 2".into()
+            ),
+            "revision 2"
+        );
+        assert_eq!(amount(&9_000_000.0, "IDR"), "9,000,000 IDR");
+        assert_eq!(count(8785), "8,785");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(1_000_000), "1,000,000");
+        assert_eq!(amount(&2500.5, "EUR"), "2,500.50 EUR");
         assert_eq!(duration_text(850), "850 ms");
         assert_eq!(duration_text(4_200), "4.2 s");
         assert_eq!(duration_text(185_000), "3 min 5 s");

@@ -243,6 +243,7 @@ async fn revise(
 ) -> Result<Round, String> {
     let revision = round.saved.revision + 1;
     let mut brief = round.brief;
+    let replaced = brief.destination.name.clone();
     let chosen = changes
         .destination
         .and_then(|n| round.destinations.output.destinations.get(usize::from(n)));
@@ -255,12 +256,15 @@ async fn revise(
     });
     progress.now.destination = Some(place(&brief.destination));
     progress.now.approval = None;
+    // The words only (a replay compares the status update, not its text).
+    let city = &brief.destination.name;
     progress.enter(
         TripStep::ItineraryAndTips,
-        format!(
-            "Revising the plan as asked: planning the days in {} again (revision {revision})",
-            brief.destination.name
-        ),
+        if *city == replaced {
+            format!("Revising the plan as asked: planning the days in {city} again (revision {revision})")
+        } else {
+            format!("Replacing the plan for {replaced} with one for {city}, as asked (revision {revision})")
+        },
     );
     let (itinerary, tips) = plan_days_and_tips(ctx, input, &brief, progress).await?;
     progress.enter(TripStep::Saving, format!("Saving revision {revision}"));
