@@ -175,10 +175,8 @@ async fn approve(
     approved: bool,
     comments: Option<String>,
 ) -> anyhow::Result<()> {
-    let data = serde_json::json!({"approved": approved, "comments": comments});
-    trips
-        .raise_event(id, travel_orchestration::workflow::APPROVAL_EVENT, &data)
-        .await?;
+    let decision = travel_orchestration::ApprovalDecision::new(approved, comments);
+    trips.decide_as_operator(id, decision).await?;
     let answer =
         serde_json::json!({"instanceId": id, "raised": "ApprovalEvent", "approved": approved});
     output(json, &answer, || {

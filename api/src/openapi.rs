@@ -317,7 +317,7 @@ fn management(doc: &mut Doc) {
     doc.op("post", "/api/instances/{instance_id}/events/{event}", json!({
         "summary": "Raise an event (the workflow listens to `ApprovalEvent`: {\"approved\": bool, \"comments\": string?})",
         "operationId": "raiseEvent", "security": security,
-        "parameters": [id_param(), {"name": "event", "in": "path", "required": true, "schema": {"type": "string", "enum": [travel_orchestration::workflow::APPROVAL_EVENT]}}],
+        "parameters": [id_param(), {"name": "event", "in": "path", "required": true, "schema": {"type": "string", "enum": [travel_orchestration::workflow::boundary::APPROVAL.name()]}}],
         "requestBody": {"required": true, "content": {"application/json": {"schema": decision}}},
         "responses": {"202": json_response("Raised", raised), "401": e401.clone(), "429": e429.clone(), "404": e404.clone(), "409": e409, "422": e422}
     }));

@@ -2,11 +2,13 @@
 //! so each is safe to repeat: agents are pure calls, saves write the same bytes to the same
 //! names, bookings are keyed by the instance id.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use duroxide::ActivityContext;
-use duroxide::runtime::registry::ActivityRegistry;
+use duroxide::runtime::registry::{ActivityRegistry, ActivityRegistryBuilder};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use travel_agents::{
     AgentError, AgentReply, AgentThread, DestinationBrief, DestinationRecommendations, Itinerary,
     LocalTips, RatesError, RatesProvider, TravelAgents, TravellerBrief,
@@ -16,7 +18,8 @@ use crate::booking::{BookingError, BookingProvider, BookingRequest};
 use crate::plan::{CostSummary, TripPlan};
 use crate::store::{PlanStore, StoreError};
 use crate::trip_index::TripIndex;
-use crate::workflow::{ActivityFailure, ApprovalRequest, PlanSaved, activity_name};
+use crate::workflow::boundary::{self, Activity};
+use crate::workflow::{ActivityFailure, ApprovalAnnounced, ApprovalRequest, PlanSaved};
 
 /// Where the approval request is announced.
 #[derive(Debug, Clone)]
@@ -84,17 +87,50 @@ fn agent_failure(started: std::time::Instant) -> impl FnOnce(AgentError) -> Acti
     }
 }
 
-fn encode<T: Serialize>(result: Outcome<T>) -> Result<String, String> {
-    match result {
-        Ok(value) => serde_json::to_string(&value)
-            .map_err(|e| ActivityFailure::permanent(e.to_string()).encode()),
-        Err(failure) => Err(failure.encode()),
-    }
-}
-
-fn decode<T: serde::de::DeserializeOwned>(name: &str, input: &str) -> Outcome<T> {
-    serde_json::from_str(input)
-        .map_err(|e| ActivityFailure::permanent(format!("{name}: unreadable input: {e}")))
+/// Registers `activity` to run `run(activities, trip id, input)`, in a span of the trip's trace.
+fn register<I, O, F, Fut>(
+    this: &Arc<Activities>,
+    builder: ActivityRegistryBuilder,
+    activity: Activity<I, O>,
+    run: F,
+) -> ActivityRegistryBuilder
+where
+    I: DeserializeOwned + Send + 'static,
+    O: Serialize + Send + 'static,
+    F: Fn(Arc<Activities>, String, I) -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = Outcome<O>> + Send + 'static,
+{
+    let this = this.clone();
+    let name = activity.name();
+    builder.register(name, move |ctx: ActivityContext, input: String| {
+        let (this, run) = (this.clone(), run.clone());
+        let span = tracing::info_span!(
+            "activity",
+            otel.name = %format!("activity {name}"),
+            name,
+            instance_id = %ctx.instance_id(),
+            otel.status_code = tracing::field::Empty,
+        );
+        travel_platform::trace::within_trip(&span, ctx.instance_id());
+        tracing::Instrument::instrument(
+            async move {
+                let result = match activity.read_input(&input) {
+                    Ok(input) => run(this, ctx.instance_id().to_owned(), input).await,
+                    Err(unreadable) => Err(ActivityFailure::permanent(unreadable)),
+                };
+                if result.is_err() {
+                    tracing::Span::current().record("otel.status_code", "ERROR");
+                }
+                match result {
+                    Ok(output) => activity
+                        .output_text(&output)
+                        .map_err(|e| ActivityFailure::permanent(e).encode()),
+                    Err(failure) => Err(failure.encode()),
+                }
+            },
+            span,
+        )
+    })
 }
 
 /// The plan revision an itinerary or tips call is for.
@@ -103,66 +139,44 @@ fn revision_of(brief: &DestinationBrief) -> u32 {
 }
 
 impl Activities {
-    /// Registers every activity of the workflow.
+    /// Registers every activity of the workflow, each under its typed descriptor
+    /// ([`boundary`]): its input is read, and its output written, as the workflow's calls write
+    /// and read them.
     pub fn registry(self: Arc<Self>) -> ActivityRegistry {
-        // `|this, trip, input| call`: the activities, the trip it runs for and its input.
-        macro_rules! activity {
-            ($builder:expr, $name:expr, |$this:ident, $trip:ident, $input:ident| $call:expr) => {{
-                let this = self.clone();
-                $builder.register($name, move |ctx: ActivityContext, input: String| {
-                    let $this = this.clone();
-                    let span = tracing::info_span!(
-                        "activity",
-                        otel.name = %format!("activity {}", $name),
-                        name = $name,
-                        instance_id = %ctx.instance_id(),
-                        otel.status_code = tracing::field::Empty,
-                    );
-                    travel_platform::trace::within_trip(&span, ctx.instance_id());
-                    tracing::Instrument::instrument(
-                        async move {
-                            let ($trip, $input) = (ctx.instance_id(), input.as_str());
-                            let result = $call.await;
-                            if result.is_err() {
-                                tracing::Span::current().record("otel.status_code", "ERROR");
-                            }
-                            encode(result)
-                        },
-                        span,
-                    )
-                })
-            }};
-        }
         let builder = ActivityRegistry::builder();
-        let builder = activity!(
+        let builder = register(
+            &self,
             builder,
-            activity_name::DESTINATION_AGENT,
-            |this, trip, input| { this.destinations(trip, input) }
+            boundary::DESTINATION_AGENT,
+            |this, trip, brief| this.destinations(trip, brief),
         );
-        let builder = activity!(
+        let builder = register(
+            &self,
             builder,
-            activity_name::ITINERARY_AGENT,
-            |this, trip, input| this.itinerary(trip, input)
+            boundary::ITINERARY_AGENT,
+            |this, trip, brief| this.itinerary(trip, brief),
         );
-        let builder = activity!(
+        let builder = register(
+            &self,
             builder,
-            activity_name::LOCAL_TIPS_AGENT,
-            |this, trip, input| { this.local_tips(trip, input) }
+            boundary::LOCAL_TIPS_AGENT,
+            |this, trip, brief| this.local_tips(trip, brief),
         );
-        let builder = activity!(builder, activity_name::SAVE_PLAN, |this, _trip, input| this
-            .save_plan(input));
-        let builder = activity!(
+        let builder = register(&self, builder, boundary::SAVE_PLAN, |this, _, plan| {
+            this.save_plan(plan)
+        });
+        let builder = register(&self, builder, boundary::SAVE_NEW_PLAN, |this, _, plan| {
+            this.save_new_plan(plan)
+        });
+        let builder = register(
+            &self,
             builder,
-            activity_name::SAVE_NEW_PLAN,
-            |this, _trip, input| this.save_new_plan(input)
+            boundary::REQUEST_APPROVAL,
+            |this, _, request| this.request_approval(request),
         );
-        let builder = activity!(
-            builder,
-            activity_name::REQUEST_APPROVAL,
-            |this, _trip, input| { this.request_approval(input) }
-        );
-        let builder = activity!(builder, activity_name::BOOK_TRIP, |this, _trip, input| this
-            .book(input));
+        let builder = register(&self, builder, boundary::BOOK_TRIP, |this, _, request| {
+            this.book(request)
+        });
         builder.build_result().expect("activity names are unique")
     }
 
@@ -184,25 +198,27 @@ impl Activities {
     }
 
     async fn destinations(
-        &self,
-        instance_id: &str,
-        input: &str,
+        self: Arc<Self>,
+        instance_id: String,
+        brief: TravellerBrief,
     ) -> Outcome<AgentReply<DestinationRecommendations>> {
         let started = std::time::Instant::now();
-        let brief: TravellerBrief = decode(activity_name::DESTINATION_AGENT, input)?;
         let reply = self
             .agents
             .destination
             .run(&brief)
             .await
             .map_err(agent_failure(started))?;
-        self.outcome((instance_id, 1), reply.output, reply.thread)
+        self.outcome((&instance_id, 1), reply.output, reply.thread)
             .await
     }
 
-    async fn itinerary(&self, instance_id: &str, input: &str) -> Outcome<AgentReply<Itinerary>> {
+    async fn itinerary(
+        self: Arc<Self>,
+        instance_id: String,
+        brief: DestinationBrief,
+    ) -> Outcome<AgentReply<Itinerary>> {
         let started = std::time::Instant::now();
-        let brief: DestinationBrief = decode(activity_name::ITINERARY_AGENT, input)?;
         let mut reply = self
             .agents
             .itinerary
@@ -224,16 +240,19 @@ impl Activities {
             }
         }
         self.outcome(
-            (instance_id, revision_of(&brief)),
+            (&instance_id, revision_of(&brief)),
             reply.output,
             reply.thread,
         )
         .await
     }
 
-    async fn local_tips(&self, instance_id: &str, input: &str) -> Outcome<AgentReply<LocalTips>> {
+    async fn local_tips(
+        self: Arc<Self>,
+        instance_id: String,
+        brief: DestinationBrief,
+    ) -> Outcome<AgentReply<LocalTips>> {
         let started = std::time::Instant::now();
-        let brief: DestinationBrief = decode(activity_name::LOCAL_TIPS_AGENT, input)?;
         let reply = self
             .agents
             .local_tips
@@ -241,15 +260,14 @@ impl Activities {
             .await
             .map_err(agent_failure(started))?;
         self.outcome(
-            (instance_id, revision_of(&brief)),
+            (&instance_id, revision_of(&brief)),
             reply.output,
             reply.thread,
         )
         .await
     }
 
-    async fn save_plan(&self, input: &str) -> Outcome<crate::store::PlanLocation> {
-        let plan: TripPlan = decode(activity_name::SAVE_PLAN, input)?;
+    async fn save_plan(self: Arc<Self>, plan: TripPlan) -> Outcome<crate::store::PlanLocation> {
         self.save(&plan)
             .await
             .map_err(|e| self.save_failed(&plan.instance_id, e))
@@ -280,8 +298,7 @@ impl Activities {
     /// or a retry), it finds the revision already saved and keeps that one's stamp, so the same
     /// bytes are written again. Two runs at once (a lease that ran out while the first still
     /// ran): the second finds the first's documents and answers with them.
-    async fn save_new_plan(&self, input: &str) -> Outcome<PlanSaved> {
-        let mut plan: TripPlan = decode(activity_name::SAVE_NEW_PLAN, input)?;
+    async fn save_new_plan(self: Arc<Self>, mut plan: TripPlan) -> Outcome<PlanSaved> {
         let instance_id = plan.instance_id.clone();
         let failed = |e: StoreError| self.save_failed(&instance_id, e);
         plan.created_at = match self.saved_stamp(&plan).await.map_err(failed)? {
@@ -317,11 +334,13 @@ impl Activities {
         Ok(saved.map(|saved| saved.created_at))
     }
 
-    async fn request_approval(&self, input: &str) -> Outcome<serde_json::Value> {
-        let request: ApprovalRequest = decode(activity_name::REQUEST_APPROVAL, input)?;
+    async fn request_approval(
+        self: Arc<Self>,
+        request: ApprovalRequest,
+    ) -> Outcome<ApprovalAnnounced> {
         tracing::info!(instance_id = %request.instance_id, expires_at = %request.window.expires_at, "approval requested");
         let Some(webhook) = &self.webhook else {
-            return Ok(serde_json::json!({"notified": false}));
+            return Ok(ApprovalAnnounced::default());
         };
         let base = webhook.public_base_url.trim_end_matches('/');
         let body = serde_json::json!({
@@ -346,20 +365,31 @@ impl Activities {
             .send()
             .await
         {
-            Ok(r) if r.status().is_success() => Ok(serde_json::json!({"notified": true})),
+            Ok(r) if r.status().is_success() => Ok(ApprovalAnnounced {
+                notified: true,
+                ..Default::default()
+            }),
             Ok(r) => {
                 tracing::warn!(status = %r.status(), "the approval webhook refused the announcement");
-                Ok(serde_json::json!({"notified": false, "status": r.status().as_u16()}))
+                Ok(ApprovalAnnounced {
+                    status: Some(r.status().as_u16()),
+                    ..Default::default()
+                })
             }
             Err(e) => {
                 tracing::warn!(error = %e, "the approval webhook could not be reached");
-                Ok(serde_json::json!({"notified": false, "error": e.to_string()}))
+                Ok(ApprovalAnnounced {
+                    error: Some(e.to_string()),
+                    ..Default::default()
+                })
             }
         }
     }
 
-    async fn book(&self, input: &str) -> Outcome<crate::booking::BookingConfirmation> {
-        let request: BookingRequest = decode(activity_name::BOOK_TRIP, input)?;
+    async fn book(
+        self: Arc<Self>,
+        request: BookingRequest,
+    ) -> Outcome<crate::booking::BookingConfirmation> {
         let _slot = slot(&self.slots.bookings).await;
         self.bookings.book(&request).await.map_err(|e| match e {
             BookingError::Unavailable(m) => ActivityFailure::transient(m),

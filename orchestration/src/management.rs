@@ -16,7 +16,10 @@ use crate::progress::{ApprovalDecision, TripState, TripStep};
 use crate::timeline::{TimelineRow, utc_from_ms};
 use crate::trip_index::{RowQuery, TripRow};
 use crate::trips::{TripError, Trips};
-use crate::workflow::APPROVAL_EVENT;
+use crate::workflow::boundary::APPROVAL;
+
+/// The one event the workflow listens to, by the name the management API takes.
+const APPROVAL_EVENT: &str = APPROVAL.name();
 use crate::workflow::TripInput;
 
 /// One instance in a list.
@@ -273,6 +276,27 @@ impl Trips {
         let body: EventDecision = serde_json::from_value(data.clone())
             .map_err(|e| ManagementError::BadEventData(e.to_string()))?;
         let decision = ApprovalDecision::new(body.approved, body.comments);
+        self.decide_on(row, decision).await
+    }
+
+    /// Approves or rejects as an operator (the dashboard, the `instances` command): the
+    /// approval event with this decision.
+    pub async fn decide_as_operator(
+        &self,
+        instance_id: &str,
+        decision: ApprovalDecision,
+    ) -> Result<(), ManagementError> {
+        let row = self.row(instance_id).await?;
+        self.decide_on(row, decision).await
+    }
+
+    async fn decide_on(
+        &self,
+        row: crate::trip_index::TripRow,
+        decision: ApprovalDecision,
+    ) -> Result<(), ManagementError> {
+        let instance_id = row.instance_id.clone();
+        let instance_id = instance_id.as_str();
         if row.state != TripState::AwaitingApproval {
             return Err(TripError::NotWaiting(Box::new(row.into())).into());
         }

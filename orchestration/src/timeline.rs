@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use travel_agents::{AgentInfo, AgentName};
 
-use crate::workflow::activity_name;
+use crate::workflow::boundary::{BOOK_TRIP, REQUEST_APPROVAL, SAVE_NEW_PLAN, SAVE_PLAN};
 
 /// One row of the timeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -66,14 +66,14 @@ const ROWS: &[(&str, &str, &[&str])] = &[
     (
         "saving",
         "Saving the plan",
-        &[activity_name::SAVE_PLAN, activity_name::SAVE_NEW_PLAN],
+        &[SAVE_PLAN.name(), SAVE_NEW_PLAN.name()],
     ),
     (
         "approval",
         "Waiting for approval",
-        &[activity_name::REQUEST_APPROVAL],
+        &[REQUEST_APPROVAL.name()],
     ),
-    ("booking", "Booking", &[activity_name::BOOK_TRIP]),
+    ("booking", "Booking", &[BOOK_TRIP.name()]),
 ];
 const ITINERARY_ROW: usize = 1;
 const LOCAL_TIPS_ROW: usize = 2;
@@ -210,7 +210,9 @@ impl Timeline {
                 }
             }
             // Without an announcement step (revision 2, no webhook) the wait starts here.
-            EventKind::QueueSubscribed { name } if name == crate::workflow::APPROVAL_EVENT => {
+            EventKind::QueueSubscribed { name }
+                if name == crate::workflow::boundary::APPROVAL.name() =>
+            {
                 let approval = &mut self.rows[APPROVAL_ROW];
                 if approval.state == RowState::Pending {
                     approval.attempts = approval.attempts.max(1);

@@ -22,7 +22,8 @@ use crate::progress::{
 use crate::request::{FieldError, TripRequest};
 use crate::store::{PlanStore, StoreError};
 use crate::trip_index::{Claim, IndexError, RetryLinks, Started, TripRow};
-use crate::workflow::{APPROVAL_EVENT, ORCHESTRATION, RetrySettings, Reused, TripInput};
+use crate::workflow::boundary::APPROVAL;
+use crate::workflow::{ORCHESTRATION, RetrySettings, Reused, TripInput};
 
 use crate::free_text::MAX_COMMENTS;
 
@@ -927,9 +928,8 @@ impl Trips {
         revision: u32,
         answer: &ReviewAnswer,
     ) -> Result<(), TripError> {
-        let data = serde_json::to_string(answer).expect("answers serialise");
         self.client
-            .enqueue_event(instance_id, APPROVAL_EVENT, data)
+            .enqueue_event(instance_id, APPROVAL.name(), APPROVAL.data_text(answer))
             .await?;
         self.store.index.delivered(instance_id, revision).await?;
         Ok(())

@@ -578,11 +578,7 @@ pub async fn approval(
         Ok(decision) => decision,
         Err(page) => return *page,
     };
-    let data = serde_json::to_value(decision).expect("a decision serialises");
-    let raised = state
-        .trips
-        .raise_event(&id, travel_orchestration::workflow::APPROVAL_EVENT, &data)
-        .await;
+    let raised = state.trips.decide_as_operator(&id, decision).await;
     after_action(
         raised,
         &format!("/dashboard/instances/{id}?done=ApprovalEvent+raised"),

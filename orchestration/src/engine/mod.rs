@@ -316,7 +316,7 @@ impl Backend {
 
 /// The activities whose results go ahead of the queue: a traveller who approved waits for the
 /// booking.
-const FIRST_IN_LINE: &[&str] = &[crate::workflow::activity_name::BOOK_TRIP];
+const FIRST_IN_LINE: &[&str] = &[crate::workflow::boundary::BOOK_TRIP.name()];
 
 /// How often duroxide recounts the store for its gauges (`duroxide_active_orchestrations` and
 /// the queue depths). A recount reads every instance and every history row: with 100,000 trips

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::boundary::{self, Activity};
 use super::types::{ActivityFailure, Retry};
 use crate::progress::{TripProgress, TripState, TripStep};
 
@@ -18,13 +19,13 @@ use crate::progress::{TripProgress, TripState, TripStep};
 /// (revision 3 on), each retry is reported as it is decided, and the recovery when it succeeds.
 pub async fn call<I: Serialize, O: DeserializeOwned>(
     ctx: &OrchestrationContext,
-    name: &str,
+    activity: Activity<I, O>,
     input: &I,
     retry: &Retry,
     progress: Option<&Progress<'_>>,
 ) -> Result<O, String> {
-    let input =
-        serde_json::to_string(input).map_err(|e| format!("{name}: input not serialisable: {e}"))?;
+    let name = activity.name();
+    let input = activity.input_text(input)?;
     let mut attempt = 1;
     // The tries' own time (as the activity measured it, recorded with its failure) and the
     // waits so far: what the retry's budget is counted against.
@@ -35,8 +36,7 @@ pub async fn call<I: Serialize, O: DeserializeOwned>(
                 if let Some(progress) = progress.filter(|_| attempt > 1) {
                     progress.recovered();
                 }
-                return serde_json::from_str(&output)
-                    .map_err(|e| format!("{name} returned unreadable output: {e}"));
+                return activity.read_output(&output);
             }
             Err(raw) => {
                 let failure = ActivityFailure::decode(&raw);
@@ -149,7 +149,6 @@ impl<'a> Progress<'a> {
 
 /// What a failing activity means to the traveller.
 fn trouble(activity: &str) -> String {
-    use super::activity_name::*;
     if let Some(agent) = travel_agents::AgentName::ALL
         .into_iter()
         .find(|a| a.info().activity == activity)
@@ -159,11 +158,14 @@ fn trouble(activity: &str) -> String {
             agent.info().label.to_lowercase()
         );
     }
-    match activity {
-        SAVE_PLAN | SAVE_NEW_PLAN => "Storage is unavailable",
-        REQUEST_APPROVAL => "The approval announcement could not be delivered",
-        BOOK_TRIP => "The booking service did not answer",
-        _ => "A step failed",
+    if [boundary::SAVE_PLAN.name(), boundary::SAVE_NEW_PLAN.name()].contains(&activity) {
+        "Storage is unavailable"
+    } else if activity == boundary::REQUEST_APPROVAL.name() {
+        "The approval announcement could not be delivered"
+    } else if activity == boundary::BOOK_TRIP.name() {
+        "The booking service did not answer"
+    } else {
+        "A step failed"
     }
     .to_owned()
 }

@@ -3,7 +3,7 @@
 //! 1. the destination agent recommends three destinations; the trip goes to the first;
 //! 2. the itinerary agent and the local-tips agent plan for it, in parallel;
 //! 3. the totals are computed in code and the plan is saved through the plan store;
-//! 4. a durable wait for [`APPROVAL_EVENT`] races the approval window (7 days by default), with
+//! 4. a durable wait for the approval event ([`boundary::APPROVAL`]) races the approval window (7 days by default), with
 //!    nothing in flight (revisions 1 to 3 announce it first with a step of their own; from
 //!    revision 4 the notifications of every state change do, see `crate::notifications`);
 //!    the reviewer may ask for changes instead (revision 4 on): the itinerary and tips are
@@ -30,6 +30,7 @@
 //! * **Records.** What the workflow takes and passes ([`types`]) lives in histories: change it
 //!   only in ways old records still read (`#[serde(default)]` on new fields).
 
+pub mod boundary;
 mod durable;
 mod types;
 
@@ -43,38 +44,21 @@ use travel_agents::{
 };
 
 pub use types::{
-    ActivityFailure, ApprovalRequest, PlanSaved, Retry, RetrySettings, Reused, TripInput,
+    ActivityFailure, ApprovalAnnounced, ApprovalRequest, PlanSaved, Retry, RetrySettings, Reused,
+    TripInput,
 };
 
-use crate::booking::{BookingConfirmation, BookingRequest};
+use crate::booking::BookingRequest;
 use crate::plan::{CostSummary, TripPlan};
 use crate::progress::{
     ApprovalDecision, ApprovalWindow, ChangeRequest, PlanRevision, ReviewAnswer, SavedPlan,
     TripOutcome, TripState, TripStep,
 };
-use crate::store::PlanLocation;
+use boundary::Activity;
 use durable::{Progress, call};
 
 /// The orchestration's registered name.
 pub const ORCHESTRATION: &str = "TripPlanning";
-/// The external event (a durable queue) the approval arrives on.
-pub const APPROVAL_EVENT: &str = "ApprovalEvent";
-
-/// Activity names. Recorded in every trip's history: never rename one.
-pub mod activity_name {
-    use travel_agents::AgentName;
-
-    /// The agents' activities (see `travel_agents::roster`).
-    pub const DESTINATION_AGENT: &str = AgentName::Destination.info().activity;
-    pub const ITINERARY_AGENT: &str = AgentName::Itinerary.info().activity;
-    pub const LOCAL_TIPS_AGENT: &str = AgentName::LocalTips.info().activity;
-    /// Revision 1: saves a plan stamped by the workflow (after a `utc_now` step).
-    pub const SAVE_PLAN: &str = "SavePlan";
-    /// Revision 2: stamps the plan with the time it is first saved, and says when that was.
-    pub const SAVE_NEW_PLAN: &str = "SaveNewPlan";
-    pub const REQUEST_APPROVAL: &str = "RequestApproval";
-    pub const BOOK_TRIP: &str = "BookTrip";
-}
 
 /// The revision of the workflow new trips run. A trip keeps the revision it started with for its
 /// whole life (it may wait days for approval), so every revision's steps stay in [`plan_trip`]:
@@ -99,7 +83,7 @@ pub async fn plan_trip(ctx: OrchestrationContext, input: TripInput) -> Result<Tr
     let destinations: AgentReply<DestinationRecommendations> = call_or_reuse(
         &ctx,
         &input,
-        (activity_name::DESTINATION_AGENT, false),
+        (boundary::DESTINATION_AGENT, false),
         &traveller,
         &progress,
     )
@@ -204,11 +188,14 @@ async fn wait_for_answer(
     let mut wait = Duration::from_secs(input.approval_timeout_secs);
     loop {
         let timer = ctx.schedule_timer(wait);
-        let data = match ctx.select2(timer, ctx.dequeue_event(APPROVAL_EVENT)).await {
+        let data = match ctx
+            .select2(timer, ctx.dequeue_event(boundary::APPROVAL.name()))
+            .await
+        {
             Either2::First(()) => return Ok(None),
             Either2::Second(data) => data,
         };
-        let answer = serde_json::from_str(&data).unwrap_or_else(|_| {
+        let answer = boundary::APPROVAL.read_data(&data).unwrap_or_else(|_| {
             ReviewAnswer::Decision(ApprovalDecision::new(
                 false,
                 Some(format!("unreadable decision rejected: {data}")),
@@ -295,10 +282,11 @@ fn retries_shown<'p, 'c>(
 async fn call_or_reuse<I: serde::Serialize, O: serde::de::DeserializeOwned>(
     ctx: &OrchestrationContext,
     input: &TripInput,
-    (name, revising): (&str, bool),
+    (activity, revising): (Activity<I, O>, bool),
     arguments: &I,
     progress: &Progress<'_>,
 ) -> Result<O, String> {
+    let name = activity.name();
     let reused = input.reused.as_ref().filter(|_| !revising);
     if let Some(result) = reused.and_then(|r| r.results.get(name)) {
         return serde_json::from_value(result.clone()).map_err(|e| {
@@ -306,7 +294,14 @@ async fn call_or_reuse<I: serde::Serialize, O: serde::de::DeserializeOwned>(
         });
     }
     let retry = &input.retries.agents;
-    call(ctx, name, arguments, retry, retries_shown(input, progress)).await
+    call(
+        ctx,
+        activity,
+        arguments,
+        retry,
+        retries_shown(input, progress),
+    )
+    .await
 }
 
 fn top_destination(
@@ -327,17 +322,17 @@ async fn plan_days_and_tips(
     let revising = brief.feedback.is_some();
     let (itinerary, tips) = ctx
         .join2(
-            call_or_reuse::<_, AgentReply<Itinerary>>(
+            call_or_reuse(
                 ctx,
                 input,
-                (activity_name::ITINERARY_AGENT, revising),
+                (boundary::ITINERARY_AGENT, revising),
                 brief,
                 progress,
             ),
-            call_or_reuse::<_, AgentReply<LocalTips>>(
+            call_or_reuse(
                 ctx,
                 input,
-                (activity_name::LOCAL_TIPS_AGENT, revising),
+                (boundary::LOCAL_TIPS_AGENT, revising),
                 brief,
                 progress,
             ),
@@ -390,13 +385,12 @@ async fn save_plan(
     let retry = &input.retries.storage;
     let shown = retries_shown(input, progress);
     let (location, saved_at) = if input.workflow_revision >= 2 {
-        let saved: PlanSaved = call(ctx, activity_name::SAVE_NEW_PLAN, &plan, retry, shown).await?;
+        let saved = call(ctx, boundary::SAVE_NEW_PLAN, &plan, retry, shown).await?;
         (saved.location, saved.saved_at)
     } else {
         let now: DateTime<Utc> = ctx.utc_now().await?.into();
         plan.created_at = now;
-        let location: PlanLocation =
-            call(ctx, activity_name::SAVE_PLAN, &plan, retry, shown).await?;
+        let location = call(ctx, boundary::SAVE_PLAN, &plan, retry, shown).await?;
         (location, now)
     };
     let saved = SavedPlan {
@@ -439,9 +433,9 @@ async fn announce_approval(
         plan: saved.clone(),
         window: window.clone(),
     };
-    call::<_, serde_json::Value>(
+    call(
         ctx,
-        activity_name::REQUEST_APPROVAL,
+        boundary::REQUEST_APPROVAL,
         &approval,
         &input.retries.storage,
         retries_shown(input, progress),
@@ -456,7 +450,9 @@ async fn wait_for_decision(
     timeout_secs: u64,
 ) -> Option<ApprovalDecision> {
     let timer = ctx.schedule_timer(Duration::from_secs(timeout_secs));
-    match ctx.select2(timer, ctx.dequeue_event(APPROVAL_EVENT)).await {
+    // Revisions 1 to 3 read the event's data as a decision (changes could not be asked for).
+    let approval = ctx.dequeue_event(boundary::APPROVAL.name());
+    match ctx.select2(timer, approval).await {
         Either2::First(()) => None,
         Either2::Second(data) => Some(serde_json::from_str(&data).unwrap_or_else(|_| {
             ApprovalDecision::new(false, Some(format!("unreadable decision rejected: {data}")))
@@ -499,9 +495,9 @@ async fn conclude(
         duration_days: input.request.duration_days,
         plan_revision: plan.revision,
     };
-    let booking: BookingConfirmation = call(
+    let booking = call(
         ctx,
-        activity_name::BOOK_TRIP,
+        boundary::BOOK_TRIP,
         &request,
         &input.retries.booking,
         retries_shown(input, &progress),

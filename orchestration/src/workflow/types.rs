@@ -55,6 +55,17 @@ fn announce_by_default() -> bool {
     true
 }
 
+/// What `RequestApproval` answers: whether the webhook took the announcement, and when not,
+/// its answer's status or the error reaching it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalAnnounced {
+    pub notified: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// What `SaveNewPlan` answers: where the plan is, and when it was first saved (its stamp).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
