@@ -1,10 +1,10 @@
 //! Who waits for a trip's first turn, woken when this process records it.
 //!
 //! Starting a trip answers once the engine has run the trip's first turn (before it, the trip
-//! could not be managed). Asking the trips index every 2 ms whether it had cost about 90 reads a
-//! trip when a thousand trips started at once, every one of them queued behind the same turns
-//! (`docs/benchmarks.md`, tenth session). Now the index says so when it records a first turn of a
-//! trip someone waits for; a turn run by another process sharing the store is seen by a slow
+//! could not be managed). The trips index says so when it records a first turn of a trip someone
+//! waits for, rather than being asked: asking it every 2 ms costs about 90 reads a trip when a
+//! thousand trips start at once, every one of them queued behind the same turns
+//! (`docs/benchmarks.md`). A turn run by another process sharing the store is seen by a slow
 //! look.
 
 use std::collections::HashMap;

@@ -1282,8 +1282,8 @@ mod tests {
         assert!(!index.wait_for_first_turn("nowhere", wait).await.unwrap());
     }
 
-    /// The repair pass runs every 30 s: with 100,000 trips parked, reading every row (as it did
-    /// before its index) filled SQLite's whole page cache each time.
+    /// The repair pass runs every 30 s: with 100,000 trips parked, reading every row would fill
+    /// SQLite's whole page cache each time.
     #[tokio::test]
     async fn the_repair_pass_reads_through_indexes_only() {
         let (index, pool, _dir) = sqlite_index().await;

@@ -1,9 +1,9 @@
 //! The process' memory: a fast allocator for Rust's allocations, and memory given back.
 //!
 //! * **Rust's allocations** go to mimalloc ([`Allocator`], installed by the binary). glibc's
-//!   allocator spent a fifth of the CPU of a busy service in `malloc`, `free` and their locks;
-//!   with mimalloc the service ran 13-42 % more whole trips a second at concurrency 50
-//!   (`docs/benchmarks.md`, seventh session). It is told not to commit its arenas' memory
+//!   allocator spends a fifth of the CPU of a busy service in `malloc`, `free` and their locks;
+//!   with mimalloc the service runs 13-42 % more whole trips a second at concurrency 50
+//!   (`docs/benchmarks.md`). It is told not to commit its arenas' memory
 //!   ahead of use, and to return freed memory sooner ([`tune_allocator`]): resident memory then
 //!   stays near glibc's (55 against 51 MiB with 10,000 trips parked; 66-68 MiB untuned).
 //! * **SQLite's allocations** (its page caches) go to glibc's allocator, which keeps memory
@@ -27,8 +27,8 @@ const MI_OPTION_ARENA_PURGE_MULT: libmimalloc_sys::mi_option_t = 24;
 ///
 /// * memory is committed as it is used, not a whole arena ahead;
 /// * memory freed is returned after 10 ms, not 100 (`purge_delay` 10 ms times the arenas'
-///   multiplier, 10 by default, now 1): with 10,000 trips parked the run's peak went from 64.3
-///   to 58-62 MiB, at the same throughput.
+///   multiplier, 10 by default, set to 1): with 10,000 trips parked the run's peak is 58-62 MiB
+///   instead of 64.3, at the same throughput.
 ///
 /// The binary runs this as a constructor ahead of mimalloc's own (`TUNE_ALLOCATOR` in
 /// `src/main.rs`, placed in `.init_array.00101`).
@@ -54,8 +54,8 @@ pub fn give_back_free_memory() {
 
 /// How many arenas glibc's allocator may keep: by default eight per core, each keeping the
 /// memory freed in it. With two, freed memory is reused across threads: with 100,000 trips
-/// parked the peak resident memory went from 107 to 98 MB, at the same throughput
-/// (`docs/benchmarks.md`, before Rust's allocations moved to mimalloc).
+/// parked and every allocation on glibc's allocator, the peak resident memory is 98 MB instead
+/// of 107, at the same throughput (`docs/benchmarks.md`).
 pub const ARENAS: i32 = 2;
 
 /// Caps glibc's arenas at [`ARENAS`] (on Linux; elsewhere nothing to do). Call before the

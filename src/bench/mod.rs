@@ -259,7 +259,7 @@ const FILE_PROBES: usize = 200;
 /// documents, its booking), and on this kind of machine that costs 20 µs on a fresh filesystem
 /// but 200-900 µs where many files were deleted in the minutes before (ext4 passes over recently
 /// freed inodes one by one): a quarter of the CPU of a run at c=50. Runs compare only when this
-/// does (`docs/benchmarks.md`, eighth session).
+/// does (`docs/benchmarks.md`).
 fn file_create_us(dir: &std::path::Path) -> Option<f64> {
     let probe = dir.join("file-create-probe");
     std::fs::create_dir_all(&probe).ok()?;

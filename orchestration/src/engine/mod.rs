@@ -320,9 +320,9 @@ const FIRST_IN_LINE: &[&str] = &[crate::workflow::boundary::BOOK_TRIP.name()];
 
 /// How often duroxide recounts the store for its gauges (`duroxide_active_orchestrations` and
 /// the queue depths). A recount reads every instance and every history row: with 100,000 trips
-/// on SQLite some 140 MB of pages, once a minute. Through duroxide's own connections that took
-/// up to 57 MB more memory for half a minute each time (`docs/benchmarks.md`, eighth session);
-/// counts now run with a small cache ([`sqlite_counts`]), but the reading remains. One process
+/// on SQLite some 140 MB of pages, once a minute; through duroxide's own connections, up to
+/// 57 MB more memory for half a minute each time (`docs/benchmarks.md`). Counts run with a small
+/// cache ([`sqlite_counts`]), but the reading remains. One process
 /// owns a SQLite file, so duroxide's own running count of active orchestrations stays exact
 /// without it, and `GET /metrics` counts the queues when it is scraped: on SQLite the engine
 /// counts once, at start. On PostgreSQL the count runs in the server and covers every process,

@@ -3,8 +3,8 @@
 //!
 //! duroxide counts every instance and every history row for its gauges when the engine starts,
 //! and `GET /metrics` counts the queues when it is read. On duroxide's own connections every page
-//! such a count reads stays in a page cache of up to 64 MB: with 20,000 trips a restart took
-//! 59 MB of memory for its first count. Here the pages pass through [`CACHE_KIB`] and are dropped.
+//! such a count reads stays in a page cache of up to 64 MB: with 20,000 trips a restart takes
+//! 59 MB of memory for its first count that way. Here the pages pass through [`CACHE_KIB`] and are dropped.
 //! The SQL is duroxide's own (its SQLite provider, version 0.1.32), so the answers are the same;
 //! duroxide's provider conformance suite checks them (`orchestration/tests/store_conformance.rs`).
 
