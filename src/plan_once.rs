@@ -90,12 +90,7 @@ async fn plan_in(
             ),
         }
     };
-    let revision = status.progress.and_then(|p| p.plan).map(|p| p.revision);
-    let plan = trips
-        .plans()
-        .load(&id, revision)
-        .await
-        .context("the plan")?;
+    let plan = trips.saved_plan(&status).await.context("the plan")?;
     let mut usage = Vec::new();
     for agent in travel_agents::AgentName::ALL {
         let thread = trips.agent_thread(&id, agent).await?;

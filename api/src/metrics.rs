@@ -292,7 +292,7 @@ pub(crate) async fn render(State(state): State<AppState>) -> Result<Response, Ap
         .sum();
     // The engine's queue depths too: on SQLite duroxide does not recount them by itself (see
     // `engine_gauge_recount`).
-    match state.trips.client().get_queue_depths().await {
+    match state.trips.queue_depths().await {
         Ok(depths) => travel_orchestration::telemetry::engine_queue_depths(&depths),
         Err(e) => tracing::warn!(error = %e, "the engine's queue depths could not be read"),
     }

@@ -133,7 +133,7 @@ fn trips(doc: &mut Doc) {
     doc.op("get", "/api/trips/{instance_id}/agents/{agent}", json!({
         "summary": "An agent's conversation: messages, tool calls, tokens and timings",
         "operationId": "getAgentThread",
-        "parameters": [id_param(), {"name": "agent", "in": "path", "required": true, "schema": {"type": "string", "enum": ["destination", "itinerary", "local-tips"]}}],
+        "parameters": [id_param(), {"name": "agent", "in": "path", "required": true, "schema": {"type": "string", "enum": travel_agents::AgentName::ALL.map(|a| a.info().key)}}],
         "responses": {"200": json_response("The thread", thread), "404": e404}
     }));
 }

@@ -251,15 +251,7 @@ async fn trip(
 ) -> Result<Json<TripView>, ApiError> {
     note_instance(&instance_id);
     let trip = state.trips.status(&instance_id).await?;
-    let plan = match trip.progress.as_ref().and_then(|p| p.plan.as_ref()) {
-        Some(saved) => state
-            .trips
-            .plans()
-            .load(&instance_id, Some(saved.revision))
-            .await
-            .map_err(travel_orchestration::TripError::from)?,
-        None => None,
-    };
+    let plan = state.trips.saved_plan(&trip).await?;
     let links = links(&instance_id, trip.status);
     Ok(Json(TripView {
         trip,
@@ -318,8 +310,10 @@ async fn agent_thread(
 ) -> Result<Json<AgentThreadView>, ApiError> {
     note_instance(&instance_id);
     let agent = AgentName::parse(&agent).ok_or_else(|| {
+        let known: Vec<&str> = AgentName::ALL.iter().map(|a| a.info().key).collect();
         ApiError::not_found(format!(
-            "No agent `{agent}`; the agents are destination, itinerary and local-tips."
+            "No agent `{agent}`; the agents are {}.",
+            known.join(", ")
         ))
     })?;
     let thread = state.trips.agent_thread(&instance_id, agent).await?;
@@ -383,32 +377,23 @@ async fn healthz() -> Json<Health> {
 /// the pool's 30 s.
 const READY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Whether `look` answered without error within [`READY_WAIT`]; what went wrong otherwise.
-async fn within_ready_wait<T, E: std::fmt::Display>(
-    look: impl std::future::Future<Output = Result<T, E>>,
-) -> Result<(), String> {
-    match tokio::time::timeout(READY_WAIT, look).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {READY_WAIT:?}")),
-    }
-}
-
 async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    const NO_SUCH_TRIP: &str = "trip-00000000000000000000";
-    if let Err(e) = within_ready_wait(state.trips.store().index.get(NO_SUCH_TRIP)).await {
-        tracing::warn!(error = %e, "readiness: the workflow store is not reachable");
-        return Err(ApiError::new(
-            ErrorCode::NotReady,
-            "The workflow store is not reachable; see the service's log.",
-        ));
+    use travel_orchestration::management::StoreCheck;
+    match state.trips.check_stores(READY_WAIT).await {
+        Ok(()) => Ok(Json(Health { status: "ready" })),
+        Err(unreachable) => {
+            tracing::warn!(error = %unreachable, "readiness: a store is not reachable");
+            Err(ApiError::new(
+                ErrorCode::NotReady,
+                match unreachable {
+                    StoreCheck::WorkflowStore(_) => {
+                        "The workflow store is not reachable; see the service's log."
+                    }
+                    StoreCheck::PlanStore { .. } => {
+                        "The plan store (Blob Storage or the data folder) is not reachable; see the service's log."
+                    }
+                },
+            ))
+        }
     }
-    if let Err(e) = within_ready_wait(state.trips.plans().load(NO_SUCH_TRIP, Some(1))).await {
-        tracing::warn!(error = %e, store = %state.trips.plans().describe(), "readiness: the plan store is not reachable");
-        return Err(ApiError::new(
-            ErrorCode::NotReady,
-            "The plan store (Blob Storage or the data folder) is not reachable; see the service's log.",
-        ));
-    }
-    Ok(Json(Health { status: "ready" }))
 }

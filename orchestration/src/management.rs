@@ -160,7 +160,58 @@ impl From<TripRow> for InstanceSummary {
 /// The last page of a list (the API refuses a later one; the dashboard stops there).
 pub const MAX_PAGE: usize = 1_000_000;
 
+/// A store the service cannot work without, found unreachable by [`Trips::check_stores`].
+#[derive(Debug, thiserror::Error)]
+pub enum StoreCheck {
+    #[error("the workflow store is not reachable: {0}")]
+    WorkflowStore(String),
+    #[error("the plan store ({store}) is not reachable: {error}")]
+    PlanStore { store: String, error: String },
+}
+
+/// Whether `look` answered without error within `wait`; what went wrong otherwise.
+async fn within<T, E: std::fmt::Display>(
+    wait: std::time::Duration,
+    look: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<(), String> {
+    match tokio::time::timeout(wait, look).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {wait:?}")),
+    }
+}
+
 impl Trips {
+    /// Whether the service can work now: the workflow store and the plan store each answer a
+    /// read (of a trip that does not exist) within `wait`.
+    pub async fn check_stores(&self, wait: std::time::Duration) -> Result<(), StoreCheck> {
+        const NO_SUCH_TRIP: &str = "trip-00000000000000000000";
+        within(wait, self.store().index.get(NO_SUCH_TRIP))
+            .await
+            .map_err(StoreCheck::WorkflowStore)?;
+        within(wait, self.plans().load(NO_SUCH_TRIP, Some(1)))
+            .await
+            .map_err(|error| StoreCheck::PlanStore {
+                store: self.plans().describe(),
+                error,
+            })
+    }
+
+    /// The engine's queues: messages for workflow turns, activities, timers.
+    pub async fn queue_depths(&self) -> Result<duroxide::providers::QueueDepths, TripError> {
+        Ok(self.client().get_queue_depths().await?)
+    }
+
+    /// The engine's counts: instances, running ones, history events.
+    pub async fn engine_counts(&self) -> Result<duroxide::providers::SystemMetrics, TripError> {
+        Ok(self.client().get_system_metrics().await?)
+    }
+
+    /// Whether trip changes are sent to a webhook (`APPROVAL_WEBHOOK_URL`).
+    pub fn notifications_enabled(&self) -> bool {
+        self.store().index.notifications_enabled()
+    }
+
     /// Instances newest first, filtered and paged, with counts per status: one indexed query.
     pub async fn instances(&self, query: &InstanceQuery) -> Result<InstancePage, TripError> {
         let page_size = query.page_size.unwrap_or(25).clamp(1, 200);

@@ -545,6 +545,18 @@ impl Trips {
     }
 
     /// A saved plan revision (the latest when `None`).
+    /// The plan revision a status names (the one under review, or the one booked), once one
+    /// was saved; read without reading the status again.
+    pub async fn saved_plan(&self, status: &TripStatus) -> Result<Option<TripPlan>, TripError> {
+        let Some(saved) = status.progress.as_ref().and_then(|p| p.plan.as_ref()) else {
+            return Ok(None);
+        };
+        Ok(self
+            .plans
+            .load(&status.instance_id, Some(saved.revision))
+            .await?)
+    }
+
     pub async fn plan_revision(
         &self,
         instance_id: &str,

@@ -130,9 +130,8 @@ pub async fn dashboard(State(state): State<WebState>, Query(filters): Query<Filt
         Ok(page) => page,
         Err(e) => return trip_error(e),
     };
-    let client = state.trips.client();
-    let queues = client.get_queue_depths().await.unwrap_or_default();
-    let metrics = client.get_system_metrics().await.unwrap_or_default();
+    let queues = state.trips.queue_depths().await.unwrap_or_default();
+    let metrics = state.trips.engine_counts().await.unwrap_or_default();
     let pages = page.total.div_ceil(page.page_size).max(1);
     let view = DashboardPage {
         self_url: url_with(&filters, page.page),
@@ -479,7 +478,7 @@ async fn recommended_destinations(
     if !asked {
         return Vec::new();
     }
-    let plan = state.trips.plans().load(id, None).await.ok().flatten();
+    let plan = state.trips.plan_revision(id, None).await.ok();
     plan.map(|p| {
         p.recommendations
             .destinations

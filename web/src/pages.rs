@@ -10,9 +10,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use travel_orchestration::presentation::PlanPresentation;
 use travel_orchestration::request::Budget;
-use travel_orchestration::{
-    ApprovalDecision, TripError, TripPlan, TripRequest, TripState, TripStatus,
-};
+use travel_orchestration::{ApprovalDecision, TripError, TripRequest, TripState, TripStatus};
 
 use travel_api::ErrorCode;
 
@@ -459,18 +457,6 @@ pub(crate) fn notice(status: &TripStatus) -> Option<String> {
     })
 }
 
-/// The plan the trip's progress names, when one was saved.
-async fn saved_plan(state: &WebState, status: &TripStatus) -> Result<Option<TripPlan>, TripError> {
-    let Some(saved) = status.progress.as_ref().and_then(|p| p.plan.as_ref()) else {
-        return Ok(None);
-    };
-    Ok(state
-        .trips
-        .plans()
-        .load(&status.instance_id, Some(saved.revision))
-        .await?)
-}
-
 /// What the trip is doing, in a few words under its status.
 fn headline(status: &TripStatus) -> String {
     match status.status {
@@ -497,7 +483,7 @@ pub async fn trip_page(
     };
     let timeline = state.trips.timeline(&id).await.unwrap_or_default();
     let input = state.trips.input(&id).await.ok();
-    let plan = match saved_plan(&state, &status).await {
+    let plan = match state.trips.saved_plan(&status).await {
         Ok(plan) => plan,
         Err(e) => return trip_error(e),
     };

@@ -167,7 +167,7 @@ pub async fn notifications(
             .iter()
             .map(|n| (n.instance_id.clone(), DeliveryRow::new(n)))
             .collect(),
-        webhook: state.trips.store().index.notifications_enabled(),
+        webhook: state.trips.notifications_enabled(),
     };
     crate::pages::render(axum::http::StatusCode::OK, &page)
 }
