@@ -299,7 +299,7 @@ async fn plan_markdown(
     let plan = state.trips.plan_revision(&instance_id, revision).await?;
     Ok((
         [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
-        plan.to_markdown(),
+        travel_orchestration::presentation::PlanPresentation::of(&plan).to_markdown(),
     )
         .into_response())
 }

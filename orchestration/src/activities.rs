@@ -63,10 +63,14 @@ impl ActivitySlots {
     }
 }
 
+/// Plan saves one process runs at once, unless configured (`ENGINE_SAVE_SLOTS`).
+pub const DEFAULT_SAVE_SLOTS: usize = 32;
+/// Bookings one process runs at once, unless configured (`ENGINE_BOOKING_SLOTS`).
+pub const DEFAULT_BOOKING_SLOTS: usize = 32;
+
 impl Default for ActivitySlots {
     fn default() -> Self {
-        let tuning = crate::engine::EngineTuning::default();
-        Self::new(tuning.save_slots, tuning.booking_slots)
+        Self::new(DEFAULT_SAVE_SLOTS, DEFAULT_BOOKING_SLOTS)
     }
 }
 

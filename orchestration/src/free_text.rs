@@ -3,7 +3,7 @@
 //! operator) and operators' reasons. Such text reaches the plan files, the pages, the dashboard
 //! and notifications as written, so what could disguise it is refused where it comes in.
 
-use crate::request::FieldError;
+use crate::field_error::FieldError;
 
 /// The longest reviewer's comment accepted.
 pub const MAX_COMMENTS: usize = 2000;

@@ -14,7 +14,9 @@
 pub mod activities;
 pub mod booking;
 pub mod costs;
+pub mod database;
 pub mod engine;
+pub mod field_error;
 pub mod first_turns;
 pub mod free_text;
 pub mod links;

@@ -22,59 +22,11 @@ use serde::{Deserialize, Serialize};
 use travel_agents::Money;
 
 use crate::booking::BookingConfirmation;
-use crate::engine::wakeups::AbortOnDrop;
+use crate::database::AbortOnDrop;
 use crate::links::{ApprovalLink, ApprovalLinks};
 use crate::progress::{ApprovalDecision, TripState};
+pub use crate::trip_index::TripEvent;
 use crate::trip_index::{Attempt, Notice, TripIndex};
-
-/// What happened to a trip (the webhook's `event`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TripEvent {
-    /// The first plan awaits approval.
-    Planned,
-    /// A revised plan awaits approval.
-    Revised,
-    Approved,
-    Rejected,
-    Expired,
-    Booked,
-    Failed,
-}
-
-impl TripEvent {
-    pub const ALL: [TripEvent; 7] = [
-        Self::Planned,
-        Self::Revised,
-        Self::Approved,
-        Self::Rejected,
-        Self::Expired,
-        Self::Booked,
-        Self::Failed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Planned => "planned",
-            Self::Revised => "revised",
-            Self::Approved => "approved",
-            Self::Rejected => "rejected",
-            Self::Expired => "expired",
-            Self::Booked => "booked",
-            Self::Failed => "failed",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|e| e.as_str() == text)
-    }
-
-    /// Where the event comes in a trip's life (events queued in the same instant go in this
-    /// order).
-    fn rank(self) -> usize {
-        Self::ALL.iter().position(|e| *e == self).unwrap_or(0)
-    }
-}
 
 /// Attempts before a notification is given up (about three hours of back-off).
 pub const MAX_ATTEMPTS: u32 = 25;

@@ -148,13 +148,6 @@ fn add(sums: &mut Vec<Money>, money: &Money) {
     }
 }
 
-impl TripPlan {
-    /// A Markdown document a person can read (see [`crate::presentation`]).
-    pub fn to_markdown(&self) -> String {
-        crate::presentation::PlanPresentation::of(self).to_markdown()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,16 @@ use serde::{Deserialize, Serialize};
 use travel_agents::Money;
 
 use crate::booking::BookingConfirmation;
-use crate::store::PlanLocation;
+
+/// Where a saved plan can be found (as the plan store answered when it saved it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanLocation {
+    /// The JSON document.
+    pub json: String,
+    /// The readable Markdown document.
+    pub markdown: String,
+}
 
 /// Where a trip stands, as travellers and operators see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -1,5 +1,6 @@
 //! What a traveller asks for, and the checks it passes before anything starts.
 
+pub use crate::field_error::FieldError;
 use crate::free_text;
 use chrono::NaiveDate;
 use schemars::JsonSchema;
@@ -47,23 +48,6 @@ pub struct Budget {
     #[schemars(extend("exclusiveMinimum" = 0, "maximum" = 10_000_000))]
     pub amount: f64,
     pub currency: String,
-}
-
-/// One field that is not acceptable, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct FieldError {
-    /// The JSON name of the field (`budget.currency` for nested ones).
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
 }
 
 /// The currencies a budget may be in: those the built-in rate table converts.

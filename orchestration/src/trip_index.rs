@@ -25,37 +25,22 @@ use duroxide::providers::Provider;
 use duroxide::{Event, EventKind};
 use travel_agents::{AgentName, ThreadMessage};
 
-use crate::engine::sqlite_writer::{Statement, Value};
-use crate::engine::write_turns::{WriteTurn, WriteTurns};
+use crate::database::sqlite_writer::{Statement, Value};
+use crate::database::write_turns::{WriteTurn, WriteTurns};
 use crate::first_turns::FirstTurns;
 use crate::progress::{ApprovalDecision, TripOutcome, TripProgress, TripState, TripStep};
 use crate::timeline::utc_from_ms;
 use crate::workflow::{ORCHESTRATION, TripInput};
 pub use answers::RecordedAnswer;
 
-/// The SQL database behind the store (the same one duroxide uses).
-#[derive(Clone, Debug)]
-pub enum Db {
-    Sqlite(sqlx::SqlitePool),
-    /// With the schema the tables live in.
-    Postgres(sqlx::PgPool, String),
-}
-
-/// Runs the same code on either pool type.
-macro_rules! on_db {
-    ($db:expr, |$pool:ident| $body:expr) => {
-        match $db {
-            Db::Sqlite($pool) => $body,
-            Db::Postgres($pool, _) => $body,
-        }
-    };
-}
+pub use crate::database::Db;
+use crate::database::on_db;
 
 mod answers;
 mod migrate;
 mod outbox;
 
-pub use outbox::{Attempt, Notice, Snapshot};
+pub use outbox::{Attempt, Notice, Snapshot, TripEvent};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {

@@ -14,10 +14,8 @@ pub mod postgres_first_in_line;
 pub mod sqlite;
 pub mod sqlite_counts;
 pub mod sqlite_queues;
-pub mod sqlite_writer;
 pub mod store;
 pub mod wakeups;
-pub mod write_turns;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,8 +26,10 @@ use duroxide::runtime::{self, ObservabilityConfig, Runtime};
 use duroxide::{Client, OrchestrationRegistry, RuntimeOptions};
 
 use crate::activities::Activities;
+use crate::database::Db;
+use crate::database::write_turns;
 use crate::progress::TripOutcome;
-use crate::trip_index::{Db, TripIndex};
+use crate::trip_index::TripIndex;
 use crate::workflow::{ORCHESTRATION, TripInput, plan_trip};
 pub use postgres::PostgresSettings;
 use postgres_first_in_line::PostgresFirstInLine;
@@ -73,8 +73,8 @@ impl Default for EngineTuning {
         Self {
             orchestration_slots: 2,
             activity_slots: 4_096,
-            save_slots: 32,
-            booking_slots: 32,
+            save_slots: crate::activities::DEFAULT_SAVE_SLOTS,
+            booking_slots: crate::activities::DEFAULT_BOOKING_SLOTS,
             safety_poll: Duration::from_secs(1),
             lease: Duration::from_secs(4),
             sqlite_cache_bytes: 32 << 20,

@@ -16,7 +16,7 @@ use duroxide::providers::sqlite::SqliteProvider;
 use super::EngineError;
 use super::sqlite_counts::SqliteCounts;
 use super::sqlite_queues::SqliteStore;
-use super::sqlite_writer::SqliteWriter;
+use crate::database::sqlite_writer::SqliteWriter;
 
 /// The open store, its counting connection, and the lock that keeps it this process' own (when
 /// taken).

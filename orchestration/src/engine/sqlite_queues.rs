@@ -4,12 +4,12 @@
 //! separate hand-off to sqlx's worker thread (about ten of them per transaction), begins its
 //! transactions deferred, and counts the whole queue after every fetch that finds nothing. On
 //! the trip's path that is most of the time a write turn is held, and SQLite's writes take turns
-//! (see [`super::write_turns`]).
+//! (see [`crate::database::write_turns`]).
 //!
 //! [`SqliteStore`] keeps duroxide's provider for everything that is rarely called (reads for
 //! people, management, sessions) and does the calls every workflow step makes (fetch,
 //! acknowledge, renew, abandon, enqueue) itself, on the store's writer connection
-//! ([`super::sqlite_writer`]):
+//! ([`crate::database::sqlite_writer`]):
 //!
 //! * each call is one `BEGIN IMMEDIATE` transaction run in place, with statements prepared once
 //!   and kept;
@@ -43,8 +43,8 @@ use duroxide::{Event, EventKind};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::first_in_line::{self, FirstInLine};
-use super::sqlite_writer::{Finish, SqliteWriter};
-use super::write_turns::WriteTurns;
+use crate::database::sqlite_writer::{Finish, SqliteWriter};
+use crate::database::write_turns::WriteTurns;
 
 /// duroxide's SQLite provider, with its hot path done on the store's writer connection.
 pub struct SqliteStore {

@@ -31,7 +31,7 @@ use duroxide::providers::{
 use super::first_in_line;
 use super::sqlite_counts::SqliteCounts;
 use super::wakeups::{AbortOnDrop, Queue, Wakeups, due_in};
-use super::write_turns::{WriteTurn, WriteTurns};
+use crate::database::write_turns::{WriteTurn, WriteTurns};
 use crate::trip_index::{TripIndex, TurnRecord};
 
 /// Tells other processes sharing the store that work was enqueued.

@@ -156,15 +156,7 @@ pub fn due_in(item: &WorkItem, now_ms: u64) -> Duration {
     }
 }
 
-/// A background task that stops when this is dropped.
-#[derive(Debug)]
-pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
+pub use crate::database::AbortOnDrop;
 
 #[cfg(test)]
 mod tests {

@@ -5,23 +5,13 @@
 use std::path::PathBuf;
 
 use async_trait::async_trait;
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
 use crate::plan::TripPlan;
 
 mod azure_blob;
 pub use azure_blob::{BlobAuth, BlobCredential, BlobPlanStore, BlobSettings, BlobStoreConfig};
 
-/// Where a saved plan can be found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PlanLocation {
-    /// The JSON document.
-    pub json: String,
-    /// The readable Markdown document.
-    pub markdown: String,
-}
+pub use crate::progress::PlanLocation;
 
 /// Why a plan could not be saved or read.
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +57,8 @@ pub trait PlanStore: Send + Sync + std::fmt::Debug {
 /// save writes the very same bytes.
 pub fn documents(plan: &TripPlan) -> (Vec<u8>, Vec<u8>) {
     let json = serde_json::to_vec_pretty(plan).expect("plans serialise");
-    (json, plan.to_markdown().into_bytes())
+    let markdown = crate::presentation::PlanPresentation::of(plan).to_markdown();
+    (json, markdown.into_bytes())
 }
 
 /// The blob or file names of a revision: `{instanceId}/rev-{n}.json` and `.md`.

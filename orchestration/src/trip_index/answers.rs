@@ -3,8 +3,9 @@
 //! trip agree on the answer that won; an answer is delivered to the workflow's queue after it
 //! is recorded, and the repair pass delivers those a stopped process left undelivered.
 
-use super::{Claim, Db, IndexError, TripIndex, now_ms};
-use crate::engine::sqlite_writer::{Statement, Value};
+use super::{Claim, IndexError, TripIndex, now_ms};
+use crate::database::on_db;
+use crate::database::sqlite_writer::{Statement, Value};
 use crate::progress::ReviewAnswer;
 
 /// An answer as the ledger keeps it.

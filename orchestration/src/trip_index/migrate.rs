@@ -7,6 +7,7 @@
 //! take an advisory lock, and the one that comes second finds nothing left to move.
 
 use super::{Db, IndexError, TripIndex};
+use crate::database::on_db;
 
 /// Held by a migrating process until its transaction ends (PostgreSQL).
 const MIGRATION_LOCK: &str = "SELECT pg_advisory_xact_lock(7310422019)";

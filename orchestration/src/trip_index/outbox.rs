@@ -4,11 +4,61 @@
 //! notification unique however often a turn is recorded (a repair, a rebuild), and is the
 //! idempotency key the webhook receives. The rows are the delivery log.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Db, Finished, IndexError, TripIndex, TurnRecord, now_ms};
-use crate::notifications::TripEvent;
+use super::{Finished, IndexError, TripIndex, TurnRecord, now_ms};
+use crate::database::on_db;
 use crate::progress::{TripOutcome, TripProgress, TripState};
+
+/// What happened to a trip (the webhook's `event`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TripEvent {
+    /// The first plan awaits approval.
+    Planned,
+    /// A revised plan awaits approval.
+    Revised,
+    Approved,
+    Rejected,
+    Expired,
+    Booked,
+    Failed,
+}
+
+impl TripEvent {
+    pub const ALL: [TripEvent; 7] = [
+        Self::Planned,
+        Self::Revised,
+        Self::Approved,
+        Self::Rejected,
+        Self::Expired,
+        Self::Booked,
+        Self::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Planned => "planned",
+            Self::Revised => "revised",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+            Self::Expired => "expired",
+            Self::Booked => "booked",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.as_str() == text)
+    }
+
+    /// Where the event comes in a trip's life (events queued in the same instant go in this
+    /// order).
+    pub(crate) fn rank(self) -> usize {
+        Self::ALL.iter().position(|e| *e == self).unwrap_or(0)
+    }
+}
 
 /// A trip's state when an event happened: what its notification says.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
