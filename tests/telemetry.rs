@@ -139,27 +139,40 @@ async fn traced_trip(
     }
     let (id, token) = service.start_trip(&trip_body(2)).await;
     service.wait_for_status(&id, "awaiting_approval").await;
+    let (trace_id, root) = travel_platform::trace::trip_trace(&id);
+    let (trace_id, root) = (trace_id.to_string(), root.to_string());
+    let in_trace = || -> Vec<Value> {
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s["traceId"] == trace_id.as_str())
+            .cloned()
+            .collect()
+    };
+    // A trip waiting for approval (for days, maybe) has its trace's root already.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !in_trace().iter().any(|s| s["spanId"] == root.as_str()) {
+        assert!(
+            Instant::now() < deadline,
+            "the waiting trip's trace has no root"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let decided = service
         .decide(&id, Some(&token), &json!({"approved": true}))
         .await;
     assert_eq!(decided.status(), 200);
     service.wait_for_status(&id, "booked").await;
 
-    let (trace_id, root) = travel_platform::trace::trip_trace(&id);
-    let trace_id = trace_id.to_string();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let spans: Vec<Value> = received
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|s| s["traceId"] == trace_id.as_str())
-            .cloned()
-            .collect();
-        let rooted = spans.iter().any(|s| s["spanId"] == root.to_string());
-        if (!named(&spans, "activity BookTrip").is_empty() && rooted) || Instant::now() > deadline {
+        let spans = in_trace();
+        let reviewed = !named(&spans, "review TripPlanning").is_empty();
+        if (!named(&spans, "activity BookTrip").is_empty() && reviewed) || Instant::now() > deadline
+        {
             let all = received.lock().unwrap().clone();
-            return (id, root.to_string(), spans, all);
+            return (id, root, spans, all);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -182,15 +195,23 @@ async fn a_whole_trip_is_one_trace_with_genai_attributes_on_agent_calls() {
     ] {
         assert!(names.contains(&name), "no `{name}` span in {names:?}");
     }
-    // The trace has its root: the workflow, from the trip's start to its end.
+    // The trace has its root: the workflow, from the trip's start to its plan awaiting approval,
+    // then the review under it, to the booking.
     let roots: Vec<&Value> = spans
         .iter()
         .filter(|s| s["spanId"] == root.as_str())
         .collect();
-    assert!(!roots.is_empty(), "no root span {root} in {names:?}");
+    assert_eq!(roots.len(), 1, "one root span {root} in {names:?}");
     assert_eq!(roots[0]["name"], "invoke_workflow TripPlanning");
     assert_eq!(roots[0]["parentSpanId"], "");
-    assert_eq!(attribute(roots[0], "trip.outcome"), Some(json!("booked")));
+    assert_eq!(
+        attribute(roots[0], "trip.state"),
+        Some(json!("awaiting_approval"))
+    );
+    let review = named(&spans, "review TripPlanning");
+    assert_eq!(review.len(), 1, "{names:?}");
+    assert_eq!(review[0]["parentSpanId"], root.as_str());
+    assert_eq!(attribute(review[0], "trip.outcome"), Some(json!("booked")));
 
     // The requests are HTTP server spans, and the trip's start and approval link to theirs.
     let started = named(&all, "POST /api/trips");

@@ -27,11 +27,13 @@ pub fn chosen_ids() -> Option<(TraceId, SpanId)> {
     CHOSEN.with(Cell::get)
 }
 
-/// Exports the trip's root span, `invoke_workflow TripPlanning`, from its start to its end, with
-/// the ids every span of the trip already names as their parent ([`trip_trace`]): sent once,
-/// when the trip ends (a span cannot stay open for the days a trip may wait), by the process
-/// that ran its last turn. A no-op without a trace exporter.
-pub fn export_trip_root(instance_id: &str, started: SystemTime, ended: SystemTime, outcome: &str) {
+/// Exports the trip's root span, `invoke_workflow TripPlanning`, with the ids every span of the
+/// trip already names as their parent ([`trip_trace`]): from the trip's start until its first
+/// plan awaits approval (`state` `awaiting_approval`), or until its end when it ends before
+/// (`state` the final one). A span cannot stay open for the days a trip may wait, and the trace of
+/// a waiting trip needs its root: it is sent once, by the process that ran that turn; what
+/// follows the wait is [`export_trip_review`]. A no-op without a trace exporter.
+pub fn export_trip_root(instance_id: &str, started: SystemTime, ended: SystemTime, state: &str) {
     let tracer = opentelemetry::global::tracer("travel-planner");
     let builder = SpanBuilder::from_name("invoke_workflow TripPlanning")
         .with_kind(SpanKind::Internal)
@@ -39,12 +41,49 @@ pub fn export_trip_root(instance_id: &str, started: SystemTime, ended: SystemTim
         .with_attributes([
             KeyValue::new("gen_ai.operation.name", "invoke_workflow"),
             KeyValue::new("trip.id", instance_id.to_owned()),
-            KeyValue::new("trip.outcome", outcome.to_owned()),
+            KeyValue::new("trip.state", state.to_owned()),
         ]);
     CHOSEN.with(|chosen| chosen.set(Some(trip_trace(instance_id))));
     let mut span = tracer.build(builder);
     CHOSEN.with(|chosen| chosen.set(None));
     span.end_with_timestamp(ended);
+}
+
+/// Exports the end of a trip whose plan awaited approval, `review TripPlanning`, a child of the
+/// trip's root: from the approval request of the plan decided on (the last revision) to the
+/// trip's end, with its `outcome` (booked, rejected, expired, failed). Sent once, when the trip
+/// ends. A no-op without a trace exporter.
+pub fn export_trip_review(
+    instance_id: &str,
+    requested: SystemTime,
+    ended: SystemTime,
+    outcome: &str,
+    revision: u32,
+) {
+    let tracer = opentelemetry::global::tracer("travel-planner");
+    let builder = SpanBuilder::from_name("review TripPlanning")
+        .with_kind(SpanKind::Internal)
+        .with_start_time(requested)
+        .with_attributes([
+            KeyValue::new("trip.id", instance_id.to_owned()),
+            KeyValue::new("trip.outcome", outcome.to_owned()),
+            KeyValue::new("trip.revision", i64::from(revision)),
+        ]);
+    let mut span = tracer.build_with_context(builder, &trip_context(instance_id));
+    span.end_with_timestamp(ended);
+}
+
+/// A context whose span is the trip's root (remote: exported by whichever process did).
+fn trip_context(instance_id: &str) -> opentelemetry::Context {
+    let (trace_id, span_id) = trip_trace(instance_id);
+    let root = SpanContext::new(
+        trace_id,
+        span_id,
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::default(),
+    );
+    opentelemetry::Context::new().with_remote_span_context(root)
 }
 
 /// The trace id and root span id of a trip.
@@ -70,15 +109,7 @@ pub fn within_trip(span: &tracing::Span, instance_id: &str) {
     if before.is_valid() {
         span.add_link(before);
     }
-    let (trace_id, span_id) = trip_trace(instance_id);
-    let root = SpanContext::new(
-        trace_id,
-        span_id,
-        TraceFlags::SAMPLED,
-        true,
-        TraceState::default(),
-    );
-    let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(root));
+    let _ = span.set_parent(trip_context(instance_id));
     span.set_attribute("trip.id", instance_id.to_owned());
 }
 

@@ -279,8 +279,8 @@ impl Provider for WorkflowStore {
                 // Counted here, once, as the engine acknowledges the trip's last turn.
                 if record.finished.is_some() {
                     crate::telemetry::trip_finished(record.state());
-                    crate::telemetry::trip_ended(index.clone(), &record);
                 }
+                crate::telemetry::trip_traced(index.clone(), &record);
                 // The turn is durable; a failure here leaves the index behind, which the
                 // reconciler repairs (see `TripIndex::reconcile`).
                 let recorded = match &turn {
