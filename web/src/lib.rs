@@ -7,6 +7,7 @@ mod cookies;
 mod dashboard;
 mod form_tokens;
 mod pages;
+mod respond;
 mod review_links;
 mod review_trail;
 mod revisions;

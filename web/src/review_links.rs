@@ -17,9 +17,8 @@ use travel_orchestration::{
 };
 
 use crate::WebState;
-use crate::pages::{
-    CarriesCsrf, SameSiteForm, error_page, render, revisions_left, trip_error, with_cookie,
-};
+use crate::pages::revisions_left;
+use crate::respond::{CarriesCsrf, SameSiteForm, error_page, render, trip_error, with_cookie};
 use crate::views;
 
 #[derive(Template)]

@@ -93,7 +93,7 @@ impl CostRow {
                 revision: c.revision,
                 model: c.model.clone(),
                 tokens: crate::views::count(c.tokens.total_tokens),
-                cost: crate::dashboard::usd(c.cost_usd, c.reused),
+                cost: crate::views::usd(c.cost_usd, c.reused),
             })
             .collect()
     }
@@ -160,7 +160,7 @@ pub async fn notifications(
 ) -> axum::response::Response {
     let notices = match state.trips.recent_notifications(RECENT_NOTIFICATIONS).await {
         Ok(notices) => notices,
-        Err(e) => return crate::pages::trip_error(e),
+        Err(e) => return crate::respond::trip_error(e),
     };
     let page = NotificationsPage {
         rows: notices
@@ -169,5 +169,5 @@ pub async fn notifications(
             .collect(),
         webhook: state.trips.notifications_enabled(),
     };
-    crate::pages::render(axum::http::StatusCode::OK, &page)
+    crate::respond::render(axum::http::StatusCode::OK, &page)
 }

@@ -10,7 +10,7 @@ use travel_orchestration::{ChangeRequest, PlanRevision, TripError, TripState, Tr
 
 use crate::WebState;
 use crate::cookies;
-use crate::pages::{CarriesCsrf, SameSiteForm, error_page, trip_error};
+use crate::respond::{CarriesCsrf, SameSiteForm, error_page, trip_error};
 
 /// One saved revision, as the trip page lists it.
 pub struct RevisionView {

@@ -168,6 +168,15 @@ impl TripRow {
     }
 }
 
+/// A cost in US dollars, as operators read it.
+pub(crate) fn usd(cost: Option<f64>, reused: bool) -> String {
+    match (cost, reused) {
+        (_, true) => "reused from the failed trip (paid there)".into(),
+        (Some(cost), false) => format!("${cost:.4}"),
+        (None, false) => "cost unknown (no price for the model: set LLM_PRICES)".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
