@@ -5,9 +5,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::AgentReply;
-use crate::brief::DestinationBrief;
 use crate::currency::ExchangeRate;
 use crate::destination::as_result;
+use crate::destination_brief::DestinationBrief;
 use crate::error::AgentError;
 use crate::llm::LlmClient;
 use crate::money::Cost;

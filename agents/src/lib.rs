@@ -14,6 +14,7 @@
 pub mod brief;
 pub mod currency;
 pub mod destination;
+pub mod destination_brief;
 pub mod error;
 pub mod itinerary;
 pub mod llm;
@@ -30,12 +31,13 @@ pub mod tools;
 
 use std::sync::Arc;
 
-pub use brief::{DestinationBrief, ReviewerFeedback, TravellerBrief};
+pub use brief::TravellerBrief;
 pub use currency::{
     ConvertCurrency, ExchangeRate, GetExchangeRate, HttpRates, RatesError, RatesProvider,
     ReferenceRates, currency_tools,
 };
 pub use destination::{DestinationAgent, DestinationRecommendations, DestinationSuggestion};
+pub use destination_brief::{DestinationBrief, ReviewerFeedback};
 pub use error::{AgentError, LlmError};
 pub use itinerary::{Activity, Itinerary, ItineraryAgent, ItineraryDay, TimeSlot};
 pub use llm::{LlmClient, LlmSettings, Provider};

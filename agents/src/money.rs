@@ -180,6 +180,30 @@ impl fmt::Display for Cost {
     }
 }
 
+/// How many units of `to` one unit of `from` buys, as reported by `source` for `date`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExchangeRate {
+    pub from: CurrencyCode,
+    pub to: CurrencyCode,
+    pub rate: f64,
+    /// The day the rate is for (YYYY-MM-DD).
+    pub date: String,
+    /// Who reported the rate.
+    pub source: String,
+}
+
+impl ExchangeRate {
+    pub fn convert(&self, amount: f64) -> f64 {
+        round2(amount * self.rate)
+    }
+}
+
+/// Rounds to cents.
+pub fn round2(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

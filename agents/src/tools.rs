@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
-use crate::currency::ExchangeRate;
+use crate::money::ExchangeRate;
 
 /// The result of one tool call, as sent back to the model and kept in the thread.
 #[derive(Debug, Clone)]

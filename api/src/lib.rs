@@ -12,6 +12,7 @@
 //! | `/api/instances...` | the management API (operators; see [`management`]) |
 
 pub mod admin;
+mod bodies;
 pub mod credentials;
 mod error;
 pub mod guard;
@@ -20,8 +21,9 @@ pub mod metrics;
 pub mod openapi;
 mod routes;
 
+pub use bodies::{ApproveRequest, TripCreated, TripView};
 pub use error::{ApiError, ErrorBody, ErrorCode, JsonBody};
-pub use routes::{ApproveRequest, TripCreated, TripView, finish, not_found, router, routes};
+pub use routes::{finish, not_found, router, routes};
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

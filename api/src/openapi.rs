@@ -10,10 +10,10 @@ use travel_orchestration::{
     HistoryEvent, InstanceDetail, InstancePage, TripPlan, TripRequest, TripStatus,
 };
 
-use crate::error::ErrorBody;
-use crate::routes::{
+use crate::bodies::{
     AgentThreadView, ApproveRequest, Health, RevisionRequest, TripCreated, TripView,
 };
+use crate::error::ErrorBody;
 
 struct Doc {
     generator: SchemaGenerator,
