@@ -126,6 +126,7 @@ fn trace_provider() -> anyhow::Result<Option<SdkTracerProvider>> {
         .build();
     // The trips' root spans are built with the global tracer (`travel_platform::trace`).
     opentelemetry::global::set_tracer_provider(provider.clone());
+    travel_platform::trace::exporting();
     Ok(Some(provider))
 }
 

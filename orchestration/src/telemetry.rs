@@ -30,7 +30,7 @@ pub(crate) fn trip_traced(
     record: &TurnRecord,
 ) {
     let first_plan_waits = record.reports.contains(&(TripState::AwaitingApproval, 1));
-    if record.finished.is_none() && !first_plan_waits {
+    if !travel_platform::trace::is_exporting() || record.finished.is_none() && !first_plan_waits {
         return;
     }
     let (id, state) = (record.instance_id.clone(), record.state());

@@ -15,6 +15,20 @@ use opentelemetry::trace::{
 };
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+/// Whether spans are exported (an OTLP endpoint is configured): without it, the trips' own spans
+/// are not built at all, nor what they need read.
+static EXPORTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Spans are exported from now on (called once the process' tracer provider is installed).
+pub fn exporting() {
+    EXPORTING.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether spans are exported.
+pub fn is_exporting() -> bool {
+    EXPORTING.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 thread_local! {
     /// The ids the next span built on this thread must take (a trip's root span), read by the
     /// process' id generator ([`chosen_ids`]).
