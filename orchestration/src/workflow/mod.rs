@@ -3,8 +3,8 @@
 //! 1. the destination agent recommends three destinations; the trip goes to the first;
 //! 2. the itinerary agent and the local-tips agent plan for it, in parallel;
 //! 3. the totals are computed in code and the plan is saved through the plan store;
-//! 4. a durable wait for the approval event ([`boundary::APPROVAL`]) races the approval window (7 days by default), with
-//!    nothing in flight (revisions 1 to 3 announce it first with a step of their own; from
+//! 4. a durable wait for the approval event ([`boundary::APPROVAL`]) races the approval window
+//!    (7 days by default), with nothing in flight (revisions 1 to 3 announce it first with a step of their own; from
 //!    revision 4 the notifications of every state change do, see `crate::notifications`);
 //!    the reviewer may ask for changes instead (revision 4 on): the itinerary and tips are
 //!    planned again with their comments, for another recommended destination if they chose one,
@@ -243,7 +243,8 @@ async fn revise(
     });
     progress.now.destination = Some(place(&brief.destination));
     progress.now.approval = None;
-    // The words only (a replay compares the status update, not its text).
+    // Only its words may change from release to release: a replay checks that a progress
+    // report happens here, not what it says.
     let city = &brief.destination.name;
     progress.enter(
         TripStep::ItineraryAndTips,
