@@ -4,8 +4,9 @@
 //! 2. the itinerary agent and the local-tips agent plan for it, in parallel;
 //! 3. the totals are computed in code and the plan is saved through the plan store;
 //! 4. a durable wait for the approval event ([`boundary::APPROVAL`]) races the approval window
-//!    (7 days by default), with nothing in flight (revisions 1 to 3 announce it first with a step of their own; from
-//!    revision 4 the notifications of every state change do, see `crate::notifications`);
+//!    (7 days by default), with nothing in flight (revisions 1 to 3 announce it first with a step
+//!    of their own; from revision 4 the notifications of every state change do, see
+//!    `crate::notifications`);
 //!    the reviewer may ask for changes instead (revision 4 on): the itinerary and tips are
 //!    planned again with their comments, for another recommended destination if they chose one,
 //!    saved as the next revision, and the wait starts again (at most `max_revisions` times);
