@@ -11,6 +11,28 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// The approval token a traveller's request carries (`Authorization: Bearer <token>`), if any:
+/// whether it is the trip's is for `Trips` to say (401 without one, 403 for another).
+#[derive(Debug, Clone, Default)]
+pub struct ApprovalToken(pub Option<String>);
+
+impl ApprovalToken {
+    pub fn as_deref(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ApprovalToken {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(bearer(&parts.headers).map(str::to_owned)))
+    }
+}
+
 /// Every cookie the browser sent, as (name, value).
 pub fn cookies(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
     headers

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use travel_agents::AgentName;
@@ -15,7 +15,7 @@ use crate::bodies::{
     AgentThreadView, ApproveRequest, Health, RevisionQuery, RevisionRequest, TripCreated,
     TripLinks, TripView,
 };
-use crate::credentials::bearer;
+use crate::credentials::ApprovalToken;
 use crate::error::{ApiError, ErrorCode, JsonBody};
 use crate::{AppState, MAX_BODY_BYTES};
 
@@ -137,10 +137,10 @@ fn created(started: travel_orchestration::StartedTrip) -> Response {
 async fn retry(
     State(state): State<AppState>,
     Path(instance_id): Path<String>,
-    headers: HeaderMap,
+    token: ApprovalToken,
 ) -> Result<Response, ApiError> {
     note_instance(&instance_id);
-    let started = state.trips.retry(&instance_id, bearer(&headers)).await?;
+    let started = state.trips.retry(&instance_id, token.as_deref()).await?;
     Ok(created(started))
 }
 
@@ -225,7 +225,7 @@ async fn agent_thread(
 async fn approve(
     State(state): State<AppState>,
     Path(instance_id): Path<String>,
-    headers: HeaderMap,
+    token: ApprovalToken,
     JsonBody(body): JsonBody<ApproveRequest>,
 ) -> Result<Json<TripStatus>, ApiError> {
     note_instance(&instance_id);
@@ -234,7 +234,7 @@ async fn approve(
     Ok(Json(
         state
             .trips
-            .decide(&instance_id, bearer(&headers), decision)
+            .decide(&instance_id, token.as_deref(), decision)
             .await?,
     ))
 }
@@ -244,7 +244,7 @@ async fn approve(
 async fn revise(
     State(state): State<AppState>,
     Path(instance_id): Path<String>,
-    headers: HeaderMap,
+    token: ApprovalToken,
     JsonBody(body): JsonBody<RevisionRequest>,
 ) -> Result<Response, ApiError> {
     note_instance(&instance_id);
@@ -255,7 +255,7 @@ async fn revise(
     };
     let status = state
         .trips
-        .revise(&instance_id, bearer(&headers), changes)
+        .revise(&instance_id, token.as_deref(), changes)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(status)).into_response())
 }
