@@ -7,7 +7,7 @@ use duroxide::{Event, EventKind};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use travel_agents::{AgentInfo, AgentName};
+use travel_agents::AgentName;
 
 use crate::workflow::boundary::{BOOK_TRIP, REQUEST_APPROVAL, SAVE_NEW_PLAN, SAVE_PLAN};
 
@@ -53,16 +53,8 @@ impl RowState {
     }
 }
 
-const DESTINATION: AgentInfo = AgentName::Destination.info();
-const ITINERARY: AgentInfo = AgentName::Itinerary.info();
-const LOCAL_TIPS: AgentInfo = AgentName::LocalTips.info();
-
-/// The rows, with the activities that run each (of every workflow revision); the agents' from
-/// their table.
-const ROWS: &[(&str, &str, &[&str])] = &[
-    (DESTINATION.key, DESTINATION.label, &[DESTINATION.activity]),
-    (ITINERARY.key, ITINERARY.label, &[ITINERARY.activity]),
-    (LOCAL_TIPS.key, LOCAL_TIPS.label, &[LOCAL_TIPS.activity]),
+/// The steps after the agents', with the activities that run each (of every workflow revision).
+const AFTER_AGENTS: [(&str, &str, &[&str]); 3] = [
     (
         "saving",
         "Saving the plan",
@@ -75,9 +67,32 @@ const ROWS: &[(&str, &str, &[&str])] = &[
     ),
     ("booking", "Booking", &[BOOK_TRIP.name()]),
 ];
-const ITINERARY_ROW: usize = 1;
-const LOCAL_TIPS_ROW: usize = 2;
-const APPROVAL_ROW: usize = 4;
+
+/// The rows: the agents', in the order of their table, then [`AFTER_AGENTS`]; each with its key,
+/// its label and the activities that run it.
+static ROWS: std::sync::LazyLock<Vec<(&str, &str, Vec<&str>)>> = std::sync::LazyLock::new(|| {
+    AgentName::ALL
+        .map(AgentName::info)
+        .iter()
+        .map(|a| (a.key, a.label, vec![a.activity]))
+        .chain(AFTER_AGENTS.map(|(key, label, activities)| (key, label, activities.to_vec())))
+        .collect()
+});
+/// The first of the rows a revision plans again: the agents after the destination's (step 2),
+/// then saving and the approval.
+static FIRST_REVISED_ROW: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| {
+    AgentName::ALL
+        .iter()
+        .position(|a| a.info().step > 1)
+        .expect("agents plan for the destination")
+});
+/// The approval's row, which a revision plans up to.
+static APPROVAL_ROW: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| {
+    let after = AFTER_AGENTS
+        .iter()
+        .position(|(key, _, _)| *key == "approval");
+    AgentName::ALL.len() + after.expect("the approval has a row")
+});
 
 impl TimelineRow {
     fn pending(key: &str, label: &str) -> Self {
@@ -112,7 +127,7 @@ pub fn timeline_with_revisions(
     now: DateTime<Utc>,
 ) -> Vec<TimelineRow> {
     let (mut rows, earlier) = read(history).settle(finished, now);
-    let rest = rows.split_off(ITINERARY_ROW);
+    let rest = rows.split_off(*FIRST_REVISED_ROW);
     rows.extend(earlier);
     rows.extend(rest);
     rows
@@ -164,11 +179,11 @@ impl Timeline {
                 if let Some(i) = ROWS.iter().position(|(_, _, n)| n.contains(&name.as_str())) {
                     // The agents asked again once the approval wait began: a revision of the
                     // plan, whose steps the rows show from here on.
-                    let revising = [ITINERARY_ROW, LOCAL_TIPS_ROW].contains(&i)
-                        && self.rows[APPROVAL_ROW].state != RowState::Pending;
+                    let revising = (*FIRST_REVISED_ROW..AgentName::ALL.len()).contains(&i)
+                        && self.rows[*APPROVAL_ROW].state != RowState::Pending;
                     if revising {
                         let revision = self.revision;
-                        for row in &mut self.rows[ITINERARY_ROW..=APPROVAL_ROW] {
+                        for row in &mut self.rows[*FIRST_REVISED_ROW..=*APPROVAL_ROW] {
                             let mut earlier = row.clone();
                             earlier.label = format!("{} (revision {revision})", row.label);
                             self.earlier.push(earlier);
@@ -213,7 +228,7 @@ impl Timeline {
             EventKind::QueueSubscribed { name }
                 if name == crate::workflow::boundary::APPROVAL.name() =>
             {
-                let approval = &mut self.rows[APPROVAL_ROW];
+                let approval = &mut self.rows[*APPROVAL_ROW];
                 if approval.state == RowState::Pending {
                     approval.attempts = approval.attempts.max(1);
                     approval.started_at = at;
@@ -221,7 +236,7 @@ impl Timeline {
                 }
             }
             EventKind::QueueEventDelivered { .. } | EventKind::TimerFired { .. } => {
-                let approval = &mut self.rows[APPROVAL_ROW];
+                let approval = &mut self.rows[*APPROVAL_ROW];
                 if approval.state == RowState::Running {
                     approval.finished_at = at;
                     approval.state = RowState::Done;
@@ -287,7 +302,7 @@ mod tests {
                 "booking"
             ]
         );
-        assert_eq!(rows[APPROVAL_ROW].key, "approval");
+        assert_eq!(rows[*APPROVAL_ROW].key, "approval");
         assert!(rows.iter().all(|r| r.state == RowState::Pending));
         let finished = timeline(&[], true, now);
         assert!(finished.iter().all(|r| r.state == RowState::Skipped));
