@@ -353,30 +353,36 @@ impl BlobPlanStore {
         }
     }
 
-    async fn latest_revision(&self, instance_id: &str) -> Result<Option<u32>, StoreError> {
+    /// The names of the blobs under `prefix`.
+    async fn names_under(&self, prefix: String) -> Result<Vec<String>, StoreError> {
         let options = BlobContainerClientListBlobsOptions {
-            prefix: Some(format!("{instance_id}/rev-")),
+            prefix: Some(prefix),
             ..Default::default()
         };
         let mut pager = self
             .container
             .list_blobs(Some(options))
             .map_err(|e| self.classify(e, "list plans"))?;
-        let mut latest = None;
+        let mut names = Vec::new();
         while let Some(item) = pager
             .try_next()
             .await
             .map_err(|e| self.classify(e, "list plans"))?
         {
-            let revision = item
-                .name
-                .as_deref()
-                .and_then(|n| n.strip_prefix(&format!("{instance_id}/rev-")))
-                .and_then(|n| n.strip_suffix(".json"))
-                .and_then(|n| n.parse::<u32>().ok());
-            latest = latest.max(revision);
+            names.extend(item.name);
         }
-        Ok(latest)
+        Ok(names)
+    }
+
+    async fn latest_revision(&self, instance_id: &str) -> Result<Option<u32>, StoreError> {
+        let prefix = format!("{instance_id}/rev-");
+        let names = self.names_under(prefix.clone()).await?;
+        Ok(names
+            .iter()
+            .filter_map(|n| n.strip_prefix(&prefix))
+            .filter_map(|n| n.strip_suffix(".json"))
+            .filter_map(|n| n.parse::<u32>().ok())
+            .max())
     }
 }
 
@@ -447,22 +453,7 @@ impl PlanStore for BlobPlanStore {
     }
 
     async fn delete(&self, instance_id: &str) -> Result<u32, StoreError> {
-        let options = BlobContainerClientListBlobsOptions {
-            prefix: Some(format!("{instance_id}/")),
-            ..Default::default()
-        };
-        let mut pager = self
-            .container
-            .list_blobs(Some(options))
-            .map_err(|e| self.classify(e, "list plans"))?;
-        let mut names = Vec::new();
-        while let Some(item) = pager
-            .try_next()
-            .await
-            .map_err(|e| self.classify(e, "list plans"))?
-        {
-            names.extend(item.name);
-        }
+        let names = self.names_under(format!("{instance_id}/")).await?;
         for name in &names {
             match self.container.blob_client(name).delete(None).await {
                 Ok(_) => {}
