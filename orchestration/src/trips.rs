@@ -300,7 +300,12 @@ impl Trips {
             token_sha256: input.approval_token_sha256.clone(),
         };
         self.client
-            .start_orchestration_typed(&instance_id, ORCHESTRATION, &input)
+            .start_orchestration_versioned_typed(
+                &instance_id,
+                ORCHESTRATION,
+                crate::workflow::WORKFLOW_VERSION,
+                &input,
+            )
             .await?;
         // Were this process to die now, the engine's first turn would create the row itself.
         self.store.index.started(&instance_id, &started).await?;

@@ -6,8 +6,11 @@
 //! revision 2 (commit 577efe7), whose itinerary agent failed once and was tried again (no
 //! progress report for the retry: revision 3 added those). `fixtures/revision-3/` holds one
 //! written by revision 3 (commit 26e9b0c): a trip parked, and one rejected, in the tables of
-//! that release (`trip_decisions`, `agent_usage`), which today's code moves forward. The tests
-//! approve the parked trips on today's code.
+//! that release (`trip_decisions`, `agent_usage`), which today's code moves forward.
+//! `fixtures/revision-4/` holds one written by revision 4 (commit 8558e06) before each revision
+//! had an engine version of its own: a trip revised once, parked at the approval of its second
+//! plan, recorded at the engine's version 1.0.0. The tests approve the parked trips on today's
+//! code.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,7 +19,7 @@ use duroxide::EventKind;
 use serde_json::json;
 use travel_agents::{LlmClient, ReferenceRates, TravelAgents};
 use travel_demo_model::{DemoModel, DemoModelConfig};
-use travel_orchestration::workflow::ORCHESTRATION;
+use travel_orchestration::workflow::{FIRST_VERSION, ORCHESTRATION, WORKFLOW_VERSION};
 use travel_orchestration::{
     Activities, ApprovalDecision, ChangeRequest, Engine, EngineTuning, LocalPlanStore,
     SandboxBookings, Store, StoreLocation, TripError, TripSettings, TripState, Trips,
@@ -102,6 +105,15 @@ async fn steps(trips: &Trips, id: &str) -> Vec<String> {
         .collect()
 }
 
+/// The engine version the trip's history was started on.
+async fn version(trips: &Trips, id: &str) -> String {
+    let history = trips.client().read_execution_history(id, 1).await.unwrap();
+    match &history[0].kind {
+        EventKind::OrchestrationStarted { version, .. } => version.clone(),
+        other => panic!("{id} starts with {other:?}"),
+    }
+}
+
 /// The steps of a booked trip of revision 1, in order, by the names recorded in its history
 /// (written out: an activity renamed in `workflow::boundary` fails here, and in the replays).
 const REVISION_1_STEPS: [&str; 7] = [
@@ -112,6 +124,17 @@ const REVISION_1_STEPS: [&str; 7] = [
     "SavePlan",
     "RequestApproval",
     "BookTrip",
+];
+
+/// The steps of a trip of revision 4 revised once, up to the approval of its second plan.
+const REVISED_ONCE: [&str; 7] = [
+    "RunDestinationAgent",
+    "RunItineraryAgent",
+    "RunLocalTipsAgent",
+    "SaveNewPlan",
+    "RunItineraryAgent",
+    "RunLocalTipsAgent",
+    "SaveNewPlan",
 ];
 
 /// The trip in `fixtures/revision-1/` and its approval token.
@@ -266,9 +289,10 @@ async fn a_trip_started_before_revisions_finishes_with_its_own_steps() {
         "retries": travel_orchestration::workflow::RetrySettings::default(),
     });
     let id = "trip-from-revision-one";
+    // Those releases started every trip on the engine's first version.
     trips
         .client()
-        .start_orchestration(id, ORCHESTRATION, input.to_string())
+        .start_orchestration_versioned(id, ORCHESTRATION, FIRST_VERSION, input.to_string())
         .await
         .unwrap();
     wait_for(trips, id, TripState::AwaitingApproval).await;
@@ -294,6 +318,7 @@ async fn new_trips_stamp_the_plan_as_it_is_saved_and_skip_an_announcement_nobody
         input.workflow_revision,
         travel_orchestration::workflow::WORKFLOW_REVISION
     );
+    assert_eq!(version(trips, id).await, WORKFLOW_VERSION);
     assert_eq!(
         steps(trips, id).await,
         [
@@ -390,6 +415,33 @@ async fn a_trip_parked_by_revision_3_is_booked_by_this_one_and_its_tables_move_f
     service.engine.shutdown(Duration::from_secs(1)).await;
 }
 
+#[tokio::test]
+async fn a_trip_revised_by_revision_4_before_it_had_a_version_of_its_own_is_booked_by_this_one() {
+    let (service, parked) = service_on_fixture("revision-4").await;
+    let trips = &service.trips;
+    let id = parked.instance_id.as_str();
+    wait_for(trips, id, TripState::AwaitingApproval).await;
+    assert_eq!(version(trips, id).await, FIRST_VERSION);
+    assert_eq!(trips.input(id).await.unwrap().workflow_revision, 4);
+    let status = trips.status(id).await.unwrap();
+    let progress = status.progress.unwrap();
+    assert_eq!(
+        progress.plan.unwrap().revision,
+        2,
+        "the revised plan awaits"
+    );
+    assert_eq!(progress.revisions.len(), 2);
+    approve(trips, &parked).await;
+    wait_for(trips, id, TripState::Booked).await;
+    assert_eq!(
+        steps(trips, id).await,
+        [&REVISED_ONCE[..], &["BookTrip"]].concat()
+    );
+    let booked = trips.status(id).await.unwrap().outcome.unwrap();
+    assert_eq!(booked.plan.revision, 2);
+    service.engine.shutdown(Duration::from_secs(1)).await;
+}
+
 /// Requests the demo model got from `agent` (among the last 100 it keeps).
 fn asked(service: &Service, agent: travel_agents::AgentName) -> usize {
     service
@@ -461,18 +513,7 @@ async fn a_revision_plans_only_what_changed_and_a_retry_of_a_revised_trip_reuses
         Some("A slower pace")
     );
     assert_eq!(asked(&service, Destination), destinations);
-    assert_eq!(
-        steps(trips, id).await,
-        [
-            "RunDestinationAgent",
-            "RunItineraryAgent",
-            "RunLocalTipsAgent",
-            "SaveNewPlan",
-            "RunItineraryAgent",
-            "RunLocalTipsAgent",
-            "SaveNewPlan",
-        ]
-    );
+    assert_eq!(steps(trips, id).await, REVISED_ONCE);
 
     // The next revision's itinerary agent refuses: the trip fails. Its retry reuses the first
     // plan's answers (not the revision's), so no agent is asked again.

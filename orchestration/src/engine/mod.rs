@@ -23,14 +23,12 @@ use std::time::Duration;
 
 use duroxide::providers::Provider;
 use duroxide::runtime::{self, ObservabilityConfig, Runtime};
-use duroxide::{Client, OrchestrationRegistry, RuntimeOptions};
+use duroxide::{Client, RuntimeOptions};
 
 use crate::activities::Activities;
 use crate::database::Db;
 use crate::database::write_turns;
-use crate::progress::TripOutcome;
 use crate::trip_index::TripIndex;
-use crate::workflow::{ORCHESTRATION, TripInput, plan_trip};
 pub use postgres::PostgresSettings;
 use postgres_first_in_line::PostgresFirstInLine;
 use store::{StoreParts, WorkflowStore};
@@ -362,10 +360,7 @@ impl std::fmt::Debug for Engine {
 
 impl Engine {
     pub async fn start(store: &Store, activities: Arc<Activities>, tuning: &EngineTuning) -> Self {
-        let orchestrations = OrchestrationRegistry::builder()
-            .register_typed::<TripInput, TripOutcome, _, _>(ORCHESTRATION, plan_trip)
-            .build_result()
-            .expect("one orchestration, registered once");
+        let orchestrations = crate::workflow::registry();
         let options = RuntimeOptions {
             orchestration_concurrency: tuning.orchestration_slots,
             worker_concurrency: tuning.activity_slots,
