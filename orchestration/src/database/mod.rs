@@ -1,9 +1,11 @@
 //! The database plumbing the workflow store and the trips index share: which SQL database they
 //! live in ([`Db`], one of the two pool types, with [`on_db!`] to run the same code on either),
 //! SQLite's one writer connection ([`sqlite_writer`]) and the turns writes take on it
-//! ([`write_turns`]), and the background tasks that serve them ([`AbortOnDrop`]).
+//! ([`write_turns`]), how the store tells the trips index of each turn ([`turn_observer`]), and
+//! the background tasks that serve them ([`AbortOnDrop`]).
 
 pub mod sqlite_writer;
+pub mod turn_observer;
 pub mod write_turns;
 
 /// The SQL database behind the store (the same one duroxide uses).

@@ -157,7 +157,7 @@ impl Store {
             wakeups,
             peers,
             counts,
-            index: Some(index.clone()),
+            observer: Some(index.clone()),
             goes_first,
             safety_poll: tuning.safety_poll,
             keep_alive,

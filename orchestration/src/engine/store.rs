@@ -7,8 +7,8 @@
 //! * on SQLite, write transactions take turns inside the process instead of failing with
 //!   "database is locked" and backing off (the file is this process' alone, see
 //!   [`super::sqlite`]);
-//! * every orchestration turn updates the trips index ([`crate::trip_index`]) as it is
-//!   acknowledged, and purging an instance removes its row;
+//! * every orchestration turn is told to the trips index as it is acknowledged, and every purge
+//!   ([`TurnObserver`]);
 //! * on SQLite, counts over the whole store run on a connection with a small page cache
 //!   ([`super::sqlite_counts`]).
 //!
@@ -31,8 +31,8 @@ use duroxide::providers::{
 use super::first_in_line;
 use super::sqlite_counts::SqliteCounts;
 use super::wakeups::{AbortOnDrop, Queue, Wakeups, due_in};
+use crate::database::turn_observer::TurnObserver;
 use crate::database::write_turns::{WriteTurn, WriteTurns};
-use crate::trip_index::{TripIndex, TurnRecord};
 
 /// Tells other processes sharing the store that work was enqueued.
 pub trait Peers: Send + Sync + std::fmt::Debug {
@@ -53,7 +53,7 @@ pub trait GoesFirst: Send + Sync + std::fmt::Debug {
     async fn decision_queued(&self, instance: &str) -> Result<(), ProviderError>;
 }
 
-/// duroxide's provider with wake-ups, turn-taking writes (SQLite) and the trips index.
+/// duroxide's provider with wake-ups, turn-taking writes (SQLite) and a turn observer.
 pub struct WorkflowStore {
     inner: Arc<dyn Provider>,
     /// SQLite: one write transaction at a time in this process, shared with the trips index.
@@ -63,7 +63,7 @@ pub struct WorkflowStore {
     wakeups: Arc<Wakeups>,
     peers: Option<Arc<dyn Peers>>,
     counts: Option<Arc<SqliteCounts>>,
-    index: Option<Arc<TripIndex>>,
+    observer: Option<Arc<dyn TurnObserver>>,
     goes_first: Option<Arc<dyn GoesFirst>>,
     /// Fetches that found nothing (a wake-up that another dispatcher answered first, the
     /// safety tick).
@@ -94,7 +94,8 @@ pub struct StoreParts {
     /// SQLite: whole-store counts (system metrics, queue depths) on a connection of their own
     /// with a small page cache ([`super::sqlite_counts`]).
     pub counts: Option<Arc<SqliteCounts>>,
-    pub index: Option<Arc<TripIndex>>,
+    /// Told of every turn and purge: the trips index.
+    pub observer: Option<Arc<dyn TurnObserver>>,
     /// PostgreSQL: what a person waits for goes first (SQLite's provider does it itself).
     pub goes_first: Option<Arc<dyn GoesFirst>>,
     pub safety_poll: Duration,
@@ -112,7 +113,7 @@ impl WorkflowStore {
             wakeups: parts.wakeups,
             peers: parts.peers,
             counts: parts.counts,
-            index: parts.index,
+            observer: parts.observer,
             goes_first: parts.goes_first,
             empty_fetches: Default::default(),
             _safety_tick: tick,
@@ -252,10 +253,10 @@ impl Provider for WorkflowStore {
         metadata: ExecutionMetadata,
         cancelled_activities: Vec<ScheduledActivityIdentifier>,
     ) -> Result<(), ProviderError> {
-        let record = self
-            .index
-            .as_ref()
-            .and_then(|_| TurnRecord::from_events(&history_delta));
+        let observed = self
+            .observer
+            .clone()
+            .and_then(|observer| observer.observe(&history_delta));
         let activities = worker_items.len();
         let now = now_ms();
         let delays: Vec<Duration> = orchestrator_items
@@ -275,21 +276,8 @@ impl Provider for WorkflowStore {
                     cancelled_activities,
                 )
                 .await?;
-            if let (Some(index), Some(record)) = (&self.index, record) {
-                // Counted here, once, as the engine acknowledges the trip's last turn.
-                if record.finished.is_some() {
-                    crate::telemetry::trip_finished(record.state());
-                }
-                crate::telemetry::trip_traced(index.clone(), &record);
-                // The turn is durable; a failure here leaves the index behind, which the
-                // reconciler repairs (see `TripIndex::reconcile`).
-                let recorded = match &turn {
-                    Some(turn) => index.record_turn_during(turn, &record).await,
-                    None => index.record_turn(&record).await,
-                };
-                if let Err(e) = recorded {
-                    tracing::warn!(instance_id = %record.instance_id, error = %e, "the trips index could not record a turn");
-                }
+            if let Some(observed) = observed {
+                observed.record(turn.as_ref()).await;
             }
         }
         self.arrived(Queue::Activities, activities);
@@ -525,12 +513,10 @@ impl WorkflowStore {
             .expect("checked by as_management_capability")
     }
 
-    /// Removes the index rows of deleted instances.
+    /// Tells the observer of deleted instances.
     async fn forget(&self, ids: &[String]) {
-        if let Some(index) = &self.index
-            && let Err(e) = index.forget(ids).await
-        {
-            tracing::warn!(error = %e, "the trips index could not forget purged instances");
+        if let Some(observer) = &self.observer {
+            observer.forget(ids).await;
         }
     }
 }

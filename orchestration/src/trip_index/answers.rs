@@ -3,7 +3,7 @@
 //! trip agree on the answer that won; an answer is delivered to the workflow's queue after it
 //! is recorded, and the repair pass delivers those a stopped process left undelivered.
 
-use super::{Claim, IndexError, TripIndex, now_ms};
+use super::{IndexError, TripIndex, now_ms};
 use crate::database::on_db;
 use crate::database::sqlite_writer::{Statement, Value};
 use crate::progress::ReviewAnswer;
@@ -27,6 +27,15 @@ fn read_all(rows: Vec<(String, i64, String)>) -> Vec<RecordedAnswer> {
             })
         })
         .collect()
+}
+
+/// Whose answer a plan revision has.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// This caller's answer was recorded first: it must now be delivered to the workflow.
+    Won,
+    /// An answer was recorded before (this one, or another).
+    Taken(crate::progress::ReviewAnswer),
 }
 
 impl TripIndex {
