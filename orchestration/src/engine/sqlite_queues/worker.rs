@@ -1,0 +1,236 @@
+//! The workers' side: the next activity leased to a worker (within its sessions and tags), its
+//! result acknowledged (queued for its orchestration), its lease renewed or given up.
+
+use std::time::Duration;
+
+use duroxide::providers::{ProviderError, SessionFetchConfig, TagFilter, WorkItem};
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::{
+    SqliteStore, insert_orchestrator_item, millis, new_lock_token, now_millis, store_error,
+    to_json, visible_from,
+};
+use crate::database::sqlite_writer::Finish;
+
+/// The worker-queue statement that finds the next activity for a fetch.
+fn next_activity_sql(session: bool, tag_filter: &TagFilter) -> (String, Vec<String>) {
+    // Parameters: ?1 now, ?2 the session owner (session fetches), then the tags.
+    let first_tag = if session { 3 } else { 2 };
+    let mut tags: Vec<String> = match tag_filter {
+        TagFilter::Tags(set) | TagFilter::DefaultAnd(set) => set.iter().cloned().collect(),
+        _ => Vec::new(),
+    };
+    tags.sort();
+    let placeholders = (0..tags.len())
+        .map(|i| format!("?{}", first_tag + i))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let tag_clause = match tag_filter {
+        TagFilter::DefaultOnly => "q.tag IS NULL".to_owned(),
+        TagFilter::Tags(_) => format!("q.tag IN ({placeholders})"),
+        TagFilter::DefaultAnd(_) => format!("(q.tag IS NULL OR q.tag IN ({placeholders}))"),
+        TagFilter::Any => "1".to_owned(),
+        TagFilter::None => "0".to_owned(),
+    };
+    let sql = if session {
+        format!(
+            "SELECT q.id, q.work_item, q.attempt_count, q.session_id FROM worker_queue q \
+             LEFT JOIN sessions s ON s.session_id = q.session_id AND s.locked_until > ?1 \
+             WHERE q.visible_at <= ?1 AND (q.lock_token IS NULL OR q.locked_until <= ?1) \
+               AND (q.session_id IS NULL OR s.worker_id = ?2 OR s.session_id IS NULL) \
+               AND ({tag_clause}) ORDER BY q.id LIMIT 1"
+        )
+    } else {
+        format!(
+            "SELECT q.id, q.work_item, q.attempt_count, q.session_id FROM worker_queue q \
+             WHERE q.visible_at <= ?1 AND (q.lock_token IS NULL OR q.locked_until <= ?1) \
+               AND q.session_id IS NULL AND ({tag_clause}) ORDER BY q.id LIMIT 1"
+        )
+    };
+    (sql, tags)
+}
+
+type NextActivity = (i64, String, i64, Option<String>);
+
+/// Marks a session used now, unless another worker took it over (best effort, as duroxide).
+fn touch_session(tx: &Transaction<'_>, session_id: &str, now: i64) {
+    let _ = tx
+        .prepare_cached(
+            "UPDATE sessions SET last_activity_at = ?1 WHERE session_id = ?2 AND locked_until > ?1",
+        )
+        .and_then(|mut s| s.execute(params![now, session_id]));
+}
+
+impl SqliteStore {
+    /// The next visible, unleased activity this worker may run, leased to it.
+    pub(super) fn fetch_activity(
+        &self,
+        lock_timeout: Duration,
+        session: Option<&SessionFetchConfig>,
+        tag_filter: &TagFilter,
+    ) -> Result<Option<(WorkItem, String, u32)>, ProviderError> {
+        const OP: &str = "fetch_work_item";
+        let err = |e| store_error(OP, e);
+        if matches!(tag_filter, TagFilter::None) {
+            return Ok(None);
+        }
+        let (sql, tags) = next_activity_sql(session.is_some(), tag_filter);
+        self.transaction(OP, |tx| {
+            let token = new_lock_token();
+            let locked_until = now_millis() + millis(lock_timeout);
+            let now = now_millis();
+            let mut values: Vec<&dyn rusqlite::ToSql> = vec![&now];
+            if let Some(config) = session {
+                values.push(&config.owner_id);
+            }
+            values.extend(tags.iter().map(|t| t as &dyn rusqlite::ToSql));
+            let next: Option<NextActivity> = tx
+                .prepare_cached(&sql)
+                .and_then(|mut s| {
+                    s.query_row(values.as_slice(), |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })
+                    .optional()
+                })
+                .map_err(err)?;
+            let Some((id, work_item, attempts, session_id)) = next else {
+                return Ok(Finish::Rollback(None));
+            };
+            tx.prepare_cached(
+                "UPDATE worker_queue SET lock_token = ?1, locked_until = ?2, attempt_count = attempt_count + 1 WHERE id = ?3",
+            )
+            .and_then(|mut s| s.execute(params![token, locked_until, id]))
+            .map_err(err)?;
+            if let (Some(session_id), Some(config)) = (&session_id, session) {
+                let claimed = tx
+                    .prepare_cached(
+                        "INSERT INTO sessions (session_id, worker_id, locked_until, last_activity_at) \
+                         VALUES (?1, ?2, ?3, ?4) \
+                         ON CONFLICT (session_id) DO UPDATE SET worker_id = ?2, locked_until = ?3, last_activity_at = ?4 \
+                         WHERE sessions.locked_until <= ?4 OR sessions.worker_id = ?2",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            session_id,
+                            config.owner_id,
+                            now + millis(config.lock_timeout),
+                            now
+                        ])
+                    })
+                    .map_err(err)?;
+                // Another worker holds the session: leave the activity for it.
+                if claimed == 0 {
+                    return Ok(Finish::Rollback(None));
+                }
+            }
+            let item: WorkItem = serde_json::from_str(&work_item).map_err(|e| {
+                ProviderError::permanent(OP, format!("Deserialization error: {e}"))
+            })?;
+            Ok(Finish::Commit(Some((item, token, attempts as u32 + 1))))
+        })
+    }
+
+    /// Removes a finished activity (while its lease holds) and queues its result.
+    pub(super) async fn acknowledge_activity(
+        &self,
+        token: &str,
+        completion: Option<WorkItem>,
+    ) -> Result<(), ProviderError> {
+        let first = self.first.finished(token);
+        const OP: &str = "ack_work_item";
+        let err = |e| store_error(OP, e);
+        // The result's message, made before the write turn (a wrong kind is refused below, in
+        // duroxide's order: after a missing activity).
+        let message = completion.map(|completion| match &completion {
+            WorkItem::ActivityCompleted { instance, .. }
+            | WorkItem::ActivityFailed { instance, .. } => {
+                Ok((instance.clone(), to_json(OP, &completion)?))
+            }
+            _ => Err(ProviderError::permanent(
+                OP,
+                "Invalid completion type for worker ack",
+            )),
+        });
+        let _turn = self.writes.take().await;
+        self.transaction(OP, |tx| {
+            let now = now_millis();
+            let deleted: Option<Option<String>> = tx
+                .prepare_cached(
+                    "DELETE FROM worker_queue WHERE lock_token = ?1 AND locked_until > ?2 RETURNING session_id",
+                )
+                .and_then(|mut s| s.query_row(params![token, now], |r| r.get(0)).optional())
+                .map_err(err)?;
+            let Some(session_id) = deleted else {
+                return Err(ProviderError::permanent(
+                    OP,
+                    "Activity was cancelled or lock expired (worker queue row not found or lock invalid)",
+                ));
+            };
+            if let Some(session_id) = session_id {
+                touch_session(tx, &session_id, now);
+            }
+            if let Some(message) = message {
+                let (instance, text) = message?;
+                let visible_at = visible_from(now_millis(), first);
+                insert_orchestrator_item(tx, OP, &instance, &text, visible_at)?;
+            }
+            Ok(Finish::Commit(()))
+        })
+    }
+
+    pub(super) fn renew_activity(
+        &self,
+        token: &str,
+        extend_for: Duration,
+    ) -> Result<(), ProviderError> {
+        const OP: &str = "renew_work_item_lock";
+        self.transaction(OP, |tx| {
+            let now = now_millis();
+            let renewed: Option<Option<String>> = tx
+                .prepare_cached(
+                    "UPDATE worker_queue SET locked_until = ?1 WHERE lock_token = ?2 AND locked_until > ?3 \
+                     RETURNING session_id",
+                )
+                .and_then(|mut s| {
+                    s.query_row(params![now + millis(extend_for), token, now], |r| r.get(0))
+                        .optional()
+                })
+                .map_err(|e| store_error(OP, e))?;
+            match renewed {
+                None => Err(ProviderError::permanent(
+                    OP,
+                    "Lock renewal failed - activity was cancelled or lock expired",
+                )),
+                Some(session_id) => {
+                    if let Some(session_id) = session_id {
+                        touch_session(tx, &session_id, now);
+                    }
+                    Ok(Finish::Commit(()))
+                }
+            }
+        })
+    }
+
+    pub(super) fn abandon_activity(
+        &self,
+        token: &str,
+        delay: Option<Duration>,
+        ignore_attempt: bool,
+    ) -> Result<(), ProviderError> {
+        const OP: &str = "abandon_work_item";
+        let visible_at = now_millis() + delay.map(millis).unwrap_or(0);
+        let sql = if ignore_attempt {
+            "UPDATE worker_queue SET lock_token = NULL, locked_until = NULL, visible_at = ?1, \
+             attempt_count = MAX(0, attempt_count - 1) WHERE lock_token = ?2"
+        } else {
+            "UPDATE worker_queue SET lock_token = NULL, locked_until = NULL, visible_at = ?1 WHERE lock_token = ?2"
+        };
+        if self.execute(OP, sql, params![visible_at, token])? == 0 {
+            return Err(ProviderError::permanent(
+                OP,
+                "Invalid lock token or already acked",
+            ));
+        }
+        Ok(())
+    }
+}
