@@ -320,15 +320,16 @@ pub struct GetExchangeRate {
 #[async_trait]
 impl Tool for GetExchangeRate {
     type Args = GetExchangeRateArgs;
+    type Finding = ExchangeRate;
     const NAME: &'static str = "get_exchange_rate";
     const DESCRIPTION: &'static str =
         "Get today's exchange rate between two currencies (ISO 4217 codes).";
 
-    async fn run(&self, args: GetExchangeRateArgs) -> Result<ToolResult, String> {
+    async fn run(&self, args: GetExchangeRateArgs) -> Result<ToolResult<ExchangeRate>, String> {
         let rate = lookup(&self.rates, &args.from, &args.to).await?;
         Ok(ToolResult {
             content: to_json(&rate),
-            rate: Some(rate),
+            finding: Some(rate),
         })
     }
 }
@@ -342,11 +343,12 @@ pub struct ConvertCurrency {
 #[async_trait]
 impl Tool for ConvertCurrency {
     type Args = ConvertCurrencyArgs;
+    type Finding = ExchangeRate;
     const NAME: &'static str = "convert_currency";
     const DESCRIPTION: &'static str =
         "Convert an amount of money from one currency into another (ISO 4217 codes).";
 
-    async fn run(&self, args: ConvertCurrencyArgs) -> Result<ToolResult, String> {
+    async fn run(&self, args: ConvertCurrencyArgs) -> Result<ToolResult<ExchangeRate>, String> {
         if !args.amount.is_finite() || args.amount < 0.0 {
             return Err(format!(
                 "amount {} must be a non-negative number",
@@ -361,7 +363,7 @@ impl Tool for ConvertCurrency {
         };
         Ok(ToolResult {
             content: to_json(&conversion),
-            rate: Some(rate),
+            finding: Some(rate),
         })
     }
 }
@@ -376,7 +378,7 @@ async fn lookup(
 }
 
 /// The currency tools over one rates provider: the itinerary agent's toolbox.
-pub fn currency_tools(rates: Arc<dyn RatesProvider>) -> Toolbox {
+pub fn currency_tools(rates: Arc<dyn RatesProvider>) -> Toolbox<ExchangeRate> {
     Toolbox::none()
         .with(GetExchangeRate {
             rates: rates.clone(),
@@ -435,11 +437,11 @@ mod tests {
             .await;
         let value: serde_json::Value = serde_json::from_str(&converted.content).unwrap();
         assert_eq!(value["converted"]["amount"], 88.0);
-        assert_eq!(converted.rate.unwrap().source, ReferenceRates::SOURCE);
+        assert_eq!(converted.finding.unwrap().source, ReferenceRates::SOURCE);
 
         let refused = tools.call("book_flight", r#"{"to": "anywhere"}"#).await;
         assert!(refused.content.contains("unknown tool `book_flight`"));
-        assert!(refused.rate.is_none());
+        assert!(refused.finding.is_none());
 
         let bad = tools
             .call("get_exchange_rate", r#"{"from": "USD", "to": "DOLLARS"}"#)

@@ -3,14 +3,10 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::AgentReply;
+use crate::agent::{Agent, Role};
 use crate::brief::TravellerBrief;
-use crate::error::AgentError;
-use crate::llm::LlmClient;
 use crate::money::CurrencyCode;
 use crate::roster::AgentName;
-use crate::runner::{Task, converse};
-use crate::tools::Toolbox;
 
 /// Exactly three destinations, best match first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -92,56 +88,25 @@ const INSTRUCTIONS: &str = "You are a travel destination expert. Recommend exact
 requirements. For each give the country, the ISO 4217 code of the local currency, a short description, \
 the reasoning that ties it to the traveller's wishes, and a match score from 0 to 100. Rank them best first.";
 
-/// Recommends destinations.
-#[derive(Debug, Clone)]
-pub struct DestinationAgent {
-    llm: LlmClient,
-}
+/// Recommends destinations: three, ranked, for the traveller's wishes.
+#[derive(Debug)]
+pub struct DestinationExpert;
 
-impl DestinationAgent {
-    pub const SCHEMA_NAME: &'static str = "destination_recommendations";
+/// The destination agent.
+pub type DestinationAgent = Agent<DestinationExpert>;
 
-    pub fn new(llm: LlmClient) -> Self {
-        Self { llm }
+impl Role for DestinationExpert {
+    type Input = TravellerBrief;
+    type Output = DestinationRecommendations;
+    type Finding = ();
+    const NAME: AgentName = AgentName::Destination;
+    const INSTRUCTIONS: &'static str = INSTRUCTIONS;
+
+    fn input_problems(brief: &TravellerBrief) -> Vec<String> {
+        brief.problems()
     }
 
-    pub async fn run(
-        &self,
-        brief: &TravellerBrief,
-    ) -> Result<AgentReply<DestinationRecommendations>, AgentError> {
-        let agent = AgentName::Destination;
-        let problems = brief.problems();
-        if !problems.is_empty() {
-            return Err(AgentError::InvalidInput {
-                agent,
-                problem: problems.join("; "),
-            });
-        }
-        let data = serde_json::to_value(brief).expect("briefs serialise");
-        let validate = |r: &DestinationRecommendations| as_result(r.problems());
-        let finished = converse(
-            &self.llm,
-            Task {
-                agent,
-                schema_name: Self::SCHEMA_NAME,
-                instructions: INSTRUCTIONS,
-                data: &data,
-                tools: &Toolbox::none(),
-                validate: &validate,
-            },
-        )
-        .await?;
-        Ok(AgentReply {
-            output: finished.output,
-            thread: finished.thread,
-        })
-    }
-}
-
-pub(crate) fn as_result(problems: Vec<String>) -> Result<(), Vec<String>> {
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems)
+    fn problems(_: &TravellerBrief, recommendations: &DestinationRecommendations) -> Vec<String> {
+        recommendations.problems()
     }
 }

@@ -4,16 +4,11 @@ use chrono::NaiveDate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::AgentReply;
+use crate::agent::{Agent, Role};
 use crate::currency::ExchangeRate;
-use crate::destination::as_result;
 use crate::destination_brief::DestinationBrief;
-use crate::error::AgentError;
-use crate::llm::LlmClient;
 use crate::money::Cost;
 use crate::roster::AgentName;
-use crate::runner::{Task, converse};
-use crate::tools::Toolbox;
 
 /// The day-by-day plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -135,50 +130,37 @@ currency (or free). Respect the budget, the preferences and the special requirem
 and convert_currency to check costs against the traveller's budget currency before you answer; never invent \
 exchange rates. Give dates (YYYY-MM-DD) only when the start date is known, otherwise null.";
 
-/// Plans the days.
-#[derive(Debug, Clone)]
-pub struct ItineraryAgent {
-    llm: LlmClient,
-    tools: Toolbox,
-}
+/// Plans the days at the destination, checking costs with the currency tools.
+#[derive(Debug)]
+pub struct ItineraryPlanner;
 
-impl ItineraryAgent {
-    pub const SCHEMA_NAME: &'static str = "itinerary";
+/// The itinerary agent.
+pub type ItineraryAgent = Agent<ItineraryPlanner>;
 
-    pub fn new(llm: LlmClient, tools: Toolbox) -> Self {
-        Self { llm, tools }
+impl Role for ItineraryPlanner {
+    type Input = DestinationBrief;
+    type Output = Itinerary;
+    /// The rate each currency tool call used.
+    type Finding = ExchangeRate;
+    const NAME: AgentName = AgentName::Itinerary;
+    const INSTRUCTIONS: &'static str = INSTRUCTIONS;
+
+    fn input_problems(brief: &DestinationBrief) -> Vec<String> {
+        brief.traveller.problems()
     }
 
-    pub async fn run(&self, brief: &DestinationBrief) -> Result<AgentReply<Itinerary>, AgentError> {
-        let agent = AgentName::Itinerary;
-        let problems = brief.traveller.problems();
-        if !problems.is_empty() {
-            return Err(AgentError::InvalidInput {
-                agent,
-                problem: problems.join("; "),
-            });
-        }
-        let days = brief.traveller.duration_days;
-        let data = serde_json::to_value(brief).expect("briefs serialise");
-        let validate = |i: &Itinerary| as_result(i.problems(days));
-        let finished = converse(
-            &self.llm,
-            Task {
-                agent,
-                schema_name: Self::SCHEMA_NAME,
-                instructions: INSTRUCTIONS,
-                data: &data,
-                tools: &self.tools,
-                validate: &validate,
-            },
-        )
-        .await?;
-        let mut itinerary = finished.output;
+    fn problems(brief: &DestinationBrief, itinerary: &Itinerary) -> Vec<String> {
+        itinerary.problems(brief.traveller.duration_days)
+    }
+
+    /// Dates are arithmetic from the start date, and the rates are those the tools gave.
+    fn complete(
+        brief: &DestinationBrief,
+        mut itinerary: Itinerary,
+        rates: Vec<ExchangeRate>,
+    ) -> Itinerary {
         itinerary.set_dates(|n| brief.traveller.date_of_day(n));
-        itinerary.exchange_rates = finished.rates;
-        Ok(AgentReply {
-            output: itinerary,
-            thread: finished.thread,
-        })
+        itinerary.exchange_rates = rates;
+        itinerary
     }
 }

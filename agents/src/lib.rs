@@ -1,6 +1,7 @@
 //! Typed LLM agents that plan a trip.
 //!
-//! Three agents, each called as `agent.run(input)` and answering `(typed output, thread)`:
+//! Three agents, each an [`Agent`] playing its [`Role`], called as `agent.run(input)` and
+//! answering `(typed output, thread)`:
 //!
 //! * [`DestinationAgent`]: three ranked destinations for the traveller's wishes;
 //! * [`ItineraryAgent`]: a day-by-day plan for one destination, using the currency tools;
@@ -11,6 +12,7 @@
 //! share one [`LlmClient`] (one connection pool) for OpenAI, Azure OpenAI, any OpenAI-compatible
 //! server, or the built-in demo model (the `travel-demo-model` crate).
 
+pub mod agent;
 pub mod brief;
 pub mod currency;
 pub mod destination;
@@ -31,18 +33,23 @@ pub mod tools;
 
 use std::sync::Arc;
 
+pub use agent::{Agent, Role};
 pub use brief::TravellerBrief;
 pub use currency::{
     ConvertCurrency, ExchangeRate, GetExchangeRate, HttpRates, RatesError, RatesProvider,
     ReferenceRates, currency_tools,
 };
-pub use destination::{DestinationAgent, DestinationRecommendations, DestinationSuggestion};
+pub use destination::{
+    DestinationAgent, DestinationExpert, DestinationRecommendations, DestinationSuggestion,
+};
 pub use destination_brief::{DestinationBrief, ReviewerFeedback};
 pub use error::{AgentError, LlmError};
-pub use itinerary::{Activity, Itinerary, ItineraryAgent, ItineraryDay, TimeSlot};
+pub use itinerary::{
+    Activity, Itinerary, ItineraryAgent, ItineraryDay, ItineraryPlanner, TimeSlot,
+};
 pub use llm::{LlmClient, LlmSettings, Provider};
 pub use local_tips::{
-    Attraction, AttractionCategory, LocalTips, LocalTipsAgent, PriceRange, Restaurant,
+    Attraction, AttractionCategory, LocalGuide, LocalTips, LocalTipsAgent, PriceRange, Restaurant,
 };
 pub use money::{Cost, CurrencyCode, Money};
 pub use roster::{AgentInfo, AgentName};
@@ -71,7 +78,7 @@ impl TravelAgents {
     pub fn new(llm: LlmClient, rates: Arc<dyn RatesProvider>) -> Self {
         Self {
             destination: DestinationAgent::new(llm.clone()),
-            itinerary: ItineraryAgent::new(llm.clone(), currency_tools(rates)),
+            itinerary: ItineraryAgent::with_tools(llm.clone(), currency_tools(rates)),
             local_tips: LocalTipsAgent::new(llm),
         }
     }

@@ -3,15 +3,10 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::AgentReply;
-use crate::destination::as_result;
+use crate::agent::{Agent, Role};
 use crate::destination_brief::DestinationBrief;
-use crate::error::AgentError;
-use crate::llm::LlmClient;
 use crate::money::Cost;
 use crate::roster::AgentName;
-use crate::runner::{Task, converse};
-use crate::tools::Toolbox;
 
 /// What a local would tell the traveller.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -137,38 +132,21 @@ traveller's time (category, description, location, typical visit duration in min
 in the local currency or free, rating 0-5), restaurants (cuisine, price range, rating 0-5, location, the dish \
 to order) and practical insider tips. Respect the preferences and special requirements (diet, mobility).";
 
-/// Knows the place.
-#[derive(Debug, Clone)]
-pub struct LocalTipsAgent {
-    llm: LlmClient,
-}
+/// Knows the place: attractions, restaurants and insider tips for the destination.
+#[derive(Debug)]
+pub struct LocalGuide;
 
-impl LocalTipsAgent {
-    pub const SCHEMA_NAME: &'static str = "local_tips";
+/// The local-tips agent.
+pub type LocalTipsAgent = Agent<LocalGuide>;
 
-    pub fn new(llm: LlmClient) -> Self {
-        Self { llm }
-    }
+impl Role for LocalGuide {
+    type Input = DestinationBrief;
+    type Output = LocalTips;
+    type Finding = ();
+    const NAME: AgentName = AgentName::LocalTips;
+    const INSTRUCTIONS: &'static str = INSTRUCTIONS;
 
-    pub async fn run(&self, brief: &DestinationBrief) -> Result<AgentReply<LocalTips>, AgentError> {
-        let agent = AgentName::LocalTips;
-        let data = serde_json::to_value(brief).expect("briefs serialise");
-        let validate = |t: &LocalTips| as_result(t.problems());
-        let finished = converse(
-            &self.llm,
-            Task {
-                agent,
-                schema_name: Self::SCHEMA_NAME,
-                instructions: INSTRUCTIONS,
-                data: &data,
-                tools: &Toolbox::none(),
-                validate: &validate,
-            },
-        )
-        .await?;
-        Ok(AgentReply {
-            output: finished.output,
-            thread: finished.thread,
-        })
+    fn problems(_: &DestinationBrief, tips: &LocalTips) -> Vec<String> {
+        tips.problems()
     }
 }

@@ -1,14 +1,13 @@
 //! Every agent, once: the one table the rest of the service reads to know the agents (workflow
 //! activities, timeline rows, labels, the dashboard's panels, the demo model's routing).
 //!
-//! Adding an agent: a module beside the others (its output type, prompt and `run`), a variant of
-//! [`AgentName`] with its row in [`AgentName::info`], and the line of the workflow that calls it
-//! (`orchestration/src/workflow/mod.rs`, with its activity in `orchestration/src/activities.rs`).
+//! Adding an agent: a module beside the others (its output type and its [`crate::agent::Role`]),
+//! a variant of [`AgentName`] with its row in [`AgentName::info`], and the line of the workflow
+//! that calls it (a new workflow revision in `orchestration/src/workflow/`, with its activity in
+//! `orchestration/src/activities.rs`).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-
-use crate::{DestinationAgent, ItineraryAgent, LocalTipsAgent};
 
 /// Which agent spoke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -26,7 +25,8 @@ pub struct AgentInfo {
     pub key: &'static str,
     /// For people: a timeline row, a dashboard panel.
     pub label: &'static str,
-    /// The name of its structured output's schema (the demo model recognises the agent by it).
+    /// The name of its structured output's schema, sent as the response format's name (the demo
+    /// model recognises the agent by it).
     pub schema_name: &'static str,
     /// The workflow activity that runs it. Recorded in every trip's history: never rename one.
     pub activity: &'static str,
@@ -45,21 +45,21 @@ impl AgentName {
             Self::Destination => AgentInfo {
                 key: "destination",
                 label: "Destinations",
-                schema_name: DestinationAgent::SCHEMA_NAME,
+                schema_name: "destination_recommendations",
                 activity: "RunDestinationAgent",
                 step: 1,
             },
             Self::Itinerary => AgentInfo {
                 key: "itinerary",
                 label: "Itinerary",
-                schema_name: ItineraryAgent::SCHEMA_NAME,
+                schema_name: "itinerary",
                 activity: "RunItineraryAgent",
                 step: 2,
             },
             Self::LocalTips => AgentInfo {
                 key: "local-tips",
                 label: "Local tips",
-                schema_name: LocalTipsAgent::SCHEMA_NAME,
+                schema_name: "local_tips",
                 activity: "RunLocalTipsAgent",
                 step: 2,
             },

@@ -2,6 +2,9 @@
 //! the model as *strict* JSON Schema, and `run`; each agent gets its own [`Toolbox`] (the
 //! itinerary agent the currency tools, the others none). Nothing outside an agent's toolbox is
 //! ever run: a call to anything else answers the model an error.
+//!
+//! Besides its text for the model, a call may report a finding of the agent's own kind (`F`:
+//! the currency tools report the exchange rate they used), which the agent keeps with its answer.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -11,24 +14,22 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
-use crate::money::ExchangeRate;
-
 /// The result of one tool call, as sent back to the model and kept in the thread.
 #[derive(Debug, Clone)]
-pub struct ToolResult {
+pub struct ToolResult<F> {
     /// JSON text for the model.
     pub content: String,
-    /// The exchange rate the call used, when it used one: kept with the agent's output, so that
-    /// totals are computed from the rates the model was given.
-    pub rate: Option<ExchangeRate>,
+    /// What the call found that the agent keeps with its answer, when anything (the exchange
+    /// rate a currency tool used: totals are computed from the rates the model was given).
+    pub finding: Option<F>,
 }
 
-impl ToolResult {
+impl<F> ToolResult<F> {
     /// A failure, for the model to read.
     pub fn error(message: impl std::fmt::Display) -> Self {
         Self {
             content: serde_json::json!({ "error": message.to_string() }).to_string(),
-            rate: None,
+            finding: None,
         }
     }
 }
@@ -38,23 +39,25 @@ impl ToolResult {
 pub trait Tool: Send + Sync + Debug + 'static {
     /// What the model sends; its schema is the tool's parameters.
     type Args: JsonSchema + DeserializeOwned + Send;
+    /// What a call reports besides its text (see [`ToolResult::finding`]).
+    type Finding: Send;
     const NAME: &'static str;
     const DESCRIPTION: &'static str;
 
     /// Runs the call; an `Err` is a message for the model.
-    async fn run(&self, args: Self::Args) -> Result<ToolResult, String>;
+    async fn run(&self, args: Self::Args) -> Result<ToolResult<Self::Finding>, String>;
 }
 
 /// A tool with its arguments still text: what a [`Toolbox`] holds.
 #[async_trait]
-trait AnyTool: Send + Sync + Debug {
+trait AnyTool<F>: Send + Sync + Debug {
     fn name(&self) -> &'static str;
     fn definition(&self) -> ChatCompletionTools;
-    async fn call(&self, arguments: &str) -> ToolResult;
+    async fn call(&self, arguments: &str) -> ToolResult<F>;
 }
 
 #[async_trait]
-impl<T: Tool> AnyTool for T {
+impl<T: Tool> AnyTool<T::Finding> for T {
     fn name(&self) -> &'static str {
         T::NAME
     }
@@ -70,7 +73,7 @@ impl<T: Tool> AnyTool for T {
         })
     }
 
-    async fn call(&self, arguments: &str) -> ToolResult {
+    async fn call(&self, arguments: &str) -> ToolResult<T::Finding> {
         let args = match serde_json::from_str::<T::Args>(arguments) {
             Ok(args) => args,
             Err(e) => return ToolResult::error(format!("invalid arguments for {}: {e}", T::NAME)),
@@ -79,19 +82,27 @@ impl<T: Tool> AnyTool for T {
     }
 }
 
-/// The tools one agent may call.
-#[derive(Debug, Clone, Default)]
-pub struct Toolbox {
-    tools: Vec<Arc<dyn AnyTool>>,
+/// The tools one agent may call, each reporting findings of kind `F`.
+#[derive(Debug)]
+pub struct Toolbox<F> {
+    tools: Vec<Arc<dyn AnyTool<F>>>,
 }
 
-impl Toolbox {
+impl<F> Clone for Toolbox<F> {
+    fn clone(&self) -> Self {
+        Self {
+            tools: self.tools.clone(),
+        }
+    }
+}
+
+impl<F: Send + 'static> Toolbox<F> {
     /// No tools.
     pub fn none() -> Self {
-        Self::default()
+        Self { tools: Vec::new() }
     }
 
-    pub fn with(mut self, tool: impl Tool) -> Self {
+    pub fn with(mut self, tool: impl Tool<Finding = F>) -> Self {
         self.tools.push(Arc::new(tool));
         self
     }
@@ -111,7 +122,7 @@ impl Toolbox {
 
     /// Runs one call. Failures (unknown tool, bad arguments, the tool's own) come back as a JSON
     /// error for the model to read.
-    pub async fn call(&self, name: &str, arguments: &str) -> ToolResult {
+    pub async fn call(&self, name: &str, arguments: &str) -> ToolResult<F> {
         match self.tools.iter().find(|t| t.name() == name) {
             Some(tool) => tool.call(arguments).await,
             None if self.is_empty() => {

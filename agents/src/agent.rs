@@ -1,0 +1,123 @@
+//! One agent, written once. What makes each agent different is its [`Role`]: the data it is
+//! given, the typed answer it gives, its instructions, the problems an answer must not have,
+//! and what code adds to the answer. [`Agent`] runs any role the same way: the input checked,
+//! the conversation with the model ([`crate::runner`]: strict structured output, the tool loop,
+//! one repair turn), the answer completed.
+//!
+//! Adding an agent: a module with its output type and its role, a row in the agent table
+//! ([`crate::roster`]), and its answers in the demo model.
+
+use std::fmt::Debug;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::AgentReply;
+use crate::error::AgentError;
+use crate::llm::LlmClient;
+use crate::roster::AgentName;
+use crate::runner::{Task, converse};
+use crate::tools::Toolbox;
+
+/// What one agent is.
+pub trait Role: Send + Sync + 'static {
+    /// What the agent is given: sent to the model as the traveller's data.
+    type Input: Serialize + Sync;
+    /// Its answer, whose strict JSON Schema goes to the model as the response format.
+    type Output: DeserializeOwned + Serialize + JsonSchema + Send;
+    /// What its tools report besides their text (`()` for an agent without tools).
+    type Finding: Send + 'static;
+    /// Its row in the agent table.
+    const NAME: AgentName;
+    /// Its system instructions.
+    const INSTRUCTIONS: &'static str;
+
+    /// Why the input cannot be planned from, if it cannot (the model is not asked then).
+    fn input_problems(_input: &Self::Input) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Every problem a usable answer to `input` must not have; the model is asked once to
+    /// repair an answer that has any.
+    fn problems(input: &Self::Input, output: &Self::Output) -> Vec<String>;
+
+    /// The answer as the service keeps it: completed by code from the input and what the tools
+    /// found (as it is, by default).
+    fn complete(
+        _input: &Self::Input,
+        output: Self::Output,
+        _findings: Vec<Self::Finding>,
+    ) -> Self::Output {
+        output
+    }
+}
+
+/// An agent playing `R` on an LLM client, with its tools.
+pub struct Agent<R: Role> {
+    llm: LlmClient,
+    tools: Toolbox<R::Finding>,
+}
+
+impl<R: Role> Clone for Agent<R> {
+    fn clone(&self) -> Self {
+        Self {
+            llm: self.llm.clone(),
+            tools: self.tools.clone(),
+        }
+    }
+}
+
+impl<R: Role> Debug for Agent<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("name", &R::NAME)
+            .field("tools", &self.tools.names())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Role> Agent<R> {
+    /// Without tools.
+    pub fn new(llm: LlmClient) -> Self {
+        Self::with_tools(llm, Toolbox::none())
+    }
+
+    pub fn with_tools(llm: LlmClient, tools: Toolbox<R::Finding>) -> Self {
+        Self { llm, tools }
+    }
+
+    /// Asks the model, and answers the typed, checked, completed answer with the conversation
+    /// that produced it.
+    pub async fn run(&self, input: &R::Input) -> Result<AgentReply<R::Output>, AgentError> {
+        let agent = R::NAME;
+        let problems = R::input_problems(input);
+        if !problems.is_empty() {
+            return Err(AgentError::InvalidInput {
+                agent,
+                problem: problems.join("; "),
+            });
+        }
+        let data = serde_json::to_value(input).expect("agent inputs serialise");
+        let validate = |output: &R::Output| match R::problems(input, output) {
+            problems if problems.is_empty() => Ok(()),
+            problems => Err(problems),
+        };
+        let finished = converse(
+            &self.llm,
+            Task {
+                agent,
+                schema_name: agent.info().schema_name,
+                instructions: R::INSTRUCTIONS,
+                data: &data,
+                tools: &self.tools,
+                validate: &validate,
+            },
+        )
+        .await?;
+        Ok(AgentReply {
+            output: R::complete(input, finished.output, finished.findings),
+            thread: finished.thread,
+        })
+    }
+}
