@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use travel_orchestration::TripId;
 
 use anyhow::Context;
 use travel_orchestration::{
@@ -46,17 +47,17 @@ enum InstancesCommand {
     /// One instance: status, input, output, timeline, tokens.
     Show {
         /// The instance (trip) id, `trip-...`.
-        id: String,
+        id: TripId,
     },
     /// One instance's history, event by event.
     History {
         /// The instance (trip) id, `trip-...`.
-        id: String,
+        id: TripId,
     },
     /// Raise ApprovalEvent: approve (or --reject) a plan awaiting approval.
     Approve {
         /// The instance (trip) id, `trip-...`.
-        id: String,
+        id: TripId,
         /// Reject the plan instead of approving it.
         #[arg(long)]
         reject: bool,
@@ -68,7 +69,7 @@ enum InstancesCommand {
     /// Terminate a running instance: it ends `failed`, and its traveller cannot retry it.
     Terminate {
         /// The instance (trip) id, `trip-...`.
-        id: String,
+        id: TripId,
         /// Why (at most 500 characters).
         #[arg(long, default_value = "terminated from the command line")]
         reason: String,
@@ -77,7 +78,7 @@ enum InstancesCommand {
     /// with --force).
     Purge {
         /// The instance (trip) id, `trip-...`.
-        id: String,
+        id: TripId,
         /// Terminate a running instance first, then purge it.
         #[arg(long)]
         force: bool,
@@ -171,7 +172,7 @@ pub async fn run(args: InstancesArgs) -> anyhow::Result<()> {
 async fn approve(
     trips: &Trips,
     json: bool,
-    id: &str,
+    id: &TripId,
     approved: bool,
     comments: Option<String>,
 ) -> anyhow::Result<()> {
@@ -228,7 +229,7 @@ fn list_text(page: &InstancePage) -> String {
         .iter()
         .map(|i| {
             vec![
-                i.instance_id.clone(),
+                i.instance_id.to_string(),
                 i.status.to_string(),
                 i.step.map(TripStep::as_str).unwrap_or_default().to_owned(),
                 i.destination.clone().unwrap_or_default(),

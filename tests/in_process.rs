@@ -250,6 +250,16 @@ async fn bad_input_and_unknown_addresses_get_the_documented_errors() {
         error["error"]["message"].as_str().unwrap().len() < 200,
         "{error}"
     );
+    // Text that cannot be a trip's id names no trip, wherever the id is read.
+    for path in [
+        "/api/trips/trip%20one",
+        "/api/trips/..%2Fplans/plan",
+        "/api/instances/trip%3Cscript%3E/history",
+    ] {
+        let (code, error) = service.get(path).await;
+        assert_eq!(code, StatusCode::NOT_FOUND, "{path}: {error}");
+        assert_eq!(error["error"]["code"], "not_found", "{path}: {error}");
+    }
     // Outside the API an unknown address is a page, unless JSON is asked for.
     let (code, page) = service.get("/nothing-here").await;
     assert_eq!(code, StatusCode::NOT_FOUND);

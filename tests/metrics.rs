@@ -49,7 +49,7 @@ async fn prometheus_reads_the_metrics_and_they_add_up() {
     let args = ServeArgs::on_data_dir(data.path());
     let running = serve::start(&args, &args.tuning.tuning()).await.unwrap();
     let trips = &running.trips;
-    let wait_for = |id: String, state: TripState| async move {
+    let wait_for = |id: travel_orchestration::TripId, state: TripState| async move {
         for _ in 0..1000 {
             if trips.status(&id).await.unwrap().status == state {
                 return;

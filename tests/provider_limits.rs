@@ -33,7 +33,7 @@ fn request() -> TripRequest {
     .unwrap()
 }
 
-async fn settle(running: &Running, id: &str) -> TripState {
+async fn settle(running: &Running, id: &travel_orchestration::TripId) -> TripState {
     for _ in 0..1000 {
         let status = running.trips.status(id).await.unwrap();
         if status.status != TripState::Planning {

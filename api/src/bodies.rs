@@ -4,13 +4,14 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use travel_agents::AgentThread;
+use travel_orchestration::TripId;
 use travel_orchestration::{TripPlan, TripStatus};
 
 /// Answer to `POST /api/trips`.
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TripCreated {
-    pub instance_id: String,
+    pub instance_id: TripId,
     pub status_url: String,
     /// Send as `Authorization: Bearer <approvalToken>` to `POST /approve/{instanceId}`. Shown once.
     pub approval_token: String,
@@ -104,7 +105,7 @@ pub struct RevisionQuery {
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentThreadView {
-    pub instance_id: String,
+    pub instance_id: TripId,
     #[serde(flatten)]
     pub thread: AgentThread,
 }

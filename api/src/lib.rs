@@ -20,6 +20,7 @@ pub mod management;
 pub mod metrics;
 pub mod openapi;
 mod routes;
+pub mod trip_path;
 
 pub use bodies::{ApproveRequest, TripCreated, TripView};
 pub use error::{ApiError, ErrorBody, ErrorCode, JsonBody};

@@ -8,10 +8,12 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use travel_orchestration::TripId;
 use travel_orchestration::{HistoryEvent, InstanceDetail, InstancePage, InstanceQuery};
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorCode, JsonBody};
+use crate::trip_path::{TripInPath, trip_id};
 
 /// The last page a list may ask for.
 pub use travel_orchestration::management::MAX_PAGE;
@@ -45,14 +47,14 @@ async fn list(
 
 async fn detail(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    TripInPath(id): TripInPath,
 ) -> Result<Json<InstanceDetail>, ApiError> {
     Ok(Json(state.trips.detail(&id).await?))
 }
 
 async fn history(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    TripInPath(id): TripInPath,
 ) -> Result<Json<Vec<HistoryEvent>>, ApiError> {
     Ok(Json(state.trips.history(&id).await?))
 }
@@ -62,6 +64,7 @@ async fn raise(
     Path((id, event)): Path<(String, String)>,
     JsonBody(data): JsonBody<Value>,
 ) -> Result<(StatusCode, Json<Raised>), ApiError> {
+    let id = trip_id(id)?;
     state.trips.raise_event(&id, &event, &data).await?;
     let raised = Raised {
         instance_id: id,
@@ -75,7 +78,7 @@ async fn raise(
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Raised {
-    pub instance_id: String,
+    pub instance_id: TripId,
     pub event: String,
     pub raised: bool,
 }
@@ -93,7 +96,7 @@ pub struct TerminateRequest {
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Terminated {
-    pub instance_id: String,
+    pub instance_id: TripId,
     pub terminated: bool,
     /// The reason recorded.
     pub reason: String,
@@ -103,7 +106,7 @@ pub struct Terminated {
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Purged {
-    pub instance_id: String,
+    pub instance_id: TripId,
     pub purged: bool,
     /// The saved plan documents deleted with it (the JSON and Markdown of each revision).
     pub plan_documents_deleted: u32,
@@ -111,7 +114,7 @@ pub struct Purged {
 
 async fn terminate(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    TripInPath(id): TripInPath,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Terminated>), ApiError> {
     let malformed = |detail: String| {
@@ -152,7 +155,7 @@ struct PurgeQuery {
 
 async fn purge(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    TripInPath(id): TripInPath,
     Query(q): Query<PurgeQuery>,
 ) -> Result<Json<Purged>, ApiError> {
     let documents = state.trips.purge(&id, q.force).await?;

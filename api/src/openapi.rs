@@ -62,7 +62,7 @@ fn revision_param() -> Value {
 }
 
 fn id_param() -> Value {
-    json!({"name": "instance_id", "in": "path", "required": true, "schema": {"type": "string"}, "description": "The trip's instance id (`trip-` and 20 hex digits)."})
+    json!({"name": "instance_id", "in": "path", "required": true, "schema": {"type": "string"}, "description": "The trip's instance id (`trip-` and 20 hex digits). Text that cannot be an id (other than letters, digits, `-`, `_`, `.` and `:`, or over 128 characters) names no trip: 404."})
 }
 
 /// The document served at `/api/openapi.json`.

@@ -17,6 +17,7 @@ use crate::bodies::{
 };
 use crate::credentials::ApprovalToken;
 use crate::error::{ApiError, ErrorCode, JsonBody};
+use crate::trip_path::TripInPath;
 use crate::{AppState, MAX_BODY_BYTES};
 
 /// The API's routes, without fallback or layers (see [`finish`]).
@@ -104,10 +105,6 @@ fn links(id: &str, state: TripState) -> TripLinks {
     }
 }
 
-fn note_instance(id: &str) {
-    tracing::Span::current().record("instance_id", id);
-}
-
 async fn start_trip(
     State(state): State<AppState>,
     JsonBody(request): JsonBody<TripRequest>,
@@ -118,7 +115,7 @@ async fn start_trip(
 
 /// 202 with where to follow the new trip, and its approval token.
 fn created(started: travel_orchestration::StartedTrip) -> Response {
-    note_instance(&started.instance_id);
+    tracing::Span::current().record("instance_id", started.instance_id.as_str());
     let status_url = format!("/api/trips/{}", started.instance_id);
     let body = TripCreated {
         instance_id: started.instance_id,
@@ -136,19 +133,17 @@ fn created(started: travel_orchestration::StartedTrip) -> Response {
 /// Starts a failed trip again, reusing what it had done (the trip's approval token as bearer).
 async fn retry(
     State(state): State<AppState>,
-    Path(instance_id): Path<String>,
+    TripInPath(instance_id): TripInPath,
     token: ApprovalToken,
 ) -> Result<Response, ApiError> {
-    note_instance(&instance_id);
     let started = state.trips.retry(&instance_id, token.as_deref()).await?;
     Ok(created(started))
 }
 
 async fn trip(
     State(state): State<AppState>,
-    Path(instance_id): Path<String>,
+    TripInPath(instance_id): TripInPath,
 ) -> Result<Json<TripView>, ApiError> {
-    note_instance(&instance_id);
     let trip = state.trips.status(&instance_id).await?;
     let plan = state.trips.saved_plan(&trip).await?;
     let links = links(&instance_id, trip.status);
@@ -178,10 +173,9 @@ fn revision_asked(
 
 async fn plan_json(
     State(state): State<AppState>,
-    Path(instance_id): Path<String>,
+    TripInPath(instance_id): TripInPath,
     query: Result<Query<RevisionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<TripPlan>, ApiError> {
-    note_instance(&instance_id);
     let revision = revision_asked(query)?;
     Ok(Json(
         state.trips.plan_revision(&instance_id, revision).await?,
@@ -190,10 +184,9 @@ async fn plan_json(
 
 async fn plan_markdown(
     State(state): State<AppState>,
-    Path(instance_id): Path<String>,
+    TripInPath(instance_id): TripInPath,
     query: Result<Query<RevisionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    note_instance(&instance_id);
     let revision = revision_asked(query)?;
     let plan = state.trips.plan_revision(&instance_id, revision).await?;
     Ok((
@@ -207,7 +200,7 @@ async fn agent_thread(
     State(state): State<AppState>,
     Path((instance_id, agent)): Path<(String, String)>,
 ) -> Result<Json<AgentThreadView>, ApiError> {
-    note_instance(&instance_id);
+    let instance_id = crate::trip_path::trip_id(instance_id)?;
     let agent = AgentName::parse(&agent).ok_or_else(|| {
         let known: Vec<&str> = AgentName::ALL.iter().map(|a| a.info().key).collect();
         ApiError::not_found(format!(
@@ -224,11 +217,10 @@ async fn agent_thread(
 
 async fn approve(
     State(state): State<AppState>,
-    Path(instance_id): Path<String>,
+    TripInPath(instance_id): TripInPath,
     token: ApprovalToken,
     JsonBody(body): JsonBody<ApproveRequest>,
 ) -> Result<Json<TripStatus>, ApiError> {
-    note_instance(&instance_id);
     // The comments are checked where every decision is recorded (`Trips::record_decision`).
     let decision = ApprovalDecision::new(body.approved, body.comments);
     Ok(Json(
@@ -243,11 +235,10 @@ async fn approve(
 /// the new revision is planned in the background.
 async fn revise(
     State(state): State<AppState>,
-    Path(instance_id): Path<String>,
+    TripInPath(instance_id): TripInPath,
     token: ApprovalToken,
     JsonBody(body): JsonBody<RevisionRequest>,
 ) -> Result<Response, ApiError> {
-    note_instance(&instance_id);
     let changes = ChangeRequest {
         comments: body.comments,
         destination: body.destination,

@@ -29,6 +29,7 @@ pub mod request;
 pub mod store;
 pub mod telemetry;
 pub mod timeline;
+pub mod trip_id;
 pub mod trip_index;
 pub mod trips;
 pub mod workflow;
@@ -51,5 +52,6 @@ pub use store::{
     StoreError,
 };
 pub use timeline::{RowState, TimelineRow};
+pub use trip_id::{NotATripId, TripId};
 pub use trip_index::RetryLinks;
 pub use trips::{StartedTrip, TripError, TripSettings, TripStatus, Trips};

@@ -14,6 +14,7 @@ use travel_agents::TokenUsage;
 
 use crate::progress::{ApprovalDecision, TripState, TripStep};
 use crate::timeline::{TimelineRow, utc_from_ms};
+use crate::trip_id::TripId;
 use crate::trip_index::{RowQuery, TripRow};
 use crate::trips::{TripError, Trips};
 use crate::workflow::boundary::APPROVAL;
@@ -26,7 +27,7 @@ use crate::workflow::TripInput;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceSummary {
-    pub instance_id: String,
+    pub instance_id: TripId,
     pub status: TripState,
     pub step: Option<TripStep>,
     pub destination: Option<String>,
@@ -229,10 +230,10 @@ impl Trips {
             crate::trips::within_read_wait(async { Ok(index.page(&selection).await?) }).await?;
         let mut items: Vec<InstanceSummary> =
             rows.rows.into_iter().map(InstanceSummary::from).collect();
-        let ids: Vec<String> = items.iter().map(|i| i.instance_id.clone()).collect();
+        let ids: Vec<String> = items.iter().map(|i| i.instance_id.to_string()).collect();
         let prices = self.prices();
         for (id, _, spent) in index.usage_of(&ids).await? {
-            if let Some(item) = items.iter_mut().find(|i| i.instance_id == id) {
+            if let Some(item) = items.iter_mut().find(|i| *i.instance_id == *id) {
                 let cost = crate::costs::cost_of(&spent, prices);
                 item.cost_usd = match item.tokens {
                     None => cost,
@@ -258,7 +259,7 @@ impl Trips {
     }
 
     /// The instance's history, every event.
-    pub async fn history(&self, instance_id: &str) -> Result<Vec<HistoryEvent>, TripError> {
+    pub async fn history(&self, instance_id: &TripId) -> Result<Vec<HistoryEvent>, TripError> {
         self.status(instance_id).await?;
         Ok(self
             .whole_history(instance_id)
@@ -269,12 +270,12 @@ impl Trips {
     }
 
     /// Every execution's events, oldest first.
-    async fn whole_history(&self, instance_id: &str) -> Result<Vec<duroxide::Event>, TripError> {
+    async fn whole_history(&self, instance_id: &TripId) -> Result<Vec<duroxide::Event>, TripError> {
         let mut events = Vec::new();
         for execution in self.client().list_executions(instance_id).await? {
             events.extend(
                 self.client()
-                    .read_execution_history(instance_id, execution)
+                    .read_execution_history(instance_id.as_str(), execution)
                     .await?,
             );
         }
@@ -283,7 +284,7 @@ impl Trips {
 
     /// Everything the operator's instance page shows (the instance, its history and its agents'
     /// conversations), from one read of the history.
-    pub async fn inspect(&self, instance_id: &str) -> Result<Inspection, TripError> {
+    pub async fn inspect(&self, instance_id: &TripId) -> Result<Inspection, TripError> {
         let row = self.row(instance_id).await?;
         let history = self.whole_history(instance_id).await?;
         let first_execution: Vec<duroxide::Event> = history
@@ -305,9 +306,12 @@ impl Trips {
     }
 
     /// Everything about one instance: its row and one read of its history.
-    pub async fn detail(&self, instance_id: &str) -> Result<InstanceDetail, TripError> {
+    pub async fn detail(&self, instance_id: &TripId) -> Result<InstanceDetail, TripError> {
         let row = self.row(instance_id).await?;
-        let history = self.client().read_execution_history(instance_id, 1).await?;
+        let history = self
+            .client()
+            .read_execution_history(instance_id.as_str(), 1)
+            .await?;
         let costs = self.costs_in(&history);
         Ok(detail_from(row, &history, costs))
     }
@@ -316,7 +320,7 @@ impl Trips {
     /// decision is recorded like a traveller's, so both agree on the one that won.
     pub async fn raise_event(
         &self,
-        instance_id: &str,
+        instance_id: &TripId,
         name: &str,
         data: &Value,
     ) -> Result<(), ManagementError> {
@@ -334,7 +338,7 @@ impl Trips {
     /// approval event with this decision.
     pub async fn decide_as_operator(
         &self,
-        instance_id: &str,
+        instance_id: &TripId,
         decision: ApprovalDecision,
     ) -> Result<(), ManagementError> {
         let row = self.row(instance_id).await?;
@@ -354,8 +358,7 @@ impl Trips {
         let approved = decision.approved;
         self.record_decision(row, decision, crate::trips::Reviewer::operator())
             .await?;
-        tracing::info!(
-            instance_id,
+        tracing::info!(instance_id = %instance_id,
             approved,
             "approval event raised by an operator"
         );
@@ -363,7 +366,11 @@ impl Trips {
     }
 
     /// Stops a running instance; it ends `failed` with the reason.
-    pub async fn terminate(&self, instance_id: &str, reason: &str) -> Result<(), ManagementError> {
+    pub async fn terminate(
+        &self,
+        instance_id: &TripId,
+        reason: &str,
+    ) -> Result<(), ManagementError> {
         if let Some(problem) =
             crate::free_text::problem("reason", reason, crate::free_text::MAX_REASON)
         {
@@ -371,26 +378,26 @@ impl Trips {
         }
         let status = self.status(instance_id).await?;
         if status.status.is_final() {
-            return Err(ManagementError::Finished(instance_id.to_owned()));
+            return Err(ManagementError::Finished(instance_id.to_string()));
         }
         self.client()
-            .cancel_instance(instance_id, reason)
+            .cancel_instance(instance_id.as_str(), reason)
             .await
             .map_err(TripError::from)?;
-        tracing::info!(instance_id, reason, "instance terminated by an operator");
+        tracing::info!(instance_id = %instance_id, reason, "instance terminated by an operator");
         Ok(())
     }
 
     /// Deletes an instance: its saved plans, then its workflow state. A running one only with
     /// `force` (it is terminated first). Answers how many plan documents were deleted.
-    pub async fn purge(&self, instance_id: &str, force: bool) -> Result<u32, ManagementError> {
+    pub async fn purge(&self, instance_id: &TripId, force: bool) -> Result<u32, ManagementError> {
         let status = self.status(instance_id).await?;
         if !status.status.is_final() {
             if !force {
-                return Err(ManagementError::StillRunning(instance_id.to_owned()));
+                return Err(ManagementError::StillRunning(instance_id.to_string()));
             }
             self.client()
-                .cancel_instance(instance_id, "purged")
+                .cancel_instance(instance_id.as_str(), "purged")
                 .await
                 .map_err(TripError::from)?;
         }
@@ -402,11 +409,10 @@ impl Trips {
             .await
             .map_err(TripError::from)?;
         self.client()
-            .delete_instance(instance_id, force)
+            .delete_instance(instance_id.as_str(), force)
             .await
             .map_err(TripError::from)?;
-        tracing::info!(
-            instance_id,
+        tracing::info!(instance_id = %instance_id,
             force,
             documents,
             "instance purged by an operator"

@@ -21,6 +21,7 @@ use crate::progress::{
 };
 use crate::request::{FieldError, TripRequest};
 use crate::store::{PlanStore, StoreError};
+use crate::trip_id::TripId;
 use crate::trip_index::{Claim, IndexError, RetryLinks, Started, TripRow};
 use crate::workflow::boundary::APPROVAL;
 use crate::workflow::{ORCHESTRATION, RetrySettings, Reused, TripInput};
@@ -31,7 +32,7 @@ use crate::free_text::MAX_COMMENTS;
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StartedTrip {
-    pub instance_id: String,
+    pub instance_id: TripId,
     /// Needed to approve or reject the plan; shown once, never stored.
     pub approval_token: String,
 }
@@ -40,7 +41,7 @@ pub struct StartedTrip {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TripStatus {
-    pub instance_id: String,
+    pub instance_id: TripId,
     pub status: TripState,
     /// The workflow's latest progress report.
     pub progress: Option<TripProgress>,
@@ -261,7 +262,7 @@ impl Trips {
     /// Validates and starts a trip; its status answers at once.
     pub async fn start(&self, request: TripRequest) -> Result<StartedTrip, TripError> {
         request.validate().map_err(TripError::Invalid)?;
-        let instance_id = format!("trip-{}", random_hex(10));
+        let instance_id = TripId::new_random();
         let span = tracing::info_span!("start_trip", otel.name = "start trip");
         travel_platform::trace::within_trip(&span, &instance_id);
         self.start_as(instance_id, request, None, Token::New)
@@ -271,7 +272,7 @@ impl Trips {
 
     async fn start_as(
         &self,
-        instance_id: String,
+        instance_id: TripId,
         request: TripRequest,
         reused: Option<Reused>,
         token: Token,
@@ -301,7 +302,7 @@ impl Trips {
         };
         self.client
             .start_orchestration_versioned_typed(
-                &instance_id,
+                instance_id.as_str(),
                 ORCHESTRATION,
                 crate::workflow::WORKFLOW_VERSION,
                 &input,
@@ -329,7 +330,7 @@ impl Trips {
     /// is retried once.
     pub async fn retry(
         &self,
-        instance_id: &str,
+        instance_id: &TripId,
         token: Option<&str>,
     ) -> Result<StartedTrip, TripError> {
         let row = self.row(instance_id).await?;
@@ -352,7 +353,7 @@ impl Trips {
     /// own words).
     pub async fn stopped_by_operator(
         &self,
-        instance_id: &str,
+        instance_id: &TripId,
     ) -> Result<Option<String>, TripError> {
         let history = self
             .store
@@ -374,7 +375,7 @@ impl Trips {
 
     /// [`Self::retry`] for an operator (no approval token needed: operators are trusted). The
     /// requester's approval token works for the new trip.
-    pub async fn retry_as_operator(&self, instance_id: &str) -> Result<StartedTrip, TripError> {
+    pub async fn retry_as_operator(&self, instance_id: &TripId) -> Result<StartedTrip, TripError> {
         let row = self.row(instance_id).await?;
         self.retry_unchecked(row).await
     }
@@ -393,10 +394,10 @@ impl Trips {
         // The request is checked again: its start date may have passed meanwhile.
         input.request.validate().map_err(TripError::Invalid)?;
         let reused = Reused {
-            retry_of: failed.clone(),
+            retry_of: failed.to_string(),
             results: reusable_results(&history, input.reused.as_ref()),
         };
-        let retry = format!("trip-{}", random_hex(10));
+        let retry = TripId::new_random();
         if !self.store.index.claim_retry(&failed, &retry).await? {
             let retried_by = self.store.index.retries(&failed).await?.retried_by;
             return Err(TripError::AlreadyRetried {
@@ -417,8 +418,8 @@ impl Trips {
     /// reuses (with their kept conversations).
     async fn start_retry(
         &self,
-        failed: &str,
-        retry: String,
+        failed: &TripId,
+        retry: TripId,
         failed_input: TripInput,
         reused: Reused,
     ) -> Result<StartedTrip, TripError> {
@@ -443,8 +444,12 @@ impl Trips {
 
     /// What the trip's own agent calls cost so far: each agent's tokens and their price (one
     /// indexed read; answers a retried trip reused are counted with the trip that got them).
-    pub async fn costs(&self, instance_id: &str) -> Result<crate::costs::TripCosts, TripError> {
-        let spent = self.store.index.usage_of(&[instance_id.to_owned()]).await?;
+    pub async fn costs(&self, instance_id: &TripId) -> Result<crate::costs::TripCosts, TripError> {
+        let spent = self
+            .store
+            .index
+            .usage_of(&[instance_id.to_string()])
+            .await?;
         Ok(crate::costs::TripCosts::of_usage(
             spent.into_iter().map(|(_, agent, usage)| (agent, usage)),
             self.prices(),
@@ -473,19 +478,19 @@ impl Trips {
 
     /// Every answer given on the trip's plan revisions, the first revision's first: who gave
     /// it, how, when, and what it was (the audit trail).
-    pub async fn answers(&self, instance_id: &str) -> Result<Vec<ReviewAnswer>, TripError> {
+    pub async fn answers(&self, instance_id: &TripId) -> Result<Vec<ReviewAnswer>, TripError> {
         let recorded = self.store.index.answers(instance_id).await?;
         Ok(recorded.into_iter().map(|r| r.answer).collect())
     }
 
     /// Which trip this one retries, and which retried it.
-    pub async fn retries(&self, instance_id: &str) -> Result<RetryLinks, TripError> {
+    pub async fn retries(&self, instance_id: &TripId) -> Result<RetryLinks, TripError> {
         Ok(self.store.index.retries(instance_id).await?)
     }
 
     /// The trip's row in the index (one indexed read); when the index has none, the engine's
     /// history is read and the row written.
-    async fn index_row(&self, instance_id: &str) -> Result<TripRow, TripError> {
+    async fn index_row(&self, instance_id: &TripId) -> Result<TripRow, TripError> {
         if let Some(row) = self.store.index.get(instance_id).await? {
             return Ok(row);
         }
@@ -493,14 +498,14 @@ impl Trips {
             .index
             .refresh(self.store.provider.as_ref(), instance_id)
             .await?
-            .ok_or_else(|| TripError::NotFound(instance_id.to_owned()))
+            .ok_or_else(|| TripError::NotFound(instance_id.to_string()))
     }
 
-    pub(crate) async fn row(&self, instance_id: &str) -> Result<TripRow, TripError> {
+    pub(crate) async fn row(&self, instance_id: &TripId) -> Result<TripRow, TripError> {
         within_read_wait(self.index_row(instance_id)).await
     }
 
-    pub async fn status(&self, instance_id: &str) -> Result<TripStatus, TripError> {
+    pub async fn status(&self, instance_id: &TripId) -> Result<TripStatus, TripError> {
         Ok(self.row(instance_id).await?.into())
     }
 
@@ -520,7 +525,7 @@ impl Trips {
         }
         for recorded in self.store.index.undelivered(REPAIR_GRACE).await? {
             tracing::info!(
-                instance_id = recorded.instance_id,
+                instance_id = %recorded.instance_id,
                 revision = recorded.revision,
                 "delivering an answer recorded by a process that stopped"
             );
@@ -533,10 +538,13 @@ impl Trips {
     /// When each step ran.
     pub async fn timeline(
         &self,
-        instance_id: &str,
+        instance_id: &TripId,
     ) -> Result<Vec<crate::timeline::TimelineRow>, TripError> {
         let status = self.status(instance_id).await?;
-        let history = self.client.read_execution_history(instance_id, 1).await?;
+        let history = self
+            .client
+            .read_execution_history(instance_id.as_str(), 1)
+            .await?;
         Ok(crate::timeline::timeline(
             &history,
             status.status.is_final(),
@@ -545,7 +553,7 @@ impl Trips {
     }
 
     /// The latest saved plan.
-    pub async fn plan(&self, instance_id: &str) -> Result<TripPlan, TripError> {
+    pub async fn plan(&self, instance_id: &TripId) -> Result<TripPlan, TripError> {
         self.plan_revision(instance_id, None).await
     }
 
@@ -564,45 +572,51 @@ impl Trips {
 
     pub async fn plan_revision(
         &self,
-        instance_id: &str,
+        instance_id: &TripId,
         revision: Option<u32>,
     ) -> Result<TripPlan, TripError> {
         self.status(instance_id).await?;
         let plan = self.plans.load(instance_id, revision).await?;
         plan.ok_or_else(|| match revision {
             Some(revision) => TripError::NoSuchRevision {
-                instance_id: instance_id.to_owned(),
+                instance_id: instance_id.to_string(),
                 revision,
             },
-            None => TripError::NoPlanYet(instance_id.to_owned()),
+            None => TripError::NoPlanYet(instance_id.to_string()),
         })
     }
 
     /// The workflow's input, read from its history.
-    pub async fn input(&self, instance_id: &str) -> Result<TripInput, TripError> {
-        let history = self.client.read_execution_history(instance_id, 1).await?;
+    pub async fn input(&self, instance_id: &TripId) -> Result<TripInput, TripError> {
+        let history = self
+            .client
+            .read_execution_history(instance_id.as_str(), 1)
+            .await?;
         history
             .iter()
             .find_map(|event| match &event.kind {
                 EventKind::OrchestrationStarted { input, .. } => serde_json::from_str(input).ok(),
                 _ => None,
             })
-            .ok_or_else(|| TripError::NotFound(instance_id.to_owned()))
+            .ok_or_else(|| TripError::NotFound(instance_id.to_string()))
     }
 
     /// The conversation of the agent's last completed call: its summary from the workflow
     /// history, its messages from there (older trips) or from where they are kept apart.
     pub async fn agent_thread(
         &self,
-        instance_id: &str,
+        instance_id: &TripId,
         agent: AgentName,
     ) -> Result<AgentThread, TripError> {
         self.status(instance_id).await?;
-        let history = self.client.read_execution_history(instance_id, 1).await?;
+        let history = self
+            .client
+            .read_execution_history(instance_id.as_str(), 1)
+            .await?;
         self.thread_in(instance_id, &history, agent)
             .await?
             .ok_or(TripError::NoThread {
-                instance_id: instance_id.to_owned(),
+                instance_id: instance_id.to_string(),
                 agent,
             })
     }
@@ -610,7 +624,7 @@ impl Trips {
     /// The agent's last conversation in a history read already, when it finished one.
     pub(crate) async fn thread_in(
         &self,
-        instance_id: &str,
+        instance_id: &TripId,
         history: &[duroxide::Event],
         agent: AgentName,
     ) -> Result<Option<AgentThread>, TripError> {
@@ -634,7 +648,7 @@ impl Trips {
     /// as soon as the decision is durably recorded and queued for the workflow.
     pub async fn decide(
         &self,
-        instance_id: &str,
+        instance_id: &TripId,
         token: Option<&str>,
         decision: ApprovalDecision,
     ) -> Result<TripStatus, TripError> {
@@ -647,7 +661,7 @@ impl Trips {
 
     async fn decide_checked(
         &self,
-        instance_id: &str,
+        instance_id: &TripId,
         token: Option<&str>,
         decision: ApprovalDecision,
     ) -> Result<TripStatus, TripError> {
@@ -664,7 +678,7 @@ impl Trips {
     /// resolves to one of them.
     pub async fn revise(
         &self,
-        instance_id: &str,
+        instance_id: &TripId,
         token: Option<&str>,
         changes: ChangeRequest,
     ) -> Result<TripStatus, TripError> {
@@ -689,7 +703,7 @@ impl Trips {
     /// waiting, or there are no approvers).
     pub async fn approver_links(
         &self,
-        instance_id: &str,
+        instance_id: &TripId,
     ) -> Result<Vec<crate::links::ApprovalLink>, TripError> {
         let status = self.status(instance_id).await?;
         let progress = status.progress.as_ref();
@@ -708,7 +722,7 @@ impl Trips {
     /// The trip's notifications and how their delivery went (the delivery log).
     pub async fn notifications(
         &self,
-        instance_id: &str,
+        instance_id: &TripId,
     ) -> Result<Vec<crate::trip_index::Notice>, TripError> {
         Ok(self.store.index.notices_of(instance_id).await?)
     }
@@ -725,7 +739,7 @@ impl Trips {
     /// the trip's status. Whether it may still act is [`Self::link_acts`].
     pub async fn open_link(
         &self,
-        instance_id: &str,
+        instance_id: &TripId,
         link: &LinkParams,
     ) -> Result<TripStatus, TripError> {
         let links = self.links().ok_or(crate::links::LinkError::BadSignature)?;
@@ -754,7 +768,7 @@ impl Trips {
     /// the revision the link was made for, recorded as theirs (`via: link`).
     pub async fn answer_by_link(
         &self,
-        instance_id: &str,
+        instance_id: &TripId,
         link: &LinkParams,
         answer: LinkAnswer,
     ) -> Result<TripStatus, TripError> {
@@ -922,15 +936,13 @@ impl Trips {
                         .unwrap_or_default();
                     crate::telemetry::approval_waited(waited);
                 }
-                tracing::info!(
-                    instance_id,
+                tracing::info!(instance_id = %instance_id,
                     approved = decision.approved,
                     revision = decision.revision,
                     "approval decision recorded"
                 );
             }
-            ReviewAnswer::Changes { changes } => tracing::info!(
-                instance_id,
+            ReviewAnswer::Changes { changes } => tracing::info!(instance_id = %instance_id,
                 revision = changes.revision,
                 destination = changes.destination,
                 "a revised plan was asked for"
@@ -941,12 +953,16 @@ impl Trips {
     /// Hands a recorded answer to the workflow's event queue and notes that it did.
     async fn deliver(
         &self,
-        instance_id: &str,
+        instance_id: &TripId,
         revision: u32,
         answer: &ReviewAnswer,
     ) -> Result<(), TripError> {
         self.client
-            .enqueue_event(instance_id, APPROVAL.name(), APPROVAL.data_text(answer))
+            .enqueue_event(
+                instance_id.as_str(),
+                APPROVAL.name(),
+                APPROVAL.data_text(answer),
+            )
             .await?;
         self.store.index.delivered(instance_id, revision).await?;
         Ok(())

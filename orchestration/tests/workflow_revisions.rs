@@ -22,7 +22,7 @@ use travel_demo_model::{DemoModel, DemoModelConfig};
 use travel_orchestration::workflow::{FIRST_VERSION, ORCHESTRATION, WORKFLOW_VERSION};
 use travel_orchestration::{
     Activities, ApprovalDecision, ChangeRequest, Engine, EngineTuning, LocalPlanStore,
-    SandboxBookings, Store, StoreLocation, TripError, TripSettings, TripState, Trips,
+    SandboxBookings, Store, StoreLocation, TripError, TripId, TripSettings, TripState, Trips,
 };
 
 struct Service {
@@ -73,7 +73,7 @@ async fn service_on(data: tempfile::TempDir) -> Service {
 }
 
 /// Waits for `state`, final or not.
-async fn wait_for_state(trips: &Trips, id: &str, state: TripState) {
+async fn wait_for_state(trips: &Trips, id: &TripId, state: TripState) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while trips.status(id).await.map(|s| s.status).ok() != Some(state) {
         assert!(Instant::now() < deadline, "{id} never reached {state}");
@@ -81,7 +81,7 @@ async fn wait_for_state(trips: &Trips, id: &str, state: TripState) {
     }
 }
 
-async fn wait_for(trips: &Trips, id: &str, state: TripState) {
+async fn wait_for(trips: &Trips, id: &TripId, state: TripState) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         match trips.status(id).await {
@@ -94,7 +94,7 @@ async fn wait_for(trips: &Trips, id: &str, state: TripState) {
 }
 
 /// The activities the trip's history scheduled, in order.
-async fn steps(trips: &Trips, id: &str) -> Vec<String> {
+async fn steps(trips: &Trips, id: &TripId) -> Vec<String> {
     let history = trips.client().read_execution_history(id, 1).await.unwrap();
     history
         .iter()
@@ -106,7 +106,7 @@ async fn steps(trips: &Trips, id: &str) -> Vec<String> {
 }
 
 /// The engine version the trip's history was started on.
-async fn version(trips: &Trips, id: &str) -> String {
+async fn version(trips: &Trips, id: &TripId) -> String {
     let history = trips.client().read_execution_history(id, 1).await.unwrap();
     match &history[0].kind {
         EventKind::OrchestrationStarted { version, .. } => version.clone(),
@@ -141,7 +141,7 @@ const REVISED_ONCE: [&str; 7] = [
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ParkedTrip {
-    instance_id: String,
+    instance_id: TripId,
     approval_token: String,
 }
 
@@ -173,7 +173,7 @@ async fn approve(trips: &Trips, parked: &ParkedTrip) {
 }
 
 /// Starts a trip of today's revision and waits for it to reach the approval wait.
-async fn plan_a_trip(trips: &Trips, preferences: &str) -> String {
+async fn plan_a_trip(trips: &Trips, preferences: &str) -> TripId {
     let started = trips
         .start(
             serde_json::from_value(json!({
@@ -191,7 +191,7 @@ async fn plan_a_trip(trips: &Trips, preferences: &str) -> String {
 }
 
 /// The progress reports of a trip's history that say a step is being retried.
-async fn retry_reports(trips: &Trips, id: &str) -> Vec<String> {
+async fn retry_reports(trips: &Trips, id: &TripId) -> Vec<String> {
     let history = trips.client().read_execution_history(id, 1).await.unwrap();
     history
         .iter()
@@ -209,7 +209,7 @@ async fn retry_reports(trips: &Trips, id: &str) -> Vec<String> {
 async fn a_trip_parked_by_revision_2_after_a_retry_is_booked_by_this_one() {
     let (service, parked) = service_on_fixture("revision-2").await;
     let trips = &service.trips;
-    let id = parked.instance_id.as_str();
+    let id = &parked.instance_id;
     wait_for(trips, id, TripState::AwaitingApproval).await;
     assert_eq!(trips.input(id).await.unwrap().workflow_revision, 2);
     approve(trips, &parked).await;
@@ -255,7 +255,7 @@ async fn a_retried_step_says_so_in_the_progress_then_clears_it() {
 async fn a_trip_parked_by_the_release_before_revisions_is_booked_by_this_one() {
     let (service, parked) = service_on_fixture("revision-1").await;
     let trips = &service.trips;
-    let id = parked.instance_id.as_str();
+    let id = &parked.instance_id;
     // The old release's history replays to the approval wait.
     wait_for(trips, id, TripState::AwaitingApproval).await;
     assert_eq!(trips.input(id).await.unwrap().workflow_revision, 1);
@@ -288,11 +288,11 @@ async fn a_trip_started_before_revisions_finishes_with_its_own_steps() {
         "approvalTimeoutSecs": 3600,
         "retries": travel_orchestration::workflow::RetrySettings::default(),
     });
-    let id = "trip-from-revision-one";
+    let id = &TripId::parse("trip-from-revision-one").unwrap();
     // Those releases started every trip on the engine's first version.
     trips
         .client()
-        .start_orchestration_versioned(id, ORCHESTRATION, FIRST_VERSION, input.to_string())
+        .start_orchestration_versioned(id.as_str(), ORCHESTRATION, FIRST_VERSION, input.to_string())
         .await
         .unwrap();
     wait_for(trips, id, TripState::AwaitingApproval).await;
@@ -347,7 +347,7 @@ async fn new_trips_stamp_the_plan_as_it_is_saved_and_skip_an_announcement_nobody
 async fn a_trip_parked_by_revision_3_is_booked_by_this_one_and_its_tables_move_forward() {
     let (service, parked) = service_on_fixture("revision-3").await;
     let trips = &service.trips;
-    let id = parked.instance_id.as_str();
+    let id = &parked.instance_id;
     wait_for(trips, id, TripState::AwaitingApproval).await;
     assert_eq!(trips.input(id).await.unwrap().workflow_revision, 3);
     // Its tokens moved to the table kept per revision.
@@ -396,7 +396,7 @@ async fn a_trip_parked_by_revision_3_is_booked_by_this_one_and_its_tables_move_f
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/revision-3");
     let rejected: ParkedTrip =
         serde_json::from_slice(&std::fs::read(fixture.join("rejected.json")).unwrap()).unwrap();
-    let rejected_id = rejected.instance_id.as_str();
+    let rejected_id = &rejected.instance_id;
     let token = Some(rejected.approval_token.as_str());
     let again = trips
         .decide(rejected_id, token, ApprovalDecision::new(false, None))
@@ -419,7 +419,7 @@ async fn a_trip_parked_by_revision_3_is_booked_by_this_one_and_its_tables_move_f
 async fn a_trip_revised_by_revision_4_before_it_had_a_version_of_its_own_is_booked_by_this_one() {
     let (service, parked) = service_on_fixture("revision-4").await;
     let trips = &service.trips;
-    let id = parked.instance_id.as_str();
+    let id = &parked.instance_id;
     wait_for(trips, id, TripState::AwaitingApproval).await;
     assert_eq!(version(trips, id).await, FIRST_VERSION);
     assert_eq!(trips.input(id).await.unwrap().workflow_revision, 4);
@@ -469,10 +469,7 @@ async fn a_revision_plans_only_what_changed_and_a_retry_of_a_revised_trip_reuses
         )
         .await
         .unwrap();
-    let (id, token) = (
-        started.instance_id.as_str(),
-        Some(started.approval_token.as_str()),
-    );
+    let (id, token) = (&started.instance_id, Some(started.approval_token.as_str()));
     wait_for(trips, id, TripState::AwaitingApproval).await;
     let first = trips.plan(id).await.unwrap();
     let destinations = asked(&service, Destination);

@@ -2,6 +2,7 @@
 //! `serve` processes (spread over them: a trip started on one is approved on the next).
 
 use std::time::{Duration, Instant};
+use travel_orchestration::TripId;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -18,7 +19,7 @@ pub enum Driver {
 }
 
 pub struct Started {
-    pub id: String,
+    pub id: TripId,
     pub token: String,
 }
 
@@ -80,14 +81,14 @@ impl Driver {
                 .json()
                 .await?;
                 Ok(Started {
-                    id: text(&body, "instanceId")?,
+                    id: TripId::parse(&text(&body, "instanceId")?)?,
                     token: text(&body, "approvalToken")?,
                 })
             }
         }
     }
 
-    pub async fn status(&self, n: usize, id: &str) -> anyhow::Result<Seen> {
+    pub async fn status(&self, n: usize, id: &TripId) -> anyhow::Result<Seen> {
         match self {
             Driver::InProcess(trips) => Ok(trips.status(id).await?.into()),
             Driver::Http { client, .. } => {
@@ -133,7 +134,7 @@ impl Driver {
     pub async fn agent_thread(
         &self,
         n: usize,
-        id: &str,
+        id: &TripId,
         agent: AgentName,
     ) -> anyhow::Result<AgentThread> {
         Ok(match self {
@@ -156,7 +157,7 @@ impl Driver {
 
     /// The model's critical path of trip `n`: the destination agent's calls, then the one of
     /// the two agents that run in parallel that finished last.
-    pub async fn critical_path(&self, n: usize, id: &str) -> anyhow::Result<CriticalPath> {
+    pub async fn critical_path(&self, n: usize, id: &TripId) -> anyhow::Result<CriticalPath> {
         let destination = self.agent_thread(n, id, AgentName::Destination).await?;
         let itinerary = self.agent_thread(n, id, AgentName::Itinerary).await?;
         let tips = self.agent_thread(n, id, AgentName::LocalTips).await?;
@@ -175,7 +176,7 @@ impl Driver {
     pub async fn wait_for(
         &self,
         n: usize,
-        id: &str,
+        id: &TripId,
         state: TripState,
         poll: Duration,
     ) -> anyhow::Result<Seen> {

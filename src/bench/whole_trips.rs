@@ -40,7 +40,7 @@ pub async fn run(args: &BenchArgs, scratch: &Scratch) -> anyhow::Result<serde_js
 
 struct Trip {
     n: usize,
-    id: String,
+    id: travel_orchestration::TripId,
     /// The service's own times of its start and of its plan awaiting approval.
     created: Option<chrono::DateTime<Utc>>,
     planned: Option<chrono::DateTime<Utc>>,

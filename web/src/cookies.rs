@@ -5,6 +5,7 @@
 
 use axum::http::HeaderMap;
 use travel_api::credentials;
+use travel_orchestration::TripId;
 
 pub const CSRF: &str = "tp_csrf";
 const TRIP_PREFIX: &str = "tp_trip_";
@@ -21,9 +22,9 @@ pub fn approval_token(headers: &HeaderMap, instance_id: &str) -> Option<String> 
 }
 
 /// The trips this browser started.
-pub fn trip_ids(headers: &HeaderMap) -> Vec<String> {
+pub fn trip_ids(headers: &HeaderMap) -> Vec<TripId> {
     credentials::cookies(headers)
-        .filter_map(|(n, _)| n.strip_prefix(TRIP_PREFIX).map(str::to_owned))
+        .filter_map(|(n, _)| TripId::parse(n.strip_prefix(TRIP_PREFIX)?).ok())
         .collect()
 }
 

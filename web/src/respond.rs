@@ -7,7 +7,7 @@ use axum::Form;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
-use travel_orchestration::{ApprovalDecision, TripError};
+use travel_orchestration::{ApprovalDecision, TripError, TripId};
 
 use travel_api::ErrorCode;
 
@@ -91,6 +91,27 @@ pub(crate) fn with_cookie(mut response: Response, cookie: Option<String>) -> Res
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response
+}
+
+/// The trip a page's address names (`{id}`), read once. Text that cannot be a trip's id names no
+/// trip: the "not found" page, as an unknown id gets.
+pub struct TripInPath(pub TripId);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for TripInPath {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Response> {
+        let axum::extract::Path(text) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        TripId::parse(&text)
+            .map(Self)
+            .map_err(|_| trip_error(TripError::NotFound(text)))
+    }
 }
 
 /// A form posted from this site's own pages. A post from another site, or without the CSRF

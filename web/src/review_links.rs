@@ -5,7 +5,7 @@
 
 use askama::Template;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -18,7 +18,9 @@ use travel_orchestration::{
 
 use crate::WebState;
 use crate::pages::revisions_left;
-use crate::respond::{CarriesCsrf, SameSiteForm, error_page, render, trip_error, with_cookie};
+use crate::respond::{
+    CarriesCsrf, SameSiteForm, TripInPath, error_page, render, trip_error, with_cookie,
+};
 use crate::views;
 
 #[derive(Template)]
@@ -54,7 +56,7 @@ struct ReviewPage {
 
 pub async fn review_page(
     State(state): State<WebState>,
-    Path(id): Path<String>,
+    TripInPath(id): TripInPath,
     headers: HeaderMap,
     query: Result<Query<LinkParams>, QueryRejection>,
 ) -> Response {
@@ -88,7 +90,7 @@ pub async fn review_page(
         .unwrap_or_default();
     let page = ReviewPage {
         marks,
-        id,
+        id: id.to_string(),
         approver: link.approver.clone(),
         revision: link.revision,
         traveller: plan
@@ -249,7 +251,7 @@ impl ReviewForm {
 
 pub async fn review_answer(
     State(state): State<WebState>,
-    Path(id): Path<String>,
+    TripInPath(id): TripInPath,
     SameSiteForm(form): SameSiteForm<ReviewForm>,
 ) -> Response {
     let answer = match form.answer() {

@@ -2,7 +2,7 @@
 //! this one instead" (another recommended destination), and the list of revisions with what
 //! changed from one to the next.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -10,7 +10,7 @@ use travel_orchestration::{ChangeRequest, PlanRevision, TripError, TripState, Tr
 
 use crate::WebState;
 use crate::cookies;
-use crate::respond::{CarriesCsrf, SameSiteForm, error_page, trip_error};
+use crate::respond::{CarriesCsrf, SameSiteForm, TripInPath, error_page, trip_error};
 
 /// One saved revision, as the trip page lists it.
 pub struct RevisionView {
@@ -88,7 +88,7 @@ fn changed(before: &PlanRevision, after: &PlanRevision) -> String {
 
 /// Gives the workflow a moment (2 s at most) to take the request, so that the page it redirects
 /// to shows the revision being planned (and keeps itself up to date) rather than the old plan.
-async fn wait_until_revising(state: &WebState, id: &str) {
+async fn wait_until_revising(state: &WebState, id: &travel_orchestration::TripId) {
     for _ in 0..100 {
         match state.trips.status(id).await {
             Ok(now) if now.status != TripState::AwaitingApproval => return,
@@ -119,7 +119,7 @@ impl CarriesCsrf for RevisionForm {
 /// is planning the revision).
 pub async fn ask_for_changes(
     State(state): State<WebState>,
-    Path(id): Path<String>,
+    TripInPath(id): TripInPath,
     headers: HeaderMap,
     SameSiteForm(form): SameSiteForm<RevisionForm>,
 ) -> Response {

@@ -152,7 +152,7 @@ impl TripRow {
                 .and_then(|p| p.plan.as_ref())
                 .map(|plan| plan.total.to_string())
                 .unwrap_or_default(),
-            id: status.instance_id.clone(),
+            id: status.instance_id.to_string(),
             created: status
                 .created_at
                 .map(|c| c.format("%Y-%m-%d %H:%M UTC").to_string())

@@ -7,11 +7,12 @@ use super::{IndexError, TripIndex, now_ms};
 use crate::database::on_db;
 use crate::database::sqlite_writer::{Statement, Value};
 use crate::progress::ReviewAnswer;
+use crate::trip_id::TripId;
 
 /// An answer as the ledger keeps it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordedAnswer {
-    pub instance_id: String,
+    pub instance_id: TripId,
     pub revision: u32,
     pub answer: ReviewAnswer,
 }
@@ -21,7 +22,7 @@ fn read_all(rows: Vec<(String, i64, String)>) -> Vec<RecordedAnswer> {
     rows.into_iter()
         .filter_map(|(instance_id, revision, answer)| {
             Some(RecordedAnswer {
-                instance_id,
+                instance_id: TripId::recorded(instance_id),
                 revision: u32::try_from(revision).ok()?,
                 answer: serde_json::from_str(&answer).ok()?,
             })

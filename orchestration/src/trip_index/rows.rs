@@ -9,6 +9,7 @@ use super::{IndexError, TripIndex};
 use crate::database::on_db;
 use crate::progress::{TripOutcome, TripProgress, TripState, TripStep};
 use crate::timeline::utc_from_ms;
+use crate::trip_id::TripId;
 
 /// A value bound into a query built at run time.
 #[derive(Debug, Clone)]
@@ -20,7 +21,7 @@ pub(super) enum Arg {
 /// One trip as the index has it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TripRow {
-    pub instance_id: String,
+    pub instance_id: TripId,
     pub state: TripState,
     pub step: Option<TripStep>,
     pub destination: Option<String>,
@@ -122,7 +123,7 @@ fn row_from(t: RowTuple) -> TripRow {
         token,
     ) = t;
     TripRow {
-        instance_id,
+        instance_id: TripId::recorded(instance_id),
         state: TripState::parse(&state).unwrap_or(TripState::Planning),
         step: step.as_deref().and_then(TripStep::parse),
         destination,

@@ -2,7 +2,7 @@
 //! sign-in.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -12,8 +12,8 @@ use travel_api::admin::{self, ADMIN_COOKIE};
 
 use crate::WebState;
 use crate::respond::{
-    CarriesCsrf, CsrfForm, DecisionForm, SameSiteForm, error_page, forbidden_post, render,
-    trip_error, with_cookie,
+    CarriesCsrf, CsrfForm, DecisionForm, SameSiteForm, TripInPath, error_page, forbidden_post,
+    render, trip_error, with_cookie,
 };
 
 fn management_error(error: ManagementError) -> Response {
@@ -37,7 +37,7 @@ fn after_action(result: Result<(), ManagementError>, to: &str) -> Response {
 
 pub async fn approval(
     State(state): State<WebState>,
-    Path(id): Path<String>,
+    TripInPath(id): TripInPath,
     SameSiteForm(form): SameSiteForm<DecisionForm>,
 ) -> Response {
     let decision = match form.decision() {
@@ -53,7 +53,7 @@ pub async fn approval(
 
 pub async fn terminate(
     State(state): State<WebState>,
-    Path(id): Path<String>,
+    TripInPath(id): TripInPath,
     SameSiteForm(_): SameSiteForm<CsrfForm>,
 ) -> Response {
     let terminated = state
@@ -69,7 +69,7 @@ pub async fn terminate(
 /// Starts a failed trip again, reusing what it had done; shows the new trip.
 pub async fn retry(
     State(state): State<WebState>,
-    Path(id): Path<String>,
+    TripInPath(id): TripInPath,
     SameSiteForm(_): SameSiteForm<CsrfForm>,
 ) -> Response {
     match state.trips.retry_as_operator(&id).await {
@@ -92,7 +92,7 @@ struct ConfirmPage {
 
 pub async fn confirm_purge(
     State(state): State<WebState>,
-    Path(id): Path<String>,
+    TripInPath(id): TripInPath,
     headers: HeaderMap,
 ) -> Response {
     let status = match state.trips.status(&id).await {
@@ -104,7 +104,7 @@ pub async fn confirm_purge(
         render(
             StatusCode::OK,
             &ConfirmPage {
-                id,
+                id: id.to_string(),
                 running: !status.status.is_final(),
                 csrf,
             },
@@ -115,7 +115,7 @@ pub async fn confirm_purge(
 
 pub async fn purge(
     State(state): State<WebState>,
-    Path(id): Path<String>,
+    TripInPath(id): TripInPath,
     SameSiteForm(_): SameSiteForm<CsrfForm>,
 ) -> Response {
     after_action(state.trips.purge(&id, true).await.map(|_| ()), "/dashboard")

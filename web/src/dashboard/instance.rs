@@ -2,7 +2,7 @@
 //! conversations, input, output and history.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::Utc;
@@ -12,7 +12,7 @@ use travel_agents::ThreadMessage;
 use travel_orchestration::{HistoryEvent, Inspection, TimelineRow, TripState};
 
 use crate::WebState;
-use crate::respond::{render, trip_error, with_cookie};
+use crate::respond::{TripInPath, render, trip_error, with_cookie};
 use crate::review_trail::{AnswerRow, CostRow, DeliveryRow};
 use crate::views;
 use crate::views::usd;
@@ -227,7 +227,7 @@ fn priced_threads(
 
 pub async fn instance(
     State(state): State<WebState>,
-    Path(id): Path<String>,
+    TripInPath(id): TripInPath,
     headers: HeaderMap,
     Query(q): Query<NoticeQuery>,
 ) -> Response {
@@ -249,7 +249,7 @@ pub async fn instance(
     let (csrf, cookie) = state.forms.of(&headers);
     let status = detail.summary.status;
     let page = InstancePage {
-        id: id.clone(),
+        id: id.to_string(),
         status: status.as_str(),
         runtime_status: detail.runtime_status.clone(),
         destination: detail.summary.destination.clone().unwrap_or_default(),
@@ -291,7 +291,7 @@ pub async fn instance(
 /// answers asked for another of them (read from its saved plan).
 async fn recommended_destinations(
     state: &WebState,
-    id: &str,
+    id: &travel_orchestration::TripId,
     answers: &[travel_orchestration::ReviewAnswer],
 ) -> Vec<String> {
     let asked = answers.iter().any(|a| {

@@ -135,7 +135,7 @@ pub async fn dashboard(State(state): State<WebState>, Query(filters): Query<Filt
             .items
             .iter()
             .map(|i| InstanceRow {
-                id: i.instance_id.clone(),
+                id: i.instance_id.to_string(),
                 status: i.status.as_str(),
                 step: i
                     .step

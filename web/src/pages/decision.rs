@@ -1,17 +1,17 @@
 //! Approve or reject, from the trip's page.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use travel_orchestration::{TripError, TripState};
 
 use crate::WebState;
 use crate::cookies;
-use crate::respond::{DecisionForm, SameSiteForm, error_page, trip_error};
+use crate::respond::{DecisionForm, SameSiteForm, TripInPath, error_page, trip_error};
 
 pub async fn decide(
     State(state): State<WebState>,
-    Path(id): Path<String>,
+    TripInPath(id): TripInPath,
     headers: HeaderMap,
     SameSiteForm(form): SameSiteForm<DecisionForm>,
 ) -> Response {

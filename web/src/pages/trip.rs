@@ -2,7 +2,7 @@
 //! "Try again" on a trip that failed.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use travel_orchestration::presentation::PlanPresentation;
@@ -10,7 +10,9 @@ use travel_orchestration::{TripState, TripStatus};
 
 use crate::WebState;
 use crate::cookies;
-use crate::respond::{CsrfForm, SameSiteForm, forbidden_post, render, trip_error, with_cookie};
+use crate::respond::{
+    CsrfForm, SameSiteForm, TripInPath, forbidden_post, render, trip_error, with_cookie,
+};
 use crate::revisions::RevisionView;
 use crate::views::{self, TimelineView};
 
@@ -20,7 +22,7 @@ use super::form::to_new_trip;
 /// that started the first one.
 pub async fn try_again(
     State(state): State<WebState>,
-    Path(id): Path<String>,
+    TripInPath(id): TripInPath,
     headers: HeaderMap,
     SameSiteForm(_): SameSiteForm<CsrfForm>,
 ) -> Response {
@@ -149,7 +151,7 @@ fn headline(status: &TripStatus) -> String {
 
 pub async fn trip_page(
     State(state): State<WebState>,
-    Path(id): Path<String>,
+    TripInPath(id): TripInPath,
     headers: HeaderMap,
 ) -> Response {
     let status = match state.trips.status(&id).await {
@@ -190,7 +192,7 @@ pub async fn trip_page(
     let page = TripPage {
         marks,
         replacing,
-        id: id.clone(),
+        id: id.to_string(),
         destination: progress.as_ref().and_then(|p| p.destination.clone()),
         demo: plan.as_ref().is_some_and(|p| p.demo),
         status: status.status.as_str().to_owned(),
@@ -258,7 +260,7 @@ fn percent(status: &TripStatus) -> u8 {
 async fn operator_costs(
     state: &WebState,
     headers: &HeaderMap,
-    id: &str,
+    id: &travel_orchestration::TripId,
 ) -> Option<(Vec<crate::review_trail::CostRow>, String)> {
     if !state.admin.seen_by_operator(headers) {
         return None;
