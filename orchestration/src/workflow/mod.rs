@@ -31,7 +31,7 @@
 //!   trip's version when it starts and runs that version's handler at every turn. Steps that
 //!   every revision shares live in [`trip`]: change them only in words. Check a new revision
 //!   the way `tests/workflow_revisions.rs` does: a store recorded by the previous release
-//!   (checked in under `tests/fixtures/`) must still finish on the new code.
+//!   (checked in under `tests/fixtures/workflow-revisions/`) must still finish on the new code.
 //! * **Records.** What the workflow takes and passes ([`types`]) lives in histories: change it
 //!   only in ways old records still read (`#[serde(default)]` on new fields).
 //!

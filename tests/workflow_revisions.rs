@@ -1,35 +1,49 @@
 //! Trips wait for days, so a trip started by an earlier revision of the workflow must finish on
 //! this one with its own steps, and new trips run the current revision.
 //!
-//! `fixtures/revision-1/` holds a store written by the release before revisions (commit
-//! 37b0bf8): one trip parked at the approval wait. `fixtures/revision-2/` holds one written by
-//! revision 2 (commit 577efe7), whose itinerary agent failed once and was tried again (no
-//! progress report for the retry: revision 3 added those). `fixtures/revision-3/` holds one
+//! The fixtures are in `fixtures/workflow-revisions/`. `revision-1/` holds a store written by the
+//! release before revisions (commit 37b0bf8): one trip parked at the approval wait.
+//! `revision-2/` holds one written by revision 2 (commit 577efe7), whose itinerary agent failed once and was tried again (no
+//! progress report for the retry: revision 3 added those). `revision-3/` holds one
 //! written by revision 3 (commit 26e9b0c): a trip parked, and one rejected, in the tables of
 //! that release (`trip_decisions`, `agent_usage`), which today's code moves forward.
-//! `fixtures/revision-4/` holds one written by revision 4 (commit 8558e06) before each revision
+//! `revision-4/` holds one written by revision 4 (commit 8558e06) before each revision
 //! had an engine version of its own: a trip revised once, parked at the approval of its second
 //! plan, recorded at the engine's version 1.0.0. The tests approve the parked trips on today's
 //! code.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use duroxide::EventKind;
 use serde_json::json;
-use travel_agents::{LlmClient, ReferenceRates, TravelAgents};
-use travel_demo_model::{DemoModel, DemoModelConfig};
+use travel_demo_model::DemoModel;
 use travel_orchestration::workflow::{FIRST_VERSION, ORCHESTRATION, WORKFLOW_VERSION};
 use travel_orchestration::{
-    Activities, ApprovalDecision, ChangeRequest, Engine, EngineTuning, LocalPlanStore,
-    SandboxBookings, Store, StoreLocation, TripError, TripId, TripSettings, TripState, Trips,
+    ApprovalDecision, ChangeRequest, EngineTuning, Store, StoreLocation, TripError, TripId,
+    TripState, Trips,
 };
+use travel_planner::serve::{self, Running, ServeArgs};
 
+/// The service as `serve` builds it, on a data folder of its own.
 struct Service {
-    trips: Trips,
-    engine: Engine,
-    _demo: DemoModel,
+    running: Running,
     _data: tempfile::TempDir,
+}
+
+impl Service {
+    fn trips(&self) -> &Trips {
+        &self.running.trips
+    }
+
+    fn demo(&self) -> &DemoModel {
+        self.running
+            .demo_model()
+            .expect("no model configured: the demo")
+    }
+
+    async fn stop(self) {
+        self.running.engine.shutdown(Duration::from_secs(1)).await;
+    }
 }
 
 async fn service() -> Service {
@@ -38,36 +52,10 @@ async fn service() -> Service {
 
 /// The service on a data folder (its `workflows.db` and `plans/`, if any, are used).
 async fn service_on(data: tempfile::TempDir) -> Service {
-    let demo = DemoModel::start(DemoModelConfig::default()).await.unwrap();
-    let http = travel_platform::http::shared_client();
-    let llm = LlmClient::new(demo.settings(), http.clone(), None).unwrap();
-    let rates = Arc::new(ReferenceRates);
-    let plans = Arc::new(LocalPlanStore::new(data.path().join("plans")));
-    let tuning = EngineTuning::default();
-    let location = StoreLocation::Sqlite {
-        path: data.path().join("workflows.db"),
-        exclusive: true,
-    };
-    let store = Store::open(&location, &tuning).await.unwrap();
-    let activities = Arc::new(Activities {
-        agents: TravelAgents::new(llm, rates.clone()),
-        rates,
-        plans: plans.clone(),
-        conversations: store.index.clone(),
-        bookings: Arc::new(SandboxBookings::new(data.path().join("bookings"))),
-        webhook: None,
-        http,
-        slots: Default::default(),
-    });
-    let engine = Engine::start(&store, activities, &tuning).await;
-    let settings = TripSettings {
-        announce_approval: false,
-        ..Default::default()
-    };
+    let args = ServeArgs::on_data_dir(data.path());
+    let running = serve::start(&args, &args.tuning.tuning()).await.unwrap();
     Service {
-        trips: Trips::new(store, plans, settings),
-        engine,
-        _demo: demo,
+        running,
         _data: data,
     }
 }
@@ -148,7 +136,7 @@ struct ParkedTrip {
 /// The service on a copy of a fixture's store, and the trip parked in it.
 async fn service_on_fixture(name: &str) -> (Service, ParkedTrip) {
     let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
+        .join("tests/fixtures/workflow-revisions")
         .join(name);
     let parked: ParkedTrip =
         serde_json::from_slice(&std::fs::read(fixture.join("trip.json")).unwrap()).unwrap();
@@ -208,7 +196,7 @@ async fn retry_reports(trips: &Trips, id: &TripId) -> Vec<String> {
 #[tokio::test]
 async fn a_trip_parked_by_revision_2_after_a_retry_is_booked_by_this_one() {
     let (service, parked) = service_on_fixture("revision-2").await;
-    let trips = &service.trips;
+    let trips = service.trips();
     let id = &parked.instance_id;
     wait_for(trips, id, TripState::AwaitingApproval).await;
     assert_eq!(trips.input(id).await.unwrap().workflow_revision, 2);
@@ -226,19 +214,19 @@ async fn a_trip_parked_by_revision_2_after_a_retry_is_booked_by_this_one() {
         ]
     );
     assert!(retry_reports(trips, id).await.is_empty());
-    service.engine.shutdown(Duration::from_secs(1)).await;
+    service.stop().await;
 }
 
 #[tokio::test]
 async fn a_retried_step_says_so_in_the_progress_then_clears_it() {
     let service = service().await;
     // One failed request: the client does not retry, so the activity fails once.
-    service._demo.inject(travel_demo_model::FaultRule {
+    service.demo().inject(travel_demo_model::FaultRule {
         fault: travel_demo_model::Fault::ServerError,
         agent: Some(travel_agents::AgentName::Itinerary),
         times: 1,
     });
-    let trips = &service.trips;
+    let trips = service.trips();
     let id = &plan_a_trip(trips, "museums").await;
     assert_eq!(
         retry_reports(trips, id).await,
@@ -248,13 +236,13 @@ async fn a_retried_step_says_so_in_the_progress_then_clears_it() {
     );
     let now = trips.status(id).await.unwrap().progress.unwrap();
     assert_eq!(now.retrying, None, "cleared once the step went through");
-    service.engine.shutdown(Duration::from_secs(1)).await;
+    service.stop().await;
 }
 
 #[tokio::test]
 async fn a_trip_parked_by_the_release_before_revisions_is_booked_by_this_one() {
     let (service, parked) = service_on_fixture("revision-1").await;
-    let trips = &service.trips;
+    let trips = service.trips();
     let id = &parked.instance_id;
     // The old release's history replays to the approval wait.
     wait_for(trips, id, TripState::AwaitingApproval).await;
@@ -268,13 +256,13 @@ async fn a_trip_parked_by_the_release_before_revisions_is_booked_by_this_one() {
         .await
         .unwrap();
     assert!(thread.messages.len() >= 3);
-    service.engine.shutdown(Duration::from_secs(1)).await;
+    service.stop().await;
 }
 
 #[tokio::test]
 async fn a_trip_started_before_revisions_finishes_with_its_own_steps() {
     let service = service().await;
-    let trips = &service.trips;
+    let trips = service.trips();
     let token = "a-token-from-an-earlier-release";
     // The input exactly as the first revision wrote it: no revision, no announcement flag.
     let input = json!({
@@ -305,13 +293,13 @@ async fn a_trip_started_before_revisions_finishes_with_its_own_steps() {
     assert_eq!(steps, REVISION_1_STEPS);
     let plan = trips.plan(id).await.unwrap();
     assert!(plan.created_at.timestamp() > 0, "stamped by the workflow");
-    service.engine.shutdown(Duration::from_secs(1)).await;
+    service.stop().await;
 }
 
 #[tokio::test]
 async fn new_trips_stamp_the_plan_as_it_is_saved_and_skip_an_announcement_nobody_receives() {
     let service = service().await;
-    let trips = &service.trips;
+    let trips = service.trips();
     let id = &plan_a_trip(trips, "quiet beaches, seafood").await;
     let input = trips.input(id).await.unwrap();
     assert_eq!(
@@ -340,13 +328,13 @@ async fn new_trips_stamp_the_plan_as_it_is_saved_and_skip_an_announcement_nobody
     let timeline = trips.timeline(id).await.unwrap();
     let approval = timeline.iter().find(|r| r.key == "approval").unwrap();
     assert_eq!(approval.state, travel_orchestration::RowState::Running);
-    service.engine.shutdown(Duration::from_secs(1)).await;
+    service.stop().await;
 }
 
 #[tokio::test]
 async fn a_trip_parked_by_revision_3_is_booked_by_this_one_and_its_tables_move_forward() {
     let (service, parked) = service_on_fixture("revision-3").await;
-    let trips = &service.trips;
+    let trips = service.trips();
     let id = &parked.instance_id;
     wait_for(trips, id, TripState::AwaitingApproval).await;
     assert_eq!(trips.input(id).await.unwrap().workflow_revision, 3);
@@ -392,8 +380,8 @@ async fn a_trip_parked_by_revision_3_is_booked_by_this_one_and_its_tables_move_f
 
     // The rejected trip's decision moved to the answers ledger: the same answer again is
     // answered as before, another one is a conflict.
-    let fixture =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/revision-3");
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/workflow-revisions/revision-3");
     let rejected: ParkedTrip =
         serde_json::from_slice(&std::fs::read(fixture.join("rejected.json")).unwrap()).unwrap();
     let rejected_id = &rejected.instance_id;
@@ -412,13 +400,13 @@ async fn a_trip_parked_by_revision_3_is_booked_by_this_one_and_its_tables_move_f
     );
     let trail = trips.answers(rejected_id).await.unwrap();
     assert_eq!(trail.len(), 1, "{trail:?}");
-    service.engine.shutdown(Duration::from_secs(1)).await;
+    service.stop().await;
 }
 
 #[tokio::test]
 async fn a_trip_revised_by_revision_4_before_it_had_a_version_of_its_own_is_booked_by_this_one() {
     let (service, parked) = service_on_fixture("revision-4").await;
-    let trips = &service.trips;
+    let trips = service.trips();
     let id = &parked.instance_id;
     wait_for(trips, id, TripState::AwaitingApproval).await;
     assert_eq!(version(trips, id).await, FIRST_VERSION);
@@ -439,13 +427,13 @@ async fn a_trip_revised_by_revision_4_before_it_had_a_version_of_its_own_is_book
     );
     let booked = trips.status(id).await.unwrap().outcome.unwrap();
     assert_eq!(booked.plan.revision, 2);
-    service.engine.shutdown(Duration::from_secs(1)).await;
+    service.stop().await;
 }
 
 /// Requests the demo model got from `agent` (among the last 100 it keeps).
 fn asked(service: &Service, agent: travel_agents::AgentName) -> usize {
     service
-        ._demo
+        .demo()
         .requests()
         .iter()
         .filter(|r| r.agent == Some(agent))
@@ -456,7 +444,7 @@ fn asked(service: &Service, agent: travel_agents::AgentName) -> usize {
 async fn a_revision_plans_only_what_changed_and_a_retry_of_a_revised_trip_reuses_the_first_plan() {
     use travel_agents::AgentName::{Destination, Itinerary};
     let service = service().await;
-    let trips = &service.trips;
+    let trips = service.trips();
     let started = trips
         .start(
             serde_json::from_value(json!({
@@ -514,7 +502,7 @@ async fn a_revision_plans_only_what_changed_and_a_retry_of_a_revised_trip_reuses
 
     // The next revision's itinerary agent refuses: the trip fails. Its retry reuses the first
     // plan's answers (not the revision's), so no agent is asked again.
-    service._demo.inject(travel_demo_model::FaultRule {
+    service.demo().inject(travel_demo_model::FaultRule {
         fault: travel_demo_model::Fault::Refusal,
         agent: Some(Itinerary),
         times: 1,
@@ -537,7 +525,7 @@ async fn a_revision_plans_only_what_changed_and_a_retry_of_a_revised_trip_reuses
         itineraries,
         "nothing asked again"
     );
-    service.engine.shutdown(Duration::from_secs(1)).await;
+    service.stop().await;
 }
 
 #[tokio::test]
