@@ -13,29 +13,26 @@ use support::*;
 
 /// The approvers' links of the notification for `event` (waits for it).
 async fn links_of(received: &Mutex<Vec<Value>>, id: &str, event: &str) -> Vec<(String, String)> {
-    for _ in 0..200 {
+    let what = format!("the `{event}` notification of {id}");
+    let notification = wait_until(&what, Duration::from_secs(10), || async {
+        let received = received.lock().unwrap();
         let found = received
-            .lock()
-            .unwrap()
             .iter()
-            .find(|n| n["instanceId"] == id && n["event"] == event)
-            .cloned();
-        if let Some(notification) = found {
-            return notification["approvalLinks"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|l| {
-                    (
-                        l["approver"].as_str().unwrap().to_owned(),
-                        path_of(l["url"].as_str().unwrap()),
-                    )
-                })
-                .collect();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no `{event}` notification for {id}");
+            .find(|n| n["instanceId"] == id && n["event"] == event);
+        found.cloned().ok_or(received.len())
+    })
+    .await;
+    notification["approvalLinks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["approver"].as_str().unwrap().to_owned(),
+                path_of(l["url"].as_str().unwrap()),
+            )
+        })
+        .collect()
 }
 
 /// `/review/...?...` of a link made for the public address.
@@ -244,10 +241,16 @@ async fn a_link_expires_with_its_approval_window() {
     let link = links_of(&received, &id, "planned").await[0].1.clone();
     assert_eq!(service.get(&link).await.status(), 200);
     service.wait_for_status(&id, "expired").await;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    let expired = service.get(&link).await;
-    assert_eq!(expired.status(), 403);
-    assert!(expired.text().await.unwrap().contains("expired"));
+    // The link is refused once its expiry (in whole seconds) has passed.
+    let expired = wait_until("the link refused", Duration::from_secs(10), || async {
+        let answer = service.get(&link).await;
+        match answer.status().as_u16() {
+            403 => Ok(answer.text().await.unwrap()),
+            status => Err(status),
+        }
+    })
+    .await;
+    assert!(expired.contains("expired"), "{expired}");
     let refused = post_form(&service, &id, form_of(&link, &[("answer", "approve")])).await;
     assert_eq!(refused.status(), 403);
     assert_eq!(service.bookings(), 0);

@@ -205,8 +205,12 @@ async fn a_storage_outage_while_saving_delays_the_trip_and_loses_nothing() {
             t["progress"]["step"] == "saving"
         })
         .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let waiting = service.trip(&id).await;
+    // The save fails and is tried again: the trip waits for storage, and says so.
+    let waiting = service
+        .wait_for(&id, Duration::from_secs(30), |t| {
+            !t["progress"]["retrying"].is_null()
+        })
+        .await;
     assert_eq!(waiting["status"], "planning", "the trip waits for storage");
     // It says so, and the service is not ready, saying which store is missing.
     let retrying = waiting["progress"]["retrying"].as_str().unwrap_or_default();

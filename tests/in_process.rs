@@ -11,6 +11,10 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 use travel_planner::serve::{self, Running, ServeArgs};
 
+#[path = "support/wait.rs"]
+mod wait;
+use wait::wait_until;
+
 const ADMIN_TOKEN: &str = "in-process-admin-token-0123456789abcdef";
 
 struct InProcess {
@@ -76,16 +80,18 @@ impl InProcess {
     }
 
     async fn wait_for(&self, id: &str, status: &str) -> Value {
-        for _ in 0..500 {
+        let what = format!("trip {id} {status}");
+        wait_until(&what, Duration::from_secs(10), || async {
             let (code, trip) = self.get(&format!("/api/trips/{id}")).await;
             assert_eq!(code, StatusCode::OK, "{trip}");
-            if trip["status"] == status {
-                return trip;
-            }
             assert_ne!(trip["status"], "failed", "{trip}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("trip {id} never reached {status}");
+            if trip["status"] == status {
+                Ok(trip)
+            } else {
+                Err(trip)
+            }
+        })
+        .await
     }
 
     /// A form token the service issued (its form page's cookie): the token.
@@ -482,17 +488,17 @@ async fn the_trip_page_says_when_a_step_is_tried_again() {
     let (code, created) = service.post_json("/api/trips", &trip_body()).await;
     assert_eq!(code, StatusCode::ACCEPTED, "{created}");
     let id = created["instanceId"].as_str().unwrap().to_owned();
-    let mut seen = None;
-    for _ in 0..300 {
+    let what = "the page saying the step is being tried again";
+    let page = wait_until(what, Duration::from_secs(10), || async {
         let (_, page) = service.get(&format!("/trips/{id}")).await;
         let page = page.as_str().unwrap().to_owned();
         if page.contains(r#"id="retrying""#) {
-            seen = Some(page);
-            break;
+            Ok(page)
+        } else {
+            Err(page)
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let page = seen.expect("the page never said the step is being tried again");
+    })
+    .await;
     assert!(
         page.contains("The itinerary agent did not get an answer from the AI service; trying again (attempt 2 of 4)"),
         "{page}"
@@ -905,15 +911,15 @@ async fn a_trip_an_operator_stopped_stays_stopped_whatever_the_reason_said() {
         )
         .await;
     assert_eq!(code, StatusCode::ACCEPTED);
-    let mut stopped = Value::Null;
-    for _ in 0..500 {
-        stopped = service.get(&format!("/api/trips/{id}")).await.1;
+    wait_until("the trip stopped", Duration::from_secs(10), || async {
+        let stopped = service.get(&format!("/api/trips/{id}")).await.1;
         if stopped["status"] == "failed" {
-            break;
+            Ok(())
+        } else {
+            Err(stopped)
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(stopped["status"], "failed", "{stopped}");
+    })
+    .await;
 
     // The traveller can neither retry it through the API...
     let (code, error) = service
@@ -1149,16 +1155,16 @@ async fn the_operator_sees_who_answered_each_revision_and_what_each_cost() {
         .unwrap();
     let (code, answered) = service.send(revise).await;
     assert_eq!(code, StatusCode::ACCEPTED, "{answered}");
-    let mut revised = Value::Null;
-    for _ in 0..500 {
-        let (_, trip) = service.get(&format!("/api/trips/{id}")).await;
-        if trip["status"] == "awaiting_approval" && trip["plan"]["revision"] == 2 {
-            revised = trip;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(revised["plan"]["revision"], 2, "never revised");
+    let revised = wait_until(
+        "revision 2 awaiting approval",
+        Duration::from_secs(10),
+        || async {
+            let (_, trip) = service.get(&format!("/api/trips/{id}")).await;
+            let waits = trip["status"] == "awaiting_approval" && trip["plan"]["revision"] == 2;
+            if waits { Ok(trip) } else { Err(trip) }
+        },
+    )
+    .await;
     let answers = revised["answers"].as_array().unwrap();
     assert_eq!(answers.len(), 1, "{answers:?}");
     let changes = &answers[0]["changes"];

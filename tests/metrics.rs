@@ -50,13 +50,17 @@ async fn prometheus_reads_the_metrics_and_they_add_up() {
     let running = serve::start(&args, &args.tuning.tuning()).await.unwrap();
     let trips = &running.trips;
     let wait_for = |id: travel_orchestration::TripId, state: TripState| async move {
-        for _ in 0..1000 {
-            if trips.status(&id).await.unwrap().status == state {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("{id} never reached {state}");
+        support::wait_until(
+            &format!("{id} {state}"),
+            Duration::from_secs(10),
+            || async {
+                match trips.status(&id).await.unwrap().status {
+                    now if now == state => Ok(()),
+                    now => Err(now),
+                }
+            },
+        )
+        .await
     };
     // Three trips: two booked (five activities each), one waiting (four).
     let mut started = Vec::new();

@@ -88,15 +88,18 @@ impl Receiver {
     }
 
     async fn wait_for_accepted(&self, key: &str) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !self.accepted().iter().any(|k| k == key) {
-            assert!(
-                Instant::now() < deadline,
-                "`{key}` never delivered: {:?}",
-                self.all()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_until(
+            &format!("`{key}` delivered"),
+            Duration::from_secs(60),
+            || async {
+                if self.accepted().iter().any(|k| k == key) {
+                    Ok(())
+                } else {
+                    Err(self.all())
+                }
+            },
+        )
+        .await
     }
 }
 
@@ -135,7 +138,12 @@ async fn every_change_is_notified_signed_retried_and_delivered_once_across_a_kil
     let (id, token) = service.start_trip(&trip_body(2)).await;
     service.wait_for_status(&id, "awaiting_approval").await;
     let planned = format!("{id}:planned:1");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Refused once (by the receiver's 503) before it is back.
+    wait_until("a refused try", Duration::from_secs(30), || async {
+        let tried = receiver.all().iter().any(|r| r.key == planned);
+        if tried { Ok(()) } else { Err(receiver.all()) }
+    })
+    .await;
     receiver.down.store(false, Ordering::SeqCst);
     receiver.wait_for_accepted(&planned).await;
     let attempts = receiver.all().iter().filter(|r| r.key == planned).count();
@@ -306,11 +314,13 @@ async fn a_receiver_that_answers_with_a_redirect_has_not_taken_the_notification(
     let (id, _) = service.start_trip(&trip_body(2)).await;
     service.wait_for_status(&id, "awaiting_approval").await;
     // Tried, refused as a failure, and tried again after the first back-off (1 s).
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while moved.load(Ordering::SeqCst) < 2 {
-        assert!(Instant::now() < deadline, "not tried again");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until("tried again", Duration::from_secs(20), || async {
+        match moved.load(Ordering::SeqCst) {
+            n if n >= 2 => Ok(()),
+            n => Err(n),
+        }
+    })
+    .await;
     assert_eq!(taken.load(Ordering::SeqCst), 0, "the redirect was followed");
     let page = service.get(&format!("/dashboard/instances/{id}")).await;
     let page = page.text().await.unwrap();
@@ -348,34 +358,27 @@ async fn a_delivery_cut_off_by_a_kill_9_goes_out_again_as_soon_as_the_process_is
     let demo = DemoModel::start();
     let mut service = Service::start(data.path(), &demo, &[("APPROVAL_WEBHOOK_URL", &url)]);
     let (id, _) = service.start_trip(&trip_body(2)).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while keys.lock().unwrap().is_empty() {
-        assert!(Instant::now() < deadline, "nothing was delivered");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let in_flight = keys.lock().unwrap()[0].0.clone();
+    let in_flight = wait_until("a delivery", Duration::from_secs(30), || async {
+        keys.lock()
+            .unwrap()
+            .first()
+            .map(|(key, _)| key.clone())
+            .ok_or(())
+    })
+    .await;
     assert_eq!(in_flight, format!("{id}:planned:1"));
     service.restart();
     let restarted = Instant::now();
-    let deadline = restarted + Duration::from_secs(20);
-    loop {
-        let again = keys
-            .lock()
-            .unwrap()
-            .iter()
-            .skip(1)
-            .find(|(key, _)| *key == in_flight)
-            .map(|(_, at)| *at);
-        if let Some(at) = again {
-            // Not after the 30 s lease: at once.
-            assert!(
-                at - restarted < Duration::from_secs(10),
-                "{:?}",
-                at - restarted
-            );
-            break;
-        }
-        assert!(Instant::now() < deadline, "not delivered again");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let again = wait_until("delivered again", Duration::from_secs(20), || async {
+        let keys = keys.lock().unwrap();
+        let again = keys.iter().skip(1).find(|(key, _)| *key == in_flight);
+        again.map(|(_, at)| *at).ok_or(keys.len())
+    })
+    .await;
+    // Not after the 30 s lease: at once.
+    assert!(
+        again - restarted < Duration::from_secs(10),
+        "{:?}",
+        again - restarted
+    );
 }

@@ -8,6 +8,8 @@
 
 mod support;
 
+use support::wait_until;
+
 use std::time::{Duration, Instant};
 
 use travel_agents::AgentName;
@@ -34,14 +36,17 @@ fn request() -> TripRequest {
 }
 
 async fn settle(running: &Running, id: &travel_orchestration::TripId) -> TripState {
-    for _ in 0..1000 {
-        let status = running.trips.status(id).await.unwrap();
-        if status.status != TripState::Planning {
-            return status.status;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("trip {id} is still planning");
+    wait_until(
+        &format!("trip {id} settled"),
+        Duration::from_secs(30),
+        || async {
+            match running.trips.status(id).await.unwrap().status {
+                TripState::Planning => Err(TripState::Planning),
+                settled => Ok(settled),
+            }
+        },
+    )
+    .await
 }
 
 fn destination_calls(running: &Running) -> usize {

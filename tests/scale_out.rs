@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use support::{
     DemoModel, Schema, Service, TcpRelay, database_address, database_url, database_url_through,
-    failed_start, trip_body,
+    failed_start, trip_body, wait_until,
 };
 
 /// A `serve` process on the shared PostgreSQL schema (its data folder holds the shared bookings).
@@ -251,10 +251,17 @@ async fn two_processes_deliver_each_notification_once() {
             })
             .collect()
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while keys().len() < trips.len() * 3 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let expected = trips.len() * 3;
+    wait_until("every notification", Duration::from_secs(30), || async {
+        let keys = keys();
+        if keys.len() >= expected {
+            Ok(())
+        } else {
+            Err(keys)
+        }
+    })
+    .await;
+    // A second delivery of any of them (by another process) would come soon after: none may.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let keys = keys();
     let mut unique = keys.clone();

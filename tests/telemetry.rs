@@ -6,7 +6,7 @@
 mod support;
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -151,31 +151,39 @@ async fn traced_trip(
             .collect()
     };
     // A trip waiting for approval (for days, maybe) has its trace's root already.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !in_trace().iter().any(|s| s["spanId"] == root.as_str()) {
-        assert!(
-            Instant::now() < deadline,
-            "the waiting trip's trace has no root"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until(
+        "the waiting trip's root",
+        Duration::from_secs(20),
+        || async {
+            let spans = in_trace();
+            let rooted = spans.iter().any(|s| s["spanId"] == root.as_str());
+            if rooted { Ok(()) } else { Err(spans) }
+        },
+    )
+    .await;
     let decided = service
         .decide(&id, Some(&token), &json!({"approved": true}))
         .await;
     assert_eq!(decided.status(), 200);
     service.wait_for_status(&id, "booked").await;
 
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let spans = in_trace();
-        let reviewed = !named(&spans, "review TripPlanning").is_empty();
-        if (!named(&spans, "activity BookTrip").is_empty() && reviewed) || Instant::now() > deadline
-        {
-            let all = received.lock().unwrap().clone();
-            return (id, root, spans, all);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // The booking's span and the review: the run is checked by the tests, whatever came.
+    let spans = wait_until(
+        "the booking and the review",
+        Duration::from_secs(20),
+        || async {
+            let spans = in_trace();
+            let reviewed = !named(&spans, "review TripPlanning").is_empty();
+            if !named(&spans, "activity BookTrip").is_empty() && reviewed {
+                Ok(spans)
+            } else {
+                Err(spans.len())
+            }
+        },
+    )
+    .await;
+    let all = received.lock().unwrap().clone();
+    (id, root, spans, all)
 }
 
 #[tokio::test]

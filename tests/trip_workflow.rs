@@ -147,18 +147,17 @@ async fn rejected_trips_finish_unbooked_with_the_comments() {
 
 /// Waits until the receiver holds `n` notifications, and answers them.
 async fn notifications(received: &std::sync::Mutex<Vec<Value>>, n: usize) -> Vec<Value> {
-    for _ in 0..200 {
-        let now = received.lock().unwrap().clone();
-        if now.len() >= n {
-            assert_eq!(now.len(), n, "{now:?}");
-            return now;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "{n} notifications never arrived: {:?}",
-        received.lock().unwrap()
-    );
+    let now = wait_until(
+        &format!("{n} notifications"),
+        Duration::from_secs(10),
+        || async {
+            let now = received.lock().unwrap().clone();
+            if now.len() >= n { Ok(now) } else { Err(now) }
+        },
+    )
+    .await;
+    assert_eq!(now.len(), n, "{now:?}");
+    now
 }
 
 #[tokio::test]

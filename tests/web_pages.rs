@@ -417,21 +417,16 @@ async fn the_dashboard_filters_shows_the_parallel_agents_and_tool_calls_and_appr
         .unwrap();
     browser.click("apply").await;
     // The filtered page, not the one it replaces.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !browser
-        .client
-        .current_url()
-        .await
-        .unwrap()
-        .as_str()
-        .contains("status=awaiting_approval")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the filter was not applied"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let what = "the filter applied";
+    wait_until(what, std::time::Duration::from_secs(30), || async {
+        let url = browser.client.current_url().await.unwrap();
+        if url.as_str().contains("status=awaiting_approval") {
+            Ok(())
+        } else {
+            Err(url)
+        }
+    })
+    .await;
     browser.wait_for("#instances tbody", false).await;
     let rows = browser.text("#instances tbody").await;
     assert!(rows.contains(&waiting) && !rows.contains(&other), "{rows}");

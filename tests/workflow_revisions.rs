@@ -12,7 +12,7 @@
 //! plan, recorded at the engine's version 1.0.0. The tests approve the parked trips on today's
 //! code.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use duroxide::EventKind;
 use serde_json::json;
@@ -23,6 +23,10 @@ use travel_orchestration::{
     TripState, Trips,
 };
 use travel_planner::serve::{self, Running, ServeArgs};
+
+#[path = "support/wait.rs"]
+mod wait;
+use wait::wait_until;
 
 /// The service as `serve` builds it, on a data folder of its own.
 struct Service {
@@ -62,23 +66,33 @@ async fn service_on(data: tempfile::TempDir) -> Service {
 
 /// Waits for `state`, final or not.
 async fn wait_for_state(trips: &Trips, id: &TripId, state: TripState) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while trips.status(id).await.map(|s| s.status).ok() != Some(state) {
-        assert!(Instant::now() < deadline, "{id} never reached {state}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(
+        &format!("{id} {state}"),
+        Duration::from_secs(30),
+        || async {
+            match trips.status(id).await {
+                Ok(status) if status.status == state => Ok(()),
+                seen => Err(seen),
+            }
+        },
+    )
+    .await
 }
 
+/// Waits for `state`; the trip ending in another state fails the test at once.
 async fn wait_for(trips: &Trips, id: &TripId, state: TripState) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match trips.status(id).await {
-            Ok(status) if status.status == state => return,
-            Ok(status) if status.status.is_final() => panic!("{id} ended {status:?}"),
-            _ if Instant::now() > deadline => panic!("{id} never reached {state}"),
-            _ => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    }
+    wait_until(
+        &format!("{id} {state}"),
+        Duration::from_secs(30),
+        || async {
+            match trips.status(id).await {
+                Ok(status) if status.status == state => Ok(()),
+                Ok(status) if status.status.is_final() => panic!("{id} ended {status:?}"),
+                seen => Err(seen),
+            }
+        },
+    )
+    .await
 }
 
 /// The activities the trip's history scheduled, in order.
@@ -473,16 +487,16 @@ async fn a_revision_plans_only_what_changed_and_a_retry_of_a_revised_trip_reuses
         Err(TripError::MissingToken)
     ));
     trips.revise(id, token, changes).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let second = loop {
+    let second = wait_until("a second revision", Duration::from_secs(30), || async {
         let status = trips.status(id).await.unwrap();
         let plan = status.progress.as_ref().and_then(|p| p.plan.as_ref());
         if status.status == TripState::AwaitingApproval && plan.is_some_and(|p| p.revision == 2) {
-            break trips.plan(id).await.unwrap();
+            Ok(trips.plan(id).await.unwrap())
+        } else {
+            Err(status)
         }
-        assert!(Instant::now() < deadline, "no second revision: {status:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    })
+    .await;
     assert_eq!(second.destination, first.recommendations.destinations[2]);
     // The timeline shows the revision's steps, and the new wait running.
     let timeline = trips.timeline(id).await.unwrap();

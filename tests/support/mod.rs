@@ -2,6 +2,9 @@
 //! can kill -9 and restart them.
 #![allow(dead_code)]
 
+pub mod wait;
+pub use wait::wait_until;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -216,18 +219,11 @@ impl Service {
         limit: Duration,
         done: impl Fn(&Value) -> bool,
     ) -> Value {
-        let started = Instant::now();
-        loop {
+        wait_until(&format!("trip {id}"), limit, || async {
             let trip = self.trip(id).await;
-            if done(&trip) {
-                return trip;
-            }
-            assert!(
-                started.elapsed() < limit,
-                "trip {id} did not get there in {limit:?}; it is {trip:#}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            if done(&trip) { Ok(trip) } else { Err(trip) }
+        })
+        .await
     }
 
     pub async fn wait_for_status(&self, id: &str, status: &str) -> Value {
