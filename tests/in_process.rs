@@ -84,12 +84,11 @@ impl InProcess {
         wait_until(&what, Duration::from_secs(10), || async {
             let (code, trip) = self.get(&format!("/api/trips/{id}")).await;
             assert_eq!(code, StatusCode::OK, "{trip}");
-            assert_ne!(trip["status"], "failed", "{trip}");
             if trip["status"] == status {
-                Ok(trip)
-            } else {
-                Err(trip)
+                return Ok(trip);
             }
+            assert_ne!(trip["status"], "failed", "{trip}");
+            Err(trip)
         })
         .await
     }
