@@ -22,8 +22,8 @@ pub struct PlanArgs {
     #[arg(long, default_value_t = 4)]
     days: u32,
     /// Budget amount.
-    #[arg(long, default_value_t = 2500.0)]
-    budget: f64,
+    #[arg(long, default_value = "2500")]
+    budget: travel_agents::Amount,
     /// Budget currency (ISO 4217).
     #[arg(long, default_value = "USD")]
     currency: String,

@@ -37,7 +37,7 @@ impl TravellerBrief {
                 self.duration_days
             ));
         }
-        if !self.budget.amount.is_finite() || self.budget.amount <= 0.0 {
+        if self.budget.amount <= crate::Amount::ZERO {
             problems.push("the budget must be a positive amount".to_owned());
         }
         problems

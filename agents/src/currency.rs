@@ -12,10 +12,10 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::money::{CurrencyCode, Money};
+use crate::money::{Amount, CurrencyCode, Money};
 use crate::tools::{Tool, ToolResult, Toolbox};
 
-pub use crate::money::{ExchangeRate, round2};
+pub use crate::money::ExchangeRate;
 
 /// Why a rate could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -349,16 +349,14 @@ impl Tool for ConvertCurrency {
         "Convert an amount of money from one currency into another (ISO 4217 codes).";
 
     async fn run(&self, args: ConvertCurrencyArgs) -> Result<ToolResult<ExchangeRate>, String> {
-        if !args.amount.is_finite() || args.amount < 0.0 {
-            return Err(format!(
-                "amount {} must be a non-negative number",
-                args.amount
-            ));
-        }
+        let amount = Amount::from_f64(args.amount)
+            .ok()
+            .filter(|a| !a.is_negative())
+            .ok_or_else(|| format!("amount {} must be a non-negative number", args.amount))?;
         let rate = lookup(&self.rates, &args.from, &args.to).await?;
         let conversion = Conversion {
-            original: Money::new(args.amount, args.from),
-            converted: Money::new(rate.convert(args.amount), args.to),
+            original: Money::new(amount, args.from),
+            converted: Money::new(rate.convert(amount), args.to),
             rate: rate.clone(),
         };
         Ok(ToolResult {

@@ -13,6 +13,7 @@
 //! server, or the built-in demo model (the `travel-demo-model` crate).
 
 pub mod agent;
+pub mod amount;
 pub mod brief;
 pub mod currency;
 pub mod destination;
@@ -51,7 +52,7 @@ pub use llm::{LlmClient, LlmSettings, Provider};
 pub use local_tips::{
     Attraction, AttractionCategory, LocalGuide, LocalTips, LocalTipsAgent, PriceRange, Restaurant,
 };
-pub use money::{Cost, CurrencyCode, Money};
+pub use money::{Amount, Cost, CurrencyCode, Money};
 pub use roster::{AgentInfo, AgentName};
 pub use thread::{AgentThread, ThreadMessage, TokenUsage};
 pub use tools::{Tool, ToolResult, Toolbox};

@@ -5,6 +5,8 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::amount::Amount;
+
 /// Every active ISO 4217 currency code (list of 2024), used to reject invented codes.
 const ISO_4217: &str = "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL \
 BSD BTN BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP \
@@ -91,12 +93,12 @@ impl std::str::FromStr for CurrencyCode {
 pub struct Money {
     /// The amount, not negative.
     #[schemars(range(min = 0))]
-    pub amount: f64,
+    pub amount: Amount,
     pub currency: CurrencyCode,
 }
 
 impl Money {
-    pub fn new(amount: f64, currency: CurrencyCode) -> Self {
+    pub fn new(amount: Amount, currency: CurrencyCode) -> Self {
         Self { amount, currency }
     }
 }
@@ -104,20 +106,8 @@ impl Money {
 impl fmt::Display for Money {
     /// `2,500.00 USD`: two decimals, thousands grouped.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", grouped(self.amount), self.currency)
+        write!(f, "{} {}", self.amount.grouped(), self.currency)
     }
-}
-
-/// An amount with two decimals and its thousands grouped: `700,000.00`, `-1,250.50`.
-pub fn grouped(amount: f64) -> String {
-    let fixed = format!("{:.2}", amount.abs());
-    let (whole, cents) = fixed.split_once('.').unwrap_or((&fixed, "00"));
-    let sign = if amount < 0.0 && fixed != "0.00" {
-        "-"
-    } else {
-        ""
-    };
-    format!("{sign}{}.{cents}", group_digits(whole))
 }
 
 /// A whole number with its thousands grouped: `8,785`.
@@ -126,7 +116,7 @@ pub fn grouped_count(n: u64) -> String {
 }
 
 /// `1234567` as `1,234,567`.
-fn group_digits(digits: &str) -> String {
+pub(crate) fn group_digits(digits: &str) -> String {
     let mut out = String::new();
     for (i, digit) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i).is_multiple_of(3) {
@@ -146,7 +136,7 @@ pub enum Cost {
     /// Costs this much per person.
     Paid {
         #[schemars(range(min = 0))]
-        amount: f64,
+        amount: Amount,
         currency: CurrencyCode,
     },
 }
@@ -163,7 +153,7 @@ impl Cost {
     /// Why this cost is not acceptable, if it is not.
     pub fn problem(&self) -> Option<String> {
         match self {
-            Cost::Paid { amount, .. } if !amount.is_finite() || *amount < 0.0 => {
+            Cost::Paid { amount, .. } if amount.is_negative() => {
                 Some(format!("cost {amount} must be a non-negative number"))
             }
             _ => None,
@@ -194,14 +184,10 @@ pub struct ExchangeRate {
 }
 
 impl ExchangeRate {
-    pub fn convert(&self, amount: f64) -> f64 {
-        round2(amount * self.rate)
+    /// `amount` in the other currency, to the cent.
+    pub fn convert(&self, amount: Amount) -> Amount {
+        amount.at_rate(self.rate).cents()
     }
-}
-
-/// Rounds to cents.
-pub fn round2(value: f64) -> f64 {
-    (value * 100.0).round() / 100.0
 }
 
 #[cfg(test)]
@@ -210,13 +196,16 @@ mod tests {
 
     #[test]
     fn amounts_are_grouped_by_thousands() {
-        assert_eq!(grouped(700_000.0), "700,000.00");
-        assert_eq!(grouped(2500.0), "2,500.00");
-        assert_eq!(grouped(999.999), "1,000.00");
-        assert_eq!(grouped(12.5), "12.50");
-        assert_eq!(grouped(-1250.5), "-1,250.50");
-        assert_eq!(grouped(1_234_567.891), "1,234,567.89");
-        assert_eq!(grouped(-0.001), "0.00");
+        assert_eq!(Amount::from_f64(700_000.0).unwrap().grouped(), "700,000.00");
+        assert_eq!(Amount::from_f64(2500.0).unwrap().grouped(), "2,500.00");
+        assert_eq!(Amount::from_f64(999.999).unwrap().grouped(), "1,000.00");
+        assert_eq!(Amount::from_f64(12.5).unwrap().grouped(), "12.50");
+        assert_eq!(Amount::from_f64(-1250.5).unwrap().grouped(), "-1,250.50");
+        assert_eq!(
+            Amount::from_f64(1_234_567.891).unwrap().grouped(),
+            "1,234,567.89"
+        );
+        assert_eq!(Amount::from_f64(-0.001).unwrap().grouped(), "0.00");
     }
 
     #[test]
@@ -231,7 +220,7 @@ mod tests {
     #[test]
     fn costs_serialize_as_tagged_objects() {
         let paid = Cost::Paid {
-            amount: 12.5,
+            amount: Amount::from_f64(12.5).unwrap(),
             currency: CurrencyCode::parse("EUR").unwrap(),
         };
         assert_eq!(

@@ -289,7 +289,7 @@ fn cost(amount: f64, currency: &CurrencyCode) -> Cost {
         Cost::Free
     } else {
         Cost::Paid {
-            amount,
+            amount: travel_agents::Amount::from_f64(amount).unwrap_or_default(),
             currency: currency.clone(),
         }
     }

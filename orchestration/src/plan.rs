@@ -3,10 +3,9 @@
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use travel_agents::currency::round2;
 use travel_agents::{
-    CurrencyCode, DestinationRecommendations, DestinationSuggestion, ExchangeRate, Itinerary,
-    LocalTips, Money,
+    Amount, CurrencyCode, DestinationRecommendations, DestinationSuggestion, ExchangeRate,
+    Itinerary, LocalTips, Money,
 };
 
 use crate::request::TripRequest;
@@ -74,9 +73,9 @@ impl CostSummary {
         let mut by_currency: Vec<Money> = Vec::new();
         let mut unconverted: Vec<Money> = Vec::new();
         let mut per_day = Vec::new();
-        let mut total = 0.0;
+        let mut total = Amount::ZERO;
         for day in &itinerary.days {
-            let mut day_total = 0.0;
+            let mut day_total = Amount::ZERO;
             for cost in day
                 .activities
                 .iter()
@@ -84,14 +83,14 @@ impl CostSummary {
             {
                 add(&mut by_currency, &cost);
                 match find_rate(rates, &cost.currency, &budget.currency) {
-                    Some(rate) => day_total += cost.amount * rate,
+                    Some(rate) => day_total += cost.amount.at_rate(rate),
                     None => add(&mut unconverted, &cost),
                 }
             }
-            per_day.push(Money::new(round2(day_total), budget.currency.clone()));
+            per_day.push(Money::new(day_total.cents(), budget.currency.clone()));
             total += day_total;
         }
-        let total = Money::new(round2(total), budget.currency.clone());
+        let total = Money::new(total.cents(), budget.currency.clone());
         let used: Vec<ExchangeRate> = rates
             .iter()
             .filter(|r| {
@@ -112,7 +111,7 @@ impl CostSummary {
             over_budget: total.amount > budget.amount,
             by_currency: by_currency
                 .into_iter()
-                .map(|m| Money::new(round2(m.amount), m.currency))
+                .map(|m| Money::new(m.amount.cents(), m.currency))
                 .collect(),
             per_day,
             total,
@@ -156,6 +155,10 @@ mod tests {
         CurrencyCode::parse(code).unwrap()
     }
 
+    fn money(amount: f64, currency: &str) -> Money {
+        Money::new(Amount::from_f64(amount).unwrap(), code(currency))
+    }
+
     /// An itinerary whose days cost what `days` says (free activities as `None`).
     fn itinerary(days: &[&[Option<(f64, &str)>]], rates: &[(&str, &str, f64)]) -> Itinerary {
         let activity = |cost: &Option<(f64, &str)>| travel_agents::Activity {
@@ -166,7 +169,7 @@ mod tests {
             estimated_cost: match cost {
                 None => travel_agents::Cost::Free,
                 Some((amount, currency)) => travel_agents::Cost::Paid {
-                    amount: *amount,
+                    amount: Amount::from_f64(*amount).unwrap(),
                     currency: code(currency),
                 },
             },
@@ -205,11 +208,11 @@ mod tests {
             ],
             &[("EUR", "USD", 1.1), ("USD", "JPY", 150.0)],
         );
-        let costs = CostSummary::compute(&plan, &Money::new(100.0, code("USD")));
-        assert_eq!(costs.per_day[0], Money::new(11.0, code("USD")));
+        let costs = CostSummary::compute(&plan, &money(100.0, "USD"));
+        assert_eq!(costs.per_day[0], money(11.0, "USD"));
         // JPY → USD through the inverse of USD → JPY.
-        assert_eq!(costs.per_day[1], Money::new(12.17, code("USD")));
-        assert_eq!(costs.total, Money::new(23.17, code("USD")));
+        assert_eq!(costs.per_day[1], money(12.17, "USD"));
+        assert_eq!(costs.total, money(23.17, "USD"));
         assert!(!costs.over_budget);
         assert_eq!(costs.by_currency.len(), 3);
         assert_eq!(costs.rates.len(), 2);
@@ -217,13 +220,31 @@ mod tests {
     }
 
     #[test]
+    fn costs_recorded_as_binary_numbers_read_as_decimals_and_write_back_the_same() {
+        // A summary as releases before decimal amounts recorded it.
+        let recorded = serde_json::json!({
+            "byCurrency": [{"amount": 0.3, "currency": "EUR"}],
+            "perDay": [{"amount": 0.1, "currency": "USD"}, {"amount": 0.2, "currency": "USD"}],
+            "total": {"amount": 23.17, "currency": "USD"},
+            "budget": {"amount": 2500.0, "currency": "USD"},
+            "overBudget": false,
+            "rates": [],
+            "unconverted": [],
+        });
+        let costs: CostSummary = serde_json::from_value(recorded.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&costs).unwrap(), recorded);
+        let days: Amount = costs.per_day.iter().map(|m| m.amount).sum();
+        assert_eq!(days, Amount::from_f64(0.3).unwrap(), "0.1 + 0.2, exactly");
+    }
+
+    #[test]
     fn amounts_without_a_rate_are_left_out_and_named() {
         let plan = itinerary(&[&[Some((40.0, "GBP")), Some((20.0, "EUR"))]], &[]);
-        let budget = Money::new(10.0, code("EUR"));
+        let budget = money(10.0, "EUR");
         let costs = CostSummary::compute(&plan, &budget);
-        assert_eq!(costs.total, Money::new(20.0, code("EUR")));
+        assert_eq!(costs.total, money(20.0, "EUR"));
         assert!(costs.over_budget);
-        assert_eq!(costs.unconverted, vec![Money::new(40.0, code("GBP"))]);
+        assert_eq!(costs.unconverted, vec![money(40.0, "GBP")]);
         assert_eq!(
             CostSummary::missing_currencies(&plan, &budget.currency),
             vec![code("GBP")]

@@ -3,9 +3,6 @@
 
 use std::fmt::Write;
 
-use travel_agents::currency::round2;
-use travel_agents::money::grouped;
-
 use crate::plan::{TripPlan, find_rate};
 
 /// A recommended destination.
@@ -74,7 +71,7 @@ impl PlanPresentation {
             over_budget: plan
                 .costs
                 .over_budget
-                .then(|| format!("{} {budget_currency}", grouped(over))),
+                .then(|| format!("{} {budget_currency}", over.grouped())),
             budget_currency,
             rates: plan
                 .costs
@@ -260,7 +257,7 @@ fn activities(plan: &TripPlan) -> Vec<ActivityLine> {
             let converted = match a.estimated_cost.as_money() {
                 None => "0.00".to_owned(),
                 Some(m) => find_rate(rates, &m.currency, budget)
-                    .map(|rate| grouped(round2(m.amount * rate)))
+                    .map(|rate| m.amount.at_rate(rate).grouped())
                     .unwrap_or_else(|| "—".into()),
             };
             let slot = a.time_slot.as_str();

@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use travel_agents::brief::MAX_DURATION_DAYS;
-use travel_agents::{CurrencyCode, Money, TravellerBrief};
+use travel_agents::{Amount, CurrencyCode, Money, TravellerBrief};
 
 /// The longest free text accepted in any field.
 pub const MAX_TEXT: usize = 2000;
@@ -46,7 +46,7 @@ pub struct TripRequest {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Budget {
     #[schemars(extend("exclusiveMinimum" = 0, "maximum" = 10_000_000))]
-    pub amount: f64,
+    pub amount: Amount,
     pub currency: String,
 }
 
@@ -132,12 +132,12 @@ impl TripRequest {
     }
 
     fn check_budget(&self, problems: &mut Problems) {
-        if !self.budget.amount.is_finite() || self.budget.amount <= 0.0 {
+        if self.budget.amount <= Amount::ZERO {
             problems.add(
                 "budget.amount",
                 "The budget must be a positive amount.".into(),
             );
-        } else if self.budget.amount > 10_000_000.0 {
+        } else if self.budget.amount > Amount::units(10_000_000) {
             problems.add(
                 "budget.amount",
                 "The budget must be below 10,000,000.".into(),
@@ -237,7 +237,7 @@ mod tests {
         r.traveller_name = " ".into();
         r.duration_days = 30;
         r.budget = Budget {
-            amount: -1.0,
+            amount: Amount::units(-1),
             currency: "EURO".into(),
         };
         let fields: Vec<String> = r

@@ -198,7 +198,7 @@ fn request(n: usize, days: u32) -> TripRequest {
             .into(),
         duration_days: days,
         budget: Budget {
-            amount: 3000.0,
+            amount: travel_agents::Amount::units(3000),
             currency: "USD".into(),
         },
         start_date: None,

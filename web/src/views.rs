@@ -41,8 +41,8 @@ pub fn count(n: u64) -> String {
 }
 
 /// An amount as people read it, thousands grouped: `9,000,000 IDR`, `2,500.50 EUR`.
-pub fn amount(amount: &f64, currency: &str) -> String {
-    let grouped = travel_agents::money::grouped(*amount);
+pub fn amount(amount: &travel_agents::Amount, currency: &str) -> String {
+    let grouped = amount.grouped();
     let grouped = grouped.strip_suffix(".00").unwrap_or(&grouped);
     format!("{grouped} {currency}")
 }
@@ -180,6 +180,7 @@ pub(crate) fn usd(cost: Option<f64>, reused: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use travel_agents::Amount;
 
     #[test]
     fn the_status_line_does_not_repeat_itself() {
@@ -202,11 +203,14 @@ mod tests {
             ),
             "revision 2"
         );
-        assert_eq!(amount(&9_000_000.0, "IDR"), "9,000,000 IDR");
+        assert_eq!(amount(&Amount::units(9_000_000), "IDR"), "9,000,000 IDR");
         assert_eq!(count(8785), "8,785");
         assert_eq!(count(999), "999");
         assert_eq!(count(1_000_000), "1,000,000");
-        assert_eq!(amount(&2500.5, "EUR"), "2,500.50 EUR");
+        assert_eq!(
+            amount(&Amount::from_f64(2500.5).unwrap(), "EUR"),
+            "2,500.50 EUR"
+        );
         assert_eq!(duration_text(850), "850 ms");
         assert_eq!(duration_text(4_200), "4.2 s");
         assert_eq!(duration_text(185_000), "3 min 5 s");

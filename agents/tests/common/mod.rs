@@ -33,7 +33,10 @@ pub fn traveller(preferences: &str, days: u32) -> TravellerBrief {
     TravellerBrief {
         preferences: preferences.into(),
         duration_days: days,
-        budget: Money::new(2500.0, CurrencyCode::parse("USD").unwrap()),
+        budget: Money::new(
+            travel_agents::Amount::units(2500),
+            CurrencyCode::parse("USD").unwrap(),
+        ),
         start_date: NaiveDate::from_ymd_opt(2027, 5, 10),
         travel_dates: None,
         special_requirements: Some("vegetarian".into()),

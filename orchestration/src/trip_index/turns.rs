@@ -193,7 +193,7 @@ impl TripIndex {
                     .and_then(|p| p.approval.as_ref())
                     .map(|a| a.expires_at.timestamp_millis()),
             ),
-            Value::Real(plan.map(|p| p.total.amount)),
+            Value::Real(plan.map(|p| p.total.amount.to_f64())),
             Value::Text(plan.map(|p| p.total.currency.to_string())),
             Value::Text(
                 record

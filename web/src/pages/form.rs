@@ -1,6 +1,7 @@
 //! The trip form: shown, checked field by field, and a trip started from it.
 
 use std::collections::HashMap;
+use travel_agents::Amount;
 
 use askama::Template;
 use axum::extract::State;
@@ -104,12 +105,14 @@ fn request_from(values: &FormValues) -> (TripRequest, HashMap<String, String>) {
         .budget_amount
         .trim()
         .parse::<f64>()
-        .unwrap_or_else(|_| {
+        .ok()
+        .and_then(|number| Amount::from_f64(number).ok())
+        .unwrap_or_else(|| {
             errors.insert(
                 "budgetAmount".to_owned(),
                 "Enter the budget as a number, e.g. 2500.".to_owned(),
             );
-            0.0
+            Amount::ZERO
         });
     let start_date = match values.start_date.trim() {
         "" => None,
