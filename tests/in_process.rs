@@ -142,7 +142,7 @@ async fn a_whole_trip_through_the_router() {
     let waiting = service.wait_for(&id, "awaiting_approval").await;
     // What the plan cost: each agent's tokens, priced by its model (the demo model is free).
     let costs = &waiting["costs"];
-    assert_eq!(costs["agents"].as_array().unwrap().len(), 3, "{costs}");
+    assert_eq!(costs["agents"].as_array().unwrap().len(), 4, "{costs}");
     assert_eq!(costs["agents"][0]["agent"], "destination");
     assert!(
         costs["tokens"]["totalTokens"].as_u64().unwrap() > 0,
@@ -180,6 +180,17 @@ async fn a_whole_trip_through_the_router() {
     assert_eq!(code, StatusCode::OK);
     let page = page.as_str().unwrap();
     assert!(page.contains("plan.md"), "the page links the document");
+    // The packing agent's list (workflow revision 5), on the page and in the document.
+    let packing = waiting["plan"]["packing"]["items"].as_array().unwrap();
+    assert!(packing.len() >= 5, "{packing:?}");
+    let first = packing[0]["name"].as_str().unwrap();
+    assert!(
+        page.contains(r#"id="packing""#) && page.contains(first),
+        "{page}"
+    );
+    let markdown = service.get(&format!("/api/trips/{id}/plan.md")).await.1;
+    let markdown = markdown.as_str().unwrap();
+    assert!(markdown.contains("## What to pack"), "{markdown}");
     let data_dir = service.data.path().to_string_lossy().into_owned();
     assert!(!page.contains(&data_dir), "the page shows a server path");
     let (code, decided) = service
@@ -567,7 +578,8 @@ async fn a_failed_trip_is_retried_from_its_last_good_step() {
         [
             ("destination", true),
             ("itinerary", true),
-            ("local-tips", false)
+            ("local-tips", false),
+            ("packing", true)
         ]
     );
     let (_, old) = service.get(&format!("/api/trips/{failed}")).await;

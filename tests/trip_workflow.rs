@@ -356,11 +356,19 @@ async fn kill_9_during_the_parallel_step_loses_nothing_and_repeats_no_finished_a
         })
         .await;
     // Killed while both agents' calls are at the model.
-    wait_until("both calls at the model", Duration::from_secs(10), || async {
-        let counts = demo.counts().await;
-        let at_model = |agent: &str| counts["byAgent"][agent].as_u64().unwrap_or(0) > 0;
-        if at_model("itinerary") && at_model("local-tips") { Ok(()) } else { Err(counts) }
-    })
+    wait_until(
+        "both calls at the model",
+        Duration::from_secs(10),
+        || async {
+            let counts = demo.counts().await;
+            let at_model = |agent: &str| counts["byAgent"][agent].as_u64().unwrap_or(0) > 0;
+            if at_model("itinerary") && at_model("local-tips") {
+                Ok(())
+            } else {
+                Err(counts)
+            }
+        },
+    )
     .await;
     service.kill9();
     demo.set_latency(0).await;

@@ -128,6 +128,20 @@ const REVISION_1_STEPS: [&str; 7] = [
     "BookTrip",
 ];
 
+/// The steps of a trip of revision 5 (today's) revised once, up to the approval of its second
+/// plan: the packing agent plans beside the itinerary and tips agents, each time.
+const REVISED_ONCE_TODAY: [&str; 9] = [
+    "RunDestinationAgent",
+    "RunItineraryAgent",
+    "RunLocalTipsAgent",
+    "RunPackingAgent",
+    "SaveNewPlan",
+    "RunItineraryAgent",
+    "RunLocalTipsAgent",
+    "RunPackingAgent",
+    "SaveNewPlan",
+];
+
 /// The steps of a trip of revision 4 revised once, up to the approval of its second plan.
 const REVISED_ONCE: [&str; 7] = [
     "RunDestinationAgent",
@@ -327,10 +341,16 @@ async fn new_trips_stamp_the_plan_as_it_is_saved_and_skip_an_announcement_nobody
             "RunDestinationAgent",
             "RunItineraryAgent",
             "RunLocalTipsAgent",
+            "RunPackingAgent",
             "SaveNewPlan",
         ]
     );
     let plan = trips.plan(id).await.unwrap();
+    let packing = plan
+        .packing
+        .as_ref()
+        .expect("revision 5's plans carry a packing list");
+    assert!(packing.problems().is_empty(), "{packing:?}");
     let status = trips.status(id).await.unwrap();
     let window = status.progress.unwrap().approval.unwrap();
     assert_eq!(
@@ -512,7 +532,7 @@ async fn a_revision_plans_only_what_changed_and_a_retry_of_a_revised_trip_reuses
         Some("A slower pace")
     );
     assert_eq!(asked(&service, Destination), destinations);
-    assert_eq!(steps(trips, id).await, REVISED_ONCE);
+    assert_eq!(steps(trips, id).await, REVISED_ONCE_TODAY);
 
     // The next revision's itinerary agent refuses: the trip fails. Its retry reuses the first
     // plan's answers (not the revision's), so no agent is asked again.

@@ -1,11 +1,12 @@
 //! Typed LLM agents that plan a trip.
 //!
-//! Three agents, each an [`Agent`] playing its [`Role`], called as `agent.run(input)` and
+//! Four agents, each an [`Agent`] playing its [`Role`], called as `agent.run(input)` and
 //! answering `(typed output, thread)`:
 //!
 //! * [`DestinationAgent`]: three ranked destinations for the traveller's wishes;
 //! * [`ItineraryAgent`]: a day-by-day plan for one destination, using the currency tools;
-//! * [`LocalTipsAgent`]: attractions, restaurants and insider tips.
+//! * [`LocalTipsAgent`]: attractions, restaurants and insider tips;
+//! * [`PackingAgent`]: what to pack (workflow revision 5 on).
 //!
 //! Every output is a Rust type whose schema goes to the model as *strict* structured output
 //! ([`strict_schema`]); replies are parsed, validated and repaired once ([`runner`]). All agents
@@ -23,6 +24,7 @@ pub mod itinerary;
 pub mod llm;
 pub mod local_tips;
 pub mod money;
+pub mod packing;
 pub mod pricing;
 pub mod roster;
 pub mod runner;
@@ -53,6 +55,7 @@ pub use local_tips::{
     Attraction, AttractionCategory, LocalGuide, LocalTips, LocalTipsAgent, PriceRange, Restaurant,
 };
 pub use money::{Amount, Cost, CurrencyCode, Money};
+pub use packing::{PackingAdvisor, PackingAgent, PackingCategory, PackingItem, PackingList};
 pub use roster::{AgentInfo, AgentName};
 pub use thread::{AgentThread, ThreadMessage, TokenUsage};
 pub use tools::{Tool, ToolResult, Toolbox};
@@ -67,12 +70,13 @@ pub struct AgentReply<T> {
     pub thread: AgentThread,
 }
 
-/// The three agents over one LLM client.
+/// The agents over one LLM client.
 #[derive(Debug, Clone)]
 pub struct TravelAgents {
     pub destination: DestinationAgent,
     pub itinerary: ItineraryAgent,
     pub local_tips: LocalTipsAgent,
+    pub packing: PackingAgent,
 }
 
 impl TravelAgents {
@@ -80,7 +84,8 @@ impl TravelAgents {
         Self {
             destination: DestinationAgent::new(llm.clone()),
             itinerary: ItineraryAgent::with_tools(llm.clone(), currency_tools(rates)),
-            local_tips: LocalTipsAgent::new(llm),
+            local_tips: LocalTipsAgent::new(llm.clone()),
+            packing: PackingAgent::new(llm),
         }
     }
 }

@@ -16,6 +16,7 @@ pub enum AgentName {
     Destination,
     Itinerary,
     LocalTips,
+    Packing,
 }
 
 /// What the service knows about an agent.
@@ -37,7 +38,12 @@ pub struct AgentInfo {
 
 impl AgentName {
     /// Every agent, in the order the plan runs them.
-    pub const ALL: [AgentName; 3] = [Self::Destination, Self::Itinerary, Self::LocalTips];
+    pub const ALL: [AgentName; 4] = [
+        Self::Destination,
+        Self::Itinerary,
+        Self::LocalTips,
+        Self::Packing,
+    ];
 
     /// The table.
     pub const fn info(self) -> AgentInfo {
@@ -61,6 +67,13 @@ impl AgentName {
                 label: "Local tips",
                 schema_name: "local_tips",
                 activity: "RunLocalTipsAgent",
+                step: 2,
+            },
+            Self::Packing => AgentInfo {
+                key: "packing",
+                label: "Packing list",
+                schema_name: "packing_list",
+                activity: "RunPackingAgent",
                 step: 2,
             },
         }

@@ -196,3 +196,27 @@ async fn invalid_input_is_refused_before_any_request() {
     );
     assert!(demo.requests().is_empty());
 }
+
+#[tokio::test]
+async fn packing_agent_lists_what_the_place_and_the_traveller_need() {
+    let demo = demo().await;
+    // Beaches, for a vegetarian (the common traveller's special requirement).
+    let brief = destination_brief(&demo, "quiet beaches, seafood", 4).await;
+    let reply = agents(&demo).packing.run(&brief).await.unwrap();
+    let list = &reply.output;
+    assert!(list.problems().is_empty(), "{list:?}");
+    let names: Vec<&str> = list.items.iter().map(|i| i.name.as_str()).collect();
+    assert!(names.contains(&"Passport or ID card"), "{names:?}");
+    assert!(
+        names.contains(&"A diet card in the local language"),
+        "the traveller is vegetarian: {names:?}"
+    );
+    assert_eq!(reply.thread.agent, AgentName::Packing);
+    let requests = demo.requests();
+    let request = &requests.last().unwrap().body;
+    assert_eq!(
+        request["response_format"]["json_schema"]["name"],
+        "packing_list"
+    );
+    assert!(request.get("tools").is_none(), "no tools");
+}

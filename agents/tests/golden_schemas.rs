@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use schemars::JsonSchema;
 use travel_agents::currency::{ConvertCurrencyArgs, GetExchangeRateArgs};
 use travel_agents::strict_schema::{strict_mode_problems, strict_schema_for};
-use travel_agents::{DestinationRecommendations, Itinerary, LocalTips};
+use travel_agents::{DestinationRecommendations, Itinerary, LocalTips, PackingList};
 
 fn golden<T: JsonSchema>(name: &str) {
     let schema = strict_schema_for::<T>();
@@ -50,6 +50,11 @@ fn itinerary() {
 #[test]
 fn local_tips() {
     golden::<LocalTips>("local_tips");
+}
+
+#[test]
+fn packing_list() {
+    golden::<PackingList>("packing_list");
 }
 
 #[test]

@@ -8,7 +8,8 @@ use super::needs::Needs;
 use travel_agents::{
     Activity, Attraction, AttractionCategory, ConvertCurrency, Cost, CurrencyCode,
     DestinationBrief, DestinationRecommendations, DestinationSuggestion, GetExchangeRate,
-    Itinerary, ItineraryDay, LocalTips, PriceRange, Restaurant, TimeSlot, Tool, TravellerBrief,
+    Itinerary, ItineraryDay, LocalTips, PackingCategory, PackingItem, PackingList, PriceRange,
+    Restaurant, TimeSlot, Tool, TravellerBrief,
 };
 
 pub fn destinations(brief: &TravellerBrief) -> DestinationRecommendations {
@@ -204,6 +205,148 @@ pub fn local_tips(brief: &DestinationBrief) -> LocalTips {
     insider_tips.truncate(8);
     tips.insider_tips = insider_tips;
     tips
+}
+
+/// What to pack: the basics for the trip's length, what the place's kind of trip asks for (its
+/// catalogue tags: beach, hiking, snow, temples...) and what the traveller's needs do.
+pub fn packing(brief: &DestinationBrief) -> PackingList {
+    use PackingCategory::*;
+    let days = brief.traveller.duration_days.max(1);
+    let place = brief.destination.name.as_str();
+    let tags: Vec<&str> = catalogue::find(place)
+        .map(|p| p.tags.iter().map(String::as_str).collect())
+        .unwrap_or_default();
+    let has = |tag: &str| tags.contains(&tag);
+    let needs = needs_of(brief);
+    let item = |name: &str, category, quantity: u32, reason: String| PackingItem {
+        name: name.to_owned(),
+        category,
+        quantity,
+        reason,
+    };
+    let mut items = vec![
+        item(
+            "Passport or ID card",
+            Documents,
+            1,
+            format!("For the journey to {place} and the hotel's check-in."),
+        ),
+        item(
+            "Travel insurance details",
+            Documents,
+            1,
+            "A copy on paper and one on the phone.".to_owned(),
+        ),
+        item(
+            "Comfortable walking shoes",
+            Footwear,
+            1,
+            format!("Most of the {days} days are spent on foot."),
+        ),
+        item(
+            "Changes of clothes",
+            Clothing,
+            days.min(7),
+            format!("One a day for {days} days (laundry after a week)."),
+        ),
+        item(
+            "Phone charger and plug adapter",
+            Electronics,
+            1,
+            format!("For the sockets in {}.", brief.destination.country),
+        ),
+        item(
+            "Reusable water bottle",
+            Gear,
+            1,
+            "Refilled through the day.".to_owned(),
+        ),
+    ];
+    if has("beach") || has("islands") || has("diving") {
+        items.push(item(
+            "Swimwear",
+            Clothing,
+            2,
+            "For the beaches, one drying while the other is worn.".to_owned(),
+        ));
+        items.push(item(
+            "Reef-safe sunscreen",
+            Health,
+            1,
+            "Strong sun by the water.".to_owned(),
+        ));
+    }
+    if has("hiking") || has("mountains") || has("nature") {
+        items.push(item(
+            "Hiking boots",
+            Footwear,
+            1,
+            "For the trails planned.".to_owned(),
+        ));
+        items.push(item(
+            "Light rain jacket",
+            Clothing,
+            1,
+            "Weather turns quickly on the trails.".to_owned(),
+        ));
+    }
+    if has("snow") {
+        items.push(item(
+            "Warm layers, hat and gloves",
+            Clothing,
+            1,
+            "Snow is likely.".to_owned(),
+        ));
+    }
+    if has("temples") || has("culture") {
+        items.push(item(
+            "A scarf or shawl",
+            Clothing,
+            1,
+            "Shoulders and knees are covered in temples and churches.".to_owned(),
+        ));
+    }
+    if has("nightlife") || has("romance") || has("wine") {
+        items.push(item(
+            "One smart outfit",
+            Clothing,
+            1,
+            "For an evening out.".to_owned(),
+        ));
+    }
+    if needs.vegetarian || needs.vegan {
+        let diet = if needs.vegan { "vegan" } else { "vegetarian" };
+        items.push(item(
+            "A diet card in the local language",
+            Documents,
+            1,
+            format!("To explain a {diet} diet in restaurants."),
+        ));
+    }
+    if needs.step_free {
+        items.push(item(
+            "Mobility aid and its charger",
+            Health,
+            1,
+            "For the step-free routes planned.".to_owned(),
+        ));
+    }
+    if needs.children {
+        items.push(item(
+            "Snacks and small games for the children",
+            Other,
+            1,
+            "For waits and journeys.".to_owned(),
+        ));
+    }
+    items.push(item(
+        "Small first-aid kit",
+        Health,
+        1,
+        "Plasters, painkillers and any medicine taken daily.".to_owned(),
+    ));
+    items.truncate(20);
+    PackingList { items }
 }
 
 /// What the traveller needs, from their requirements and preferences, and from a reviewer's

@@ -663,6 +663,10 @@ fn answer(
             let brief: DestinationBrief = serde_json::from_value(data.clone()).map_err(bad)?;
             json!(answers::local_tips(&brief))
         }
+        AgentName::Packing => {
+            let brief: DestinationBrief = serde_json::from_value(data.clone()).map_err(bad)?;
+            json!(answers::packing(&brief))
+        }
     };
     let (text, finish) = match fault {
         Some(Fault::SchemaMismatch) => (

@@ -10,8 +10,9 @@ use duroxide::runtime::registry::{ActivityRegistry, ActivityRegistryBuilder};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use travel_agents::{
-    AgentError, AgentReply, AgentThread, DestinationBrief, DestinationRecommendations, Itinerary,
-    LocalTips, RatesError, RatesProvider, TravelAgents, TravellerBrief,
+    Agent, AgentError, AgentReply, AgentThread, DestinationBrief, DestinationRecommendations,
+    Itinerary, LocalTips, PackingList, RatesError, RatesProvider, Role, TravelAgents,
+    TravellerBrief,
 };
 
 use crate::booking::{BookingError, BookingProvider, BookingRequest};
@@ -166,6 +167,12 @@ impl Activities {
             boundary::LOCAL_TIPS_AGENT,
             |this, trip, brief| this.local_tips(trip, brief),
         );
+        let builder = register(
+            &self,
+            builder,
+            boundary::PACKING_AGENT,
+            |this, trip, brief| this.packing(trip, brief),
+        );
         let builder = register(&self, builder, boundary::SAVE_PLAN, |this, _, plan| {
             this.save_plan(plan)
         });
@@ -201,19 +208,26 @@ impl Activities {
         Ok(AgentReply { output, thread })
     }
 
+    /// An agent's call for a trip's plan revision: its answer, with its conversation and the
+    /// tokens it spent kept apart from the history.
+    async fn ask<R: Role>(
+        &self,
+        agent: &Agent<R>,
+        (instance_id, revision): (&str, u32),
+        input: &R::Input,
+    ) -> Outcome<AgentReply<R::Output>> {
+        let started = std::time::Instant::now();
+        let reply = agent.run(input).await.map_err(agent_failure(started))?;
+        self.outcome((instance_id, revision), reply.output, reply.thread)
+            .await
+    }
+
     async fn destinations(
         self: Arc<Self>,
         instance_id: String,
         brief: TravellerBrief,
     ) -> Outcome<AgentReply<DestinationRecommendations>> {
-        let started = std::time::Instant::now();
-        let reply = self
-            .agents
-            .destination
-            .run(&brief)
-            .await
-            .map_err(agent_failure(started))?;
-        self.outcome((&instance_id, 1), reply.output, reply.thread)
+        self.ask(&self.agents.destination, (&instance_id, 1), &brief)
             .await
     }
 
@@ -256,19 +270,19 @@ impl Activities {
         instance_id: String,
         brief: DestinationBrief,
     ) -> Outcome<AgentReply<LocalTips>> {
-        let started = std::time::Instant::now();
-        let reply = self
-            .agents
-            .local_tips
-            .run(&brief)
+        let revision = revision_of(&brief);
+        self.ask(&self.agents.local_tips, (&instance_id, revision), &brief)
             .await
-            .map_err(agent_failure(started))?;
-        self.outcome(
-            (&instance_id, revision_of(&brief)),
-            reply.output,
-            reply.thread,
-        )
-        .await
+    }
+
+    async fn packing(
+        self: Arc<Self>,
+        instance_id: String,
+        brief: DestinationBrief,
+    ) -> Outcome<AgentReply<PackingList>> {
+        let revision = revision_of(&brief);
+        self.ask(&self.agents.packing, (&instance_id, revision), &brief)
+            .await
     }
 
     async fn save_plan(self: Arc<Self>, plan: TripPlan) -> Outcome<crate::store::PlanLocation> {

@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use travel_agents::{
     Amount, CurrencyCode, DestinationRecommendations, DestinationSuggestion, ExchangeRate,
-    Itinerary, LocalTips, Money,
+    Itinerary, LocalTips, Money, PackingList,
 };
 
 use crate::request::TripRequest;
@@ -23,6 +23,9 @@ pub struct TripPlan {
     pub destination: DestinationSuggestion,
     pub itinerary: Itinerary,
     pub local_tips: LocalTips,
+    /// What to pack (plans of workflow revision 5 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packing: Option<PackingList>,
     pub costs: CostSummary,
     /// True when the built-in demo model wrote it.
     pub demo: bool,

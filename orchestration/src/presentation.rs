@@ -54,6 +54,9 @@ pub struct PlanPresentation {
     pub attractions: Vec<Named>,
     pub restaurants: Vec<Named>,
     pub tips: Vec<String>,
+    /// What to pack, `Rain jacket` with `1 · Clothing: weather turns quickly` (plans of
+    /// workflow revision 5 on; empty before).
+    pub packing: Vec<Named>,
 }
 
 impl PlanPresentation {
@@ -87,6 +90,7 @@ impl PlanPresentation {
             attractions: attractions(plan),
             restaurants: restaurants(plan),
             tips: plan.local_tips.insider_tips.clone(),
+            packing: packing(plan),
         }
     }
 
@@ -125,6 +129,12 @@ impl PlanPresentation {
         md.push_str("\n## Insider tips\n\n");
         for tip in &self.tips {
             let _ = writeln!(md, "- {}", text(tip));
+        }
+        if !self.packing.is_empty() {
+            md.push_str("\n## What to pack\n\n");
+            for item in &self.packing {
+                let _ = writeln!(md, "- **{}** — {}", text(&item.name), text(&item.detail));
+            }
         }
         md
     }
@@ -298,6 +308,23 @@ fn text(value: &str) -> String {
         }
     }
     out
+}
+
+/// The packing list, when the plan has one: each thing with how many, its kind and why.
+fn packing(plan: &TripPlan) -> Vec<Named> {
+    plan.packing
+        .iter()
+        .flat_map(|list| &list.items)
+        .map(|item| Named {
+            name: item.name.clone(),
+            detail: format!(
+                "{} · {}: {}",
+                item.quantity,
+                item.category.label(),
+                item.reason
+            ),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -297,6 +297,7 @@ mod tests {
                 "destination",
                 "itinerary",
                 "local-tips",
+                "packing",
                 "saving",
                 "approval",
                 "booking"

@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use travel_agents::{
     AgentName, AgentReply, DestinationBrief, DestinationRecommendations, Itinerary, LocalTips,
-    TravellerBrief,
+    PackingList, TravellerBrief,
 };
 
 use super::types::{ApprovalAnnounced, ApprovalRequest, PlanSaved};
@@ -88,6 +88,9 @@ pub const ITINERARY_AGENT: Activity<DestinationBrief, AgentReply<Itinerary>> =
 /// The local-tips agent.
 pub const LOCAL_TIPS_AGENT: Activity<DestinationBrief, AgentReply<LocalTips>> =
     Activity::named(AgentName::LocalTips.info().activity);
+/// From workflow revision 5.
+pub const PACKING_AGENT: Activity<DestinationBrief, AgentReply<PackingList>> =
+    Activity::named(AgentName::Packing.info().activity);
 /// Revision 1: saves a plan stamped by the workflow (after a `utc_now` step).
 pub const SAVE_PLAN: Activity<TripPlan, PlanLocation> = Activity::named("SavePlan");
 /// Revision 2 on: stamps the plan with the time it is first saved, and says when that was.

@@ -1,8 +1,8 @@
-//! The durable trip workflow, in five steps ([`revision_4::plan_trip`], the revision new trips
-//! run):
+//! The durable trip workflow, in five steps (`review::plan_and_review`, with the step 2 of
+//! [`revision_5`], the revision new trips run):
 //!
 //! 1. the destination agent recommends three destinations; the trip goes to the first;
-//! 2. the itinerary agent and the local-tips agent plan for it, in parallel;
+//! 2. the itinerary, local-tips and packing agents plan for it, in parallel;
 //! 3. the totals are computed in code and the plan is saved through the plan store;
 //! 4. a durable wait for the reviewer's answer ([`boundary::APPROVAL`]) races the approval window
 //!    (7 days by default), with nothing in flight; the notifications of every state change
@@ -25,11 +25,13 @@
 //!   report is checked on replay against the history. Adding, removing or reordering any of them
 //!   breaks every trip recorded before the change.
 //! * **Revisions.** A change of shape is a new revision, with a module of its own registered
-//!   with the engine as its own version ([`registry`]): copy the newest module to
-//!   `revision_N.rs`, change the copy, raise [`WORKFLOW_REVISION`], and leave the old module as
-//!   it is (it is frozen: trips started on it replay through it). The engine records each
+//!   with the engine as its own version ([`registry`]): write `revision_N.rs` (revisions 4 and
+//!   5 differ in their step 2 only, so each module is its `plan_for`; a revision that changes
+//!   more brings its own flow), raise [`WORKFLOW_REVISION`], and leave the old module as it is
+//!   (it is frozen: trips started on it replay through it). The engine records each
 //!   trip's version when it starts and runs that version's handler at every turn. Steps that
-//!   every revision shares live in [`trip`]: change them only in words. Check a new revision
+//!   revisions share live in [`trip`] (all of them) and [`review`] (4 on): change them only in
+//!   words. Check a new revision
 //!   the way `tests/workflow_revisions.rs` does: a store recorded by the previous release
 //!   (checked in under `tests/fixtures/workflow-revisions/`) must still finish on the new code.
 //! * **Records.** What the workflow takes and passes ([`types`]) lives in histories: change it
@@ -40,14 +42,17 @@
 //! | Engine version | Trips | Handler |
 //! |---|---|---|
 //! | 1.0.0 | started before each revision had its own version (releases up to revision 4) | by the revision in their input: [`revisions_1_to_3`] or [`revision_4`] |
-//! | 4.0.0 | started by revision 4 since | [`revision_4`] |
+//! | 4.0.0 | started by revision 4 after it had its version | [`revision_4`] |
+//! | 5.0.0 | started by revision 5 (a packing list) | [`revision_5`] |
 //!
 //! During a rolling upgrade on PostgreSQL, a process without a trip's version sets the trip
 //! aside (the engine retries it later, with back-off) and a process that has it runs it.
 
 pub mod boundary;
 mod durable;
+mod review;
 pub mod revision_4;
+pub mod revision_5;
 pub mod revisions_1_to_3;
 mod trip;
 mod types;
@@ -60,15 +65,16 @@ pub use types::{
 };
 
 use crate::progress::TripOutcome;
+use review::plan_and_review;
 
 /// The orchestration's registered name.
 pub const ORCHESTRATION: &str = "TripPlanning";
 
 /// The revision of the workflow new trips run; recorded in their input.
-pub const WORKFLOW_REVISION: u32 = 4;
+pub const WORKFLOW_REVISION: u32 = 5;
 
 /// The engine version new trips start on: the revision's.
-pub const WORKFLOW_VERSION: &str = "4.0.0";
+pub const WORKFLOW_VERSION: &str = "5.0.0";
 
 /// The engine version of every trip started before revisions had versions of their own.
 pub const FIRST_VERSION: &str = "1.0.0";
@@ -84,8 +90,13 @@ pub fn registry() -> OrchestrationRegistry {
         )
         .register_versioned_typed::<TripInput, TripOutcome, _, _>(
             ORCHESTRATION,
+            "4.0.0",
+            |ctx, input| plan_and_review(ctx, input, revision_4::plan_for),
+        )
+        .register_versioned_typed::<TripInput, TripOutcome, _, _>(
+            ORCHESTRATION,
             WORKFLOW_VERSION,
-            revision_4::plan_trip,
+            |ctx, input| plan_and_review(ctx, input, revision_5::plan_for),
         )
         .build_result()
         .expect("each version registered once, in order")
@@ -98,7 +109,7 @@ async fn by_recorded_revision(
 ) -> Result<TripOutcome, String> {
     match input.workflow_revision {
         1..=3 => revisions_1_to_3::plan_trip(ctx, input).await,
-        _ => revision_4::plan_trip(ctx, input).await,
+        _ => plan_and_review(ctx, input, revision_4::plan_for).await,
     }
 }
 

@@ -158,6 +158,7 @@ impl<'c> Trip<'c> {
             destination: brief.destination.clone(),
             itinerary: itinerary.output,
             local_tips: tips.output,
+            packing: None,
             changes: None,
         }
     }
