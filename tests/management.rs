@@ -86,6 +86,7 @@ async fn operators_list_inspect_raise_terminate_and_purge() {
             "destination",
             "itinerary",
             "local-tips",
+            "packing",
             "saving",
             "approval",
             "booking"

@@ -62,7 +62,7 @@ async fn prometheus_reads_the_metrics_and_they_add_up() {
         )
         .await
     };
-    // Three trips: two booked (five activities each), one waiting (four).
+    // Three trips: two booked (six activities each), one waiting (five).
     let mut started = Vec::new();
     for _ in 0..3 {
         started.push(trips.start(request()).await.unwrap());
@@ -115,7 +115,7 @@ async fn prometheus_reads_the_metrics_and_they_add_up() {
             .map(|l| l.rsplit_once(' ').unwrap().1.parse::<f64>().unwrap())
             .sum()
     };
-    assert_eq!(sum("duroxide_activity_executions_total"), 14.0, "{text}");
+    assert_eq!(sum("duroxide_activity_executions_total"), 17.0, "{text}");
     assert_eq!(sum("duroxide_active_orchestrations"), 1.0, "{text}");
     assert_eq!(sum("travel_trips_started_total"), 3.0);
     assert_eq!(sum("travel_trips_finished_total"), 2.0);
