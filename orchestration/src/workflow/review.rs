@@ -8,12 +8,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use duroxide::{Either2, OrchestrationContext};
-
-use super::types::TripInput;
 use travel_agents::{AgentReply, DestinationBrief, DestinationRecommendations, ReviewerFeedback};
 
 use super::boundary;
 use super::trip::{Round, Stamp, Trip, place};
+use super::types::TripInput;
 use crate::plan::TripPlan;
 use crate::progress::{
     ApprovalDecision, ApprovalWindow, ChangeRequest, PlanRevision, ReviewAnswer, SavedPlan,
