@@ -2,7 +2,7 @@
 //!
 //! With no LLM provider configured the service starts it and points the ordinary client at it,
 //! so the very same code path (async-openai, transport, retries, parsing, tool loop) runs. It
-//! answers the three agents from an embedded catalogue of real destinations, honours the
+//! answers every agent from an embedded catalogue of real destinations, honours the
 //! requested duration and budget currency, and drives the itinerary agent through real tool
 //! calls. Threads it produced are marked `demo`. It honours the needs it recognises in the
 //! traveller's words (vegetarian or vegan, step-free access, children; see `needs.rs`).
