@@ -177,6 +177,16 @@ async fn service_on_fixture(name: &str) -> (Service, ParkedTrip) {
     (service_on(data).await, parked)
 }
 
+/// The service on a copy of `fixtures/workflow-revisions/revision-N/`, its trip replayed by
+/// today's code to the approval wait, with the revision it recorded.
+async fn parked_by_revision(revision: u32) -> (Service, ParkedTrip) {
+    let (service, parked) = service_on_fixture(&format!("revision-{revision}")).await;
+    let (trips, id) = (service.trips(), &parked.instance_id);
+    wait_for(trips, id, TripState::AwaitingApproval).await;
+    assert_eq!(trips.input(id).await.unwrap().workflow_revision, revision);
+    (service, parked)
+}
+
 async fn approve(trips: &Trips, parked: &ParkedTrip) {
     trips
         .decide(
@@ -223,11 +233,9 @@ async fn retry_reports(trips: &Trips, id: &TripId) -> Vec<String> {
 
 #[tokio::test]
 async fn a_trip_parked_by_revision_2_after_a_retry_is_booked_by_this_one() {
-    let (service, parked) = service_on_fixture("revision-2").await;
+    let (service, parked) = parked_by_revision(2).await;
     let trips = service.trips();
     let id = &parked.instance_id;
-    wait_for(trips, id, TripState::AwaitingApproval).await;
-    assert_eq!(trips.input(id).await.unwrap().workflow_revision, 2);
     approve(trips, &parked).await;
     wait_for(trips, id, TripState::Booked).await;
     assert_eq!(
@@ -269,12 +277,9 @@ async fn a_retried_step_says_so_in_the_progress_then_clears_it() {
 
 #[tokio::test]
 async fn a_trip_parked_by_the_release_before_revisions_is_booked_by_this_one() {
-    let (service, parked) = service_on_fixture("revision-1").await;
+    let (service, parked) = parked_by_revision(1).await;
     let trips = service.trips();
     let id = &parked.instance_id;
-    // The old release's history replays to the approval wait.
-    wait_for(trips, id, TripState::AwaitingApproval).await;
-    assert_eq!(trips.input(id).await.unwrap().workflow_revision, 1);
     approve(trips, &parked).await;
     wait_for(trips, id, TripState::Booked).await;
     assert_eq!(steps(trips, id).await, REVISION_1_STEPS);
@@ -367,11 +372,9 @@ async fn new_trips_stamp_the_plan_as_it_is_saved_and_skip_an_announcement_nobody
 
 #[tokio::test]
 async fn a_trip_parked_by_revision_3_is_booked_by_this_one_and_its_tables_move_forward() {
-    let (service, parked) = service_on_fixture("revision-3").await;
+    let (service, parked) = parked_by_revision(3).await;
     let trips = service.trips();
     let id = &parked.instance_id;
-    wait_for(trips, id, TripState::AwaitingApproval).await;
-    assert_eq!(trips.input(id).await.unwrap().workflow_revision, 3);
     // Its tokens moved to the table kept per revision.
     let costs = trips.costs(id).await.unwrap();
     assert_eq!(costs.agents.len(), 3, "{costs:?}");
@@ -439,12 +442,10 @@ async fn a_trip_parked_by_revision_3_is_booked_by_this_one_and_its_tables_move_f
 
 #[tokio::test]
 async fn a_trip_revised_by_revision_4_before_it_had_a_version_of_its_own_is_booked_by_this_one() {
-    let (service, parked) = service_on_fixture("revision-4").await;
+    let (service, parked) = parked_by_revision(4).await;
     let trips = service.trips();
     let id = &parked.instance_id;
-    wait_for(trips, id, TripState::AwaitingApproval).await;
     assert_eq!(version(trips, id).await, FIRST_VERSION);
-    assert_eq!(trips.input(id).await.unwrap().workflow_revision, 4);
     let status = trips.status(id).await.unwrap();
     let progress = status.progress.unwrap();
     assert_eq!(
