@@ -5,6 +5,8 @@ use anyhow::Context;
 use travel_agents::setup::{self, ConfiguredAgents};
 use travel_demo_model::{DemoModel, DemoModelConfig};
 
+use crate::serve::Settings;
+
 /// The agents, and the demo model they talk to when no provider is configured (it lives as long
 /// as this value).
 #[derive(Debug)]
@@ -13,11 +15,12 @@ pub struct Agents {
     pub demo: Option<DemoModel>,
 }
 
-/// Reads the environment (see the README's configuration table) and builds the agents.
-pub async fn agents_from_env() -> anyhow::Result<Agents> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    let (settings, demo) = match setup::settings_from_env()? {
-        Some(settings) => (settings, None),
+/// Reads `settings` (the service's environment; see the README's configuration table) and
+/// builds the agents.
+pub async fn agents_from(settings: Settings<'_>) -> anyhow::Result<Agents> {
+    let var = |name: &str| settings(name).filter(|v| !v.trim().is_empty());
+    let (llm, demo) = match setup::settings_from(settings)? {
+        Some(llm) => (llm, None),
         None => {
             let config = DemoModelConfig::from_env_with(var)
                 .map_err(anyhow::Error::msg)
@@ -31,14 +34,14 @@ pub async fn agents_from_env() -> anyhow::Result<Agents> {
             let demo = DemoModel::start(config)
                 .await
                 .context("the demo model could not start")?;
-            let mut settings = demo.settings();
-            settings.apply_tuning(&var)?;
+            let mut llm = demo.settings();
+            llm.apply_tuning(&var)?;
             tracing::warn!(base_url = %demo.base_url(), "no LLM provider configured: using the built-in demo model; plans are marked demo");
-            (settings, Some(demo))
+            (llm, Some(demo))
         }
     };
     Ok(Agents {
-        configured: setup::agents_with(settings).await?,
+        configured: setup::agents_with(llm, settings).await?,
         demo,
     })
 }

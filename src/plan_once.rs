@@ -64,7 +64,8 @@ async fn plan_in(
 ) -> anyhow::Result<serde_json::Value> {
     let args = ServeArgs::on_data_dir(scratch);
     let plans = Arc::new(LocalPlanStore::new(scratch.join("plans")));
-    let running = serve::start_with_plans(&args, &args.tuning.tuning(), plans).await?;
+    let running =
+        serve::start_with_plans(&args, &args.tuning.tuning(), &serve::environment, plans).await?;
     let trips = &running.trips;
     let started = trips.start(request).await.map_err(|e| match e {
         TripError::Invalid(fields) => anyhow::anyhow!(

@@ -94,6 +94,11 @@ impl ServeArgs {
             tuning: Default::default(),
         }
     }
+
+    /// The operators' token, when one is set (a blank one is none).
+    fn admin_token(&self) -> Option<String> {
+        self.admin_token.clone().filter(|t| !t.trim().is_empty())
+    }
 }
 
 /// The service's parts, running.
@@ -117,6 +122,20 @@ impl Running {
             https: false,
             trust_forwarded_for: false,
             form_key: self.form_key.clone(),
+        }
+    }
+
+    /// How the router is reached as `args` say: their admin token (a blank one is none), https
+    /// when the public URL is, and whether a proxy in front adds `X-Forwarded-For`.
+    pub fn exposure_for(&self, args: &ServeArgs) -> Exposure {
+        Exposure {
+            admin_token: args.admin_token(),
+            https: args
+                .public_base_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://")),
+            trust_forwarded_for: args.trust_forwarded_for,
+            ..self.exposure()
         }
     }
 
@@ -156,9 +175,27 @@ async fn housekeeping(trips: &Trips) {
     travel_platform::memory::give_back_free_memory();
 }
 
+/// Where the settings that are not flags (the model, the plan store, prices) are read: the
+/// process' environment for the service, a list of its own for a test.
+pub type Settings<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
+
+/// The process' environment.
+pub fn environment(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
 /// Builds every part from the arguments and the environment.
 pub async fn start(args: &ServeArgs, tuning: &EngineTuning) -> anyhow::Result<Running> {
-    let plans: Arc<dyn PlanStore> = match BlobSettings::from_env_with(|n| std::env::var(n).ok())? {
+    start_with_settings(args, tuning, &environment).await
+}
+
+/// Builds every part from the arguments and `settings`.
+pub async fn start_with_settings(
+    args: &ServeArgs,
+    tuning: &EngineTuning,
+    settings: Settings<'_>,
+) -> anyhow::Result<Running> {
+    let plans: Arc<dyn PlanStore> = match BlobSettings::from_env_with(settings)? {
         Some(settings) => Arc::new(
             settings
                 .connect(travel_platform::http::shared_client())
@@ -167,18 +204,19 @@ pub async fn start(args: &ServeArgs, tuning: &EngineTuning) -> anyhow::Result<Ru
         ),
         None => Arc::new(LocalPlanStore::new(args.data_dir.join("plans"))),
     };
-    start_with_plans(args, tuning, plans).await
+    start_with_plans(args, tuning, settings, plans).await
 }
 
 /// Builds every part, saving plans to `plans`.
 pub async fn start_with_plans(
     args: &ServeArgs,
     tuning: &EngineTuning,
+    settings: Settings<'_>,
     plans: Arc<dyn PlanStore>,
 ) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
-    let agents = crate::model::agents_from_env().await?;
+    let agents = crate::model::agents_from(settings).await?;
     let configured = &agents.configured;
     tracing::info!(store = %plans.describe(), "plans are saved to the {}", plans.describe());
     let public_base_url = args
@@ -207,8 +245,8 @@ pub async fn start_with_plans(
         slots: ActivitySlots::new(tuning.save_slots, tuning.booking_slots),
     });
     // Read before the engine starts taking work: a bad table stops the start-up cleanly.
-    let prices = travel_agents::pricing::PriceTable::from_env_with(|name| std::env::var(name).ok())
-        .map_err(anyhow::Error::msg)?;
+    let prices =
+        travel_agents::pricing::PriceTable::from_env_with(settings).map_err(anyhow::Error::msg)?;
     let engine = Engine::start(&store, activities, tuning).await;
     let settings = TripSettings {
         approval_timeout: Duration::from_secs(args.approval_timeout_secs.max(1)),
@@ -354,7 +392,7 @@ pub fn app(trips: Trips, exposure: Exposure) -> axum::Router {
 pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let admin_token = args.admin_token.clone().filter(|t| !t.trim().is_empty());
+    let admin_token = args.admin_token();
     if let Some(token) = &admin_token
         && token.chars().count() < MIN_ADMIN_TOKEN_CHARS
     {
@@ -379,19 +417,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let running = start(&args, &args.tuning.tuning()).await?;
     let _repairs = running.repair_now_and_then();
-    let https = args
-        .public_base_url
-        .as_deref()
-        .is_some_and(|u| u.starts_with("https://"));
-    let app = app(
-        running.trips.clone(),
-        Exposure {
-            admin_token,
-            https,
-            trust_forwarded_for: args.trust_forwarded_for,
-            ..running.exposure()
-        },
-    );
+    let app = app(running.trips.clone(), running.exposure_for(&args));
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("binding {}", args.bind))?;

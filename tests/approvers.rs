@@ -1,4 +1,5 @@
-//! Approval by someone other than the requester, on the real binary: `APPROVERS` get signed
+//! Approval by someone other than the requester (on both backings, in-process and the real
+//! binary): `APPROVERS` get signed
 //! review links in the notification and on the operator's page; a link shows on GET and acts
 //! only on POST; a tampered, expired or outdated link is refused; every answer records who gave
 //! it, how, when and on which revision.
@@ -8,6 +9,7 @@ mod support;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use axum::http::Method;
 use serde_json::{Value, json};
 use support::*;
 
@@ -51,33 +53,30 @@ fn form_of(path: &str, answer: &[(&str, &str)]) -> String {
 }
 
 /// Posts `form` with a form token the service issued in place of `test-csrf-token`.
-async fn post_form(service: &Service, id: &str, form: String) -> reqwest::Response {
-    let (cookie, token) = support::form_token(service).await;
+async fn post_form(service: &TestService, id: &str, form: String) -> Answer {
+    let (cookie, token) = service.form_token().await;
     service
-        .http
-        .post(service.url(&format!("/review/{id}")))
-        .header("content-type", "application/x-www-form-urlencoded")
+        .request(Method::POST, &format!("/review/{id}"))
         .header("cookie", cookie)
-        .body(form.replace("csrf=test-csrf-token", &format!("csrf={token}")))
+        .form(&form.replace("csrf=test-csrf-token", &format!("csrf={token}")))
         .send()
         .await
-        .unwrap()
 }
 
-#[tokio::test]
-async fn an_approver_reviews_asks_for_changes_and_approves_through_signed_links() {
-    let data = tempfile::tempdir().unwrap();
+on_both_backings!(an_approver_reviews_asks_for_changes_and_approves_through_signed_links);
+
+async fn an_approver_reviews_asks_for_changes_and_approves_through_signed_links(backing: Backing) {
     let demo = DemoModel::start();
     let (hook, received) = webhook_receiver().await;
-    let service = Service::start(
-        data.path(),
-        &demo,
-        &[
+    let service = TestService::setup()
+        .demo_model(&demo)
+        .settings(&[
             ("APPROVAL_WEBHOOK_URL", &hook),
             ("APPROVERS", "ana@example.org, Ben Okafor"),
             ("PUBLIC_BASE_URL", "https://trips.example.org"),
-        ],
-    );
+        ])
+        .start(backing)
+        .await;
     let (id, _token) = service.start_trip(&trip_body(2)).await;
     service.wait_for_status(&id, "awaiting_approval").await;
     let links = links_of(&received, &id, "planned").await;
@@ -126,13 +125,10 @@ async fn an_approver_reviews_asks_for_changes_and_approves_through_signed_links(
     assert_eq!(forged.status(), 403);
     // A POST without the page's CSRF token is refused.
     let no_csrf = service
-        .http
-        .post(service.url(&format!("/review/{id}")))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form_of(&ben, &[("answer", "approve")]))
+        .request(Method::POST, &format!("/review/{id}"))
+        .form(&form_of(&ben, &[("answer", "approve")]))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(no_csrf.status(), 403);
     assert_eq!(service.trip(&id).await["status"], "awaiting_approval");
 
@@ -214,7 +210,7 @@ async fn an_approver_reviews_asks_for_changes_and_approves_through_signed_links(
     // Another approver who answers differently is told what was decided, by whom.
     let ben = links[1].1.clone();
     let late = post_form(&service, &id, form_of(&ben, &[("answer", "reject")])).await;
-    let late = late.text().await.unwrap();
+    let late = service.followed(late).await.text().await.unwrap();
     assert!(
         late.contains("ana@example.org approved this plan on") && late.contains("Lovely"),
         "{late}"
@@ -227,7 +223,7 @@ async fn a_link_expires_with_its_approval_window() {
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
     let (hook, received) = webhook_receiver().await;
-    let service = Service::start(
+    let service = TestService::binary(
         data.path(),
         &demo,
         &[

@@ -77,7 +77,7 @@ async fn a_trip_saves_its_plan_as_blobs_and_reads_it_back_through_the_api() {
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
     let env = blob_env(&endpoint, &container, &azurite_sas("rwdlac"));
-    let service = Service::start(data.path(), &demo, &as_refs(&env));
+    let service = TestService::binary(data.path(), &demo, &as_refs(&env));
     let (id, token) = service.start_trip(&trip_body(3)).await;
     let trip = service.wait_for_status(&id, "awaiting_approval").await;
 
@@ -149,7 +149,7 @@ async fn saving_the_same_revision_twice_leaves_one_blob_of_each_and_never_clobbe
     // A real plan, made by a real trip on the local store.
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
-    let service = Service::start(data.path(), &demo, &[]);
+    let service = TestService::binary(data.path(), &demo, &[]);
     let (id, _) = service.start_trip(&trip_body(2)).await;
     service.wait_for_status(&id, "awaiting_approval").await;
     let plan: travel_orchestration::TripPlan = service
@@ -191,7 +191,7 @@ async fn a_storage_outage_while_saving_delays_the_trip_and_loses_nothing() {
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
     let env = blob_env(&azurite.endpoint(), &container, &azurite_sas("rwdlac"));
-    let service = Service::start(data.path(), &demo, &as_refs(&env));
+    let service = TestService::binary(data.path(), &demo, &as_refs(&env));
     demo.set_latency(1000).await;
     let (id, token) = service.start_trip(&trip_body(2)).await;
     service

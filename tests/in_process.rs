@@ -1,124 +1,30 @@
-//! The whole HTTP surface in-process: the library's composition root (`serve::start`,
-//! `serve::app`) driven with `tower::ServiceExt::oneshot`, with no process and no port. The
-//! handlers' answers, the operators' access check and a whole trip, in a few hundred milliseconds.
+//! The whole HTTP surface on the service in-process (`TestService` with `Backing::InProcess`: no
+//! process and no port). The handlers' answers, the operators' access check and a whole trip,
+//! in a few hundred milliseconds.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::{Method, Request, StatusCode, header};
 use serde_json::{Value, json};
-use tower::ServiceExt;
-use travel_planner::serve::{self, Running, ServeArgs};
+use travel_agents::AgentName;
+use travel_demo_model::{Fault, FaultRule};
+use travel_orchestration::{TripRequest, TripState};
 
-#[path = "support/wait.rs"]
-mod wait;
-use wait::wait_until;
+mod support;
+use support::{TestService, wait_until};
 
 const ADMIN_TOKEN: &str = "in-process-admin-token-0123456789abcdef";
 
-struct InProcess {
-    running: Running,
-    app: Router,
-    data: tempfile::TempDir,
-}
-
-impl InProcess {
-    /// The service on a fresh data folder, with the built-in demo model (no LLM configured).
-    async fn start(admin_token: Option<&str>) -> Self {
-        for name in [
-            "OPENAI_API_KEY",
-            "OPENAI_BASE_URL",
-            "AZURE_OPENAI_ENDPOINT",
-            "DEMO_MODEL_URL",
-        ] {
-            assert!(
-                std::env::var_os(name).is_none(),
-                "{name} is set: these tests run the service on the built-in demo model"
-            );
-        }
-        let data = tempfile::tempdir().unwrap();
-        let args = ServeArgs {
-            admin_token: admin_token.map(str::to_owned),
-            ..ServeArgs::on_data_dir(data.path())
-        };
-        let running = serve::start(&args, &args.tuning.tuning()).await.unwrap();
-        let app = serve::app(
-            running.trips.clone(),
-            serve::Exposure {
-                admin_token: args.admin_token.clone(),
-                ..running.exposure()
-            },
-        );
-        Self { running, app, data }
+/// The service in-process on a fresh data folder, with the built-in demo model.
+async fn in_process(admin_token: Option<&str>) -> TestService {
+    let setup = TestService::setup();
+    match admin_token {
+        Some(token) => setup.setting("ADMIN_TOKEN", token),
+        None => setup,
     }
-
-    async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
-        let response = self.app.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        let body = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        (status, body)
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.send(Request::get(path).body(Body::empty()).unwrap())
-            .await
-    }
-
-    async fn post_json(&self, path: &str, body: &Value) -> (StatusCode, Value) {
-        self.send(
-            Request::post(path)
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(body.to_string()))
-                .unwrap(),
-        )
-        .await
-    }
-
-    async fn wait_for(&self, id: &str, status: &str) -> Value {
-        let what = format!("trip {id} {status}");
-        wait_until(&what, Duration::from_secs(10), || async {
-            let (code, trip) = self.get(&format!("/api/trips/{id}")).await;
-            assert_eq!(code, StatusCode::OK, "{trip}");
-            if trip["status"] == status {
-                return Ok(trip);
-            }
-            assert_ne!(trip["status"], "failed", "{trip}");
-            Err(trip)
-        })
-        .await
-    }
-
-    /// A form token the service issued (its form page's cookie): the token.
-    async fn form_token(&self) -> String {
-        let response = self
-            .app
-            .clone()
-            .oneshot(Request::get("/").body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        let cookie = response.headers()[header::SET_COOKIE].to_str().unwrap();
-        let pair = cookie.split(';').next().unwrap();
-        pair.strip_prefix("tp_csrf=").unwrap().to_owned()
-    }
-
-    /// A page's form posted by a browser holding `cookies`, with the form token `form`.
-    async fn post_form(&self, path: &str, cookies: &str, form: &str) -> axum::response::Response {
-        let request = Request::post(path)
-            .header(header::COOKIE, cookies)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(format!("csrf={form}")))
-            .unwrap();
-        self.app.clone().oneshot(request).await.unwrap()
-    }
-
-    async fn stop(self) {
-        self.running.engine.shutdown(Duration::from_secs(2)).await;
-    }
+    .in_process()
+    .await
 }
 
 fn trip_body() -> Value {
@@ -133,13 +39,13 @@ fn trip_body() -> Value {
 
 #[tokio::test]
 async fn a_whole_trip_through_the_router() {
-    let service = InProcess::start(None).await;
-    let (code, created) = service.post_json("/api/trips", &trip_body()).await;
+    let service = in_process(None).await;
+    let (code, created) = service.post("/api/trips", &trip_body()).await.parts();
     assert_eq!(code, StatusCode::ACCEPTED, "{created}");
     let id = created["instanceId"].as_str().unwrap().to_owned();
     let token = created["approvalToken"].as_str().unwrap().to_owned();
 
-    let waiting = service.wait_for(&id, "awaiting_approval").await;
+    let waiting = service.wait_for_status(&id, "awaiting_approval").await;
     // What the plan cost: each agent's tokens, priced by its model (the demo model is free).
     let costs = &waiting["costs"];
     assert_eq!(costs["agents"].as_array().unwrap().len(), 4, "{costs}");
@@ -150,7 +56,7 @@ async fn a_whole_trip_through_the_router() {
     );
     assert_eq!(costs["costUsd"], 0.0);
     // The list shows each trip's tokens and cost, and for a period those of every trip in it.
-    let (_, list) = service.get("/api/instances").await;
+    let (_, list) = service.get("/api/instances").await.parts();
     let item = &list["items"][0];
     assert_eq!(item["instanceId"], id.as_str());
     assert_eq!(item["tokens"], costs["tokens"]["totalTokens"], "{list}");
@@ -158,10 +64,14 @@ async fn a_whole_trip_through_the_router() {
     assert!(list["costs"].is_null(), "totals only for a period");
     let (_, list) = service
         .get("/api/instances?createdAfter=2000-01-01T00:00:00Z")
-        .await;
+        .await
+        .parts();
     assert_eq!(list["costs"]["trips"], 1, "{list}");
     assert_eq!(list["costs"]["tokens"], costs["tokens"]);
-    let (_, page) = service.get("/dashboard?createdAfter=2000-01-01").await;
+    let (_, page) = service
+        .get("/dashboard?createdAfter=2000-01-01")
+        .await
+        .parts();
     assert!(
         page.as_str()
             .unwrap()
@@ -176,7 +86,7 @@ async fn a_whole_trip_through_the_router() {
         2
     );
     // The review page links to the plan through the API, never to where the server keeps it.
-    let (code, page) = service.get(&format!("/trips/{id}")).await;
+    let (code, page) = service.get(&format!("/trips/{id}")).await.parts();
     assert_eq!(code, StatusCode::OK);
     let page = page.as_str().unwrap();
     assert!(page.contains("plan.md"), "the page links the document");
@@ -188,10 +98,14 @@ async fn a_whole_trip_through_the_router() {
         page.contains(r#"id="packing""#) && page.contains(first),
         "{page}"
     );
-    let markdown = service.get(&format!("/api/trips/{id}/plan.md")).await.1;
+    let markdown = service
+        .get(&format!("/api/trips/{id}/plan.md"))
+        .await
+        .parts()
+        .1;
     let markdown = markdown.as_str().unwrap();
     assert!(markdown.contains("## What to pack"), "{markdown}");
-    let data_dir = service.data.path().to_string_lossy().into_owned();
+    let data_dir = service.data_dir.to_string_lossy().into_owned();
     assert!(!page.contains(&data_dir), "the page shows a server path");
     let (code, decided) = service
         .send(
@@ -201,19 +115,20 @@ async fn a_whole_trip_through_the_router() {
                 .body(Body::from(json!({"approved": true}).to_string()))
                 .unwrap(),
         )
-        .await;
+        .await
+        .parts();
     assert_eq!(code, StatusCode::OK, "{decided}");
-    let booked = service.wait_for(&id, "booked").await;
+    let booked = service.wait_for_status(&id, "booked").await;
     assert!(booked["outcome"]["booking"]["confirmationCode"].is_string());
     service.stop().await;
 }
 
 #[tokio::test]
 async fn bad_input_and_unknown_addresses_get_the_documented_errors() {
-    let service = InProcess::start(None).await;
+    let service = in_process(None).await;
     let mut body = trip_body();
     body["durationDays"] = json!(0);
-    let (code, error) = service.post_json("/api/trips", &body).await;
+    let (code, error) = service.post("/api/trips", &body).await.parts();
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(error["error"]["code"], "validation_failed");
     assert!(
@@ -225,16 +140,17 @@ async fn bad_input_and_unknown_addresses_get_the_documented_errors() {
         "{error}"
     );
 
-    let (code, error) = service.get("/api/trips/no-such-trip").await;
+    let (code, error) = service.get("/api/trips/no-such-trip").await.parts();
     assert_eq!(code, StatusCode::NOT_FOUND);
     assert_eq!(error["error"]["code"], "not_found");
-    let (code, error) = service.get("/api/nothing-here").await;
+    let (code, error) = service.get("/api/nothing-here").await.parts();
     assert_eq!(code, StatusCode::NOT_FOUND);
     assert_eq!(error["error"]["code"], "not_found");
     // Errors the framework answers are the documented JSON body too.
     let (code, error) = service
         .send(Request::put("/api/trips").body(Body::empty()).unwrap())
-        .await;
+        .await
+        .parts();
     assert_eq!(code, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(error["error"]["code"], "method_not_allowed");
     let (code, error) = service
@@ -243,24 +159,26 @@ async fn bad_input_and_unknown_addresses_get_the_documented_errors() {
                 .body(Body::empty())
                 .unwrap(),
         )
-        .await;
+        .await
+        .parts();
     assert_eq!(code, StatusCode::BAD_REQUEST);
     assert_eq!(error["error"]["code"], "invalid_query", "{error}");
     // An address over 16 KiB, an id that is not UTF-8, a page size out of bounds.
     let long = format!("/api/trips/{}", "a".repeat(17 * 1024));
-    let (code, error) = service.get(&long).await;
+    let (code, error) = service.get(&long).await.parts();
     assert_eq!(code, StatusCode::URI_TOO_LONG);
     assert_eq!(error["error"]["code"], "uri_too_long", "{error}");
-    let (code, error) = service.get("/api/trips/%FF%FE").await;
+    let (code, error) = service.get("/api/trips/%FF%FE").await.parts();
     assert_eq!(code, StatusCode::BAD_REQUEST);
     assert_eq!(error["error"]["code"], "invalid_path", "{error}");
-    let (code, error) = service.get("/api/instances?pageSize=201").await;
+    let (code, error) = service.get("/api/instances?pageSize=201").await.parts();
     assert_eq!(code, StatusCode::BAD_REQUEST);
     assert_eq!(error["error"]["code"], "invalid_query", "{error}");
     // A long unknown id is not echoed whole.
     let (code, error) = service
         .get(&format!("/api/trips/{}", "b".repeat(4000)))
-        .await;
+        .await
+        .parts();
     assert_eq!(code, StatusCode::NOT_FOUND);
     assert!(
         error["error"]["message"].as_str().unwrap().len() < 200,
@@ -272,12 +190,12 @@ async fn bad_input_and_unknown_addresses_get_the_documented_errors() {
         "/api/trips/..%2Fplans/plan",
         "/api/instances/trip%3Cscript%3E/history",
     ] {
-        let (code, error) = service.get(path).await;
+        let (code, error) = service.get(path).await.parts();
         assert_eq!(code, StatusCode::NOT_FOUND, "{path}: {error}");
         assert_eq!(error["error"]["code"], "not_found", "{path}: {error}");
     }
     // Outside the API an unknown address is a page, unless JSON is asked for.
-    let (code, page) = service.get("/nothing-here").await;
+    let (code, page) = service.get("/nothing-here").await.parts();
     assert_eq!(code, StatusCode::NOT_FOUND);
     assert!(page.as_str().unwrap().contains("<html"), "{page}");
     let (code, error) = service
@@ -287,7 +205,8 @@ async fn bad_input_and_unknown_addresses_get_the_documented_errors() {
                 .body(Body::empty())
                 .unwrap(),
         )
-        .await;
+        .await
+        .parts();
     assert_eq!(code, StatusCode::NOT_FOUND);
     assert_eq!(error["error"]["code"], "not_found", "{error}");
 
@@ -295,7 +214,7 @@ async fn bad_input_and_unknown_addresses_get_the_documented_errors() {
     // with the form expected; a currency without rates is refused before any agent runs.
     let mut body = trip_body();
     body["specialRequirement"] = json!("vegetarian");
-    let (code, error) = service.post_json("/api/trips", &body).await;
+    let (code, error) = service.post("/api/trips", &body).await.parts();
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(error["error"]["code"], "validation_failed");
     assert_eq!(error["error"]["fields"][0]["field"], "specialRequirement");
@@ -312,7 +231,7 @@ async fn bad_input_and_unknown_addresses_get_the_documented_errors() {
     ] {
         let mut body = trip_body();
         body[field] = value;
-        let (code, error) = service.post_json("/api/trips", &body).await;
+        let (code, error) = service.post("/api/trips", &body).await.parts();
         assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
         assert_eq!(error["error"]["code"], "validation_failed");
         assert_eq!(error["error"]["fields"][0]["field"], field);
@@ -322,11 +241,11 @@ async fn bad_input_and_unknown_addresses_get_the_documented_errors() {
     }
     let mut body = trip_body();
     body["budget"]["currency"] = json!("KPW");
-    let (code, error) = service.post_json("/api/trips", &body).await;
+    let (code, error) = service.post("/api/trips", &body).await.parts();
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(error["error"]["fields"][0]["field"], "budget.currency");
 
-    let (code, document) = service.get("/api/openapi.json").await;
+    let (code, document) = service.get("/api/openapi.json").await.parts();
     assert_eq!(code, StatusCode::OK);
     assert!(document["paths"]["/api/trips"]["post"].is_object());
     let currencies = &document["components"]["schemas"]["Budget"]["properties"]["currency"]["enum"];
@@ -340,8 +259,8 @@ async fn bad_input_and_unknown_addresses_get_the_documented_errors() {
 
 #[tokio::test]
 async fn operator_endpoints_need_the_admin_token_when_one_is_set() {
-    let service = InProcess::start(Some(ADMIN_TOKEN)).await;
-    let (code, error) = service.get("/api/instances").await;
+    let service = in_process(Some(ADMIN_TOKEN)).await;
+    let (code, error) = service.get("/api/instances").await.parts();
     assert_eq!(code, StatusCode::UNAUTHORIZED);
     assert_eq!(error["error"]["code"], "admin_token_required");
     let (code, _) = service
@@ -351,7 +270,8 @@ async fn operator_endpoints_need_the_admin_token_when_one_is_set() {
                 .body(Body::empty())
                 .unwrap(),
         )
-        .await;
+        .await
+        .parts();
     assert_eq!(code, StatusCode::UNAUTHORIZED);
     let (code, list) = service
         .send(
@@ -360,15 +280,11 @@ async fn operator_endpoints_need_the_admin_token_when_one_is_set() {
                 .body(Body::empty())
                 .unwrap(),
         )
-        .await;
+        .await
+        .parts();
     assert_eq!(code, StatusCode::OK, "{list}");
     // The dashboard sends people to its sign-in form instead.
-    let response = service
-        .app
-        .clone()
-        .oneshot(Request::get("/dashboard").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    let response = service.get("/dashboard").await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(response.headers()[header::LOCATION], "/dashboard/login");
     service.stop().await;
@@ -378,8 +294,8 @@ async fn operator_endpoints_need_the_admin_token_when_one_is_set() {
 /// the described methods (any other method on it answers 405).
 #[tokio::test]
 async fn the_openapi_document_describes_what_the_router_serves() {
-    let service = InProcess::start(None).await;
-    let (_, document) = service.get("/api/openapi.json").await;
+    let service = in_process(None).await;
+    let (_, document) = service.get("/api/openapi.json").await.parts();
     let paths = document["paths"].as_object().unwrap();
     assert!(paths.len() >= 10, "{document}");
     for (path, operations) in paths {
@@ -400,7 +316,7 @@ async fn the_openapi_document_describes_what_the_router_serves() {
                 .uri(&concrete)
                 .body(Body::empty())
                 .unwrap();
-            let (code, body) = service.send(request).await;
+            let (code, body) = service.send(request).await.parts();
             if operations.get(method).is_some() {
                 assert_ne!(
                     code,
@@ -421,10 +337,10 @@ async fn the_openapi_document_describes_what_the_router_serves() {
 
 #[tokio::test]
 async fn another_site_cannot_change_anything_and_a_rebound_host_name_is_refused() {
-    let service = InProcess::start(None).await;
-    let (_, created) = service.post_json("/api/trips", &trip_body()).await;
+    let service = in_process(None).await;
+    let (_, created) = service.post("/api/trips", &trip_body()).await.parts();
     let id = created["instanceId"].as_str().unwrap().to_owned();
-    service.wait_for(&id, "awaiting_approval").await;
+    service.wait_for_status(&id, "awaiting_approval").await;
 
     // The curl of the probe: a text/plain POST from a page on another site.
     let (code, error) = service
@@ -437,10 +353,11 @@ async fn another_site_cannot_change_anything_and_a_rebound_host_name_is_refused(
                 .body(Body::empty())
                 .unwrap(),
         )
-        .await;
+        .await
+        .parts();
     assert_eq!(code, StatusCode::FORBIDDEN, "{error}");
     assert_eq!(error["error"]["code"], "cross_site_refused");
-    let (_, trip) = service.get(&format!("/api/trips/{id}")).await;
+    let (_, trip) = service.get(&format!("/api/trips/{id}")).await.parts();
     assert_eq!(
         trip["status"], "awaiting_approval",
         "nothing was terminated"
@@ -454,7 +371,8 @@ async fn another_site_cannot_change_anything_and_a_rebound_host_name_is_refused(
                 .body(Body::empty())
                 .unwrap(),
         )
-        .await;
+        .await
+        .parts();
     assert_eq!(code, StatusCode::FORBIDDEN);
     assert_eq!(error["error"]["code"], "host_not_allowed");
 
@@ -466,7 +384,8 @@ async fn another_site_cannot_change_anything_and_a_rebound_host_name_is_refused(
                 .body(Body::empty())
                 .unwrap(),
         )
-        .await;
+        .await
+        .parts();
     assert_eq!(code, StatusCode::OK);
     let (code, _) = service
         .send(
@@ -476,18 +395,19 @@ async fn another_site_cannot_change_anything_and_a_rebound_host_name_is_refused(
                 .body(Body::empty())
                 .unwrap(),
         )
-        .await;
+        .await
+        .parts();
     assert_eq!(code, StatusCode::ACCEPTED);
     service.stop().await;
 }
 
 #[tokio::test]
 async fn the_trip_page_says_when_a_step_is_tried_again() {
-    let service = InProcess::start(None).await;
+    let service = in_process(None).await;
     // One failed request (the client does not retry), so the itinerary step fails once and the
     // workflow tries it again after a durable one-second wait.
     service
-        .running
+        .running()
         .demo_model()
         .expect("the built-in demo model")
         .inject(travel_demo_model::FaultRule {
@@ -495,12 +415,12 @@ async fn the_trip_page_says_when_a_step_is_tried_again() {
             agent: Some(travel_agents::AgentName::Itinerary),
             times: 1,
         });
-    let (code, created) = service.post_json("/api/trips", &trip_body()).await;
+    let (code, created) = service.post("/api/trips", &trip_body()).await.parts();
     assert_eq!(code, StatusCode::ACCEPTED, "{created}");
     let id = created["instanceId"].as_str().unwrap().to_owned();
     let what = "the page saying the step is being tried again";
     let page = wait_until(what, Duration::from_secs(10), || async {
-        let (_, page) = service.get(&format!("/trips/{id}")).await;
+        let (_, page) = service.get(&format!("/trips/{id}")).await.parts();
         let page = page.as_str().unwrap().to_owned();
         if page.contains(r#"id="retrying""#) {
             Ok(page)
@@ -513,21 +433,21 @@ async fn the_trip_page_says_when_a_step_is_tried_again() {
         page.contains("The itinerary agent did not get an answer from the AI service; trying again (attempt 2 of 4)"),
         "{page}"
     );
-    service.wait_for(&id, "awaiting_approval").await;
-    let (_, page) = service.get(&format!("/trips/{id}")).await;
+    service.wait_for_status(&id, "awaiting_approval").await;
+    let (_, page) = service.get(&format!("/trips/{id}")).await.parts();
     assert!(!page.as_str().unwrap().contains(r#"id="retrying""#));
     service.stop().await;
 }
 
 #[tokio::test]
 async fn a_failed_trip_is_retried_from_its_last_good_step() {
-    let service = InProcess::start(None).await;
-    let form = service.form_token().await;
+    let service = in_process(None).await;
+    let (_, form) = service.form_token().await;
     no_tips_next_time(&service);
-    let (_, created) = service.post_json("/api/trips", &trip_body()).await;
+    let (_, created) = service.post("/api/trips", &trip_body()).await.parts();
     let failed = created["instanceId"].as_str().unwrap().to_owned();
     let token = created["approvalToken"].as_str().unwrap().to_owned();
-    service.wait_for(&failed, "failed").await;
+    service.wait_for_status(&failed, "failed").await;
     let asked = |agent| asked(&service, agent);
     use travel_agents::AgentName::{Destination, Itinerary, LocalTips};
     let before = (asked(Destination), asked(Itinerary), asked(LocalTips));
@@ -539,11 +459,11 @@ async fn a_failed_trip_is_retried_from_its_last_good_step() {
         }
         service.send(request.body(Body::empty()).unwrap())
     };
-    let (code, error) = retry(None).await;
+    let (code, error) = retry(None).await.parts();
     assert_eq!(code, StatusCode::UNAUTHORIZED, "{error}");
-    let (code, error) = retry(Some("not-the-token")).await;
+    let (code, error) = retry(Some("not-the-token")).await.parts();
     assert_eq!(code, StatusCode::FORBIDDEN, "{error}");
-    let (code, again) = retry(Some(&token)).await;
+    let (code, again) = retry(Some(&token)).await.parts();
     assert_eq!(code, StatusCode::ACCEPTED, "{again}");
     let retried = again["instanceId"].as_str().unwrap().to_owned();
     assert_eq!(
@@ -551,7 +471,7 @@ async fn a_failed_trip_is_retried_from_its_last_good_step() {
         token.as_str(),
         "the requester's token works for the new trip"
     );
-    let waiting = service.wait_for(&retried, "awaiting_approval").await;
+    let waiting = service.wait_for_status(&retried, "awaiting_approval").await;
 
     // Only the agent that failed was asked again.
     let after = (asked(Destination), asked(Itinerary), asked(LocalTips));
@@ -559,7 +479,10 @@ async fn a_failed_trip_is_retried_from_its_last_good_step() {
     assert_eq!(after.2, before.2 + 1, "the local-tips agent, once more");
     assert_eq!(waiting["retryOf"], failed.as_str());
     // The reused answers are shown as such to operators, and not counted again.
-    let (_, detail) = service.get(&format!("/api/instances/{retried}")).await;
+    let (_, detail) = service
+        .get(&format!("/api/instances/{retried}"))
+        .await
+        .parts();
     let own: Vec<&str> = waiting["costs"]["agents"]
         .as_array()
         .unwrap()
@@ -582,7 +505,7 @@ async fn a_failed_trip_is_retried_from_its_last_good_step() {
             ("packing", true)
         ]
     );
-    let (_, old) = service.get(&format!("/api/trips/{failed}")).await;
+    let (_, old) = service.get(&format!("/api/trips/{failed}")).await.parts();
     assert_eq!(old["retriedBy"], retried.as_str());
     // The steps it took from the failed trip are shown as reused, not as waiting.
     let states: Vec<(String, String)> = detail["timeline"]
@@ -613,7 +536,8 @@ async fn a_failed_trip_is_retried_from_its_last_good_step() {
     // The reused agents' conversations come along.
     let (code, thread) = service
         .get(&format!("/api/trips/{retried}/agents/itinerary"))
-        .await;
+        .await
+        .parts();
     assert_eq!(code, StatusCode::OK, "{thread}");
     assert!(
         thread["messages"].as_array().unwrap().len() >= 3,
@@ -621,7 +545,7 @@ async fn a_failed_trip_is_retried_from_its_last_good_step() {
     );
 
     // Once only, and only a failed trip.
-    let (code, error) = retry(Some(&token)).await;
+    let (code, error) = retry(Some(&token)).await.parts();
     assert_eq!(code, StatusCode::CONFLICT);
     assert_eq!(error["error"]["code"], "already_retried", "{error}");
     let new_token = again["approvalToken"].as_str().unwrap();
@@ -632,17 +556,21 @@ async fn a_failed_trip_is_retried_from_its_last_good_step() {
                 .body(Body::empty())
                 .unwrap(),
         )
-        .await;
+        .await
+        .parts();
     assert_eq!(code, StatusCode::CONFLICT);
     assert_eq!(error["error"]["code"], "not_failed", "{error}");
     assert_eq!(error["error"]["trip"]["status"], "awaiting_approval");
 
     // Operators retry from the dashboard, without the traveller's token.
     no_tips_next_time(&service);
-    let (_, created) = service.post_json("/api/trips", &trip_body()).await;
+    let (_, created) = service.post("/api/trips", &trip_body()).await.parts();
     let failed = created["instanceId"].as_str().unwrap().to_owned();
-    service.wait_for(&failed, "failed").await;
-    let (_, page) = service.get(&format!("/dashboard/instances/{failed}")).await;
+    service.wait_for_status(&failed, "failed").await;
+    let (_, page) = service
+        .get(&format!("/dashboard/instances/{failed}"))
+        .await
+        .parts();
     assert!(page.as_str().unwrap().contains(r#"id="retry""#));
     let response = service
         .post_form(
@@ -658,7 +586,7 @@ async fn a_failed_trip_is_retried_from_its_last_good_step() {
         .and_then(|rest| rest.split('?').next())
         .unwrap()
         .to_owned();
-    let waiting = service.wait_for(&retried, "awaiting_approval").await;
+    let waiting = service.wait_for_status(&retried, "awaiting_approval").await;
     assert_eq!(waiting["retryOf"], failed.as_str());
     service.stop().await;
 }
@@ -666,19 +594,19 @@ async fn a_failed_trip_is_retried_from_its_last_good_step() {
 #[tokio::test]
 async fn a_retry_that_fails_again_keeps_what_the_first_trip_had_done() {
     use travel_agents::AgentName::{Destination, Itinerary};
-    let service = InProcess::start(None).await;
+    let service = in_process(None).await;
     let asked = |agent| asked(&service, agent);
     no_tips_next_time(&service);
-    let (_, created) = service.post_json("/api/trips", &trip_body()).await;
+    let (_, created) = service.post("/api/trips", &trip_body()).await.parts();
     let first = created["instanceId"].as_str().unwrap().to_owned();
     let token = created["approvalToken"].as_str().unwrap().to_owned();
-    service.wait_for(&first, "failed").await;
+    service.wait_for_status(&first, "failed").await;
     let before = (asked(Destination), asked(Itinerary));
     no_tips_next_time(&service);
     let second = retried(&service, &first, &token).await;
-    service.wait_for(&second, "failed").await;
+    service.wait_for_status(&second, "failed").await;
     let third = retried(&service, &second, &token).await;
-    service.wait_for(&third, "awaiting_approval").await;
+    service.wait_for_status(&third, "awaiting_approval").await;
     assert_eq!(
         (asked(Destination), asked(Itinerary)),
         before,
@@ -689,18 +617,11 @@ async fn a_retry_that_fails_again_keeps_what_the_first_trip_had_done() {
 
 #[tokio::test]
 async fn behind_https_every_cookie_is_secure() {
-    let service = InProcess::start(None).await;
-    let app = serve::app(
-        service.running.trips.clone(),
-        serve::Exposure {
-            https: true,
-            ..service.running.exposure()
-        },
-    );
-    let response = app
-        .oneshot(Request::get("/").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    let service = TestService::setup()
+        .setting("PUBLIC_BASE_URL", "https://trips.example.org")
+        .in_process()
+        .await;
+    let response = service.get("/").await;
     let cookies: Vec<&str> = response
         .headers()
         .get_all(header::SET_COOKIE)
@@ -723,17 +644,12 @@ async fn behind_https_every_cookie_is_secure() {
 #[tokio::test]
 async fn metrics_count_trips_agents_tokens_and_the_engine() {
     travel_api::metrics::install().expect("the only recorder of this test process");
-    let service = InProcess::start(None).await;
-    let (code, created) = service.post_json("/api/trips", &trip_body()).await;
+    let service = in_process(None).await;
+    let (code, created) = service.post("/api/trips", &trip_body()).await.parts();
     assert_eq!(code, StatusCode::ACCEPTED, "{created}");
     let id = created["instanceId"].as_str().unwrap().to_owned();
-    service.wait_for(&id, "awaiting_approval").await;
-    let response = service
-        .app
-        .clone()
-        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    service.wait_for_status(&id, "awaiting_approval").await;
+    let response = service.get("/metrics").await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(
         response.headers()[header::CONTENT_TYPE]
@@ -741,13 +657,7 @@ async fn metrics_count_trips_agents_tokens_and_the_engine() {
             .unwrap()
             .starts_with("text/plain; version=0.0.4")
     );
-    let text = String::from_utf8(
-        axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap()
-            .to_vec(),
-    )
-    .unwrap();
+    let text = response.text().await.unwrap();
     // `name{labels} value` lines, as Prometheus reads them.
     let value = |series: &str| -> f64 {
         text.lines()
@@ -777,7 +687,7 @@ async fn metrics_count_trips_agents_tokens_and_the_engine() {
     // Counted when read: the parked trip's approval window is a timer in the engine's queue.
     assert!(value("duroxide_orchestrator_queue_depth") >= 1.0);
     // The dashboard says what that queue holds, so a waiting trip's timer is not taken for work.
-    let (_, page) = service.get("/dashboard").await;
+    let (_, page) = service.get("/dashboard").await.parts();
     let page = page.as_str().unwrap();
     assert!(
         page.contains("each waiting trip's approval-window timer among them"),
@@ -788,7 +698,7 @@ async fn metrics_count_trips_agents_tokens_and_the_engine() {
 
 #[tokio::test]
 async fn every_answer_carries_the_security_headers() {
-    let service = InProcess::start(None).await;
+    let service = in_process(None).await;
     let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
     // Refusals too: a rebound host name, a state change from another site.
     let rebound = Request::get("/api/instances")
@@ -822,7 +732,7 @@ async fn every_answer_carries_the_security_headers() {
         ("rebound host", rebound, StatusCode::FORBIDDEN),
         ("cross-site post", cross_site, StatusCode::FORBIDDEN),
     ] {
-        let response = service.app.clone().oneshot(request).await.unwrap();
+        let response = service.send(request).await;
         assert_eq!(response.status(), status, "{path}");
         let headers = response.headers();
         let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
@@ -840,18 +750,18 @@ async fn every_answer_carries_the_security_headers() {
 
 #[tokio::test]
 async fn a_failed_trip_says_why_in_plain_words_and_can_be_tried_again() {
-    let service = InProcess::start(None).await;
-    let form = service.form_token().await;
-    let demo = service.running.demo_model().expect("the demo model");
+    let service = in_process(None).await;
+    let (_, form) = service.form_token().await;
+    let demo = service.running().demo_model().expect("the demo model");
     demo.inject(travel_demo_model::FaultRule::once(
         travel_demo_model::Fault::QuotaExceeded,
     ));
-    let (_, created) = service.post_json("/api/trips", &trip_body()).await;
+    let (_, created) = service.post("/api/trips", &trip_body()).await.parts();
     let id = created["instanceId"].as_str().unwrap().to_owned();
     let token = created["approvalToken"].as_str().unwrap().to_owned();
-    service.wait_for(&id, "failed").await;
+    service.wait_for_status(&id, "failed").await;
     // Its status says it failed, and leads to a retry, not to an approval.
-    let (_, failed) = service.get(&format!("/api/trips/{id}")).await;
+    let (_, failed) = service.get(&format!("/api/trips/{id}")).await.parts();
     assert_eq!(
         failed["progress"]["message"],
         "The trip failed (see `error`)."
@@ -869,7 +779,10 @@ async fn a_failed_trip_says_why_in_plain_words_and_can_be_tried_again() {
     );
     assert!(!page.contains("HTTP 429") && !page.contains("quota (demo fault)"));
     // The operators' page says why no agent is shown, and no empty costs.
-    let (_, operator) = service.get(&format!("/dashboard/instances/{id}")).await;
+    let (_, operator) = service
+        .get(&format!("/dashboard/instances/{id}"))
+        .await
+        .parts();
     let operator = operator.as_str().unwrap();
     assert!(operator.contains(r#"id="no-agents""#), "{operator}");
     assert!(!operator.contains(r#"id="costs""#), "{operator}");
@@ -885,7 +798,7 @@ async fn a_failed_trip_says_why_in_plain_words_and_can_be_tried_again() {
     assert_ne!(new_id, id);
     let set_cookie = response.headers()[header::SET_COOKIE].to_str().unwrap();
     assert!(set_cookie.starts_with(&format!("tp_trip_{new_id}=")));
-    let retried = service.wait_for(&new_id, "awaiting_approval").await;
+    let retried = service.wait_for_status(&new_id, "awaiting_approval").await;
     assert_eq!(
         retried["plan"]["request"],
         created_request(&service, &id).await
@@ -896,7 +809,10 @@ async fn a_failed_trip_says_why_in_plain_words_and_can_be_tried_again() {
     assert!(page.contains(r#"id="retried-by""#) && page.contains(&new_id));
     assert!(!page.contains("try-again"), "{page}");
     // The operators' page links the two.
-    let (_, page) = service.get(&format!("/dashboard/instances/{id}")).await;
+    let (_, page) = service
+        .get(&format!("/dashboard/instances/{id}"))
+        .await
+        .parts();
     let page = page.as_str().unwrap();
     assert!(
         page.contains(r#"id="retried-by""#) && page.contains(&new_id),
@@ -908,22 +824,23 @@ async fn a_failed_trip_says_why_in_plain_words_and_can_be_tried_again() {
 
 #[tokio::test]
 async fn a_trip_an_operator_stopped_stays_stopped_whatever_the_reason_said() {
-    let service = InProcess::start(None).await;
-    let form = service.form_token().await;
-    let (_, created) = service.post_json("/api/trips", &trip_body()).await;
+    let service = in_process(None).await;
+    let (_, form) = service.form_token().await;
+    let (_, created) = service.post("/api/trips", &trip_body()).await.parts();
     let id = created["instanceId"].as_str().unwrap().to_owned();
     let token = created["approvalToken"].as_str().unwrap().to_owned();
-    service.wait_for(&id, "awaiting_approval").await;
+    service.wait_for_status(&id, "awaiting_approval").await;
     // The operator's own words, which say nothing of "terminated".
     let (code, _) = service
-        .post_json(
+        .post(
             &format!("/api/instances/{id}/terminate"),
             &json!({"reason": "fraud suspected"}),
         )
-        .await;
+        .await
+        .parts();
     assert_eq!(code, StatusCode::ACCEPTED);
     wait_until("the trip stopped", Duration::from_secs(10), || async {
-        let stopped = service.get(&format!("/api/trips/{id}")).await.1;
+        let stopped = service.get(&format!("/api/trips/{id}")).await.parts().1;
         if stopped["status"] == "failed" {
             Ok(())
         } else {
@@ -940,7 +857,8 @@ async fn a_trip_an_operator_stopped_stays_stopped_whatever_the_reason_said() {
                 .body(Body::empty())
                 .unwrap(),
         )
-        .await;
+        .await
+        .parts();
     assert_eq!(code, StatusCode::CONFLICT, "{error}");
     assert_eq!(error["error"]["code"], "stopped_by_operator");
     assert_eq!(error["error"]["trip"]["status"], "failed");
@@ -953,7 +871,7 @@ async fn a_trip_an_operator_stopped_stays_stopped_whatever_the_reason_said() {
         .post_form(&format!("/trips/{id}/again"), &cookies, &form)
         .await;
     assert_eq!(response.status(), StatusCode::CONFLICT);
-    let (_, trip) = service.get(&format!("/api/trips/{id}")).await;
+    let (_, trip) = service.get(&format!("/api/trips/{id}")).await.parts();
     assert!(trip["retriedBy"].is_null(), "no new trip: {trip}");
 
     // An operator still can, from the dashboard.
@@ -970,11 +888,11 @@ async fn a_trip_an_operator_stopped_stays_stopped_whatever_the_reason_said() {
 
 #[tokio::test]
 async fn comments_and_reasons_follow_the_trip_requests_text_policy() {
-    let service = InProcess::start(None).await;
-    let (_, created) = service.post_json("/api/trips", &trip_body()).await;
+    let service = in_process(None).await;
+    let (_, created) = service.post("/api/trips", &trip_body()).await.parts();
     let id = created["instanceId"].as_str().unwrap().to_owned();
     let token = created["approvalToken"].as_str().unwrap().to_owned();
-    service.wait_for(&id, "awaiting_approval").await;
+    service.wait_for_status(&id, "awaiting_approval").await;
     let as_traveller = |path: String, body: Value| {
         Request::post(path)
             .header(header::CONTENT_TYPE, "application/json")
@@ -996,32 +914,35 @@ async fn comments_and_reasons_follow_the_trip_requests_text_policy() {
             json!({"comments": "more \u{1b}[31mparks"}),
         ),
     ] {
-        let (code, error) = service.send(as_traveller(path.clone(), body)).await;
+        let (code, error) = service.send(as_traveller(path.clone(), body)).await.parts();
         assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {error}");
         assert_eq!(error["error"]["code"], "validation_failed");
         assert_eq!(error["error"]["fields"][0]["field"], "comments", "{error}");
     }
     // An operator's reason and comments too.
     let (code, error) = service
-        .post_json(
+        .post(
             &format!("/api/instances/{id}/terminate"),
             &json!({"reason": "fraud\u{2066} suspected"}),
         )
-        .await;
+        .await
+        .parts();
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
     assert_eq!(error["error"]["fields"][0]["field"], "reason");
     // A body that is not an object is not read as one.
     let (code, error) = service
-        .post_json(&format!("/api/instances/{id}/terminate"), &json!([]))
-        .await;
+        .post(&format!("/api/instances/{id}/terminate"), &json!([]))
+        .await
+        .parts();
     assert_eq!(code, StatusCode::BAD_REQUEST, "{error}");
     assert_eq!(error["error"]["code"], "malformed_json");
     let (code, error) = service
-        .post_json(
+        .post(
             &format!("/api/instances/{id}/events/ApprovalEvent"),
             &json!({"approved": true, "comments": "\u{7}"}),
         )
-        .await;
+        .await
+        .parts();
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
     // The browser's list of its trips says who, when and how much.
     let (code, list) = service
@@ -1031,7 +952,8 @@ async fn comments_and_reasons_follow_the_trip_requests_text_policy() {
                 .body(Body::empty())
                 .unwrap(),
         )
-        .await;
+        .await
+        .parts();
     assert_eq!(code, StatusCode::OK);
     let list = list.as_str().unwrap();
     let total = trip_total(&service, &id).await;
@@ -1046,7 +968,8 @@ async fn comments_and_reasons_follow_the_trip_requests_text_policy() {
             format!("/approve/{id}"),
             json!({"approved": true, "comments": "Looks good.\nThanks"}),
         ))
-        .await;
+        .await
+        .parts();
     assert_eq!(code, StatusCode::OK, "{answered}");
     assert_eq!(
         answered["progress"]["decision"]["comments"], "Looks good.\nThanks",
@@ -1057,14 +980,9 @@ async fn comments_and_reasons_follow_the_trip_requests_text_policy() {
 
 #[tokio::test]
 async fn a_form_post_without_its_form_is_answered_with_a_page() {
-    let service = InProcess::start(None).await;
+    let service = in_process(None).await;
     for path in ["/dashboard/instances/trip-00000000000000000000/retry", "/"] {
-        let response = service
-            .app
-            .clone()
-            .oneshot(Request::post(path).body(Body::empty()).unwrap())
-            .await
-            .unwrap();
+        let response = service.request(Method::POST, path).send().await;
         assert_eq!(
             response.status(),
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -1081,9 +999,9 @@ async fn a_form_post_without_its_form_is_answered_with_a_page() {
 
 /// The local-tips agent's next call fails for good (no credit), after the other two agents
 /// have answered.
-fn no_tips_next_time(service: &InProcess) {
+fn no_tips_next_time(service: &TestService) {
     service
-        .running
+        .running()
         .demo_model()
         .expect("the built-in demo model")
         .inject(travel_demo_model::FaultRule {
@@ -1094,7 +1012,7 @@ fn no_tips_next_time(service: &InProcess) {
 }
 
 /// A trip's page as the browser holding `cookies` sees it.
-async fn trip_page_with(service: &InProcess, id: &str, cookies: &str) -> String {
+async fn trip_page_with(service: &TestService, id: &str, cookies: &str) -> String {
     let (code, page) = service
         .send(
             Request::get(format!("/trips/{id}"))
@@ -1102,15 +1020,16 @@ async fn trip_page_with(service: &InProcess, id: &str, cookies: &str) -> String 
                 .body(Body::empty())
                 .unwrap(),
         )
-        .await;
+        .await
+        .parts();
     assert_eq!(code, StatusCode::OK);
     page.as_str().unwrap().to_owned()
 }
 
 /// How many of the requests the demo model kept came from `agent`.
-fn asked(service: &InProcess, agent: travel_agents::AgentName) -> usize {
+fn asked(service: &TestService, agent: travel_agents::AgentName) -> usize {
     let demo = service
-        .running
+        .running()
         .demo_model()
         .expect("the built-in demo model");
     demo.requests()
@@ -1120,7 +1039,7 @@ fn asked(service: &InProcess, agent: travel_agents::AgentName) -> usize {
 }
 
 /// Retries a failed trip through the API; answers the new trip's id.
-async fn retried(service: &InProcess, id: &str, token: &str) -> String {
+async fn retried(service: &TestService, id: &str, token: &str) -> String {
     let (code, again) = service
         .send(
             Request::post(format!("/api/trips/{id}/retry"))
@@ -1128,14 +1047,15 @@ async fn retried(service: &InProcess, id: &str, token: &str) -> String {
                 .body(Body::empty())
                 .unwrap(),
         )
-        .await;
+        .await
+        .parts();
     assert_eq!(code, StatusCode::ACCEPTED, "{again}");
     again["instanceId"].as_str().unwrap().to_owned()
 }
 
 /// The plan's total as the pages write it ("59.40 EUR").
-async fn trip_total(service: &InProcess, id: &str) -> String {
-    let (_, trip) = service.get(&format!("/api/trips/{id}")).await;
+async fn trip_total(service: &TestService, id: &str) -> String {
+    let (_, trip) = service.get(&format!("/api/trips/{id}")).await.parts();
     let total = &trip["progress"]["plan"]["total"];
     format!(
         "{:.2} {}",
@@ -1145,18 +1065,18 @@ async fn trip_total(service: &InProcess, id: &str) -> String {
 }
 
 /// The request a trip was started with, as the management API shows it.
-async fn created_request(service: &InProcess, id: &str) -> Value {
-    let (_, detail) = service.get(&format!("/api/instances/{id}")).await;
+async fn created_request(service: &TestService, id: &str) -> Value {
+    let (_, detail) = service.get(&format!("/api/instances/{id}")).await.parts();
     detail["input"]["request"].clone()
 }
 
 #[tokio::test]
 async fn the_operator_sees_who_answered_each_revision_and_what_each_cost() {
-    let service = InProcess::start(None).await;
-    let (_, created) = service.post_json("/api/trips", &trip_body()).await;
+    let service = in_process(None).await;
+    let (_, created) = service.post("/api/trips", &trip_body()).await.parts();
     let id = created["instanceId"].as_str().unwrap().to_owned();
     let token = created["approvalToken"].as_str().unwrap().to_owned();
-    service.wait_for(&id, "awaiting_approval").await;
+    service.wait_for_status(&id, "awaiting_approval").await;
     let revise = Request::post(format!("/api/trips/{id}/revisions"))
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::AUTHORIZATION, format!("Bearer {token}"))
@@ -1164,13 +1084,13 @@ async fn the_operator_sees_who_answered_each_revision_and_what_each_cost() {
             json!({"comments": "More parks", "destination": 2}).to_string(),
         ))
         .unwrap();
-    let (code, answered) = service.send(revise).await;
+    let (code, answered) = service.send(revise).await.parts();
     assert_eq!(code, StatusCode::ACCEPTED, "{answered}");
     let revised = wait_until(
         "revision 2 awaiting approval",
         Duration::from_secs(10),
         || async {
-            let (_, trip) = service.get(&format!("/api/trips/{id}")).await;
+            let (_, trip) = service.get(&format!("/api/trips/{id}")).await.parts();
             let waits = trip["status"] == "awaiting_approval" && trip["plan"]["revision"] == 2;
             if waits { Ok(trip) } else { Err(trip) }
         },
@@ -1191,24 +1111,29 @@ async fn the_operator_sees_who_answered_each_revision_and_what_each_cost() {
     // service's to record, not the caller's to claim.
     let event = format!("/api/instances/{id}/events/ApprovalEvent");
     let (code, _) = service
-        .post_json(
+        .post(
             &event,
             &json!({"approved": true, "decidedBy": "someone else"}),
         )
-        .await;
+        .await
+        .parts();
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
     let (code, _) = service
-        .post_json(&event, &json!({"approved": true, "comments": "ok"}))
-        .await;
+        .post(&event, &json!({"approved": true, "comments": "ok"}))
+        .await
+        .parts();
     assert_eq!(code, StatusCode::ACCEPTED);
-    let booked = service.wait_for(&id, "booked").await;
+    let booked = service.wait_for_status(&id, "booked").await;
     let decision = &booked["outcome"]["decision"];
     assert_eq!(decision["decidedBy"], "operator");
     assert_eq!(
         (&decision["via"], &decision["revision"]),
         (&json!("operator"), &json!(2))
     );
-    let (_, page) = service.get(&format!("/dashboard/instances/{id}")).await;
+    let (_, page) = service
+        .get(&format!("/dashboard/instances/{id}"))
+        .await
+        .parts();
     let page = page.as_str().unwrap();
     let answers = &page[page.find(r#"id="answers""#).expect("the audit trail")..];
     assert!(answers.contains("asked for changes") && answers.contains("More parks"));
@@ -1219,7 +1144,7 @@ async fn the_operator_sees_who_answered_each_revision_and_what_each_cost() {
     );
     assert!(answers.contains(&third), "{answers}");
     // The timeline keeps the first plan's steps beside the revision's.
-    let (_, detail) = service.get(&format!("/api/instances/{id}")).await;
+    let (_, detail) = service.get(&format!("/api/instances/{id}")).await.parts();
     let labels: Vec<&str> = detail["timeline"]
         .as_array()
         .unwrap()
@@ -1249,10 +1174,10 @@ async fn the_operator_sees_who_answered_each_revision_and_what_each_cost() {
 #[tokio::test]
 async fn the_trip_page_shows_costs_to_operators_only() {
     let admin = "an-operator-token-0123456789abcdef0123";
-    let service = InProcess::start(Some(admin)).await;
-    let (_, created) = service.post_json("/api/trips", &trip_body()).await;
+    let service = in_process(Some(admin)).await;
+    let (_, created) = service.post("/api/trips", &trip_body()).await.parts();
     let id = created["instanceId"].as_str().unwrap().to_owned();
-    service.wait_for(&id, "awaiting_approval").await;
+    service.wait_for_status(&id, "awaiting_approval").await;
     assert!(
         !trip_page_with(&service, &id, "")
             .await
@@ -1265,4 +1190,110 @@ async fn the_trip_page_shows_costs_to_operators_only() {
     assert!(page.contains(r#"id="cost-total""#), "{page}");
     assert!(page.contains("<td>destination</td>"));
     service.stop().await;
+}
+
+/// What the workflow does when the model's provider says no: the workflow is the one place that
+/// retries (the client makes one request a try), so a 429's `Retry-After` becomes a durable wait
+/// of that length, then another try; a model that keeps failing gets `LLM_MAX_ATTEMPTS` tries
+/// within `LLM_CALL_BUDGET_SECS`, no more; running out of quota fails the trip at once (no paid
+/// call is repeated for nothing).
+#[tokio::test]
+async fn a_retry_after_is_waited_out_durably_tries_do_not_multiply_and_out_of_quota_fails_at_once()
+{
+    let service = in_process(None).await;
+    let demo = service.demo();
+
+    // 429 asking for 3 s.
+    demo.inject(FaultRule {
+        agent: Some(AgentName::Destination),
+        ..FaultRule::once(Fault::RateLimited {
+            retry_after_secs: 3.0,
+        })
+    });
+    let started = Instant::now();
+    let trip = service.trips().start(trip_request()).await.unwrap();
+    assert_eq!(
+        settle(&service, &trip.instance_id).await,
+        TripState::AwaitingApproval
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "the workflow waited what the provider asked: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        asked(&service, AgentName::Destination),
+        2,
+        "one refused call, one more try"
+    );
+
+    // Out of quota: no retry, the trip fails with the reason.
+    demo.inject(FaultRule {
+        agent: Some(AgentName::Destination),
+        ..FaultRule::once(Fault::QuotaExceeded)
+    });
+    let before = asked(&service, AgentName::Destination);
+    let trip = service.trips().start(trip_request()).await.unwrap();
+    assert_eq!(settle(&service, &trip.instance_id).await, TripState::Failed);
+    assert_eq!(
+        asked(&service, AgentName::Destination),
+        before + 1,
+        "quota errors are not retried"
+    );
+    let status = service.trips().status(&trip.instance_id).await.unwrap();
+    assert!(status.error.unwrap_or_default().contains("quota"));
+    service.stop().await;
+
+    // A model that answers 500 every time: each try is one request (none in the client), and
+    // the tries stop at the call's budget (2 s here: the first wait is 1 s, the second 2 s
+    // would pass it), well before its 4 tries.
+    let service = TestService::setup()
+        .setting("LLM_MAX_ATTEMPTS", "4")
+        .setting("LLM_CALL_BUDGET_SECS", "2")
+        .in_process()
+        .await;
+    let demo = service.demo();
+    demo.inject(FaultRule {
+        agent: Some(AgentName::Destination),
+        ..FaultRule::once(Fault::ServerError).times(100)
+    });
+    let trip = service.trips().start(trip_request()).await.unwrap();
+    assert_eq!(settle(&service, &trip.instance_id).await, TripState::Failed);
+    assert_eq!(
+        asked(&service, AgentName::Destination),
+        2,
+        "two tries, one request each"
+    );
+    let error = service
+        .trips()
+        .status(&trip.instance_id)
+        .await
+        .unwrap()
+        .error
+        .unwrap_or_default();
+    assert!(
+        error.contains("(tried 2 times; at most 4 tries and 2 s in all)"),
+        "{error}"
+    );
+    service.stop().await;
+}
+
+/// A trip, once it has left planning.
+async fn settle(service: &TestService, id: &travel_orchestration::TripId) -> TripState {
+    wait_until(
+        &format!("trip {id} settled"),
+        Duration::from_secs(30),
+        || async {
+            match service.trips().status(id).await.unwrap().status {
+                TripState::Planning => Err(TripState::Planning),
+                settled => Ok(settled),
+            }
+        },
+    )
+    .await
+}
+
+/// A trip request, as the API reads it.
+fn trip_request() -> TripRequest {
+    serde_json::from_value(trip_body()).unwrap()
 }

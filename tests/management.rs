@@ -10,7 +10,7 @@ use support::*;
 async fn operators_list_inspect_raise_terminate_and_purge() {
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
-    let service = Service::start(data.path(), &demo, &[]);
+    let service = TestService::binary(data.path(), &demo, &[]);
     let (a, _) = service.start_trip(&trip_body(2)).await;
     let (b, _) = service.start_trip(&trip_body(1)).await;
     service.wait_for_status(&a, "awaiting_approval").await;
@@ -247,7 +247,7 @@ async fn operators_list_inspect_raise_terminate_and_purge() {
 async fn the_admin_token_guards_the_dashboard_and_the_management_api() {
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
-    let service = Service::start(
+    let service = TestService::binary(
         data.path(),
         &demo,
         &[("ADMIN_TOKEN", "s3cret-operator-token-0123456789abcdef")],
@@ -451,7 +451,7 @@ fn refused_start(bind: &str, token: Option<&str>) -> String {
 async fn the_health_command_says_whether_the_service_answers() {
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
-    let service = Service::start(data.path(), &demo, &[]);
+    let service = TestService::binary(data.path(), &demo, &[]);
     let health = |url: String| {
         std::process::Command::new(BIN)
             .args(["health", "--url", &url])
@@ -511,7 +511,7 @@ fn instances(data: &std::path::Path, args: &[&str]) -> (bool, String) {
 async fn the_instances_command_lists_shows_and_acts_on_the_same_store() {
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
-    let service = Service::start(data.path(), &demo, &[]);
+    let service = TestService::binary(data.path(), &demo, &[]);
     let (id, _) = service.start_trip(&trip_body(2)).await;
     service.wait_for_status(&id, "awaiting_approval").await;
 

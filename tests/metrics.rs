@@ -10,11 +10,7 @@ mod support;
 use std::io::Write;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use tower::ServiceExt;
 use travel_orchestration::{ApprovalDecision, TripRequest, TripState};
-use travel_planner::serve::{self, ServeArgs};
 
 fn request() -> TripRequest {
     serde_json::from_value(serde_json::json!({
@@ -43,12 +39,8 @@ fn promtool() -> std::path::PathBuf {
 #[tokio::test]
 async fn prometheus_reads_the_metrics_and_they_add_up() {
     travel_api::metrics::install().expect("the only recorder of this test process");
-    // SAFETY: the only test of this binary; nothing else reads the environment meanwhile.
-    unsafe { support::on_the_built_in_demo_model() };
-    let data = tempfile::tempdir().unwrap();
-    let args = ServeArgs::on_data_dir(data.path());
-    let running = serve::start(&args, &args.tuning.tuning()).await.unwrap();
-    let trips = &running.trips;
+    let service = support::TestService::setup().in_process().await;
+    let trips = service.trips();
     let wait_for = |id: travel_orchestration::TripId, state: TripState| async move {
         support::wait_until(
             &format!("{id} {state}"),
@@ -82,19 +74,9 @@ async fn prometheus_reads_the_metrics_and_they_add_up() {
         wait_for(trip.instance_id.clone(), TripState::Booked).await;
     }
 
-    let app = serve::app(running.trips.clone(), running.exposure());
-    let response = app
-        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let text = String::from_utf8(
-        axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap()
-            .to_vec(),
-    )
-    .unwrap();
+    let response = service.get("/metrics").await;
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
 
     let (clean, said) = promtool_check(&text);
     assert!(clean, "promtool: {said}\n{text}");
@@ -137,7 +119,7 @@ async fn prometheus_reads_the_metrics_and_they_add_up() {
         .sum();
     assert_eq!(input_samples, requests, "{text}");
     assert!(text.contains(r#"gen_ai_provider_name="travel_planner.demo""#));
-    running.engine.shutdown(Duration::from_secs(1)).await;
+    service.stop().await;
 }
 
 /// `promtool check metrics` on `text`: whether it found nothing wrong, and what it said.

@@ -124,7 +124,7 @@ async fn every_change_is_notified_signed_retried_and_delivered_once_across_a_kil
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
     let receiver = Receiver::start().await;
-    let mut service = Service::start(
+    let mut service = TestService::binary(
         data.path(),
         &demo,
         &[
@@ -248,7 +248,7 @@ async fn a_failed_trip_and_an_expired_one_are_notified() {
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
     let receiver = Receiver::start().await;
-    let service = Service::start(
+    let service = TestService::binary(
         data.path(),
         &demo,
         &[
@@ -310,7 +310,7 @@ async fn a_receiver_that_answers_with_a_redirect_has_not_taken_the_notification(
 
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
-    let service = Service::start(data.path(), &demo, &[("APPROVAL_WEBHOOK_URL", &url)]);
+    let service = TestService::binary(data.path(), &demo, &[("APPROVAL_WEBHOOK_URL", &url)]);
     let (id, _) = service.start_trip(&trip_body(2)).await;
     service.wait_for_status(&id, "awaiting_approval").await;
     // Tried, refused as a failure, and tried again after the first back-off (1 s).
@@ -356,7 +356,7 @@ async fn a_delivery_cut_off_by_a_kill_9_goes_out_again_as_soon_as_the_process_is
 
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
-    let mut service = Service::start(data.path(), &demo, &[("APPROVAL_WEBHOOK_URL", &url)]);
+    let mut service = TestService::binary(data.path(), &demo, &[("APPROVAL_WEBHOOK_URL", &url)]);
     let (id, _) = service.start_trip(&trip_body(2)).await;
     let in_flight = wait_until("a delivery", Duration::from_secs(30), || async {
         keys.lock()

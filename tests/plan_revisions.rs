@@ -1,34 +1,34 @@
-//! Revising a plan on the reviewer's request, on the real binary with the demo model over HTTP:
-//! two revisions then approval (the destination agent is never asked again), the revision
-//! limit, a request racing an approval, and kill -9 in the middle of a revision.
+//! Revising a plan on the reviewer's request, with the demo model over HTTP: two revisions then
+//! approval (the destination agent is never asked again; on both backings), the revision limit,
+//! a request racing an approval, and kill -9 in the middle of a revision (the binary).
 
 mod support;
 
 use std::time::Duration;
 
+use axum::http::Method;
 use serde_json::{Value, json};
 use support::*;
 
 async fn ask_for_changes(
-    service: &Service,
+    service: &TestService,
     id: &str,
     token: Option<&str>,
     body: &Value,
 ) -> (u16, Value) {
     let mut request = service
-        .http
-        .post(service.url(&format!("/api/trips/{id}/revisions")))
+        .request(Method::POST, &format!("/api/trips/{id}/revisions"))
         .json(body);
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
-    let response = request.send().await.unwrap();
+    let response = request.send().await;
     let status = response.status().as_u16();
     (status, response.json().await.unwrap())
 }
 
 /// Waits until plan revision `revision` awaits approval.
-async fn wait_for_revision(service: &Service, id: &str, revision: u64) -> Value {
+async fn wait_for_revision(service: &TestService, id: &str, revision: u64) -> Value {
     service
         .wait_for(id, Duration::from_secs(90), |t| {
             t["status"] == "awaiting_approval" && t["plan"]["revision"] == revision
@@ -41,11 +41,11 @@ async fn asked(demo: &DemoModel, agent: &str) -> u64 {
     demo.counts().await["byAgent"][agent].as_u64().unwrap_or(0)
 }
 
-#[tokio::test]
-async fn revised_twice_then_approved_without_asking_the_destination_agent_again() {
-    let data = tempfile::tempdir().unwrap();
+on_both_backings!(revised_twice_then_approved_without_asking_the_destination_agent_again);
+
+async fn revised_twice_then_approved_without_asking_the_destination_agent_again(backing: Backing) {
     let demo = DemoModel::start();
-    let service = Service::start(data.path(), &demo, &[]);
+    let service = TestService::setup().demo_model(&demo).start(backing).await;
     let (id, token) = service.start_trip(&trip_body(3)).await;
     let first = service.wait_for_status(&id, "awaiting_approval").await;
     let destination_calls = asked(&demo, "destination").await;
@@ -151,7 +151,8 @@ async fn revised_twice_then_approved_without_asking_the_destination_agent_again(
             .unwrap();
         assert_eq!(read, plan["plan"], "revision {revision}");
         assert!(
-            data.path()
+            service
+                .data_dir
                 .join(format!("plans/{id}/rev-{revision}.json"))
                 .exists()
         );
@@ -216,7 +217,7 @@ async fn revised_twice_then_approved_without_asking_the_destination_agent_again(
 async fn the_revision_limit_a_race_with_approval_and_a_kill_mid_revision() {
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
-    let mut service = Service::start(data.path(), &demo, &[("MAX_REVISIONS", "1")]);
+    let mut service = TestService::binary(data.path(), &demo, &[("MAX_REVISIONS", "1")]);
 
     // A revision request racing an approval on the same plan: exactly one of them wins, and
     // the trip goes the winner's way.

@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::{
-    DemoModel, Schema, Service, TcpRelay, database_address, database_url, database_url_through,
+    DemoModel, Schema, TcpRelay, TestService, database_address, database_url, database_url_through,
     failed_start, trip_body, wait_until,
 };
 
 /// A `serve` process on the shared PostgreSQL schema (its data folder holds the shared bookings).
-fn on_postgres(data: &std::path::Path, demo: &DemoModel, schema: &Schema) -> Service {
+fn on_postgres(data: &std::path::Path, demo: &DemoModel, schema: &Schema) -> TestService {
     let url = database_url();
-    Service::start(
+    TestService::binary(
         data,
         demo,
         &[
@@ -148,7 +148,7 @@ async fn twenty_racing_decisions_over_two_processes_record_one_and_book_once() {
 async fn a_second_serve_on_the_same_sqlite_folder_refuses_to_start() {
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
-    let _first = Service::start(data.path(), &demo, &[]);
+    let _first = TestService::binary(data.path(), &demo, &[]);
     let (status, stderr) = failed_start(data.path(), &[("DEMO_MODEL_URL", demo.base_url.as_str())]);
     assert!(!status.success());
     assert!(
@@ -216,8 +216,8 @@ async fn two_processes_deliver_each_notification_once() {
         ("DATABASE_SCHEMA", schema.name.as_str()),
         ("APPROVAL_WEBHOOK_URL", hook.as_str()),
     ];
-    let a = Service::start(data.path(), &demo, &env);
-    let b = Service::start(data.path(), &demo, &env);
+    let a = TestService::binary(data.path(), &demo, &env);
+    let b = TestService::binary(data.path(), &demo, &env);
     let mut trips = Vec::new();
     for n in 0..4 {
         let on = if n % 2 == 0 { &a } else { &b };
@@ -279,7 +279,7 @@ async fn a_postgres_outage_is_answered_503_at_once_with_nothing_internal_and_los
     let demo = DemoModel::start();
     let mut relay = TcpRelay::start(&database_address()).await;
     let url = database_url_through(&relay);
-    let service = Service::start(
+    let service = TestService::binary(
         data.path(),
         &demo,
         &[

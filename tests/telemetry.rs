@@ -133,7 +133,7 @@ async fn traced_trip(
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
     ];
     env.extend_from_slice(extra_env);
-    let service = Service::start(data.path(), &demo, &env);
+    let service = TestService::binary(data.path(), &demo, &env);
     if let Some(fault) = fault {
         demo.inject(fault).await;
     }

@@ -1,5 +1,6 @@
-//! The whole service as a real process, with the demo model over HTTP: approve, reject, expire,
-//! every `/approve` error, validation errors, and kill -9 at the worst moments.
+//! The whole service with the demo model over HTTP: approve and reject (each on both backings,
+//! in-process and the real binary), expire, every `/approve` error, validation errors, and
+//! kill -9 at the worst moments (the binary).
 
 mod support;
 
@@ -8,11 +9,14 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::*;
 
-#[tokio::test]
-async fn approved_trips_are_booked_once_with_the_plan_saved_and_threads_kept() {
-    let data = tempfile::tempdir().unwrap();
+on_both_backings!(
+    approved_trips_are_booked_once_with_the_plan_saved_and_threads_kept,
+    rejected_trips_finish_unbooked_with_the_comments,
+);
+
+async fn approved_trips_are_booked_once_with_the_plan_saved_and_threads_kept(backing: Backing) {
     let demo = DemoModel::start();
-    let service = Service::start(data.path(), &demo, &[]);
+    let service = TestService::setup().demo_model(&demo).start(backing).await;
     let (id, token) = service.start_trip(&trip_body(3)).await;
 
     let waiting = service.wait_for_status(&id, "awaiting_approval").await;
@@ -34,7 +38,12 @@ async fn approved_trips_are_booked_once_with_the_plan_saved_and_threads_kept() {
             .all(|r| r["source"].is_string() && r["date"].is_string())
     );
     // Saved as JSON and Markdown, named by instance and revision.
-    assert!(data.path().join(format!("plans/{id}/rev-1.json")).exists());
+    assert!(
+        service
+            .data_dir
+            .join(format!("plans/{id}/rev-1.json"))
+            .exists()
+    );
     let markdown = service.get(&format!("/api/trips/{id}/plan.md")).await;
     assert_eq!(
         markdown.headers()["content-type"],
@@ -101,19 +110,15 @@ async fn approved_trips_are_booked_once_with_the_plan_saved_and_threads_kept() {
     assert_eq!(service.bookings(), 1);
 }
 
-#[tokio::test]
-async fn rejected_trips_finish_unbooked_with_the_comments() {
-    let data = tempfile::tempdir().unwrap();
+async fn rejected_trips_finish_unbooked_with_the_comments(backing: Backing) {
     let demo = DemoModel::start();
     let (hook, received) = webhook_receiver().await;
-    let service = Service::start(
-        data.path(),
-        &demo,
-        &[
-            ("APPROVAL_WEBHOOK_URL", &hook),
-            ("PUBLIC_BASE_URL", "https://trips.example.org"),
-        ],
-    );
+    let service = TestService::setup()
+        .demo_model(&demo)
+        .setting("APPROVAL_WEBHOOK_URL", &hook)
+        .setting("PUBLIC_BASE_URL", "https://trips.example.org")
+        .start(backing)
+        .await;
     let (id, token) = service.start_trip(&trip_body(2)).await;
     service.wait_for_status(&id, "awaiting_approval").await;
     // The approval request was announced with a summary and the links, and without the token.
@@ -164,7 +169,7 @@ async fn notifications(received: &std::sync::Mutex<Vec<Value>>, n: usize) -> Vec
 async fn an_unanswered_plan_expires_unbooked() {
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
-    let service = Service::start(data.path(), &demo, &[("APPROVAL_TIMEOUT_SECS", "2")]);
+    let service = TestService::binary(data.path(), &demo, &[("APPROVAL_TIMEOUT_SECS", "2")]);
     let (id, token) = service.start_trip(&trip_body(1)).await;
     let trip = service.wait_for_status(&id, "expired").await;
     assert!(trip["outcome"]["booking"].is_null());
@@ -181,7 +186,7 @@ async fn an_unanswered_plan_expires_unbooked() {
 async fn approve_refuses_what_it_must_and_raises_no_event() {
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
-    let service = Service::start(data.path(), &demo, &[]);
+    let service = TestService::binary(data.path(), &demo, &[]);
 
     // While still planning: 409 with the current state.
     demo.set_latency(1500).await;
@@ -250,7 +255,7 @@ async fn approve_refuses_what_it_must_and_raises_no_event() {
 async fn invalid_requests_get_clear_json_errors_and_start_nothing() {
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
-    let service = Service::start(data.path(), &demo, &[]);
+    let service = TestService::binary(data.path(), &demo, &[]);
 
     let bad = json!({"travelerName": "", "preferences": "beaches", "durationDays": 40, "budget": {"amount": 0, "currency": "DOLLARS"}});
     let response = service.post("/api/trips", &bad).await;
@@ -322,7 +327,7 @@ async fn invalid_requests_get_clear_json_errors_and_start_nothing() {
 async fn health_readiness_and_the_openapi_document() {
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
-    let service = Service::start(data.path(), &demo, &[]);
+    let service = TestService::binary(data.path(), &demo, &[]);
     assert_eq!(service.get("/healthz").await.status(), 200);
     assert_eq!(service.get("/readyz").await.status(), 200);
     let doc: Value = service.get("/api/openapi.json").await.json().await.unwrap();
@@ -347,7 +352,7 @@ async fn health_readiness_and_the_openapi_document() {
 async fn kill_9_during_the_parallel_step_loses_nothing_and_repeats_no_finished_agent() {
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
-    let mut service = Service::start(data.path(), &demo, &[]);
+    let mut service = TestService::binary(data.path(), &demo, &[]);
     demo.set_latency(1500).await;
     let (id, token) = service.start_trip(&trip_body(2)).await;
     service
@@ -392,7 +397,7 @@ async fn kill_9_during_the_parallel_step_loses_nothing_and_repeats_no_finished_a
 async fn kill_9_during_the_approval_wait_resumes_the_wait_and_books_once() {
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
-    let mut service = Service::start(data.path(), &demo, &[]);
+    let mut service = TestService::binary(data.path(), &demo, &[]);
     let (id, token) = service.start_trip(&trip_body(2)).await;
     service.wait_for_status(&id, "awaiting_approval").await;
     let before = demo.counts().await;

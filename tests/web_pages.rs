@@ -19,7 +19,7 @@ async fn fill_form(browser: &Browser, preferences: &str) {
 async fn plan_watch_progress_review_and_approve_in_the_browser() {
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
-    let service = Service::start(data.path(), &demo, &[]);
+    let service = TestService::binary(data.path(), &demo, &[]);
     demo.set_latency(700).await;
     let browser = Browser::start(true).await;
     browser.goto(&service.url("/")).await;
@@ -163,7 +163,7 @@ async fn plan_watch_progress_review_and_approve_in_the_browser() {
 async fn reject_validation_errors_and_typed_markup_stay_text() {
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
-    let service = Service::start(data.path(), &demo, &[]);
+    let service = TestService::binary(data.path(), &demo, &[]);
     let browser = Browser::start(true).await;
     browser.goto(&service.url("/")).await;
 
@@ -247,7 +247,7 @@ async fn reject_validation_errors_and_typed_markup_stay_text() {
 async fn without_javascript_submit_and_approve_still_work() {
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
-    let service = Service::start(data.path(), &demo, &[]);
+    let service = TestService::binary(data.path(), &demo, &[]);
     let browser = Browser::start(false).await;
     browser.goto(&service.url("/")).await;
     fill_form(&browser, "hiking and mountains").await;
@@ -283,7 +283,7 @@ async fn without_javascript_submit_and_approve_still_work() {
 async fn a_cross_site_form_post_is_refused() {
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
-    let service = Service::start(data.path(), &demo, &[]);
+    let service = TestService::binary(data.path(), &demo, &[]);
     let form = "csrf=guess&travelerName=Mallory&preferences=x&durationDays=2&budgetAmount=100&budgetCurrency=USD";
     let post = |cookie: &'static str, body: String| {
         service
@@ -318,7 +318,7 @@ async fn a_cross_site_form_post_is_refused() {
     .unwrap();
     assert_eq!(response.status(), 403);
     // An older browser without Sec-Fetch-Site, posting from another origin with a real token.
-    let (cookie, token) = support::form_token(&service).await;
+    let (cookie, token) = service.form_token().await;
     let real = format!(
         "{}&startDate={}",
         form.replace("csrf=guess", &format!("csrf={token}")),
@@ -360,7 +360,7 @@ async fn a_cross_site_form_post_is_refused() {
 async fn the_dashboard_filters_shows_the_parallel_agents_and_tool_calls_and_approves() {
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
-    let service = Service::start(
+    let service = TestService::binary(
         data.path(),
         &demo,
         &[
@@ -519,7 +519,7 @@ async fn the_dashboard_filters_shows_the_parallel_agents_and_tool_calls_and_appr
 async fn an_approver_approves_from_their_signed_link_in_the_browser() {
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
-    let service = Service::start(data.path(), &demo, &[("APPROVERS", "Ben Okafor")]);
+    let service = TestService::binary(data.path(), &demo, &[("APPROVERS", "Ben Okafor")]);
     let (id, _) = service.start_trip(&trip_body(2)).await;
     service.wait_for_status(&id, "awaiting_approval").await;
     // The operator's page carries the approver's link (made for the public address).

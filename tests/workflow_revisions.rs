@@ -16,52 +16,23 @@ use std::time::Duration;
 
 use duroxide::EventKind;
 use serde_json::json;
-use travel_demo_model::DemoModel;
 use travel_orchestration::workflow::{FIRST_VERSION, ORCHESTRATION, WORKFLOW_VERSION};
 use travel_orchestration::{
     ApprovalDecision, ChangeRequest, EngineTuning, Store, StoreLocation, TripError, TripId,
     TripState, Trips,
 };
-use travel_planner::serve::{self, Running, ServeArgs};
 
-#[path = "support/wait.rs"]
-mod wait;
-use wait::wait_until;
+mod support;
+use support::{TestService, wait_until};
 
-/// The service as `serve` builds it, on a data folder of its own.
-struct Service {
-    running: Running,
-    _data: tempfile::TempDir,
+/// The service in-process, on a fresh data folder.
+async fn service() -> TestService {
+    TestService::setup().in_process().await
 }
 
-impl Service {
-    fn trips(&self) -> &Trips {
-        &self.running.trips
-    }
-
-    fn demo(&self) -> &DemoModel {
-        self.running
-            .demo_model()
-            .expect("no model configured: the demo")
-    }
-
-    async fn stop(self) {
-        self.running.engine.shutdown(Duration::from_secs(1)).await;
-    }
-}
-
-async fn service() -> Service {
-    service_on(tempfile::tempdir().unwrap()).await
-}
-
-/// The service on a data folder (its `workflows.db` and `plans/`, if any, are used).
-async fn service_on(data: tempfile::TempDir) -> Service {
-    let args = ServeArgs::on_data_dir(data.path());
-    let running = serve::start(&args, &args.tuning.tuning()).await.unwrap();
-    Service {
-        running,
-        _data: data,
-    }
+/// The service in-process on `data` (its `workflows.db` and `plans/`, if any, are used).
+async fn service_on(data: tempfile::TempDir) -> TestService {
+    TestService::setup().data_folder(data).in_process().await
 }
 
 /// Waits for `state`, final or not.
@@ -162,7 +133,7 @@ struct ParkedTrip {
 }
 
 /// The service on a copy of a fixture's store, and the trip parked in it.
-async fn service_on_fixture(name: &str) -> (Service, ParkedTrip) {
+async fn service_on_fixture(name: &str) -> (TestService, ParkedTrip) {
     let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/workflow-revisions")
         .join(name);
@@ -179,7 +150,7 @@ async fn service_on_fixture(name: &str) -> (Service, ParkedTrip) {
 
 /// The service on a copy of `fixtures/workflow-revisions/revision-N/`, its trip replayed by
 /// today's code to the approval wait, with the revision it recorded.
-async fn parked_by_revision(revision: u32) -> (Service, ParkedTrip) {
+async fn parked_by_revision(revision: u32) -> (TestService, ParkedTrip) {
     let (service, parked) = service_on_fixture(&format!("revision-{revision}")).await;
     let (trips, id) = (service.trips(), &parked.instance_id);
     wait_for(trips, id, TripState::AwaitingApproval).await;
@@ -466,7 +437,7 @@ async fn a_trip_revised_by_revision_4_before_it_had_a_version_of_its_own_is_book
 }
 
 /// Requests the demo model got from `agent` (among the last 100 it keeps).
-fn asked(service: &Service, agent: travel_agents::AgentName) -> usize {
+fn asked(service: &TestService, agent: travel_agents::AgentName) -> usize {
     service
         .demo()
         .requests()

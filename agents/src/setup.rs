@@ -29,19 +29,24 @@ pub enum SetupError {
     Llm(#[from] crate::error::LlmError),
 }
 
-/// The LLM provider the environment configures (see the README's configuration table), or
-/// `None` when none is.
-pub fn settings_from_env() -> Result<Option<LlmSettings>, SetupError> {
-    Ok(LlmSettings::from_env_with(|name| std::env::var(name).ok())?)
+/// The LLM provider the settings `var` reads configure (see the README's configuration table;
+/// the service reads the environment), or `None` when none is.
+pub fn settings_from(
+    var: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Result<Option<LlmSettings>, SetupError> {
+    Ok(LlmSettings::from_env_with(var)?)
 }
 
 /// Builds the agents over `settings`: signs in to Microsoft Entra first when the provider needs
-/// it, and reads the rates provider (`RATES_URL`) from the environment.
-pub async fn agents_with(settings: LlmSettings) -> Result<ConfiguredAgents, SetupError> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+/// it, and reads the rates provider (`RATES_URL`) and the credential's settings through `var`.
+pub async fn agents_with(
+    settings: LlmSettings,
+    var: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Result<ConfiguredAgents, SetupError> {
+    let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
     let http = travel_platform::http::shared_client();
     let entra = if settings.provider.uses_entra() {
-        Some(entra_tokens(http.clone()).await?)
+        Some(entra_tokens(http.clone(), CredentialChoice::from_env_with(var)).await?)
     } else {
         None
     };
@@ -58,9 +63,11 @@ pub async fn agents_with(settings: LlmSettings) -> Result<ConfiguredAgents, Setu
     })
 }
 
-/// The Microsoft Entra credential chosen from the environment, checked by fetching a token.
-async fn entra_tokens(http: reqwest::Client) -> Result<EntraTokenSource, SetupError> {
-    let choice = CredentialChoice::from_env();
+/// The Microsoft Entra credential `choice`, checked by fetching a token.
+async fn entra_tokens(
+    http: reqwest::Client,
+    choice: CredentialChoice,
+) -> Result<EntraTokenSource, SetupError> {
     tracing::info!(credential = %choice.describe(), "Azure OpenAI authenticates with Microsoft Entra");
     let failed = |message: String| SetupError::Credential {
         choice: choice.describe(),

@@ -1,12 +1,35 @@
-//! Runs the real `travel-planner` binary (service and demo model) as child processes, so tests
-//! can kill -9 and restart them.
-#![allow(dead_code)]
+//! What the service's tests share: the service itself ([`TestService`], in-process or the real
+//! binary), the demo model in a process of its own (its counts survive the service's crashes),
+//! Azurite, the test database, a webhook receiver, and the one way to wait.
+// Each test binary uses a part of it.
+#![allow(dead_code, unused_imports, unused_macros)]
 
+pub mod service;
 pub mod wait;
+pub use service::{Answer, Backing, TestService};
 pub use wait::wait_until;
 
+/// Runs each test written against a [`TestService`] on both backings: as `in_process` and
+/// `binary` tests in a module of the test's name (`the_test(backing: Backing)`).
+macro_rules! on_both_backings {
+    ($($test:ident),* $(,)?) => {$(
+        mod $test {
+            #[tokio::test]
+            async fn in_process() {
+                super::$test($crate::support::Backing::InProcess).await
+            }
+
+            #[tokio::test]
+            async fn binary() {
+                super::$test($crate::support::Backing::Binary).await
+            }
+        }
+    )*};
+}
+pub(crate) use on_both_backings;
+
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -126,137 +149,6 @@ impl Drop for DemoModel {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// The service, on a data folder that outlives its process.
-pub struct Service {
-    child: Option<Child>,
-    pub base_url: String,
-    pub data_dir: PathBuf,
-    env: Vec<(&'static str, String)>,
-    pub http: reqwest::Client,
-}
-
-impl Service {
-    pub fn start(data_dir: &Path, demo: &DemoModel, extra_env: &[(&'static str, &str)]) -> Self {
-        let mut env = vec![("DEMO_MODEL_URL", demo.base_url.clone())];
-        env.extend(extra_env.iter().map(|(k, v)| (*k, v.to_string())));
-        let mut service = Self {
-            child: None,
-            base_url: String::new(),
-            data_dir: data_dir.to_owned(),
-            env,
-            http: travel_platform::http::shared_client(),
-        };
-        service.launch();
-        service
-    }
-
-    fn launch(&mut self) {
-        let data_dir = self.data_dir.display().to_string();
-        let (child, address) = spawn(
-            &["serve", "--bind", "127.0.0.1:0", "--data-dir", &data_dir],
-            &self.env,
-            "address",
-        );
-        self.child = Some(child);
-        self.base_url = format!("http://{address}");
-    }
-
-    /// SIGKILL: no shutdown, no cleanup.
-    pub fn kill9(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().unwrap();
-            child.wait().unwrap();
-        }
-    }
-
-    pub fn restart(&mut self) {
-        self.kill9();
-        self.launch();
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base_url)
-    }
-
-    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.http
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.http.get(self.url(path)).send().await.unwrap()
-    }
-
-    /// Starts a trip; returns its id and approval token.
-    pub async fn start_trip(&self, body: &Value) -> (String, String) {
-        let response = self.post("/api/trips", body).await;
-        assert_eq!(response.status(), 202, "{}", response.text().await.unwrap());
-        let location = response.headers()["location"].to_str().unwrap().to_owned();
-        let created: Value = response.json().await.unwrap();
-        let id = created["instanceId"].as_str().unwrap().to_owned();
-        assert_eq!(location, format!("/api/trips/{id}"));
-        assert_eq!(created["statusUrl"], location);
-        (id, created["approvalToken"].as_str().unwrap().to_owned())
-    }
-
-    pub async fn trip(&self, id: &str) -> Value {
-        let response = self.get(&format!("/api/trips/{id}")).await;
-        assert_eq!(response.status(), 200);
-        response.json().await.unwrap()
-    }
-
-    /// Polls until `done` holds for the trip (or panics after `limit`).
-    pub async fn wait_for(
-        &self,
-        id: &str,
-        limit: Duration,
-        done: impl Fn(&Value) -> bool,
-    ) -> Value {
-        wait_until(&format!("trip {id}"), limit, || async {
-            let trip = self.trip(id).await;
-            if done(&trip) { Ok(trip) } else { Err(trip) }
-        })
-        .await
-    }
-
-    pub async fn wait_for_status(&self, id: &str, status: &str) -> Value {
-        self.wait_for(id, Duration::from_secs(90), |t| t["status"] == status)
-            .await
-    }
-
-    pub async fn decide(&self, id: &str, token: Option<&str>, body: &Value) -> reqwest::Response {
-        let mut request = self
-            .http
-            .post(self.url(&format!("/approve/{id}")))
-            .json(body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request.send().await.unwrap()
-    }
-
-    /// Bookings the sandbox provider recorded.
-    pub fn bookings(&self) -> usize {
-        std::fs::read_dir(self.data_dir.join("bookings"))
-            .map(|d| {
-                d.filter_map(Result::ok)
-                    .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-                    .count()
-            })
-            .unwrap_or(0)
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        self.kill9();
     }
 }
 
@@ -543,39 +435,4 @@ pub fn database_address() -> String {
         url.host_str().unwrap_or("127.0.0.1"),
         url.port().unwrap_or(5432)
     )
-}
-
-/// A form token the service issued, from its form page: (the cookie to send, the token for the
-/// form's `csrf` field).
-pub async fn form_token(service: &Service) -> (String, String) {
-    let page = service.get("/").await;
-    let set_cookie = page
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("tp_csrf=") || c.starts_with("__Host-tp_csrf="))
-        .expect("the form page sets the form cookie")
-        .to_owned();
-    let cookie = set_cookie.split(';').next().unwrap().to_owned();
-    let token = cookie.split_once('=').unwrap().1.to_owned();
-    (cookie, token)
-}
-
-/// Unsets the settings that would point an in-process service at another model than its
-/// built-in demo model.
-///
-/// # Safety
-/// Changes the process' environment: only while no other thread reads it (a test binary's only
-/// test).
-pub unsafe fn on_the_built_in_demo_model() {
-    for name in [
-        "OPENAI_API_KEY",
-        "OPENAI_BASE_URL",
-        "AZURE_OPENAI_ENDPOINT",
-        "DEMO_MODEL_URL",
-    ] {
-        // SAFETY: as the caller promised.
-        unsafe { std::env::remove_var(name) };
-    }
 }
