@@ -4,9 +4,11 @@
 //! this crate's calls run an orchestration with an activity, an event and a custom status, and
 //! stop one; the backend's answers are what the official SDKs get.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod backend;
+
 use std::time::Duration;
+
+use backend::Backend;
 
 use travel_durable_task::protocol::{
     ActivityRequest, ActivityResponse, CompleteOrchestrationAction, CreateInstanceRequest,
@@ -14,61 +16,7 @@ use travel_durable_task::protocol::{
     OrchestratorRequest, OrchestratorResponse, ScheduleTaskAction, history_event,
     orchestrator_action, work_item,
 };
-use travel_durable_task::{Connection, ProtocolError, SchedulerSettings, WorkItems};
-use travel_platform::azure::CredentialChoice;
-
-/// A test backend in a process of its own, stopped when dropped.
-struct Backend {
-    child: Child,
-    port: u16,
-}
-
-impl Backend {
-    fn start() -> Self {
-        let python_path = std::env::var("DURABLE_TASK_PYTHONPATH").expect(
-            "DURABLE_TASK_PYTHONPATH is not set: run the tests with scripts/test, which installs PyPI durabletask",
-        );
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../scripts/durable-task-backend"
-        );
-        let mut child = Command::new("python3")
-            .arg(script)
-            .env("PYTHONPATH", python_path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python3 runs the test backend");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("the backend did not start: {line:?}"))
-            .parse()
-            .unwrap();
-        Self { child, port }
-    }
-
-    fn connect(&self) -> Connection {
-        let settings = SchedulerSettings::from_env_with(|name| match name {
-            "DURABLE_TASK_ENDPOINT" => Some(format!("http://127.0.0.1:{}", self.port)),
-            _ => None,
-        })
-        .unwrap()
-        .unwrap();
-        Connection::open(&settings, &CredentialChoice::DeveloperTools).unwrap()
-    }
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use travel_durable_task::{ProtocolError, WorkItems};
 
 /// What the worker is given next, health pings skipped.
 async fn next_work(stream: &mut WorkItems) -> Work {

@@ -5,6 +5,9 @@
 //! PostgreSQL: `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`); each factory
 //! uses a schema of its own, dropped afterwards.
 
+#[path = "conformance/stress.rs"]
+mod stress;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -289,23 +292,7 @@ enum TimingTurn {
 }
 
 async fn stress(factory: StoreFactory) {
-    let config = duroxide::provider_stress_tests::StressTestConfig {
-        max_concurrent: 20,
-        duration_secs: 3,
-        tasks_per_instance: 4,
-        activity_delay_ms: 5,
-        orch_concurrency: 2,
-        worker_concurrency: 4,
-        wait_timeout_secs: 60,
-    };
-    let result = duroxide::provider_stress_tests::parallel_orchestrations::run_parallel_orchestrations_test_with_config(&factory, config)
-        .await
-        .expect("the stress test runs");
-    assert!(result.completed > 0, "{result:?}");
-    assert_eq!(
-        result.failed, 0,
-        "no orchestration may fail under load: {result:?}"
-    );
+    stress::every_instance_finishes(&factory).await;
 }
 
 /// A decision raised from outside, and a booking's result, go ahead of trips queued before

@@ -6,8 +6,10 @@
 //! * [`postgres`]: duroxide-pg, shared by any number of processes;
 //! * [`first_in_line`] and [`postgres_first_in_line`]: what a person waits for goes first;
 //! * [`store`]: the wrapper both go through (wake-ups, turn-taking writes, the trips index);
-//! * [`wakeups`]: the signals dispatchers wait on instead of polling.
+//! * [`wakeups`]: the signals dispatchers wait on instead of polling;
+//! * [`durable_task`]: the engine's turns on the Durable Task protocol (a store to come).
 
+pub mod durable_task;
 pub mod first_in_line;
 pub mod postgres;
 pub mod postgres_first_in_line;
