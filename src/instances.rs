@@ -188,7 +188,7 @@ async fn approve(
 
 /// The service's store, beside the service if it runs.
 async fn open(args: &InstancesArgs) -> anyhow::Result<Trips> {
-    let location = args.store.location_with(&args.data_dir, false);
+    let location = args.store.location_with(&args.data_dir, false)?;
     if let StoreLocation::Sqlite { path, .. } = &location {
         anyhow::ensure!(
             path.exists(),

@@ -223,7 +223,7 @@ pub async fn start_with_plans(
         .public_base_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", args.bind));
-    let store = Store::open(&args.store.location(&args.data_dir), tuning).await?;
+    let store = Store::open(&args.store.location(&args.data_dir)?, tuning).await?;
     tracing::info!(store = %store.description, "workflows are kept in the {}", store.description);
     let links = approval_links(args, &store, &public_base_url).await?;
     // Started before the engine, so that no change goes unannounced.

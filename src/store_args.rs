@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use travel_orchestration::{EngineTuning, PostgresSettings, StoreLocation};
+use travel_orchestration::{EngineTuning, PostgresSettings, SchedulerSettings, StoreLocation};
 
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct StoreArgs {
@@ -19,33 +19,57 @@ pub struct StoreArgs {
     /// of a password: the URL names the user (the Entra principal's role) and the database.
     #[arg(long, env = "DATABASE_ENTRA_AUTH", default_value_t = false)]
     pub database_entra_auth: bool,
+    /// A Durable Task scheduler to keep the workflows in instead
+    /// (`https://<scheduler>.durabletask.io`, signed in with the service's Microsoft Entra
+    /// credential; `http://` only to a loopback address). The trips index stays in the data
+    /// folder (`trips.db`).
+    #[arg(long, env = "DURABLE_TASK_ENDPOINT")]
+    pub durable_task_endpoint: Option<String>,
+    /// The scheduler's task hub (required with https; `default` on a loopback backend).
+    #[arg(long, env = "DURABLE_TASK_HUB")]
+    pub durable_task_hub: Option<String>,
 }
 
 impl StoreArgs {
     /// The store `serve` runs on.
-    pub fn location(&self, data_dir: &Path) -> StoreLocation {
+    pub fn location(&self, data_dir: &Path) -> anyhow::Result<StoreLocation> {
         self.location_with(data_dir, true)
     }
 
-    /// With `exclusive` false, a SQLite store is opened beside the process that holds it (for a
-    /// short command such as `instances`).
-    pub fn location_with(&self, data_dir: &Path, exclusive: bool) -> StoreLocation {
-        match self
-            .database_url
+    /// With `exclusive` false, the store is opened beside the process that holds it (for a
+    /// short command such as `instances`): a SQLite file not locked, a scheduler not asked for
+    /// work.
+    pub fn location_with(&self, data_dir: &Path, exclusive: bool) -> anyhow::Result<StoreLocation> {
+        if let Some(endpoint) = self
+            .durable_task_endpoint
             .as_deref()
             .map(str::trim)
-            .filter(|u| !u.is_empty())
+            .filter(|e| !e.is_empty())
         {
-            Some(url) => StoreLocation::Postgres(PostgresSettings {
-                url: url.to_owned(),
-                schema: self.database_schema.clone(),
-                entra: self.database_entra_auth,
-            }),
-            None => StoreLocation::Sqlite {
-                path: data_dir.join("workflows.db"),
-                exclusive,
-            },
+            return Ok(StoreLocation::DurableTask {
+                scheduler: SchedulerSettings::new(endpoint, self.durable_task_hub.as_deref())?,
+                index: data_dir.join("trips.db"),
+                works: exclusive,
+            });
         }
+        Ok(
+            match self
+                .database_url
+                .as_deref()
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+            {
+                Some(url) => StoreLocation::Postgres(PostgresSettings {
+                    url: url.to_owned(),
+                    schema: self.database_schema.clone(),
+                    entra: self.database_entra_auth,
+                }),
+                None => StoreLocation::Sqlite {
+                    path: data_dir.join("workflows.db"),
+                    exclusive,
+                },
+            },
+        )
     }
 }
 

@@ -11,6 +11,12 @@
 //! had an engine version of its own: a trip revised once, parked at the approval of its second
 //! plan, recorded at the engine's version 1.0.0. The tests approve the parked trips on today's
 //! code.
+//!
+//! Revision 3's fixture was recorded with a hundred-year approval window; the others with a week,
+//! which made them expire under the tests a week after recording. On 2026-12-07 their windows were
+//! moved a hundred years ahead: the trip's input (`approvalTimeoutSecs`), its timer, its progress
+//! and the trips index, each by the same amount, as if recorded with
+//! `APPROVAL_TIMEOUT_SECS=3155760000`. `parked_by_revision` checks that no fixture's window closes.
 
 use std::time::Duration;
 
@@ -155,6 +161,13 @@ async fn parked_by_revision(revision: u32) -> (TestService, ParkedTrip) {
     let (trips, id) = (service.trips(), &parked.instance_id);
     wait_for(trips, id, TripState::AwaitingApproval).await;
     assert_eq!(trips.input(id).await.unwrap().workflow_revision, revision);
+    // A fixture is replayed on whatever day the tests run: its approval window must not close.
+    let status = trips.status(id).await.unwrap();
+    let closes = status.progress.unwrap().approval.unwrap().expires_at;
+    assert!(
+        closes > chrono::Utc::now() + chrono::Days::new(50 * 365),
+        "revision {revision}'s fixture stops waiting for approval on {closes}: record fixtures with APPROVAL_TIMEOUT_SECS=3155760000 (a hundred years)"
+    );
     (service, parked)
 }
 

@@ -45,18 +45,26 @@ impl SchedulerSettings {
         let Some(endpoint) = set("DURABLE_TASK_ENDPOINT") else {
             return Ok(None);
         };
-        let url = Url::parse(&endpoint).map_err(|e| SettingsError::NotAUrl(e.to_string()))?;
-        let task_hub = set("DURABLE_TASK_HUB");
+        Self::new(&endpoint, set("DURABLE_TASK_HUB").as_deref()).map(Some)
+    }
+
+    /// The scheduler at `endpoint`, its task hub `task_hub` (required over https).
+    pub fn new(endpoint: &str, task_hub: Option<&str>) -> Result<Self, SettingsError> {
+        let url = Url::parse(endpoint).map_err(|e| SettingsError::NotAUrl(e.to_string()))?;
+        let task_hub = task_hub
+            .map(str::trim)
+            .filter(|hub| !hub.is_empty())
+            .map(str::to_owned);
         let task_hub = match url.scheme() {
             "https" => task_hub.ok_or(SettingsError::NoTaskHub)?,
             "http" if is_loopback(&url) => task_hub.unwrap_or_else(|| LOCAL_TASK_HUB.to_owned()),
-            "http" => return Err(SettingsError::PlaintextBeyondLoopback(endpoint)),
+            "http" => return Err(SettingsError::PlaintextBeyondLoopback(endpoint.to_owned())),
             other => return Err(SettingsError::Scheme(other.to_owned())),
         };
-        Ok(Some(Self {
+        Ok(Self {
             endpoint: url,
             task_hub,
-        }))
+        })
     }
 
     /// TLS and a Microsoft Entra token: every endpoint but a loopback one.

@@ -36,7 +36,7 @@ pub mod workflow;
 
 pub use activities::{Activities, ActivitySlots, ApprovalWebhook};
 pub use booking::{BookingConfirmation, BookingProvider, BookingRequest, SandboxBookings};
-pub use engine::{Engine, EngineTuning, PostgresSettings, Store, StoreLocation};
+pub use engine::{Engine, EngineTuning, PostgresSettings, SchedulerSettings, Store, StoreLocation};
 pub use management::{
     HistoryEvent, Inspection, InstanceDetail, InstancePage, InstanceQuery, InstanceSummary,
     ManagementError,

@@ -48,6 +48,10 @@ pub struct BenchArgs {
     /// SQLite file.
     #[arg(long)]
     database_url: Option<String>,
+    /// Run on this Durable Task scheduler instead (its task hub `default`: a backend on this
+    /// machine, such as `scripts/durable-task-backend`'s), the trips index in a SQLite file.
+    #[arg(long, conflicts_with_all = ["database_url", "processes"])]
+    durable_task_endpoint: Option<String>,
     /// Drive N `serve` processes over HTTP instead of running trips in this process (N > 1 needs
     /// --database-url: the processes share one PostgreSQL store). They run on the demo model,
     /// without webhook or blob container; --idle-secs does not apply.
@@ -82,7 +86,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.processes > 0 && args.park > 0 {
         anyhow::bail!("--park measures one process from the inside: leave out --processes");
     }
-    let scratch = Scratch::new(args.database_url.clone());
+    let scratch = Scratch::new(
+        args.database_url.clone(),
+        args.durable_task_endpoint.clone(),
+    );
     let file_create_us = file_create_us(&scratch.data_dir);
     let report = if args.processes > 0 {
         processes::run(&args, &scratch).await
@@ -96,6 +103,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     report["tuning"] = serde_json::json!(format!("{:?}", args.tuning.tuning()));
     report["store"] = serde_json::json!(if args.database_url.is_some() {
         "postgresql"
+    } else if args.durable_task_endpoint.is_some() {
+        "durable-task"
     } else {
         "sqlite"
     });
@@ -109,15 +118,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 struct Scratch {
     data_dir: PathBuf,
     database_url: Option<String>,
+    durable_task_endpoint: Option<String>,
     schema: String,
 }
 
 impl Scratch {
-    fn new(database_url: Option<String>) -> Self {
+    fn new(database_url: Option<String>, durable_task_endpoint: Option<String>) -> Self {
         let id = std::process::id();
         Self {
             data_dir: std::env::temp_dir().join(format!("travel-planner-bench-{id}")),
             database_url,
+            durable_task_endpoint,
             schema: format!("travel_planner_bench_{id}"),
         }
     }
@@ -127,6 +138,8 @@ impl Scratch {
             database_url: self.database_url.clone(),
             database_schema: self.schema.clone(),
             database_entra_auth: false,
+            durable_task_endpoint: self.durable_task_endpoint.clone(),
+            durable_task_hub: None,
         }
     }
 

@@ -17,12 +17,14 @@ pub struct Backend {
 
 impl Backend {
     pub fn start() -> Self {
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../scripts/durable-task-backend"
-        );
+        // The workspace's `scripts/`, from whichever of its crates the test is in.
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .map(|folder| folder.join("scripts/durable-task-backend"))
+            .find(|script| script.exists())
+            .expect("scripts/durable-task-backend is in the workspace");
         let mut child = Command::new("python3")
-            .arg(script)
+            .arg(&script)
             .env("PYTHONPATH", python_path())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -59,10 +61,15 @@ impl Backend {
         String::from_utf8(output.stdout).unwrap()
     }
 
+    /// Its address, as `DURABLE_TASK_ENDPOINT` names it.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
     /// A connection to it, as the service makes one.
     pub fn connect(&self) -> Connection {
         let settings = SchedulerSettings::from_env_with(|name| match name {
-            "DURABLE_TASK_ENDPOINT" => Some(format!("http://127.0.0.1:{}", self.port)),
+            "DURABLE_TASK_ENDPOINT" => Some(self.endpoint()),
             _ => None,
         })
         .unwrap()

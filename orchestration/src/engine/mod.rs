@@ -34,6 +34,7 @@ use crate::trip_index::TripIndex;
 pub use postgres::PostgresSettings;
 use postgres_first_in_line::PostgresFirstInLine;
 use store::{StoreParts, WorkflowStore};
+pub use travel_durable_task::SchedulerSettings;
 use wakeups::Wakeups;
 use write_turns::WriteTurns;
 
@@ -90,6 +91,16 @@ pub enum StoreLocation {
     Sqlite { path: PathBuf, exclusive: bool },
     /// A PostgreSQL database shared by any number of processes.
     Postgres(PostgresSettings),
+    /// A Durable Task scheduler (Azure's Durable Task Scheduler, or a backend on this machine)
+    /// holds the workflows' history, queues and timers; the trips index is a SQLite file of this
+    /// process (`index`).
+    DurableTask {
+        scheduler: SchedulerSettings,
+        index: PathBuf,
+        /// Takes work from the scheduler (`serve`); a short command beside it (`instances`) only
+        /// asks and sends.
+        works: bool,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +154,11 @@ impl Store {
                 Backend::sqlite(path, *exclusive, tuning).await?
             }
             StoreLocation::Postgres(settings) => Backend::postgres(settings, &wakeups).await?,
+            StoreLocation::DurableTask {
+                scheduler,
+                index,
+                works,
+            } => Backend::durable_task(scheduler, index, *works, &wakeups).await?,
         };
         let index_failed = |e: crate::trip_index::IndexError| EngineError::Index {
             location: description.clone(),
@@ -166,7 +182,8 @@ impl Store {
         }));
         if let StoreLocation::Sqlite {
             exclusive: true, ..
-        } = location
+        }
+        | StoreLocation::DurableTask { works: true, .. } = location
         {
             // Deliveries in flight when the last process died go out again at once.
             index.release_notice_leases().await.map_err(index_failed)?;
@@ -210,7 +227,7 @@ impl Store {
     /// schema's tables, indexes and TOAST in PostgreSQL.
     pub async fn size_bytes(&self) -> Result<u64, EngineError> {
         match &self.location {
-            StoreLocation::Sqlite { path, .. } => {
+            StoreLocation::Sqlite { path, .. } | StoreLocation::DurableTask { index: path, .. } => {
                 let mut total = 0;
                 for suffix in ["", "-wal"] {
                     let mut file = path.clone().into_os_string();
@@ -275,6 +292,53 @@ impl Backend {
         })
     }
 
+    /// The scheduler, reached and answering, and the trips index in a SQLite file.
+    async fn durable_task(
+        scheduler: &SchedulerSettings,
+        index: &std::path::Path,
+        works: bool,
+        wakeups: &Arc<Wakeups>,
+    ) -> Result<Self, EngineError> {
+        let description = format!(
+            "Durable Task scheduler {} (task hub {}; the trips index in SQLite file {})",
+            scheduler.endpoint,
+            scheduler.task_hub,
+            index.display()
+        );
+        let failed = |message: String| EngineError::Store {
+            location: description.clone(),
+            message,
+        };
+        let connection = travel_durable_task::Connection::open(
+            scheduler,
+            &travel_platform::azure::CredentialChoice::from_env(),
+        )
+        .map_err(|e| failed(e.to_string()))?;
+        connection
+            .hello()
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let (db, writer) = sqlite::index_file(index).await?;
+        Ok(Self {
+            provider: if works {
+                durable_task::provider::DurableTaskProvider::start_with(
+                    connection,
+                    Some(wakeups.clone()),
+                )
+            } else {
+                durable_task::provider::DurableTaskProvider::client(connection)
+            },
+            db,
+            writes: WriteTurns::one_at_a_time(writer),
+            store_takes_turns: false,
+            peers: None,
+            counts: None,
+            goes_first: None,
+            description,
+            keep_alive: Vec::new(),
+        })
+    }
+
     async fn postgres(
         settings: &PostgresSettings,
         wakeups: &Arc<Wakeups>,
@@ -329,7 +393,7 @@ const FIRST_IN_LINE: &[&str] = &[crate::workflow::boundary::BOOK_TRIP.name()];
 /// so it stays at duroxide's once a minute.
 fn engine_gauge_recount(location: &StoreLocation) -> Duration {
     match location {
-        StoreLocation::Sqlite { .. } => Duration::MAX,
+        StoreLocation::Sqlite { .. } | StoreLocation::DurableTask { .. } => Duration::MAX,
         StoreLocation::Postgres(_) => ObservabilityConfig::default().gauge_poll_interval,
     }
 }
@@ -343,7 +407,8 @@ fn engine_gauge_recount(location: &StoreLocation) -> Duration {
 fn activity_lease(location: &StoreLocation, lease: Duration) -> Duration {
     match location {
         StoreLocation::Sqlite { .. } => lease.max(SQLITE_ACTIVITY_LEASE),
-        StoreLocation::Postgres(_) => lease,
+        // The scheduler's own lease is not renewed by the protocol; this one is local.
+        StoreLocation::Postgres(_) | StoreLocation::DurableTask { .. } => lease,
     }
 }
 

@@ -10,12 +10,14 @@
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use duroxide::providers::sqlite::SqliteProvider;
 
 use super::EngineError;
 use super::sqlite_counts::SqliteCounts;
 use super::sqlite_queues::SqliteStore;
+use crate::database::Db;
 use crate::database::sqlite_writer::SqliteWriter;
 
 /// The open store, its counting connection, and the lock that keeps it this process' own (when
@@ -143,4 +145,29 @@ pub async fn truncate_log(pool: &sqlx::SqlitePool) -> Result<(), sqlx::Error> {
         .execute(&mut *connection)
         .await?;
     checkpoint.map(|_| ())
+}
+
+/// A SQLite file of its own for the trips index (when the workflows are kept elsewhere: a
+/// Durable Task scheduler), with the settings of the store's: its pool, and its writer.
+pub async fn index_file(path: &Path) -> Result<(Db, Arc<SqliteWriter>), EngineError> {
+    let failed = |message: String| EngineError::Store {
+        location: path.display().to_string(),
+        message,
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| failed(e.to_string()))?;
+    }
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+        .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(60));
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    let writer = SqliteWriter::open(path).map_err(|e| failed(e.to_string()))?;
+    Ok((Db::Sqlite(pool), Arc::new(writer)))
 }

@@ -31,7 +31,7 @@ use super::from_scheduler::{self, EXTERNAL_PREFIX};
 use super::ids::ActionId;
 use super::journal::{JOURNAL_ACTIVITY, Journal};
 use super::to_scheduler::{self, Turn};
-use crate::engine::wakeups::AbortOnDrop;
+use crate::engine::wakeups::{AbortOnDrop, Queue, Wakeups};
 
 /// Work read ahead of the dispatchers, per queue.
 const READ_AHEAD: usize = 256;
@@ -54,6 +54,9 @@ pub struct DurableTaskProvider {
     turn_attempts: std::sync::Mutex<HashMap<String, u32>>,
     /// When this process last handed the scheduler work (a start, an event, a turn's actions).
     handed_over: std::sync::Mutex<Option<tokio::time::Instant>>,
+    /// Told of work as it arrives, when a store's dispatchers wait on them (then a fetch does
+    /// not wait for work on its way back: the dispatchers are woken when it comes).
+    wakeups: Option<Arc<Wakeups>>,
     _reader: AbortOnDrop,
 }
 
@@ -76,13 +79,37 @@ impl DurableTaskProvider {
     /// Starts reading the scheduler's work (for the orchestrations and activities the scheduler
     /// would give any worker of the task hub).
     pub fn start(scheduler: Connection) -> Arc<Self> {
+        Self::start_with(scheduler, None)
+    }
+
+    /// The same, telling `wakeups` of the work as it arrives.
+    pub fn start_with(scheduler: Connection, wakeups: Option<Arc<Wakeups>>) -> Arc<Self> {
+        Self::with_reader(scheduler, wakeups, true)
+    }
+
+    /// The client side only (start, raise, stop, read): no work is taken from the scheduler,
+    /// for a short command beside the process that does the work.
+    pub fn client(scheduler: Connection) -> Arc<Self> {
+        Self::with_reader(scheduler, None, false)
+    }
+
+    fn with_reader(scheduler: Connection, wakeups: Option<Arc<Wakeups>>, works: bool) -> Arc<Self> {
         let (turns_tx, turns) = mpsc::channel(READ_AHEAD);
         let (activities_tx, activities) = mpsc::channel(READ_AHEAD);
-        let reader = tokio::spawn(read_work(
-            scheduler.clone(),
-            turns_tx,
-            activities_tx.clone(),
-        ));
+        let reader = if works {
+            tokio::spawn(read_work(
+                scheduler.clone(),
+                turns_tx,
+                activities_tx.clone(),
+                wakeups.clone(),
+            ))
+        } else {
+            // Keeps the queues open, and empty.
+            tokio::spawn(async move {
+                let _open = turns_tx;
+                std::future::pending::<()>().await
+            })
+        };
         Arc::new(Self {
             scheduler,
             turns: Mutex::new(turns),
@@ -91,6 +118,7 @@ impl DurableTaskProvider {
             leases: Default::default(),
             turn_attempts: Default::default(),
             handed_over: Default::default(),
+            wakeups,
             _reader: AbortOnDrop(reader),
         })
     }
@@ -105,8 +133,8 @@ impl DurableTaskProvider {
     fn fetch_deadline(&self, poll_timeout: Duration) -> tokio::time::Instant {
         let asked = tokio::time::Instant::now() + poll_timeout;
         match *self.handed_over.lock().unwrap() {
-            Some(at) => asked.max(at + IN_FLIGHT),
-            None => asked,
+            Some(at) if self.wakeups.is_none() => asked.max(at + IN_FLIGHT),
+            _ => asked,
         }
     }
 
@@ -170,7 +198,13 @@ async fn read_work(
     scheduler: Connection,
     turns: mpsc::Sender<(OrchestratorRequest, String)>,
     activities: mpsc::Sender<(ActivityRequest, String, u32)>,
+    wakeups: Option<Arc<Wakeups>>,
 ) {
+    let arrived = |queue| {
+        if let Some(wakeups) = &wakeups {
+            wakeups.work_arrived(queue, 1);
+        }
+    };
     let mut pause = Duration::from_secs(1);
     loop {
         let mut work = scheduler.work_items(GetWorkItemsRequest::default(), 16);
@@ -186,7 +220,9 @@ async fn read_work(
             let token = item.completion_token;
             let sent = match item.request {
                 Some(work_item::Request::OrchestratorRequest(turn)) => {
-                    turns.send((turn, token)).await.is_ok()
+                    let sent = turns.send((turn, token)).await.is_ok();
+                    arrived(Queue::Orchestrations);
+                    sent
                 }
                 Some(work_item::Request::ActivityRequest(activity))
                     if activity.name == JOURNAL_ACTIVITY =>
@@ -195,7 +231,9 @@ async fn read_work(
                     true
                 }
                 Some(work_item::Request::ActivityRequest(activity)) => {
-                    activities.send((activity, token, 1)).await.is_ok()
+                    let sent = activities.send((activity, token, 1)).await.is_ok();
+                    arrived(Queue::Activities);
+                    sent
                 }
                 Some(work_item::Request::HealthPing(_)) | None => true,
             };

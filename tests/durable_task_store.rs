@@ -1,0 +1,73 @@
+//! The service on a Durable Task scheduler (`DURABLE_TASK_ENDPOINT`): PyPI `durabletask`'s
+//! in-memory backend holds the trips' history, queues and timers, and the official Python
+//! client sees the trips as the scheduler's dashboard would, and can answer one.
+
+#[path = "../durable-task/tests/backend/mod.rs"]
+mod scheduler;
+mod support;
+
+use serde_json::json;
+use support::*;
+
+on_both_backings!(a_trip_is_planned_approved_and_booked_on_the_scheduler);
+
+async fn a_trip_is_planned_approved_and_booked_on_the_scheduler(backing: Backing) {
+    let scheduler = scheduler::Backend::start();
+    let service = TestService::setup()
+        .setting("DURABLE_TASK_ENDPOINT", &scheduler.endpoint())
+        .start(backing)
+        .await;
+    let (id, token) = service.start_trip(&trip_body(2)).await;
+    let waiting = service.wait_for_status(&id, "awaiting_approval").await;
+    assert_eq!(
+        waiting["plan"]["itinerary"]["days"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // The scheduler's view of the trip, through the official client.
+    let seen = scheduler.python(&format!(
+        r#"
+import json, os
+from durabletask.client import TaskHubGrpcClient
+client = TaskHubGrpcClient(host_address=f"localhost:{{os.environ['PORT']}}")
+state = client.get_orchestration_state("{id}")
+print(json.dumps({{"name": state.name, "status": state.runtime_status.name,
+                  "custom": json.loads(state.serialized_custom_status)}}))
+"#
+    ));
+    let seen: serde_json::Value = serde_json::from_str(&seen).unwrap();
+    assert_eq!(seen["name"], "TripPlanning", "{seen}");
+    assert_eq!(seen["status"], "RUNNING");
+    assert_eq!(seen["custom"]["step"], "awaiting_approval", "{seen}");
+
+    let decided = service
+        .decide(&id, Some(&token), &json!({"approved": true}))
+        .await;
+    assert_eq!(decided.status(), 200);
+    let booked = service.wait_for_status(&id, "booked").await;
+    assert!(booked["outcome"]["booking"]["confirmationCode"].is_string());
+    assert_eq!(service.bookings(), 1);
+
+    // Answered from the scheduler's side: the official client raises the approval event by its
+    // name, as the scheduler's dashboard would, and the trip is booked.
+    let (id, _) = service.start_trip(&trip_body(3)).await;
+    service.wait_for_status(&id, "awaiting_approval").await;
+    scheduler.python(&format!(
+        r#"
+import os
+from durabletask.client import TaskHubGrpcClient
+client = TaskHubGrpcClient(host_address=f"localhost:{{os.environ['PORT']}}")
+client.raise_orchestration_event("{id}", "ApprovalEvent",
+                                 data={{"approved": True, "comments": "approved in the scheduler"}})
+"#
+    ));
+    let booked = service.wait_for_status(&id, "booked").await;
+    assert_eq!(
+        booked["outcome"]["decision"]["comments"],
+        "approved in the scheduler"
+    );
+    assert_eq!(service.bookings(), 2);
+}
