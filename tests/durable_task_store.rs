@@ -6,6 +6,7 @@
 mod scheduler;
 mod support;
 
+use axum::http::Method;
 use serde_json::json;
 use support::*;
 
@@ -70,4 +71,47 @@ client.raise_orchestration_event("{id}", "ApprovalEvent",
         "approved in the scheduler"
     );
     assert_eq!(service.bookings(), 2);
+
+    // Operators delete a finished trip: gone from the scheduler and from the trips.
+    let deleted = service
+        .request(Method::DELETE, &format!("/api/instances/{id}"))
+        .send()
+        .await;
+    assert_eq!(deleted.status(), 200, "{:?}", deleted.text().await);
+    assert_eq!(service.get(&format!("/api/trips/{id}")).await.status(), 404);
+    let gone = scheduler.python(&format!(
+        r#"
+import os
+from durabletask.client import TaskHubGrpcClient
+client = TaskHubGrpcClient(host_address=f"localhost:{{os.environ['PORT']}}")
+print(client.get_orchestration_state("{id}") is None)
+"#
+    ));
+    assert_eq!(gone.trim(), "True");
+}
+
+/// The trips index is the service's own (`trips.db`): lost, it is rebuilt from the scheduler.
+#[tokio::test]
+async fn a_lost_trips_index_is_rebuilt_from_the_scheduler() {
+    let scheduler = scheduler::Backend::start();
+    let data = tempfile::tempdir().unwrap();
+    let setup = || {
+        TestService::setup()
+            .data_dir(data.path())
+            .setting("DURABLE_TASK_ENDPOINT", &scheduler.endpoint())
+    };
+    let service = setup().in_process().await;
+    let (id, token) = service.start_trip(&trip_body(2)).await;
+    service.wait_for_status(&id, "awaiting_approval").await;
+    service
+        .decide(&id, Some(&token), &json!({"approved": true}))
+        .await;
+    service.wait_for_status(&id, "booked").await;
+    service.stop().await;
+
+    std::fs::remove_file(data.path().join("trips.db")).unwrap();
+    let service = setup().in_process().await;
+    let trip = service.trip(&id).await;
+    assert_eq!(trip["status"], "booked", "{trip}");
+    service.stop().await;
 }

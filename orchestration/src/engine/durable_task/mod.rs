@@ -10,11 +10,13 @@
 //! * [`from_scheduler`]: what the scheduler delivers, as duroxide's work items;
 //! * [`to_scheduler`]: a turn's outcome, as the scheduler's actions;
 //! * [`failures`]: duroxide's error details in the protocol's failure details and back;
-//! * [`provider`]: duroxide's store on a scheduler, made of the above.
+//! * [`provider`]: duroxide's store on a scheduler, made of the above;
+//! * [`admin`]: its management view (listing, inspecting, deleting).
 //!
 //! Not yet a store the service runs on: `Store` (the trips index beside it, the settings that
 //! choose it) is the next part of issue 26.
 
+pub mod admin;
 pub mod failures;
 pub mod from_scheduler;
 pub mod ids;

@@ -138,6 +138,11 @@ impl DurableTaskProvider {
         }
     }
 
+    /// The connection to the scheduler.
+    pub(super) fn scheduler(&self) -> &Connection {
+        &self.scheduler
+    }
+
     fn lease(&self, lease: Lease) -> String {
         let token = travel_platform::secret::random_hex(16);
         self.leases.lock().unwrap().insert(token.clone(), lease);
@@ -317,6 +322,10 @@ impl Provider for DurableTaskProvider {
 
     fn version(&self) -> &str {
         env!("CARGO_PKG_VERSION")
+    }
+
+    fn as_management_capability(&self) -> Option<&dyn duroxide::providers::ProviderAdmin> {
+        Some(self)
     }
 
     async fn fetch_orchestration_item(
