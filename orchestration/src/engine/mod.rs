@@ -5,9 +5,11 @@
 //! * [`sqlite_writer`]: the SQLite store's one writer connection;
 //! * [`postgres`]: duroxide-pg, shared by any number of processes;
 //! * [`first_in_line`] and [`postgres_first_in_line`]: what a person waits for goes first;
-//! * [`store`]: the wrapper both go through (wake-ups, turn-taking writes, the trips index);
-//! * [`wakeups`]: the signals dispatchers wait on instead of polling;
-//! * [`durable_task`]: the engine's turns on the Durable Task protocol (a store to come).
+//! * [`durable_task`]: a Durable Task scheduler (the protocol Azure's Durable Task Scheduler
+//!   speaks), the trips index beside it in a SQLite file;
+//! * [`store`]: the wrapper every store goes through (wake-ups, turn-taking writes, the trips
+//!   index);
+//! * [`wakeups`]: the signals dispatchers wait on instead of polling.
 
 pub mod durable_task;
 pub mod first_in_line;

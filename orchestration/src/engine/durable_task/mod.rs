@@ -13,8 +13,7 @@
 //! * [`provider`]: duroxide's store on a scheduler, made of the above;
 //! * [`admin`]: its management view (listing, inspecting, deleting).
 //!
-//! Not yet a store the service runs on: `Store` (the trips index beside it, the settings that
-//! choose it) is the next part of issue 26.
+//! `StoreLocation::DurableTask` (`DURABLE_TASK_ENDPOINT`) puts them under the store's wrapper.
 
 pub mod admin;
 pub mod failures;
