@@ -115,3 +115,86 @@ async fn a_lost_trips_index_is_rebuilt_from_the_scheduler() {
     assert_eq!(trip["status"], "booked", "{trip}");
     service.stop().await;
 }
+
+/// The service in-process on a scheduler of its own, with `settings` besides.
+async fn on_a_scheduler(scheduler: &scheduler::Backend, settings: &[(&str, &str)]) -> TestService {
+    TestService::setup()
+        .setting("DURABLE_TASK_ENDPOINT", &scheduler.endpoint())
+        .settings(settings)
+        .in_process()
+        .await
+}
+
+/// A trip's other endings on the scheduler: rejected, revised then approved, failed then retried
+/// from its last good step and booked.
+#[tokio::test]
+async fn rejected_revised_and_retried_trips_end_as_on_the_other_stores() {
+    let scheduler = scheduler::Backend::start();
+    let service = on_a_scheduler(&scheduler, &[]).await;
+
+    let (rejected, token) = service.start_trip(&trip_body(2)).await;
+    service
+        .wait_for_status(&rejected, "awaiting_approval")
+        .await;
+    let answer = json!({"approved": false, "comments": "not this year"});
+    let decided = service.decide(&rejected, Some(&token), &answer).await;
+    assert_eq!(decided.status(), 200);
+    let trip = service.wait_for_status(&rejected, "rejected").await;
+    assert_eq!(trip["outcome"]["decision"]["comments"], "not this year");
+
+    let (revised, token) = service.start_trip(&trip_body(2)).await;
+    service.wait_for_status(&revised, "awaiting_approval").await;
+    let asked = service
+        .request(Method::POST, &format!("/api/trips/{revised}/revisions"))
+        .bearer_auth(&token)
+        .json(&json!({"comments": "More museums, please."}))
+        .send()
+        .await;
+    assert_eq!(asked.status(), 202, "{:?}", asked.text().await);
+    service
+        .wait_for(&revised, std::time::Duration::from_secs(30), |t| {
+            t["status"] == "awaiting_approval" && t["plan"]["revision"] == 2
+        })
+        .await;
+    service
+        .decide(&revised, Some(&token), &json!({"approved": true}))
+        .await;
+    service.wait_for_status(&revised, "booked").await;
+
+    service.demo().inject(travel_demo_model::FaultRule {
+        fault: travel_demo_model::Fault::QuotaExceeded,
+        agent: Some(travel_agents::AgentName::LocalTips),
+        times: 1,
+    });
+    let (failed, token) = service.start_trip(&trip_body(2)).await;
+    service.wait_for_status(&failed, "failed").await;
+    let again = service
+        .request(Method::POST, &format!("/api/trips/{failed}/retry"))
+        .bearer_auth(&token)
+        .send()
+        .await;
+    assert_eq!(again.status(), 202);
+    let retried: serde_json::Value = again.json().await.unwrap();
+    let retried = retried["instanceId"].as_str().unwrap().to_owned();
+    let waiting = service.wait_for_status(&retried, "awaiting_approval").await;
+    assert_eq!(waiting["retryOf"], failed.as_str());
+    service
+        .decide(&retried, Some(&token), &json!({"approved": true}))
+        .await;
+    service.wait_for_status(&retried, "booked").await;
+    assert_eq!(service.bookings(), 2);
+    service.stop().await;
+}
+
+/// An unanswered plan expires when its window closes: the scheduler's timer.
+#[tokio::test]
+async fn an_unanswered_plan_expires_on_the_scheduler_s_timer() {
+    let scheduler = scheduler::Backend::start();
+    let service = on_a_scheduler(&scheduler, &[("APPROVAL_TIMEOUT_SECS", "2")]).await;
+    let (id, _) = service.start_trip(&trip_body(2)).await;
+    service.wait_for_status(&id, "awaiting_approval").await;
+    let expired = service.wait_for_status(&id, "expired").await;
+    assert!(expired["outcome"]["booking"].is_null(), "{expired}");
+    assert_eq!(service.bookings(), 0);
+    service.stop().await;
+}
