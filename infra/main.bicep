@@ -102,6 +102,13 @@ param otlpEndpoint string = ''
 @description('Run the Container Apps managed OpenTelemetry agent, sending traces and logs to Application Insights.')
 param otelToApplicationInsights bool = false
 
+@allowed([
+  'postgresql'
+  'durableTask'
+])
+@description('Where the workflows are kept: Azure Database for PostgreSQL (any number of replicas), or a Durable Task Scheduler (one replica for now: several processes on one task hub are not supported yet; the trips index lives in the replica and is rebuilt from the scheduler when lost).')
+param workflowStore string = 'postgresql'
+
 // ---- names ----
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
@@ -114,6 +121,7 @@ var names = {
   storage: 'st${resourceToken}'
   openAi: 'oai-${resourceToken}'
   postgres: 'psql-${resourceToken}'
+  scheduler: 'dts-${resourceToken}'
   registry: 'cr${resourceToken}'
   logAnalytics: 'log-${resourceToken}'
   appInsights: 'appi-${resourceToken}'
@@ -253,7 +261,7 @@ module openAi 'br/public:avm/res/cognitive-services/account:0.14.1' = {
 
 // Password authentication is off; the identity is the server's Microsoft Entra administrator, so
 // it signs in as the role named after it (the user in DATABASE_URL) with a token.
-module postgres 'br/public:avm/res/db-for-postgre-sql/flexible-server:0.16.1' = {
+module postgres 'br/public:avm/res/db-for-postgre-sql/flexible-server:0.16.1' = if (workflowStore == 'postgresql') {
   name: 'postgres'
   scope: rg
   params: {
@@ -359,6 +367,19 @@ module containerAppsEnvironment 'br/public:avm/res/app/managed-environment:0.16.
   }
 }
 
+// ---- workflows: Durable Task Scheduler ----
+
+module durableTask 'app/durable-task.bicep' = if (workflowStore == 'durableTask') {
+  name: 'durable-task'
+  scope: rg
+  params: {
+    name: names.scheduler
+    location: location
+    tags: tags
+    principalId: identity.outputs.principalId
+  }
+}
+
 module web 'app/web.bicep' = {
   name: 'web'
   scope: rg
@@ -377,12 +398,16 @@ module web 'app/web.bicep' = {
     storageContainerName: storageContainerName
     openAiEndpoint: openAi.outputs.endpoint
     openAiDeploymentName: openAiDeploymentName
-    databaseUrl: 'postgres://${identity.outputs.name}@${postgres.outputs.fqdn!}:5432/${databaseName}?sslmode=require'
+    databaseUrl: workflowStore == 'postgresql'
+      ? 'postgres://${identity.outputs.name}@${postgres.outputs.fqdn!}:5432/${databaseName}?sslmode=require'
+      : ''
+    durableTaskEndpoint: workflowStore == 'durableTask' ? durableTask.outputs.endpoint! : ''
+    durableTaskHub: workflowStore == 'durableTask' ? durableTask.outputs.taskHubName! : ''
     adminToken: adminToken
     appInsightsConnectionString: appInsights.outputs.connectionString
     otlpEndpoint: otlpEndpoint
     minReplicas: minReplicas
-    maxReplicas: maxReplicas
+    maxReplicas: workflowStore == 'durableTask' ? 1 : maxReplicas
   }
 }
 
@@ -402,6 +427,9 @@ output AZURE_STORAGE_ACCOUNT string = storage.outputs.name
 output AZURE_STORAGE_CONTAINER string = storageContainerName
 output AZURE_OPENAI_ENDPOINT string = openAi.outputs.endpoint
 output AZURE_OPENAI_DEPLOYMENT string = openAiDeploymentName
-output AZURE_POSTGRES_HOST string = postgres.outputs.fqdn!
-output AZURE_POSTGRES_DATABASE string = databaseName
+output AZURE_WORKFLOW_STORE string = workflowStore
+output AZURE_POSTGRES_HOST string = workflowStore == 'postgresql' ? postgres.outputs.fqdn! : ''
+output AZURE_POSTGRES_DATABASE string = workflowStore == 'postgresql' ? databaseName : ''
+output AZURE_DURABLE_TASK_SCHEDULER string = workflowStore == 'durableTask' ? durableTask.outputs.name! : ''
+output DURABLE_TASK_ENDPOINT string = workflowStore == 'durableTask' ? durableTask.outputs.endpoint! : ''
 output APPLICATIONINSIGHTS_NAME string = names.appInsights

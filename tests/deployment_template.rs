@@ -22,6 +22,8 @@ const PRODUCTION_SETTINGS: &[&str] = &[
     "AZURE_OPENAI_DEPLOYMENT",
     "DATABASE_URL",
     "DATABASE_ENTRA_AUTH",
+    "DURABLE_TASK_ENDPOINT",
+    "DURABLE_TASK_HUB",
     "ADMIN_TOKEN",
     "PUBLIC_BASE_URL",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -40,6 +42,10 @@ const BUILT_IN_ROLES: &[(&str, &str)] = &[
         "5e0bd9bd-7b93-4f28-af87-19fc36ad61bd",
     ),
     ("AcrPull", "7f951dda-4ed3-4680-a7ca-43fe172d538d"),
+    (
+        "Durable Task Data Contributor",
+        "0ad04412-c4d5-4796-b79c-f76d14c8d402",
+    ),
 ];
 
 /// The roles the app's identity must hold: blobs, the model, the registry.

@@ -24,4 +24,8 @@ var roles = {
     name: 'AcrPull'
     id: '7f951dda-4ed3-4680-a7ca-43fe172d538d'
   }
+  durableTaskDataContributor: {
+    name: 'Durable Task Data Contributor'
+    id: '0ad04412-c4d5-4796-b79c-f76d14c8d402'
+  }
 }

@@ -49,7 +49,13 @@ param openAiEndpoint string
 param openAiDeploymentName string
 
 @description('Workflow store: postgres://<Entra role>@<server>:5432/<database>?sslmode=require (no password).')
-param databaseUrl string
+param databaseUrl string = ''
+
+@description('The Durable Task Scheduler endpoint, when the workflows are kept there instead of PostgreSQL.')
+param durableTaskEndpoint string = ''
+
+@description('Its task hub.')
+param durableTaskHub string = ''
 
 @secure()
 @minLength(32)
@@ -104,8 +110,6 @@ var baseEnv = [
   { name: 'AZURE_STORAGE_CONTAINER', value: storageContainerName }
   { name: 'AZURE_OPENAI_ENDPOINT', value: openAiEndpoint }
   { name: 'AZURE_OPENAI_DEPLOYMENT', value: openAiDeploymentName }
-  { name: 'DATABASE_URL', value: databaseUrl }
-  { name: 'DATABASE_ENTRA_AUTH', value: 'true' }
   // Binding 0.0.0.0 needs ADMIN_TOKEN: without it the service refuses to start.
   { name: 'ADMIN_TOKEN', secretRef: 'admin-token' }
   { name: 'PUBLIC_BASE_URL', value: publicBaseUrl }
@@ -113,6 +117,16 @@ var baseEnv = [
   { name: 'TRUST_FORWARDED_FOR', value: 'true' }
   { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsightsConnectionString }
 ]
+// The workflows' store: PostgreSQL, or a Durable Task Scheduler (main.bicep's `workflowStore`).
+var storeEnv = empty(durableTaskEndpoint)
+  ? [
+      { name: 'DATABASE_URL', value: databaseUrl }
+      { name: 'DATABASE_ENTRA_AUTH', value: 'true' }
+    ]
+  : [
+      { name: 'DURABLE_TASK_ENDPOINT', value: durableTaskEndpoint }
+      { name: 'DURABLE_TASK_HUB', value: durableTaskHub }
+    ]
 // Set only when given: an explicit value, even an empty one, would override the endpoint that the
 // Container Apps managed OpenTelemetry agent injects when it is enabled (main.bicep).
 var otlpEnv = empty(otlpEndpoint) ? [] : [{ name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: otlpEndpoint }]
@@ -201,7 +215,7 @@ module app 'br/public:avm/res/app/container-app:0.23.0' = {
           cpu: json('0.5')
           memory: '1Gi'
         }
-        env: concat(baseEnv, otlpEnv)
+        env: concat(baseEnv, storeEnv, otlpEnv)
         probes: isOurImage ? probes : []
         volumeMounts: [
           {
