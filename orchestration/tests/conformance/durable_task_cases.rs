@@ -41,6 +41,9 @@ macro_rules! provider_cases {
 }
 
 cases! {
+    test_sqlite_get_instance_info => test_get_instance_info,
+    test_sqlite_list_executions => test_list_executions,
+    test_sqlite_list_instances => test_list_instances,
     queue_replay_version_stamp_roundtrip => test_queue_replay_version_stamp_roundtrip,
     positional_wait_race_replay => test_positional_wait_race_replay,
     test_sqlite_concurrent_ack_prevention => test_concurrent_ack_prevention,
