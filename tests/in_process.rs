@@ -406,15 +406,11 @@ async fn the_trip_page_says_when_a_step_is_tried_again() {
     let service = in_process(None).await;
     // One failed request (the client does not retry), so the itinerary step fails once and the
     // workflow tries it again after a durable one-second wait.
-    service
-        .running()
-        .demo_model()
-        .expect("the built-in demo model")
-        .inject(travel_demo_model::FaultRule {
-            fault: travel_demo_model::Fault::ServerError,
-            agent: Some(travel_agents::AgentName::Itinerary),
-            times: 1,
-        });
+    service.demo().inject(travel_demo_model::FaultRule {
+        fault: travel_demo_model::Fault::ServerError,
+        agent: Some(travel_agents::AgentName::Itinerary),
+        times: 1,
+    });
     let (code, created) = service.post("/api/trips", &trip_body()).await.parts();
     assert_eq!(code, StatusCode::ACCEPTED, "{created}");
     let id = created["instanceId"].as_str().unwrap().to_owned();
@@ -448,7 +444,7 @@ async fn a_failed_trip_is_retried_from_its_last_good_step() {
     let failed = created["instanceId"].as_str().unwrap().to_owned();
     let token = created["approvalToken"].as_str().unwrap().to_owned();
     service.wait_for_status(&failed, "failed").await;
-    let asked = |agent| asked(&service, agent);
+    let asked = |agent| service.asked(agent);
     use travel_agents::AgentName::{Destination, Itinerary, LocalTips};
     let before = (asked(Destination), asked(Itinerary), asked(LocalTips));
 
@@ -595,7 +591,7 @@ async fn a_failed_trip_is_retried_from_its_last_good_step() {
 async fn a_retry_that_fails_again_keeps_what_the_first_trip_had_done() {
     use travel_agents::AgentName::{Destination, Itinerary};
     let service = in_process(None).await;
-    let asked = |agent| asked(&service, agent);
+    let asked = |agent| service.asked(agent);
     no_tips_next_time(&service);
     let (_, created) = service.post("/api/trips", &trip_body()).await.parts();
     let first = created["instanceId"].as_str().unwrap().to_owned();
@@ -752,7 +748,7 @@ async fn every_answer_carries_the_security_headers() {
 async fn a_failed_trip_says_why_in_plain_words_and_can_be_tried_again() {
     let service = in_process(None).await;
     let (_, form) = service.form_token().await;
-    let demo = service.running().demo_model().expect("the demo model");
+    let demo = service.demo();
     demo.inject(travel_demo_model::FaultRule::once(
         travel_demo_model::Fault::QuotaExceeded,
     ));
@@ -1000,15 +996,11 @@ async fn a_form_post_without_its_form_is_answered_with_a_page() {
 /// The local-tips agent's next call fails for good (no credit), after the other two agents
 /// have answered.
 fn no_tips_next_time(service: &TestService) {
-    service
-        .running()
-        .demo_model()
-        .expect("the built-in demo model")
-        .inject(travel_demo_model::FaultRule {
-            fault: travel_demo_model::Fault::QuotaExceeded,
-            agent: Some(travel_agents::AgentName::LocalTips),
-            times: 1,
-        });
+    service.demo().inject(travel_demo_model::FaultRule {
+        fault: travel_demo_model::Fault::QuotaExceeded,
+        agent: Some(travel_agents::AgentName::LocalTips),
+        times: 1,
+    });
 }
 
 /// A trip's page as the browser holding `cookies` sees it.
@@ -1024,18 +1016,6 @@ async fn trip_page_with(service: &TestService, id: &str, cookies: &str) -> Strin
         .parts();
     assert_eq!(code, StatusCode::OK);
     page.as_str().unwrap().to_owned()
-}
-
-/// How many of the requests the demo model kept came from `agent`.
-fn asked(service: &TestService, agent: travel_agents::AgentName) -> usize {
-    let demo = service
-        .running()
-        .demo_model()
-        .expect("the built-in demo model");
-    demo.requests()
-        .iter()
-        .filter(|r| r.agent == Some(agent))
-        .count()
 }
 
 /// Retries a failed trip through the API; answers the new trip's id.
@@ -1222,7 +1202,7 @@ async fn a_retry_after_is_waited_out_durably_tries_do_not_multiply_and_out_of_qu
         started.elapsed()
     );
     assert_eq!(
-        asked(&service, AgentName::Destination),
+        service.asked(AgentName::Destination),
         2,
         "one refused call, one more try"
     );
@@ -1232,11 +1212,11 @@ async fn a_retry_after_is_waited_out_durably_tries_do_not_multiply_and_out_of_qu
         agent: Some(AgentName::Destination),
         ..FaultRule::once(Fault::QuotaExceeded)
     });
-    let before = asked(&service, AgentName::Destination);
+    let before = service.asked(AgentName::Destination);
     let trip = service.trips().start(trip_request()).await.unwrap();
     assert_eq!(settle(&service, &trip.instance_id).await, TripState::Failed);
     assert_eq!(
-        asked(&service, AgentName::Destination),
+        service.asked(AgentName::Destination),
         before + 1,
         "quota errors are not retried"
     );
@@ -1260,7 +1240,7 @@ async fn a_retry_after_is_waited_out_durably_tries_do_not_multiply_and_out_of_qu
     let trip = service.trips().start(trip_request()).await.unwrap();
     assert_eq!(settle(&service, &trip.instance_id).await, TripState::Failed);
     assert_eq!(
-        asked(&service, AgentName::Destination),
+        service.asked(AgentName::Destination),
         2,
         "two tries, one request each"
     );

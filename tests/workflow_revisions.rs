@@ -450,15 +450,6 @@ async fn a_trip_revised_by_revision_4_before_it_had_a_version_of_its_own_is_book
 }
 
 /// Requests the demo model got from `agent` (among the last 100 it keeps).
-fn asked(service: &TestService, agent: travel_agents::AgentName) -> usize {
-    service
-        .demo()
-        .requests()
-        .iter()
-        .filter(|r| r.agent == Some(agent))
-        .count()
-}
-
 #[tokio::test]
 async fn a_revision_plans_only_what_changed_and_a_retry_of_a_revised_trip_reuses_the_first_plan() {
     use travel_agents::AgentName::{Destination, Itinerary};
@@ -479,7 +470,7 @@ async fn a_revision_plans_only_what_changed_and_a_retry_of_a_revised_trip_reuses
     let (id, token) = (&started.instance_id, Some(started.approval_token.as_str()));
     wait_for(trips, id, TripState::AwaitingApproval).await;
     let first = trips.plan(id).await.unwrap();
-    let destinations = asked(&service, Destination);
+    let destinations = service.asked(Destination);
 
     // Another destination and comments: the itinerary and tips agents only.
     let changes = ChangeRequest {
@@ -516,7 +507,7 @@ async fn a_revision_plans_only_what_changed_and_a_retry_of_a_revised_trip_reuses
         second.changes.as_ref().unwrap().comments.as_deref(),
         Some("A slower pace")
     );
-    assert_eq!(asked(&service, Destination), destinations);
+    assert_eq!(service.asked(Destination), destinations);
     assert_eq!(steps(trips, id).await, REVISED_ONCE_TODAY);
 
     // The next revision's itinerary agent refuses: the trip fails. Its retry reuses the first
@@ -532,18 +523,14 @@ async fn a_revision_plans_only_what_changed_and_a_retry_of_a_revised_trip_reuses
     };
     trips.revise(id, token, more).await.unwrap();
     wait_for_state(trips, id, TripState::Failed).await;
-    let itineraries = asked(&service, Itinerary);
+    let itineraries = service.asked(Itinerary);
     let retry = trips.retry(id, token).await.unwrap();
     wait_for(trips, &retry.instance_id, TripState::AwaitingApproval).await;
     let retried = trips.plan(&retry.instance_id).await.unwrap();
     assert_eq!(retried.destination, first.destination);
     assert_eq!(retried.itinerary, first.itinerary);
     assert!(retried.changes.is_none());
-    assert_eq!(
-        asked(&service, Itinerary),
-        itineraries,
-        "nothing asked again"
-    );
+    assert_eq!(service.asked(Itinerary), itineraries, "nothing asked again");
     service.stop().await;
 }
 

@@ -229,6 +229,15 @@ impl TestService {
             .expect("no model configured: the built-in demo model")
     }
 
+    /// Requests the built-in demo model received from `agent`'s calls.
+    pub fn asked(&self, agent: travel_agents::AgentName) -> usize {
+        self.demo()
+            .requests()
+            .iter()
+            .filter(|r| r.agent == Some(agent))
+            .count()
+    }
+
     /// Where the binary listens (`http://127.0.0.1:port`); an in-process service has no port.
     pub fn base_url(&self) -> &str {
         match &self.runs {

@@ -10,37 +10,25 @@ use duroxide::providers::{
     ProviderError, PruneOptions, PruneResult, QueueDepths, SystemMetrics,
 };
 use duroxide::{Event, EventKind};
-use travel_durable_task::ProtocolError;
 use travel_durable_task::protocol::{
     InstanceQuery, OrchestrationState, OrchestrationStatus, QueryInstancesRequest,
 };
 
-use super::journal::{End, Journal};
+use super::from_scheduler;
+use super::journal::End;
 use super::provider::DurableTaskProvider;
+use super::provider::protocol;
 
 /// Instances asked for per page.
 const PAGE: i32 = 500;
 
-fn failed(operation: &str, error: ProtocolError) -> ProviderError {
-    if error.is_transient() {
-        ProviderError::retryable(operation, error.to_string())
-    } else {
-        ProviderError::permanent(operation, error.to_string())
-    }
-}
-
 fn millis(at: Option<&prost_types::Timestamp>) -> u64 {
-    at.map(|t| t.seconds.max(0) as u64 * 1000 + (t.nanos.max(0) / 1_000_000) as u64)
-        .unwrap_or_default()
+    at.map(from_scheduler::millis).unwrap_or_default()
 }
 
 /// duroxide's status of a history: "Running", "Completed" or "Failed", with the output or error.
 fn status_of(history: &[Event]) -> (&'static str, Option<String>) {
-    let journal = Journal {
-        events: history.to_vec(),
-        ..Default::default()
-    };
-    match journal.end() {
+    match End::of(history) {
         Some(End::Completed(output)) => ("Completed", Some(output)),
         Some(End::Failed(details)) => ("Failed", Some(details.display_message())),
         None => ("Running", None),
@@ -88,7 +76,7 @@ impl DurableTaskProvider {
                     }),
                 })
                 .await
-                .map_err(|e| failed(operation, e))?;
+                .map_err(|e| protocol(operation, e))?;
             let full = page.orchestration_state.len() as i32 >= PAGE;
             found.extend(page.orchestration_state);
             match page.continuation_token.filter(|t| !t.is_empty()) {
@@ -107,7 +95,7 @@ impl DurableTaskProvider {
         self.scheduler()
             .instance(instance, true)
             .await
-            .map_err(|e| failed(operation, e))?
+            .map_err(|e| protocol(operation, e))?
             .ok_or_else(|| {
                 ProviderError::permanent(operation, format!("Instance not found: {instance}"))
             })
@@ -153,7 +141,7 @@ impl ProviderAdmin for DurableTaskProvider {
             .scheduler()
             .instance(instance, false)
             .await
-            .map_err(|e| failed("list_executions", e))?
+            .map_err(|e| protocol("list_executions", e))?
             .is_some();
         Ok(if exists { vec![1] } else { Vec::new() })
     }
@@ -280,7 +268,7 @@ impl ProviderAdmin for DurableTaskProvider {
             match self.scheduler().instance(id, false).await {
                 Ok(Some(state)) => states.push(state),
                 Ok(None) => {}
-                Err(e) => return Err(failed(OPERATION, e)),
+                Err(e) => return Err(protocol(OPERATION, e)),
             }
         }
         if !force && let Some(running) = states.iter().find(|s| !terminal(s)) {
@@ -299,17 +287,17 @@ impl ProviderAdmin for DurableTaskProvider {
                 self.scheduler()
                     .terminate(id, "deleted")
                     .await
-                    .map_err(|e| failed(OPERATION, e))?;
+                    .map_err(|e| protocol(OPERATION, e))?;
                 self.scheduler()
                     .wait_for_completion(id)
                     .await
-                    .map_err(|e| failed(OPERATION, e))?;
+                    .map_err(|e| protocol(OPERATION, e))?;
             }
             let purged = self
                 .scheduler()
                 .purge(id)
                 .await
-                .map_err(|e| failed(OPERATION, e))?;
+                .map_err(|e| protocol(OPERATION, e))?;
             result.instances_deleted += u64::from(purged);
             result.executions_deleted += u64::from(purged);
         }

@@ -142,7 +142,8 @@ fn scheduled(action: i32) -> Result<Option<(u64, u64)>, TranslationError> {
     }
 }
 
-fn millis(at: &prost_types::Timestamp) -> u64 {
+/// A protocol time in milliseconds since 1970 (0 before it).
+pub(super) fn millis(at: &prost_types::Timestamp) -> u64 {
     let millis = at.seconds.saturating_mul(1000) + i64::from(at.nanos / 1_000_000);
     u64::try_from(millis).unwrap_or_default()
 }

@@ -110,11 +110,7 @@ impl Journal {
 
     /// How the instance ended, when it has.
     pub fn end(&self) -> Option<End> {
-        self.events.iter().rev().find_map(|e| match &e.kind {
-            EventKind::OrchestrationCompleted { output } => Some(End::Completed(output.clone())),
-            EventKind::OrchestrationFailed { details } => Some(End::Failed(details.clone())),
-            _ => None,
-        })
+        End::of(&self.events)
     }
 
     /// Every entry's activity has come back: nothing of the instance is still under way.
@@ -128,6 +124,17 @@ impl Journal {
 pub enum End {
     Completed(String),
     Failed(ErrorDetails),
+}
+
+impl End {
+    /// How the instance whose history is `events` ended, when it has.
+    pub fn of(events: &[Event]) -> Option<Self> {
+        events.iter().rev().find_map(|e| match &e.kind {
+            EventKind::OrchestrationCompleted { output } => Some(Self::Completed(output.clone())),
+            EventKind::OrchestrationFailed { details } => Some(Self::Failed(details.clone())),
+            _ => None,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -269,7 +269,9 @@ async fn complete_journal_entry(scheduler: &Connection, entry: ActivityRequest, 
     }
 }
 
-fn protocol(operation: &str, error: ProtocolError) -> ProviderError {
+/// A call to the scheduler that failed, as duroxide's error: to be tried again when the
+/// scheduler was not reached.
+pub(super) fn protocol(operation: &str, error: ProtocolError) -> ProviderError {
     if error.is_transient() {
         ProviderError::retryable(operation, error.to_string())
     } else {
