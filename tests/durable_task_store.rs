@@ -198,3 +198,43 @@ async fn an_unanswered_plan_expires_on_the_scheduler_s_timer() {
     assert_eq!(service.bookings(), 0);
     service.stop().await;
 }
+
+/// `kill -9` while two agents' calls are at the model, then again while the plan waits for
+/// approval: the work the dead process held goes out again (the Python backend never gives it
+/// again by itself), the finished call is not made again, and the trip is booked once. A second
+/// process on the same data folder refuses to start.
+#[tokio::test]
+async fn kill_9_mid_trip_on_the_scheduler_loses_nothing_and_books_once() {
+    let scheduler = scheduler::Backend::start();
+    let demo = DemoModel::start();
+    let data = tempfile::tempdir().unwrap();
+    let mut service = TestService::setup()
+        .data_dir(data.path())
+        .setting("DURABLE_TASK_ENDPOINT", &scheduler.endpoint())
+        .demo_model(&demo)
+        .binary();
+    let (id, token) = killed_during_the_parallel_step(&mut service, &demo).await;
+    let planned = demo.counts().await;
+
+    service.kill9();
+    service.restart();
+    assert_eq!(service.trip(&id).await["status"], "awaiting_approval");
+    let decided = service
+        .decide(&id, Some(&token), &json!({"approved": true}))
+        .await;
+    assert_eq!(decided.status(), 200);
+    service.wait_for_status(&id, "booked").await;
+    assert_eq!(demo.counts().await, planned, "no agent call was made again");
+    assert_eq!(service.bookings(), 1);
+
+    // The work a process holds is its own: a second one on the folder would take it over.
+    let (status, stderr) = failed_start(
+        data.path(),
+        &[("DURABLE_TASK_ENDPOINT", scheduler.endpoint().as_str())],
+    );
+    assert!(!status.success());
+    assert!(
+        stderr.contains("in use by another travel-planner process"),
+        "{stderr}"
+    );
+}

@@ -353,38 +353,7 @@ async fn kill_9_during_the_parallel_step_loses_nothing_and_repeats_no_finished_a
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();
     let mut service = TestService::binary(data.path(), &demo, &[]);
-    demo.set_latency(1500).await;
-    let (id, token) = service.start_trip(&trip_body(2)).await;
-    service
-        .wait_for(&id, Duration::from_secs(30), |t| {
-            t["progress"]["step"] == "itinerary_and_tips"
-        })
-        .await;
-    // Killed while both agents' calls are at the model.
-    wait_until(
-        "both calls at the model",
-        Duration::from_secs(10),
-        || async {
-            let counts = demo.counts().await;
-            let at_model = |agent: &str| counts["byAgent"][agent].as_u64().unwrap_or(0) > 0;
-            if at_model("itinerary") && at_model("local-tips") {
-                Ok(())
-            } else {
-                Err(counts)
-            }
-        },
-    )
-    .await;
-    service.kill9();
-    demo.set_latency(0).await;
-    service.restart();
-
-    service.wait_for_status(&id, "awaiting_approval").await;
-    let counts = demo.counts().await;
-    assert_eq!(
-        counts["byAgent"]["destination"], 1,
-        "the finished destination call was not made again: {counts}"
-    );
+    let (id, token) = killed_during_the_parallel_step(&mut service, &demo).await;
     let response = service
         .decide(&id, Some(&token), &json!({"approved": true}))
         .await;

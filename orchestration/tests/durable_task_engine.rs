@@ -18,6 +18,7 @@ use duroxide::runtime::registry::ActivityRegistry;
 use duroxide::runtime::{self, OrchestrationStatus};
 use duroxide::{ActivityContext, Client, Either2, OrchestrationContext, OrchestrationRegistry};
 use travel_durable_task::protocol::OrchestrationStatus as SchedulerStatus;
+use travel_durable_task::protocol::history_event::EventType;
 use travel_orchestration::engine::durable_task::provider::DurableTaskProvider;
 
 fn registries() -> (ActivityRegistry, OrchestrationRegistry) {
@@ -166,6 +167,105 @@ client.raise_orchestration_event("trip-3", "Approval", data="approved from Pytho
         "{ended:?}"
     );
     runtime.shutdown(Some(1000)).await;
+}
+
+/// What a process held when it died (the Python backend never gives that work again by itself:
+/// the protocol has no lease) is taken over by the next process on the same folder of held
+/// work: a turn is handed back, an activity run again, and the orchestration goes on.
+#[test]
+fn the_next_process_takes_over_the_turn_and_the_activity_a_dead_one_held() {
+    use duroxide::providers::Provider;
+    let backend = Backend::start();
+    let held_work = tempfile::tempdir().unwrap();
+    let start = || {
+        DurableTaskProvider::start_with(backend.connect(), None, held_work.path())
+            .expect("the folder of held work opens")
+    };
+
+    // Took the first turn, and died without answering it.
+    as_a_process(async {
+        let provider = start();
+        Client::new(provider.clone() as Arc<dyn Provider>)
+            .start_orchestration("trip-1", "Trip", "Ada")
+            .await
+            .unwrap();
+        let taken = provider
+            .fetch_orchestration_item(Duration::from_secs(30), Duration::from_secs(10), None)
+            .await
+            .unwrap()
+            .expect("the first turn");
+        assert_eq!(taken.0.instance, "trip-1");
+    });
+
+    // Ran that turn, and died while its activity was at work.
+    as_a_process(async {
+        let (at_work_tx, mut at_work) = tokio::sync::mpsc::channel::<()>(1);
+        let stuck = ActivityRegistry::builder()
+            .register("Greet", move |_ctx: ActivityContext, _name: String| {
+                let at_work = at_work_tx.clone();
+                async move {
+                    let _ = at_work.send(()).await;
+                    std::future::pending::<Result<String, String>>().await
+                }
+            })
+            .build();
+        let (_, orchestrations) = registries();
+        let _runtime = runtime::Runtime::start_with_store(start(), stuck, orchestrations).await;
+        tokio::time::timeout(Duration::from_secs(20), at_work.recv())
+            .await
+            .expect("the handed-back turn ran, and its activity started");
+        // Dies once the scheduler has nothing else on its way to it: the turn that brings the
+        // journal's entry back answered (on the Python backend, work sent to a process in the
+        // instant it dies is lost, with no record to take over).
+        let scheduler = backend.connect();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while !scheduler
+            .history("trip-1")
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e.event_type, Some(EventType::TaskCompleted(_))))
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the journal's entry never came back"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+
+    // The next one runs the activity again, and the orchestration reaches its approval.
+    as_a_process(async {
+        let provider = start();
+        let (activities, orchestrations) = registries();
+        let runtime =
+            runtime::Runtime::start_with_store(provider.clone(), activities, orchestrations).await;
+        let client = Client::new(provider as Arc<dyn Provider>);
+        wait_for_custom_status(&client, "trip-1", "awaiting approval").await;
+        client
+            .enqueue_event("trip-1", "Approval", "approved")
+            .await
+            .unwrap();
+        let ended = client
+            .wait_for_orchestration("trip-1", Duration::from_secs(20))
+            .await;
+        assert!(
+            matches!(&ended, Ok(OrchestrationStatus::Completed { output, .. }) if output == "hello Ada; approved"),
+            "{ended:?}"
+        );
+        runtime.shutdown(Some(1000)).await;
+    });
+}
+
+/// Runs `work` as a process of its own would, and ends it as a crash would: its tasks are
+/// dropped where they stand and its connections closed.
+fn as_a_process(work: impl std::future::Future<Output = ()>) {
+    let process = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    process.block_on(work);
 }
 
 /// A test backend of its own and the provider on it, for duroxide's stress test and

@@ -132,6 +132,24 @@ impl DemoModel {
         assert!(r.status().is_success());
     }
 
+    /// Waits until each of `agents` has had a request (a call at the model, with latency set).
+    pub async fn wait_for_calls(&self, agents: &[&str]) {
+        wait_until(
+            "the agents' calls at the model",
+            std::time::Duration::from_secs(10),
+            || async {
+                let counts = self.counts().await;
+                let asked = |agent: &&str| counts["byAgent"][*agent].as_u64().unwrap_or(0) > 0;
+                if agents.iter().all(asked) {
+                    Ok(())
+                } else {
+                    Err(counts)
+                }
+            },
+        )
+        .await;
+    }
+
     /// Requests received per agent (`destination`, `itinerary`, `local-tips`).
     pub async fn counts(&self) -> Value {
         self.http
@@ -143,6 +161,34 @@ impl DemoModel {
             .await
             .unwrap()
     }
+}
+
+/// A trip killed (`kill -9`) while its itinerary and tips agents' calls are at the model, the
+/// service restarted: waits for its plan and checks that the finished destination call was not
+/// made again. The trip's id and approval token.
+pub async fn killed_during_the_parallel_step(
+    service: &mut TestService,
+    demo: &DemoModel,
+) -> (String, String) {
+    demo.set_latency(1500).await;
+    let (id, token) = service.start_trip(&trip_body(2)).await;
+    service
+        .wait_for(&id, std::time::Duration::from_secs(30), |t| {
+            t["progress"]["step"] == "itinerary_and_tips"
+        })
+        .await;
+    demo.wait_for_calls(&["itinerary", "local-tips"]).await;
+    service.kill9();
+    demo.set_latency(0).await;
+    service.restart();
+
+    service.wait_for_status(&id, "awaiting_approval").await;
+    let counts = demo.counts().await;
+    assert_eq!(
+        counts["byAgent"]["destination"], 1,
+        "the finished destination call was not made again: {counts}"
+    );
+    (id, token)
 }
 
 impl Drop for DemoModel {

@@ -110,7 +110,7 @@ pub enum EngineError {
     #[error("the workflow store at {location} cannot be opened: {message}")]
     Store { location: String, message: String },
     #[error(
-        "the workflow store {path} is in use by another travel-planner process. A SQLite store belongs to one process; stop the other one, give this one its own --data-dir, or share a PostgreSQL store between processes with DATABASE_URL"
+        "the workflow store {path} is in use by another travel-planner process. A SQLite store, or the work a process holds on a Durable Task scheduler, belongs to one process; stop the other one, give this one its own --data-dir, or share a PostgreSQL store between processes with DATABASE_URL"
     )]
     InUse { path: String },
     #[error("the trips index in {location} cannot be opened: {message}")]
@@ -321,12 +321,23 @@ impl Backend {
             .await
             .map_err(|e| failed(e.to_string()))?;
         let (db, writer) = sqlite::index_file(index).await?;
+        // The work this process holds is its own: a second process on the folder would take it
+        // over while this one runs.
+        let keep_alive: Vec<Box<dyn std::any::Any + Send + Sync>> = if works {
+            vec![Box::new(sqlite::lock_beside(index)?)]
+        } else {
+            Vec::new()
+        };
         Ok(Self {
             provider: if works {
+                // Beside the trips index: the work this process holds, for the next one to take
+                // over after a crash.
                 durable_task::provider::DurableTaskProvider::start_with(
                     connection,
                     Some(wakeups.clone()),
+                    &index.with_file_name("held-work"),
                 )
+                .map_err(|e| failed(e.to_string()))?
             } else {
                 durable_task::provider::DurableTaskProvider::client(connection)
             },
@@ -337,7 +348,7 @@ impl Backend {
             counts: None,
             goes_first: None,
             description,
-            keep_alive: Vec::new(),
+            keep_alive,
         })
     }
 

@@ -69,8 +69,9 @@ pub async fn open(path: &Path, exclusive: bool, cache_bytes: u64) -> Result<Open
     })
 }
 
-/// `workflows.db.lock`, held with an exclusive advisory lock for the life of the process.
-fn lock_beside(path: &Path) -> Result<File, EngineError> {
+/// `workflows.db.lock` (or `trips.db.lock`), held with an exclusive advisory lock for the life
+/// of the process.
+pub(super) fn lock_beside(path: &Path) -> Result<File, EngineError> {
     let lock_path = path.with_extension("db.lock");
     let file = std::fs::OpenOptions::new()
         .create(true)

@@ -10,6 +10,7 @@
 //! * [`from_scheduler`]: what the scheduler delivers, as duroxide's work items;
 //! * [`to_scheduler`]: a turn's outcome, as the scheduler's actions;
 //! * [`failures`]: duroxide's error details in the protocol's failure details and back;
+//! * [`held_work`]: the work this process holds, written down so that a crash loses none;
 //! * [`provider`]: duroxide's store on a scheduler, made of the above;
 //! * [`admin`]: its management view (listing, inspecting, deleting).
 //!
@@ -18,6 +19,7 @@
 pub mod admin;
 pub mod failures;
 pub mod from_scheduler;
+pub mod held_work;
 pub mod ids;
 pub mod journal;
 pub mod provider;

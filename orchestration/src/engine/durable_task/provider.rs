@@ -5,11 +5,16 @@
 //! process: the leases of the work taken (the protocol has no renewal: a lease lasts until the
 //! work is completed or handed back), attempt counts, and the delay of work handed back.
 //!
+//! Every work item taken is written down until it is completed or handed back (`held_work`):
+//! a process started after a crash hands back the turns the dead one held and runs its
+//! activities again, since the protocol has no lease that would bring them back.
+//!
 //! A turn whose new events mean nothing to duroxide (only the journal's activities coming back)
 //! is answered here, never shown to duroxide; so is the end of an instance, sent once the
 //! journal entry of its last turn has come back (`to_scheduler`, top).
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +33,7 @@ use travel_durable_task::{Connection, ProtocolError};
 
 use super::TranslationError;
 use super::from_scheduler::{self, EXTERNAL_PREFIX};
+use super::held_work::{Arrival, Held, HeldWork, HeldWorkError, Leftover};
 use super::ids::ActionId;
 use super::journal::{JOURNAL_ACTIVITY, Journal};
 use super::to_scheduler::{self, Turn};
@@ -57,6 +63,8 @@ pub struct DurableTaskProvider {
     /// Told of work as it arrives, when a store's dispatchers wait on them (then a fetch does
     /// not wait for work on its way back: the dispatchers are woken when it comes).
     wakeups: Option<Arc<Wakeups>>,
+    /// The work taken and not yet completed or handed back.
+    held: Arc<HeldWork>,
     _reader: AbortOnDrop,
 }
 
@@ -77,31 +85,61 @@ enum Lease {
 
 impl DurableTaskProvider {
     /// Starts reading the scheduler's work (for the orchestrations and activities the scheduler
-    /// would give any worker of the task hub).
+    /// would give any worker of the task hub), keeping what it holds in this process only.
     pub fn start(scheduler: Connection) -> Arc<Self> {
-        Self::start_with(scheduler, None)
+        Self::with_reader(
+            scheduler,
+            None,
+            Some((HeldWork::in_memory(), Leftover::default())),
+        )
     }
 
-    /// The same, telling `wakeups` of the work as it arrives.
-    pub fn start_with(scheduler: Connection, wakeups: Option<Arc<Wakeups>>) -> Arc<Self> {
-        Self::with_reader(scheduler, wakeups, true)
+    /// The same, telling `wakeups` of the work as it arrives, and writing down the work held in
+    /// the folder `held_work`: first handing back, or running again, what the last process
+    /// there held.
+    pub fn start_with(
+        scheduler: Connection,
+        wakeups: Option<Arc<Wakeups>>,
+        held_work: &Path,
+    ) -> Result<Arc<Self>, HeldWorkError> {
+        let held = HeldWork::open(held_work)?;
+        if !(held.1.turns.is_empty() && held.1.activities.is_empty()) {
+            tracing::info!(
+                turns = held.1.turns.len(),
+                activities = held.1.activities.len(),
+                "handing back the turns and running again the activities the last process held"
+            );
+        }
+        Ok(Self::with_reader(scheduler, wakeups, Some(held)))
     }
 
     /// The client side only (start, raise, stop, read): no work is taken from the scheduler,
     /// for a short command beside the process that does the work.
     pub fn client(scheduler: Connection) -> Arc<Self> {
-        Self::with_reader(scheduler, None, false)
+        Self::with_reader(scheduler, None, None)
     }
 
-    fn with_reader(scheduler: Connection, wakeups: Option<Arc<Wakeups>>, works: bool) -> Arc<Self> {
+    fn with_reader(
+        scheduler: Connection,
+        wakeups: Option<Arc<Wakeups>>,
+        works: Option<(HeldWork, Leftover)>,
+    ) -> Arc<Self> {
         let (turns_tx, turns) = mpsc::channel(READ_AHEAD);
         let (activities_tx, activities) = mpsc::channel(READ_AHEAD);
-        let reader = if works {
+        let (held, leftover) = match works {
+            Some((held, leftover)) => (Arc::new(held), Some(leftover)),
+            None => (Arc::new(HeldWork::in_memory()), None),
+        };
+        let reader = if let Some(leftover) = leftover {
             tokio::spawn(read_work(
-                scheduler.clone(),
-                turns_tx,
-                activities_tx.clone(),
-                wakeups.clone(),
+                Reader {
+                    scheduler: scheduler.clone(),
+                    turns: turns_tx,
+                    activities: activities_tx.clone(),
+                    wakeups: wakeups.clone(),
+                    held: held.clone(),
+                },
+                leftover,
             ))
         } else {
             // Keeps the queues open, and empty.
@@ -119,6 +157,7 @@ impl DurableTaskProvider {
             turn_attempts: Default::default(),
             handed_over: Default::default(),
             wakeups,
+            held,
             _reader: AbortOnDrop(reader),
         })
     }
@@ -193,26 +232,81 @@ impl DurableTaskProvider {
         self.scheduler
             .complete_turn(response)
             .await
-            .map_err(|e| protocol("fetch_orchestration_item", e))
+            .map_err(|e| protocol("fetch_orchestration_item", e))?;
+        self.held.done(&Held::turn(turn, token));
+        Ok(())
     }
 }
 
-/// Reads the scheduler's stream into the local queues, completing the journal's activities at
-/// once; opens it again (after 1 s, doubling to 30 s) when it fails or ends.
-async fn read_work(
+/// What the stream reader puts its work into.
+struct Reader {
     scheduler: Connection,
     turns: mpsc::Sender<(OrchestratorRequest, String)>,
     activities: mpsc::Sender<(ActivityRequest, String, u32)>,
     wakeups: Option<Arc<Wakeups>>,
-) {
-    let arrived = |queue| {
-        if let Some(wakeups) = &wakeups {
+    held: Arc<HeldWork>,
+}
+
+impl Reader {
+    /// Puts an activity in the local queue (a journal entry is completed at once); false when
+    /// the provider is gone.
+    async fn activity(&self, activity: ActivityRequest, token: String, attempts: u32) -> bool {
+        if activity.name == JOURNAL_ACTIVITY {
+            let held = Held::activity(&activity);
+            if complete_journal_entry(&self.scheduler, activity, token).await {
+                self.held.done(&held);
+            }
+            return true;
+        }
+        let sent = self
+            .activities
+            .send((activity, token, attempts))
+            .await
+            .is_ok();
+        self.arrived(Queue::Activities);
+        sent
+    }
+
+    fn arrived(&self, queue: Queue) {
+        if let Some(wakeups) = &self.wakeups {
             wakeups.work_arrived(queue, 1);
         }
-    };
+    }
+
+    /// What the last process held: its turns handed back (the scheduler gives them again), its
+    /// activities run again.
+    async fn take_over(&self, leftover: Leftover) -> bool {
+        for (turn, token) in leftover.turns {
+            match self.scheduler.abandon_turn(&token).await {
+                // Kept for the next start: the scheduler was not reached.
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(error = %e, instance = %turn.instance_id, "a turn the last process held could not be handed back");
+                }
+                // Handed back, or no longer the scheduler's to give (completed, or given again).
+                _ => self.held.done(&Held::turn(&turn, &token)),
+            }
+        }
+        for (activity, token) in leftover.activities {
+            if !self.activity(activity, token, 2).await {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Reads the scheduler's stream into the local queues, completing the journal's activities at
+/// once, each work item written down first; opens it again (after 1 s, doubling to 30 s) when
+/// it fails or ends. Before the first read, takes over what the last process held.
+async fn read_work(reader: Reader, leftover: Leftover) {
+    if !reader.take_over(leftover).await {
+        return;
+    }
     let mut pause = Duration::from_secs(1);
     loop {
-        let mut work = scheduler.work_items(GetWorkItemsRequest::default(), 16);
+        let mut work = reader
+            .scheduler
+            .work_items(GetWorkItemsRequest::default(), 16);
         loop {
             let item = match work.next().await {
                 Ok(item) => item,
@@ -222,23 +316,22 @@ async fn read_work(
                 }
             };
             pause = Duration::from_secs(1);
+            match reader.held.arrived(&item) {
+                Ok(Arrival::New) => {}
+                Ok(Arrival::AlreadyHeld) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "a work item could not be written down: a crash now would lose it");
+                }
+            }
             let token = item.completion_token;
             let sent = match item.request {
                 Some(work_item::Request::OrchestratorRequest(turn)) => {
-                    let sent = turns.send((turn, token)).await.is_ok();
-                    arrived(Queue::Orchestrations);
+                    let sent = reader.turns.send((turn, token)).await.is_ok();
+                    reader.arrived(Queue::Orchestrations);
                     sent
-                }
-                Some(work_item::Request::ActivityRequest(activity))
-                    if activity.name == JOURNAL_ACTIVITY =>
-                {
-                    complete_journal_entry(&scheduler, activity, token).await;
-                    true
                 }
                 Some(work_item::Request::ActivityRequest(activity)) => {
-                    let sent = activities.send((activity, token, 1)).await.is_ok();
-                    arrived(Queue::Activities);
-                    sent
+                    reader.activity(activity, token, 1).await
                 }
                 Some(work_item::Request::HealthPing(_)) | None => true,
             };
@@ -251,8 +344,12 @@ async fn read_work(
     }
 }
 
-/// The journal's activities do nothing: their input is the record.
-async fn complete_journal_entry(scheduler: &Connection, entry: ActivityRequest, token: String) {
+/// The journal's activities do nothing: their input is the record. True once completed.
+async fn complete_journal_entry(
+    scheduler: &Connection,
+    entry: ActivityRequest,
+    token: String,
+) -> bool {
     let instance_id = entry
         .orchestration_instance
         .map(|i| i.instance_id)
@@ -264,8 +361,12 @@ async fn complete_journal_entry(scheduler: &Connection, entry: ActivityRequest, 
         completion_token: token,
         ..Default::default()
     };
-    if let Err(e) = scheduler.complete_activity(done).await {
-        tracing::warn!(error = %e, "a journal entry's activity could not be completed");
+    match scheduler.complete_activity(done).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "a journal entry's activity could not be completed");
+            false
+        }
     }
 }
 
@@ -351,10 +452,16 @@ impl Provider for DurableTaskProvider {
                 Ok(Some(next)) => next,
             };
             let past = if turn.requires_history_streaming {
-                self.scheduler
-                    .history(&turn.instance_id)
-                    .await
-                    .map_err(|e| protocol(OPERATION, e))?
+                match self.scheduler.history(&turn.instance_id).await {
+                    Ok(history) => history,
+                    Err(e) => {
+                        // Given again by the scheduler, for a later fetch.
+                        if self.scheduler.abandon_turn(&token).await.is_ok() {
+                            self.held.done(&Held::turn(&turn, &token));
+                        }
+                        return Err(protocol(OPERATION, e));
+                    }
+                }
             } else {
                 turn.past_events.clone()
             };
@@ -439,6 +546,10 @@ impl Provider for DurableTaskProvider {
             .await
             .map_err(|e| protocol(OPERATION, e))?;
         self.turn_attempts.lock().unwrap().remove(&completion_token);
+        self.held.done(&Held::Turn {
+            instance,
+            token: completion_token,
+        });
         Ok(())
     }
 
@@ -450,7 +561,9 @@ impl Provider for DurableTaskProvider {
     ) -> Result<(), ProviderError> {
         const OPERATION: &str = "abandon_orchestration_item";
         let Lease::Turn {
-            completion_token, ..
+            instance,
+            completion_token,
+            ..
         } = self.take_lease(OPERATION, lock_token)?
         else {
             return Err(ProviderError::permanent(OPERATION, "not a turn's lock"));
@@ -466,12 +579,17 @@ impl Provider for DurableTaskProvider {
         }
         // The protocol hands back at once; a delay is waited out here, the turn held meanwhile.
         let scheduler = self.scheduler.clone();
+        let held = self.held.clone();
         tokio::spawn(async move {
             if let Some(delay) = delay {
                 tokio::time::sleep(delay).await;
             }
-            if let Err(e) = scheduler.abandon_turn(&completion_token).await {
-                tracing::warn!(error = %e, "a turn could not be handed back");
+            match scheduler.abandon_turn(&completion_token).await {
+                Ok(()) => held.done(&Held::Turn {
+                    instance,
+                    token: completion_token,
+                }),
+                Err(e) => tracing::warn!(error = %e, "a turn could not be handed back"),
             }
         });
         Ok(())
@@ -592,13 +710,15 @@ impl Provider for DurableTaskProvider {
                 "not an activity's lock",
             ));
         };
+        let held = Held::activity(&request);
         let mut done = ActivityResponse {
             instance_id: request
                 .orchestration_instance
                 .map(|i| i.instance_id)
                 .unwrap_or_default(),
             task_id: request.task_id,
-            completion_token,
+            // The newest: the scheduler may have given it again while it ran.
+            completion_token: self.held.token(&held).unwrap_or(completion_token),
             ..Default::default()
         };
         match completion {
@@ -620,7 +740,9 @@ impl Provider for DurableTaskProvider {
         self.scheduler
             .complete_activity(done)
             .await
-            .map_err(|e| protocol(OPERATION, e))
+            .map_err(|e| protocol(OPERATION, e))?;
+        self.held.done(&held);
+        Ok(())
     }
 
     async fn renew_work_item_lock(
