@@ -42,6 +42,17 @@ pub trait Role: Send + Sync + 'static {
     /// repair an answer that has any.
     fn problems(input: &Self::Input, output: &Self::Output) -> Vec<String>;
 
+    /// The strict JSON Schema the answer to `input` must follow: the output type's, made
+    /// exact for the request where the type alone cannot say it (a server that constrains its
+    /// output with a grammar follows the schema and nothing else).
+    fn schema(_input: &Self::Input) -> serde_json::Value {
+        crate::strict_schema::strict_schema_for::<Self::Output>()
+    }
+
+    /// The most tokens the answer to `input` may take unless `AGENT_MAX_OUTPUT_TOKENS` says
+    /// otherwise: room for a good answer, not for a runaway one.
+    fn output_cap(input: &Self::Input) -> u32;
+
     /// The answer as the service keeps it: completed by code from the input and what the tools
     /// found (as it is, by default).
     fn complete(
@@ -110,6 +121,13 @@ impl<R: Role> Agent<R> {
                 schema_name: agent.info().schema_name,
                 instructions: R::INSTRUCTIONS,
                 data: &data,
+                schema: R::schema(input),
+                max_output_tokens: self
+                    .llm
+                    .settings()
+                    .output_caps
+                    .for_agent(agent)
+                    .unwrap_or_else(|| R::output_cap(input)),
                 tools: &self.tools,
                 validate: &validate,
             },

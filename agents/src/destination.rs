@@ -109,4 +109,9 @@ impl Role for DestinationExpert {
     fn problems(_: &TravellerBrief, recommendations: &DestinationRecommendations) -> Vec<String> {
         recommendations.problems()
     }
+
+    /// Three destinations of a few hundred tokens each.
+    fn output_cap(_: &TravellerBrief) -> u32 {
+        1_500
+    }
 }

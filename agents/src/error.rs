@@ -67,8 +67,13 @@ pub enum AgentError {
     },
     #[error("the model refused the {agent} agent's request: {message}")]
     Refused { agent: AgentName, message: String },
-    #[error("the {agent} agent's reply was cut off at the model's length limit")]
-    Truncated { agent: AgentName },
+    #[error(
+        "the {agent} agent's reply was cut off at the length limit (finish reason `length`; its cap was {max_output_tokens} tokens, AGENT_MAX_OUTPUT_TOKENS)"
+    )]
+    Truncated {
+        agent: AgentName,
+        max_output_tokens: u32,
+    },
     #[error("the {agent} agent was still calling tools after {rounds} rounds, the most allowed")]
     TooManyToolRounds { agent: AgentName, rounds: usize },
     #[error("the {agent} agent was given invalid input: {problem}")]
@@ -81,7 +86,7 @@ impl AgentError {
             AgentError::Llm { agent, .. }
             | AgentError::InvalidOutput { agent, .. }
             | AgentError::Refused { agent, .. }
-            | AgentError::Truncated { agent }
+            | AgentError::Truncated { agent, .. }
             | AgentError::TooManyToolRounds { agent, .. }
             | AgentError::InvalidInput { agent, .. } => *agent,
         }

@@ -153,6 +153,22 @@ impl Role for ItineraryPlanner {
         itinerary.problems(brief.traveller.duration_days)
     }
 
+    /// Exactly one entry per day of this trip, numbered 1 to its length.
+    fn schema(brief: &DestinationBrief) -> serde_json::Value {
+        let days = brief.traveller.duration_days;
+        let mut schema = crate::strict_schema::strict_schema_for::<Itinerary>();
+        let list = &mut schema["properties"]["days"];
+        list["minItems"] = days.into();
+        list["maxItems"] = days.into();
+        list["items"]["properties"]["day"]["maximum"] = days.into();
+        schema
+    }
+
+    /// About 500 tokens a day (up to five activities with their costs), and room to start.
+    fn output_cap(brief: &DestinationBrief) -> u32 {
+        600 + 500 * brief.traveller.duration_days
+    }
+
     /// Dates are arithmetic from the start date, and the rates are those the tools gave.
     fn complete(
         brief: &DestinationBrief,

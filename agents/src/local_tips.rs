@@ -23,6 +23,15 @@ pub struct LocalTips {
     pub insider_tips: Vec<String>,
 }
 
+/// The ratings a model may give: half steps from 0 to 5. An `enum`, because servers that
+/// constrain their output with a grammar enforce one and ignore `minimum`/`maximum` on numbers.
+/// (Records with other ratings still read.)
+pub const RATINGS: [f64; 11] = [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0];
+
+fn rating_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "number", "enum": RATINGS})
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Attraction {
@@ -35,8 +44,8 @@ pub struct Attraction {
     pub visit_duration_minutes: u32,
     /// Entry per person.
     pub cost: Cost,
-    /// 0 to 5.
-    #[schemars(range(min = 0, max = 5))]
+    /// 0 to 5, in half steps.
+    #[schemars(schema_with = "rating_schema")]
     pub rating: f64,
 }
 
@@ -63,8 +72,8 @@ pub struct Restaurant {
     pub name: String,
     pub cuisine: String,
     pub price_range: PriceRange,
-    /// 0 to 5.
-    #[schemars(range(min = 0, max = 5))]
+    /// 0 to 5, in half steps.
+    #[schemars(schema_with = "rating_schema")]
     pub rating: f64,
     pub location: String,
     /// The dish to order.
@@ -97,11 +106,11 @@ impl LocalTips {
             10,
             &mut problems,
         );
-        let rating_ok = |r: f64| r.is_finite() && (0.0..=5.0).contains(&r);
+        let rating_ok = |r: f64| RATINGS.contains(&r);
         for a in &self.attractions {
             if !rating_ok(a.rating) {
                 problems.push(format!(
-                    "attraction {}: rating {} is not between 0 and 5",
+                    "attraction {}: rating {} is not one of 0, 0.5, 1, ... 5",
                     a.name, a.rating
                 ));
             }
@@ -115,7 +124,7 @@ impl LocalTips {
         for r in &self.restaurants {
             if !rating_ok(r.rating) {
                 problems.push(format!(
-                    "restaurant {}: rating {} is not between 0 and 5",
+                    "restaurant {}: rating {} is not one of 0, 0.5, 1, ... 5",
                     r.name, r.rating
                 ));
             }
@@ -148,5 +157,10 @@ impl Role for LocalGuide {
 
     fn problems(_: &DestinationBrief, tips: &LocalTips) -> Vec<String> {
         tips.problems()
+    }
+
+    /// Up to ten attractions, eight restaurants and ten tips.
+    fn output_cap(_: &DestinationBrief) -> u32 {
+        3_000
     }
 }

@@ -30,11 +30,15 @@ impl JsonSchema for CurrencyCode {
         true
     }
 
+    /// The codes the service can convert (the reference table's): a model that names another
+    /// currency leaves its amounts out of every total, so the schema does not let it. (Records
+    /// keep reading any ISO 4217 code.)
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let codes: Vec<&str> = crate::currency::ReferenceRates::currencies().collect();
         schemars::json_schema!({
             "type": "string",
-            "pattern": "^[A-Z]{3}$",
-            "description": "ISO 4217 currency code, three capital letters, e.g. EUR"
+            "enum": codes,
+            "description": "ISO 4217 currency code, e.g. EUR"
         })
     }
 }

@@ -106,4 +106,9 @@ impl Role for PackingAdvisor {
     fn problems(_: &DestinationBrief, list: &PackingList) -> Vec<String> {
         list.problems()
     }
+
+    /// Up to twenty items with their reasons.
+    fn output_cap(_: &DestinationBrief) -> u32 {
+        1_500
+    }
 }

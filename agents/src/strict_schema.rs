@@ -7,8 +7,10 @@
 //! * every object gets `additionalProperties: false` and lists *all* its properties as `required`;
 //!   a property that was optional becomes nullable instead;
 //! * `oneOf` becomes `anyOf`, `const` becomes a one-value `enum`;
-//! * keywords strict mode rejects (`format`, `default`, `title`, `minLength`, `uniqueItems`, ...)
-//!   are dropped. Numeric ranges, `pattern` and array lengths are kept: strict mode honours them.
+//! * keywords strict mode rejects (`default`, `title`, `minLength`, `uniqueItems`, ...) are
+//!   dropped, and `format` unless it is a date or a time (which strict mode and grammar-building
+//!   servers honour). Numeric ranges, `pattern` and array lengths are kept: strict mode honours
+//!   them (llama.cpp ignores the ranges of non-integer numbers: those are enums where it matters).
 //!
 //! [`strict_mode_problems`] checks a schema against those rules; the golden tests use it.
 
@@ -22,7 +24,6 @@ const DROPPED_KEYWORDS: &[&str] = &[
     "$id",
     "$comment",
     "title",
-    "format",
     "default",
     "examples",
     "deprecated",
@@ -36,6 +37,9 @@ const DROPPED_KEYWORDS: &[&str] = &[
     "minProperties",
     "maxProperties",
 ];
+
+/// The `format`s kept: strict mode accepts them, and servers that build a grammar enforce them.
+const KEPT_FORMATS: &[&str] = &["date", "date-time", "time"];
 
 /// The strict schema of `T`.
 pub fn strict_schema_for<T: JsonSchema>() -> Value {
@@ -72,6 +76,13 @@ fn rewrite(node: &mut Value, defs: &Map<String, Value>) {
             }
             for keyword in DROPPED_KEYWORDS {
                 obj.remove(*keyword);
+            }
+            if obj
+                .get("format")
+                .and_then(Value::as_str)
+                .is_some_and(|f| !KEPT_FORMATS.contains(&f))
+            {
+                obj.remove("format");
             }
             if let Some(one_of) = obj.remove("oneOf") {
                 obj.insert("anyOf".into(), one_of);
@@ -184,6 +195,11 @@ fn check(node: &Value, path: &str, depth: usize, problems: &mut Vec<String>) {
             problems.push(format!("{path}: keyword `{keyword}` is not accepted"));
         }
     }
+    if let Some(format) = obj.get("format").and_then(Value::as_str)
+        && !KEPT_FORMATS.contains(&format)
+    {
+        problems.push(format!("{path}: format `{format}` is not accepted"));
+    }
     if obj.contains_key("$ref") && obj.len() > 1 {
         problems.push(format!("{path}: `$ref` has sibling keywords"));
     }
@@ -273,7 +289,7 @@ mod tests {
     fn the_checker_names_what_strict_mode_rejects() {
         let loose = json!({
             "type": "object",
-            "properties": {"a": {"$ref": "#/$defs/A", "description": "x"}, "b": {"type": "string", "format": "date"}},
+            "properties": {"a": {"$ref": "#/$defs/A", "description": "x"}, "b": {"type": "string", "format": "email"}, "c": {"type": "string", "format": "date"}},
             "required": ["a"]
         });
         let problems = strict_mode_problems(&loose).join("\n");
@@ -289,6 +305,10 @@ mod tests {
             problems.contains("`$ref` has sibling keywords"),
             "{problems}"
         );
-        assert!(problems.contains("keyword `format`"), "{problems}");
+        assert!(problems.contains("format `email`"), "{problems}");
+        assert!(
+            !problems.contains("format `date`"),
+            "dates are kept: {problems}"
+        );
     }
 }

@@ -220,3 +220,43 @@ async fn packing_agent_lists_what_the_place_and_the_traveller_need() {
     );
     assert!(request.get("tools").is_none(), "no tools");
 }
+
+/// Tools first (`LLM_ROUNDS=tools-first`, for servers that build a grammar from the answer's
+/// schema alone): the rounds that may call tools carry no schema, and the answer comes in a
+/// round of its own, with the schema and no tools. The schema says exactly one entry per day.
+#[tokio::test]
+async fn tools_first_rounds_call_the_tools_without_the_schema_then_answer_with_it_alone() {
+    let demo = demo().await;
+    let brief = destination_brief(&demo, "food", 2).await;
+    let before = demo.requests().len();
+    let agents = agents_with(&demo, |s| s.rounds = travel_agents::llm::Rounds::ToolsFirst);
+    let reply = agents.itinerary.run(&brief).await.unwrap();
+    assert_eq!(reply.output.days.len(), 2);
+    assert_eq!(
+        reply.output.exchange_rates.len(),
+        2,
+        "the tools were called"
+    );
+
+    let requests = demo.requests();
+    let asked: Vec<(bool, bool)> = requests[before..]
+        .iter()
+        .map(|r| {
+            (
+                r.body["tools"].is_array(),
+                r.body["response_format"].is_object(),
+            )
+        })
+        .collect();
+    // Tools, no schema; the tools' results, still no schema (the demo model then answers in
+    // prose, as a model with no grammar would); the answer: the schema, no tools.
+    assert_eq!(asked, [(true, false), (true, false), (false, true)]);
+    let last = &requests.last().unwrap().body;
+    let days = &last["response_format"]["json_schema"]["schema"]["properties"]["days"];
+    assert_eq!(
+        (days["minItems"].as_u64(), days["maxItems"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(last["max_completion_tokens"], 1600, "600 + 500 a day");
+    assert_eq!(reply.thread.rounds.len(), 3);
+}

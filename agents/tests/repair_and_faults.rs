@@ -6,21 +6,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use travel_agents::runner::REPAIR_PREFIX;
-use travel_agents::{AgentError, LlmError, TravelAgents};
+use travel_agents::{AgentError, LlmError};
 use travel_agents::{AgentName, ThreadMessage};
 use travel_demo_model::{Fault, FaultRule, RateLimit};
-
-fn agents_with(
-    demo: &travel_demo_model::DemoModel,
-    tune: impl FnOnce(&mut travel_agents::LlmSettings),
-) -> TravelAgents {
-    let mut settings = demo.settings();
-    tune(&mut settings);
-    TravelAgents::new(
-        client(settings),
-        std::sync::Arc::new(travel_agents::ReferenceRates),
-    )
-}
 
 fn llm_error(err: AgentError) -> LlmError {
     match err {
@@ -293,10 +281,49 @@ async fn a_reply_cut_at_the_length_limit_is_an_error() {
         matches!(
             err,
             AgentError::Truncated {
-                agent: AgentName::Destination
+                agent: AgentName::Destination,
+                ..
             }
         ),
         "{err}"
+    );
+}
+
+/// Every request carries the agent's output cap: a reply that runs past it stops there, with
+/// the finish reason `length`, reported as such (not as a reply that breaks the schema).
+#[tokio::test]
+async fn the_output_cap_stops_a_long_reply_and_says_so() {
+    let demo = demo().await;
+    let request = traveller("beaches", 2);
+    let destinations = agents(&demo).destination.run(&request).await.unwrap();
+    assert_eq!(
+        demo.requests()[0].body["max_completion_tokens"],
+        1500,
+        "the destination agent's own cap"
+    );
+    assert_eq!(destinations.thread.rounds.len(), 1);
+
+    let capped = agents_with(&demo, |s| {
+        s.output_caps = travel_agents::llm::OutputCaps {
+            all: Some(60),
+            ..Default::default()
+        }
+    });
+    let err = capped.destination.run(&request).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AgentError::Truncated {
+                agent: AgentName::Destination,
+                max_output_tokens: 60
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("finish reason `length`"), "{err}");
+    assert_eq!(
+        demo.requests().last().unwrap().body["max_completion_tokens"],
+        60
     );
 }
 

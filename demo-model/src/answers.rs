@@ -387,7 +387,7 @@ fn from_place(place: &Place, currency: &CurrencyCode, needs: Needs) -> LocalTips
                 location: a.location.clone(),
                 visit_duration_minutes: a.visit_minutes.max(1),
                 cost: cost(a.cost, currency),
-                rating: a.rating.clamp(0.0, 5.0),
+                rating: half_steps(a.rating),
             })
             .collect(),
         restaurants: restaurants
@@ -397,7 +397,7 @@ fn from_place(place: &Place, currency: &CurrencyCode, needs: Needs) -> LocalTips
                 name: r.name.clone(),
                 cuisine: r.cuisine.clone(),
                 price_range: price_range(&r.price_range),
-                rating: r.rating.clamp(0.0, 5.0),
+                rating: half_steps(r.rating),
                 location: r.location.clone(),
                 signature_dish: if needs.may_eat(&r.signature_dish) {
                     r.signature_dish.clone()
@@ -410,6 +410,11 @@ fn from_place(place: &Place, currency: &CurrencyCode, needs: Needs) -> LocalTips
     }
 }
 
+/// A catalogue rating as the agents' schema has them: half steps from 0 to 5.
+fn half_steps(rating: f64) -> f64 {
+    ((rating * 2.0).round() / 2.0).clamp(0.0, 5.0)
+}
+
 /// A schema-valid answer that breaks the agent's rules (for the `invalid_output` fault).
 pub fn break_rules(agent_output: Value) -> Value {
     let mut value = agent_output;
@@ -417,8 +422,8 @@ pub fn break_rules(agent_output: Value) -> Value {
         destinations.truncate(2);
     } else if let Some(days) = value.get_mut("days").and_then(Value::as_array_mut) {
         days.pop();
-    } else if let Some(first) = value.pointer_mut("/attractions/0/rating") {
-        *first = json!(7.5);
+    } else if let Some(first) = value.pointer_mut("/insiderTips/0") {
+        *first = json!("");
     }
     value
 }
@@ -492,7 +497,7 @@ fn generic_tips(city: &str, currency: &CurrencyCode) -> LocalTips {
         location: city.to_owned(),
         visit_duration_minutes: minutes,
         cost: cost(amount, currency),
-        rating: 4.4,
+        rating: 4.5,
     };
     LocalTips {
         attractions: vec![
@@ -510,7 +515,7 @@ fn generic_tips(city: &str, currency: &CurrencyCode) -> LocalTips {
                 name: format!("{city} market food stalls"),
                 cuisine: "Local street food".into(),
                 price_range: PriceRange::Budget,
-                rating: 4.3,
+                rating: 4.5,
                 location: "Central market".into(),
                 signature_dish: "Whatever the longest queue is for".into(),
             },
@@ -518,7 +523,7 @@ fn generic_tips(city: &str, currency: &CurrencyCode) -> LocalTips {
                 name: format!("A family-run restaurant in {city}'s old town"),
                 cuisine: "Regional".into(),
                 price_range: PriceRange::Moderate,
-                rating: 4.2,
+                rating: 4.0,
                 location: "Old town".into(),
                 signature_dish: "The dish of the day".into(),
             },
@@ -544,6 +549,49 @@ mod tests {
                           "specialRequirements": requirements}
         }))
         .unwrap()
+    }
+
+    /// The demo model's answers fit the agents' default output caps (it cuts a reply at four
+    /// characters a token), for every place, from the shortest trip to the longest.
+    #[test]
+    fn every_answer_fits_its_agent_s_output_cap() {
+        use travel_agents::{
+            DestinationExpert, ItineraryPlanner, LocalGuide, PackingAdvisor, Role,
+            brief::MAX_DURATION_DAYS,
+        };
+        let fits = |what: &str, answer: String, cap: u32| {
+            assert!(
+                answer.chars().count() <= cap as usize * 4,
+                "{what}: {} characters, cap {cap} tokens",
+                answer.chars().count()
+            );
+        };
+        for days in [1, MAX_DURATION_DAYS] {
+            for place in catalogue::places() {
+                let mut brief = brief(&place.name, "vegetarian");
+                brief.traveller.duration_days = days;
+                fits(
+                    "itinerary",
+                    serde_json::to_string(&itinerary(&brief)).unwrap(),
+                    ItineraryPlanner::output_cap(&brief),
+                );
+                fits(
+                    "local tips",
+                    serde_json::to_string(&local_tips(&brief)).unwrap(),
+                    LocalGuide::output_cap(&brief),
+                );
+                fits(
+                    "packing",
+                    serde_json::to_string(&packing(&brief)).unwrap(),
+                    PackingAdvisor::output_cap(&brief),
+                );
+                fits(
+                    "destinations",
+                    serde_json::to_string(&destinations(&brief.traveller)).unwrap(),
+                    DestinationExpert::output_cap(&brief.traveller),
+                );
+            }
+        }
     }
 
     #[test]

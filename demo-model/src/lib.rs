@@ -482,10 +482,19 @@ async fn received(
     Json(body)
 }
 
+/// The agent asking: by the schema it asks for, or (a round with tools and no schema, as
+/// `LLM_ROUNDS=tools-first` sends them) by the currency tools only the itinerary agent has.
 fn agent_of(body: &Value) -> Option<AgentName> {
     body.pointer("/response_format/json_schema/name")
         .and_then(Value::as_str)
         .and_then(AgentName::by_schema_name)
+        .or_else(|| {
+            let tools = body["tools"].as_array()?;
+            tools
+                .iter()
+                .any(|t| t["function"]["name"] == "convert_currency")
+                .then_some(AgentName::Itinerary)
+        })
 }
 
 /// The traveller's data the agent put between the tags of its first user message.
@@ -656,6 +665,13 @@ fn answer(
                     answers::itinerary_tool_calls(&brief, fault == Some(&Fault::ForeignToolCall));
                 let message = json!({"role": "assistant", "content": null, "tool_calls": calls});
                 return Ok(completion(body, message, "tool_calls", ""));
+            }
+            if body.get("response_format").is_none() {
+                // Asked without a schema (tools first): a model with no grammar to follow
+                // answers in prose, and is asked again for the answer itself.
+                let prose = "I have the rates I need and can now write the day-by-day plan.";
+                let message = json!({"role": "assistant", "content": prose});
+                return Ok(completion(body, message, "stop", prose));
             }
             json!(answers::itinerary(&brief))
         }

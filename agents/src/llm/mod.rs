@@ -18,7 +18,7 @@ use travel_platform::azure::EntraTokenSource;
 pub use admission::AdmissionStats;
 pub use settings::{
     AZURE_OPENAI_SCOPE, DEFAULT_AZURE_API_VERSION, DEFAULT_OPENAI_MODEL, DEMO_MODEL_NAME,
-    LlmSettings, OPENAI_BASE_URL, Provider, SettingsError,
+    LlmSettings, OPENAI_BASE_URL, OutputCaps, Provider, Rounds, SettingsError,
 };
 pub use transport::ResilientTransport;
 

@@ -1,6 +1,9 @@
 //! Which LLM provider to use, and how patiently, read from the environment.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
+
+use crate::roster::AgentName;
 
 /// Where the chat completions go.
 #[derive(Clone, PartialEq, Eq)]
@@ -86,6 +89,82 @@ impl Provider {
     }
 }
 
+/// How an agent with tools asks: its rounds' shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rounds {
+    /// Every round offers the tools and asks for the answer's schema together: one round fewer
+    /// (OpenAI, Azure OpenAI).
+    Together,
+    /// While tools may still be called, rounds offer them without the answer's schema; the
+    /// answer comes in a round of its own, with the schema and no tools. For servers that build
+    /// a grammar from the schema alone when one is sent (llama.cpp, Ollama, vLLM): with both,
+    /// their model can never call a tool.
+    ToolsFirst,
+}
+
+impl Rounds {
+    /// The setting's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rounds::Together => "together",
+            Rounds::ToolsFirst => "tools-first",
+        }
+    }
+
+    /// The shape a provider gets unless `LLM_ROUNDS` says otherwise: tools first on any server
+    /// other than OpenAI's, Azure's and the demo model.
+    pub fn default_for(provider: &Provider) -> Self {
+        match provider.label() {
+            "openai-compatible" => Rounds::ToolsFirst,
+            _ => Rounds::Together,
+        }
+    }
+}
+
+/// The most tokens each agent's reply may have (`max_tokens` / `max_completion_tokens`): where
+/// set, for all agents or per agent; otherwise the agent's own default for the request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutputCaps {
+    pub all: Option<u32>,
+    pub by_agent: BTreeMap<AgentName, u32>,
+}
+
+impl OutputCaps {
+    /// The cap set for `agent`, if any.
+    pub fn for_agent(&self, agent: AgentName) -> Option<u32> {
+        self.by_agent.get(&agent).copied().or(self.all)
+    }
+
+    /// `2000`, or `itinerary=6000,destination=1500` (agents not named keep their defaults).
+    fn parse(value: &str) -> Result<Self, String> {
+        let number = |n: &str| {
+            n.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("`{n}` is not a positive whole number of tokens"))
+        };
+        if !value.contains('=') {
+            return Ok(Self {
+                all: Some(number(value)?),
+                by_agent: BTreeMap::new(),
+            });
+        }
+        let mut caps = Self::default();
+        for pair in value.split(',').filter(|p| !p.trim().is_empty()) {
+            let (name, n) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("`{pair}` is not agent=tokens"))?;
+            let agent = AgentName::parse(name.trim()).ok_or_else(|| {
+                let names: Vec<&str> = AgentName::ALL.iter().map(|a| a.as_str()).collect();
+                format!("`{}` is not an agent ({})", name.trim(), names.join(", "))
+            })?;
+            caps.by_agent.insert(agent, number(n)?);
+        }
+        Ok(caps)
+    }
+}
+
 /// Everything the LLM client needs to know.
 #[derive(Debug, Clone)]
 pub struct LlmSettings {
@@ -99,6 +178,10 @@ pub struct LlmSettings {
     /// How many calls to the provider may be in flight at once (the provider's rate-limit
     /// headers hold calls back before this does, see [`super::admission`]).
     pub max_in_flight: usize,
+    /// How an agent with tools shapes its rounds.
+    pub rounds: Rounds,
+    /// The replies' token caps that were set.
+    pub output_caps: OutputCaps,
 }
 
 /// A setting that cannot be used.
@@ -119,11 +202,13 @@ impl LlmSettings {
     /// Settings for `provider` with every default.
     pub fn new(provider: Provider, model: impl Into<String>) -> Self {
         Self {
+            rounds: Rounds::default_for(&provider),
             provider,
             model: model.into(),
             timeout: Self::DEFAULT_TIMEOUT,
             max_tool_rounds: Self::DEFAULT_MAX_TOOL_ROUNDS,
             max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
+            output_caps: OutputCaps::default(),
         }
     }
 
@@ -178,7 +263,7 @@ impl LlmSettings {
     }
 
     /// Reads the timeouts and limits (`LLM_TIMEOUT_SECS`, `AGENT_MAX_TOOL_ROUNDS`,
-    /// `LLM_MAX_IN_FLIGHT`). The client does not retry (the workflow does, `LLM_MAX_ATTEMPTS`):
+    /// `LLM_MAX_IN_FLIGHT`, `AGENT_MAX_OUTPUT_TOKENS`) and the rounds' shape (`LLM_ROUNDS`). The client does not retry (the workflow does, `LLM_MAX_ATTEMPTS`):
     /// the settings of earlier releases that made it are refused rather than ignored.
     pub fn apply_tuning(
         &mut self,
@@ -200,6 +285,24 @@ impl LlmSettings {
         }
         if let Some(n) = number(get, "LLM_MAX_IN_FLIGHT")? {
             self.max_in_flight = (n as usize).max(1);
+        }
+        if let Some(value) = get("LLM_ROUNDS") {
+            self.rounds = match value.as_str() {
+                "together" => Rounds::Together,
+                "tools-first" => Rounds::ToolsFirst,
+                other => {
+                    return Err(SettingsError {
+                        variable: "LLM_ROUNDS",
+                        problem: format!("`{other}` is neither `together` nor `tools-first`"),
+                    });
+                }
+            };
+        }
+        if let Some(value) = get("AGENT_MAX_OUTPUT_TOKENS") {
+            self.output_caps = OutputCaps::parse(&value).map_err(|problem| SettingsError {
+                variable: "AGENT_MAX_OUTPUT_TOKENS",
+                problem,
+            })?;
         }
         Ok(())
     }
@@ -309,6 +412,57 @@ mod tests {
         for gone in ["LLM_MAX_RETRIES", "LLM_RETRY_AFTER_CAP_SECS"] {
             let err = read(&[("OPENAI_API_KEY", "k"), (gone, "3")]).unwrap_err();
             assert_eq!(err.variable, gone);
+        }
+    }
+
+    #[test]
+    fn rounds_default_by_provider_and_can_be_chosen() {
+        let openai = read(&[("OPENAI_API_KEY", "k")]).unwrap().unwrap();
+        assert_eq!(openai.rounds, Rounds::Together);
+        let llama = read(&[("OPENAI_BASE_URL", "http://127.0.0.1:8080/v1")])
+            .unwrap()
+            .unwrap();
+        assert_eq!(llama.rounds, Rounds::ToolsFirst);
+        let azure = read(&[
+            ("AZURE_OPENAI_ENDPOINT", "https://x.openai.azure.com"),
+            ("AZURE_OPENAI_DEPLOYMENT", "gpt-4o"),
+            ("LLM_ROUNDS", "tools-first"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(azure.rounds, Rounds::ToolsFirst);
+        let err = read(&[("OPENAI_API_KEY", "k"), ("LLM_ROUNDS", "both")]).unwrap_err();
+        assert_eq!(err.variable, "LLM_ROUNDS");
+    }
+
+    #[test]
+    fn output_caps_for_all_agents_or_each() {
+        let all = read(&[("OPENAI_API_KEY", "k"), ("AGENT_MAX_OUTPUT_TOKENS", "2000")])
+            .unwrap()
+            .unwrap();
+        assert_eq!(all.output_caps.for_agent(AgentName::Itinerary), Some(2000));
+        let each = read(&[
+            ("OPENAI_API_KEY", "k"),
+            (
+                "AGENT_MAX_OUTPUT_TOKENS",
+                "itinerary=6000, destination=1500",
+            ),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(each.output_caps.for_agent(AgentName::Itinerary), Some(6000));
+        assert_eq!(
+            each.output_caps.for_agent(AgentName::Destination),
+            Some(1500)
+        );
+        assert_eq!(each.output_caps.for_agent(AgentName::LocalTips), None);
+        for bad in ["0", "lots", "itinerary=many", "hotel=100", "itinerary"] {
+            let err = read(&[("OPENAI_API_KEY", "k"), ("AGENT_MAX_OUTPUT_TOKENS", bad)]);
+            assert_eq!(
+                err.as_ref().map(|_| ()).unwrap_err().variable,
+                "AGENT_MAX_OUTPUT_TOKENS",
+                "{bad}"
+            );
         }
     }
 }

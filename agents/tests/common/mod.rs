@@ -29,6 +29,13 @@ pub fn agents(demo: &DemoModel) -> TravelAgents {
     TravelAgents::new(client(demo.settings()), Arc::new(ReferenceRates))
 }
 
+/// The agents on `demo`, with its client's settings tuned.
+pub fn agents_with(demo: &DemoModel, tune: impl FnOnce(&mut LlmSettings)) -> TravelAgents {
+    let mut settings = demo.settings();
+    tune(&mut settings);
+    TravelAgents::new(client(settings), Arc::new(ReferenceRates))
+}
+
 pub fn traveller(preferences: &str, days: u32) -> TravellerBrief {
     TravellerBrief {
         preferences: preferences.into(),
