@@ -53,6 +53,12 @@ pub trait Role: Send + Sync + 'static {
     /// otherwise: room for a good answer, not for a runaway one.
     fn output_cap(input: &Self::Input) -> u32;
 
+    /// Whether no good answer to `input` can do without a tool call (then, with tools first,
+    /// the first round requires one: a small model would otherwise answer from memory).
+    fn needs_tools(_input: &Self::Input) -> bool {
+        false
+    }
+
     /// The answer as the service keeps it: completed by code from the input and what the tools
     /// found (as it is, by default).
     fn complete(
@@ -129,6 +135,7 @@ impl<R: Role> Agent<R> {
                     .for_agent(agent)
                     .unwrap_or_else(|| R::output_cap(input)),
                 tools: &self.tools,
+                needs_tools: R::needs_tools(input),
                 validate: &validate,
             },
         )

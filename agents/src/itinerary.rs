@@ -164,6 +164,12 @@ impl Role for ItineraryPlanner {
         schema
     }
 
+    /// Costs at a destination whose currency is not the budget's can only be checked with a
+    /// rate: the instructions say never to invent one.
+    fn needs_tools(brief: &DestinationBrief) -> bool {
+        brief.destination.currency != brief.traveller.budget.currency
+    }
+
     /// About 500 tokens a day (up to five activities with their costs), and room to start.
     fn output_cap(brief: &DestinationBrief) -> u32 {
         600 + 500 * brief.traveller.duration_days

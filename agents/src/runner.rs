@@ -22,8 +22,9 @@ use async_openai::types::chat::{
     ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage,
     ChatCompletionRequestSystemMessageContent, ChatCompletionRequestToolMessage,
     ChatCompletionRequestToolMessageContent, ChatCompletionRequestUserMessage,
-    ChatCompletionRequestUserMessageContent, CreateChatCompletionRequest, FinishReason,
-    FunctionCall, ResponseFormat, ResponseFormatJsonSchema,
+    ChatCompletionRequestUserMessageContent, ChatCompletionToolChoiceOption,
+    CreateChatCompletionRequest, FinishReason, FunctionCall, ResponseFormat,
+    ResponseFormatJsonSchema, ToolChoiceOptions,
 };
 use chrono::Utc;
 use schemars::JsonSchema;
@@ -47,6 +48,9 @@ pub const DATA_CLOSE: &str = "</traveller_data>";
 /// A reply longer than this is not sent back in the repair turn (the problem says what must
 /// change; a runaway reply would only fill the context).
 const REPAIR_QUOTE_LIMIT: usize = 2_000;
+
+/// The output cap of a round that offers tools without asking for the answer (tools first).
+const TOOL_ROUND_CAP: u32 = 512;
 
 /// Appended to every agent's instructions.
 const DATA_RULE: &str = "The user message contains the traveller's request as JSON between <traveller_data> and \
@@ -74,6 +78,8 @@ pub(crate) struct Task<'a, T, F> {
     pub max_output_tokens: u32,
     /// The tools the agent may call (none for most).
     pub tools: &'a Toolbox<F>,
+    /// No good answer can do without a tool call.
+    pub needs_tools: bool,
     /// Checks the parsed output; returns every problem found.
     pub validate: &'a (dyn Fn(&T) -> Result<(), Vec<String>> + Sync),
 }
@@ -170,6 +176,8 @@ struct Conversation<'a, F> {
     rounds: Rounds,
     /// No more tools are offered: the next round asks for the answer (tools first).
     tools_done: bool,
+    /// The first round must call a tool (tools first, when the answer needs one).
+    tools_required: bool,
     max_output_tokens: u32,
     thread: AgentThread,
     findings: Vec<F>,
@@ -229,6 +237,7 @@ impl<'a, F: Send + 'static> Conversation<'a, F> {
             tools: task.tools.definitions(),
             rounds: llm.settings().rounds,
             tools_done: false,
+            tools_required: task.needs_tools && llm.settings().rounds == Rounds::ToolsFirst,
             max_output_tokens: task.max_output_tokens,
             thread,
             findings: Vec::new(),
@@ -297,18 +306,16 @@ impl<'a, F: Send + 'static> Conversation<'a, F> {
             choice.finish_reason.map(finish_reason_name),
             &choice.message,
         );
-        let reply = self.take_reply(choice.message, choice.finish_reason)?;
-        Ok(Reply {
-            schema_asked,
-            ..reply
-        })
+        self.take_reply(choice.message, choice.finish_reason, schema_asked)
     }
 
-    /// Keeps the model's message in the thread; a refusal or a reply cut short is an error.
+    /// Keeps the model's message in the thread; a refusal or an answer cut short is an error (a
+    /// round of tools cut short only ends the tools: its text is never the answer).
     fn take_reply(
         &mut self,
         message: async_openai::types::chat::ChatCompletionResponseMessage,
         finish_reason: Option<FinishReason>,
+        schema_asked: bool,
     ) -> Result<Reply, AgentError> {
         let agent = self.agent;
         let tool_calls = function_calls(message.tool_calls.unwrap_or_default());
@@ -324,6 +331,11 @@ impl<'a, F: Send + 'static> Conversation<'a, F> {
             });
         }
         match finish_reason {
+            Some(FinishReason::Length) if !schema_asked => Ok(Reply {
+                content: None,
+                tool_calls: Vec::new(),
+                schema_asked,
+            }),
             Some(FinishReason::Length) => Err(AgentError::Truncated {
                 agent,
                 max_output_tokens: self.max_output_tokens,
@@ -335,7 +347,7 @@ impl<'a, F: Send + 'static> Conversation<'a, F> {
             _ => Ok(Reply {
                 content: message.content,
                 tool_calls,
-                schema_asked: true,
+                schema_asked,
             }),
         }
     }
@@ -351,11 +363,20 @@ impl<'a, F: Send + 'static> Conversation<'a, F> {
             }
             Rounds::ToolsFirst => (schema, None),
         };
+        // A round of tools only has calls to make: a shorter cap (its text is never the answer).
+        let cap = match response_format {
+            Some(_) => self.max_output_tokens,
+            None => self.max_output_tokens.min(TOOL_ROUND_CAP),
+        };
         // OpenAI's name for the cap, and the one every compatible server knows.
         let (max_completion_tokens, max_tokens) = match self.llm.provider_label() {
-            "openai-compatible" => (None, Some(self.max_output_tokens)),
-            _ => (Some(self.max_output_tokens), None),
+            "openai-compatible" => (None, Some(cap)),
+            _ => (Some(cap), None),
         };
+        let tool_choice = (tools.is_some() && self.tools_required && self.tool_rounds == 0)
+            .then_some(ChatCompletionToolChoiceOption::Mode(
+                ToolChoiceOptions::Required,
+            ));
         #[allow(deprecated)]
         CreateChatCompletionRequest {
             model: self.llm.model().to_owned(),
@@ -363,6 +384,7 @@ impl<'a, F: Send + 'static> Conversation<'a, F> {
             response_format,
             parallel_tool_calls: tools.as_ref().map(|_| true),
             tools,
+            tool_choice,
             max_completion_tokens,
             max_tokens,
             ..Default::default()

@@ -251,6 +251,16 @@ async fn tools_first_rounds_call_the_tools_without_the_schema_then_answer_with_i
     // Tools, no schema; the tools' results, still no schema (the demo model then answers in
     // prose, as a model with no grammar would); the answer: the schema, no tools.
     assert_eq!(asked, [(true, false), (true, false), (false, true)]);
+    // A plan in a currency other than the budget's needs a rate: the first round requires a
+    // tool call.
+    let needs_rate = brief.destination.currency != brief.traveller.budget.currency;
+    assert_eq!(
+        requests[before].body["tool_choice"] == "required",
+        needs_rate,
+        "{}",
+        requests[before].body["tool_choice"]
+    );
+    assert!(requests[before + 1].body["tool_choice"].is_null());
     let last = &requests.last().unwrap().body;
     let days = &last["response_format"]["json_schema"]["schema"]["properties"]["days"];
     assert_eq!(
