@@ -175,10 +175,16 @@ impl HeldWork {
                 },
             );
         }
+        // The log as it is, until it is written again with what is still held (beside it, then
+        // in its place: a crash meanwhile leaves the old log whole).
         state.log = Some(Log {
-            file: File::create(&path).map_err(failed)?,
+            file: std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&path)
+                .map_err(failed)?,
             path: path.clone(),
-            size: 0,
+            size: bytes.len() as u64,
         });
         state.write_again().map_err(failed)?;
         Ok((
