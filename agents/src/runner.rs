@@ -137,7 +137,10 @@ where
     T: DeserializeOwned + Serialize + JsonSchema,
     F: Send + 'static,
 {
-    let mut talk = Conversation::start(llm, &task);
+    let mut task = task;
+    // Moved, not copied: a schema is kilobytes, and thousands of calls may be in flight.
+    let schema = std::mem::take(&mut task.schema);
+    let mut talk = Conversation::start(llm, &task, schema);
     let mut repaired = false;
     loop {
         let reply = talk.ask().await?;
@@ -172,7 +175,9 @@ struct Conversation<'a, F> {
     clock: Instant,
     messages: Vec<ChatCompletionRequestMessage>,
     response_format: ResponseFormat,
-    tools: Option<Vec<async_openai::types::chat::ChatCompletionTools>>,
+    /// The agent's tools: their definitions are made for each request, not kept between
+    /// rounds (kilobytes each, thousands of calls in flight).
+    toolbox: &'a Toolbox<F>,
     rounds: Rounds,
     /// No more tools are offered: the next round asks for the answer (tools first).
     tools_done: bool,
@@ -193,7 +198,11 @@ struct Reply {
 }
 
 impl<'a, F: Send + 'static> Conversation<'a, F> {
-    fn start<T: JsonSchema>(llm: &'a LlmClient, task: &Task<'_, T, F>) -> Self {
+    fn start<T: JsonSchema>(
+        llm: &'a LlmClient,
+        task: &Task<'a, T, F>,
+        schema: serde_json::Value,
+    ) -> Self {
         let mut system = format!("{}\n\n{DATA_RULE}", task.instructions.trim());
         if task.data.get("feedback").is_some() {
             system = format!("{system}\n\n{FEEDBACK_RULE}");
@@ -224,7 +233,7 @@ impl<'a, F: Send + 'static> Conversation<'a, F> {
             json_schema: ResponseFormatJsonSchema {
                 description: None,
                 name: task.schema_name.to_owned(),
-                schema: task.schema.clone(),
+                schema,
                 strict: Some(true),
             },
         };
@@ -234,7 +243,7 @@ impl<'a, F: Send + 'static> Conversation<'a, F> {
             clock: Instant::now(),
             messages,
             response_format,
-            tools: task.tools.definitions(),
+            toolbox: task.tools,
             rounds: llm.settings().rounds,
             tools_done: false,
             tools_required: task.needs_tools && llm.settings().rounds == Rounds::ToolsFirst,
@@ -357,9 +366,9 @@ impl<'a, F: Send + 'static> Conversation<'a, F> {
     fn request(&self) -> CreateChatCompletionRequest {
         let schema = Some(self.response_format.clone());
         let (response_format, tools) = match self.rounds {
-            Rounds::Together => (schema, self.tools.clone()),
-            Rounds::ToolsFirst if self.tools.is_some() && !self.tools_done => {
-                (None, self.tools.clone())
+            Rounds::Together => (schema, self.toolbox.definitions()),
+            Rounds::ToolsFirst if !self.toolbox.is_empty() && !self.tools_done => {
+                (None, self.toolbox.definitions())
             }
             Rounds::ToolsFirst => (schema, None),
         };
