@@ -128,12 +128,13 @@ impl<R: Role> Agent<R> {
                 instructions: R::INSTRUCTIONS,
                 data: &data,
                 schema: R::schema(input),
-                max_output_tokens: self
-                    .llm
-                    .settings()
-                    .output_caps
-                    .for_agent(agent)
-                    .unwrap_or_else(|| R::output_cap(input)),
+                max_output_tokens: {
+                    let settings = self.llm.settings();
+                    settings
+                        .output_caps
+                        .for_agent(agent)
+                        .unwrap_or_else(|| R::output_cap(input) + settings.reasoning_allowance())
+                },
                 tools: &self.tools,
                 needs_tools: R::needs_tools(input),
                 validate: &validate,

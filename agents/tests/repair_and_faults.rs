@@ -303,6 +303,14 @@ async fn the_output_cap_stops_a_long_reply_and_says_so() {
     );
     assert_eq!(destinations.thread.rounds.len(), 1);
 
+    // A reasoning model's reasoning counts against the cap: its default has room for it.
+    let reasoning = agents_with(&demo, |s| s.model = "o4-mini".into());
+    reasoning.destination.run(&request).await.unwrap();
+    assert_eq!(
+        demo.requests().last().unwrap().body["max_completion_tokens"],
+        1500 + travel_agents::LlmSettings::REASONING_ALLOWANCE
+    );
+
     let capped = agents_with(&demo, |s| {
         s.output_caps = travel_agents::llm::OutputCaps {
             all: Some(60),

@@ -193,6 +193,26 @@ pub struct SettingsError {
 }
 
 impl LlmSettings {
+    /// Room added to an agent's default output cap on a reasoning model, whose hidden reasoning
+    /// counts against the same cap.
+    pub const REASONING_ALLOWANCE: u32 = 8_000;
+
+    /// The room a reasoning model needs besides its answer, guessed from its name (OpenAI's
+    /// o-series and GPT-5): an Azure deployment named otherwise sets `AGENT_MAX_OUTPUT_TOKENS`.
+    pub fn reasoning_allowance(&self) -> u32 {
+        let model = self.model.to_ascii_lowercase();
+        let reasoning = ["o1", "o3", "o4", "gpt-5"].iter().any(|family| {
+            model
+                .strip_prefix(family)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
+        });
+        if reasoning {
+            Self::REASONING_ALLOWANCE
+        } else {
+            0
+        }
+    }
+
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
     pub const DEFAULT_MAX_TOOL_ROUNDS: usize = 6;
     /// A call waits on the network, not on this process: thousands fit at once. What the
@@ -433,6 +453,32 @@ mod tests {
         assert_eq!(azure.rounds, Rounds::ToolsFirst);
         let err = read(&[("OPENAI_API_KEY", "k"), ("LLM_ROUNDS", "both")]).unwrap_err();
         assert_eq!(err.variable, "LLM_ROUNDS");
+    }
+
+    #[test]
+    fn reasoning_models_get_room_to_reason_in_their_default_caps() {
+        let with = |model: &str| {
+            LlmSettings::new(
+                Provider::OpenAi {
+                    base_url: OPENAI_BASE_URL.into(),
+                    api_key: None,
+                },
+                model,
+            )
+            .reasoning_allowance()
+        };
+        for model in ["o4-mini", "o3", "gpt-5", "gpt-5-mini", "o1-2024-12-17"] {
+            assert_eq!(with(model), LlmSettings::REASONING_ALLOWANCE, "{model}");
+        }
+        for model in [
+            "gpt-4o-mini",
+            "gpt-4.1",
+            "llama3.1:8b",
+            "o4mini-ish",
+            "travel-demo",
+        ] {
+            assert_eq!(with(model), 0, "{model}");
+        }
     }
 
     #[test]

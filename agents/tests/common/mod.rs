@@ -14,7 +14,11 @@ use travel_demo_model::{DemoModel, DemoModelConfig};
 /// a local server's model).
 pub async fn demo() -> DemoModel {
     DemoModel::start(DemoModelConfig {
-        names: vec!["travel-gpt4o".into(), "llama3.1:8b".into()],
+        names: vec![
+            "travel-gpt4o".into(),
+            "llama3.1:8b".into(),
+            "o4-mini".into(),
+        ],
         ..Default::default()
     })
     .await
