@@ -41,12 +41,26 @@ const DROPPED_KEYWORDS: &[&str] = &[
 /// The `format`s kept: strict mode accepts them, and servers that build a grammar enforce them.
 const KEPT_FORMATS: &[&str] = &["date", "date-time", "time"];
 
-/// The strict schema of `T`.
-pub fn strict_schema_for<T: JsonSchema>() -> Value {
+/// The strict schema of `T`: made once per type, then copied (every agent call and every round
+/// of tools asks for one).
+pub fn strict_schema_for<T: JsonSchema + 'static>() -> Value {
+    static MADE: std::sync::LazyLock<
+        std::sync::RwLock<std::collections::HashMap<std::any::TypeId, Value>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let key = std::any::TypeId::of::<T>();
+    if let Some(schema) = MADE.read().unwrap().get(&key) {
+        return schema.clone();
+    }
     let mut settings = SchemaSettings::draft2020_12();
     settings.meta_schema = None;
-    let schema = settings.into_generator().into_root_schema_for::<T>();
-    make_strict(schema.to_value())
+    let schema = make_strict(
+        settings
+            .into_generator()
+            .into_root_schema_for::<T>()
+            .to_value(),
+    );
+    MADE.write().unwrap().insert(key, schema.clone());
+    schema
 }
 
 /// Rewrites a schemars schema into one strict structured output accepts.

@@ -9,7 +9,7 @@ use travel_agents::currency::{ConvertCurrencyArgs, GetExchangeRateArgs};
 use travel_agents::strict_schema::{strict_mode_problems, strict_schema_for};
 use travel_agents::{DestinationRecommendations, Itinerary, LocalTips, PackingList};
 
-fn golden<T: JsonSchema>(name: &str) {
+fn golden<T: JsonSchema + 'static>(name: &str) {
     let schema = strict_schema_for::<T>();
     let problems = strict_mode_problems(&schema);
     assert!(

@@ -277,13 +277,9 @@ impl Reader {
     /// activities run again.
     async fn take_over(&self, leftover: Leftover) -> bool {
         for (turn, token) in leftover.turns {
-            match self.scheduler.abandon_turn(&token).await {
-                // Kept for the next start: the scheduler was not reached.
-                Err(e) if e.is_transient() => {
-                    tracing::warn!(error = %e, instance = %turn.instance_id, "a turn the last process held could not be handed back");
-                }
-                // Handed back, or no longer the scheduler's to give (completed, or given again).
-                _ => self.held.done(&Held::turn(&turn, &token)),
+            if let Err(e) = hand_back(&self.scheduler, &self.held, &turn.instance_id, &token).await
+            {
+                tracing::warn!(error = %e, instance = %turn.instance_id, "a turn the last process held could not be handed back");
             }
         }
         for (activity, token) in leftover.activities {
@@ -342,6 +338,25 @@ async fn read_work(reader: Reader, leftover: Leftover) {
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_secs(30));
     }
+}
+
+/// Hands a turn back to the scheduler (which gives it again) and crosses it out, unless the
+/// scheduler was not reached: then it stays held, for a later try or the next process.
+async fn hand_back(
+    scheduler: &Connection,
+    held: &HeldWork,
+    instance: &str,
+    token: &str,
+) -> Result<(), ProtocolError> {
+    let handed = scheduler.abandon_turn(token).await;
+    // Handed back, or no longer the scheduler's to give (completed, or given again).
+    if !handed.as_ref().is_err_and(ProtocolError::is_transient) {
+        held.done(&Held::Turn {
+            instance: instance.to_owned(),
+            token: token.to_owned(),
+        });
+    }
+    handed
 }
 
 /// The journal's activities do nothing: their input is the record. True once completed.
@@ -456,9 +471,8 @@ impl Provider for DurableTaskProvider {
                     Ok(history) => history,
                     Err(e) => {
                         // Given again by the scheduler, for a later fetch.
-                        if self.scheduler.abandon_turn(&token).await.is_ok() {
-                            self.held.done(&Held::turn(&turn, &token));
-                        }
+                        let _ =
+                            hand_back(&self.scheduler, &self.held, &turn.instance_id, &token).await;
                         return Err(protocol(OPERATION, e));
                     }
                 }
@@ -584,12 +598,8 @@ impl Provider for DurableTaskProvider {
             if let Some(delay) = delay {
                 tokio::time::sleep(delay).await;
             }
-            match scheduler.abandon_turn(&completion_token).await {
-                Ok(()) => held.done(&Held::Turn {
-                    instance,
-                    token: completion_token,
-                }),
-                Err(e) => tracing::warn!(error = %e, "a turn could not be handed back"),
+            if let Err(e) = hand_back(&scheduler, &held, &instance, &completion_token).await {
+                tracing::warn!(error = %e, "a turn could not be handed back");
             }
         });
         Ok(())
