@@ -24,6 +24,9 @@ use crate::settings::SchedulerSettings;
 pub const SCHEDULER_SCOPE: &str = "https://durabletask.io/.default";
 
 /// Who is calling, as the scheduler's logs show it.
+/// The longest [`Connection::wait_for_completion`] waits.
+pub const WAIT_FOR_COMPLETION_AT_MOST: std::time::Duration = std::time::Duration::from_secs(60);
+
 const USER_AGENT: &str = concat!("travel-planner/", env!("CARGO_PKG_VERSION"));
 
 /// The largest message taken (whole histories come in one work item).
@@ -207,17 +210,20 @@ impl Connection {
         Ok(found.exists.then_some(found.orchestration_state).flatten())
     }
 
-    /// Waits (as long as the scheduler holds the call) for the instance to finish.
+    /// Waits for the instance to finish, up to [`WAIT_FOR_COMPLETION_AT_MOST`] (then an error).
     pub async fn wait_for_completion(
         &self,
         instance_id: &str,
     ) -> Result<Option<OrchestrationState>, ProtocolError> {
-        let request = self
+        let mut request = self
             .request(GetInstanceRequest {
                 instance_id: instance_id.to_owned(),
                 get_inputs_and_outputs: true,
             })
             .await?;
+        // A deadline, as the official clients send one: without it the Python backend waits
+        // "forever", which it cannot (`timestamp out of range for platform time_t`, seen).
+        request.set_timeout(WAIT_FOR_COMPLETION_AT_MOST);
         let found = self
             .sidecar()
             .wait_for_instance_completion(request)

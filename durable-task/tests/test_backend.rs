@@ -287,6 +287,11 @@ async fn terminating_reaches_the_worker_and_an_unknown_instance_is_not_found() {
         .await
         .unwrap();
 
+    // Waited for while it still runs: the call is held until the end.
+    let waiting = tokio::spawn({
+        let scheduler = scheduler.clone();
+        async move { scheduler.wait_for_completion("trip-0002").await }
+    });
     // A terminate is a request to the worker, which ends the instance.
     scheduler
         .terminate("trip-0002", "stopped by an operator")
@@ -311,11 +316,7 @@ async fn terminating_reaches_the_worker_and_an_unknown_instance_is_not_found() {
         ))
         .await
         .unwrap();
-    let ended = scheduler
-        .wait_for_completion("trip-0002")
-        .await
-        .unwrap()
-        .unwrap();
+    let ended = waiting.await.unwrap().unwrap().unwrap();
     assert_eq!(
         ended.orchestration_status,
         OrchestrationStatus::Terminated as i32
