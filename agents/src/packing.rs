@@ -63,13 +63,18 @@ impl PackingList {
         if !(5..=20).contains(&self.items.len()) {
             problems.push(format!("{} items, expected 5 to 20", self.items.len()));
         }
-        let mut names: Vec<String> = Vec::new();
+        // An item a small model repeats is named once, with how often it came (a runaway list
+        // repeats one item to the cap: the repair turn must say so in a line, not in fifty).
+        let mut repeated: Vec<(String, &str, usize)> = Vec::new();
         for item in &self.items {
             let name = item.name.trim().to_lowercase();
             if name.is_empty() {
                 problems.push("an item has no name".to_owned());
-            } else if names.contains(&name) {
-                problems.push(format!("{} is listed twice", item.name));
+                continue;
+            }
+            if let Some(seen) = repeated.iter_mut().find(|(n, _, _)| *n == name) {
+                seen.2 += 1;
+                continue;
             }
             if item.quantity == 0 {
                 problems.push(format!("{}: the quantity is 0", item.name));
@@ -77,7 +82,13 @@ impl PackingList {
             if item.reason.trim().is_empty() {
                 problems.push(format!("{}: no reason given", item.name));
             }
-            names.push(name);
+            repeated.push((name, &item.name, 1));
+        }
+        for (_, name, times) in repeated.into_iter().filter(|r| r.2 > 1) {
+            problems.push(match times {
+                2 => format!("{name} is listed twice"),
+                n => format!("{name} is listed {n} times"),
+            });
         }
         problems
     }
@@ -110,5 +121,41 @@ impl Role for PackingAdvisor {
     /// Up to twenty items with their reasons.
     fn output_cap(_: &DestinationBrief) -> u32 {
         1_500
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(name: &str, quantity: u32) -> PackingItem {
+        PackingItem {
+            name: name.into(),
+            category: PackingCategory::Gear,
+            quantity,
+            reason: "for the trip".into(),
+        }
+    }
+
+    #[test]
+    fn an_item_repeated_is_one_problem_saying_how_often() {
+        let mut items = vec![item("Passport", 1), item("Raincoat", 1), item("Hat", 0)];
+        items.extend((0..6).map(|_| item("The City of Dreams", 1)));
+        items.push(item("raincoat ", 2));
+        let list = PackingList { items };
+        assert_eq!(
+            list.problems(),
+            [
+                "Hat: the quantity is 0",
+                "Raincoat is listed twice",
+                "The City of Dreams is listed 6 times",
+            ]
+        );
+        let fine = PackingList {
+            items: ["Passport", "Raincoat", "Hat", "Adapter", "Boots"]
+                .map(|n| item(n, 1))
+                .to_vec(),
+        };
+        assert!(fine.problems().is_empty());
     }
 }
