@@ -67,6 +67,10 @@ pub struct ServeArgs {
     /// Container Apps' ingress does), and only then.
     #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
     pub trust_forwarded_for: bool,
+    /// How many trips' live event streams (`GET /api/trips/{id}/events`, the trip pages) this
+    /// process keeps open at once; past it a new one is refused (503, `Retry-After`).
+    #[arg(long, env = "MAX_EVENT_STREAMS", default_value_t = travel_api::events::DEFAULT_MAX_EVENT_STREAMS)]
+    pub max_event_streams: usize,
     #[command(flatten)]
     pub store: StoreArgs,
     #[command(flatten)]
@@ -90,6 +94,7 @@ impl ServeArgs {
             llm_call_budget_secs: AGENT_CALL_BUDGET_SECS,
             admin_token: None,
             trust_forwarded_for: false,
+            max_event_streams: travel_api::events::DEFAULT_MAX_EVENT_STREAMS,
             store: Default::default(),
             tuning: Default::default(),
         }
@@ -122,6 +127,7 @@ impl Running {
             https: false,
             trust_forwarded_for: false,
             form_key: self.form_key.clone(),
+            event_streams: Default::default(),
         }
     }
 
@@ -135,6 +141,7 @@ impl Running {
                 .as_deref()
                 .is_some_and(|u| u.starts_with("https://")),
             trust_forwarded_for: args.trust_forwarded_for,
+            event_streams: travel_api::events::EventStreams::new(args.max_event_streams),
             ..self.exposure()
         }
     }
@@ -338,6 +345,8 @@ pub struct Exposure {
     /// The key the pages sign their form tokens with (kept in the store, shared by every
     /// process).
     pub form_key: Vec<u8>,
+    /// The live event streams (`MAX_EVENT_STREAMS` of them at most), ended on shutdown.
+    pub event_streams: travel_api::events::EventStreams,
 }
 
 /// The API and the pages on one router: unknown `/api/...` addresses answer JSON, others a page.
@@ -351,6 +360,7 @@ pub fn app(trips: Trips, exposure: Exposure) -> axum::Router {
     };
     let api = AppState {
         trips: trips.clone(),
+        events: exposure.event_streams.clone(),
     };
     let admin =
         AdminAccess::new(exposure.admin_token).trusting_forwarded_for(exposure.trust_forwarded_for);
@@ -417,7 +427,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let running = start(&args, &args.tuning.tuning()).await?;
     let _repairs = running.repair_now_and_then();
-    let app = app(running.trips.clone(), running.exposure_for(&args));
+    let exposure = running.exposure_for(&args);
+    let streams = exposure.event_streams.clone();
+    let app = app(running.trips.clone(), exposure);
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("binding {}", args.bind))?;
@@ -425,7 +437,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // The connection's address counts wrong admin tokens per client.
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
-        .with_graceful_shutdown(crate::shutdown_signal())
+        .with_graceful_shutdown(async move {
+            crate::shutdown_signal().await;
+            // Open event streams would hold the shutdown until their trips finish.
+            streams.close_all();
+        })
         .await?;
     running.engine.shutdown(Duration::from_secs(5)).await;
     tracing::info!("stopped");

@@ -12,6 +12,7 @@ use travel_demo_model::{Fault, FaultRule};
 use travel_orchestration::{TripRequest, TripState};
 
 mod support;
+use support::events::SentEvent;
 use support::{TestService, wait_until};
 
 const ADMIN_TOKEN: &str = "in-process-admin-token-0123456789abcdef";
@@ -1276,4 +1277,107 @@ async fn settle(service: &TestService, id: &travel_orchestration::TripId) -> Tri
 /// A trip request, as the API reads it.
 fn trip_request() -> TripRequest {
     serde_json::from_value(trip_body()).unwrap()
+}
+
+#[tokio::test]
+async fn a_trip_s_events_stream_live_and_resume_where_a_dropped_connection_left_off() {
+    let service = TestService::setup()
+        .setting("MAX_EVENT_STREAMS", "2")
+        .in_process()
+        .await;
+    let (id, token) = service.start_trip(&trip_body()).await;
+    let awaiting = |e: &SentEvent| e.data["progress"]["state"] == "awaiting_approval";
+
+    // A browser follows the trip, and drops its connection after three events.
+    let mut first = service.events(&id, None).await.ok().unwrap();
+    let mut seen: Vec<SentEvent> = Vec::new();
+    for _ in 0..3 {
+        seen.push(first.next().await.unwrap());
+    }
+    assert_eq!(seen[0].event, "progress");
+    assert_eq!(seen[0].data["progress"]["state"], "planning");
+    drop(first);
+    // It reconnects with the last id it saw: the rest, in order, nothing twice.
+    let mut resumed = service.events(&id, seen[2].id).await.ok().unwrap();
+    seen.extend(resumed.until(awaiting).await);
+    let ids: Vec<u64> = seen.iter().map(|e| e.id.unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    // The same events as the JSON answer holds (what the record says).
+    let (code, recorded) = service
+        .get(&format!("/api/trips/{id}/events"))
+        .await
+        .parts();
+    assert_eq!(code, StatusCode::OK, "{recorded}");
+    let recorded = recorded.as_array().unwrap();
+    assert_eq!(recorded.len(), seen.len(), "{recorded:?}");
+    for (sent, kept) in seen.iter().zip(recorded) {
+        assert_eq!(&sent.data, kept);
+        assert_eq!(sent.event, kept["type"]);
+    }
+    // Every agent and the save were seen to start and finish.
+    for key in [
+        "destination",
+        "itinerary",
+        "local-tips",
+        "packing",
+        "saving",
+    ] {
+        for state in ["started", "done"] {
+            assert!(
+                seen.iter()
+                    .any(|e| e.event == "step" && e.data["key"] == key && e.data["state"] == state),
+                "{key} {state}: {seen:?}"
+            );
+        }
+    }
+
+    // A second stream is admitted, a third is not (MAX_EVENT_STREAMS is 2).
+    let second = service
+        .events(&id, seen.last().unwrap().id)
+        .await
+        .ok()
+        .unwrap();
+    let refused = service.events(&id, None).await.err().unwrap();
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(refused.headers().contains_key(header::RETRY_AFTER));
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "too_many_streams");
+    drop(second);
+
+    // The decision and the booking come on the open stream, then its end.
+    let decided = service
+        .decide(&id, Some(&token), &json!({"approved": true}))
+        .await;
+    assert_eq!(decided.status(), StatusCode::OK);
+    let rest = resumed.until(|_| false).await;
+    let last = rest.last().unwrap();
+    assert_eq!(last.event, "finished", "{rest:?}");
+    assert_eq!(last.data["state"], "booked");
+    assert!(
+        rest.iter()
+            .any(|e| e.data["key"] == "booking" && e.data["state"] == "done"),
+        "{rest:?}"
+    );
+    // A browser that reconnects after the end is told there is nothing more (204 stops it).
+    let ended = service.events(&id, last.id).await.err().unwrap();
+    assert_eq!(ended.status(), StatusCode::NO_CONTENT);
+    // The whole story again, from the start, for a late reader.
+    let mut late = service.events(&id, None).await.ok().unwrap();
+    let all = late.until(|_| false).await;
+    assert_eq!(all.len(), seen.len() + rest.len());
+
+    // What is not an event's id, and a trip that does not exist.
+    let bad = service
+        .request(Method::GET, &format!("/api/trips/{id}/events"))
+        .header("last-event-id", "yesterday")
+        .send()
+        .await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        bad.json::<Value>().await.unwrap()["error"]["code"],
+        "invalid_header"
+    );
+    let unknown = service.events("trip-00000000000000000000", None).await;
+    assert_eq!(unknown.err().unwrap().status(), StatusCode::NOT_FOUND);
+    service.stop().await;
 }

@@ -159,6 +159,62 @@ async fn plan_watch_progress_review_and_approve_in_the_browser() {
     browser.close().await;
 }
 
+/// The trip page follows the trip's server-sent events: it changes without a reload, and when
+/// the service is killed and started again, the browser reconnects with the last event's id and
+/// the page goes on to the review.
+#[tokio::test]
+async fn the_trip_page_follows_its_events_and_resumes_them_after_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let demo = DemoModel::start();
+    let mut service = TestService::binary(data.path(), &demo, &[]);
+    demo.set_latency(1500).await;
+    let browser = Browser::start(true).await;
+    browser.goto(&service.url("/")).await;
+    fill_form(&browser, "castles and cheese").await;
+    browser.click("submit").await;
+    browser.wait_for("#steps", false).await;
+    browser
+        .client
+        .execute(
+            "window.__stillHere = true; window.__opened = 0;
+             document.body.addEventListener('htmx:sseOpen', () => window.__opened++);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    // The destination found: the page said so by itself (nothing polls it).
+    browser.wait_for("#steps .state-done", false).await;
+    assert!(
+        !browser.exists("#trip[hx-trigger*='every']").await,
+        "the page follows events, it does not poll"
+    );
+    service.restart();
+    demo.set_latency(0).await;
+    browser.wait_for("#review", false).await;
+    let (still_here, reopened) = (
+        browser
+            .client
+            .execute("return window.__stillHere === true;", vec![])
+            .await
+            .unwrap(),
+        browser
+            .client
+            .execute("return window.__opened;", vec![])
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        still_here,
+        serde_json::json!(true),
+        "updated in place, no reload"
+    );
+    assert!(
+        reopened.as_u64().unwrap() >= 1,
+        "reconnected after the restart: {reopened}"
+    );
+    browser.close().await;
+}
+
 #[tokio::test]
 async fn reject_validation_errors_and_typed_markup_stay_text() {
     let data = tempfile::tempdir().unwrap();

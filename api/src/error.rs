@@ -30,6 +30,8 @@ pub enum ErrorCode {
     InvalidQuery,
     /// 400: a part of the address does not parse (an id that is not UTF-8).
     InvalidPath,
+    /// 400: a request header does not parse (`Last-Event-ID` that is not an event's id).
+    InvalidHeader,
     /// 405: the address exists, the method does not.
     MethodNotAllowed,
     /// 414
@@ -83,6 +85,9 @@ pub enum ErrorCode {
     StoreUnavailable,
     /// 503: the service is not ready (its workflow store is not reachable).
     NotReady,
+    /// 503: this process has as many event streams open as it keeps (`MAX_EVENT_STREAMS`); try
+    /// again after `Retry-After` seconds.
+    TooManyStreams,
     /// 500
     Internal,
 }
@@ -92,7 +97,9 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             ValidationFailed | InvalidBody | InvalidEvent => StatusCode::UNPROCESSABLE_ENTITY,
-            MalformedJson | UnreadableBody | InvalidQuery | InvalidPath => StatusCode::BAD_REQUEST,
+            MalformedJson | UnreadableBody | InvalidQuery | InvalidPath | InvalidHeader => {
+                StatusCode::BAD_REQUEST
+            }
             JsonRequired => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             UriTooLong => StatusCode::URI_TOO_LONG,
@@ -105,7 +112,7 @@ impl ErrorCode {
             NotAwaitingApproval | AlreadyDecided | RevisionLimit | RevisionsUnsupported
             | ReviewLinkOutdated | NotFailed | StoppedByOperator | AlreadyRetried
             | AlreadyFinished | StillRunning => StatusCode::CONFLICT,
-            StoreUnavailable | NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            StoreUnavailable | NotReady | TooManyStreams => StatusCode::SERVICE_UNAVAILABLE,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

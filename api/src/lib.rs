@@ -6,6 +6,7 @@
 //! | `GET /api/trips/{instanceId}` | status, progress, the plan once saved, the outcome |
 //! | `GET /api/trips/{instanceId}/plan` and `/plan.md` | the saved plan |
 //! | `GET /api/trips/{instanceId}/agents/{agent}` | an agent's thread and token usage |
+//! | `GET /api/trips/{instanceId}/events` | the trip's changes: JSON, or a live, resumable stream ([`events`]) |
 //! | `POST /approve/{instanceId}` | approve or reject (Bearer approval token) |
 //! | `GET /healthz`, `GET /readyz` | liveness, readiness |
 //! | `GET /api/openapi.json` | this API, described |
@@ -15,6 +16,7 @@ pub mod admin;
 mod bodies;
 pub mod credentials;
 mod error;
+pub mod events;
 pub mod guard;
 pub mod management;
 pub mod metrics;
@@ -33,4 +35,6 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub trips: travel_orchestration::Trips,
+    /// The trips' event streams open in this process, and how many may be.
+    pub events: events::EventStreams,
 }

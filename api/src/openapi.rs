@@ -7,7 +7,7 @@ use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{Map, Value, json};
 use travel_orchestration::{
-    HistoryEvent, InstanceDetail, InstancePage, TripPlan, TripRequest, TripStatus,
+    HistoryEvent, InstanceDetail, InstancePage, TripEvent, TripPlan, TripRequest, TripStatus,
 };
 
 use crate::bodies::{
@@ -135,6 +135,32 @@ fn trips(doc: &mut Doc) {
         "operationId": "getAgentThread",
         "parameters": [id_param(), {"name": "agent", "in": "path", "required": true, "schema": {"type": "string", "enum": travel_agents::AgentName::ALL.map(|a| a.info().key)}}],
         "responses": {"200": json_response("The thread", thread), "404": e404}
+    }));
+    let events = doc.schema::<Vec<TripEvent>>();
+    let (e400, e404, e503) = (
+        doc.error("`Last-Event-ID` is not a whole number"),
+        doc.error("Unknown trip"),
+        doc.error("As many event streams are open as this process keeps (`MAX_EVENT_STREAMS`); see `Retry-After`"),
+    );
+    doc.op("get", "/api/trips/{instance_id}/events", json!({
+        "summary": "The trip's changes: as JSON, or as a live stream of server-sent events that resumes after `Last-Event-ID`",
+        "description": "Every change of the trip, read from its workflow history: `progress` (the trip's progress as its status shows it), `step` (a step started, finished, or failed a try) and `finished` (the last event). Each has an `id` that grows with every event. Asked for with `Accept: text/event-stream` (as a browser's EventSource does), the answer is a stream: the events so far, then each as it is recorded (whichever process runs the trip), until the trip finishes; the event's name is its `type` and its data the event as JSON. A client that reconnects sends the last id it saw (`Last-Event-ID`, or `?after=`) and gets what it missed, in order, nothing twice; once the trip has finished and nothing is left, 204 (EventSource stops reconnecting). Any other client gets the events so far as a JSON array.",
+        "operationId": "getTripEvents",
+        "parameters": [
+            id_param(),
+            {"name": "after", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0, "maximum": u64::MAX}, "description": "Only the events after this id (`Last-Event-ID` wins when both are sent)."},
+            {"name": "Last-Event-ID", "in": "header", "required": false, "schema": {"type": "string", "pattern": "^[0-9]{0,19}$"}, "description": "The id of the last event the client saw (sent by EventSource when it reconnects)."}
+        ],
+        "responses": {
+            "200": {"description": "The events", "content": {
+                "application/json": {"schema": events},
+                "text/event-stream": {"schema": {"type": "string"}, "description": "`id`, `event` (the type) and `data` (the event as JSON) for each event; a comment every 15 s while nothing happens"}
+            }},
+            "204": {"description": "Asked for a stream of a finished trip with nothing after `Last-Event-ID`: nothing will follow"},
+            "400": e400,
+            "404": e404,
+            "503": e503
+        }
     }));
 }
 

@@ -28,6 +28,10 @@ pub fn routes(state: AppState) -> Router {
         .route("/api/trips/{instance_id}/plan", get(plan_json))
         .route("/api/trips/{instance_id}/plan.md", get(plan_markdown))
         .route("/api/trips/{instance_id}/agents/{agent}", get(agent_thread))
+        .route(
+            "/api/trips/{instance_id}/events",
+            get(crate::events::trip_events),
+        )
         .route("/approve/{instance_id}", post(approve))
         .route("/api/trips/{instance_id}/revisions", post(revise))
         .route("/api/trips/{instance_id}/retry", post(retry))

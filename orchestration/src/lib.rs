@@ -17,7 +17,6 @@ pub mod costs;
 pub mod database;
 pub mod engine;
 pub mod field_error;
-pub mod first_turns;
 pub mod free_text;
 pub mod links;
 pub mod management;
@@ -29,9 +28,11 @@ pub mod request;
 pub mod store;
 pub mod telemetry;
 pub mod timeline;
+pub mod trip_events;
 pub mod trip_id;
 pub mod trip_index;
 pub mod trips;
+pub mod turn_waiters;
 pub mod workflow;
 
 pub use activities::{Activities, ActivitySlots, ApprovalWebhook};
@@ -52,6 +53,7 @@ pub use store::{
     StoreError,
 };
 pub use timeline::{RowState, TimelineRow};
+pub use trip_events::{StepChange, TripChange, TripEvent};
 pub use trip_id::{NotATripId, TripId};
 pub use trip_index::RetryLinks;
 pub use trips::{StartedTrip, TripError, TripSettings, TripStatus, Trips};

@@ -78,6 +78,13 @@ static ROWS: std::sync::LazyLock<Vec<(&str, &str, Vec<&str>)>> = std::sync::Lazy
         .chain(AFTER_AGENTS.map(|(key, label, activities)| (key, label, activities.to_vec())))
         .collect()
 });
+/// The step (its row's key and label) an activity runs, if it runs one.
+pub(crate) fn step_of(activity: &str) -> Option<(&'static str, &'static str)> {
+    ROWS.iter()
+        .find(|(_, _, names)| names.contains(&activity))
+        .map(|(key, label, _)| (*key, *label))
+}
+
 /// The first of the rows a revision plans again: the agents after the destination's (step 2),
 /// then saving and the approval.
 static FIRST_REVISED_ROW: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| {

@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::database::on_db;
 use crate::database::sqlite_writer::{Statement, Value};
 use crate::database::write_turns::WriteTurns;
-use crate::first_turns::FirstTurns;
+use crate::turn_waiters::TurnWaiters;
 
 pub use crate::database::Db;
 
@@ -112,8 +112,8 @@ pub struct TripIndex {
     notifications: Arc<AtomicBool>,
     /// Woken when notifications were queued.
     notices_queued: Arc<tokio::sync::Notify>,
-    /// Trips whose first turn someone in this process waits for.
-    first_turns: Arc<FirstTurns>,
+    /// Trips whose next turn someone in this process waits for (a start, an event stream).
+    turn_waiters: Arc<TurnWaiters>,
 }
 
 impl TripIndex {
@@ -140,7 +140,7 @@ impl TripIndex {
             prefix,
             notifications: Arc::default(),
             notices_queued: Arc::default(),
-            first_turns: Arc::default(),
+            turn_waiters: Arc::default(),
             db,
             writes,
         };

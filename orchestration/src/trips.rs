@@ -541,15 +541,21 @@ impl Trips {
         instance_id: &TripId,
     ) -> Result<Vec<crate::timeline::TimelineRow>, TripError> {
         let status = self.status(instance_id).await?;
-        let history = self
-            .client
-            .read_execution_history(instance_id.as_str(), 1)
-            .await?;
+        let history = self.workflow_history(instance_id).await?;
         Ok(crate::timeline::timeline(
             &history,
             status.status.is_final(),
             Utc::now(),
         ))
+    }
+
+    /// The trip's workflow history (its one execution).
+    pub(crate) async fn workflow_history(
+        &self,
+        instance_id: &TripId,
+    ) -> Result<Vec<duroxide::Event>, TripError> {
+        let read = self.client.read_execution_history(instance_id.as_str(), 1);
+        within_read_wait(async { Ok(read.await?) }).await
     }
 
     /// The latest saved plan.
@@ -588,10 +594,7 @@ impl Trips {
 
     /// The workflow's input, read from its history.
     pub async fn input(&self, instance_id: &TripId) -> Result<TripInput, TripError> {
-        let history = self
-            .client
-            .read_execution_history(instance_id.as_str(), 1)
-            .await?;
+        let history = self.workflow_history(instance_id).await?;
         history
             .iter()
             .find_map(|event| match &event.kind {
@@ -609,10 +612,7 @@ impl Trips {
         agent: AgentName,
     ) -> Result<AgentThread, TripError> {
         self.status(instance_id).await?;
-        let history = self
-            .client
-            .read_execution_history(instance_id.as_str(), 1)
-            .await?;
+        let history = self.workflow_history(instance_id).await?;
         self.thread_in(instance_id, &history, agent)
             .await?
             .ok_or(TripError::NoThread {

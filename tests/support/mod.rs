@@ -4,6 +4,7 @@
 // Each test binary uses a part of it.
 #![allow(dead_code, unused_imports, unused_macros)]
 
+pub mod events;
 pub mod service;
 pub mod wait;
 pub use service::{Answer, Backing, TestService};

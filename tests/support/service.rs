@@ -168,13 +168,13 @@ pub struct TestService {
     pub data_dir: PathBuf,
     _owned: Option<tempfile::TempDir>,
     settings: Vec<(String, String)>,
-    runs: Runs,
+    pub(super) runs: Runs,
     /// A client for the binary's address (it follows redirects; [`TestService::request`] does
     /// not, on either backing).
     pub http: reqwest::Client,
 }
 
-enum Runs {
+pub(super) enum Runs {
     InProcess(Box<InProcess>),
     Binary {
         child: Option<Child>,
@@ -182,9 +182,9 @@ enum Runs {
     },
 }
 
-struct InProcess {
+pub(super) struct InProcess {
     running: Running,
-    app: Router,
+    pub(super) app: Router,
     _repairs: travel_orchestration::engine::wakeups::AbortOnDrop,
 }
 
@@ -255,13 +255,19 @@ impl TestService {
             panic!("only the binary is launched")
         };
         let data_dir = self.data_dir.display().to_string();
+        // A restart listens where the killed process did, as a restarted service would: the
+        // browsers following it reconnect there.
+        let bind = base_url
+            .strip_prefix("http://")
+            .unwrap_or("127.0.0.1:0")
+            .to_owned();
         let env: Vec<(&str, String)> = self
             .settings
             .iter()
             .map(|(name, value)| (name.as_str(), value.clone()))
             .collect();
         let (started, address) = spawn(
-            &["serve", "--bind", "127.0.0.1:0", "--data-dir", &data_dir],
+            &["serve", "--bind", &bind, "--data-dir", &data_dir],
             &env,
             "address",
         );
@@ -280,7 +286,7 @@ impl TestService {
         }
     }
 
-    /// kill -9, then the binary again on the same data folder and settings.
+    /// kill -9, then the binary again on the same data folder, settings and address.
     pub fn restart(&mut self) {
         self.kill9();
         self.launch();
@@ -314,14 +320,7 @@ impl TestService {
     pub async fn send(&self, request: Request<Body>) -> Answer {
         match &self.runs {
             Runs::InProcess(service) => {
-                let response = service.app.clone().oneshot(request).await.unwrap();
-                let (parts, body) = response.into_parts();
-                let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-                Answer {
-                    status: parts.status,
-                    headers: parts.headers,
-                    body: body.to_vec(),
-                }
+                Answer::read(service.app.clone().oneshot(request).await.unwrap()).await
             }
             Runs::Binary { base_url, .. } => {
                 let (parts, body) = request.into_parts();
@@ -507,12 +506,23 @@ impl Call<'_> {
 
 /// What the service answered (redirects are not followed).
 pub struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
+    pub(super) status: StatusCode,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Vec<u8>,
 }
 
 impl Answer {
+    /// An in-process response, read whole.
+    pub(super) async fn read(response: axum::response::Response) -> Self {
+        let (parts, body) = response.into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body: body.to_vec(),
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         self.status
     }

@@ -5,6 +5,9 @@ use axum::response::{IntoResponse, Response};
 
 /// `dist/htmx.min.js` of the npm package `htmx.org@2.0.11` (see `web/static/README.md`).
 pub const HTMX: &str = include_str!("../static/htmx-2.0.11.min.js");
+/// `dist/sse.min.js` of the npm package `htmx-ext-sse@2.2.4`: the trip pages follow the trip's
+/// server-sent events with it (see `web/static/README.md`).
+pub const HTMX_SSE: &str = include_str!("../static/htmx-ext-sse-2.2.4.min.js");
 pub const CSS: &str = include_str!("../static/app.css");
 /// The site's icon (a paper plane), also answered at `/favicon.ico`.
 pub const FAVICON: &str = include_str!("../static/favicon.svg");
@@ -24,6 +27,10 @@ pub async fn htmx() -> Response {
     cached("text/javascript; charset=utf-8", HTMX)
 }
 
+pub async fn htmx_sse() -> Response {
+    cached("text/javascript; charset=utf-8", HTMX_SSE)
+}
+
 pub async fn css() -> Response {
     cached("text/css; charset=utf-8", CSS)
 }
@@ -35,10 +42,14 @@ pub async fn favicon() -> Response {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_vendored_htmx_is_the_pinned_npm_release() {
+    fn the_vendored_htmx_and_its_sse_extension_are_the_pinned_npm_releases() {
         assert_eq!(
             travel_platform::secret::sha256_hex(super::HTMX),
             "d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717"
+        );
+        assert_eq!(
+            travel_platform::secret::sha256_hex(super::HTMX_SSE),
+            "98a46496de0c3605fbffdce9167ba427bdd9553184f83f149c261891a92c0136"
         );
     }
 }

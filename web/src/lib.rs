@@ -45,6 +45,7 @@ pub fn router(state: WebState) -> Router {
             get(review_links::review_page).post(review_links::review_answer),
         )
         .route("/static/htmx.min.js", get(assets::htmx))
+        .route("/static/htmx-ext-sse.min.js", get(assets::htmx_sse))
         .route("/static/app.css", get(assets::css))
         .route("/static/favicon.svg", get(assets::favicon))
         .route("/favicon.ico", get(assets::favicon))

@@ -148,7 +148,7 @@ impl TripIndex {
         let statement = self.turn_statement(record);
         let _turn = self.writes.take().await;
         self.write_all(&[statement]).await?;
-        self.first_turns.recorded(&record.instance_id);
+        self.turn_waiters.recorded(&record.instance_id);
         self.queue_notices(record).await
     }
 
@@ -162,7 +162,7 @@ impl TripIndex {
         self.writes.count_one_more();
         let statement = self.turn_statement(record);
         self.write_all(&[statement]).await?;
-        self.first_turns.recorded(&record.instance_id);
+        self.turn_waiters.recorded(&record.instance_id);
         self.queue_notices(record).await
     }
 
@@ -254,6 +254,23 @@ impl TripIndex {
         Ok(n > 0)
     }
 
+    /// The last history event of the trip its row reflects (0 before the first turn; `None`
+    /// for no such trip): an event stream reads the history again only when it moved.
+    pub async fn seq(&self, instance_id: &str) -> Result<Option<u64>, IndexError> {
+        let sql = format!("SELECT seq FROM {} WHERE id = $1", self.trips);
+        let seq: Option<i64> = on_db!(&self.db, |pool| sqlx::query_scalar(&sql)
+            .bind(instance_id)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(seq.map(|s| s.max(0) as u64))
+    }
+
+    /// Waits for the trip's next turn recorded in this process (see
+    /// [`crate::turn_waiters::TurnWaiters`]).
+    pub fn watch(&self, instance_id: &str) -> crate::turn_waiters::Waiting {
+        self.turn_waiters.wait_for(instance_id)
+    }
+
     /// Waits until the engine has run a turn of the trip, or `at_most` passed; says whether it
     /// has. A turn this process records ends the wait at once; one run by another process
     /// sharing the store is seen by a look after 10 ms, then at doubling intervals up to
@@ -264,7 +281,7 @@ impl TripIndex {
         at_most: std::time::Duration,
     ) -> Result<bool, IndexError> {
         let deadline = tokio::time::Instant::now() + at_most;
-        let waiting = self.first_turns.wait_for(instance_id);
+        let waiting = self.turn_waiters.wait_for(instance_id);
         let mut look = FIRST_TURN_LOOK / 10;
         loop {
             if self.has_run(instance_id).await? {
@@ -420,7 +437,7 @@ mod tests {
         }
         let wait = std::time::Duration::from_millis(30);
 
-        let waiting = index.first_turns.wait_for("here");
+        let waiting = index.turn_waiters.wait_for("here");
         let record = TurnRecord {
             instance_id: "here".into(),
             seq: 1,

@@ -68,7 +68,13 @@ struct TripPage {
     status_label: String,
     message: String,
     percent: u8,
+    /// Without JavaScript, the page reloads itself every 3 s while planning or booking.
     polling: bool,
+    /// With JavaScript, the page follows the trip's events until it finishes, and shows itself
+    /// again after each one.
+    live: bool,
+    /// The newest event this page shows (it follows those after it).
+    seen: u64,
     /// A step being tried again after a failure, and which attempt comes next.
     retrying: Option<String>,
     /// Why it failed, in plain words.
@@ -154,6 +160,8 @@ pub async fn trip_page(
     TripInPath(id): TripInPath,
     headers: HeaderMap,
 ) -> Response {
+    // Read first: whatever is read after it reflects at least this event.
+    let seen = state.trips.last_event_shown(&id).await.unwrap_or(0);
     let status = match state.trips.status(&id).await {
         Ok(status) => status,
         Err(e) => return trip_error(e),
@@ -200,6 +208,8 @@ pub async fn trip_page(
         message: headline(&status),
         percent: percent(&status),
         polling: matches!(status.status, TripState::Planning | TripState::Booking),
+        live: !status.status.is_final(),
+        seen,
         retrying: progress
             .as_ref()
             .and_then(|p| p.retrying.clone())

@@ -1,0 +1,374 @@
+//! A trip's changes as events, read from its workflow history (the record), and followed as they
+//! happen: what `GET /api/trips/{id}/events` streams.
+//!
+//! Each event is numbered by the history event it was read from, so the numbers only grow, are
+//! the same in every process sharing the store, and a client that reconnects with the last one
+//! it saw gets what it missed, in order, nothing twice. Nothing here is kept apart from the
+//! history: a replayed turn adds no event, and an event is never shown that the record does not
+//! hold.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use duroxide::{Event, EventKind};
+use futures::Stream;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::progress::{TripOutcome, TripProgress, TripState};
+use crate::timeline::{step_of, utc_from_ms};
+use crate::trip_id::TripId;
+use crate::trips::{TripError, Trips};
+use crate::workflow::ActivityFailure;
+
+/// One change of a trip.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TripEvent {
+    /// Grows with every event of the trip (the history event it was read from; not
+    /// consecutive). A client that reconnects sends the last one it saw (`Last-Event-ID`).
+    pub id: u64,
+    /// When the workflow recorded it.
+    pub at: Option<DateTime<Utc>>,
+    #[serde(flatten)]
+    pub change: TripChange,
+}
+
+/// What changed; `type` names it (and is the server-sent event's name).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TripChange {
+    /// The trip's progress, as its status shows it from now on: state, step, message,
+    /// percentage, the retry under way, the saved plan, the approval window, the decision.
+    Progress { progress: Box<TripProgress> },
+    /// A step (an agent, saving, the approval request, booking) started, finished, or failed a
+    /// try (a `progress` event follows saying whether it is tried again).
+    Step {
+        /// `destination`, `itinerary`, `local-tips`, `packing`, `saving`, `approval`, `booking`.
+        key: String,
+        label: String,
+        state: StepChange,
+        /// Which try of the step this is (1 for the first).
+        attempt: u32,
+        /// Why a try failed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// The trip ended (booked, rejected, expired or failed): no event follows.
+    Finished {
+        state: TripState,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+}
+
+impl TripChange {
+    /// The server-sent event's name: `progress`, `step` or `finished`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Progress { .. } => "progress",
+            Self::Step { .. } => "step",
+            Self::Finished { .. } => "finished",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StepChange {
+    Started,
+    Done,
+    Failed,
+}
+
+/// The events a history holds, in order.
+pub fn trip_events(history: &[Event]) -> Vec<TripEvent> {
+    // The step and try of each scheduled activity, and the tries of each step so far.
+    let mut scheduled: HashMap<u64, (&'static str, &'static str, u32)> = HashMap::new();
+    let mut tries: HashMap<&'static str, u32> = HashMap::new();
+    let mut events = Vec::new();
+    for event in history {
+        let step = |state, (key, label, attempt): (&str, &str, u32), error| TripChange::Step {
+            key: key.to_owned(),
+            label: label.to_owned(),
+            state,
+            attempt,
+            error,
+        };
+        let change = match &event.kind {
+            EventKind::CustomStatusUpdated {
+                status: Some(status),
+            } => serde_json::from_str::<TripProgress>(status)
+                .ok()
+                .map(|progress| TripChange::Progress {
+                    progress: Box::new(progress),
+                }),
+            EventKind::ActivityScheduled { name, .. } => step_of(name).map(|(key, label)| {
+                let attempt = tries.entry(key).or_insert(0);
+                *attempt += 1;
+                scheduled.insert(event.event_id, (key, label, *attempt));
+                step(StepChange::Started, (key, label, *attempt), None)
+            }),
+            EventKind::ActivityCompleted { .. } => {
+                completed(&scheduled, event).map(|(key, label, attempt)| {
+                    tries.remove(key);
+                    step(StepChange::Done, (key, label, attempt), None)
+                })
+            }
+            EventKind::ActivityFailed { details } => completed(&scheduled, event).map(|row| {
+                let message = ActivityFailure::decode(&details.display_message()).message;
+                step(StepChange::Failed, row, Some(message))
+            }),
+            EventKind::OrchestrationCompleted { output } => {
+                Some(match serde_json::from_str::<TripOutcome>(output) {
+                    Ok(outcome) => TripChange::Finished {
+                        state: outcome.state,
+                        error: None,
+                    },
+                    Err(e) => TripChange::Finished {
+                        state: TripState::Failed,
+                        error: Some(format!("unreadable workflow output: {e}")),
+                    },
+                })
+            }
+            EventKind::OrchestrationFailed { details } => Some(TripChange::Finished {
+                state: TripState::Failed,
+                error: Some(details.display_message()),
+            }),
+            _ => None,
+        };
+        if let Some(change) = change {
+            events.push(TripEvent {
+                id: event.event_id,
+                at: utc_from_ms(event.timestamp_ms),
+                change,
+            });
+        }
+    }
+    events
+}
+
+/// The step and try of the activity an event completes.
+fn completed(
+    scheduled: &HashMap<u64, (&'static str, &'static str, u32)>,
+    event: &Event,
+) -> Option<(&'static str, &'static str, u32)> {
+    event
+        .source_event_id
+        .and_then(|id| scheduled.get(&id))
+        .copied()
+}
+
+/// How long a stream goes without looking at the store for turns run by another process (a
+/// turn this process records wakes it at once).
+pub const OTHER_PROCESS_LOOK: Duration = Duration::from_millis(500);
+
+impl Trips {
+    /// The trip's events after event `after` (all of them with 0), and whether it has finished.
+    pub async fn events(
+        &self,
+        instance_id: &TripId,
+        after: u64,
+    ) -> Result<(Vec<TripEvent>, bool), TripError> {
+        let history = self.workflow_history(instance_id).await?;
+        let events = trip_events(&history);
+        let finished = events
+            .last()
+            .is_some_and(|e| matches!(e.change, TripChange::Finished { .. }));
+        Ok((
+            events.into_iter().filter(|e| e.id > after).collect(),
+            finished,
+        ))
+    }
+
+    /// The newest event the trip's status already reflects (0 before its first turn): a page
+    /// rendered after reading it follows the events after it, and misses none.
+    pub async fn last_event_shown(&self, instance_id: &TripId) -> Result<u64, TripError> {
+        Ok(self
+            .store()
+            .index
+            .seq(instance_id.as_str())
+            .await?
+            .unwrap_or(0))
+    }
+
+    /// The trip's events after event `after`, then each as it is recorded, until the trip
+    /// finishes (the stream then ends). Reads the history only when the trips index says it
+    /// moved; woken at once by turns this process records, and every [`OTHER_PROCESS_LOOK`]
+    /// looks for turns of other processes.
+    pub fn follow(
+        &self,
+        instance_id: TripId,
+        after: u64,
+    ) -> impl Stream<Item = Result<TripEvent, TripError>> + Send + 'static {
+        let follower = Follower {
+            waiting: self.store().index.watch(instance_id.as_str()),
+            trips: self.clone(),
+            instance_id,
+            after,
+            read_up_to: None,
+            ready: VecDeque::new(),
+            done: false,
+        };
+        futures::stream::unfold(follower, |mut follower| async move {
+            let next = follower.next().await?;
+            Some((next, follower))
+        })
+    }
+}
+
+/// One stream's place in a trip's events.
+struct Follower {
+    trips: Trips,
+    instance_id: TripId,
+    waiting: crate::turn_waiters::Waiting,
+    /// The last event sent.
+    after: u64,
+    /// The index's `seq` when the history was last read.
+    read_up_to: Option<u64>,
+    ready: VecDeque<TripEvent>,
+    done: bool,
+}
+
+impl Follower {
+    async fn next(&mut self) -> Option<Result<TripEvent, TripError>> {
+        loop {
+            if let Some(event) = self.ready.pop_front() {
+                self.after = event.id;
+                return Some(Ok(event));
+            }
+            if self.done {
+                return None;
+            }
+            let seq = match self
+                .trips
+                .store()
+                .index
+                .seq(self.instance_id.as_str())
+                .await
+            {
+                Ok(seq) => seq.unwrap_or(0),
+                Err(e) => return self.fail(e.into()),
+            };
+            if self.read_up_to.is_none_or(|read| seq > read) {
+                match self.trips.events(&self.instance_id, self.after).await {
+                    Ok((events, finished)) => {
+                        self.ready.extend(events);
+                        self.done = finished;
+                        self.read_up_to = Some(seq);
+                    }
+                    Err(e) => return self.fail(e),
+                }
+                continue;
+            }
+            self.waiting.next(OTHER_PROCESS_LOOK).await;
+        }
+    }
+
+    fn fail(&mut self, error: TripError) -> Option<Result<TripEvent, TripError>> {
+        self.done = true;
+        Some(Err(error))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::TripStep;
+    use crate::workflow::boundary::{BOOK_TRIP, SAVE_PLAN};
+
+    fn event(id: u64, source: Option<u64>, kind: EventKind) -> Event {
+        Event {
+            event_id: id,
+            source_event_id: source,
+            instance_id: "trip-1".into(),
+            execution_id: 1,
+            timestamp_ms: 1_800_000_000_000 + id,
+            duroxide_version: "0.1.32".into(),
+            kind,
+        }
+    }
+
+    fn scheduled(id: u64, name: &str) -> Event {
+        event(
+            id,
+            None,
+            EventKind::ActivityScheduled {
+                name: name.into(),
+                input: "{}".into(),
+                session_id: None,
+                tag: None,
+            },
+        )
+    }
+
+    #[test]
+    fn a_history_reads_as_progress_steps_and_the_end() {
+        let mut progress = TripProgress::starting();
+        let status = |p: &TripProgress| EventKind::CustomStatusUpdated {
+            status: Some(serde_json::to_string(p).unwrap()),
+        };
+        let failure = ActivityFailure::transient("Storage is unavailable").encode();
+        let history = vec![
+            event(1, None, status(&progress)),
+            scheduled(2, SAVE_PLAN.name()),
+            event(
+                3,
+                Some(2),
+                EventKind::ActivityFailed {
+                    details: duroxide::ErrorDetails::Application {
+                        kind: duroxide::AppErrorKind::ActivityFailed,
+                        message: failure,
+                        retryable: false,
+                    },
+                },
+            ),
+            event(4, None, EventKind::TimerCreated { fire_at_ms: 5 }),
+            scheduled(5, SAVE_PLAN.name()),
+            event(
+                6,
+                Some(5),
+                EventKind::ActivityCompleted {
+                    result: "{}".into(),
+                },
+            ),
+            scheduled(7, "SomethingElse"),
+            scheduled(8, BOOK_TRIP.name()),
+        ];
+        progress.enter(TripStep::Booking, "Booking");
+        let mut history = history;
+        history.push(event(9, None, status(&progress)));
+        let events = trip_events(&history);
+        let summary: Vec<(u64, &str, Option<StepChange>, Option<u32>)> = events
+            .iter()
+            .map(|e| match &e.change {
+                TripChange::Step { state, attempt, .. } => {
+                    (e.id, e.change.name(), Some(*state), Some(*attempt))
+                }
+                other => (e.id, other.name(), None, None),
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (1, "progress", None, None),
+                (2, "step", Some(StepChange::Started), Some(1)),
+                (3, "step", Some(StepChange::Failed), Some(1)),
+                (5, "step", Some(StepChange::Started), Some(2)),
+                (6, "step", Some(StepChange::Done), Some(2)),
+                (8, "step", Some(StepChange::Started), Some(1)),
+                (9, "progress", None, None),
+            ]
+        );
+        let TripChange::Step { key, error, .. } = &events[2].change else {
+            panic!("a step")
+        };
+        assert_eq!(key, "saving");
+        assert_eq!(error.as_deref(), Some("Storage is unavailable"));
+        let json = serde_json::to_value(&events[6]).unwrap();
+        assert_eq!(json["type"], "progress");
+        assert_eq!(json["id"], 9);
+        assert_eq!(json["progress"]["step"], "booking");
+    }
+}
