@@ -7,6 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::browser::Browser;
 use support::{
     DemoModel, Schema, TcpRelay, TestService, database_address, database_url, database_url_through,
     failed_start, trip_body, wait_until,
@@ -45,18 +46,65 @@ async fn two_processes_share_one_postgres_store_and_finish_each_others_trips() {
     a.wait_for_status(&first, "booked").await;
     assert_eq!(b.bookings(), 1);
 
-    // Kill -9 A while its agents run: B takes the trip over once A's leases run out.
+    // Kill -9 A while its agents run: B takes the trip over once A's leases run out. A browser
+    // and an API client follow the trip's events on B all the while.
     demo.set_latency(1500).await;
     let (second, token) = a.start_trip(&trip_body(2)).await;
-    b.wait_for(&second, Duration::from_secs(30), |t| {
-        t["progress"]["step"] == "itinerary_and_tips"
-    })
-    .await;
+    let mut stream = b.events(&second, None).await.ok().unwrap();
+    let browser = Browser::start(true).await;
+    browser.goto(&b.url(&format!("/trips/{second}"))).await;
+    browser
+        .client
+        .execute(
+            "window.__ids = [];
+             document.body.addEventListener('htmx:sseMessage',
+               (e) => window.__ids.push(Number(e.detail.lastEventId)));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let mut followed = stream
+        .until(|e| e.data["progress"]["step"] == "itinerary_and_tips")
+        .await;
     let destination_calls = demo.counts().await["byAgent"]["destination"].clone();
     a.kill9();
     demo.set_latency(0).await;
     let killed = Instant::now();
+    followed.extend(
+        stream
+            .until(|e| e.data["progress"]["state"] == "awaiting_approval")
+            .await,
+    );
     b.wait_for_status(&second, "awaiting_approval").await;
+    browser.wait_for("#review", false).await;
+    // What each follower got is the record: in order, nothing missing, nothing twice.
+    let recorded: Vec<u64> = b
+        .get(&format!("/api/trips/{second}/events"))
+        .await
+        .json::<Vec<Value>>()
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_u64().unwrap())
+        .collect();
+    let streamed: Vec<u64> = followed.iter().map(|e| e.id.unwrap()).collect();
+    assert_eq!(streamed, recorded[..streamed.len()], "{recorded:?}");
+    let shown: Vec<u64> = serde_json::from_value(
+        browser
+            .client
+            .execute("return window.__ids;", vec![])
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let from = recorded.iter().position(|id| Some(id) == shown.first());
+    let from = from.unwrap_or_else(|| panic!("the page saw events {shown:?} of {recorded:?}"));
+    assert_eq!(shown, recorded[from..from + shown.len()], "{recorded:?}");
+    assert!(
+        shown.contains(streamed.last().unwrap()),
+        "the page saw the trip reach its review: {shown:?}"
+    );
+    browser.close().await;
     assert!(
         killed.elapsed() < Duration::from_secs(20),
         "B took {:?} to take the trip over",

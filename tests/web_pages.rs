@@ -548,7 +548,7 @@ async fn the_dashboard_filters_shows_the_parallel_agents_and_tool_calls_and_appr
     assert!(browser.exists("#thread-itinerary details.folded").await);
     assert!(browser.text("#history").await.contains("RunLocalTipsAgent"));
     assert!(browser.exists("#approver-links").await);
-    let status = browser.text("main > p:nth-of-type(2)").await;
+    let status = browser.text("#instance > p:nth-of-type(2)").await;
     assert!(status.contains("running for"), "{status}");
     browser.screenshot("instance").await;
 
@@ -566,6 +566,19 @@ async fn the_dashboard_filters_shows_the_parallel_agents_and_tool_calls_and_appr
     browser.fill("comments", "approved by operations").await;
     browser.click("approve").await;
     browser.wait_for("#notice", false).await;
+    // The page follows the trip's events: it shows the booking without being reloaded.
+    browser
+        .client
+        .execute("window.__stillHere = true;", vec![])
+        .await
+        .unwrap();
+    browser.wait_for_text("#status", "booked", false).await;
+    let still_here = browser
+        .client
+        .execute("return window.__stillHere === true;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(still_here, serde_json::json!(true), "updated in place");
     service.wait_for_status(&waiting, "booked").await;
     assert_eq!(service.bookings(), 1);
     browser.close().await;

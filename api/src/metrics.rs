@@ -76,6 +76,10 @@ const FAMILIES: &[(&str, &str)] = &[
         "Webhook delivery attempts, by event and outcome.",
     ),
     (
+        "travel_event_streams_open",
+        "Trips' live event streams open in this process (trip pages, dashboard pages, API clients).",
+    ),
+    (
         "travel_agent_calls_total",
         "Agent calls, by agent, model and outcome.",
     ),

@@ -161,8 +161,13 @@ fn completed(
 }
 
 /// How long a stream goes without looking at the store for turns run by another process (a
-/// turn this process records wakes it at once).
+/// turn this process records wakes it at once): on PostgreSQL, where other processes run trips.
 pub const OTHER_PROCESS_LOOK: Duration = Duration::from_millis(500);
+
+/// The same where this process runs every turn (a SQLite file it holds, a Durable Task
+/// scheduler it alone works for): only a safety look, for a row the repair pass brought up to
+/// date.
+pub const SAFETY_LOOK: Duration = Duration::from_secs(5);
 
 impl Trips {
     /// The trip's events after event `after` (all of them with 0), and whether it has finished.
@@ -195,14 +200,19 @@ impl Trips {
 
     /// The trip's events after event `after`, then each as it is recorded, until the trip
     /// finishes (the stream then ends). Reads the history only when the trips index says it
-    /// moved; woken at once by turns this process records, and every [`OTHER_PROCESS_LOOK`]
-    /// looks for turns of other processes.
+    /// moved; woken at once by turns this process records, it looks for turns of other
+    /// processes every [`OTHER_PROCESS_LOOK`] on PostgreSQL ([`SAFETY_LOOK`] elsewhere).
     pub fn follow(
         &self,
         instance_id: TripId,
         after: u64,
     ) -> impl Stream<Item = Result<TripEvent, TripError>> + Send + 'static {
+        let look = match self.store().location {
+            crate::StoreLocation::Postgres(_) => OTHER_PROCESS_LOOK,
+            _ => SAFETY_LOOK,
+        };
         let follower = Follower {
+            look,
             waiting: self.store().index.watch(instance_id.as_str()),
             trips: self.clone(),
             instance_id,
@@ -220,6 +230,8 @@ impl Trips {
 
 /// One stream's place in a trip's events.
 struct Follower {
+    /// How long it waits for a turn of this process before it looks at the store.
+    look: Duration,
     trips: Trips,
     instance_id: TripId,
     waiting: crate::turn_waiters::Waiting,
@@ -262,7 +274,7 @@ impl Follower {
                 }
                 continue;
             }
-            self.waiting.next(OTHER_PROCESS_LOOK).await;
+            self.waiting.next(self.look).await;
         }
     }
 

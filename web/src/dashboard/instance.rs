@@ -86,7 +86,11 @@ struct InstancePage {
     gantt: Vec<GanttRow>,
     tokens: String,
     can_approve: bool,
+    /// Not finished: with JavaScript the page follows the trip's events and shows itself again
+    /// after each one.
     running: bool,
+    /// The newest event this page shows (it follows those after it).
+    seen: u64,
     /// Failed and not retried yet.
     can_retry: bool,
     retries: travel_orchestration::RetryLinks,
@@ -231,6 +235,8 @@ pub async fn instance(
     headers: HeaderMap,
     Query(q): Query<NoticeQuery>,
 ) -> Response {
+    // Read first: whatever is read after it reflects at least this event.
+    let seen = state.trips.last_event_shown(&id).await.unwrap_or(0);
     let Inspection {
         detail,
         history,
@@ -271,6 +277,7 @@ pub async fn instance(
         },
         can_approve: status == TripState::AwaitingApproval,
         running: !status.is_final(),
+        seen,
         can_retry: status == TripState::Failed && retries.retried_by.is_none(),
         retries,
         csrf,
