@@ -7,7 +7,9 @@ use travel_orchestration::TripId;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use travel_agents::{AgentName, AgentThread};
-use travel_orchestration::{ApprovalDecision, TripRequest, TripState, TripStatus, Trips};
+use travel_orchestration::{
+    ApprovalDecision, TripChange, TripError, TripEvent, TripRequest, TripState, TripStatus, Trips,
+};
 
 pub enum Driver {
     InProcess(Box<Trips>),
@@ -195,6 +197,81 @@ impl Driver {
             }
             tokio::time::sleep(poll).await;
         }
+    }
+}
+
+/// A trip's events, followed as a trip page follows them (`--follow`).
+pub enum Following {
+    InProcess(std::pin::Pin<Box<dyn futures::Stream<Item = Result<TripEvent, TripError>> + Send>>),
+    Http {
+        response: reqwest::Response,
+        text: String,
+    },
+}
+
+impl Following {
+    /// Until a `progress` event in `state` (or the trip's end in it); fails when the trip ends
+    /// otherwise, or the stream does.
+    pub async fn until(&mut self, state: TripState) -> anyhow::Result<()> {
+        loop {
+            let Some(event) = self.next().await? else {
+                anyhow::bail!("the trip's events ended before it was {state}");
+            };
+            match event.change {
+                TripChange::Progress { progress } if progress.state == state => return Ok(()),
+                TripChange::Finished { state: ended, .. } if ended == state => return Ok(()),
+                TripChange::Finished {
+                    state: ended,
+                    error,
+                } => anyhow::bail!(
+                    "the trip ended {ended} (waiting for {state}): {}",
+                    error.as_deref().unwrap_or("no error")
+                ),
+                _ => {}
+            }
+        }
+    }
+
+    async fn next(&mut self) -> anyhow::Result<Option<TripEvent>> {
+        use futures::StreamExt;
+        match self {
+            Following::InProcess(stream) => Ok(stream.next().await.transpose()?),
+            Following::Http { response, text } => loop {
+                // An event's block ends with an empty line; its data is the event as JSON.
+                if let Some(end) = text.find("\n\n") {
+                    let block: String = text.drain(..end + 2).collect();
+                    if let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ")) {
+                        return Ok(Some(serde_json::from_str(data)?));
+                    }
+                    continue;
+                }
+                match response.chunk().await? {
+                    Some(chunk) => text.push_str(std::str::from_utf8(&chunk)?),
+                    None => return Ok(None),
+                }
+            },
+        }
+    }
+}
+
+impl Driver {
+    /// Opens trip `n`'s event stream (on the process after the one that started it, as a
+    /// browser elsewhere would).
+    pub async fn follow(&self, n: usize, id: &TripId) -> anyhow::Result<Following> {
+        Ok(match self {
+            Driver::InProcess(trips) => Following::InProcess(Box::pin(trips.follow(id.clone(), 0))),
+            Driver::Http { client, .. } => Following::Http {
+                response: checked(
+                    client
+                        .get(format!("{}/api/trips/{id}/events", self.base(n + 1)))
+                        .header("accept", "text/event-stream")
+                        .send()
+                        .await?,
+                )
+                .await?,
+                text: String::new(),
+            },
+        })
     }
 }
 

@@ -69,6 +69,11 @@ pub struct BenchArgs {
     /// reported come from the service's records and do not depend on it.
     #[arg(long)]
     status_poll_ms: Option<u64>,
+    /// Follow each trip by its event stream, as an open trip page does (`GET
+    /// /api/trips/{id}/events`; over HTTP on the process after the one that started it), instead
+    /// of reading its status every --status-poll-ms.
+    #[arg(long, conflicts_with_all = ["park", "status_poll_ms"])]
+    follow: bool,
     /// After the run, how long to stay idle while counting the store transactions (0: skip).
     #[arg(long, default_value_t = 5)]
     idle_secs: u64,

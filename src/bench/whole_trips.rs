@@ -52,6 +52,7 @@ struct Trip {
 /// Runs `args.trips` whole trips, `args.concurrency` at a time, and reports.
 pub async fn drive(driver: &Arc<Driver>, args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
     let poll = poll_interval(args);
+    let follow = args.follow;
     let slots = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(args.trips);
@@ -61,7 +62,7 @@ pub async fn drive(driver: &Arc<Driver>, args: &BenchArgs) -> anyhow::Result<ser
         let request = super::request(n, args.days);
         tasks.push(tokio::spawn(async move {
             let _permit = permit;
-            whole_trip(&driver, n, &request, poll).await
+            whole_trip(&driver, n, &request, poll, follow).await
         }));
     }
     let mut done = Vec::new();
@@ -91,6 +92,7 @@ pub async fn drive(driver: &Arc<Driver>, args: &BenchArgs) -> anyhow::Result<ser
         "trips": args.trips,
         "concurrency": args.concurrency,
         "days": args.days,
+        "followedByEvents": args.follow,
         "booked": done.len(),
         "failed": failures.len(),
         "failures": failures.iter().take(5).collect::<Vec<_>>(),
@@ -112,16 +114,32 @@ async fn whole_trip(
     n: usize,
     request: &travel_orchestration::TripRequest,
     poll: Duration,
+    follow: bool,
 ) -> anyhow::Result<Trip> {
     let trip: Started = driver.start(n, request).await?;
-    let planned = driver
-        .wait_for(n, &trip.id, TripState::AwaitingApproval, poll)
-        .await?;
-    let approved_at = Utc::now();
-    driver.approve(n, &trip).await?;
-    let booked = driver
-        .wait_for(n, &trip.id, TripState::Booked, poll)
-        .await?;
+    let (planned, approved_at, booked) = match follow {
+        // As a trip page does: the trip's events, one stream from start to end.
+        true => {
+            let mut events = driver.follow(n, &trip.id).await?;
+            events.until(TripState::AwaitingApproval).await?;
+            let planned = driver.status(n, &trip.id).await?;
+            let approved_at = Utc::now();
+            driver.approve(n, &trip).await?;
+            events.until(TripState::Booked).await?;
+            (planned, approved_at, driver.status(n, &trip.id).await?)
+        }
+        false => {
+            let planned = driver
+                .wait_for(n, &trip.id, TripState::AwaitingApproval, poll)
+                .await?;
+            let approved_at = Utc::now();
+            driver.approve(n, &trip).await?;
+            let booked = driver
+                .wait_for(n, &trip.id, TripState::Booked, poll)
+                .await?;
+            (planned, approved_at, booked)
+        }
+    };
     Ok(Trip {
         n,
         plan_ms: planned.elapsed_ms(),
