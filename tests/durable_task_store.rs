@@ -54,7 +54,17 @@ print(json.dumps({{"name": state.name, "status": state.runtime_status.name,
 
     // Answered from the scheduler's side: the official client raises the approval event by its
     // name, as the scheduler's dashboard would, and the trip is booked.
+    // Its events, followed on this store too: from the start to the booking the scheduler's
+    // side asked for.
     let (id, _) = service.start_trip(&trip_body(3)).await;
+    let mut events = service.events(&id, None).await.ok().unwrap();
+    let planned = events
+        .until(|e| e.data["progress"]["state"] == "awaiting_approval")
+        .await;
+    assert_eq!(
+        planned[0].data["progress"]["state"], "planning",
+        "{planned:?}"
+    );
     service.wait_for_status(&id, "awaiting_approval").await;
     scheduler.python(&format!(
         r#"
@@ -65,6 +75,13 @@ client.raise_orchestration_event("{id}", "ApprovalEvent",
                                  data={{"approved": True, "comments": "approved in the scheduler"}})
 "#
     ));
+    let rest = events.until(|_| false).await;
+    let last = rest.last().unwrap();
+    assert_eq!(
+        (last.event.as_str(), &last.data["state"]),
+        ("finished", &json!("booked")),
+        "{rest:?}"
+    );
     let booked = service.wait_for_status(&id, "booked").await;
     assert_eq!(
         booked["outcome"]["decision"]["comments"],

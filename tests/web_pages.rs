@@ -188,7 +188,7 @@ async fn the_trip_page_follows_its_events_and_resumes_them_after_a_restart() {
         !browser.exists("#trip[hx-trigger*='every']").await,
         "the page follows events, it does not poll"
     );
-    service.restart();
+    service.restart_on_the_same_address();
     demo.set_latency(0).await;
     browser.wait_for("#review", false).await;
     let (still_here, reopened) = (

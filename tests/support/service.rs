@@ -255,8 +255,7 @@ impl TestService {
             panic!("only the binary is launched")
         };
         let data_dir = self.data_dir.display().to_string();
-        // A restart listens where the killed process did, as a restarted service would: the
-        // browsers following it reconnect there.
+        // Where the killed process listened, if any (see `restart_on_the_same_address`).
         let bind = base_url
             .strip_prefix("http://")
             .unwrap_or("127.0.0.1:0")
@@ -286,8 +285,19 @@ impl TestService {
         }
     }
 
-    /// kill -9, then the binary again on the same data folder, settings and address.
+    /// kill -9, then the binary again on the same data folder and settings (on another port:
+    /// the clients' pooled connections to the killed one are not reused).
     pub fn restart(&mut self) {
+        self.kill9();
+        if let Runs::Binary { base_url, .. } = &mut self.runs {
+            base_url.clear();
+        }
+        self.launch();
+    }
+
+    /// [`Self::restart`] on the same address, as a restarted service: browsers following it
+    /// reconnect there.
+    pub fn restart_on_the_same_address(&mut self) {
         self.kill9();
         self.launch();
     }
