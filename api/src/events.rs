@@ -169,17 +169,26 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     let Some(value) = headers.get("last-event-id") else {
         return Ok(None);
     };
-    let text = value.to_str().unwrap_or("").trim();
-    if text.is_empty() {
+    let invalid = || {
+        ApiError::new(
+            ErrorCode::InvalidHeader,
+            "Last-Event-ID must be the id of an event of this trip (up to 19 digits).",
+        )
+    };
+    let digits = value.as_bytes();
+    if digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(invalid());
+    }
+    if digits.is_empty() {
         // EventSource sends it empty before it has seen an event with an id.
         return Ok(None);
     }
-    text.parse().map(Some).map_err(|_| {
-        ApiError::new(
-            ErrorCode::InvalidHeader,
-            "Last-Event-ID must be the id of an event of this trip (a whole number).",
-        )
-    })
+    value
+        .to_str()
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .map(Some)
+        .ok_or_else(invalid)
 }
 
 /// Whether the client asked for `text/event-stream`.

@@ -84,11 +84,59 @@ pub enum StepChange {
 
 /// The events a history holds, in order.
 pub fn trip_events(history: &[Event]) -> Vec<TripEvent> {
-    // The step and try of each scheduled activity, and the tries of each step so far.
-    let mut scheduled: HashMap<u64, (&'static str, &'static str, u32)> = HashMap::new();
-    let mut tries: HashMap<&'static str, u32> = HashMap::new();
-    let mut events = Vec::new();
-    for event in history {
+    EventReader::default().read(history.iter())
+}
+
+/// Reads a trip's history into events, from its start, a turn at a time: it remembers what
+/// each scheduled activity is and the tries of each step so far.
+#[derive(Debug, Default)]
+pub struct EventReader {
+    /// The step and try of each scheduled activity.
+    scheduled: HashMap<u64, (&'static str, &'static str, u32)>,
+    /// The tries of each step so far.
+    tries: HashMap<&'static str, u32>,
+    /// The last history event read.
+    pub last_read: u64,
+    /// The trip has finished.
+    pub finished: bool,
+}
+
+impl EventReader {
+    /// The events of the next history events (each after the last read), in order.
+    pub fn read<'e>(&mut self, history: impl Iterator<Item = &'e Event>) -> Vec<TripEvent> {
+        let mut events = Vec::new();
+        for event in history {
+            self.last_read = self.last_read.max(event.event_id);
+            if let Some(change) = self.change(event) {
+                self.finished |= matches!(change, TripChange::Finished { .. });
+                events.push(TripEvent {
+                    id: event.event_id,
+                    at: utc_from_ms(event.timestamp_ms),
+                    change,
+                });
+            }
+        }
+        events
+    }
+
+    /// Reads a turn's new events when they follow the last read (those already read are
+    /// skipped); `None` when some are missing between (a turn this process did not see).
+    pub fn read_turn(&mut self, turn: &[Event]) -> Option<Vec<TripEvent>> {
+        let mut new = turn
+            .iter()
+            .filter(|e| e.event_id > self.last_read)
+            .peekable();
+        match new.peek() {
+            None => Some(Vec::new()),
+            Some(first) if first.event_id == self.last_read + 1 => {
+                let new: Vec<&Event> = new.collect();
+                Some(self.read(new.into_iter()))
+            }
+            Some(_) => None,
+        }
+    }
+
+    fn change(&mut self, event: &Event) -> Option<TripChange> {
         let step = |state, (key, label, attempt): (&str, &str, u32), error| TripChange::Step {
             key: key.to_owned(),
             label: label.to_owned(),
@@ -96,7 +144,7 @@ pub fn trip_events(history: &[Event]) -> Vec<TripEvent> {
             attempt,
             error,
         };
-        let change = match &event.kind {
+        match &event.kind {
             EventKind::CustomStatusUpdated {
                 status: Some(status),
             } => serde_json::from_str::<TripProgress>(status)
@@ -105,18 +153,19 @@ pub fn trip_events(history: &[Event]) -> Vec<TripEvent> {
                     progress: Box::new(progress),
                 }),
             EventKind::ActivityScheduled { name, .. } => step_of(name).map(|(key, label)| {
-                let attempt = tries.entry(key).or_insert(0);
+                let attempt = self.tries.entry(key).or_insert(0);
                 *attempt += 1;
-                scheduled.insert(event.event_id, (key, label, *attempt));
+                self.scheduled
+                    .insert(event.event_id, (key, label, *attempt));
                 step(StepChange::Started, (key, label, *attempt), None)
             }),
             EventKind::ActivityCompleted { .. } => {
-                completed(&scheduled, event).map(|(key, label, attempt)| {
-                    tries.remove(key);
+                completed(&self.scheduled, event).map(|(key, label, attempt)| {
+                    self.tries.remove(key);
                     step(StepChange::Done, (key, label, attempt), None)
                 })
             }
-            EventKind::ActivityFailed { details } => completed(&scheduled, event).map(|row| {
+            EventKind::ActivityFailed { details } => completed(&self.scheduled, event).map(|row| {
                 let message = ActivityFailure::decode(&details.display_message()).message;
                 step(StepChange::Failed, row, Some(message))
             }),
@@ -137,16 +186,8 @@ pub fn trip_events(history: &[Event]) -> Vec<TripEvent> {
                 error: Some(details.display_message()),
             }),
             _ => None,
-        };
-        if let Some(change) = change {
-            events.push(TripEvent {
-                id: event.event_id,
-                at: utc_from_ms(event.timestamp_ms),
-                change,
-            });
         }
     }
-    events
 }
 
 /// The step and try of the activity an event completes.
@@ -176,14 +217,22 @@ impl Trips {
         instance_id: &TripId,
         after: u64,
     ) -> Result<(Vec<TripEvent>, bool), TripError> {
+        let (events, reader) = self.read_events(instance_id, after).await?;
+        Ok((events, reader.finished))
+    }
+
+    /// The trip's events after `after`, and the reader that read its whole history.
+    async fn read_events(
+        &self,
+        instance_id: &TripId,
+        after: u64,
+    ) -> Result<(Vec<TripEvent>, EventReader), TripError> {
         let history = self.workflow_history(instance_id).await?;
-        let events = trip_events(&history);
-        let finished = events
-            .last()
-            .is_some_and(|e| matches!(e.change, TripChange::Finished { .. }));
+        let mut reader = EventReader::default();
+        let events = reader.read(history.iter());
         Ok((
             events.into_iter().filter(|e| e.id > after).collect(),
-            finished,
+            reader,
         ))
     }
 
@@ -199,9 +248,11 @@ impl Trips {
     }
 
     /// The trip's events after event `after`, then each as it is recorded, until the trip
-    /// finishes (the stream then ends). Reads the history only when the trips index says it
-    /// moved; woken at once by turns this process records, it looks for turns of other
-    /// processes every [`OTHER_PROCESS_LOOK`] on PostgreSQL ([`SAFETY_LOOK`] elsewhere).
+    /// finishes (the stream then ends). Reads the history once, then is handed the new events of
+    /// each turn this process records; it reads the history again only when the trips index
+    /// says it moved past them (a turn of another process, looked for every
+    /// [`OTHER_PROCESS_LOOK`] on PostgreSQL and [`SAFETY_LOOK`] elsewhere, or turns dropped
+    /// while its client was slow).
     pub fn follow(
         &self,
         instance_id: TripId,
@@ -218,6 +269,7 @@ impl Trips {
             instance_id,
             after,
             read_up_to: None,
+            reader: None,
             ready: VecDeque::new(),
             done: false,
         };
@@ -239,6 +291,8 @@ struct Follower {
     after: u64,
     /// The index's `seq` when the history was last read.
     read_up_to: Option<u64>,
+    /// What was read of the history so far, to read the turns this process hands over.
+    reader: Option<EventReader>,
     ready: VecDeque<TripEvent>,
     done: bool,
 }
@@ -253,6 +307,10 @@ impl Follower {
             if self.done {
                 return None;
             }
+            // The turns this process recorded since: read as they are, unless one is missing.
+            if self.read_handed_over_turns() {
+                continue;
+            }
             let seq = match self
                 .trips
                 .store()
@@ -264,11 +322,16 @@ impl Follower {
                 Err(e) => return self.fail(e.into()),
             };
             if self.read_up_to.is_none_or(|read| seq > read) {
-                match self.trips.events(&self.instance_id, self.after).await {
-                    Ok((events, finished)) => {
+                // Taken before the read: whatever comes after it is a turn the read may miss.
+                let _ = self.waiting.take_turns();
+                // After what is sent, or queued to be (turns read before a gap).
+                let queued = self.ready.back().map_or(self.after, |e| e.id);
+                match self.trips.read_events(&self.instance_id, queued).await {
+                    Ok((events, reader)) => {
                         self.ready.extend(events);
-                        self.done = finished;
-                        self.read_up_to = Some(seq);
+                        self.done = reader.finished;
+                        self.read_up_to = Some(seq.max(reader.last_read));
+                        self.reader = Some(reader);
                     }
                     Err(e) => return self.fail(e),
                 }
@@ -276,6 +339,36 @@ impl Follower {
             }
             self.waiting.next(self.look).await;
         }
+    }
+
+    /// Reads the turns handed over since the last look; says whether it read any. Without a
+    /// reader yet, or with a turn missing (dropped, or run elsewhere), it reads none and the
+    /// history is read instead.
+    fn read_handed_over_turns(&mut self) -> bool {
+        let Some(reader) = self.reader.as_mut() else {
+            return false;
+        };
+        let Some(turns) = self.waiting.take_turns() else {
+            self.read_up_to = None;
+            return false;
+        };
+        let mut read_any = false;
+        for turn in turns {
+            let Some(events) = reader.read_turn(&turn) else {
+                // A gap: the history holds what is missing (what was read is sent first).
+                self.read_up_to = None;
+                return read_any;
+            };
+            read_any = true;
+            let after = self.after;
+            self.ready
+                .extend(events.into_iter().filter(|e| e.id > after));
+        }
+        if read_any {
+            self.done = reader.finished;
+            self.read_up_to = Some(reader.last_read);
+        }
+        read_any
     }
 
     fn fail(&mut self, error: TripError) -> Option<Result<TripEvent, TripError>> {
@@ -382,5 +475,17 @@ mod tests {
         assert_eq!(json["type"], "progress");
         assert_eq!(json["id"], 9);
         assert_eq!(json["progress"]["step"], "booking");
+
+        // Read a turn at a time, as a stream handed each turn reads it: the same events; a turn
+        // read twice adds nothing; a turn after a gap is not read.
+        let mut reader = EventReader::default();
+        let mut by_turns = reader.read(history[..4].iter());
+        by_turns.extend(reader.read_turn(&history[2..6]).unwrap());
+        assert_eq!(reader.read_turn(&history[..6]), Some(Vec::new()));
+        assert_eq!(reader.read_turn(&history[7..]), None, "event 7 is missing");
+        by_turns.extend(reader.read_turn(&history[6..]).unwrap());
+        assert_eq!(by_turns, events);
+        assert_eq!(reader.last_read, 9);
+        assert!(!reader.finished);
     }
 }

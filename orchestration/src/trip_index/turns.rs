@@ -145,10 +145,20 @@ impl TripIndex {
     /// Brings a trip's row up to `record`, unless the row already reflects a later turn. Turns of
     /// instances that are not trips change nothing.
     pub async fn record_turn(&self, record: &TurnRecord) -> Result<(), IndexError> {
+        self.record_turn_with(record, None).await
+    }
+
+    /// [`Self::record_turn`], handing the turn's new events (when kept) to whoever in this
+    /// process follows the trip.
+    async fn record_turn_with(
+        &self,
+        record: &TurnRecord,
+        events: Option<&Arc<[Event]>>,
+    ) -> Result<(), IndexError> {
         let statement = self.turn_statement(record);
         let _turn = self.writes.take().await;
         self.write_all(&[statement]).await?;
-        self.turn_waiters.recorded(&record.instance_id);
+        self.turn_waiters.recorded(&record.instance_id, events);
         self.queue_notices(record).await
     }
 
@@ -158,11 +168,12 @@ impl TripIndex {
         &self,
         _turn: &WriteTurn<'_>,
         record: &TurnRecord,
+        events: Option<&Arc<[Event]>>,
     ) -> Result<(), IndexError> {
         self.writes.count_one_more();
         let statement = self.turn_statement(record);
         self.write_all(&[statement]).await?;
-        self.turn_waiters.recorded(&record.instance_id);
+        self.turn_waiters.recorded(&record.instance_id, events);
         self.queue_notices(record).await
     }
 
@@ -362,9 +373,15 @@ impl TripIndex {
 impl TurnObserver for TripIndex {
     fn observe(self: Arc<Self>, history_delta: &[Event]) -> Option<Box<dyn ObservedTurn>> {
         let record = TurnRecord::from_events(history_delta)?;
+        // Kept only when someone here follows the trip (its event streams).
+        let events = self
+            .turn_waiters
+            .waited_for(&record.instance_id)
+            .then(|| Arc::from(history_delta));
         Some(Box::new(ObservedTrip {
             index: self,
             record,
+            events,
         }))
     }
 
@@ -379,12 +396,18 @@ impl TurnObserver for TripIndex {
 struct ObservedTrip {
     index: Arc<TripIndex>,
     record: TurnRecord,
+    /// The turn's new events, when someone in this process follows the trip.
+    events: Option<Arc<[Event]>>,
 }
 
 #[async_trait]
 impl ObservedTurn for ObservedTrip {
     async fn record(self: Box<Self>, turn: Option<&WriteTurn<'_>>) {
-        let ObservedTrip { index, record } = *self;
+        let ObservedTrip {
+            index,
+            record,
+            events,
+        } = *self;
         // Counted here, once, as the engine acknowledges the trip's last turn.
         if record.finished.is_some() {
             crate::telemetry::trip_finished(record.state());
@@ -393,8 +416,12 @@ impl ObservedTurn for ObservedTrip {
         // The turn is durable; a failure here leaves the index behind, which the repair pass
         // brings up to date (see `TripIndex::reconcile`).
         let recorded = match turn {
-            Some(turn) => index.record_turn_during(turn, &record).await,
-            None => index.record_turn(&record).await,
+            Some(turn) => {
+                index
+                    .record_turn_during(turn, &record, events.as_ref())
+                    .await
+            }
+            None => index.record_turn_with(&record, events.as_ref()).await,
         };
         if let Err(e) = recorded {
             tracing::warn!(instance_id = %record.instance_id, error = %e, "the trips index could not record a turn");
