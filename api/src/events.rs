@@ -146,19 +146,17 @@ pub(crate) async fn trip_events(
             .insert(header::RETRY_AFTER, HeaderValue::from(5));
         return Ok(refused);
     };
-    let mut first = true;
     let follow = state.trips.follow(instance_id, after);
-    let stream = follow.take_until(state.events.closed()).map(move |next| {
+    let events = follow.take_until(state.events.closed()).map(move |next| {
         let _counted = &open;
-        let mut event = match next {
+        Ok::<_, Infallible>(match next {
             Ok(event) => sse_event(&event),
             Err(error) => error_event(error),
-        };
-        if std::mem::take(&mut first) {
-            event = event.retry(RECONNECT_AFTER);
-        }
-        Ok::<_, Infallible>(event)
+        })
     });
+    // First, how soon to reconnect: said at once, also on a stream that stays quiet for days.
+    let reconnect = Event::default().retry(RECONNECT_AFTER);
+    let stream = futures::stream::once(async move { Ok(reconnect) }).chain(events);
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response())
