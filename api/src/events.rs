@@ -122,12 +122,13 @@ pub(crate) async fn trip_events(
         Some(id) => id,
         None => query.after.unwrap_or(0),
     };
-    state.trips.status(&instance_id).await?;
-    let (events, finished) = state.trips.events(&instance_id, after).await?;
     if !wants_stream(&headers) {
+        state.trips.status(&instance_id).await?;
+        let events = state.trips.events(&instance_id, after).await?;
         return Ok(Json(events).into_response());
     }
-    if finished && events.is_empty() {
+    let followed = state.trips.follow(instance_id.clone(), after).await?;
+    if followed.has_ended() {
         // Nothing will follow: 204 tells a browser's EventSource to stop reconnecting.
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
@@ -146,8 +147,8 @@ pub(crate) async fn trip_events(
             .insert(header::RETRY_AFTER, HeaderValue::from(5));
         return Ok(refused);
     };
-    let follow = state.trips.follow(instance_id, after);
-    let events = follow.take_until(state.events.closed()).map(move |next| {
+    let events = followed.into_stream();
+    let events = events.take_until(state.events.closed()).map(move |next| {
         let _counted = &open;
         Ok::<_, Infallible>(match next {
             Ok(event) => sse_event(&event),

@@ -211,14 +211,13 @@ pub const OTHER_PROCESS_LOOK: Duration = Duration::from_millis(500);
 pub const SAFETY_LOOK: Duration = Duration::from_secs(5);
 
 impl Trips {
-    /// The trip's events after event `after` (all of them with 0), and whether it has finished.
+    /// The trip's events after event `after` (all of them with 0).
     pub async fn events(
         &self,
         instance_id: &TripId,
         after: u64,
-    ) -> Result<(Vec<TripEvent>, bool), TripError> {
-        let (events, reader) = self.read_events(instance_id, after).await?;
-        Ok((events, reader.finished))
+    ) -> Result<Vec<TripEvent>, TripError> {
+        Ok(self.read_events(instance_id, after).await?.0)
     }
 
     /// The trip's events after `after`, and the reader that read its whole history.
@@ -253,16 +252,15 @@ impl Trips {
     /// says it moved past them (a turn of another process, looked for every
     /// [`OTHER_PROCESS_LOOK`] on PostgreSQL and [`SAFETY_LOOK`] elsewhere, or turns dropped
     /// while its client was slow).
-    pub fn follow(
-        &self,
-        instance_id: TripId,
-        after: u64,
-    ) -> impl Stream<Item = Result<TripEvent, TripError>> + Send + 'static {
+    ///
+    /// The history is read before this returns: a trip that does not exist is an error here,
+    /// and [`FollowedTrip::has_ended`] says whether anything will come at all.
+    pub async fn follow(&self, instance_id: TripId, after: u64) -> Result<FollowedTrip, TripError> {
         let look = match self.store().location {
             crate::StoreLocation::Postgres(_) => OTHER_PROCESS_LOOK,
             _ => SAFETY_LOOK,
         };
-        let follower = Follower {
+        let mut follower = Follower {
             look,
             waiting: self.store().index.watch(instance_id.as_str()),
             trips: self.clone(),
@@ -273,7 +271,23 @@ impl Trips {
             ready: VecDeque::new(),
             done: false,
         };
-        futures::stream::unfold(follower, |mut follower| async move {
+        follower.read_history_if_moved().await?;
+        Ok(FollowedTrip(follower))
+    }
+}
+
+/// A trip being followed, its history read once.
+pub struct FollowedTrip(Follower);
+
+impl FollowedTrip {
+    /// The trip has finished and no event is left after the one asked for: nothing will come.
+    pub fn has_ended(&self) -> bool {
+        self.0.done && self.0.ready.is_empty()
+    }
+
+    /// The events, then each as it is recorded, until the trip finishes.
+    pub fn into_stream(self) -> impl Stream<Item = Result<TripEvent, TripError>> + Send + 'static {
+        futures::stream::unfold(self.0, |mut follower| async move {
             let next = follower.next().await?;
             Some((next, follower))
         })
@@ -311,34 +325,34 @@ impl Follower {
             if self.read_handed_over_turns() {
                 continue;
             }
-            let seq = match self
-                .trips
-                .store()
-                .index
-                .seq(self.instance_id.as_str())
-                .await
-            {
-                Ok(seq) => seq.unwrap_or(0),
-                Err(e) => return self.fail(e.into()),
-            };
-            if self.read_up_to.is_none_or(|read| seq > read) {
-                // Taken before the read: whatever comes after it is a turn the read may miss.
-                let _ = self.waiting.take_turns();
-                // After what is sent, or queued to be (turns read before a gap).
-                let queued = self.ready.back().map_or(self.after, |e| e.id);
-                match self.trips.read_events(&self.instance_id, queued).await {
-                    Ok((events, reader)) => {
-                        self.ready.extend(events);
-                        self.done = reader.finished;
-                        self.read_up_to = Some(seq.max(reader.last_read));
-                        self.reader = Some(reader);
-                    }
-                    Err(e) => return self.fail(e),
-                }
-                continue;
+            match self.read_history_if_moved().await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => return self.fail(e),
             }
             self.waiting.next(self.look).await;
         }
+    }
+
+    /// Reads the history when the trips index says it moved past what was read (the first
+    /// time, always); says whether it did.
+    async fn read_history_if_moved(&mut self) -> Result<bool, TripError> {
+        let id = self.instance_id.as_str();
+        let seq = self.trips.store().index.seq(id).await?;
+        let seq = seq.ok_or_else(|| TripError::NotFound(id.to_owned()))?;
+        if self.read_up_to.is_some_and(|read| seq <= read) {
+            return Ok(false);
+        }
+        // Taken before the read: whatever comes after it is a turn the read may miss.
+        let _ = self.waiting.take_turns();
+        // After what is sent, or queued to be (turns read before a gap).
+        let queued = self.ready.back().map_or(self.after, |e| e.id);
+        let (events, reader) = self.trips.read_events(&self.instance_id, queued).await?;
+        self.ready.extend(events);
+        self.done = reader.finished;
+        self.read_up_to = Some(seq.max(reader.last_read));
+        self.reader = Some(reader);
+        Ok(true)
     }
 
     /// Reads the turns handed over since the last look; says whether it read any. Without a

@@ -259,7 +259,9 @@ impl Driver {
     /// browser elsewhere would).
     pub async fn follow(&self, n: usize, id: &TripId) -> anyhow::Result<Following> {
         Ok(match self {
-            Driver::InProcess(trips) => Following::InProcess(Box::pin(trips.follow(id.clone(), 0))),
+            Driver::InProcess(trips) => {
+                Following::InProcess(Box::pin(trips.follow(id.clone(), 0).await?.into_stream()))
+            }
             Driver::Http { client, .. } => Following::Http {
                 response: checked(
                     client
