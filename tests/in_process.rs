@@ -1280,6 +1280,116 @@ fn trip_request() -> TripRequest {
 }
 
 #[tokio::test]
+async fn the_agents_replies_stream_as_the_model_writes_them_between_the_trip_s_changes() {
+    let service = TestService::setup().in_process().await;
+    // Long enough for the stream to open before the first call; half of it is spent writing.
+    service.demo().set_latency(Duration::from_millis(400));
+    let (id, _) = service.start_trip(&trip_body()).await;
+    let mut stream = service.events(&id, None).await.ok().unwrap();
+    let changes = stream
+        .until(|e| e.data["progress"]["state"] == "awaiting_approval")
+        .await;
+    let replies = std::mem::take(&mut stream.replies);
+    assert!(
+        replies.iter().all(|(_, r)| r.id.is_none()),
+        "not the record: no id"
+    );
+    // The JSON answer, the record, holds none of them.
+    let (_, recorded) = service
+        .get(&format!("/api/trips/{id}/events"))
+        .await
+        .parts();
+    assert!(
+        recorded
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["type"] != "text")
+    );
+
+    for agent in ["destination", "itinerary", "local-tips", "packing"] {
+        let told: Vec<&SentEvent> = replies
+            .iter()
+            .filter(|(_, r)| r.data["agent"] == agent)
+            .map(|(_, r)| r)
+            .collect();
+        assert!(!told.is_empty(), "{agent}: no reply streamed");
+        // All told while the step ran: after it started, before the change that ends it.
+        let done_at = changes
+            .iter()
+            .position(|e| e.event == "step" && e.data["key"] == agent && e.data["state"] == "done")
+            .unwrap();
+        let started_at = changes
+            .iter()
+            .position(|e| {
+                e.event == "step" && e.data["key"] == agent && e.data["state"] == "started"
+            })
+            .unwrap();
+        for (before, reply) in replies.iter().filter(|(_, r)| r.data["agent"] == agent) {
+            assert!(
+                *before > started_at && *before <= done_at,
+                "{agent}: {reply:?} came after change {before}"
+            );
+        }
+        // Each round's text, put together, is the reply the agent recorded for it.
+        let thread: Value = service
+            .get(&format!("/api/trips/{id}/agents/{agent}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let recorded: Vec<&Value> = thread["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] == "assistant")
+            .collect();
+        for (round, message) in (1..).zip(&recorded) {
+            let text: String = told
+                .iter()
+                .filter(|r| r.data["type"] == "text" && r.data["round"] == round)
+                .map(|r| r.data["text"].as_str().unwrap())
+                .collect();
+            assert_eq!(
+                text,
+                message["content"].as_str().unwrap_or_default(),
+                "{agent} round {round}"
+            );
+        }
+    }
+    // The itinerary's days, each told as soon as it was complete: the plan's days.
+    let plan: Value = service
+        .get(&format!("/api/trips/{id}/plan"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let days: Vec<&Value> = replies
+        .iter()
+        .map(|(_, r)| &r.data)
+        .filter(|d| d["type"] == "item" && d["list"] == "days")
+        .collect();
+    let planned = plan["itinerary"]["days"].as_array().unwrap();
+    assert_eq!(days.len(), planned.len());
+    for (told, planned) in days.iter().zip(planned) {
+        assert_eq!(told["value"]["day"], planned["day"]);
+        assert_eq!(told["value"]["theme"], planned["theme"]);
+    }
+    // Nobody follows now: the next trip's calls are asked whole.
+    drop(stream);
+    let (other, _) = service.start_trip(&trip_body()).await;
+    service.wait_for_status(&other, "awaiting_approval").await;
+    let requests = service.demo().requests();
+    assert!(
+        requests
+            .iter()
+            .rev()
+            .take(4)
+            .all(|r| r.body.get("stream").is_none())
+    );
+}
+
+#[tokio::test]
 async fn a_trip_s_events_stream_live_and_resume_where_a_dropped_connection_left_off() {
     let service = TestService::setup()
         .setting("MAX_EVENT_STREAMS", "2")

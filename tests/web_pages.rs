@@ -216,6 +216,59 @@ async fn the_trip_page_follows_its_events_and_resumes_them_after_a_restart() {
 }
 
 #[tokio::test]
+async fn the_trip_page_shows_the_agents_replies_as_they_are_written() {
+    let data = tempfile::tempdir().unwrap();
+    let demo = DemoModel::start();
+    let service = TestService::binary(data.path(), &demo, &[]);
+    // The destinations take a second: the page follows the trip before the next agents start.
+    demo.set_latency(1000).await;
+    let browser = Browser::start(true).await;
+    browser.goto(&service.url("/")).await;
+    fill_form(&browser, "fjords and bakeries").await;
+    browser.click("submit").await;
+    browser.wait_for("#writing", false).await;
+    // What the "Being written" card showed, kept as it changed (it goes away at the review).
+    browser
+        .client
+        .execute(
+            "window.__written = {days: [], text: 0, shown: false};
+             const card = document.getElementById('writing');
+             new MutationObserver(() => {
+               const w = window.__written;
+               w.shown = w.shown || !card.hidden;
+               card.querySelectorAll('[data-agent=\"itinerary\"] .writing-items li')
+                 .forEach(li => { if (!w.days.includes(li.textContent)) w.days.push(li.textContent); });
+               card.querySelectorAll('.writing-text')
+                 .forEach(pre => { w.text = Math.max(w.text, pre.textContent.length); });
+             }).observe(card, {subtree: true, childList: true, characterData: true, attributes: true});",
+            vec![],
+        )
+        .await
+        .unwrap();
+    browser.wait_for("#review", false).await;
+    let written = browser
+        .client
+        .execute("return window.__written;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(written["shown"], true, "{written}");
+    assert!(written["text"].as_u64().unwrap() > 20, "{written}");
+    let days: Vec<&str> = written["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    assert_eq!(days.len(), 3, "{written}");
+    for (n, day) in (1..).zip(&days) {
+        assert!(day.starts_with(&format!("Day {n}: ")), "{days:?}");
+    }
+    // At the review the plan is shown as checked and saved: the card is gone.
+    assert!(browser.exists("#writing[hidden]").await);
+    browser.close().await;
+}
+
+#[tokio::test]
 async fn reject_validation_errors_and_typed_markup_stay_text() {
     let data = tempfile::tempdir().unwrap();
     let demo = DemoModel::start();

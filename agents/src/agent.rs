@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 
 use crate::AgentReply;
 use crate::error::AgentError;
+use crate::live::ReplyWatcher;
 use crate::llm::LlmClient;
 use crate::roster::AgentName;
 use crate::runner::{Task, converse};
@@ -107,6 +108,16 @@ impl<R: Role> Agent<R> {
     /// Asks the model, and answers the typed, checked, completed answer with the conversation
     /// that produced it.
     pub async fn run(&self, input: &R::Input) -> Result<AgentReply<R::Output>, AgentError> {
+        self.run_watched(input, None).await
+    }
+
+    /// As [`Self::run`], telling `watcher` the replies as the model writes them while it follows
+    /// ([`crate::live`]).
+    pub async fn run_watched(
+        &self,
+        input: &R::Input,
+        watcher: Option<&dyn ReplyWatcher>,
+    ) -> Result<AgentReply<R::Output>, AgentError> {
         let agent = R::NAME;
         let problems = R::input_problems(input);
         if !problems.is_empty() {
@@ -138,6 +149,7 @@ impl<R: Role> Agent<R> {
                 tools: &self.tools,
                 needs_tools: R::needs_tools(input),
                 validate: &validate,
+                watcher,
             },
         )
         .await?;

@@ -21,6 +21,7 @@ pub mod destination;
 pub mod destination_brief;
 pub mod error;
 pub mod itinerary;
+pub mod live;
 pub mod llm;
 pub mod local_tips;
 pub mod money;
@@ -50,6 +51,7 @@ pub use error::{AgentError, LlmError};
 pub use itinerary::{
     Activity, Itinerary, ItineraryAgent, ItineraryDay, ItineraryPlanner, TimeSlot,
 };
+pub use live::{LivePiece, ReplyWatcher};
 pub use llm::{LlmClient, LlmSettings, Provider};
 pub use local_tips::{
     Attraction, AttractionCategory, LocalGuide, LocalTips, LocalTipsAgent, PriceRange, Restaurant,

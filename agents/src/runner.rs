@@ -32,7 +32,8 @@ use serde::{Serialize, de::DeserializeOwned};
 use tracing::Instrument;
 
 use crate::error::AgentError;
-use crate::llm::{LlmClient, Rounds};
+use crate::live::{LiveRound, ReplyWatcher};
+use crate::llm::{LlmClient, Rounds, Streaming};
 use crate::roster::AgentName;
 use crate::telemetry;
 use crate::thread::{AgentThread, Round, ThreadMessage, TokenUsage, ToolCall};
@@ -82,6 +83,8 @@ pub(crate) struct Task<'a, T, F> {
     pub needs_tools: bool,
     /// Checks the parsed output; returns every problem found.
     pub validate: &'a (dyn Fn(&T) -> Result<(), Vec<String>> + Sync),
+    /// Who is told the replies as they are written, while they follow.
+    pub watcher: Option<&'a dyn ReplyWatcher>,
 }
 
 /// A finished conversation.
@@ -184,6 +187,7 @@ struct Conversation<'a, F> {
     /// The first round must call a tool (tools first, when the answer needs one).
     tools_required: bool,
     max_output_tokens: u32,
+    watcher: Option<&'a dyn ReplyWatcher>,
     thread: AgentThread,
     findings: Vec<F>,
     tool_rounds: usize,
@@ -248,6 +252,7 @@ impl<'a, F: Send + 'static> Conversation<'a, F> {
             tools_done: false,
             tools_required: task.needs_tools && llm.settings().rounds == Rounds::ToolsFirst,
             max_output_tokens: task.max_output_tokens,
+            watcher: task.watcher,
             thread,
             findings: Vec::new(),
             tool_rounds: 0,
@@ -264,7 +269,19 @@ impl<'a, F: Send + 'static> Conversation<'a, F> {
         let span = telemetry::chat_span(agent, self.llm.provider_label(), model, &request.messages);
         let round_started = Utc::now();
         let round_clock = Instant::now();
-        let response = match self.llm.complete(request).instrument(span.clone()).await {
+        let streaming = self.llm.settings().streaming == Streaming::Followed;
+        let asked = match self.watcher.filter(|w| streaming && w.following()) {
+            Some(watcher) => {
+                let round = self.thread.rounds.len() as u32 + 1;
+                let mut live = LiveRound::new(agent, round, watcher, schema_asked);
+                self.llm
+                    .complete_streamed(request, &mut |delta| live.pass(delta))
+                    .instrument(span.clone())
+                    .await
+            }
+            None => self.llm.complete(request).instrument(span.clone()).await,
+        };
+        let response = match asked {
             Ok(response) => response,
             Err(source) => {
                 telemetry::failed(&span, &source);

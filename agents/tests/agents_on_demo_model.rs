@@ -270,3 +270,213 @@ async fn tools_first_rounds_call_the_tools_without_the_schema_then_answer_with_i
     assert_eq!(last["max_completion_tokens"], 1600, "600 + 500 a day");
     assert_eq!(reply.thread.rounds.len(), 3);
 }
+
+/// Records what a followed agent is told as its replies are written.
+struct Follower {
+    following: bool,
+    llm: travel_agents::LlmClient,
+    pieces: std::sync::Mutex<Vec<(std::time::Instant, usize, travel_agents::LivePiece)>>,
+}
+
+impl travel_agents::ReplyWatcher for Follower {
+    fn following(&self) -> bool {
+        self.following
+    }
+
+    fn piece(&self, piece: travel_agents::LivePiece) {
+        let in_flight = self.llm.admission().in_flight;
+        let mut pieces = self.pieces.lock().unwrap();
+        pieces.push((std::time::Instant::now(), in_flight, piece));
+    }
+}
+
+fn follower(llm: &travel_agents::LlmClient, following: bool) -> Follower {
+    Follower {
+        following,
+        llm: llm.clone(),
+        pieces: Default::default(),
+    }
+}
+
+#[tokio::test]
+async fn a_followed_reply_is_told_as_it_is_written_and_is_the_reply_asked_whole() {
+    use std::time::{Duration, Instant};
+    use travel_agents::LivePiece;
+
+    let demo = demo().await;
+    let brief = destination_brief(&demo, "culture", 4).await;
+    let llm = client(demo.settings());
+    let agents = travel_agents::TravelAgents::new(llm.clone(), std::sync::Arc::new(ReferenceRates));
+    // Nobody follows: asked whole, nothing told.
+    let unfollowed = follower(&llm, false);
+    let whole = agents
+        .itinerary
+        .run_watched(&brief, Some(&unfollowed))
+        .await
+        .unwrap();
+    assert!(unfollowed.pieces.lock().unwrap().is_empty());
+    let asked_whole = demo.requests().len();
+    assert!(
+        demo.requests()
+            .iter()
+            .all(|r| r.body.get("stream").is_none())
+    );
+
+    demo.set_latency(Duration::from_millis(800));
+    let watcher = follower(&llm, true);
+    let streamed = agents
+        .itinerary
+        .run_watched(&brief, Some(&watcher))
+        .await
+        .unwrap();
+    let ended = Instant::now();
+    let requests = demo.requests();
+    let streamed_requests = &requests[asked_whole..];
+    assert_eq!(streamed_requests.len(), whole.thread.rounds.len());
+    for request in streamed_requests {
+        assert_eq!(request.body["stream"], true);
+        assert_eq!(request.body["stream_options"]["include_usage"], true);
+        assert_eq!(request.headers["accept"], "text/event-stream");
+    }
+    // Put together, the same answer, rounds and usage as asked whole.
+    assert_eq!(
+        serde_json::to_value(&streamed.output).unwrap(),
+        serde_json::to_value(&whole.output).unwrap()
+    );
+    assert_eq!(streamed.thread.rounds.len(), whole.thread.rounds.len());
+    assert_eq!(streamed.thread.usage, whole.thread.usage);
+    assert!(streamed.thread.usage.total_tokens > 0);
+
+    let pieces = watcher.pieces.lock().unwrap();
+    // Told as it came, not at the end: the demo model spreads half its latency over the pieces.
+    let (first_at, _, _) = &pieces[0];
+    assert!(
+        ended - *first_at >= Duration::from_millis(250),
+        "the first piece came {:?} before the reply ended",
+        ended - *first_at
+    );
+    // The call kept its place among the calls in flight while its body streamed.
+    assert!(pieces.iter().all(|(_, in_flight, _)| *in_flight >= 1));
+    assert_eq!(llm.admission().in_flight, 0);
+
+    // Each round's text is the message the thread recorded; its tool calls, the calls made.
+    let assistant: Vec<_> = streamed
+        .thread
+        .messages
+        .iter()
+        .filter_map(|m| match m {
+            ThreadMessage::Assistant {
+                content,
+                tool_calls,
+                ..
+            } => Some((content.clone().unwrap_or_default(), tool_calls.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(assistant.len(), streamed.thread.rounds.len());
+    for (round, (content, calls)) in (1..).zip(&assistant) {
+        let text: String = pieces
+            .iter()
+            .filter_map(|(_, _, p)| match p {
+                LivePiece::Text { round: r, text, .. } if *r == round => Some(text.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(&text, content, "round {round}");
+        let named: Vec<&str> = pieces
+            .iter()
+            .filter_map(|(_, _, p)| match p {
+                LivePiece::ToolCall { round: r, name, .. } if *r == round => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        let called: Vec<&str> = calls.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(named, called, "round {round}");
+    }
+    assert!(
+        assistant.iter().any(|(_, calls)| !calls.is_empty()),
+        "the itinerary agent called its tools"
+    );
+    // The answer's days, each told as soon as it was complete.
+    let answer: serde_json::Value = serde_json::from_str(&assistant.last().unwrap().0).unwrap();
+    let days: Vec<_> = pieces
+        .iter()
+        .filter_map(|(_, _, p)| match p {
+            LivePiece::Item {
+                agent: AgentName::Itinerary,
+                list,
+                index,
+                value,
+                ..
+            } if list == "days" => Some((*index, value.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(days.len(), 4);
+    for (index, day) in &days {
+        assert_eq!(day, &answer["days"][*index]);
+    }
+}
+
+#[tokio::test]
+async fn a_streamed_reply_that_outlasts_the_timeout_fails_as_a_timeout() {
+    use std::time::Duration;
+
+    let demo = demo().await;
+    let traveller = traveller("wine", 3);
+    let mut settings = demo.settings();
+    // The headers come after 400 ms (half the latency), the body's end after 800.
+    settings.timeout = Duration::from_millis(600);
+    let llm = client(settings);
+    let agents = travel_agents::TravelAgents::new(llm.clone(), std::sync::Arc::new(ReferenceRates));
+    demo.set_latency(Duration::from_millis(800));
+    let watcher = follower(&llm, true);
+    let error = agents
+        .destination
+        .run_watched(&traveller, Some(&watcher))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            travel_agents::AgentError::Llm {
+                source: travel_agents::LlmError::Timeout { .. },
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(
+        !watcher.pieces.lock().unwrap().is_empty(),
+        "pieces came before the timeout"
+    );
+    // The body's reader (async-openai's task) lets go as soon as it sees the reply dropped.
+    let given_back = tokio::time::timeout(Duration::from_secs(5), async {
+        while llm.admission().in_flight > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    assert!(given_back.await.is_ok(), "the call's place was given back");
+    assert!(error.is_transient());
+}
+
+#[tokio::test]
+async fn with_streaming_off_a_followed_reply_is_asked_whole() {
+    let demo = demo().await;
+    let mut settings = demo.settings();
+    settings.streaming = travel_agents::llm::Streaming::Off;
+    let llm = client(settings);
+    let agents = travel_agents::TravelAgents::new(llm.clone(), std::sync::Arc::new(ReferenceRates));
+    let watcher = follower(&llm, true);
+    agents
+        .destination
+        .run_watched(&traveller("wine", 3), Some(&watcher))
+        .await
+        .unwrap();
+    assert!(watcher.pieces.lock().unwrap().is_empty());
+    assert!(
+        demo.requests()
+            .iter()
+            .all(|r| r.body.get("stream").is_none())
+    );
+}

@@ -134,11 +134,22 @@ async fn recorder(upstream: String) -> (String, Arc<Mutex<Vec<Exchange>>>) {
                         .unwrap();
                     let status = answer.status();
                     let bytes = answer.bytes().await.unwrap();
-                    let response = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                    // A streamed answer is kept as its text (server-sent events).
+                    let response = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                        Value::String(String::from_utf8_lossy(&bytes).into_owned())
+                    });
+                    let streamed = request["stream"] == true;
                     seen.lock().unwrap().push(Exchange { request, response });
                     (
                         axum::http::StatusCode::from_u16(status.as_u16()).unwrap(),
-                        [("content-type", "application/json")],
+                        [(
+                            "content-type",
+                            if streamed {
+                                "text/event-stream"
+                            } else {
+                                "application/json"
+                            },
+                        )],
                         bytes,
                     )
                 },
@@ -161,6 +172,28 @@ fn settings(base_url: &str) -> LlmSettings {
     .unwrap();
     settings.timeout = Duration::from_secs(120);
     settings
+}
+
+/// A follower of the agent's replies: the text it was told.
+#[derive(Default)]
+struct Told(Mutex<String>);
+
+impl Told {
+    fn text(&self) -> String {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl travel_agents::ReplyWatcher for Told {
+    fn following(&self) -> bool {
+        true
+    }
+
+    fn piece(&self, piece: travel_agents::LivePiece) {
+        if let travel_agents::LivePiece::Text { text, .. } = piece {
+            self.0.lock().unwrap().push_str(&text);
+        }
+    }
 }
 
 fn content_class(error: &AgentError) -> bool {
@@ -221,6 +254,54 @@ async fn the_agents_on_a_real_model_answer_or_fail_as_content_never_as_protocol(
         &seen.lock().unwrap()[..1],
         started,
     );
+
+    // The same call streamed, as when someone follows the trip: the server's chunks put together
+    // are cut the same way, with their usage, and the pieces told are the text it streamed.
+    let told = Told::default();
+    let cut = agents
+        .destination
+        .run_watched(&traveller("museums and food", 2), Some(&told))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            cut,
+            AgentError::Truncated {
+                max_output_tokens: 16,
+                ..
+            }
+        ),
+        "{cut}"
+    );
+    {
+        let seen = seen.lock().unwrap();
+        let last = seen.last().unwrap();
+        assert_eq!(last.request["stream"], true);
+        assert_eq!(last.request["stream_options"]["include_usage"], true);
+        let chunks: Vec<Value> = last
+            .response
+            .as_str()
+            .expect("a streamed answer")
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter_map(|data| serde_json::from_str(data).ok())
+            .collect();
+        let streamed: String = chunks
+            .iter()
+            .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+            .collect();
+        assert!(!streamed.is_empty());
+        assert_eq!(told.text(), streamed);
+        // At temperature 0, what the same request asked whole got.
+        assert_eq!(
+            seen[0].response["choices"][0]["message"]["content"],
+            streamed.as_str()
+        );
+        assert!(
+            chunks.iter().any(|c| c["usage"]["completion_tokens"] == 16),
+            "the usage, in the last chunk"
+        );
+    }
 
     // The itinerary agent's tool round: the server is offered the tools without the schema,
     // and what the model does with them is handled.

@@ -7,6 +7,11 @@
 //! by `EventSource` when it reconnects) or `?after=`. The events are read from the workflow's
 //! history (`travel_orchestration::trip_events`), so a stream served by one process shows a trip
 //! run by another, and a reconnect to any process misses nothing and repeats nothing.
+//!
+//! Between them a stream carries `reply` events: the agents' replies as the model writes them
+//! (text, tool calls begun, list elements complete), when this process runs the trip's agents.
+//! They have no id (a browser's `Last-Event-ID` stays the last change's) and are never sent
+//! again: the change that ends the step holds the reply as recorded.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -20,7 +25,8 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde::Deserialize;
-use travel_orchestration::{TripError, TripEvent};
+use travel_orchestration::live_replies::ReplyPiece;
+use travel_orchestration::{Followed, TripError, TripEvent};
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
@@ -151,7 +157,8 @@ pub(crate) async fn trip_events(
     let events = events.take_until(state.events.closed()).map(move |next| {
         let _counted = &open;
         Ok::<_, Infallible>(match next {
-            Ok(event) => sse_event(&event),
+            Ok(Followed::Event(event)) => sse_event(&event),
+            Ok(Followed::Reply(piece)) => reply_event(&piece),
             Err(error) => error_event(error),
         })
     });
@@ -204,6 +211,14 @@ fn sse_event(event: &TripEvent) -> Event {
         .id(event.id.to_string())
         .event(event.change.name())
         .json_data(event)
+        .unwrap_or_else(|e| Event::default().event("error").data(e.to_string()))
+}
+
+/// A piece of an agent's reply: no id, since it is not the record.
+fn reply_event(piece: &ReplyPiece) -> Event {
+    Event::default()
+        .event("reply")
+        .json_data(piece)
         .unwrap_or_else(|e| Event::default().event("error").data(e.to_string()))
 }
 

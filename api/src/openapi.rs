@@ -137,6 +137,7 @@ fn trips(doc: &mut Doc) {
         "responses": {"200": json_response("The thread", thread), "404": e404}
     }));
     let events = doc.schema::<Vec<TripEvent>>();
+    let reply = doc.schema::<travel_orchestration::live_replies::ReplyPiece>();
     let (e400, e404, e503) = (
         doc.error("`Last-Event-ID` is not a whole number"),
         doc.error("Unknown trip"),
@@ -144,7 +145,7 @@ fn trips(doc: &mut Doc) {
     );
     doc.op("get", "/api/trips/{instance_id}/events", json!({
         "summary": "The trip's changes: as JSON, or as a live stream of server-sent events that resumes after `Last-Event-ID`",
-        "description": "Every change of the trip, read from its workflow history: `progress` (the trip's progress as its status shows it), `step` (a step started, finished, or failed a try) and `finished` (the last event). Each has an `id` that grows with every event. Asked for with `Accept: text/event-stream` (as a browser's EventSource does), the answer is a stream: the events so far, then each as it is recorded (whichever process runs the trip), until the trip finishes; the event's name is its `type` and its data the event as JSON. A client that reconnects sends the last id it saw (`Last-Event-ID`, or `?after=`) and gets what it missed, in order, nothing twice; once the trip has finished and nothing is left, 204 (EventSource stops reconnecting). Any other client gets the events so far as a JSON array.",
+        "description": "Every change of the trip, read from its workflow history: `progress` (the trip's progress as its status shows it), `step` (a step started, finished, or failed a try) and `finished` (the last event). Each has an `id` that grows with every event. Asked for with `Accept: text/event-stream` (as a browser's EventSource does), the answer is a stream: the events so far, then each as it is recorded (whichever process runs the trip), until the trip finishes; the event's name is its `type` and its data the event as JSON. A client that reconnects sends the last id it saw (`Last-Event-ID`, or `?after=`) and gets what it missed, in order, nothing twice; once the trip has finished and nothing is left, 204 (EventSource stops reconnecting). Any other client gets the events so far as a JSON array.\n\nBetween the changes, a stream carries `reply` events while the trip's agents run in the process serving it: the agents' replies as the model writes them (`text` as it comes, a `toolCall` begun, each `item` of the answer's lists as soon as it is complete, such as a day of the itinerary), the data a `ReplyPiece`. They are not the record: they have no id, are never sent again, and the `step` change that ends the step holds what the agent checked and kept. A model call streams only when someone follows the trip as it starts (`LLM_STREAM`).",
         "operationId": "getTripEvents",
         "parameters": [
             id_param(),
@@ -154,7 +155,7 @@ fn trips(doc: &mut Doc) {
         "responses": {
             "200": {"description": "The events", "content": {
                 "application/json": {"schema": events},
-                "text/event-stream": {"schema": {"type": "string"}, "description": "`id`, `event` (the type) and `data` (the event as JSON) for each event; a comment every 15 s while nothing happens"}
+                "text/event-stream": {"schema": {"type": "string"}, "description": "`id`, `event` (the type) and `data` (the event as JSON) for each event; `reply` events (no id) between them, their data a `ReplyPiece`; a comment every 15 s while nothing happens", "x-reply-data": reply}
             }},
             "204": {"description": "Asked for a stream of a finished trip with nothing after `Last-Event-ID`: nothing will follow"},
             "400": e400,

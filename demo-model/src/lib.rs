@@ -546,9 +546,17 @@ async fn chat(
         Ok(headers) => headers,
         Err(refused) => return *refused,
     };
+    // A streamed answer takes as long as a whole one: half before its first piece, the rest
+    // spread between its pieces (so that a follower sees it written).
     let latency = *state.latency.lock().expect("latency");
+    let streamed = body["stream"] == true;
+    let writing = if streamed {
+        latency / 2
+    } else {
+        Duration::ZERO
+    };
     if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
+        tokio::time::sleep(latency - writing).await;
     }
     let tool_round = agent == Some(AgentName::Itinerary)
         && body["tools"].as_array().is_some_and(|t| !t.is_empty())
@@ -582,8 +590,8 @@ async fn chat(
         }
     };
     let completion = openai::shaped(&body, completion);
-    let mut response = if body["stream"] == true {
-        openai::stream(&body, &completion)
+    let mut response = if streamed {
+        openai::stream(&body, &completion, writing)
     } else {
         Json(completion).into_response()
     };

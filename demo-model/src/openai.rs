@@ -3,10 +3,14 @@
 //! with the offending `param`), `tool_choice`, a plain answer to a request that is not one of
 //! the agents', and streaming as Server-Sent Events chunks (`stream: true`).
 
+use std::time::Duration;
+
 use axum::Json;
+use axum::body::Body;
 use axum::extract::OriginalUri;
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use serde_json::{Value, json};
 
 use crate::schema_answer;
@@ -391,8 +395,9 @@ pub(crate) fn plain_answer(body: &Value) -> (Value, &'static str, String) {
 
 /// A completion as OpenAI streams it: `chat.completion.chunk` events (the role first, then the
 /// text in pieces or the tool calls, then the finish reason, and the usage when
-/// `stream_options.include_usage` asks for it), ended by `data: [DONE]`.
-pub(crate) fn stream(request: &Value, completion: &Value) -> Response {
+/// `stream_options.include_usage` asks for it), ended by `data: [DONE]`. The events are spread
+/// over `writing` (all at once when it is zero).
+pub(crate) fn stream(request: &Value, completion: &Value, writing: Duration) -> Response {
     let include_usage = request["stream_options"]["include_usage"] == true;
     let choice = &completion["choices"][0];
     let message = &choice["message"];
@@ -437,13 +442,20 @@ pub(crate) fn stream(request: &Value, completion: &Value) -> Response {
         last["usage"] = completion["usage"].clone();
         events.push(last);
     }
-    let mut body = String::new();
-    for event in events {
-        body.push_str("data: ");
-        body.push_str(&event.to_string());
-        body.push_str("\n\n");
-    }
-    body.push_str("data: [DONE]\n\n");
+    let mut blocks: Vec<String> = events
+        .iter()
+        .map(|event| format!("data: {event}\n\n"))
+        .collect();
+    blocks.push("data: [DONE]\n\n".into());
+    let gap = writing / blocks.len() as u32;
+    let body = if gap.is_zero() {
+        Body::from(blocks.concat())
+    } else {
+        Body::from_stream(futures::stream::iter(blocks).then(move |block| async move {
+            tokio::time::sleep(gap).await;
+            Ok::<_, std::convert::Infallible>(block)
+        }))
+    };
     (
         [
             (header::CONTENT_TYPE, "text/event-stream; charset=utf-8"),

@@ -217,7 +217,11 @@ impl Activities {
         input: &R::Input,
     ) -> Outcome<AgentReply<R::Output>> {
         let started = std::time::Instant::now();
-        let reply = agent.run(input).await.map_err(agent_failure(started))?;
+        let watcher = self.conversations.live_replies().watcher(instance_id);
+        let reply = agent
+            .run_watched(input, Some(&watcher))
+            .await
+            .map_err(agent_failure(started))?;
         self.outcome((instance_id, revision), reply.output, reply.thread)
             .await
     }
@@ -237,10 +241,11 @@ impl Activities {
         brief: DestinationBrief,
     ) -> Outcome<AgentReply<Itinerary>> {
         let started = std::time::Instant::now();
+        let watcher = self.conversations.live_replies().watcher(&instance_id);
         let mut reply = self
             .agents
             .itinerary
-            .run(&brief)
+            .run_watched(&brief, Some(&watcher))
             .await
             .map_err(agent_failure(started))?;
         // Totals need a rate for every currency the costs use; ask the provider for any the

@@ -19,6 +19,7 @@ pub mod engine;
 pub mod field_error;
 pub mod free_text;
 pub mod links;
+pub mod live_replies;
 pub mod management;
 pub mod notifications;
 pub mod plan;
@@ -53,7 +54,7 @@ pub use store::{
     StoreError,
 };
 pub use timeline::{RowState, TimelineRow};
-pub use trip_events::{StepChange, TripChange, TripEvent};
+pub use trip_events::{Followed, StepChange, TripChange, TripEvent};
 pub use trip_id::{NotATripId, TripId};
 pub use trip_index::RetryLinks;
 pub use trips::{StartedTrip, TripError, TripSettings, TripStatus, Trips};

@@ -8,6 +8,7 @@
 //! hold.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -16,6 +17,7 @@ use futures::Stream;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::live_replies::{LiveFollow, ReplyPiece};
 use crate::progress::{TripOutcome, TripProgress, TripState};
 use crate::timeline::{step_of, utc_from_ms};
 use crate::trip_id::TripId;
@@ -253,6 +255,10 @@ impl Trips {
     /// [`OTHER_PROCESS_LOOK`] on PostgreSQL and [`SAFETY_LOOK`] elsewhere, or turns dropped
     /// while its client was slow).
     ///
+    /// Between the events come the agents' replies as the model writes them, when the trip's
+    /// agents run in this process ([`crate::live_replies`]): never the record, and never sent
+    /// again.
+    ///
     /// The history is read before this returns: a trip that does not exist is an error here,
     /// and [`FollowedTrip::has_ended`] says whether anything will come at all.
     pub async fn follow(&self, instance_id: TripId, after: u64) -> Result<FollowedTrip, TripError> {
@@ -260,9 +266,11 @@ impl Trips {
             crate::StoreLocation::Postgres(_) => OTHER_PROCESS_LOOK,
             _ => SAFETY_LOOK,
         };
+        let index = &self.store().index;
         let mut follower = Follower {
             look,
-            waiting: self.store().index.watch(instance_id.as_str()),
+            waiting: index.watch(instance_id.as_str()),
+            live: index.live_replies().follow(instance_id.as_str()),
             trips: self.clone(),
             instance_id,
             after,
@@ -270,6 +278,7 @@ impl Trips {
             reader: None,
             ready: VecDeque::new(),
             done: false,
+            look_due: true,
         };
         follower.read_history_if_moved().await?;
         Ok(FollowedTrip(follower))
@@ -279,14 +288,24 @@ impl Trips {
 /// A trip being followed, its history read once.
 pub struct FollowedTrip(Follower);
 
+/// What a follower is told.
+#[derive(Debug, Clone)]
+pub enum Followed {
+    /// A change of the trip, as recorded.
+    Event(TripEvent),
+    /// A piece of an agent's reply as the model writes it (not the record: it has no id).
+    Reply(Arc<ReplyPiece>),
+}
+
 impl FollowedTrip {
     /// The trip has finished and no event is left after the one asked for: nothing will come.
     pub fn has_ended(&self) -> bool {
         self.0.done && self.0.ready.is_empty()
     }
 
-    /// The events, then each as it is recorded, until the trip finishes.
-    pub fn into_stream(self) -> impl Stream<Item = Result<TripEvent, TripError>> + Send + 'static {
+    /// The events, then each as it is recorded, with the replies as they are written, until the
+    /// trip finishes.
+    pub fn into_stream(self) -> impl Stream<Item = Result<Followed, TripError>> + Send + 'static {
         futures::stream::unfold(self.0, |mut follower| async move {
             let next = follower.next().await?;
             Some((next, follower))
@@ -301,6 +320,8 @@ struct Follower {
     trips: Trips,
     instance_id: TripId,
     waiting: crate::turn_waiters::Waiting,
+    /// The agents' replies as they are written (in this process).
+    live: LiveFollow,
     /// The last event sent.
     after: u64,
     /// The index's `seq` when the history was last read.
@@ -309,14 +330,16 @@ struct Follower {
     reader: Option<EventReader>,
     ready: VecDeque<TripEvent>,
     done: bool,
+    /// Whether to look at the index before waiting again.
+    look_due: bool,
 }
 
 impl Follower {
-    async fn next(&mut self) -> Option<Result<TripEvent, TripError>> {
+    async fn next(&mut self) -> Option<Result<Followed, TripError>> {
         loop {
             if let Some(event) = self.ready.pop_front() {
                 self.after = event.id;
-                return Some(Ok(event));
+                return Some(Ok(Followed::Event(event)));
             }
             if self.done {
                 return None;
@@ -325,12 +348,21 @@ impl Follower {
             if self.read_handed_over_turns() {
                 continue;
             }
-            match self.read_history_if_moved().await {
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(e) => return self.fail(e),
+            // After a wait for a turn (not after a piece of a reply: hundreds come in a round).
+            if std::mem::take(&mut self.look_due) {
+                match self.read_history_if_moved().await {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(e) => return self.fail(e),
+                }
             }
-            self.waiting.next(self.look).await;
+            let (live, waiting) = (&mut self.live, &self.waiting);
+            tokio::select! {
+                // Pieces first: those of a step come before the turn that records its end.
+                biased;
+                piece = live.next() => return Some(Ok(Followed::Reply(piece))),
+                _ = waiting.next(self.look) => self.look_due = true,
+            }
         }
     }
 
@@ -385,7 +417,7 @@ impl Follower {
         read_any
     }
 
-    fn fail(&mut self, error: TripError) -> Option<Result<TripEvent, TripError>> {
+    fn fail(&mut self, error: TripError) -> Option<Result<Followed, TripError>> {
         self.done = true;
         Some(Err(error))
     }

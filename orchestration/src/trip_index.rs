@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::database::on_db;
 use crate::database::sqlite_writer::{Statement, Value};
 use crate::database::write_turns::WriteTurns;
+use crate::live_replies::LiveReplies;
 use crate::turn_waiters::TurnWaiters;
 
 pub use crate::database::Db;
@@ -114,6 +115,8 @@ pub struct TripIndex {
     notices_queued: Arc<tokio::sync::Notify>,
     /// Trips whose next turn someone in this process waits for (a start, an event stream).
     turn_waiters: Arc<TurnWaiters>,
+    /// The agents' replies as they are written, for the streams following a trip here.
+    live_replies: Arc<LiveReplies>,
 }
 
 impl TripIndex {
@@ -141,6 +144,7 @@ impl TripIndex {
             notifications: Arc::default(),
             notices_queued: Arc::default(),
             turn_waiters: Arc::default(),
+            live_replies: Arc::default(),
             db,
             writes,
         };

@@ -8,7 +8,8 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use travel_agents::{AgentName, AgentThread};
 use travel_orchestration::{
-    ApprovalDecision, TripChange, TripError, TripEvent, TripRequest, TripState, TripStatus, Trips,
+    ApprovalDecision, Followed, TripChange, TripError, TripEvent, TripRequest, TripState,
+    TripStatus, Trips,
 };
 
 pub enum Driver {
@@ -202,7 +203,7 @@ impl Driver {
 
 /// A trip's events, followed as a trip page follows them (`--follow`).
 pub enum Following {
-    InProcess(std::pin::Pin<Box<dyn futures::Stream<Item = Result<TripEvent, TripError>> + Send>>),
+    InProcess(std::pin::Pin<Box<dyn futures::Stream<Item = Result<Followed, TripError>> + Send>>),
     Http {
         response: reqwest::Response,
         text: String,
@@ -235,11 +236,21 @@ impl Following {
     async fn next(&mut self) -> anyhow::Result<Option<TripEvent>> {
         use futures::StreamExt;
         match self {
-            Following::InProcess(stream) => Ok(stream.next().await.transpose()?),
+            Following::InProcess(stream) => loop {
+                match stream.next().await.transpose()? {
+                    Some(Followed::Event(event)) => return Ok(Some(event)),
+                    // The replies as they are written: read, as a page reads them.
+                    Some(Followed::Reply(_)) => continue,
+                    None => return Ok(None),
+                }
+            },
             Following::Http { response, text } => loop {
                 // An event's block ends with an empty line; its data is the event as JSON.
                 if let Some(end) = text.find("\n\n") {
                     let block: String = text.drain(..end + 2).collect();
+                    if block.lines().any(|l| l == "event: reply") {
+                        continue;
+                    }
                     if let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ")) {
                         return Ok(Some(serde_json::from_str(data)?));
                     }

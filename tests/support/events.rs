@@ -23,6 +23,11 @@ pub struct SentEvent {
 pub struct EventStream {
     source: Source,
     text: String,
+    /// The `reply` events read so far (the agents' replies as written: not changes, no id),
+    /// each with how many changes came before it.
+    pub replies: Vec<(usize, SentEvent)>,
+    /// How many changes were read.
+    changes: usize,
 }
 
 enum Source {
@@ -34,13 +39,21 @@ enum Source {
 const NEXT_EVENT_WAIT: Duration = Duration::from_secs(30);
 
 impl EventStream {
-    /// The next event, or `None` once the server ended the stream.
+    /// The next change (a `reply` is kept in [`Self::replies`]), or `None` once the server
+    /// ended the stream.
     pub async fn next(&mut self) -> Option<SentEvent> {
         loop {
             if let Some(end) = self.text.find("\n\n") {
                 let block: String = self.text.drain(..end + 2).collect();
-                if let Some(event) = parse(&block) {
-                    return Some(event);
+                match parse(&block) {
+                    Some(event) if event.event == "reply" => {
+                        self.replies.push((self.changes, event));
+                    }
+                    Some(event) => {
+                        self.changes += 1;
+                        return Some(event);
+                    }
+                    None => {}
                 }
                 continue;
             }
@@ -152,6 +165,8 @@ impl TestService {
         Ok(EventStream {
             source,
             text: String::new(),
+            replies: Vec::new(),
+            changes: 0,
         })
     }
 }

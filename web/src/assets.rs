@@ -9,6 +9,8 @@ pub const HTMX: &str = include_str!("../static/htmx-2.0.11.min.js");
 /// server-sent events with it (see `web/static/README.md`).
 pub const HTMX_SSE: &str = include_str!("../static/htmx-ext-sse-2.2.4.min.js");
 pub const CSS: &str = include_str!("../static/app.css");
+/// Ours: a trip's page shows the agents' replies as they are written with it.
+pub const LIVE_REPLIES: &str = include_str!("../static/live-replies.js");
 /// The site's icon (a paper plane), also answered at `/favicon.ico`.
 pub const FAVICON: &str = include_str!("../static/favicon.svg");
 
@@ -29,6 +31,10 @@ pub async fn htmx() -> Response {
 
 pub async fn htmx_sse() -> Response {
     cached("text/javascript; charset=utf-8", HTMX_SSE)
+}
+
+pub async fn live_replies() -> Response {
+    cached("text/javascript; charset=utf-8", LIVE_REPLIES)
 }
 
 pub async fn css() -> Response {

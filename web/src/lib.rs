@@ -46,6 +46,7 @@ pub fn router(state: WebState) -> Router {
         )
         .route("/static/htmx.min.js", get(assets::htmx))
         .route("/static/htmx-ext-sse.min.js", get(assets::htmx_sse))
+        .route("/static/live-replies.js", get(assets::live_replies))
         .route("/static/app.css", get(assets::css))
         .route("/static/favicon.svg", get(assets::favicon))
         .route("/favicon.ico", get(assets::favicon))

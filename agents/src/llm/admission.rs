@@ -18,12 +18,12 @@
 //! `max_tokens`, or [`DEFAULT_COMPLETION_ESTIMATE`]).
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 /// The completion tokens counted for a request that does not cap them.
@@ -37,7 +37,7 @@ const UNKNOWN_REFILL_PER_SECOND: f64 = 1.0;
 #[derive(Debug)]
 pub struct Admission {
     limit: usize,
-    in_flight: Semaphore,
+    in_flight: Arc<Semaphore>,
     budgets: Mutex<Budgets>,
     current: AtomicUsize,
     peak: AtomicUsize,
@@ -120,17 +120,18 @@ struct Seen {
     reset: Option<Duration>,
 }
 
-/// A call let through: holds its place in flight until dropped.
+/// A call let through: holds its place in flight until dropped (a streamed reply's body holds
+/// it until the body ends).
 #[derive(Debug)]
-pub struct Admitted<'a> {
-    admission: &'a Admission,
+pub struct Admitted {
+    admission: Arc<Admission>,
     call: u64,
-    _permit: SemaphorePermit<'a>,
+    _permit: OwnedSemaphorePermit,
 }
 
-impl Drop for Admitted<'_> {
+impl Drop for Admitted {
     fn drop(&mut self) {
-        let admission = self.admission;
+        let admission = &self.admission;
         admission.budgets().unanswered.remove(&self.call);
         let now = admission.current.fetch_sub(1, Ordering::Relaxed) - 1;
         metrics::gauge!("travel_llm_calls_in_flight", "provider" => admission.provider.clone())
@@ -155,7 +156,7 @@ impl Admission {
         let limit = limit.clamp(1, Semaphore::MAX_PERMITS);
         Self {
             limit,
-            in_flight: Semaphore::new(limit),
+            in_flight: Arc::new(Semaphore::new(limit)),
             budgets: Mutex::default(),
             current: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
@@ -181,10 +182,11 @@ impl Admission {
 
     /// Waits until a call of `tokens` (estimated) may go out: a place in flight, and the
     /// provider's budgets as last seen.
-    pub async fn admit(&self, tokens: u64) -> Admitted<'_> {
+    pub async fn admit(self: &Arc<Self>, tokens: u64) -> Admitted {
         let permit = self
             .in_flight
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .expect("the semaphore is never closed");
         let mut waited = false;
@@ -213,7 +215,7 @@ impl Admission {
         metrics::gauge!("travel_llm_calls_in_flight", "provider" => self.provider.clone())
             .set(now as f64);
         Admitted {
-            admission: self,
+            admission: self.clone(),
             call,
             _permit: permit,
         }
@@ -221,7 +223,7 @@ impl Admission {
 
     /// Takes in what the provider's answer to `call` says of its budgets (any answer: a 429's
     /// headers count too).
-    pub fn observe(&self, call: &Admitted<'_>, headers: &HeaderMap) {
+    pub fn observe(&self, call: &Admitted, headers: &HeaderMap) {
         let requests = seen(headers, "requests");
         let tokens = seen(headers, "tokens");
         if requests.is_none() && tokens.is_none() {
@@ -404,7 +406,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn calls_in_flight_stop_at_the_limit() {
-        let admission = Admission::new("test", 2);
+        let admission = Arc::new(Admission::new("test", 2));
         let a = admission.admit(10).await;
         let _b = admission.admit(10).await;
         assert!(
@@ -421,7 +423,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_empty_request_budget_holds_calls_until_it_refills() {
-        let admission = Admission::new("test", 100);
+        let admission = Arc::new(Admission::new("test", 100));
         let first = admission.admit(10).await;
         // 60 a minute, none left: one more in a second.
         admission.observe(
@@ -445,7 +447,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn calls_sent_after_the_answered_one_are_taken_off_what_the_headers_say() {
-        let admission = Admission::new("test", 100);
+        let admission = Arc::new(Admission::new("test", 100));
         let first = admission.admit(100).await;
         let _second = admission.admit(100).await;
         // The answer to the first: 250 tokens left of 1,000 a minute. The second call's 100 are
@@ -470,7 +472,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_refusal_holds_every_call_for_its_retry_after() {
-        let admission = Admission::new("test", 100);
+        let admission = Arc::new(Admission::new("test", 100));
         let first = admission.admit(10).await;
         admission.observe(
             &first,
@@ -489,7 +491,7 @@ mod tests {
 
     #[tokio::test]
     async fn answers_without_rate_headers_change_nothing() {
-        let admission = Admission::new("test", 1);
+        let admission = Arc::new(Admission::new("test", 1));
         let call = admission.admit(10).await;
         admission.observe(&call, &HeaderMap::new());
         assert!(admission.budgets().requests.is_none());

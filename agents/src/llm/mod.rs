@@ -4,13 +4,19 @@
 
 pub mod admission;
 mod settings;
+mod streamed;
 mod transport;
 
 use std::sync::Arc;
 
 use async_openai::config::Config;
 use async_openai::error::OpenAIError;
-use async_openai::types::chat::{CreateChatCompletionRequest, CreateChatCompletionResponse};
+use async_openai::traits::RequestOptionsBuilder;
+use async_openai::types::chat::{
+    ChatCompletionStreamOptions, ChatCompletionStreamResponseDelta, CreateChatCompletionRequest,
+    CreateChatCompletionResponse,
+};
+use futures::StreamExt;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use secrecy::SecretString;
 use travel_platform::azure::EntraTokenSource;
@@ -18,7 +24,7 @@ use travel_platform::azure::EntraTokenSource;
 pub use admission::AdmissionStats;
 pub use settings::{
     AZURE_OPENAI_SCOPE, DEFAULT_AZURE_API_VERSION, DEFAULT_OPENAI_MODEL, DEMO_MODEL_NAME,
-    LlmSettings, OPENAI_BASE_URL, OutputCaps, Provider, Rounds, SettingsError,
+    LlmSettings, OPENAI_BASE_URL, OutputCaps, Provider, Rounds, SettingsError, Streaming,
 };
 pub use transport::ResilientTransport;
 
@@ -187,6 +193,50 @@ impl LlmClient {
             .map_err(|e| self.classify(e))
     }
 
+    /// Sends one chat completion request with `stream`, handing `seen` each delta of the reply
+    /// as it arrives, and answers the whole reply put together, usage included (asked for with
+    /// `stream_options.include_usage`). The whole reply must arrive within the timeout.
+    pub async fn complete_streamed(
+        &self,
+        mut request: CreateChatCompletionRequest,
+        seen: &mut (dyn FnMut(&ChatCompletionStreamResponseDelta) + Send),
+    ) -> Result<CreateChatCompletionResponse, LlmError> {
+        let deadline = tokio::time::Instant::now() + self.settings.timeout;
+        request.stream_options = Some(ChatCompletionStreamOptions {
+            include_usage: Some(true),
+            include_obfuscation: None,
+        });
+        let chat = self
+            .inner
+            .chat()
+            .header(reqwest::header::ACCEPT, transport::EVENT_STREAM)
+            .map_err(|e| self.classify(e))?;
+        let mut chunks = chat
+            .create_stream(request)
+            .await
+            .map_err(|e| self.classify(e))?;
+        let mut reply = streamed::StreamedReply::default();
+        loop {
+            match tokio::time::timeout_at(deadline, chunks.next()).await {
+                Err(_) => {
+                    let error = LlmError::Timeout {
+                        provider: self.provider_label().to_owned(),
+                        after: self.settings.timeout,
+                    };
+                    crate::telemetry::llm_error(self.provider_label(), &error);
+                    return Err(error);
+                }
+                Ok(None) => return Ok(reply.finish()),
+                Ok(Some(Ok(chunk))) => reply.add(chunk, seen),
+                Ok(Some(Err(e))) => {
+                    let error = self.classify(e);
+                    crate::telemetry::llm_error(self.provider_label(), &error);
+                    return Err(error);
+                }
+            }
+        }
+    }
+
     fn classify(&self, error: OpenAIError) -> LlmError {
         let provider = self.provider_label().to_owned();
         match error {
@@ -201,6 +251,11 @@ impl LlmClient {
                 provider,
                 message: e.to_string(),
                 reply_start: crate::text_start(&content, 200),
+            },
+            // The reply broke off (the connection, or a chunk the SSE parser could not read).
+            OpenAIError::StreamError(e) => LlmError::Unreachable {
+                provider,
+                message: format!("the streamed reply broke off: {e}"),
             },
             OpenAIError::ApiError(api) => LlmError::Status {
                 provider,

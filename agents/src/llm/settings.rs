@@ -182,6 +182,19 @@ pub struct LlmSettings {
     pub rounds: Rounds,
     /// The replies' token caps that were set.
     pub output_caps: OutputCaps,
+    /// Whether a reply is streamed while someone follows its trip.
+    pub streaming: Streaming,
+}
+
+/// When a reply is asked for as a stream (`LLM_STREAM`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Streaming {
+    /// A round streams when someone follows the trip as it starts (its text, its tool calls and
+    /// the answer's list elements go to them as they come); otherwise it is asked whole.
+    #[default]
+    Followed,
+    /// Never: for a server that cannot stream, or that leaves the usage out of a stream.
+    Off,
 }
 
 /// A setting that cannot be used.
@@ -229,6 +242,7 @@ impl LlmSettings {
             max_tool_rounds: Self::DEFAULT_MAX_TOOL_ROUNDS,
             max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
             output_caps: OutputCaps::default(),
+            streaming: Streaming::default(),
         }
     }
 
@@ -283,7 +297,8 @@ impl LlmSettings {
     }
 
     /// Reads the timeouts and limits (`LLM_TIMEOUT_SECS`, `AGENT_MAX_TOOL_ROUNDS`,
-    /// `LLM_MAX_IN_FLIGHT`, `AGENT_MAX_OUTPUT_TOKENS`) and the rounds' shape (`LLM_ROUNDS`). The client does not retry (the workflow does, `LLM_MAX_ATTEMPTS`):
+    /// `LLM_MAX_IN_FLIGHT`, `AGENT_MAX_OUTPUT_TOKENS`), the rounds' shape (`LLM_ROUNDS`) and
+    /// streaming (`LLM_STREAM`). The client does not retry (the workflow does, `LLM_MAX_ATTEMPTS`):
     /// the settings of earlier releases that made it are refused rather than ignored.
     pub fn apply_tuning(
         &mut self,
@@ -305,6 +320,18 @@ impl LlmSettings {
         }
         if let Some(n) = number(get, "LLM_MAX_IN_FLIGHT")? {
             self.max_in_flight = (n as usize).max(1);
+        }
+        if let Some(value) = get("LLM_STREAM") {
+            self.streaming = match value.as_str() {
+                "followed" => Streaming::Followed,
+                "off" => Streaming::Off,
+                other => {
+                    return Err(SettingsError {
+                        variable: "LLM_STREAM",
+                        problem: format!("`{other}` is neither `followed` nor `off`"),
+                    });
+                }
+            };
         }
         if let Some(value) = get("LLM_ROUNDS") {
             self.rounds = match value.as_str() {
@@ -423,11 +450,15 @@ mod tests {
             ("OPENAI_API_KEY", "k"),
             ("AGENT_MAX_TOOL_ROUNDS", "2"),
             ("LLM_MAX_IN_FLIGHT", "300"),
+            ("LLM_STREAM", "off"),
         ])
         .unwrap()
         .unwrap();
         assert_eq!(s.max_tool_rounds, 2);
         assert_eq!(s.max_in_flight, 300);
+        assert_eq!(s.streaming, Streaming::Off);
+        let err = read(&[("OPENAI_API_KEY", "k"), ("LLM_STREAM", "yes")]).unwrap_err();
+        assert_eq!(err.variable, "LLM_STREAM");
         // The client's retries of earlier releases: refused, not silently ignored.
         for gone in ["LLM_MAX_RETRIES", "LLM_RETRY_AFTER_CAP_SECS"] {
             let err = read(&[("OPENAI_API_KEY", "k"), (gone, "3")]).unwrap_err();

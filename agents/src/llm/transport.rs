@@ -11,7 +11,10 @@
 //!   durable timer); `insufficient_quota` is marked for no retry at all;
 //! * 5xx, connect errors and timeouts: transient errors (the workflow backs off);
 //! * other 4xx: permanent errors;
-//! * the whole exchange, headers and body, runs under the per-request timeout;
+//! * the whole exchange, headers and body, runs under the per-request timeout; a streamed reply
+//!   (asked with `Accept: text/event-stream`) is handed on as it arrives once its headers came
+//!   within the timeout (its reader keeps the deadline, [`super::LlmClient::complete_streamed`]),
+//!   and keeps its place among the calls in flight until its body ends or is dropped;
 //! * Azure OpenAI without a key: an Entra bearer token is added to every request;
 //! * every request waits for its admission first ([`super::admission`]): a place among the calls
 //!   in flight to the provider, and the provider's rate-limit budget as its last answer told it;
@@ -24,13 +27,18 @@ use std::time::Duration;
 
 use async_openai::error::OpenAIError;
 use async_openai::middleware::HttpRequestFactory;
+use futures::StreamExt;
 use futures::future::BoxFuture;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
 use travel_platform::azure::EntraTokenSource;
 
-use super::admission::{self, Admission};
+use super::admission::{self, Admission, Admitted};
 use crate::error::LlmError;
+
+/// The media type of a streamed reply: asked for in `Accept`, it makes the transport hand the
+/// body on as it arrives.
+pub(crate) const EVENT_STREAM: &str = "text/event-stream";
 
 #[derive(Clone, Debug)]
 pub struct ResilientTransport {
@@ -83,19 +91,30 @@ impl ResilientTransport {
             admission::DEFAULT_COMPLETION_ESTIMATE,
             admission::estimated_tokens,
         );
+        let streamed = request
+            .headers()
+            .get(reqwest::header::ACCEPT)
+            .is_some_and(|accept| accept.as_bytes() == EVENT_STREAM.as_bytes());
         let admitted = self.admission.admit(tokens).await;
-        let exchanged = self.exchange(request).await;
+        let exchanged = self.exchange(request, streamed).await;
         if let Ok(response) = &exchanged {
             self.admission.observe(&admitted, response.headers());
         }
-        drop(admitted);
         let response = exchanged?;
         if response.status().is_success() {
-            return Ok(response);
+            return Ok(if streamed {
+                holding_its_place(response, admitted)
+            } else {
+                response
+            });
         }
+        drop(admitted);
         let (status, headers) = (response.status(), response.headers().clone());
-        // The body is already in memory (see `exchange`).
-        let body = response.bytes().await.unwrap_or_default();
+        let body = tokio::time::timeout(self.timeout, response.bytes())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
         Err(self.refused(status, &headers, &body))
     }
 
@@ -116,11 +135,18 @@ impl ResilientTransport {
     }
 
     /// Sends the request and reads the whole answer, headers and body, within the timeout; the
-    /// answer comes back with its body in memory. Every error here (timeout, connection) is
-    /// transient.
-    async fn exchange(&self, request: reqwest::Request) -> Result<reqwest::Response, LlmError> {
+    /// answer comes back with its body in memory (a `streamed` one only with its headers). Every
+    /// error here (timeout, connection) is transient.
+    async fn exchange(
+        &self,
+        request: reqwest::Request,
+        streamed: bool,
+    ) -> Result<reqwest::Response, LlmError> {
         let exchange = async {
             let response = self.http.execute(request).await?;
+            if streamed {
+                return Ok(response);
+            }
             let status = response.status();
             let headers = response.headers().clone();
             let body = response.bytes().await?;
@@ -179,6 +205,20 @@ impl ResilientTransport {
             message,
         }
     }
+}
+
+/// A streamed reply whose body keeps the call's place among the calls in flight until it ends
+/// or its reader drops it.
+fn holding_its_place(response: reqwest::Response, admitted: Admitted) -> reqwest::Response {
+    let (status, headers) = (response.status(), response.headers().clone());
+    let body = response.bytes_stream().map(move |chunk| {
+        let _place = &admitted;
+        chunk
+    });
+    let mut live = http::Response::new(reqwest::Body::wrap_stream(body));
+    *live.status_mut() = status;
+    *live.headers_mut() = headers;
+    reqwest::Response::from(live)
 }
 
 /// `Retry-After` as seconds (possibly fractional) or an HTTP date.

@@ -282,6 +282,11 @@ impl TripIndex {
         self.turn_waiters.wait_for(instance_id)
     }
 
+    /// The agents' replies as they are written, in this process.
+    pub fn live_replies(&self) -> &Arc<crate::live_replies::LiveReplies> {
+        &self.live_replies
+    }
+
     /// Waits until the engine has run a turn of the trip, or `at_most` passed; says whether it
     /// has. A turn this process records ends the wait at once; one run by another process
     /// sharing the store is seen by a look after 10 ms, then at doubling intervals up to
