@@ -114,6 +114,8 @@ pub struct Running {
     agents: crate::model::Agents,
     /// The key the pages sign their form tokens with.
     form_key: Vec<u8>,
+    /// How people reach the service (`PUBLIC_BASE_URL`), for the links the MCP tools answer.
+    public_base_url: String,
     /// Delivers the notifications while it lives (with a webhook).
     _notifier: Option<AbortOnDrop>,
 }
@@ -128,6 +130,7 @@ impl Running {
             trust_forwarded_for: false,
             form_key: self.form_key.clone(),
             event_streams: Default::default(),
+            public_base_url: self.public_base_url.clone(),
         }
     }
 
@@ -230,6 +233,7 @@ pub async fn start_with_plans(
         .public_base_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", args.bind));
+    let reached_at = public_base_url.clone();
     let store = Store::open(&args.store.location(&args.data_dir)?, tuning).await?;
     tracing::info!(store = %store.description, "workflows are kept in the {}", store.description);
     let links = approval_links(args, &store, &public_base_url).await?;
@@ -281,6 +285,7 @@ pub async fn start_with_plans(
         trips,
         agents,
         form_key,
+        public_base_url: reached_at,
         _notifier: notifier,
     })
 }
@@ -347,6 +352,8 @@ pub struct Exposure {
     pub form_key: Vec<u8>,
     /// The live event streams (`MAX_EVENT_STREAMS` of them at most), ended on shutdown.
     pub event_streams: travel_api::events::EventStreams,
+    /// How people reach the service (for the links the MCP tools answer).
+    pub public_base_url: String,
 }
 
 /// The API and the pages on one router: unknown `/api/...` addresses answer JSON, others a page.
@@ -372,7 +379,9 @@ pub fn app(trips: Trips, exposure: Exposure) -> axum::Router {
     let operators = travel_api::management::routes(api.clone())
         .merge(travel_web::dashboard_router(web.clone()))
         .route_layer(axum::middleware::from_fn_with_state(admin, require_admin));
+    let mcp = travel_api::mcp::router(api.clone(), exposure.public_base_url);
     let routes = travel_api::routes(api)
+        .merge(mcp)
         .merge(travel_web::router(web.clone()))
         .merge(travel_web::login_router(web))
         .merge(operators);
@@ -427,13 +436,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let running = start(&args, &args.tuning.tuning()).await?;
     let _repairs = running.repair_now_and_then();
-    let exposure = running.exposure_for(&args);
-    let streams = exposure.event_streams.clone();
-    let app = app(running.trips.clone(), exposure);
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("binding {}", args.bind))?;
-    tracing::info!(address = %listener.local_addr()?, data_dir = %args.data_dir.display(), "travel-planner listening");
+    let address = listener.local_addr()?;
+    let mut exposure = running.exposure_for(&args);
+    if args.public_base_url.is_none() {
+        // Reached where it listens (the port it was given, when it asked for any).
+        exposure.public_base_url = format!("http://{address}");
+    }
+    let streams = exposure.event_streams.clone();
+    let app = app(running.trips.clone(), exposure);
+    tracing::info!(%address, data_dir = %args.data_dir.display(), "travel-planner listening");
     // The connection's address counts wrong admin tokens per client.
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)

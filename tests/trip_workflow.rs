@@ -386,3 +386,127 @@ async fn kill_9_during_the_approval_wait_resumes_the_wait_and_books_once() {
     assert_eq!(service.trip(&id).await["status"], "booked");
     assert_eq!(service.bookings(), 1);
 }
+
+#[tokio::test]
+async fn an_mcp_client_plans_follows_revises_and_approves_a_trip() {
+    let demo = DemoModel::start();
+    let service = TestService::setup().demo_model(&demo).binary();
+    let python_path = std::env::var("MCP_PYTHONPATH")
+        .expect("MCP_PYTHONPATH names PyPI mcp 2.3.0, installed by scripts/test");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mcp_client.py");
+    let ran = tokio::process::Command::new("python3")
+        .arg(script)
+        .arg(service.url("/mcp"))
+        .env("PYTHONPATH", python_path)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        ran.status.success(),
+        "the MCP client failed:\n{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&ran.stdout).unwrap();
+    let id = seen["instanceId"].as_str().unwrap();
+
+    // The four tools, no operator's action; their schemas are the API's.
+    let tools = seen["tools"].as_object().unwrap();
+    let mut names: Vec<&str> = tools.keys().map(String::as_str).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["ask_for_changes", "decide", "get_trip", "plan_trip"]
+    );
+    let openapi: Value = service.get("/api/openapi.json").await.json().await.unwrap();
+    let api_schema = |name: &str| -> Value {
+        let text = openapi["components"]["schemas"][name]
+            .to_string()
+            .replace("#/components/schemas/", "#/$defs/");
+        serde_json::from_str(&text).unwrap()
+    };
+    let plan_trip = &tools["plan_trip"]["inputSchema"];
+    let request = api_schema("TripRequest");
+    assert_eq!(plan_trip["properties"], request["properties"]);
+    assert_eq!(plan_trip["required"], request["required"]);
+    assert_eq!(plan_trip["additionalProperties"], false);
+    let decide = &tools["decide"]["inputSchema"];
+    let approve = api_schema("ApproveRequest");
+    for (field, schema) in approve["properties"].as_object().unwrap() {
+        assert_eq!(&decide["properties"][field], schema, "{field}");
+    }
+    for field in ["approved", "instanceId", "approvalToken"] {
+        assert!(
+            decide["required"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(field)),
+            "{field}"
+        );
+    }
+    assert_eq!(tools["get_trip"]["annotations"]["readOnlyHint"], true);
+    assert_eq!(tools["decide"]["annotations"]["destructiveHint"], true);
+    assert!(seen["unknownTool"].as_str().unwrap().contains("retry_trip"));
+    assert_eq!(
+        seen["resourceTemplates"],
+        json!([
+            "trip://{instanceId}/plan.json",
+            "trip://{instanceId}/plan.md"
+        ])
+    );
+
+    // Refusals are the API's error bodies, for the same reasons.
+    assert_eq!(seen["invalidRequest"]["error"]["code"], "validation_failed");
+    assert_eq!(
+        seen["invalidRequest"]["error"]["fields"][0]["field"],
+        "durationDays"
+    );
+    let body = json!({"approved": true});
+    let (_, wrong) = service
+        .decide(id, Some("not-the-token"), &body)
+        .await
+        .parts();
+    assert_eq!(seen["wrongToken"], wrong);
+    let (_, missing) = service.decide(id, None, &body).await.parts();
+    assert_eq!(seen["noToken"], missing);
+
+    // The links go where the API and the pages are.
+    let planned = &seen["planned"];
+    assert_eq!(
+        planned["links"]["page"],
+        service.url(&format!("/trips/{id}"))
+    );
+    assert_eq!(
+        planned["links"]["status"],
+        service.url(&format!("/api/trips/{id}"))
+    );
+    assert_eq!(
+        planned["links"]["planResource"],
+        format!("trip://{id}/plan.md")
+    );
+
+    // Revised once, read as a resource (the API's Markdown), approved, booked once.
+    assert_eq!(seen["firstPlan"]["revision"], 1);
+    assert_eq!(seen["revisedPlan"]["revision"], 2);
+    let markdown = service
+        .get(&format!("/api/trips/{id}/plan.md"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(seen["planResource"]["text"], markdown.as_str());
+    assert_eq!(seen["planResource"]["mimeType"], "text/markdown");
+    assert_eq!(seen["planResource"]["jsonRevision"], 2);
+    assert_eq!(seen["booked"]["status"], "booked");
+    assert_eq!(seen["booked"]["decision"]["approved"], true);
+    assert_eq!(service.bookings(), 1);
+
+    // A page of another site may not call it (as it may not call the API).
+    let cross_site = service
+        .request(axum::http::Method::POST, "/mcp")
+        .header("sec-fetch-site", "cross-site")
+        .header("origin", "https://elsewhere.example")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await;
+    assert_eq!(cross_site.status(), 403);
+}

@@ -34,6 +34,9 @@ pub enum ErrorCode {
     InvalidHeader,
     /// 405: the address exists, the method does not.
     MethodNotAllowed,
+    /// 406: the request does not accept what the address answers (`POST /mcp` needs
+    /// `Accept: application/json, text/event-stream`).
+    NotAcceptable,
     /// 414
     UriTooLong,
     /// 404: no such trip, agent or address.
@@ -102,6 +105,7 @@ impl ErrorCode {
             }
             JsonRequired => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             UriTooLong => StatusCode::URI_TOO_LONG,
             TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -125,6 +129,7 @@ impl ErrorCode {
         match status {
             StatusCode::NOT_FOUND => ErrorCode::NotFound,
             StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+            StatusCode::NOT_ACCEPTABLE => ErrorCode::NotAcceptable,
             StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::BodyTooLarge,
             StatusCode::URI_TOO_LONG => ErrorCode::UriTooLong,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::JsonRequired,

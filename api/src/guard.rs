@@ -52,7 +52,10 @@ async fn checked(guard: &Guard, request: Request, next: Next) -> Response {
         .into_response();
     }
     let path = request.uri().path();
-    let api = path.starts_with("/api/") || path.starts_with("/approve/");
+    // MCP's endpoint too: its JSON-RPC answers are its own, but its refusals (a missing
+    // `Accept`, a body that is no JSON-RPC message) are the API's errors.
+    let api =
+        path.starts_with("/api/") || path.starts_with("/approve/") || path == crate::mcp::PATH;
     if api && changes_state(request.method()) && from_another_site(headers) {
         return ApiError::new(
             ErrorCode::CrossSiteRefused,

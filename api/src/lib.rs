@@ -8,6 +8,7 @@
 //! | `GET /api/trips/{instanceId}/agents/{agent}` | an agent's thread and token usage |
 //! | `GET /api/trips/{instanceId}/events` | the trip's changes: JSON, or a live, resumable stream ([`events`]) |
 //! | `POST /approve/{instanceId}` | approve or reject (Bearer approval token) |
+//! | `POST /mcp` | the planner as MCP tools ([`mcp`]) |
 //! | `GET /healthz`, `GET /readyz` | liveness, readiness |
 //! | `GET /api/openapi.json` | this API, described |
 //! | `/api/instances...` | the management API (operators; see [`management`]) |
@@ -19,6 +20,7 @@ mod error;
 pub mod events;
 pub mod guard;
 pub mod management;
+pub mod mcp;
 pub mod metrics;
 pub mod openapi;
 mod routes;

@@ -78,6 +78,7 @@ pub fn document() -> Value {
     approval(&mut doc);
     revisions(&mut doc);
     retry(&mut doc);
+    mcp(&mut doc);
     health(&mut doc);
     management(&mut doc);
     finish(doc)
@@ -234,6 +235,43 @@ fn retry(doc: &mut Doc) {
 }
 
 /// Liveness, readiness and this document.
+/// The planner as MCP tools (`api/src/mcp.rs`).
+fn mcp(doc: &mut Doc) {
+    let (e403, e406, e413, e415) = (
+        doc.error("A call from a page of another site (`cross_site_refused`), or a Host name not answered (`host_not_allowed`)"),
+        doc.error("`Accept` does not name both `application/json` and `text/event-stream` (`not_acceptable`)"),
+        doc.error("Body over 64 KiB"),
+        doc.error("The body is no JSON-RPC 2.0 message (`json_required`)"),
+    );
+    doc.op("post", "/mcp", json!({
+        "summary": "The planner as MCP tools (Model Context Protocol, streamable HTTP)",
+        "description": "One JSON-RPC 2.0 message per request, sent with `Accept: application/json, text/event-stream`, answered as JSON; no session is kept (any process answers any request). Tools (`tools/list` gives their input schemas, the API's bodies with the trip's `instanceId` and `approvalToken` beside them): `plan_trip` (as `startTrip`; answers the trip's id, its links and its approval token), `get_trip` (as `getTrip`), `ask_for_changes` (as `reviseTrip`), `decide` (as `approveTrip`). Resources (`resources/templates/list`): `trip://{instanceId}/plan.md` and `trip://{instanceId}/plan.json`, the latest plan. A tool call the API would refuse answers a tool error (`isError`) whose structured content is the API's error body.",
+        "operationId": "mcp",
+        "parameters": [
+            {"name": "Accept", "in": "header", "required": true, "schema": {"type": "string", "const": "application/json, text/event-stream"}}
+        ],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {
+            "type": "object",
+            "description": "A JSON-RPC 2.0 request or notification (`initialize`, `tools/list`, `tools/call`, `resources/templates/list`, `resources/read`, ...)",
+            "required": ["jsonrpc", "method"],
+            "properties": {
+                "jsonrpc": {"const": "2.0"},
+                "id": {"type": ["string", "integer"]},
+                "method": {"type": "string"},
+                "params": {"type": "object"}
+            }
+        }}}},
+        "responses": {
+            "200": {"description": "The JSON-RPC answer: a result, or a JSON-RPC error (an unknown method or tool)", "content": {"application/json": {"schema": {"type": "object", "required": ["jsonrpc"], "properties": {"jsonrpc": {"const": "2.0"}, "id": {"type": ["string", "integer", "null"]}, "result": {"type": "object"}, "error": {"type": "object"}}}}}},
+            "202": {"description": "A notification, received"},
+            "403": e403,
+            "406": e406,
+            "413": e413,
+            "415": e415
+        }
+    }));
+}
+
 fn health(doc: &mut Doc) {
     let health = doc.schema::<Health>();
     let e503 = doc.error("Not ready");

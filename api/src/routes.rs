@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use travel_agents::AgentName;
 use travel_orchestration::{
-    ApprovalDecision, ChangeRequest, TripPlan, TripRequest, TripState, TripStatus,
+    ApprovalDecision, ChangeRequest, TripId, TripPlan, TripRequest, TripState, TripStatus,
 };
 
 use crate::bodies::{
@@ -148,17 +148,25 @@ async fn trip(
     State(state): State<AppState>,
     TripInPath(instance_id): TripInPath,
 ) -> Result<Json<TripView>, ApiError> {
-    let trip = state.trips.status(&instance_id).await?;
+    Ok(Json(trip_view(&state, &instance_id).await?))
+}
+
+/// A trip as the API shows it (and the MCP tool `get_trip`).
+pub(crate) async fn trip_view(
+    state: &AppState,
+    instance_id: &TripId,
+) -> Result<TripView, ApiError> {
+    let trip = state.trips.status(instance_id).await?;
     let plan = state.trips.saved_plan(&trip).await?;
-    let links = links(&instance_id, trip.status);
-    Ok(Json(TripView {
+    let links = links(instance_id, trip.status);
+    Ok(TripView {
         trip,
         plan,
-        retries: state.trips.retries(&instance_id).await?,
-        costs: state.trips.costs(&instance_id).await?,
-        answers: state.trips.answers(&instance_id).await?,
+        retries: state.trips.retries(instance_id).await?,
+        costs: state.trips.costs(instance_id).await?,
+        answers: state.trips.answers(instance_id).await?,
         links,
-    }))
+    })
 }
 
 /// The revision asked for in the query (`None`: the latest), or a 400.

@@ -396,8 +396,10 @@ pub(crate) fn plain_answer(body: &Value) -> (Value, &'static str, String) {
 /// A completion as OpenAI streams it: `chat.completion.chunk` events (the role first, then the
 /// text in pieces or the tool calls, then the finish reason, and the usage when
 /// `stream_options.include_usage` asks for it), ended by `data: [DONE]`. The events are spread
-/// over `writing` (all at once when it is zero).
+/// evenly over `writing`, the text in pieces of 32 characters; when it is zero they go at once,
+/// each text whole (nobody could watch it written).
 pub(crate) fn stream(request: &Value, completion: &Value, writing: Duration) -> Response {
+    let piece = if writing.is_zero() { usize::MAX } else { 32 };
     let include_usage = request["stream_options"]["include_usage"] == true;
     let choice = &completion["choices"][0];
     let message = &choice["message"];
@@ -418,7 +420,7 @@ pub(crate) fn stream(request: &Value, completion: &Value, writing: Duration) -> 
     let mut events = vec![delta(json!({"role": "assistant", "content": ""}))];
     for field in ["content", "refusal"] {
         if let Some(text) = message[field].as_str() {
-            events.extend(pieces(text, 32).map(|piece| delta(json!({field: piece}))));
+            events.extend(pieces(text, piece).map(|piece| delta(json!({field: piece}))));
         }
     }
     for (index, call) in message["tool_calls"]
@@ -430,7 +432,7 @@ pub(crate) fn stream(request: &Value, completion: &Value, writing: Duration) -> 
         let name = &call["function"]["name"];
         events.push(delta(json!({"tool_calls": [{"index": index, "id": call["id"], "type": "function", "function": {"name": name, "arguments": ""}}]})));
         let arguments = call["function"]["arguments"].as_str().unwrap_or("{}");
-        events.extend(pieces(arguments, 32).map(|piece| {
+        events.extend(pieces(arguments, piece).map(|piece| {
             delta(json!({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}))
         }));
     }
@@ -447,14 +449,18 @@ pub(crate) fn stream(request: &Value, completion: &Value, writing: Duration) -> 
         .map(|event| format!("data: {event}\n\n"))
         .collect();
     blocks.push("data: [DONE]\n\n".into());
-    let gap = writing / blocks.len() as u32;
-    let body = if gap.is_zero() {
+    let body = if writing.is_zero() {
         Body::from(blocks.concat())
     } else {
-        Body::from_stream(futures::stream::iter(blocks).then(move |block| async move {
-            tokio::time::sleep(gap).await;
-            Ok::<_, std::convert::Infallible>(block)
-        }))
+        // Each block at its time from the start: the whole takes `writing`, however late the
+        // timers fire under load.
+        let (start, count) = (tokio::time::Instant::now(), blocks.len() as u32);
+        Body::from_stream(futures::stream::iter((1..=count).zip(blocks)).then(
+            move |(n, block)| async move {
+                tokio::time::sleep_until(start + writing * n / count).await;
+                Ok::<_, std::convert::Infallible>(block)
+            },
+        ))
     };
     (
         [
@@ -469,9 +475,11 @@ pub(crate) fn stream(request: &Value, completion: &Value, writing: Duration) -> 
 /// `text` in pieces of at most `size` characters.
 fn pieces(text: &str, size: usize) -> impl Iterator<Item = String> + '_ {
     let chars: Vec<char> = text.chars().collect();
-    (0..chars.len())
-        .step_by(size)
-        .map(move |i| chars[i..(i + size).min(chars.len())].iter().collect())
+    (0..chars.len()).step_by(size).map(move |i| {
+        chars[i..i.saturating_add(size).min(chars.len())]
+            .iter()
+            .collect()
+    })
 }
 
 #[cfg(test)]
