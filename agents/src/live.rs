@@ -2,9 +2,11 @@
 //!
 //! A round streams only while someone follows ([`ReplyWatcher::following`], asked as the round
 //! starts): the pieces are never the record (the workflow records the reply the agent checked),
-//! and nothing is kept of them. A piece is the text as it comes, a tool call the model began,
-//! or an element of the answer's list as soon as it is complete (a day of the itinerary, a
-//! suggested destination), read from the text so far by [`ListScanner`].
+//! and nothing is kept of them. A piece is the text as it comes (gathered for 50 ms at a time),
+//! a tool call the model began, or an element of the answer's list as soon as it is complete (a
+//! day of the itinerary, a suggested destination), read from the text so far by [`ListScanner`].
+
+use std::time::{Duration, Instant};
 
 use async_openai::types::chat::ChatCompletionStreamResponseDelta;
 use schemars::JsonSchema;
@@ -51,13 +53,21 @@ pub trait ReplyWatcher: Send + Sync {
     fn piece(&self, piece: LivePiece);
 }
 
-/// One round as it streams: each delta told to the watcher as pieces.
+/// Text is told at most this often: a reader sees it at 20 frames a second, and each piece
+/// wakes every follower of the trip (a model writes a chunk every few milliseconds).
+const TEXT_EVERY: Duration = Duration::from_millis(50);
+
+/// One round as it streams: its deltas told to the watcher as pieces, the text gathered for
+/// [`TEXT_EVERY`] at a time.
 pub(crate) struct LiveRound<'a> {
     agent: AgentName,
     round: u32,
     watcher: &'a dyn ReplyWatcher,
     /// The answer's lists, read as they grow (a round that asks for the answer).
     lists: Option<ListScanner>,
+    /// Text not told yet, and when text was last told.
+    pending: String,
+    told_at: Instant,
 }
 
 impl<'a> LiveRound<'a> {
@@ -72,18 +82,25 @@ impl<'a> LiveRound<'a> {
             round,
             watcher,
             lists: answer.then(ListScanner::default),
+            pending: String::new(),
+            told_at: Instant::now(),
         }
     }
 
     pub(crate) fn pass(&mut self, delta: &ChatCompletionStreamResponseDelta) {
         let (agent, round) = (self.agent, self.round);
         if let Some(text) = delta.content.as_deref().filter(|t| !t.is_empty()) {
-            self.watcher.piece(LivePiece::Text {
-                agent,
-                round,
-                text: text.to_owned(),
-            });
-            for (list, index, value) in self.lists.iter_mut().flat_map(|l| l.read(text)) {
+            self.pending.push_str(text);
+            let items = self
+                .lists
+                .as_mut()
+                .map(|l| l.read(text))
+                .unwrap_or_default();
+            // An element comes after the text that completed it.
+            if !items.is_empty() || self.told_at.elapsed() >= TEXT_EVERY {
+                self.tell_text();
+            }
+            for (list, index, value) in items {
                 self.watcher.piece(LivePiece::Item {
                     agent,
                     round,
@@ -97,6 +114,7 @@ impl<'a> LiveRound<'a> {
             if let Some(name) = call.function.as_ref().and_then(|f| f.name.as_deref())
                 && !name.is_empty()
             {
+                self.tell_text();
                 self.watcher.piece(LivePiece::ToolCall {
                     agent,
                     round,
@@ -104,6 +122,23 @@ impl<'a> LiveRound<'a> {
                 });
             }
         }
+    }
+
+    /// The round ended (answered or not): the text not told yet.
+    pub(crate) fn finish(mut self) {
+        self.tell_text();
+    }
+
+    fn tell_text(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        self.watcher.piece(LivePiece::Text {
+            agent: self.agent,
+            round: self.round,
+            text: std::mem::take(&mut self.pending),
+        });
+        self.told_at = Instant::now();
     }
 }
 
@@ -230,6 +265,49 @@ mod tests {
         let found = scanner.read(r#"}, {"day": "#);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].2, serde_json::json!({"day": 1}));
+    }
+
+    #[derive(Default)]
+    struct Told(std::sync::Mutex<Vec<LivePiece>>);
+
+    impl ReplyWatcher for Told {
+        fn following(&self) -> bool {
+            true
+        }
+
+        fn piece(&self, piece: LivePiece) {
+            self.0.lock().unwrap().push(piece);
+        }
+    }
+
+    #[test]
+    fn text_is_told_gathered_and_an_element_after_the_text_that_completes_it() {
+        let told = Told::default();
+        let mut round = LiveRound::new(AgentName::Itinerary, 1, &told, true);
+        let deltas = [r#"{"days": ["#, r#"{"day""#, ": 1}", r#", {"day": 2"#];
+        for text in deltas {
+            round.pass(&ChatCompletionStreamResponseDelta {
+                content: Some(text.into()),
+                ..Default::default()
+            });
+        }
+        round.finish();
+        let told = told.0.into_inner().unwrap();
+        let texts: Vec<&str> = told
+            .iter()
+            .filter_map(|p| match p {
+                LivePiece::Text { text, .. } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(texts.concat(), deltas.concat());
+        assert!(texts.len() < deltas.len(), "gathered: {texts:?}");
+        let item = told
+            .iter()
+            .position(|p| matches!(p, LivePiece::Item { .. }))
+            .unwrap();
+        let before: String = texts.iter().take(item).copied().collect();
+        assert!(before.ends_with(r#"{"day": 1}"#), "{told:?}");
     }
 
     #[test]

@@ -274,10 +274,13 @@ impl<'a, F: Send + 'static> Conversation<'a, F> {
             Some(watcher) => {
                 let round = self.thread.rounds.len() as u32 + 1;
                 let mut live = LiveRound::new(agent, round, watcher, schema_asked);
-                self.llm
+                let streamed = self
+                    .llm
                     .complete_streamed(request, &mut |delta| live.pass(delta))
                     .instrument(span.clone())
-                    .await
+                    .await;
+                live.finish();
+                streamed
             }
             None => self.llm.complete(request).instrument(span.clone()).await,
         };

@@ -227,21 +227,24 @@ async fn the_agents_on_a_real_model_answer_or_fail_as_content_never_as_protocol(
     };
     let started = Instant::now();
     let agents = TravelAgents::new(client(capped), rates.clone());
+    let cut_at_16 = |error: &AgentError| {
+        assert!(
+            matches!(
+                error,
+                AgentError::Truncated {
+                    max_output_tokens: 16,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+    };
     let cut = agents
         .destination
         .run(&traveller("museums and food", 2))
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            cut,
-            AgentError::Truncated {
-                max_output_tokens: 16,
-                ..
-            }
-        ),
-        "{cut}"
-    );
+    cut_at_16(&cut);
     {
         let seen = seen.lock().unwrap();
         let last = seen.last().unwrap();
@@ -263,16 +266,7 @@ async fn the_agents_on_a_real_model_answer_or_fail_as_content_never_as_protocol(
         .run_watched(&traveller("museums and food", 2), Some(&told))
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            cut,
-            AgentError::Truncated {
-                max_output_tokens: 16,
-                ..
-            }
-        ),
-        "{cut}"
-    );
+    cut_at_16(&cut);
     {
         let seen = seen.lock().unwrap();
         let last = seen.last().unwrap();
