@@ -460,6 +460,16 @@ async fn an_mcp_client_plans_follows_revises_and_approves_a_trip() {
         seen["invalidRequest"]["error"]["fields"][0]["field"],
         "durationDays"
     );
+    let mistyped = json!({
+        "travelerName": "Ada",
+        "preferences": "quiet beaches, seafood",
+        "durationDays": "three",
+        "budget": {"amount": 2500, "currency": "USD"},
+        "specialRequirements": "vegetarian",
+    });
+    let (code, refused) = service.post("/api/trips", &mistyped).await.parts();
+    assert_eq!(code, 422);
+    assert_eq!(seen["mistypedRequest"], refused, "the API's very answer");
     let body = json!({"approved": true});
     let (_, wrong) = service
         .decide(id, Some("not-the-token"), &body)

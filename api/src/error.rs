@@ -295,15 +295,7 @@ impl From<JsonRejection> for ApiError {
         let text = rejection.body_text();
         match rejection {
             // A field of the wrong type or form: said like the other checks, field by field.
-            JsonRejection::JsonDataError(_) => match field_error(&text) {
-                Some(field) => {
-                    ApiError::validation("Some fields are invalid; see `fields`.", vec![field])
-                }
-                None => ApiError::new(
-                    ErrorCode::InvalidBody,
-                    format!("The JSON body does not have the expected shape: {text}"),
-                ),
-            },
+            JsonRejection::JsonDataError(_) => body_misfit(&text),
             JsonRejection::JsonSyntaxError(_) => ApiError::new(
                 ErrorCode::MalformedJson,
                 format!("The body is not valid JSON: {text}"),
@@ -325,6 +317,19 @@ impl From<JsonRejection> for ApiError {
                 error
             }
         }
+    }
+}
+
+/// A body that is JSON but not of the expected shape, from axum's rejection text (`Failed to
+/// deserialize the JSON body into the target type: <path>: <serde's message> at line L column
+/// C`): a field of the wrong type or form is said like the other checks, field by field.
+pub(crate) fn body_misfit(text: &str) -> ApiError {
+    match field_error(text) {
+        Some(field) => ApiError::validation("Some fields are invalid; see `fields`.", vec![field]),
+        None => ApiError::new(
+            ErrorCode::InvalidBody,
+            format!("The JSON body does not have the expected shape: {text}"),
+        ),
     }
 }
 

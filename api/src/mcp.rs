@@ -123,20 +123,15 @@ fn answer(value: impl Serialize) -> CallToolResult {
 }
 
 /// A tool's arguments read as the API reads its body: the same type, so the same checks, and
-/// the same error when they do not fit.
+/// the same error when they do not fit (said as axum says it of a body, so that one function
+/// words both).
 fn read_body<T: DeserializeOwned>(arguments: JsonObject) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(Value::Object(arguments)).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." { "body".into() } else { path };
-        let mut error = ApiError::new(
-            ErrorCode::InvalidBody,
-            format!(
-                "The arguments do not fit the tool's input schema: {}",
-                e.inner()
-            ),
-        );
-        error.detail.fields = vec![FieldError::new(field, e.inner().to_string())];
-        error
+        crate::error::body_misfit(&format!(
+            "Failed to deserialize the JSON body into the target type: {}: {}",
+            e.path(),
+            e.inner()
+        ))
     })
 }
 

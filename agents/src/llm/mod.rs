@@ -195,13 +195,14 @@ impl LlmClient {
 
     /// Sends one chat completion request with `stream`, handing `seen` each delta of the reply
     /// as it arrives, and answers the whole reply put together, usage included (asked for with
-    /// `stream_options.include_usage`). The whole reply must arrive within the timeout.
+    /// `stream_options.include_usage`). The whole reply must arrive within the timeout, counted
+    /// from when the request is sent (the transport cuts its body there).
     pub async fn complete_streamed(
         &self,
         mut request: CreateChatCompletionRequest,
         seen: &mut (dyn FnMut(&ChatCompletionStreamResponseDelta) + Send),
     ) -> Result<CreateChatCompletionResponse, LlmError> {
-        let deadline = tokio::time::Instant::now() + self.settings.timeout;
+        let started = std::time::Instant::now();
         request.stream_options = Some(ChatCompletionStreamOptions {
             include_usage: Some(true),
             include_obfuscation: None,
@@ -216,9 +217,12 @@ impl LlmClient {
             .await
             .map_err(|e| self.classify(e))?;
         let mut reply = streamed::StreamedReply::default();
-        loop {
-            match tokio::time::timeout_at(deadline, chunks.next()).await {
-                Err(_) => {
+        while let Some(chunk) = chunks.next().await {
+            match chunk {
+                Ok(chunk) => reply.add(chunk, seen),
+                // Broken off at the deadline: the transport cut it (its message does not come
+                // through async-openai's stream, whose errors are text).
+                Err(OpenAIError::StreamError(_)) if started.elapsed() >= self.settings.timeout => {
                     let error = LlmError::Timeout {
                         provider: self.provider_label().to_owned(),
                         after: self.settings.timeout,
@@ -226,15 +230,14 @@ impl LlmClient {
                     crate::telemetry::llm_error(self.provider_label(), &error);
                     return Err(error);
                 }
-                Ok(None) => return Ok(reply.finish()),
-                Ok(Some(Ok(chunk))) => reply.add(chunk, seen),
-                Ok(Some(Err(e))) => {
+                Err(e) => {
                     let error = self.classify(e);
                     crate::telemetry::llm_error(self.provider_label(), &error);
                     return Err(error);
                 }
             }
         }
+        Ok(reply.finish())
     }
 
     fn classify(&self, error: OpenAIError) -> LlmError {

@@ -12,9 +12,9 @@
 //! * 5xx, connect errors and timeouts: transient errors (the workflow backs off);
 //! * other 4xx: permanent errors;
 //! * the whole exchange, headers and body, runs under the per-request timeout; a streamed reply
-//!   (asked with `Accept: text/event-stream`) is handed on as it arrives once its headers came
-//!   within the timeout (its reader keeps the deadline, [`super::LlmClient::complete_streamed`]),
-//!   and keeps its place among the calls in flight until its body ends or is dropped;
+//!   (asked with `Accept: text/event-stream`) is handed on as it arrives once its headers came,
+//!   its body cut at the same deadline, and keeps its place among the calls in flight until its
+//!   body ends or is dropped;
 //! * Azure OpenAI without a key: an Entra bearer token is added to every request;
 //! * every request waits for its admission first ([`super::admission`]): a place among the calls
 //!   in flight to the provider, and the provider's rate-limit budget as its last answer told it;
@@ -39,6 +39,9 @@ use crate::error::LlmError;
 /// The media type of a streamed reply: asked for in `Accept`, it makes the transport hand the
 /// body on as it arrives.
 pub(crate) const EVENT_STREAM: &str = "text/event-stream";
+
+/// What ends a streamed reply whose body outlasts the request's timeout.
+const BODY_TIMED_OUT: &str = "the streamed reply did not end within the request timeout";
 
 #[derive(Clone, Debug)]
 pub struct ResilientTransport {
@@ -96,6 +99,7 @@ impl ResilientTransport {
             .get(reqwest::header::ACCEPT)
             .is_some_and(|accept| accept.as_bytes() == EVENT_STREAM.as_bytes());
         let admitted = self.admission.admit(tokens).await;
+        let deadline = tokio::time::Instant::now() + self.timeout;
         let exchanged = self.exchange(request, streamed).await;
         if let Ok(response) = &exchanged {
             self.admission.observe(&admitted, response.headers());
@@ -103,7 +107,7 @@ impl ResilientTransport {
         let response = exchanged?;
         if response.status().is_success() {
             return Ok(if streamed {
-                holding_its_place(response, admitted)
+                holding_its_place(response, admitted, deadline)
             } else {
                 response
             });
@@ -208,13 +212,28 @@ impl ResilientTransport {
 }
 
 /// A streamed reply whose body keeps the call's place among the calls in flight until it ends
-/// or its reader drops it.
-fn holding_its_place(response: reqwest::Response, admitted: Admitted) -> reqwest::Response {
+/// or its reader drops it, and ends with [`BODY_TIMED_OUT`] at `deadline` (the request's
+/// timeout, counted from when it was sent).
+fn holding_its_place(
+    response: reqwest::Response,
+    admitted: Admitted,
+    deadline: tokio::time::Instant,
+) -> reqwest::Response {
+    type Chunk = Result<bytes::Bytes, Box<dyn std::error::Error + Send + Sync>>;
     let (status, headers) = (response.status(), response.headers().clone());
-    let body = response.bytes_stream().map(move |chunk| {
-        let _place = &admitted;
-        chunk
-    });
+    let body = futures::stream::unfold(
+        (response.bytes_stream(), Some(admitted)),
+        move |(mut body, admitted)| async move {
+            // Gone once the body ended or timed out: the place is given back.
+            let admitted = admitted?;
+            let next: Chunk = match tokio::time::timeout_at(deadline, body.next()).await {
+                Ok(Some(chunk)) => chunk.map_err(Into::into),
+                Ok(None) => return None,
+                Err(_) => return Some((Err(BODY_TIMED_OUT.into()), (body, None))),
+            };
+            Some((next, (body, Some(admitted))))
+        },
+    );
     let mut live = http::Response::new(reqwest::Body::wrap_stream(body));
     *live.status_mut() = status;
     *live.headers_mut() = headers;
