@@ -510,6 +510,41 @@ async fn an_mcp_client_plans_follows_revises_and_approves_a_trip() {
     assert_eq!(seen["booked"]["decision"]["approved"], true);
     assert_eq!(service.bookings(), 1);
 
+    // What is not a JSON-RPC message is refused as the API refuses a body, not answered.
+    for (body, code) in [
+        (
+            json!({"jsonrpc": "2.0", "id": "", "method": "", "params": null}),
+            422,
+        ),
+        (
+            json!({"jsonrpc": "1.0", "id": 1, "method": "tools/list"}),
+            422,
+        ),
+        (json!(["tools/list"]), 422),
+    ] {
+        let (status, refused) = service
+            .request(axum::http::Method::POST, "/mcp")
+            .header("accept", "application/json, text/event-stream")
+            .json(&body)
+            .send()
+            .await
+            .parts();
+        assert_eq!(status, code, "{body}: {refused}");
+        assert_eq!(refused["error"]["code"], "invalid_body");
+    }
+    let (status, refused) = service
+        .request(axum::http::Method::POST, "/mcp")
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .parts();
+    assert_eq!(
+        (status.as_u16(), &refused["error"]["code"]),
+        (400, &json!("malformed_json"))
+    );
+
     // A page of another site may not call it (as it may not call the API).
     let cross_site = service
         .request(axum::http::Method::POST, "/mcp")

@@ -72,7 +72,80 @@ pub fn router(state: AppState, public_base_url: String) -> axum::Router {
         config,
     );
     // Only POST: without sessions there is no stream to open (GET) nor to end (DELETE).
-    axum::Router::new().route(PATH, axum::routing::post_service(service))
+    axum::Router::new().route(
+        PATH,
+        axum::routing::post_service(service).layer(axum::middleware::from_fn(json_rpc_only)),
+    )
+}
+
+/// Lets through only a JSON-RPC 2.0 message as the OpenAPI document describes it (`jsonrpc`
+/// "2.0", a `method` named, `params` an object, `id` text or a 64-bit whole number); anything else is
+/// refused with the API's error body (400 not JSON, 422 not such a message), not answered as a
+/// JSON-RPC error. A body that is not sent as JSON is left to the MCP server (415).
+async fn json_rpc_only(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let is_json = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !is_json {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        return ApiError::new(
+            ErrorCode::BodyTooLarge,
+            format!(
+                "The body is larger than the {} KiB allowed.",
+                MAX_BODY_BYTES / 1024
+            ),
+        )
+        .into_response();
+    };
+    let message: Value = match serde_json::from_slice(&bytes) {
+        Ok(message) => message,
+        Err(e) => {
+            return ApiError::new(
+                ErrorCode::MalformedJson,
+                format!("The body is not valid JSON: {e}"),
+            )
+            .into_response();
+        }
+    };
+    if let Some(problem) = not_a_message(&message) {
+        return ApiError::new(
+            ErrorCode::InvalidBody,
+            format!("The body is not a JSON-RPC 2.0 request or notification: {problem}."),
+        )
+        .into_response();
+    }
+    next.run(axum::extract::Request::from_parts(parts, bytes.into()))
+        .await
+}
+
+/// What keeps `message` from being a JSON-RPC 2.0 request or notification, if anything.
+fn not_a_message(message: &Value) -> Option<&'static str> {
+    let Value::Object(fields) = message else {
+        return Some("it is not a JSON object");
+    };
+    if fields.get("jsonrpc") != Some(&json!("2.0")) {
+        return Some("`jsonrpc` must be \"2.0\"");
+    }
+    if !fields.get("method").is_some_and(Value::is_string) {
+        return Some("`method` must name the method, as text");
+    }
+    if fields.get("params").is_some_and(|p| !p.is_object()) {
+        return Some("`params`, when sent, must be an object");
+    }
+    match fields.get("id") {
+        None | Some(Value::String(_)) => None,
+        Some(Value::Number(n)) if n.is_i64() => None,
+        Some(_) => Some("`id`, when sent, must be text or a whole number (64-bit)"),
+    }
 }
 
 /// The MCP server: the trips, as the API has them.

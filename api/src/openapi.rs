@@ -237,11 +237,13 @@ fn retry(doc: &mut Doc) {
 /// Liveness, readiness and this document.
 /// The planner as MCP tools (`api/src/mcp.rs`).
 fn mcp(doc: &mut Doc) {
-    let (e403, e406, e413, e415) = (
+    let (e400, e403, e406, e413, e415, e422) = (
+        doc.error("The body is not JSON"),
         doc.error("A call from a page of another site (`cross_site_refused`), or a Host name not answered (`host_not_allowed`)"),
         doc.error("`Accept` does not name both `application/json` and `text/event-stream` (`not_acceptable`)"),
         doc.error("Body over 64 KiB"),
-        doc.error("The body is no JSON-RPC 2.0 message (`json_required`)"),
+        doc.error("The body is not sent as `application/json` (`json_required`)"),
+        doc.error("The body is JSON but no JSON-RPC 2.0 request or notification as described (`invalid_body`)"),
     );
     doc.op("post", "/mcp", json!({
         "summary": "The planner as MCP tools (Model Context Protocol, streamable HTTP)",
@@ -256,7 +258,7 @@ fn mcp(doc: &mut Doc) {
             "required": ["jsonrpc", "method"],
             "properties": {
                 "jsonrpc": {"const": "2.0"},
-                "id": {"type": ["string", "integer"]},
+                "id": {"type": ["string", "integer"], "minimum": i64::MIN, "maximum": i64::MAX},
                 "method": {"type": "string"},
                 "params": {"type": "object"}
             }
@@ -264,10 +266,12 @@ fn mcp(doc: &mut Doc) {
         "responses": {
             "200": {"description": "The JSON-RPC answer: a result, or a JSON-RPC error (an unknown method or tool)", "content": {"application/json": {"schema": {"type": "object", "required": ["jsonrpc"], "properties": {"jsonrpc": {"const": "2.0"}, "id": {"type": ["string", "integer", "null"]}, "result": {"type": "object"}, "error": {"type": "object"}}}}}},
             "202": {"description": "A notification, received"},
+            "400": e400,
             "403": e403,
             "406": e406,
             "413": e413,
-            "415": e415
+            "415": e415,
+            "422": e422
         }
     }));
 }
