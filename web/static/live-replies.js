@@ -52,6 +52,7 @@
     if (round !== here.dataset.round) {
       // A new round, or the agent called again: what was written before is not the answer.
       here.dataset.round = round;
+      here.classList.remove("written");
       here.querySelector(".writing-items").textContent = "";
       here.querySelector(".writing-text").textContent = "";
     }
