@@ -321,29 +321,16 @@ impl LlmSettings {
         if let Some(n) = number(get, "LLM_MAX_IN_FLIGHT")? {
             self.max_in_flight = (n as usize).max(1);
         }
-        if let Some(value) = get("LLM_STREAM") {
-            self.streaming = match value.as_str() {
-                "followed" => Streaming::Followed,
-                "off" => Streaming::Off,
-                other => {
-                    return Err(SettingsError {
-                        variable: "LLM_STREAM",
-                        problem: format!("`{other}` is neither `followed` nor `off`"),
-                    });
-                }
-            };
+        let streaming = [("followed", Streaming::Followed), ("off", Streaming::Off)];
+        if let Some(streaming) = one_of(get, "LLM_STREAM", &streaming)? {
+            self.streaming = streaming;
         }
-        if let Some(value) = get("LLM_ROUNDS") {
-            self.rounds = match value.as_str() {
-                "together" => Rounds::Together,
-                "tools-first" => Rounds::ToolsFirst,
-                other => {
-                    return Err(SettingsError {
-                        variable: "LLM_ROUNDS",
-                        problem: format!("`{other}` is neither `together` nor `tools-first`"),
-                    });
-                }
-            };
+        let rounds = [
+            ("together", Rounds::Together),
+            ("tools-first", Rounds::ToolsFirst),
+        ];
+        if let Some(rounds) = one_of(get, "LLM_ROUNDS", &rounds)? {
+            self.rounds = rounds;
         }
         if let Some(value) = get("AGENT_MAX_OUTPUT_TOKENS") {
             self.output_caps = OutputCaps::parse(&value).map_err(|problem| SettingsError {
@@ -352,6 +339,30 @@ impl LlmSettings {
             })?;
         }
         Ok(())
+    }
+}
+
+/// The choice `variable` names, when set: one of `choices` by its name.
+fn one_of<T: Copy>(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    choices: &[(&str, T)],
+) -> Result<Option<T>, SettingsError> {
+    let Some(value) = get(variable) else {
+        return Ok(None);
+    };
+    match choices.iter().find(|(name, _)| *name == value) {
+        Some((_, choice)) => Ok(Some(*choice)),
+        None => {
+            let names: Vec<String> = choices
+                .iter()
+                .map(|(name, _)| format!("`{name}`"))
+                .collect();
+            Err(SettingsError {
+                variable,
+                problem: format!("`{value}` is not one of {}", names.join(", ")),
+            })
+        }
     }
 }
 
