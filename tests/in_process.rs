@@ -1320,16 +1320,15 @@ async fn the_agents_replies_stream_as_the_model_writes_them_between_the_trip_s_c
         }
         assert!(!told.is_empty(), "{agent}: no reply streamed");
         // All told while the step ran: after it started, before the change that ends it.
-        let done_at = changes
-            .iter()
-            .position(|e| e.event == "step" && e.data["key"] == agent && e.data["state"] == "done")
-            .unwrap();
-        let started_at = changes
-            .iter()
-            .position(|e| {
-                e.event == "step" && e.data["key"] == agent && e.data["state"] == "started"
-            })
-            .unwrap();
+        let step_at = |state: &str| {
+            changes
+                .iter()
+                .position(|e| {
+                    e.event == "step" && e.data["key"] == agent && e.data["state"] == state
+                })
+                .unwrap()
+        };
+        let (started_at, done_at) = (step_at("started"), step_at("done"));
         for (before, reply) in replies.iter().filter(|(_, r)| r.data["agent"] == agent) {
             assert!(
                 *before > started_at && *before <= done_at,

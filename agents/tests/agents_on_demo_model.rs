@@ -271,33 +271,6 @@ async fn tools_first_rounds_call_the_tools_without_the_schema_then_answer_with_i
     assert_eq!(reply.thread.rounds.len(), 3);
 }
 
-/// Records what a followed agent is told as its replies are written.
-struct Follower {
-    following: bool,
-    llm: travel_agents::LlmClient,
-    pieces: std::sync::Mutex<Vec<(std::time::Instant, usize, travel_agents::LivePiece)>>,
-}
-
-impl travel_agents::ReplyWatcher for Follower {
-    fn following(&self) -> bool {
-        self.following
-    }
-
-    fn piece(&self, piece: travel_agents::LivePiece) {
-        let in_flight = self.llm.admission().in_flight;
-        let mut pieces = self.pieces.lock().unwrap();
-        pieces.push((std::time::Instant::now(), in_flight, piece));
-    }
-}
-
-fn follower(llm: &travel_agents::LlmClient, following: bool) -> Follower {
-    Follower {
-        following,
-        llm: llm.clone(),
-        pieces: Default::default(),
-    }
-}
-
 #[tokio::test]
 async fn a_followed_reply_is_told_as_it_is_written_and_is_the_reply_asked_whole() {
     use std::time::{Duration, Instant};
@@ -305,10 +278,9 @@ async fn a_followed_reply_is_told_as_it_is_written_and_is_the_reply_asked_whole(
 
     let demo = demo().await;
     let brief = destination_brief(&demo, "culture", 4).await;
-    let llm = client(demo.settings());
-    let agents = travel_agents::TravelAgents::new(llm.clone(), std::sync::Arc::new(ReferenceRates));
+    let (llm, agents) = client_and_agents(demo.settings());
     // Nobody follows: asked whole, nothing told.
-    let unfollowed = follower(&llm, false);
+    let unfollowed = Follower::new(&llm, false);
     let whole = agents
         .itinerary
         .run_watched(&brief, Some(&unfollowed))
@@ -323,7 +295,7 @@ async fn a_followed_reply_is_told_as_it_is_written_and_is_the_reply_asked_whole(
     );
 
     demo.set_latency(Duration::from_millis(800));
-    let watcher = follower(&llm, true);
+    let watcher = Follower::new(&llm, true);
     let streamed = agents
         .itinerary
         .run_watched(&brief, Some(&watcher))
@@ -427,10 +399,9 @@ async fn a_streamed_reply_that_outlasts_the_timeout_fails_as_a_timeout() {
     let mut settings = demo.settings();
     // The headers come after 400 ms (half the latency), the body's end after 800.
     settings.timeout = Duration::from_millis(600);
-    let llm = client(settings);
-    let agents = travel_agents::TravelAgents::new(llm.clone(), std::sync::Arc::new(ReferenceRates));
+    let (llm, agents) = client_and_agents(settings);
     demo.set_latency(Duration::from_millis(800));
-    let watcher = follower(&llm, true);
+    let watcher = Follower::new(&llm, true);
     let error = agents
         .destination
         .run_watched(&traveller, Some(&watcher))
@@ -465,9 +436,8 @@ async fn with_streaming_off_a_followed_reply_is_asked_whole() {
     let demo = demo().await;
     let mut settings = demo.settings();
     settings.streaming = travel_agents::llm::Streaming::Off;
-    let llm = client(settings);
-    let agents = travel_agents::TravelAgents::new(llm.clone(), std::sync::Arc::new(ReferenceRates));
-    let watcher = follower(&llm, true);
+    let (llm, agents) = client_and_agents(settings);
+    let watcher = Follower::new(&llm, true);
     agents
         .destination
         .run_watched(&traveller("wine", 3), Some(&watcher))

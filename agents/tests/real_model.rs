@@ -174,28 +174,6 @@ fn settings(base_url: &str) -> LlmSettings {
     settings
 }
 
-/// A follower of the agent's replies: the text it was told.
-#[derive(Default)]
-struct Told(Mutex<String>);
-
-impl Told {
-    fn text(&self) -> String {
-        self.0.lock().unwrap().clone()
-    }
-}
-
-impl travel_agents::ReplyWatcher for Told {
-    fn following(&self) -> bool {
-        true
-    }
-
-    fn piece(&self, piece: travel_agents::LivePiece) {
-        if let travel_agents::LivePiece::Text { text, .. } = piece {
-            self.0.lock().unwrap().push_str(&text);
-        }
-    }
-}
-
 fn content_class(error: &AgentError) -> bool {
     matches!(
         error,
@@ -226,7 +204,7 @@ async fn the_agents_on_a_real_model_answer_or_fail_as_content_never_as_protocol(
         ..Default::default()
     };
     let started = Instant::now();
-    let agents = TravelAgents::new(client(capped), rates.clone());
+    let (capped_llm, agents) = client_and_agents(capped);
     let cut_at_16 = |error: &AgentError| {
         assert!(
             matches!(
@@ -260,7 +238,7 @@ async fn the_agents_on_a_real_model_answer_or_fail_as_content_never_as_protocol(
 
     // The same call streamed, as when someone follows the trip: the server's chunks put together
     // are cut the same way, with their usage, and the pieces told are the text it streamed.
-    let told = Told::default();
+    let told = Follower::new(&capped_llm, true);
     let cut = agents
         .destination
         .run_watched(&traveller("museums and food", 2), Some(&told))

@@ -494,3 +494,36 @@ impl ServerHandler for Planner {
         Ok(ReadResourceResult::new(vec![contents]).into())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tools_listed_are_the_tools_answered() {
+        let listed: Vec<String> = tools().iter().map(|t| t.name.to_string()).collect();
+        assert_eq!(listed, TOOLS);
+    }
+
+    #[test]
+    fn only_json_rpc_requests_and_notifications_pass() {
+        assert_eq!(
+            not_a_message(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})),
+            None
+        );
+        assert_eq!(
+            not_a_message(
+                &json!({"jsonrpc": "2.0", "method": "notifications/initialized", "params": {}})
+            ),
+            None
+        );
+        for refused in [
+            json!({"jsonrpc": "2.0", "id": 1.5, "method": "x"}),
+            json!({"jsonrpc": "2.0", "method": "x", "params": []}),
+            json!({"jsonrpc": "2.0", "id": 1}),
+            json!({"id": 1, "method": "x"}),
+        ] {
+            assert!(not_a_message(&refused).is_some(), "{refused}");
+        }
+    }
+}

@@ -221,17 +221,18 @@ fn holding_its_place(
 ) -> reqwest::Response {
     type Chunk = Result<bytes::Bytes, Box<dyn std::error::Error + Send + Sync>>;
     let (status, headers) = (response.status(), response.headers().clone());
+    // One timer for the whole body (a chunk comes every few milliseconds).
+    let timer = Box::pin(tokio::time::sleep_until(deadline));
     let body = futures::stream::unfold(
-        (response.bytes_stream(), Some(admitted)),
-        move |(mut body, admitted)| async move {
+        (response.bytes_stream(), Some(admitted), timer),
+        |(mut body, admitted, mut timer)| async move {
             // Gone once the body ended or timed out: the place is given back.
             let admitted = admitted?;
-            let next: Chunk = match tokio::time::timeout_at(deadline, body.next()).await {
-                Ok(Some(chunk)) => chunk.map_err(Into::into),
-                Ok(None) => return None,
-                Err(_) => return Some((Err(BODY_TIMED_OUT.into()), (body, None))),
+            let next: Chunk = tokio::select! {
+                chunk = body.next() => chunk?.map_err(Into::into),
+                () = &mut timer => return Some((Err(BODY_TIMED_OUT.into()), (body, None, timer))),
             };
-            Some((next, (body, Some(admitted))))
+            Some((next, (body, Some(admitted), timer)))
         },
     );
     let mut live = http::Response::new(reqwest::Body::wrap_stream(body));

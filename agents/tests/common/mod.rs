@@ -1,12 +1,13 @@
 //! Shared set-up for the agent tests: a demo model and a client pointed at it.
 #![allow(dead_code)]
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use chrono::NaiveDate;
 use travel_agents::{
-    CurrencyCode, DestinationBrief, LlmClient, LlmSettings, Money, ReferenceRates, TravelAgents,
-    TravellerBrief,
+    CurrencyCode, DestinationBrief, LivePiece, LlmClient, LlmSettings, Money, ReferenceRates,
+    ReplyWatcher, TravelAgents, TravellerBrief,
 };
 use travel_demo_model::{DemoModel, DemoModelConfig};
 
@@ -65,5 +66,57 @@ pub async fn destination_brief(demo: &DemoModel, preferences: &str, days: u32) -
         destination: reply.output.top().unwrap().clone(),
         traveller,
         feedback: None,
+    }
+}
+
+/// A client with `settings`, and the agents on it (the client's admission can be read).
+pub fn client_and_agents(settings: LlmSettings) -> (LlmClient, TravelAgents) {
+    let llm = client(settings);
+    let agents = TravelAgents::new(llm.clone(), Arc::new(ReferenceRates));
+    (llm, agents)
+}
+
+/// Records what a followed agent is told as its replies are written: each piece, when it came,
+/// and how many calls were in flight to the client's provider then.
+pub struct Follower {
+    pub following: bool,
+    llm: LlmClient,
+    pub pieces: Mutex<Vec<(Instant, usize, LivePiece)>>,
+}
+
+impl Follower {
+    pub fn new(llm: &LlmClient, following: bool) -> Self {
+        Self {
+            following,
+            llm: llm.clone(),
+            pieces: Mutex::default(),
+        }
+    }
+
+    /// The text told, every round's, put together.
+    pub fn text(&self) -> String {
+        self.pieces
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|(_, _, piece)| match piece {
+                LivePiece::Text { text, .. } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+impl ReplyWatcher for Follower {
+    fn following(&self) -> bool {
+        self.following
+    }
+
+    fn piece(&self, piece: LivePiece) {
+        let in_flight = self.llm.admission().in_flight;
+        self.pieces
+            .lock()
+            .unwrap()
+            .push((Instant::now(), in_flight, piece));
     }
 }
