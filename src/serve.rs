@@ -9,14 +9,15 @@ use anyhow::Context;
 use travel_api::AppState;
 use travel_api::admin::{AdminAccess, require_admin};
 use travel_orchestration::engine::wakeups::AbortOnDrop;
+use travel_orchestration::intake::DEFAULT_IDLE_EXPIRY;
 use travel_orchestration::links::ApprovalLinks;
 use travel_orchestration::notifications::Notifier;
 use travel_orchestration::store::BlobSettings;
 use travel_orchestration::trips::{DEFAULT_APPROVAL_TIMEOUT, DEFAULT_MAX_REVISIONS};
 use travel_orchestration::workflow::{Retry, RetrySettings};
 use travel_orchestration::{
-    Activities, ActivitySlots, ApprovalWebhook, Engine, EngineTuning, LocalPlanStore, PlanStore,
-    SandboxBookings, Store, TripSettings, Trips,
+    Activities, ActivitySlots, ApprovalWebhook, Conversations, Engine, EngineTuning,
+    IntakeSettings, LocalPlanStore, PlanStore, SandboxBookings, Store, TripSettings, Trips,
 };
 
 use crate::store_args::{StoreArgs, TuningArgs};
@@ -32,6 +33,10 @@ pub struct ServeArgs {
     /// How long a plan waits for approval before it expires, in seconds (7 days by default).
     #[arg(long, env = "APPROVAL_TIMEOUT_SECS", default_value_t = DEFAULT_APPROVAL_TIMEOUT.as_secs())]
     pub approval_timeout_secs: u64,
+    /// How long an intake conversation waits for its traveller's next message before it
+    /// expires, in seconds (a day by default; one that started its trip does not expire).
+    #[arg(long, env = "CONVERSATION_IDLE_SECS", default_value_t = DEFAULT_IDLE_EXPIRY.as_secs())]
+    pub conversation_idle_secs: u64,
     /// How many revised plans a reviewer may ask for per trip (0: approve or reject only).
     #[arg(long, env = "MAX_REVISIONS", default_value_t = DEFAULT_MAX_REVISIONS)]
     pub max_revisions: u32,
@@ -85,6 +90,7 @@ impl ServeArgs {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.into(),
             approval_timeout_secs: DEFAULT_APPROVAL_TIMEOUT.as_secs(),
+            conversation_idle_secs: DEFAULT_IDLE_EXPIRY.as_secs(),
             max_revisions: DEFAULT_MAX_REVISIONS,
             approval_webhook_url: None,
             webhook_secret: None,
@@ -110,6 +116,8 @@ impl ServeArgs {
 pub struct Running {
     pub engine: Engine,
     pub trips: Trips,
+    /// The intake conversations (on the same trips).
+    pub conversations: Conversations,
     /// Keeps the demo model (when used) alive.
     agents: crate::model::Agents,
     /// The key the pages sign their form tokens with.
@@ -162,10 +170,10 @@ impl Running {
     /// Repairs what a process that died left half done (see `Trips::repair`) and tidies the
     /// store (see `Store::tidy`): once now, then every 30 seconds while the returned task lives.
     pub fn repair_now_and_then(&self) -> travel_orchestration::engine::wakeups::AbortOnDrop {
-        let trips = self.trips.clone();
+        let conversations = self.conversations.clone();
         travel_orchestration::engine::wakeups::AbortOnDrop(tokio::spawn(async move {
             loop {
-                housekeeping(&trips).await;
+                housekeeping(&conversations).await;
                 tokio::time::sleep(Duration::from_secs(30)).await;
             }
         }))
@@ -173,13 +181,24 @@ impl Running {
 
     /// One round of the housekeeping `serve` does every 30 seconds.
     pub async fn housekeeping(&self) {
-        housekeeping(&self.trips).await;
+        housekeeping(&self.conversations).await;
     }
 }
 
-async fn housekeeping(trips: &Trips) {
+async fn housekeeping(conversations: &Conversations) {
+    let trips = conversations.trips();
     if let Err(e) = trips.repair().await {
         tracing::warn!(error = %e, "repairing after a stopped process failed; trying again later");
+    }
+    match conversations.forget_expired().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            conversations = n,
+            "forgot the messages of expired conversations"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "forgetting expired conversations failed; trying again later")
+        }
     }
     trips.store().tidy().await;
     travel_platform::memory::give_back_free_memory();
@@ -280,9 +299,17 @@ pub async fn start_with_plans(
         .await
         .context("the page forms' key")?;
     let trips = Trips::new(store, plans, settings);
+    let conversations = Conversations::new(
+        trips.clone(),
+        travel_agents::IntakeAgent::new(configured.llm.clone()),
+        IntakeSettings {
+            idle_expiry: Duration::from_secs(args.conversation_idle_secs.max(1)),
+        },
+    );
     Ok(Running {
         engine,
         trips,
+        conversations,
         agents,
         form_key,
         public_base_url: reached_at,
@@ -360,19 +387,22 @@ pub struct Exposure {
 /// The dashboard and the management API sit behind the admin check; everything behind the guard
 /// (security headers; without an admin token, loopback host names only; no state-changing API
 /// call from another site).
-pub fn app(trips: Trips, exposure: Exposure) -> axum::Router {
+pub fn app(running: &Running, exposure: Exposure) -> axum::Router {
+    let (trips, conversations) = (running.trips.clone(), running.conversations.clone());
     let guard = travel_api::guard::Guard {
         loopback_hosts_only: exposure.admin_token.is_none(),
         https: exposure.https,
     };
     let api = AppState {
         trips: trips.clone(),
+        conversations: conversations.clone(),
         events: exposure.event_streams.clone(),
     };
     let admin =
         AdminAccess::new(exposure.admin_token).trusting_forwarded_for(exposure.trust_forwarded_for);
     let web = travel_web::WebState {
         trips,
+        conversations,
         admin: admin.clone(),
         forms: travel_web::FormTokens::new(exposure.form_key, exposure.https),
     };
@@ -446,7 +476,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         exposure.public_base_url = format!("http://{address}");
     }
     let streams = exposure.event_streams.clone();
-    let app = app(running.trips.clone(), exposure);
+    let app = app(&running, exposure);
     tracing::info!(%address, data_dir = %args.data_dir.display(), "travel-planner listening");
     // The connection's address counts wrong admin tokens per client.
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();

@@ -1495,3 +1495,308 @@ async fn a_trip_s_events_stream_live_and_resume_where_a_dropped_connection_left_
     assert_eq!(unknown.err().unwrap().status(), StatusCode::NOT_FOUND);
     service.stop().await;
 }
+
+/// A traveller's conversation with the intake agent, up to the trip it starts.
+struct Chat<'a> {
+    service: &'a TestService,
+    id: String,
+    token: String,
+}
+
+impl<'a> Chat<'a> {
+    async fn open(service: &'a TestService) -> Chat<'a> {
+        let (code, opened) = service.post("/api/conversations", &json!({})).await.parts();
+        assert_eq!(code, StatusCode::CREATED, "{opened}");
+        let greeting = &opened["conversation"]["messages"][0];
+        assert_eq!(greeting["from"], "assistant", "{opened}");
+        assert_eq!(opened["conversation"]["state"], "open");
+        Chat {
+            service,
+            id: opened["conversation"]["conversationId"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            token: opened["conversationToken"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Says `text`; answers the status and the body.
+    async fn say_as(&self, token: Option<&str>, text: &str) -> (StatusCode, Value) {
+        let call = self
+            .service
+            .request(
+                Method::POST,
+                &format!("/api/conversations/{}/messages", self.id),
+            )
+            .json(&json!({ "text": text }));
+        match token {
+            Some(token) => call.bearer_auth(token),
+            None => call,
+        }
+        .send()
+        .await
+        .parts()
+    }
+
+    /// Says `text` and answers the agent's reply.
+    async fn say(&self, text: &str) -> String {
+        let (code, answer) = self.say_as(Some(&self.token), text).await;
+        assert_eq!(code, StatusCode::OK, "{answer}");
+        answer["reply"]["text"].as_str().unwrap().to_owned()
+    }
+
+    async fn get(&self) -> Value {
+        let (code, answer) = self
+            .service
+            .request(Method::GET, &format!("/api/conversations/{}", self.id))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .parts();
+        assert_eq!(code, StatusCode::OK, "{answer}");
+        answer
+    }
+}
+
+#[tokio::test]
+async fn a_conversation_gathers_the_request_restates_it_and_starts_the_trip_its_token_approves() {
+    let service = in_process(None).await;
+    let chat = Chat::open(&service).await;
+    // The conversation is its token holder's.
+    let (code, refused) = chat.say_as(None, "hello").await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED, "{refused}");
+    assert_eq!(refused["error"]["code"], "conversation_token_required");
+    let (code, refused) = chat.say_as(Some("not-the-token"), "hello").await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "{refused}");
+    assert_eq!(refused["error"]["code"], "conversation_token_invalid");
+    let (code, refused) = chat.say_as(Some(&chat.token), "   ").await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert_eq!(refused["error"]["fields"][0]["field"], "text");
+    for unknown in ["chat-00000000000000000000", "trip-0123", "nonsense"] {
+        let (code, refused) = service
+            .get(&format!("/api/conversations/{unknown}"))
+            .await
+            .parts();
+        assert_eq!(code, StatusCode::NOT_FOUND, "{unknown}: {refused}");
+    }
+    assert_eq!(
+        chat.get().await["conversation"]["messages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "refused messages are not kept"
+    );
+
+    // It asks for what is missing, then restates.
+    let asked = chat
+        .say("I'd love a relaxed trip with good food and museums")
+        .await;
+    assert!(asked.contains("How many days"), "{asked}");
+    // Streamed: the reply's text as it is written, then the conversation.
+    let streamed = service
+        .request(
+            Method::POST,
+            &format!("/api/conversations/{}/messages", chat.id),
+        )
+        .header(header::ACCEPT, "text/event-stream")
+        .bearer_auth(&chat.token)
+        .json(&json!({"text": "5 days, 1800 EUR. My name is Ana Lima."}))
+        .send()
+        .await;
+    assert_eq!(streamed.status(), StatusCode::OK);
+    let events = support::events::all(&streamed.text().await.unwrap());
+    let names: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
+    assert!(
+        names.len() >= 2 && names[..names.len() - 1].iter().all(|n| *n == "text"),
+        "{names:?}"
+    );
+    assert_eq!(names.last(), Some(&"conversation"), "{events:?}");
+    let written: String = events[..events.len() - 1]
+        .iter()
+        .map(|e| e.data["text"].as_str().unwrap())
+        .collect();
+    let kept = &events.last().unwrap().data;
+    assert_eq!(
+        kept["reply"]["text"],
+        written.as_str(),
+        "the text as written is the reply kept"
+    );
+    let restated = chat.say("I am vegetarian, and my dates are flexible").await;
+    assert!(restated.contains("Shall I start planning?"), "{restated}");
+    assert!(
+        restated.contains("Ana Lima") && (restated.contains("1,800") || restated.contains("1800")),
+        "{restated}"
+    );
+
+    // Confirmed: the trip starts with the request gathered, checked as the form's.
+    let started = chat.say("yes please").await;
+    let answer = chat.get().await;
+    let conversation = &answer["conversation"];
+    assert_eq!(conversation["state"], "trip_started", "{answer}");
+    let trip = conversation["tripId"].as_str().unwrap().to_owned();
+    assert!(started.contains(&trip), "{started}");
+    assert_eq!(
+        trip[5..],
+        chat.id[5..],
+        "the trip's id follows from the conversation's"
+    );
+    assert_eq!(answer["links"]["trip"], format!("/api/trips/{trip}"));
+    assert!(answer["links"]["messages"].is_null(), "{answer}");
+    let request = created_request(&service, &trip).await;
+    assert_eq!(request["travelerName"], "Ana Lima", "{request}");
+    assert_eq!(request["durationDays"], 5);
+    assert_eq!(
+        request["budget"]["amount"].as_f64(),
+        Some(1800.0),
+        "{request}"
+    );
+    assert_eq!(request["budget"]["currency"], "EUR");
+    assert!(
+        request["specialRequirements"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("vegetarian"),
+        "{request}"
+    );
+    // No more messages: the conversation follows its trip.
+    let (code, refused) = chat.say_as(Some(&chat.token), "and one more").await;
+    assert_eq!(code, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["error"]["code"], "trip_already_started");
+
+    // The conversation's token approves the trip; it is booked once.
+    service.wait_for_status(&trip, "awaiting_approval").await;
+    let decided = service
+        .decide(&trip, Some(&chat.token), &json!({"approved": true}))
+        .await;
+    assert_eq!(decided.status(), StatusCode::OK);
+    service.wait_for_status(&trip, "booked").await;
+    assert_eq!(service.bookings(), 1);
+
+    // Operators see it, with its tokens.
+    let (_, page) = service.get("/dashboard").await.parts();
+    let page = page.as_str().unwrap();
+    let row = page
+        .split(&chat.id)
+        .nth(1)
+        .expect("the dashboard lists the conversation");
+    assert!(
+        row.contains("trip_started") && row.contains(&trip) && row.contains(" tokens"),
+        "{row}"
+    );
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn a_conversation_survives_a_restart_settles_a_call_a_stopped_process_left_and_expires() {
+    let data = tempfile::tempdir().unwrap();
+    let demo = support::DemoModel::start();
+    let mut service = TestService::binary(data.path(), &demo, &[]);
+    let chat = Chat::open(&service).await;
+    chat.say("A week of hiking and lakes, 2500 CHF, I'm Jon Snow")
+        .await;
+    let (id, token) = (chat.id.clone(), chat.token.clone());
+    service.kill9();
+
+    // Started again on the same store: the conversation is all there and goes on.
+    let service = TestService::setup()
+        .data_dir(data.path())
+        .in_process()
+        .await;
+    let chat = Chat {
+        service: &service,
+        id,
+        token,
+    };
+    let kept = chat.get().await;
+    let messages = kept["conversation"]["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 3, "{kept}");
+    assert_eq!(
+        messages[1]["text"],
+        "A week of hiking and lakes, 2500 CHF, I'm Jon Snow"
+    );
+    let restated = chat.say("no special needs, any dates").await;
+    assert!(restated.contains("Shall I start planning?"), "{restated}");
+
+    // A process stopped after keeping the agent's call of `start_trip`, before running it: the
+    // next message settles the call (the trip starts once) before the agent is asked again.
+    let index = &service.trips().store().index;
+    let mut row = index.conversation_row(&chat.id).await.unwrap().unwrap();
+    let arguments = json!({
+        "travelerName": "Jon Snow", "preferences": "hiking and lakes", "durationDays": 7,
+        "budget": {"amount": 2500, "currency": "CHF"}, "startDate": null, "travelDates": null,
+        "specialRequirements": null
+    });
+    row.messages.push(travel_agents::ThreadMessage::User {
+        content: "yes".into(),
+    });
+    row.messages.push(travel_agents::ThreadMessage::Assistant {
+        content: None,
+        refusal: None,
+        tool_calls: vec![travel_agents::thread::ToolCall {
+            id: "call_left".into(),
+            name: "start_trip".into(),
+            arguments: arguments.to_string(),
+        }],
+    });
+    row.version += 1;
+    assert!(index.update_conversation(&row).await.unwrap());
+    let (code, refused) = chat.say_as(Some(&chat.token), "hello?").await;
+    assert_eq!(
+        code,
+        StatusCode::OK,
+        "the call is settled, then the message answered: {refused}"
+    );
+    let trip = chat.get().await["conversation"]["tripId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    service.wait_for_status(&trip, "awaiting_approval").await;
+    let row = index.conversation_row(&chat.id).await.unwrap().unwrap();
+    let results = row
+        .messages
+        .iter()
+        .filter(|m| matches!(m, travel_agents::ThreadMessage::Tool { .. }))
+        .count();
+    assert_eq!(results, 1, "{:?}", row.messages);
+    let (_, list) = service.get("/api/instances").await.parts();
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        1,
+        "one trip: {list}"
+    );
+    service.stop().await;
+
+    // A conversation nobody speaks in expires: no more messages, and its words are forgotten.
+    let service = TestService::setup()
+        .setting("CONVERSATION_IDLE_SECS", "1")
+        .in_process()
+        .await;
+    let chat = Chat::open(&service).await;
+    chat.say("Somewhere warm please").await;
+    wait_until(
+        "the conversation to expire",
+        Duration::from_secs(10),
+        || async {
+            let state = chat.get().await["conversation"]["state"].clone();
+            if state == "expired" {
+                Ok(())
+            } else {
+                Err(state)
+            }
+        },
+    )
+    .await;
+    let (code, refused) = chat.say_as(Some(&chat.token), "still there?").await;
+    assert_eq!(code, StatusCode::GONE, "{refused}");
+    assert_eq!(refused["error"]["code"], "conversation_expired");
+    service.running().housekeeping().await;
+    let forgotten = chat.get().await;
+    assert_eq!(
+        forgotten["conversation"]["messages"],
+        json!([]),
+        "{forgotten}"
+    );
+    service.stop().await;
+}

@@ -192,6 +192,44 @@ async fn twenty_racing_decisions_over_two_processes_record_one_and_book_once() {
         .count();
     assert_eq!(events, 1, "exactly one decision reached the workflow");
     assert_eq!(a.bookings(), usize::from(approved));
+
+    // A conversation opened on A goes on on B (it lives in the shared store); two messages sent
+    // at once on A and on B: one is answered, the other refused as busy and not kept.
+    let (code, opened) = a.post("/api/conversations", &json!({})).await.parts();
+    assert_eq!(code, 201, "{opened}");
+    let conversation = opened["conversation"]["conversationId"].as_str().unwrap();
+    let token = opened["conversationToken"].as_str().unwrap();
+    let path = format!("/api/conversations/{conversation}/messages");
+    demo.set_latency(500).await;
+    let say = |service, text| {
+        TestService::request(service, axum::http::Method::POST, &path)
+            .bearer_auth(token)
+            .json(&json!({ "text": text }))
+            .send()
+    };
+    let (on_a, on_b) = tokio::join!(
+        say(&a, "A week of museums, 2000 EUR, I'm Ada Lovelace"),
+        say(&b, "Beaches for 3 days")
+    );
+    let mut codes = [on_a.status().as_u16(), on_b.status().as_u16()];
+    codes.sort();
+    assert_eq!(codes, [200, 409], "one answered, one busy");
+    demo.set_latency(0).await;
+    let (_, kept) = b
+        .request(
+            axum::http::Method::GET,
+            &format!("/api/conversations/{conversation}"),
+        )
+        .bearer_auth(token)
+        .send()
+        .await
+        .parts();
+    let messages = kept["conversation"]["messages"].as_array().unwrap();
+    assert_eq!(
+        messages.len(),
+        3,
+        "the greeting, one message, its reply: {kept}"
+    );
 }
 
 #[tokio::test]

@@ -671,3 +671,116 @@ async fn an_approver_approves_from_their_signed_link_in_the_browser() {
     assert_eq!(decision["decidedBy"], "Ben Okafor");
     browser.close().await;
 }
+
+/// Says `text` on the chat page and waits for the reply that says `expected`.
+async fn chat(browser: &Browser, text: &str, expected: &str, reload: bool) {
+    let before = browser
+        .client
+        .find_all(fantoccini::Locator::Css("#messages li"))
+        .await
+        .unwrap()
+        .len();
+    browser.fill("text", text).await;
+    browser.click("send").await;
+    let reply = format!("#messages li:nth-child({})", before + 2);
+    browser.wait_for_text(&reply, expected, reload).await;
+}
+
+#[tokio::test]
+async fn a_trip_planned_by_chat_with_and_without_javascript() {
+    let data = tempfile::tempdir().unwrap();
+    let demo = DemoModel::start();
+    let service = TestService::binary(data.path(), &demo, &[]);
+
+    // With JavaScript: the reply shows as it is written, then the conversation as kept.
+    let browser = Browser::start(true).await;
+    browser.goto(&service.url("/plan/chat")).await;
+    chat(
+        &browser,
+        "Food and museums, relaxed, for a week",
+        "budget",
+        false,
+    )
+    .await;
+    demo.set_latency(2000).await;
+    browser
+        .fill("text", "1800 EUR, my name is Ana Lima. <b>Thanks</b>")
+        .await;
+    browser.click("send").await;
+    // Half the answer's time passes before its first piece, then it is written over the rest.
+    browser.wait_for("#messages li.writing", false).await;
+    let mut seen_writing = false;
+    for _ in 0..40 {
+        let shown = browser.text("#messages li:last-child p").await;
+        if !shown.is_empty() && browser.exists("#messages li.writing").await {
+            seen_writing = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(seen_writing, "the reply was shown while it was written");
+    demo.set_latency(0).await;
+    // Then the conversation's page as kept.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while browser.exists("#messages li.writing").await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the page was never shown as kept"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    browser
+        .wait_for_text("#messages li:nth-child(5)", "One more thing", false)
+        .await;
+    assert!(
+        !browser.exists("#messages b").await,
+        "typed markup stays text"
+    );
+    chat(
+        &browser,
+        "no needs, any dates",
+        "Shall I start planning?",
+        false,
+    )
+    .await;
+    browser.screenshot("chat-restated").await;
+    chat(&browser, "yes", "trip-", false).await;
+    // The conversation follows its trip: progress, then the review and the decision.
+    browser.wait_for("#chat-trip #decision", false).await;
+    browser.screenshot("chat-trip-review").await;
+    browser.click("approve").await;
+    browser
+        .wait_for_text("#notice", "confirmation code", false)
+        .await;
+    assert_eq!(service.bookings(), 1);
+    browser.close().await;
+
+    // Without JavaScript: each message a form post answered by the page.
+    let browser = Browser::start(false).await;
+    browser.goto(&service.url("/plan/chat")).await;
+    chat(
+        &browser,
+        "Beaches and snorkelling for 4 days",
+        "budget",
+        false,
+    )
+    .await;
+    chat(
+        &browser,
+        "900 USD, I'm Grace Hopper",
+        "One more thing",
+        false,
+    )
+    .await;
+    chat(&browser, "none", "Shall I start planning?", false).await;
+    chat(&browser, "yes", "trip-", false).await;
+    browser.wait_for("#trip-link", false).await;
+    browser.click("trip-link").await;
+    browser.wait_for("#decision", true).await;
+    browser.click("approve").await;
+    browser
+        .wait_for_text("#notice", "confirmation code", true)
+        .await;
+    assert_eq!(service.bookings(), 2);
+    browser.close().await;
+}

@@ -8,6 +8,9 @@
 //! * [`LocalTipsAgent`]: attractions, restaurants and insider tips;
 //! * [`PackingAgent`]: what to pack (workflow revision 5 on).
 //!
+//! Beside them, the [`IntakeAgent`] talks with a traveller until it can start their trip
+//! ([`intake`]).
+//!
 //! Every output is a Rust type whose schema goes to the model as *strict* structured output
 //! ([`strict_schema`]); replies are parsed, validated and repaired once ([`runner`]). All agents
 //! share one [`LlmClient`] (one connection pool) for OpenAI, Azure OpenAI, any OpenAI-compatible
@@ -20,6 +23,7 @@ pub mod currency;
 pub mod destination;
 pub mod destination_brief;
 pub mod error;
+pub mod intake;
 pub mod itinerary;
 pub mod live;
 pub mod llm;
@@ -48,6 +52,7 @@ pub use destination::{
 };
 pub use destination_brief::{DestinationBrief, ReviewerFeedback};
 pub use error::{AgentError, LlmError};
+pub use intake::{IntakeAgent, IntakeError, IntakeReply};
 pub use itinerary::{
     Activity, Itinerary, ItineraryAgent, ItineraryDay, ItineraryPlanner, TimeSlot,
 };

@@ -17,13 +17,12 @@
 use std::time::Instant;
 
 use async_openai::types::chat::{
-    ChatCompletionMessageToolCall, ChatCompletionMessageToolCalls,
-    ChatCompletionRequestAssistantMessage, ChatCompletionRequestAssistantMessageContent,
-    ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage,
-    ChatCompletionRequestSystemMessageContent, ChatCompletionRequestToolMessage,
-    ChatCompletionRequestToolMessageContent, ChatCompletionRequestUserMessage,
-    ChatCompletionRequestUserMessageContent, ChatCompletionToolChoiceOption,
-    CreateChatCompletionRequest, FinishReason, FunctionCall, ResponseFormat,
+    ChatCompletionMessageToolCalls, ChatCompletionRequestAssistantMessage,
+    ChatCompletionRequestAssistantMessageContent, ChatCompletionRequestMessage,
+    ChatCompletionRequestSystemMessage, ChatCompletionRequestSystemMessageContent,
+    ChatCompletionRequestToolMessage, ChatCompletionRequestToolMessageContent,
+    ChatCompletionRequestUserMessage, ChatCompletionRequestUserMessageContent,
+    ChatCompletionToolChoiceOption, CreateChatCompletionRequest, FinishReason, ResponseFormat,
     ResponseFormatJsonSchema, ToolChoiceOptions,
 };
 use chrono::Utc;
@@ -266,7 +265,12 @@ impl<'a, F: Send + 'static> Conversation<'a, F> {
         let request = self.request();
         let schema_asked = request.response_format.is_some();
         let model = self.llm.model();
-        let span = telemetry::chat_span(agent, self.llm.provider_label(), model, &request.messages);
+        let span = telemetry::chat_span(
+            agent.as_str(),
+            self.llm.provider_label(),
+            model,
+            &request.messages,
+        );
         let round_started = Utc::now();
         let round_clock = Instant::now();
         let streaming = self.llm.settings().streaming == Streaming::Followed;
@@ -302,15 +306,14 @@ impl<'a, F: Send + 'static> Conversation<'a, F> {
             .as_ref()
             .map(TokenUsage::from)
             .unwrap_or_default();
-        telemetry::used(&span, &usage);
-        telemetry::round(agent, model, &usage, round_clock.elapsed());
-        telemetry::operation(
+        telemetry::round_answered(
+            &span,
+            agent.as_str(),
             self.llm.provider_label(),
             model,
+            &usage,
             round_clock.elapsed(),
-            None,
         );
-        telemetry::token_usage(self.llm.provider_label(), model, &usage);
         self.thread.usage.add(usage);
         let Some(choice) = response.choices.into_iter().next() else {
             return Err(AgentError::InvalidOutput {
@@ -507,7 +510,7 @@ impl<'a, F: Send + 'static> Conversation<'a, F> {
     }
 }
 
-fn function_calls(calls: Vec<ChatCompletionMessageToolCalls>) -> Vec<ToolCall> {
+pub(crate) fn function_calls(calls: Vec<ChatCompletionMessageToolCalls>) -> Vec<ToolCall> {
     calls
         .into_iter()
         .filter_map(|call| match call {
@@ -542,25 +545,15 @@ fn user_text(text: String) -> ChatCompletionRequestUserMessage {
 }
 
 fn assistant_tool_calls(calls: &[ToolCall]) -> ChatCompletionRequestMessage {
-    let tool_calls = calls
-        .iter()
-        .map(|c| {
-            ChatCompletionMessageToolCalls::Function(ChatCompletionMessageToolCall {
-                id: c.id.clone(),
-                function: FunctionCall {
-                    name: c.name.clone(),
-                    arguments: c.arguments.clone(),
-                },
-            })
-        })
-        .collect();
-    ChatCompletionRequestMessage::Assistant(ChatCompletionRequestAssistantMessage {
-        tool_calls: Some(tool_calls),
-        ..Default::default()
-    })
+    ThreadMessage::Assistant {
+        content: None,
+        refusal: None,
+        tool_calls: calls.to_vec(),
+    }
+    .to_request()
 }
 
-fn finish_reason_name(reason: FinishReason) -> &'static str {
+pub(crate) fn finish_reason_name(reason: FinishReason) -> &'static str {
     match reason {
         FinishReason::Stop => "stop",
         FinishReason::Length => "length",

@@ -14,8 +14,8 @@ use crate::error::LlmError;
 use crate::{AgentName, TokenUsage};
 
 /// One round with the model: its tokens by kind and how long it took.
-pub(crate) fn round(agent: AgentName, model: &str, usage: &TokenUsage, took: Duration) {
-    let (agent, model) = (agent.as_str(), model.to_owned());
+pub(crate) fn round(agent: &'static str, model: &str, usage: &TokenUsage, took: Duration) {
+    let model = model.to_owned();
     metrics::histogram!("travel_agent_round_seconds", "agent" => agent, "model" => model.clone())
         .record(took.as_secs_f64());
     for (kind, tokens) in [
@@ -134,7 +134,7 @@ pub fn capture_message_content() -> bool {
 /// The span of one round with the model (`chat {model}`), with the messages sent when content
 /// capture is on; [`answered`] completes it.
 pub(crate) fn chat_span(
-    agent: AgentName,
+    agent: &str,
     provider_label: &str,
     model: &str,
     messages: &impl serde::Serialize,
@@ -147,7 +147,7 @@ pub(crate) fn chat_span(
         gen_ai.operation.name = "chat",
         gen_ai.provider.name = provider_name(provider_label),
         gen_ai.request.model = model,
-        gen_ai.agent.name = agent.as_str(),
+        gen_ai.agent.name = agent,
         gen_ai.usage.input_tokens = tracing::field::Empty,
         gen_ai.usage.output_tokens = tracing::field::Empty,
         gen_ai.input.messages = tracing::field::Empty,
@@ -181,6 +181,22 @@ pub(crate) fn used(span: &tracing::Span, usage: &crate::thread::TokenUsage) {
 pub(crate) fn failed(span: &tracing::Span, error: &LlmError) {
     span.record("otel.status_code", "ERROR");
     span.record("error.type", kind(error));
+}
+
+/// A round the model answered: its tokens on its span, its metrics (per agent, per the GenAI
+/// conventions, the tokens by kind).
+pub(crate) fn round_answered(
+    span: &tracing::Span,
+    agent: &'static str,
+    provider_label: &str,
+    model: &str,
+    usage: &TokenUsage,
+    took: Duration,
+) {
+    used(span, usage);
+    round(agent, model, usage, took);
+    operation(provider_label, model, took, None);
+    token_usage(provider_label, model, usage);
 }
 
 /// The model's answer on its `chat` span: why it stopped, and the message when content capture

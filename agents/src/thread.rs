@@ -1,6 +1,14 @@
 //! The record of one agent call: every message, tool call, token and round, kept beside the
 //! typed output so the orchestration can store it and operators can read it.
 
+use async_openai::types::chat::{
+    ChatCompletionMessageToolCall, ChatCompletionMessageToolCalls,
+    ChatCompletionRequestAssistantMessage, ChatCompletionRequestAssistantMessageContent,
+    ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage,
+    ChatCompletionRequestSystemMessageContent, ChatCompletionRequestToolMessage,
+    ChatCompletionRequestToolMessageContent, ChatCompletionRequestUserMessage,
+    ChatCompletionRequestUserMessageContent, FunctionCall,
+};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -50,6 +58,60 @@ pub enum ThreadMessage {
         name: String,
         content: String,
     },
+}
+
+impl ThreadMessage {
+    /// The message as the next request to the model carries it.
+    pub fn to_request(&self) -> ChatCompletionRequestMessage {
+        match self {
+            ThreadMessage::System { content } => {
+                ChatCompletionRequestMessage::System(ChatCompletionRequestSystemMessage {
+                    content: ChatCompletionRequestSystemMessageContent::Text(content.clone()),
+                    name: None,
+                })
+            }
+            ThreadMessage::User { content } => {
+                ChatCompletionRequestMessage::User(ChatCompletionRequestUserMessage {
+                    content: ChatCompletionRequestUserMessageContent::Text(content.clone()),
+                    name: None,
+                })
+            }
+            ThreadMessage::Assistant {
+                content,
+                refusal,
+                tool_calls,
+            } => {
+                let calls = tool_calls
+                    .iter()
+                    .map(|c| {
+                        ChatCompletionMessageToolCalls::Function(ChatCompletionMessageToolCall {
+                            id: c.id.clone(),
+                            function: FunctionCall {
+                                name: c.name.clone(),
+                                arguments: c.arguments.clone(),
+                            },
+                        })
+                    })
+                    .collect::<Vec<_>>();
+                ChatCompletionRequestMessage::Assistant(ChatCompletionRequestAssistantMessage {
+                    content: content
+                        .clone()
+                        .map(ChatCompletionRequestAssistantMessageContent::Text),
+                    refusal: refusal.clone(),
+                    tool_calls: (!calls.is_empty()).then_some(calls),
+                    ..Default::default()
+                })
+            }
+            ThreadMessage::Tool {
+                tool_call_id,
+                content,
+                ..
+            } => ChatCompletionRequestMessage::Tool(ChatCompletionRequestToolMessage {
+                content: ChatCompletionRequestToolMessageContent::Text(content.clone()),
+                tool_call_id: tool_call_id.clone(),
+            }),
+        }
+    }
 }
 
 /// A tool call the model asked for.

@@ -7,7 +7,9 @@ use axum::response::{IntoResponse, Response};
 use schemars::JsonSchema;
 use serde::Serialize;
 use travel_orchestration::links::LinkError;
-use travel_orchestration::{FieldError, ManagementError, StoreError, TripError, TripStatus};
+use travel_orchestration::{
+    ConversationError, FieldError, ManagementError, StoreError, TripError, TripStatus,
+};
 
 /// Every error code the service answers, API and pages alike, and the HTTP status each one
 /// carries: the one vocabulary of errors.
@@ -91,6 +93,21 @@ pub enum ErrorCode {
     /// 503: this process has as many event streams open as it keeps (`MAX_EVENT_STREAMS`); try
     /// again after `Retry-After` seconds.
     TooManyStreams,
+    /// 401: a conversation's requests need its token (`Authorization: Bearer
+    /// <conversationToken>`).
+    ConversationTokenRequired,
+    /// 403: the token is not this conversation's.
+    ConversationTokenInvalid,
+    /// 410: the conversation expired after its idle time (`CONVERSATION_IDLE_SECS`); open a new
+    /// one.
+    ConversationExpired,
+    /// 409: a reply to the conversation is being written; send the next message once it is.
+    ConversationBusy,
+    /// 409: the conversation started its trip and takes no more messages (the message names
+    /// the trip).
+    TripAlreadyStarted,
+    /// 503: the intake agent's model could not answer; the message was not kept: send it again.
+    AssistantUnavailable,
     /// 500
     Internal,
 }
@@ -104,6 +121,11 @@ impl ErrorCode {
                 StatusCode::BAD_REQUEST
             }
             JsonRequired => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ConversationTokenRequired => StatusCode::UNAUTHORIZED,
+            ConversationTokenInvalid => StatusCode::FORBIDDEN,
+            ConversationExpired => StatusCode::GONE,
+            ConversationBusy | TripAlreadyStarted => StatusCode::CONFLICT,
+            AssistantUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             UriTooLong => StatusCode::URI_TOO_LONG,
@@ -278,6 +300,34 @@ impl From<TripError> for ApiError {
             _ => {}
         }
         api_error
+    }
+}
+
+impl From<&ConversationError> for ErrorCode {
+    fn from(error: &ConversationError) -> Self {
+        match error {
+            ConversationError::Trip(e) => e.into(),
+            ConversationError::NotFound(_) => ErrorCode::NotFound,
+            ConversationError::Invalid(_) => ErrorCode::ValidationFailed,
+            ConversationError::MissingToken => ErrorCode::ConversationTokenRequired,
+            ConversationError::WrongToken => ErrorCode::ConversationTokenInvalid,
+            ConversationError::Expired { .. } => ErrorCode::ConversationExpired,
+            ConversationError::Busy => ErrorCode::ConversationBusy,
+            ConversationError::TripStarted(_) => ErrorCode::TripAlreadyStarted,
+            ConversationError::Model(_) => ErrorCode::AssistantUnavailable,
+        }
+    }
+}
+
+impl From<ConversationError> for ApiError {
+    fn from(error: ConversationError) -> Self {
+        match error {
+            ConversationError::Trip(e) => e.into(),
+            ConversationError::Invalid(fields) => {
+                ApiError::validation("The message is invalid; see `fields`.", fields)
+            }
+            other => ApiError::new(ErrorCode::from(&other), other.to_string()),
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 //! | `GET /api/trips/{instanceId}/agents/{agent}` | an agent's thread and token usage |
 //! | `GET /api/trips/{instanceId}/events` | the trip's changes: JSON, or a live, resumable stream ([`events`]) |
 //! | `POST /approve/{instanceId}` | approve or reject (Bearer approval token) |
+//! | `POST /api/conversations`, `…/{conversationId}/messages`, `GET …/{conversationId}` | the conversational intake ([`conversations`]) |
 //! | `POST /mcp` | the planner as MCP tools ([`mcp`]) |
 //! | `GET /healthz`, `GET /readyz` | liveness, readiness |
 //! | `GET /api/openapi.json` | this API, described |
@@ -15,6 +16,7 @@
 
 pub mod admin;
 mod bodies;
+pub mod conversations;
 pub mod credentials;
 mod error;
 pub mod events;
@@ -37,6 +39,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub trips: travel_orchestration::Trips,
+    /// The intake conversations.
+    pub conversations: travel_orchestration::Conversations,
     /// The trips' event streams open in this process, and how many may be.
     pub events: events::EventStreams,
 }

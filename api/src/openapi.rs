@@ -13,6 +13,9 @@ use travel_orchestration::{
 use crate::bodies::{
     AgentThreadView, ApproveRequest, Health, RevisionRequest, TripCreated, TripView,
 };
+use crate::conversations::{
+    ConversationAnswer, ConversationOpened, OpenConversation, ReplyText, TravellerMessage,
+};
 use crate::error::ErrorBody;
 
 struct Doc {
@@ -78,6 +81,7 @@ pub fn document() -> Value {
     approval(&mut doc);
     revisions(&mut doc);
     retry(&mut doc);
+    conversations(&mut doc);
     mcp(&mut doc);
     health(&mut doc);
     management(&mut doc);
@@ -234,7 +238,64 @@ fn retry(doc: &mut Doc) {
     }));
 }
 
-/// Liveness, readiness and this document.
+fn conversation_param() -> Value {
+    json!({"name": "conversation_id", "in": "path", "required": true, "schema": {"type": "string"}, "description": "The conversation's id (`chat-` and 20 hex digits); other text names no conversation: 404."})
+}
+
+/// The conversational intake (`api/src/conversations.rs`).
+fn conversations(doc: &mut Doc) {
+    let open = doc.schema::<OpenConversation>();
+    let opened = doc.schema::<ConversationOpened>();
+    let (e400, e413, e422) = (
+        doc.error("Malformed JSON"),
+        doc.error("Body over 64 KiB"),
+        doc.error("Invalid body"),
+    );
+    doc.op("post", "/api/conversations", json!({
+        "summary": "Open a conversation with the intake agent",
+        "description": "The intake agent asks for what a trip request needs (what the traveller wants, how many days, the budget and its currency, their name; when they travel and what they need, if anything), restates the request, and once the traveller confirms starts the trip (its request passes the checks of `startTrip`). Answers the conversation's id, its greeting and its token (shown once): every request about the conversation needs it as `Authorization: Bearer <conversationToken>`, and it is the approval token of the trip the conversation starts. A conversation expires after `CONVERSATION_IDLE_SECS` without a message unless it started its trip.",
+        "operationId": "openConversation",
+        "requestBody": {"required": true, "content": {"application/json": {"schema": open}}},
+        "responses": {"201": json_response("Opened", opened), "400": e400, "413": e413, "422": e422}
+    }));
+    let answer = doc.schema::<ConversationAnswer>();
+    let text = doc.schema::<ReplyText>();
+    let message = doc.schema::<TravellerMessage>();
+    let (e401, e403, e404) = (
+        doc.error("No conversation token (`conversation_token_required`)"),
+        doc.error("Wrong conversation token (`conversation_token_invalid`)"),
+        doc.error("Unknown conversation"),
+    );
+    doc.op("get", "/api/conversations/{conversation_id}", json!({
+        "summary": "A conversation: its messages, its state and the trip it started",
+        "operationId": "getConversation",
+        "security": [{"conversationToken": []}],
+        "parameters": [conversation_param()],
+        "responses": {"200": json_response("The conversation", answer.clone()), "401": e401.clone(), "403": e403.clone(), "404": e404.clone()}
+    }));
+    let (e409, e410, e422, e503) = (
+        doc.error("A reply is being written (`conversation_busy`), or the conversation started its trip (`trip_already_started`)"),
+        doc.error("The conversation expired (`conversation_expired`)"),
+        doc.error("An empty message, or one over 2000 characters (see `fields`)"),
+        doc.error("The intake agent's model could not answer (`assistant_unavailable`; the message was not kept: send it again), or the store cannot be reached (`store_unavailable`)"),
+    );
+    doc.op("post", "/api/conversations/{conversation_id}/messages", json!({
+        "summary": "Say something in a conversation; answers the intake agent's reply",
+        "description": "The reply is written and kept even if the client goes away. Asked for with `Accept: text/event-stream`, the answer is a stream of server-sent events: `text` events (a `ReplyText`) with the reply's text as the model writes it, then one `conversation` event (a `ConversationAnswer`) or one `error` event (the API's error body, such as `assistant_unavailable`); otherwise the `ConversationAnswer` as JSON. When the traveller confirmed the agent's restatement, the agent starts the trip: the answer's `conversation.tripId` names it and `links` lead to its status and events.",
+        "operationId": "sayInConversation",
+        "security": [{"conversationToken": []}],
+        "parameters": [conversation_param()],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": message}}},
+        "responses": {
+            "200": {"description": "The conversation with the agent's reply", "content": {
+                "application/json": {"schema": answer},
+                "text/event-stream": {"schema": {"type": "string"}, "description": "`text` events (data: a `ReplyText`), then `conversation` (data: a `ConversationAnswer`) or `error` (data: the error body)", "x-text-data": text}
+            }},
+            "400": e400, "401": e401, "403": e403, "404": e404, "409": e409, "410": e410, "413": e413, "422": e422, "503": e503
+        }
+    }));
+}
+
 /// The planner as MCP tools (`api/src/mcp.rs`).
 fn mcp(doc: &mut Doc) {
     let (e400, e403, e406, e413, e415, e422) = (
@@ -276,6 +337,7 @@ fn mcp(doc: &mut Doc) {
     }));
 }
 
+/// Liveness, readiness and this document.
 fn health(doc: &mut Doc) {
     let health = doc.schema::<Health>();
     let e503 = doc.error("Not ready");
@@ -330,7 +392,8 @@ fn finish(mut doc: Doc) -> Value {
         "components": {
             "schemas": schemas,
             "securitySchemes": {
-                "approvalToken": {"type": "http", "scheme": "bearer", "description": "The `approvalToken` returned when the trip was started."},
+                "approvalToken": {"type": "http", "scheme": "bearer", "description": "The `approvalToken` returned when the trip was started (for a trip an intake conversation started, the conversation's token)."},
+                "conversationToken": {"type": "http", "scheme": "bearer", "description": "The `conversationToken` returned when the conversation was opened."},
                 "adminToken": {"type": "http", "scheme": "bearer", "description": "The service's `ADMIN_TOKEN` (when set)."}
             }
         }

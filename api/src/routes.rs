@@ -32,6 +32,15 @@ pub fn routes(state: AppState) -> Router {
             "/api/trips/{instance_id}/events",
             get(crate::events::trip_events),
         )
+        .route("/api/conversations", post(crate::conversations::open))
+        .route(
+            "/api/conversations/{conversation_id}",
+            get(crate::conversations::get),
+        )
+        .route(
+            "/api/conversations/{conversation_id}/messages",
+            post(crate::conversations::say),
+        )
         .route("/approve/{instance_id}", post(approve))
         .route("/api/trips/{instance_id}/revisions", post(revise))
         .route("/api/trips/{instance_id}/retry", post(retry))

@@ -18,13 +18,21 @@ impl<S: Send + Sync> FromRequestParts<S> for TripInPath {
         parts: &mut axum::http::request::Parts,
         state: &S,
     ) -> Result<Self, Self::Rejection> {
-        let Path(text) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ApiError::new(ErrorCode::InvalidPath, e.body_text()))?;
-        let id = trip_id(text)?;
+        let id = trip_id(path_text(parts, state).await?)?;
         tracing::Span::current().record("instance_id", id.as_str());
         Ok(Self(id))
     }
+}
+
+/// The route's one path parameter as text (400 `invalid_path` when it is not UTF-8).
+pub async fn path_text<S: Send + Sync>(
+    parts: &mut axum::http::request::Parts,
+    state: &S,
+) -> Result<String, ApiError> {
+    let Path(text) = Path::<String>::from_request_parts(parts, state)
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::InvalidPath, e.body_text()))?;
+    Ok(text)
 }
 
 /// A path segment read as a trip's id, or the 404 of a trip that does not exist.

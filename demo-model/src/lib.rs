@@ -5,7 +5,10 @@
 //! answers every agent from an embedded catalogue of real destinations, honours the
 //! requested duration and budget currency, and drives the itinerary agent through real tool
 //! calls. Threads it produced are marked `demo`. It honours the needs it recognises in the
-//! traveller's words (vegetarian or vegan, step-free access, children; see `needs.rs`).
+//! traveller's words (vegetarian or vegan, step-free access, children; see `needs.rs`). It also
+//! holds the conversational intake (`intake.rs`): a request offering the `start_trip` tool is a
+//! chat with a traveller, whom it asks for what is missing, then restates the trip and, once they
+//! confirm, calls `start_trip` with the trip request.
 //!
 //! Other OpenAI clients may use it too (`openai.rs`): `GET /v1/models`, errors in OpenAI's JSON
 //! shape (a message's role or content, `temperature`, `top_p`, `stream`, `n`, the completion caps
@@ -33,6 +36,7 @@
 mod answers;
 pub mod catalogue;
 mod faults;
+mod intake;
 mod needs;
 mod openai;
 mod rate_limit;
@@ -497,6 +501,16 @@ fn agent_of(body: &Value) -> Option<AgentName> {
         })
 }
 
+/// Whether the request is the conversational intake's (it offers the `start_trip` tool): not one
+/// of the planner's agents, it is answered by `intake.rs`.
+fn is_intake(body: &Value) -> bool {
+    body["tools"].as_array().is_some_and(|tools| {
+        tools
+            .iter()
+            .any(|t| t["function"]["name"] == intake::START_TRIP)
+    })
+}
+
 /// The traveller's data the agent put between the tags of its first user message.
 fn traveller_data(body: &Value) -> Option<Value> {
     let messages = body.get("messages")?.as_array()?;
@@ -572,7 +586,11 @@ async fn chat(
     }
     let completion = match agent {
         None => {
-            let (message, finish, text) = openai::plain_answer(&body);
+            let (message, finish, text) = if is_intake(&body) {
+                intake::reply(&body)
+            } else {
+                openai::plain_answer(&body)
+            };
             completion(&body, message, finish, &text)
         }
         Some(agent) => {

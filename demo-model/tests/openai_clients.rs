@@ -368,3 +368,63 @@ async fn an_unknown_model_is_not_found_and_any_schema_asked_for_is_followed() {
     );
     assert_eq!(content.as_object().unwrap().len(), 2, "{content}");
 }
+
+/// The strict parameters of the intake's `start_trip` tool, as the service offers them.
+fn start_trip_tool() -> Value {
+    let text = json!({"type": "string"});
+    let maybe_text = json!({"type": ["string", "null"]});
+    json!({"type": "function", "function": {"name": "start_trip", "strict": true, "parameters": {
+        "type": "object",
+        "properties": {
+            "travelerName": text, "preferences": text,
+            "durationDays": {"type": "integer", "minimum": 1, "maximum": 30},
+            "budget": {"type": "object", "properties": {
+                "amount": {"type": "number", "exclusiveMinimum": 0}, "currency": text},
+                "required": ["amount", "currency"], "additionalProperties": false},
+            "startDate": {"type": ["string", "null"], "format": "date"},
+            "travelDates": maybe_text, "specialRequirements": maybe_text},
+        "required": ["travelerName", "preferences", "durationDays", "budget", "startDate",
+            "travelDates", "specialRequirements"],
+        "additionalProperties": false}}})
+}
+
+#[tokio::test]
+async fn an_intake_conversation_streams_its_restatement_and_start_trip_call() {
+    let (_model, client) = start().await;
+    let mut messages = vec![
+        json!({"role": "system", "content": "You are the intake agent."}),
+        json!({"role": "user", "content": "I'm Ana: 5 days of beaches and food in Portugal, 2000 EUR, vegetarian, in June."}),
+    ];
+    let body = |messages: &[Value]| {
+        json!({"model": DEMO_MODEL_NAME, "stream": true, "stream_options": {"include_usage": true},
+            "messages": messages, "tools": [start_trip_tool()]})
+    };
+    let restatement = stream(&client, body(&messages)).await;
+    assert_eq!(restatement.finish, Some(FinishReason::Stop));
+    assert!(restatement.calls.is_empty(), "{restatement:?}");
+    assert!(
+        restatement.text.contains("Ana") && restatement.text.contains("2000 EUR"),
+        "{restatement:?}"
+    );
+
+    messages.push(json!({"role": "assistant", "content": restatement.text}));
+    messages.push(json!({"role": "user", "content": "yes please"}));
+    let call = stream(&client, body(&messages)).await;
+    assert_eq!(call.finish, Some(FinishReason::ToolCalls));
+    assert!(call.text.is_empty(), "{call:?}");
+    assert!(call.usage_total.unwrap() > 0);
+    let [(name, arguments)] = call.calls.as_slice() else {
+        panic!("one tool call: {call:?}");
+    };
+    assert_eq!(name, "start_trip");
+    let arguments: Value = serde_json::from_str(arguments).unwrap();
+    assert_eq!(arguments["travelerName"], "Ana");
+    assert_eq!(arguments["durationDays"], 5);
+    assert_eq!(
+        arguments["budget"],
+        json!({"amount": 2000.0, "currency": "EUR"})
+    );
+    assert_eq!(arguments["travelDates"], "June");
+    assert!(arguments["startDate"].is_null());
+    assert_eq!(arguments.as_object().unwrap().len(), 7, "{arguments}");
+}

@@ -6,6 +6,7 @@
 //! * [`trip_index`]: the trips index, the answers ledger and the notifications outbox kept in
 //!   that store;
 //! * [`trips`]: what callers do with trips (start, status, plan, threads, decide, revise);
+//! * [`intake`]: the conversations in which the intake agent gathers a trip request;
 //! * [`notifications`]: every change of a trip's state, delivered to the webhook;
 //! * [`links`]: the approvers' signed review links;
 //! * [`request`], [`plan`], [`progress`]: the traveller-facing types;
@@ -18,6 +19,7 @@ pub mod database;
 pub mod engine;
 pub mod field_error;
 pub mod free_text;
+pub mod intake;
 pub mod links;
 pub mod live_replies;
 pub mod management;
@@ -39,6 +41,10 @@ pub mod workflow;
 pub use activities::{Activities, ActivitySlots, ApprovalWebhook};
 pub use booking::{BookingConfirmation, BookingProvider, BookingRequest, SandboxBookings};
 pub use engine::{Engine, EngineTuning, PostgresSettings, SchedulerSettings, Store, StoreLocation};
+pub use intake::{
+    ChatMessage, ConversationError, ConversationId, ConversationState, ConversationSummary,
+    ConversationView, Conversations, IntakeSettings, OpenedConversation, Speaker, Turn,
+};
 pub use management::{
     HistoryEvent, Inspection, InstanceDetail, InstancePage, InstanceQuery, InstanceSummary,
     ManagementError,

@@ -1,6 +1,7 @@
 //! What the trips tell the process' metrics (the `metrics` facade; the service renders them at
 //! `GET /metrics`): trips started and finished by outcome, trips by state (set when the metrics
-//! are read), how long approvals waited, the plan store's latency and errors, and the
+//! are read), the intake conversations (opened, replies, trips they started), how long approvals
+//! waited, the plan store's latency and errors, and the
 //! notifications' delivery attempts. The engine's own metrics (`duroxide_*`) come through the
 //! same facade.
 
@@ -14,6 +15,22 @@ pub(crate) fn trip_started() {
 
 pub(crate) fn trip_finished(state: TripState) {
     metrics::counter!("travel_trips_finished_total", "outcome" => state.as_str()).increment(1);
+}
+
+/// An intake conversation was opened.
+pub(crate) fn conversation_opened() {
+    metrics::counter!("travel_conversations_opened_total").increment(1);
+}
+
+/// The intake agent replied, in words or with a call of its tool.
+pub(crate) fn conversation_reply(in_words: bool) {
+    let kind = if in_words { "text" } else { "tool_call" };
+    metrics::counter!("travel_conversation_replies_total", "kind" => kind).increment(1);
+}
+
+/// An intake conversation started its trip.
+pub(crate) fn conversation_started_trip() {
+    metrics::counter!("travel_conversations_started_trip_total").increment(1);
 }
 
 /// From the plan being ready for review to the decision.

@@ -19,7 +19,8 @@
 //! Here: the index itself and the writes every part shares. Beside: the trips' rows as read
 //! ([`rows`]), what each turn writes into them and the repair pass ([`turns`]), the tables
 //! ([`schema`]), the tokens spent ([`usage`]), the agents' messages ([`conversations`]), retry
-//! links ([`retries`]), answers ([`answers`]) and the notifications outbox ([`outbox`]).
+//! links ([`retries`]), answers ([`answers`]), the notifications outbox ([`outbox`]) and the
+//! intake conversations ([`intake`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,6 +35,7 @@ pub use crate::database::Db;
 
 mod answers;
 mod conversations;
+mod intake;
 mod migrate;
 mod outbox;
 mod retries;
@@ -44,6 +46,7 @@ mod turns;
 mod usage;
 
 pub use answers::{Claim, RecordedAnswer};
+pub use intake::ConversationRow;
 pub use outbox::{Attempt, Notice, Snapshot, TripEvent};
 pub use retries::RetryLinks;
 pub use rows::{RowPage, RowQuery, TripRow};
@@ -107,6 +110,7 @@ pub struct TripIndex {
     usage: String,
     outbox: String,
     keys: String,
+    intake: String,
     /// `""` or `"schema".`: what the table names start with.
     prefix: String,
     /// Whether changes are queued as notifications (a webhook is configured).
@@ -140,6 +144,7 @@ impl TripIndex {
             usage: format!("{prefix}agent_call_usage"),
             outbox: format!("{prefix}trip_notifications"),
             keys: format!("{prefix}service_keys"),
+            intake: format!("{prefix}intake_conversations"),
             prefix,
             notifications: Arc::default(),
             notices_queued: Arc::default(),

@@ -259,6 +259,10 @@ impl Trips {
         &self.plans
     }
 
+    pub fn settings(&self) -> &TripSettings {
+        &self.settings
+    }
+
     /// Validates and starts a trip; its status answers at once.
     pub async fn start(&self, request: TripRequest) -> Result<StartedTrip, TripError> {
         request.validate().map_err(TripError::Invalid)?;
@@ -268,6 +272,30 @@ impl Trips {
         self.start_as(instance_id, request, None, Token::New)
             .instrument(span)
             .await
+    }
+
+    /// Validates and starts the trip an intake conversation gathered, as `instance_id` (which
+    /// follows from the conversation's), approved with the conversation's token. Starting it
+    /// again is a no-op: a conversation that a stopped process left mid-call settles it so.
+    pub async fn start_from_conversation(
+        &self,
+        instance_id: TripId,
+        request: TripRequest,
+        token_sha256: &str,
+    ) -> Result<(), TripError> {
+        request.validate().map_err(TripError::Invalid)?;
+        match self.row(&instance_id).await {
+            Ok(_) => return Ok(()),
+            Err(TripError::NotFound(_)) => {}
+            Err(other) => return Err(other),
+        }
+        let span = tracing::info_span!("start_trip", otel.name = "start trip");
+        travel_platform::trace::within_trip(&span, &instance_id);
+        let token = Token::Kept(token_sha256.to_owned());
+        self.start_as(instance_id, request, None, token)
+            .instrument(span)
+            .await
+            .map(|_| ())
     }
 
     async fn start_as(

@@ -86,6 +86,11 @@ impl EventStream {
 }
 
 /// An event's block of lines (`None` for a comment, such as a keep-alive, or a `retry` alone).
+/// Every event of a whole stream's text (a stream that ended).
+pub fn all(text: &str) -> Vec<SentEvent> {
+    text.split("\n\n").filter_map(parse).collect()
+}
+
 fn parse(block: &str) -> Option<SentEvent> {
     let (mut id, mut event, mut data) = (None, "message".to_owned(), None::<String>);
     for line in block.lines() {

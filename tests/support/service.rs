@@ -92,7 +92,7 @@ impl Setup {
         let running = serve::start_with_settings(&args, &args.tuning.tuning(), &lookup)
             .await
             .expect("the service starts in-process");
-        let app = serve::app(running.trips.clone(), running.exposure_for(&args));
+        let app = serve::app(&running, running.exposure_for(&args));
         let repairs = running.repair_now_and_then();
         TestService {
             data_dir,

@@ -11,6 +11,8 @@ pub const HTMX_SSE: &str = include_str!("../static/htmx-ext-sse-2.2.4.min.js");
 pub const CSS: &str = include_str!("../static/app.css");
 /// Ours: a trip's page shows the agents' replies as they are written with it.
 pub const LIVE_REPLIES: &str = include_str!("../static/live-replies.js");
+/// Ours: the chat page shows the intake agent's reply as it is written with it.
+pub const CHAT: &str = include_str!("../static/chat.js");
 /// The site's icon (a paper plane), also answered at `/favicon.ico`.
 pub const FAVICON: &str = include_str!("../static/favicon.svg");
 
@@ -35,6 +37,10 @@ pub async fn htmx_sse() -> Response {
 
 pub async fn live_replies() -> Response {
     cached("text/javascript; charset=utf-8", LIVE_REPLIES)
+}
+
+pub async fn chat() -> Response {
+    cached("text/javascript; charset=utf-8", CHAT)
 }
 
 pub async fn css() -> Response {

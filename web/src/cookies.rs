@@ -1,6 +1,5 @@
-//! The cookies the pages use: a CSRF token (signed double submit, see [`crate::form_tokens`]) and,
-//! per trip this browser started,
-//! its approval token. Both HttpOnly and SameSite=Strict; the approval token never appears in a
+//! The cookies the pages use: a CSRF token (signed double submit, see [`crate::form_tokens`]),
+//! per trip this browser started its approval token, and per conversation it opened its token. Both HttpOnly and SameSite=Strict; the approval token never appears in a
 //! URL or in the HTML.
 
 use axum::http::HeaderMap;
@@ -9,6 +8,7 @@ use travel_orchestration::TripId;
 
 pub const CSRF: &str = "tp_csrf";
 const TRIP_PREFIX: &str = "tp_trip_";
+const CHAT_PREFIX: &str = "tp_chat_";
 /// Approval cookies outlive the 7-day approval window a little.
 const TRIP_MAX_AGE: u64 = 8 * 24 * 3600;
 
@@ -26,6 +26,19 @@ pub fn trip_ids(headers: &HeaderMap) -> Vec<TripId> {
     credentials::cookies(headers)
         .filter_map(|(n, _)| TripId::parse(n.strip_prefix(TRIP_PREFIX)?).ok())
         .collect()
+}
+
+/// The token of a conversation this browser opened.
+pub fn conversation_token(headers: &HeaderMap, conversation_id: &str) -> Option<String> {
+    get(headers, &format!("{CHAT_PREFIX}{conversation_id}"))
+}
+
+/// Conversations outlive their idle time only when they started a trip, whose approval cookie
+/// then takes over.
+pub fn set_conversation_token(conversation_id: &str, token: &str) -> String {
+    format!(
+        "{CHAT_PREFIX}{conversation_id}={token}; Path=/; Max-Age={TRIP_MAX_AGE}; HttpOnly; SameSite=Strict"
+    )
 }
 
 pub fn set_approval_token(instance_id: &str, token: &str) -> String {

@@ -20,6 +20,8 @@ use axum::routing::{get, post};
 #[derive(Debug, Clone)]
 pub struct WebState {
     pub trips: travel_orchestration::Trips,
+    /// The intake conversations (the chat page).
+    pub conversations: travel_orchestration::Conversations,
     /// Who may act as an operator (shared with the API's check).
     pub admin: travel_api::admin::AdminAccess,
     /// The forms' CSRF tokens.
@@ -33,6 +35,14 @@ pub fn router(state: WebState) -> Router {
     Router::new()
         .route("/", get(pages::new_trip).post(pages::submit_trip))
         .route("/trips", get(pages::my_trips))
+        .route(
+            "/plan/chat",
+            get(pages::new_chat).post(pages::first_message),
+        )
+        .route(
+            "/plan/chat/{conversation_id}",
+            get(pages::conversation_page).post(pages::next_message),
+        )
         .route("/trips/{instance_id}", get(pages::trip_page))
         .route("/trips/{instance_id}/decision", post(pages::decide))
         .route("/trips/{instance_id}/again", post(pages::try_again))
@@ -47,6 +57,7 @@ pub fn router(state: WebState) -> Router {
         .route("/static/htmx.min.js", get(assets::htmx))
         .route("/static/htmx-ext-sse.min.js", get(assets::htmx_sse))
         .route("/static/live-replies.js", get(assets::live_replies))
+        .route("/static/chat.js", get(assets::chat))
         .route("/static/app.css", get(assets::css))
         .route("/static/favicon.svg", get(assets::favicon))
         .route("/favicon.ico", get(assets::favicon))

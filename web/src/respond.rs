@@ -93,6 +93,18 @@ pub(crate) fn with_cookie(mut response: Response, cookie: Option<String>) -> Res
     response
 }
 
+/// The route's one path parameter as text.
+pub(crate) async fn path_text<S: Send + Sync>(
+    parts: &mut axum::http::request::Parts,
+    state: &S,
+) -> Result<String, Response> {
+    use axum::extract::FromRequestParts;
+    let axum::extract::Path(text) = axum::extract::Path::<String>::from_request_parts(parts, state)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    Ok(text)
+}
+
 /// The trip a page's address names (`{id}`), read once. Text that cannot be a trip's id names no
 /// trip: the "not found" page, as an unknown id gets.
 pub struct TripInPath(pub TripId);
@@ -104,10 +116,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for TripInPath {
         parts: &mut axum::http::request::Parts,
         state: &S,
     ) -> Result<Self, Response> {
-        let axum::extract::Path(text) =
-            axum::extract::Path::<String>::from_request_parts(parts, state)
-                .await
-                .map_err(IntoResponse::into_response)?;
+        let text = path_text(parts, state).await?;
         TripId::parse(&text)
             .map(Self)
             .map_err(|_| trip_error(TripError::NotFound(text)))

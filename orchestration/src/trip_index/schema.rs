@@ -28,6 +28,7 @@ impl TripIndex {
         let mut statements = self.trips_schema(int, real).to_vec();
         statements.extend(self.retries_and_usage_schema(int, boolean));
         statements.extend(self.outbox_and_keys_schema(int));
+        statements.extend(self.intake_schema(int, boolean));
         statements
     }
 

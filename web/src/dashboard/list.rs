@@ -44,9 +44,26 @@ pub struct InstanceRow {
     cost: String,
 }
 
+/// An intake conversation in the dashboard's list.
+pub struct ConversationRow {
+    id: String,
+    state: &'static str,
+    messages: usize,
+    trip: Option<String>,
+    created: String,
+    updated: String,
+    tokens: String,
+    cost: String,
+}
+
+/// How many of the newest conversations the dashboard lists.
+const CONVERSATIONS_LISTED: u32 = 10;
+
 #[derive(Template)]
 #[template(path = "dashboard.html")]
 struct DashboardPage {
+    /// The newest intake conversations.
+    conversations: Vec<ConversationRow>,
     /// What the matching trips cost, on every page.
     costs: String,
     self_url: String,
@@ -123,7 +140,28 @@ pub async fn dashboard(State(state): State<WebState>, Query(filters): Query<Filt
     let queues = state.trips.queue_depths().await.unwrap_or_default();
     let metrics = state.trips.engine_counts().await.unwrap_or_default();
     let pages = page.total.div_ceil(page.page_size).max(1);
+    let conversations = state
+        .conversations
+        .recent(CONVERSATIONS_LISTED)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| ConversationRow {
+            id: c.conversation_id,
+            state: c.state.as_str(),
+            messages: c.messages,
+            trip: c.trip_id.map(|t| t.to_string()),
+            created: time(Some(c.created_at)),
+            updated: time(Some(c.updated_at)),
+            tokens: format!("{} tokens", views::count(c.spent.usage.total_tokens)),
+            cost: match c.spent.model.is_empty() {
+                true => String::new(),
+                false => usd(c.cost_usd, false),
+            },
+        })
+        .collect();
     let view = DashboardPage {
+        conversations,
         self_url: url_with(&filters, page.page),
         counts: page.counts.iter().map(|(k, v)| (k.clone(), *v)).collect(),
         statuses: TripState::ALL.map(TripState::as_str),
