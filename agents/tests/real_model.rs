@@ -374,6 +374,74 @@ async fn the_agents_on_a_real_model_answer_or_fail_as_content_never_as_protocol(
         Ok(reply) => assert_eq!(reply.output.destinations.len(), 3),
         Err(e) => assert!(content_class(e), "{e}"),
     }
+
+    // The intake agent: its tool offered with a trip request's strict schema and no response
+    // format, streamed as the chat page asks for it. The server accepts the request; the reply
+    // is words or a call of the tool (or cut at its cap): content, never protocol.
+    let before = seen.lock().unwrap().len();
+    let intake = travel_agents::IntakeAgent::new(client(settings.clone()));
+    let conversation = [travel_agents::ThreadMessage::User {
+        content: "Hi! I would like a relaxed beach holiday.".into(),
+    }];
+    let schema = travel_agents::strict_schema::strict_schema_for::<IntakeRequest>();
+    let mut written = String::new();
+    let today = chrono::Utc::now().date_naive();
+    let reply = intake
+        .reply(
+            today,
+            &conversation,
+            &schema,
+            Some(&mut |t: &str| written.push_str(t)),
+        )
+        .await;
+    let exchange = seen.lock().unwrap()[before].clone();
+    assert!(
+        exchange.request["tools"][0]["function"]["name"] == "start_trip"
+            && exchange.request["response_format"].is_null()
+            && exchange.request["stream"] == true,
+        "{}",
+        exchange.request
+    );
+    match &reply {
+        Ok(reply) => {
+            assert_eq!(
+                reply.text().unwrap_or_default(),
+                written,
+                "the text streamed is the reply"
+            );
+            assert!(reply.usage.completion_tokens > 0, "{reply:?}");
+            eprintln!("intake: {:?} {:?}", reply.text(), reply.tool_calls());
+        }
+        Err(e) => assert!(
+            matches!(
+                e,
+                travel_agents::IntakeError::Truncated(_) | travel_agents::IntakeError::Empty
+            ),
+            "{e}"
+        ),
+    }
+}
+
+/// A trip request as the intake agent's tool takes it (the orchestration's `TripRequest`).
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct IntakeRequest {
+    #[serde(rename = "travelerName")]
+    traveller_name: String,
+    preferences: String,
+    duration_days: u32,
+    budget: IntakeBudget,
+    start_date: Option<chrono::NaiveDate>,
+    travel_dates: Option<String>,
+    special_requirements: Option<String>,
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+#[allow(dead_code)]
+struct IntakeBudget {
+    amount: f64,
+    currency: String,
 }
 
 /// One agent's rounds, tokens, time and outcome (`--nocapture` shows them; docs/benchmarks.md).
