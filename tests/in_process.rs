@@ -1569,9 +1569,11 @@ async fn a_conversation_gathers_the_request_restates_it_and_starts_the_trip_its_
     let (code, refused) = chat.say_as(Some("not-the-token"), "hello").await;
     assert_eq!(code, StatusCode::FORBIDDEN, "{refused}");
     assert_eq!(refused["error"]["code"], "conversation_token_invalid");
-    let (code, refused) = chat.say_as(Some(&chat.token), "   ").await;
-    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
-    assert_eq!(refused["error"]["fields"][0]["field"], "text");
+    for unfit in ["   ".to_owned(), "a\u{202E}b".to_owned(), "x".repeat(2001)] {
+        let (code, refused) = chat.say_as(Some(&chat.token), &unfit).await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+        assert_eq!(refused["error"]["fields"][0]["field"], "text");
+    }
     for unknown in ["chat-00000000000000000000", "trip-0123", "nonsense"] {
         let (code, refused) = service
             .get(&format!("/api/conversations/{unknown}"))

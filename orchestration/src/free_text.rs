@@ -1,6 +1,6 @@
 //! One policy for every text people write to the service: the trip request's fields, reviewers'
 //! comments (approvals, rejections, requests for changes, by the requester, an approver or an
-//! operator) and operators' reasons. Such text reaches the plan files, the pages, the dashboard
+//! operator), travellers' messages in intake conversations and operators' reasons. Such text reaches the plan files, the pages, the dashboard
 //! and notifications as written, so what could disguise it is refused where it comes in.
 
 use crate::field_error::FieldError;

@@ -607,16 +607,21 @@ impl Turn {
     }
 }
 
-/// Whether `text` can be a traveller's message: 1 to [`MAX_TEXT`] characters besides spaces.
+/// Whether `text` can be a traveller's message: 1 to [`MAX_TEXT`] characters besides spaces,
+/// under the policy every text people write follows ([`crate::free_text`]).
 pub fn check_message(text: &str) -> Result<(), ConversationError> {
     let text = text.trim();
-    if text.is_empty() || text.chars().count() > MAX_TEXT {
-        return Err(ConversationError::Invalid(vec![FieldError::new(
+    let problem = match text.is_empty() {
+        true => Some(FieldError::new(
             "text",
             format!("Write a message of 1 to {MAX_TEXT} characters."),
-        )]));
+        )),
+        false => crate::free_text::problem("text", text, MAX_TEXT),
+    };
+    match problem {
+        Some(problem) => Err(ConversationError::Invalid(vec![problem])),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn model_error(error: IntakeError) -> ConversationError {

@@ -1,13 +1,16 @@
 //! `travel-planner bench`: whole trips through the real engine, stores and agents, against the
-//! built-in demo model, timed. Three measurements (`docs/benchmarks.md` has the figures):
+//! built-in demo model, timed. Four measurements (`docs/benchmarks.md` has the figures):
 //!
 //! * whole trips (plan → approve → book) at a concurrency, in this process ([`whole_trips`]);
 //! * the same over HTTP against N `serve` processes sharing one PostgreSQL store ([`processes`]);
 //! * N trips parked at the approval wait: memory, store size, approval latency, list latency
-//!   ([`parked`]).
+//!   ([`parked`]);
+//! * N travellers planning by chat at once: each reply's time, from "yes" to the trip started
+//!   ([`conversations`]).
 //!
 //! Each run uses a throwaway data folder (and, on PostgreSQL, its own schema), removed at the end.
 
+mod conversations;
 mod driver;
 mod parked;
 mod processes;
@@ -61,6 +64,10 @@ pub struct BenchArgs {
     /// latency and the trips list's latency (instead of whole trips).
     #[arg(long, default_value_t = 0)]
     park: usize,
+    /// Run N intake conversations instead (each opened, three messages, the trip started on
+    /// "yes"), --concurrency at once: each reply's time, and from "yes" to the trip started.
+    #[arg(long, default_value_t = 0, conflicts_with_all = ["processes", "park", "follow"])]
+    conversations: usize,
     /// With --park: how many parked trips to approve, one at a time, picked at random.
     #[arg(long, default_value_t = 200)]
     approve: usize,
@@ -100,6 +107,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         processes::run(&args, &scratch).await
     } else if args.park > 0 {
         parked::run(&args, &scratch).await
+    } else if args.conversations > 0 {
+        conversations::run(&args, &scratch).await
     } else {
         whole_trips::run(&args, &scratch).await
     };

@@ -52,8 +52,9 @@ const COLUMNS: &str = "id, token_sha256, messages, trip_id, created_ms, updated_
      answering_until_ms, model, demo, prompt_tokens, cached_tokens, completion_tokens, version";
 
 impl TripIndex {
-    /// The conversations' table and the index the dashboard reads it by.
-    pub(super) fn intake_schema(&self, int: &str, boolean: &str) -> [String; 2] {
+    /// The conversations' table, the index the dashboard reads it by, and the one the
+    /// housekeeping finds the expired ones by (only those whose messages are still kept).
+    pub(super) fn intake_schema(&self, int: &str, boolean: &str) -> [String; 3] {
         [
             format!(
                 "CREATE TABLE IF NOT EXISTS {} (
@@ -78,6 +79,11 @@ impl TripIndex {
                 "CREATE INDEX IF NOT EXISTS intake_conversations_by_created ON {} (created_ms DESC, id DESC)",
                 self.intake
             ),
+            format!(
+                "CREATE INDEX IF NOT EXISTS intake_conversations_kept_by_expiry ON {} (expires_ms)
+                 WHERE trip_id IS NULL AND messages <> '[]'",
+                self.intake
+            ),
         ]
     }
 
@@ -99,15 +105,17 @@ impl TripIndex {
     /// Writes `row` over the stored one if that one is still at `row.version - 1`; answers
     /// whether it was (a write that lost a race changes nothing).
     pub async fn update_conversation(&self, row: &ConversationRow) -> Result<bool, IndexError> {
+        // In order of appearance: SQLite numbers `$n` parameters as they come.
         let sql = format!(
-            "UPDATE {} SET token_sha256 = $2, messages = $3, trip_id = $4, created_ms = $5,
-                updated_ms = $6, expires_ms = $7, answering_until_ms = $8, model = $9, demo = $10,
-                prompt_tokens = $11, cached_tokens = $12, completion_tokens = $13, version = $14
-             WHERE id = $1 AND version = $15",
+            "UPDATE {} SET token_sha256 = $1, messages = $2, trip_id = $3, created_ms = $4,
+                updated_ms = $5, expires_ms = $6, answering_until_ms = $7, model = $8, demo = $9,
+                prompt_tokens = $10, cached_tokens = $11, completion_tokens = $12, version = $13
+             WHERE id = $14 AND version = $15",
             self.intake
         );
         let mut values = values(row);
-        values.push(Value::Int(Some(row.version - 1)));
+        let id = values.remove(0);
+        values.extend([id, Value::Int(Some(row.version - 1))]);
         let _turn = self.writes.take().await;
         let changed = self.write_all(&[Statement { sql, values }]).await?;
         Ok(changed.first().copied() == Some(1))
