@@ -1561,6 +1561,19 @@ impl<'a> Chat<'a> {
 #[tokio::test]
 async fn a_conversation_gathers_the_request_restates_it_and_starts_the_trip_its_token_approves() {
     let service = in_process(None).await;
+    // Its body is an empty object: anything else is refused.
+    for body in [json!([]), json!({"x": 1})] {
+        let (status, refused) = service.post("/api/conversations", &body).await.parts();
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {refused}"
+        );
+        assert_eq!(
+            refused["error"]["code"], "validation_failed",
+            "{body}: {refused}"
+        );
+    }
     let chat = Chat::open(&service).await;
     // The conversation is its token holder's.
     let (code, refused) = chat.say_as(None, "hello").await;

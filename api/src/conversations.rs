@@ -30,7 +30,7 @@ use crate::AppState;
 use crate::credentials::ApprovalToken;
 use crate::error::{ApiError, ErrorBody, ErrorCode, JsonBody};
 
-/// Body of `POST /api/conversations`.
+/// Body of `POST /api/conversations`: an empty object (it may take settings one day).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OpenConversation {}
@@ -107,8 +107,19 @@ impl<S: Send + Sync> FromRequestParts<S> for ConversationInPath {
 
 pub(crate) async fn open(
     State(state): State<AppState>,
-    JsonBody(OpenConversation {}): JsonBody<OpenConversation>,
+    JsonBody(body): JsonBody<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<Response, ApiError> {
+    // An object without fields (`OpenConversation`; serde would take `[]` for such a struct).
+    if let Some(field) = body.keys().next() {
+        let field = travel_orchestration::FieldError::new(
+            travel_agents::text_start(field, 64),
+            "Not a field of this request: it takes none.",
+        );
+        return Err(ApiError::validation(
+            "Some fields are invalid; see `fields`.",
+            vec![field],
+        ));
+    }
     let opened = state.conversations.open().await?;
     let links = links(&opened.conversation);
     let body = ConversationOpened {
