@@ -590,13 +590,14 @@ impl Turn {
         let answered = conversations.answer(&id, &mut row, written).await;
         row.answering_until_ms = None;
         if let Err(error) = &answered {
-            if row.messages.len() == before.len() + 1 {
-                // Nothing came of it: the conversation is as it was, the message to be sent again.
-                row.messages = before;
-            } else if row.trip_id.is_some() {
+            if row.trip_id.is_some() {
                 // The trip started; only the model's words about it are missing.
                 tracing::warn!(conversation = %id, %error, "the intake agent could not close the conversation");
                 row.messages.push(assistant_text(STARTED_FALLBACK));
+            } else {
+                // Nothing came of it (a refused call at most): the conversation is as it was,
+                // the message to be sent again. The tokens spent stay counted.
+                row.messages = before;
             }
         }
         conversations.save(&mut row).await?;
