@@ -1693,13 +1693,28 @@ async fn a_conversation_gathers_the_request_restates_it_and_starts_the_trip_its_
     let (_, page) = service.get("/dashboard").await.parts();
     let page = page.as_str().unwrap();
     let row = page
-        .split(&chat.id)
+        .split(&format!(">{}</a>", chat.id))
         .nth(1)
         .expect("the dashboard lists the conversation");
     assert!(
         row.contains("trip_started") && row.contains(&trip) && row.contains(" tokens"),
         "{row}"
     );
+    // And the conversation itself: every message kept, the agent's call of its tool among them.
+    let (code, page) = service
+        .get(&format!("/dashboard/conversations/{}", chat.id))
+        .await
+        .parts();
+    assert_eq!(code, StatusCode::OK);
+    let page = page.as_str().unwrap();
+    for said in ["start_trip", "yes please", "Ana Lima", "instanceId"] {
+        assert!(page.contains(said), "{said}: {page}");
+    }
+    let (code, _) = service
+        .get("/dashboard/conversations/chat-00000000000000000000")
+        .await
+        .parts();
+    assert_eq!(code, StatusCode::NOT_FOUND);
     service.stop().await;
 }
 

@@ -484,29 +484,37 @@ impl Conversations {
     /// The newest conversations, for operators.
     pub async fn recent(&self, limit: u32) -> Result<Vec<ConversationSummary>, ConversationError> {
         let now = now_ms();
-        let prices = &self.trips.settings().prices;
         let rows = self.index().recent_conversations(limit).await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| {
-                let spent = ModelUsage {
-                    model: row.model.clone().unwrap_or_default(),
-                    demo: row.demo,
-                    usage: row.usage,
-                    revision: 1,
-                };
-                ConversationSummary {
-                    conversation_id: row.id.clone(),
-                    state: state_of(&row, now),
-                    messages: shown(&row.messages).count(),
-                    trip_id: row.trip_id.clone().map(TripId::recorded),
-                    created_at: time_of(row.created_ms),
-                    updated_at: time_of(row.updated_ms),
-                    cost_usd: crate::costs::cost_of(&spent, prices),
-                    spent,
-                }
-            })
-            .collect())
+        Ok(rows.iter().map(|row| self.summary(row, now)).collect())
+    }
+
+    /// One conversation with every message kept (the agent's calls of its tool and their
+    /// results among them), for operators: no token is asked, the caller checks who asks.
+    pub async fn inspect(
+        &self,
+        id: &ConversationId,
+    ) -> Result<(ConversationSummary, Vec<ThreadMessage>), ConversationError> {
+        let row = self.row(id).await?;
+        Ok((self.summary(&row, now_ms()), row.messages))
+    }
+
+    fn summary(&self, row: &ConversationRow, now: i64) -> ConversationSummary {
+        let spent = ModelUsage {
+            model: row.model.clone().unwrap_or_default(),
+            demo: row.demo,
+            usage: row.usage,
+            revision: 1,
+        };
+        ConversationSummary {
+            conversation_id: row.id.clone(),
+            state: state_of(row, now),
+            messages: shown(&row.messages).count(),
+            trip_id: row.trip_id.clone().map(TripId::recorded),
+            created_at: time_of(row.created_ms),
+            updated_at: time_of(row.updated_ms),
+            cost_usd: crate::costs::cost_of(&spent, &self.trips.settings().prices),
+            spent,
+        }
     }
 
     /// Forgets the messages of expired conversations (the repair pass calls it).
@@ -514,16 +522,23 @@ impl Conversations {
         Ok(self.index().forget_expired_conversations(now_ms()).await?)
     }
 
+    /// The conversation as stored (a read for a person: it waits for the store as long as theirs
+    /// do).
+    async fn row(&self, id: &ConversationId) -> Result<ConversationRow, ConversationError> {
+        crate::trips::within_read_wait(async {
+            Ok(self.index().conversation_row(id.as_str()).await?)
+        })
+        .await?
+        .ok_or_else(|| ConversationError::NotFound(id.to_string()))
+    }
+
+    /// The conversation, for the holder of its token.
     async fn row_for(
         &self,
         id: &ConversationId,
         token: Option<&str>,
     ) -> Result<ConversationRow, ConversationError> {
-        let row = crate::trips::within_read_wait(async {
-            Ok(self.index().conversation_row(id.as_str()).await?)
-        })
-        .await?
-        .ok_or_else(|| ConversationError::NotFound(id.to_string()))?;
+        let row = self.row(id).await?;
         let token = token.ok_or(ConversationError::MissingToken)?;
         if !constant_time_eq(sha256_hex(token).as_bytes(), row.token_sha256.as_bytes()) {
             return Err(ConversationError::WrongToken);

@@ -74,6 +74,10 @@ pub fn dashboard_router(state: WebState) -> Router {
         )
         .route("/dashboard/notifications", get(review_trail::notifications))
         .route(
+            "/dashboard/conversations/{conversation_id}",
+            get(dashboard::conversation),
+        )
+        .route(
             "/dashboard/instances/{instance_id}/approval",
             post(dashboard::approval),
         )

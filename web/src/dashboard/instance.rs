@@ -30,19 +30,19 @@ pub struct GanttRow {
 }
 
 pub struct MessageView {
-    role: &'static str,
-    title: String,
-    body: String,
+    pub(super) role: &'static str,
+    pub(super) title: String,
+    pub(super) body: String,
 }
 
 impl MessageView {
     /// Long messages (the agents' instructions, whole JSON replies) start folded.
-    fn folded(&self) -> bool {
+    pub(super) fn folded(&self) -> bool {
         self.body.len() > 600 || self.body.lines().count() > 12
     }
 
     /// What a folded message shows: its first line, shortened, and its length.
-    fn preview(&self) -> String {
+    pub(super) fn preview(&self) -> String {
         let first = self.body.lines().next().unwrap_or_default();
         format!(
             "{} ({} lines, {} characters)",
@@ -126,7 +126,7 @@ fn pretty_json_text(text: &str) -> String {
 }
 
 /// One message of an agent's conversation, as the operator reads it.
-fn message_view(message: &ThreadMessage) -> MessageView {
+pub(super) fn message_view(message: &ThreadMessage) -> MessageView {
     match message {
         ThreadMessage::System { content } => MessageView {
             role: "system",

@@ -5,7 +5,7 @@ mod decision;
 mod form;
 mod trip;
 
-pub use chat::{conversation_page, first_message, new_chat, next_message};
+pub use chat::{ConversationInPath, conversation_page, first_message, new_chat, next_message};
 pub use decision::decide;
 pub use form::{new_trip, submit_trip};
 pub(crate) use trip::{notice, revisions_left};
