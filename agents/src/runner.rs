@@ -17,13 +17,9 @@
 use std::time::Instant;
 
 use async_openai::types::chat::{
-    ChatCompletionMessageToolCalls, ChatCompletionRequestAssistantMessage,
-    ChatCompletionRequestAssistantMessageContent, ChatCompletionRequestMessage,
-    ChatCompletionRequestSystemMessage, ChatCompletionRequestSystemMessageContent,
-    ChatCompletionRequestToolMessage, ChatCompletionRequestToolMessageContent,
-    ChatCompletionRequestUserMessage, ChatCompletionRequestUserMessageContent,
-    ChatCompletionToolChoiceOption, CreateChatCompletionRequest, FinishReason, ResponseFormat,
-    ResponseFormatJsonSchema, ToolChoiceOptions,
+    ChatCompletionMessageToolCalls, ChatCompletionRequestMessage, ChatCompletionToolChoiceOption,
+    CreateChatCompletionRequest, FinishReason, ResponseFormat, ResponseFormatJsonSchema,
+    ToolChoiceOptions,
 };
 use chrono::Utc;
 use schemars::JsonSchema;
@@ -210,14 +206,13 @@ impl<'a, F: Send + 'static> Conversation<'a, F> {
         if task.data.get("feedback").is_some() {
             system = format!("{system}\n\n{FEEDBACK_RULE}");
         }
-        let user = user_message(task.data);
-        let messages = vec![
-            ChatCompletionRequestMessage::System(ChatCompletionRequestSystemMessage {
-                content: ChatCompletionRequestSystemMessageContent::Text(system.clone()),
-                name: None,
-            }),
-            ChatCompletionRequestMessage::User(user_text(user.clone())),
+        let opening = vec![
+            ThreadMessage::System { content: system },
+            ThreadMessage::User {
+                content: user_message(task.data),
+            },
         ];
+        let messages = opening.iter().map(ThreadMessage::to_request).collect();
         let thread = AgentThread {
             agent: task.agent,
             provider: llm.provider_label().to_owned(),
@@ -225,10 +220,7 @@ impl<'a, F: Send + 'static> Conversation<'a, F> {
             demo: llm.is_demo(),
             started_at: Utc::now(),
             duration_ms: 0,
-            messages: vec![
-                ThreadMessage::System { content: system },
-                ThreadMessage::User { content: user },
-            ],
+            messages: opening,
             usage: TokenUsage::default(),
             rounds: Vec::new(),
         };
@@ -457,17 +449,13 @@ impl<'a, F: Send + 'static> Conversation<'a, F> {
                 .await;
             tracing::debug!(agent = %self.agent, tool = %call.name, "tool call answered");
             self.findings.extend(result.finding);
-            self.thread.messages.push(ThreadMessage::Tool {
+            let answered = ThreadMessage::Tool {
                 tool_call_id: call.id.clone(),
                 name: call.name.clone(),
-                content: result.content.clone(),
-            });
-            self.messages.push(ChatCompletionRequestMessage::Tool(
-                ChatCompletionRequestToolMessage {
-                    content: ChatCompletionRequestToolMessageContent::Text(result.content),
-                    tool_call_id: call.id.clone(),
-                },
-            ));
+                content: result.content,
+            };
+            self.messages.push(answered.to_request());
+            self.thread.messages.push(answered);
         }
         Ok(())
     }
@@ -477,12 +465,12 @@ impl<'a, F: Send + 'static> Conversation<'a, F> {
         tracing::warn!(agent = %self.agent, %problem, "agent reply unusable; asking once for a repair");
         let length = content.chars().count();
         let repair = if length <= REPAIR_QUOTE_LIMIT {
-            self.messages.push(ChatCompletionRequestMessage::Assistant(
-                ChatCompletionRequestAssistantMessage {
-                    content: Some(ChatCompletionRequestAssistantMessageContent::Text(content)),
-                    ..Default::default()
-                },
-            ));
+            let quoted = ThreadMessage::Assistant {
+                content: Some(content),
+                refusal: None,
+                tool_calls: Vec::new(),
+            };
+            self.messages.push(quoted.to_request());
             format!(
                 "{REPAIR_PREFIX} {problem}. Reply again with the complete JSON object, following the response schema and fixing exactly that."
             )
@@ -491,13 +479,9 @@ impl<'a, F: Send + 'static> Conversation<'a, F> {
                 "{REPAIR_PREFIX} {problem}. (The reply, {length} characters, is not repeated here.) Reply again with the complete JSON object, following the response schema and fixing exactly that."
             )
         };
-        self.messages
-            .push(ChatCompletionRequestMessage::User(user_text(
-                repair.clone(),
-            )));
-        self.thread
-            .messages
-            .push(ThreadMessage::User { content: repair });
+        let repair = ThreadMessage::User { content: repair };
+        self.messages.push(repair.to_request());
+        self.thread.messages.push(repair);
     }
 
     fn finish<T>(mut self, output: T) -> Finished<T, F> {
@@ -535,13 +519,6 @@ fn parse_and_validate<T: DeserializeOwned>(
         .map_err(|e| format!("the reply does not follow the schema: {e}"))?;
     validate(&output).map_err(|problems| problems.join("; "))?;
     Ok(output)
-}
-
-fn user_text(text: String) -> ChatCompletionRequestUserMessage {
-    ChatCompletionRequestUserMessage {
-        content: ChatCompletionRequestUserMessageContent::Text(text),
-        name: None,
-    }
 }
 
 fn assistant_tool_calls(calls: &[ToolCall]) -> ChatCompletionRequestMessage {
