@@ -162,35 +162,52 @@ pub(crate) async fn say(
 
 /// The reply as server-sent events: its text as it is written, then the conversation.
 fn streamed(turn: Turn) -> Response {
-    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<Event>();
-    tokio::spawn(async move {
-        let texts = sender.clone();
-        let mut written = move |text: &str| {
-            let event = Event::default().event("text").json_data(ReplyText {
+    reply_stream(
+        turn,
+        |text| {
+            let text = ReplyText {
                 text: text.to_owned(),
-            });
-            // The client may be gone: the reply is written and kept all the same.
-            let _ = texts.send(event.unwrap_or_default());
-        };
-        let last = match turn.reply(Some(&mut written)).await {
-            Ok(conversation) => Event::default()
-                .event("conversation")
-                .json_data(answer(conversation)),
-            Err(error) => {
-                let ApiError { detail, .. } = error.into();
-                Event::default()
-                    .event("error")
-                    .json_data(ErrorBody { error: detail })
+            };
+            Event::default()
+                .event("text")
+                .json_data(text)
+                .unwrap_or_default()
+        },
+        |replied| {
+            match replied {
+                Ok(conversation) => Event::default()
+                    .event("conversation")
+                    .json_data(answer(conversation)),
+                Err(error) => {
+                    let ApiError { detail, .. } = error.into();
+                    Event::default()
+                        .event("error")
+                        .json_data(ErrorBody { error: detail })
+                }
             }
-        };
-        let _ = sender.send(last.unwrap_or_default());
-    });
-    event_stream(receiver)
+            .unwrap_or_default()
+        },
+    )
 }
 
-/// The events `receiver` gets, as a server-sent events answer that ends when every sender is
-/// gone.
-pub fn event_stream(mut receiver: tokio::sync::mpsc::UnboundedReceiver<Event>) -> Response {
+/// A turn's reply as server-sent events: `text` of each piece of its text as the model writes
+/// it, then `end` of how the turn ended. The reply is written and kept in a task of its own:
+/// a client that goes away stops nothing.
+pub fn reply_stream(
+    turn: Turn,
+    text: impl Fn(&str) -> Event + Send + 'static,
+    end: impl FnOnce(Result<ConversationView, ConversationError>) -> Event + Send + 'static,
+) -> Response {
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Event>();
+    tokio::spawn(async move {
+        let texts = sender.clone();
+        let mut written = move |piece: &str| {
+            // The client may be gone: the reply is written and kept all the same.
+            let _ = texts.send(text(piece));
+        };
+        let replied = turn.reply(Some(&mut written)).await;
+        let _ = sender.send(end(replied));
+    });
     let events = futures::stream::poll_fn(move |cx| {
         receiver.poll_recv(cx).map(|e| e.map(Ok::<_, Infallible>))
     });

@@ -198,7 +198,7 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
 }
 
 /// Whether the client asked for `text/event-stream`.
-pub(crate) fn wants_stream(headers: &HeaderMap) -> bool {
+pub fn wants_stream(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT)
         .iter()

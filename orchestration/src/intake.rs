@@ -346,7 +346,8 @@ impl Conversations {
         row.messages.push(ThreadMessage::User {
             content: text.to_owned(),
         });
-        row.answering_until_ms = Some(0);
+        // Taken for the reply (`save` renews the lease at each step).
+        row.answering_until_ms = Some(now_ms() + self.lease());
         self.save(&mut row).await?;
         Ok(Turn {
             conversations: self.clone(),

@@ -170,11 +170,7 @@ async fn say(
             return refused(state, headers, conversation.as_ref(), error, form.text);
         }
     };
-    let streamed = headers
-        .get(axum::http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/event-stream"));
-    if streamed {
+    if travel_api::events::wants_stream(headers) {
         return stream(turn, format!("/plan/chat/{id}"));
     }
     // In a task of its own: the reply is kept even if the browser goes away.
@@ -198,21 +194,16 @@ async fn say(
 /// The reply as `text` events while it is written, then `done` (its data the conversation's
 /// page, to show next) or `problem` (what went wrong, in words).
 fn stream(turn: travel_orchestration::Turn, page: String) -> Response {
-    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<Event>();
-    tokio::spawn(async move {
-        let texts = sender.clone();
-        let mut written = move |text: &str| {
-            let _ = texts.send(Event::default().event("text").data(text));
-        };
-        let last = match turn.reply(Some(&mut written)).await {
+    travel_api::conversations::reply_stream(
+        turn,
+        |text| Event::default().event("text").data(text),
+        |replied| match replied {
             // The trip's cookie cannot ride on a stream already begun: the conversation's page
             // sets it when it is shown next.
             Ok(_) => Event::default().event("done").data(page),
             Err(error) => Event::default().event("problem").data(in_words(&error)),
-        };
-        let _ = sender.send(last);
-    });
-    travel_api::conversations::event_stream(receiver)
+        },
+    )
 }
 
 /// The trip's approval cookie, once the conversation started its trip (the conversation's
