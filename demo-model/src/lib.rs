@@ -525,11 +525,13 @@ async fn chat(
     State(state): State<Arc<DemoState>>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
-    body: Bytes,
+    raw: Bytes,
 ) -> Response {
     let _answering = state.answering();
-    let tokens = travel_agents::llm::admission::estimated_tokens(&body);
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+    let tokens = travel_agents::llm::admission::estimated_tokens(&raw);
+    let parsed = serde_json::from_slice::<Value>(&raw);
+    drop(raw);
+    let Ok(body) = parsed else {
         return openai::invalid_request(
             "We could not parse the JSON body of your request: it is not JSON.",
             None,
@@ -569,52 +571,77 @@ async fn chat(
     } else {
         Duration::ZERO
     };
+    // The answer is made before the wait, and the request dropped: a model elsewhere would hold
+    // nothing of ours while it thinks, and with thousands of calls waiting at once the requests
+    // (their schemas and tools, parsed) would be most of a benchmark's memory.
+    let include_usage = body["stream_options"]["include_usage"] == true;
+    let fault = faults::take(
+        &mut state.faults.lock().expect("faults"),
+        agent,
+        is_tool_round(agent, &body),
+    );
+    let answered = answer_request(agent, &body, fault.as_ref());
+    drop(body);
     if !latency.is_zero() {
         tokio::time::sleep(latency - writing).await;
     }
-    let tool_round = agent == Some(AgentName::Itinerary)
-        && body["tools"].as_array().is_some_and(|t| !t.is_empty())
-        && !body["messages"]
-            .as_array()
-            .is_some_and(|m| m.iter().any(|m| m["role"] == "tool"));
-    let fault = faults::take(&mut state.faults.lock().expect("faults"), agent, tool_round);
-    if let Some(failure) = fault.as_ref().and_then(failed_request) {
-        return failure;
-    }
+    let completion = match answered {
+        Ok(completion) => completion,
+        Err(refused) => return *refused,
+    };
     if let Some(Fault::Slow { millis }) = fault {
         tokio::time::sleep(Duration::from_millis(millis)).await;
     }
-    let completion = match agent {
-        None => {
-            let (message, finish, text) = if is_intake(&body) {
-                intake::reply(&body)
-            } else {
-                openai::plain_answer(&body)
-            };
-            completion(&body, message, finish, &text)
-        }
-        Some(agent) => {
-            let Some(data) = traveller_data(&body) else {
-                return openai::invalid_request(
-                    "no <traveller_data> JSON found in the user message",
-                    Some("messages"),
-                    None,
-                );
-            };
-            match answer(agent, &body, &data, fault.as_ref()) {
-                Ok(completion) => completion,
-                Err(problem) => return openai::invalid_request(&problem, Some("messages"), None),
-            }
-        }
-    };
-    let completion = openai::shaped(&body, completion);
     let mut response = if streamed {
-        openai::stream(&body, &completion, writing)
+        openai::stream(include_usage, &completion, writing)
     } else {
         Json(completion).into_response()
     };
     response.headers_mut().extend(budget_headers);
     response
+}
+
+/// The first round of the itinerary agent's call, when it is offered its tools.
+fn is_tool_round(agent: Option<AgentName>, body: &Value) -> bool {
+    agent == Some(AgentName::Itinerary)
+        && body["tools"].as_array().is_some_and(|t| !t.is_empty())
+        && !body["messages"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|m| m["role"] == "tool"))
+}
+
+/// The completion for `body` (shaped as it asks), or the response that refuses it: a fault
+/// that fails the request, or a request without the traveller's data.
+fn answer_request(
+    agent: Option<AgentName>,
+    body: &Value,
+    fault: Option<&Fault>,
+) -> Result<Value, Box<Response>> {
+    if let Some(failure) = fault.and_then(failed_request) {
+        return Err(Box::new(failure));
+    }
+    let completion = match agent {
+        None => {
+            let (message, finish, text) = if is_intake(body) {
+                intake::reply(body)
+            } else {
+                openai::plain_answer(body)
+            };
+            completion(body, message, finish, &text)
+        }
+        Some(agent) => {
+            let Some(data) = traveller_data(body) else {
+                return Err(Box::new(openai::invalid_request(
+                    "no <traveller_data> JSON found in the user message",
+                    Some("messages"),
+                    None,
+                )));
+            };
+            answer(agent, body, &data, fault)
+                .map_err(|problem| Box::new(openai::invalid_request(&problem, Some("messages"), None)))?
+        }
+    };
+    Ok(openai::shaped(body, completion))
 }
 
 /// The faults that fail the request itself (the others shape the answer, see [`answer`]).

@@ -398,9 +398,8 @@ pub(crate) fn plain_answer(body: &Value) -> (Value, &'static str, String) {
 /// `stream_options.include_usage` asks for it), ended by `data: [DONE]`. The events are spread
 /// evenly over `writing`, the text in pieces of 32 characters; when it is zero they go at once,
 /// each text whole (nobody could watch it written).
-pub(crate) fn stream(request: &Value, completion: &Value, writing: Duration) -> Response {
+pub(crate) fn stream(include_usage: bool, completion: &Value, writing: Duration) -> Response {
     let piece = if writing.is_zero() { usize::MAX } else { 32 };
-    let include_usage = request["stream_options"]["include_usage"] == true;
     let choice = &completion["choices"][0];
     let message = &choice["message"];
     let chunk = |choices: Value| {

@@ -22,7 +22,11 @@ pub async fn run(args: &BenchArgs, scratch: &Scratch) -> anyhow::Result<serde_js
     let driver = Arc::new(Driver::InProcess(Box::new(running.trips.clone())));
     let store = &running.trips.store().provider;
     let (transactions_before, empty_before) = (store.transactions(), store.empty_fetches());
+    let held_before = store.write_turns_held();
+    let started = std::time::Instant::now();
     let result = drive(&driver, args).await;
+    let run_time = started.elapsed();
+    let held = store.write_turns_held() - held_before;
     let transactions = store.transactions() - transactions_before;
     let empty_fetches = store.empty_fetches() - empty_before;
     let idle = idle_transactions_per_second(&running, args.idle_secs).await;
@@ -35,6 +39,13 @@ pub async fn run(args: &BenchArgs, scratch: &Scratch) -> anyhow::Result<serde_js
     let per_trip = |n: u64| round1(n as f64 / args.trips.max(1) as f64);
     report["storeTransactionsPerTrip"] = serde_json::json!(per_trip(transactions));
     report["emptyFetchesPerTrip"] = serde_json::json!(per_trip(empty_fetches));
+    // SQLite's writes take turns: the share of the run one of them was under way.
+    if !held.is_zero() {
+        report["writeTurnBusyPercent"] =
+            serde_json::json!(round1(held.as_secs_f64() / run_time.as_secs_f64() * 100.0));
+        report["writeTurnMicrosPerTrip"] =
+            serde_json::json!(round1(held.as_secs_f64() * 1e6 / args.trips.max(1) as f64));
+    }
     Ok(report)
 }
 

@@ -3,11 +3,21 @@
 //! (`SQLITE_BUSY_SNAPSHOT`) instead of waiting; so on SQLite every write in this process, the
 //! engine's and the trips index's alike, waits for its turn here, and the frequent ones run on
 //! the store's one writer connection ([`super::sqlite_writer`]). PostgreSQL needs no turns.
+//!
+//! The turn is not handed in order of arrival: a write that is running when the turn comes
+//! free takes it, and the writes that were waiting try again when they next run (`futures`'
+//! mutex, where tokio's hands the turn to the first waiter). Under load the first waiter sits
+//! in the runtime's queue of tasks ready to run, and the turn stayed unused until it was
+//! polled: at 1,000 trips in flight, approve to booked p95 went from 470 to 190 ms with the
+//! turn taken by whoever runs (`docs/benchmarks.md`, nineteenth session). A waiter can lose
+//! the turn more than once this way, but turns are short: the frequent writes hold it over a
+//! few statements run in place, without awaiting anything.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
-use tokio::sync::{Mutex, MutexGuard};
+use futures::lock::{Mutex, MutexGuard};
 
 use super::sqlite_writer::SqliteWriter;
 
@@ -21,12 +31,23 @@ pub struct WriteTurns {
     writer: Option<Arc<SqliteWriter>>,
     /// Turns taken so far (each one store transaction): how hard the process works its store.
     taken: Arc<AtomicU64>,
+    /// Microseconds the turn was held so far (SQLite): writes take turns, so this is how busy
+    /// the one line every write waits in was.
+    held_micros: Arc<AtomicU64>,
 }
 
 /// Held while writing: the process' turn (SQLite), or nothing to hold (PostgreSQL).
 #[derive(Debug)]
 pub struct WriteTurn<'a> {
-    _guard: Option<MutexGuard<'a, ()>>,
+    guard: Option<(MutexGuard<'a, ()>, Instant, &'a AtomicU64)>,
+}
+
+impl Drop for WriteTurn<'_> {
+    fn drop(&mut self) {
+        if let Some((_, since, held)) = &self.guard {
+            held.fetch_add(since.elapsed().as_micros() as u64, Ordering::Relaxed);
+        }
+    }
 }
 
 impl WriteTurns {
@@ -53,8 +74,8 @@ impl WriteTurns {
     pub async fn take(&self) -> WriteTurn<'_> {
         self.taken.fetch_add(1, Ordering::Relaxed);
         WriteTurn {
-            _guard: match &self.lock {
-                Some(lock) => Some(lock.lock().await),
+            guard: match &self.lock {
+                Some(lock) => Some((lock.lock().await, Instant::now(), &*self.held_micros)),
                 None => None,
             },
         }
@@ -74,5 +95,10 @@ impl WriteTurns {
     /// Turns taken so far: fetches and writes of the engine and the index, each one transaction.
     pub fn taken(&self) -> u64 {
         self.taken.load(Ordering::Relaxed)
+    }
+
+    /// How long turns were held so far (SQLite; zero where writes do not take turns).
+    pub fn held(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(self.held_micros.load(Ordering::Relaxed))
     }
 }

@@ -127,6 +127,11 @@ impl WorkflowStore {
         self.writes.taken()
     }
 
+    /// How long this process' writes held their turn so far (SQLite: see [`WriteTurns::held`]).
+    pub fn write_turns_held(&self) -> Duration {
+        self.writes.held()
+    }
+
     /// Fetches made so far that found nothing.
     pub fn empty_fetches(&self) -> u64 {
         self.empty_fetches

@@ -16,9 +16,11 @@
 //! * it takes the write turn around that transaction only: events and messages are serialised
 //!   before it, and a fetched history is parsed after it;
 //! * the SQL, the tables and the rules are duroxide's own (its provider, version 0.1.32, is the
-//!   model this follows call by call), so both work on the same file side by side. One
-//!   difference: a fetch takes the instance whose message has been visible longest, where
-//!   duroxide takes the lowest queue position (see `FETCH_ANY`);
+//!   model this follows call by call), so both work on the same file side by side. Two
+//!   differences: a fetch takes the instance whose message has been visible longest, where
+//!   duroxide takes the lowest queue position (see `FETCH_ANY`); and an activity's fetch looks
+//!   for a free one and for one whose lease ran out separately, each through an index (one of
+//!   them ours, made beside duroxide's: see `worker::next_activity_sql`);
 //! * duroxide's provider conformance suite checks the result
 //!   (`orchestration/tests/store_conformance.rs`);
 //! * what a person waits for goes first ([`super::first_in_line`]): a decision raised from
@@ -83,13 +85,15 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
-    /// duroxide's provider, opened (and migrated) on the file `writer` writes.
-    pub fn new(duroxide: SqliteProvider, writer: Arc<SqliteWriter>) -> Self {
-        Self {
+    /// duroxide's provider, opened (and migrated) on the file `writer` writes; adds the index
+    /// this store's fetches use beside duroxide's.
+    pub fn new(duroxide: SqliteProvider, writer: Arc<SqliteWriter>) -> rusqlite::Result<Self> {
+        writer.execute(worker::CREATE_LEASES_BY_END, [])?;
+        Ok(Self {
             duroxide,
             writes: WriteTurns::one_at_a_time(writer),
             first: FirstInLine::default(),
-        }
+        })
     }
 
     /// The results of `activities` go ahead of the queue (see [`FirstInLine`]).

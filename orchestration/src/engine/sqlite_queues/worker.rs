@@ -12,6 +12,14 @@ use super::{
 };
 use crate::database::sqlite_writer::Finish;
 
+/// Our index of the activities' leases by when they end, beside duroxide's (see
+/// [`next_activity_sql`]); made when the store is opened.
+pub(super) const LEASES_BY_END: &str = "travel_worker_leases_by_end";
+
+/// Makes [`LEASES_BY_END`] if the file does not have it yet.
+pub(super) const CREATE_LEASES_BY_END: &str = "CREATE INDEX IF NOT EXISTS travel_worker_leases_by_end \
+     ON worker_queue(locked_until) WHERE lock_token IS NOT NULL";
+
 /// The worker-queue statement that finds the next activity for a fetch.
 fn next_activity_sql(session: bool, tag_filter: &TagFilter) -> (String, Vec<String>) {
     // Parameters: ?1 now, ?2 the session owner (session fetches), then the tags.
@@ -32,21 +40,38 @@ fn next_activity_sql(session: bool, tag_filter: &TagFilter) -> (String, Vec<Stri
         TagFilter::Any => "1".to_owned(),
         TagFilter::None => "0".to_owned(),
     };
-    let sql = if session {
-        format!(
-            "SELECT q.id, q.work_item, q.attempt_count, q.session_id FROM worker_queue q \
-             LEFT JOIN sessions s ON s.session_id = q.session_id AND s.locked_until > ?1 \
-             WHERE q.visible_at <= ?1 AND (q.lock_token IS NULL OR q.locked_until <= ?1) \
-               AND (q.session_id IS NULL OR s.worker_id = ?2 OR s.session_id IS NULL) \
-               AND ({tag_clause}) ORDER BY q.id LIMIT 1"
+    // Two searches, each answered by an index, and the lower queue position of what they find:
+    // a free activity (duroxide's index on the lease's token, in queue order), and one whose
+    // lease ran out (our index of the leases by their end, `LEASES_BY_END`). duroxide's single
+    // search ("free or ran out") reads every leased activity on every fetch: with a thousand
+    // agent calls waiting on the model, 90 µs a fetch instead of 5 (`docs/benchmarks.md`,
+    // nineteenth session). `INDEXED BY`: left to itself, SQLite picks the session's or the
+    // tag's index, which are worse still.
+    let (from, session_clause) = if session {
+        (
+            "worker_queue q INDEXED BY {index} \
+             LEFT JOIN sessions s ON s.session_id = q.session_id AND s.locked_until > ?1",
+            "(q.session_id IS NULL OR s.worker_id = ?2 OR s.session_id IS NULL)",
         )
     } else {
+        ("worker_queue q INDEXED BY {index}", "q.session_id IS NULL")
+    };
+    let search = |index: &str, lease: &str| {
         format!(
-            "SELECT q.id, q.work_item, q.attempt_count, q.session_id FROM worker_queue q \
-             WHERE q.visible_at <= ?1 AND (q.lock_token IS NULL OR q.locked_until <= ?1) \
-               AND q.session_id IS NULL AND ({tag_clause}) ORDER BY q.id LIMIT 1"
+            "SELECT * FROM (SELECT q.id, q.work_item, q.attempt_count, q.session_id FROM {} \
+             WHERE {lease} AND q.visible_at <= ?1 AND {session_clause} AND ({tag_clause}) \
+             ORDER BY q.id LIMIT 1)",
+            from.replace("{index}", index)
         )
     };
+    let sql = format!(
+        "{} UNION ALL {} ORDER BY 1 LIMIT 1",
+        search("idx_worker_available", "q.lock_token IS NULL"),
+        search(
+            LEASES_BY_END,
+            "q.lock_token IS NOT NULL AND q.locked_until <= ?1"
+        ),
+    );
     (sql, tags)
 }
 
