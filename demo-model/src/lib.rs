@@ -637,8 +637,9 @@ fn answer_request(
                     None,
                 )));
             };
-            answer(agent, body, &data, fault)
-                .map_err(|problem| Box::new(openai::invalid_request(&problem, Some("messages"), None)))?
+            answer(agent, body, &data, fault).map_err(|problem| {
+                Box::new(openai::invalid_request(&problem, Some("messages"), None))
+            })?
         }
     };
     Ok(openai::shaped(body, completion))

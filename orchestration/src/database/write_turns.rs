@@ -3,21 +3,12 @@
 //! (`SQLITE_BUSY_SNAPSHOT`) instead of waiting; so on SQLite every write in this process, the
 //! engine's and the trips index's alike, waits for its turn here, and the frequent ones run on
 //! the store's one writer connection ([`super::sqlite_writer`]). PostgreSQL needs no turns.
-//!
-//! The turn is not handed in order of arrival: a write that is running when the turn comes
-//! free takes it, and the writes that were waiting try again when they next run (`futures`'
-//! mutex, where tokio's hands the turn to the first waiter). Under load the first waiter sits
-//! in the runtime's queue of tasks ready to run, and the turn stayed unused until it was
-//! polled: at 1,000 trips in flight, approve to booked p95 went from 470 to 190 ms with the
-//! turn taken by whoever runs (`docs/benchmarks.md`, nineteenth session). A waiter can lose
-//! the turn more than once this way, but turns are short: the frequent writes hold it over a
-//! few statements run in place, without awaiting anything.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use futures::lock::{Mutex, MutexGuard};
+use tokio::sync::{Mutex, MutexGuard};
 
 use super::sqlite_writer::SqliteWriter;
 
