@@ -75,9 +75,10 @@ impl StoreArgs {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct TuningArgs {
-    /// Orchestration turns this process runs at once.
-    #[arg(long, env = "ENGINE_ORCHESTRATION_SLOTS", default_value_t = EngineTuning::default().orchestration_slots)]
-    pub orchestration_slots: usize,
+    /// Orchestration turns this process runs at once [default: 64 on SQLite, 2 on PostgreSQL
+    /// and a Durable Task scheduler].
+    #[arg(long, env = "ENGINE_ORCHESTRATION_SLOTS")]
+    pub orchestration_slots: Option<usize>,
     /// Activities (agent calls, saves, bookings) this process runs at once. High: agent calls
     /// wait on the model, and are admitted by LLM_MAX_IN_FLIGHT and the provider's rate-limit
     /// headers.
@@ -121,7 +122,7 @@ impl Default for TuningArgs {
 impl TuningArgs {
     pub fn tuning(&self) -> EngineTuning {
         EngineTuning {
-            orchestration_slots: self.orchestration_slots.max(1),
+            orchestration_slots: self.orchestration_slots.map(|n| n.max(1)),
             activity_slots: self.activity_slots.max(1),
             save_slots: self.save_slots.max(1),
             booking_slots: self.booking_slots.max(1),

@@ -212,12 +212,12 @@ impl TripIndex {
         &self.writes
     }
 
-    /// Runs `statements` in one transaction and returns the rows each changed. On SQLite the
-    /// caller holds the write turn and they run on the store's writer connection; on PostgreSQL
-    /// they run in the pool.
+    /// Runs `statements` in one transaction and returns the rows each changed. On SQLite they
+    /// are one write handed to the store's writer (the caller holds no write turn); on
+    /// PostgreSQL they run in the pool.
     pub(crate) async fn write_all(&self, statements: &[Statement]) -> Result<Vec<u64>, IndexError> {
         if let Some(writer) = self.writes.sqlite_writer() {
-            let changed = writer.write_all(statements)?;
+            let changed = writer.write_all(statements.to_vec()).await?;
             return Ok(changed.into_iter().map(|n| n as u64).collect());
         }
         macro_rules! bound {

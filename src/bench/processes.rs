@@ -89,10 +89,6 @@ fn spawn(args: &BenchArgs, scratch: &Scratch, i: usize) -> anyhow::Result<Proces
                 .map(|n| n.to_string())
                 .unwrap_or_default(),
         )
-        .env(
-            "ENGINE_ORCHESTRATION_SLOTS",
-            tuning.orchestration_slots.to_string(),
-        )
         .env("ENGINE_ACTIVITY_SLOTS", tuning.activity_slots.to_string())
         .env("ENGINE_SAVE_SLOTS", tuning.save_slots.to_string())
         .env("ENGINE_BOOKING_SLOTS", tuning.booking_slots.to_string())
@@ -110,6 +106,11 @@ fn spawn(args: &BenchArgs, scratch: &Scratch, i: usize) -> anyhow::Result<Proces
     for variable in NOT_INHERITED {
         command.env_remove(variable);
     }
+    // Unset: the store's own default (an empty value would not parse).
+    match tuning.orchestration_slots {
+        Some(n) => command.env("ENGINE_ORCHESTRATION_SLOTS", n.to_string()),
+        None => command.env_remove("ENGINE_ORCHESTRATION_SLOTS"),
+    };
     if let Some(url) = &scratch.database_url {
         command.env("DATABASE_URL", url);
     }

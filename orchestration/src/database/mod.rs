@@ -1,7 +1,7 @@
 //! The database plumbing the workflow store and the trips index share: which SQL database they
 //! live in ([`Db`], one of the two pool types, with [`on_db!`] to run the same code on either),
-//! SQLite's one writer connection ([`sqlite_writer`]) and the turns writes take on it
-//! ([`write_turns`]), how the store tells the trips index of each turn ([`turn_observer`]), and
+//! SQLite's one writer (a thread of its own committing writes in groups: [`sqlite_writer`]) and
+//! the turn every write takes ([`write_turns`]), how the store tells the trips index of each turn ([`turn_observer`]), and
 //! the background tasks that serve them ([`AbortOnDrop`]).
 
 pub mod sqlite_writer;

@@ -1,8 +1,10 @@
 //! Turn-taking for the store's writes. SQLite lets one transaction write at a time, and a
 //! transaction that read first and then finds another's commit fails at once
 //! (`SQLITE_BUSY_SNAPSHOT`) instead of waiting; so on SQLite every write in this process, the
-//! engine's and the trips index's alike, waits for its turn here, and the frequent ones run on
-//! the store's one writer connection ([`super::sqlite_writer`]). PostgreSQL needs no turns.
+//! engine's and the trips index's alike, takes turns: the frequent ones are handed to the store's
+//! writer ([`super::sqlite_writer`]), whose thread holds the turn for each group of writes it
+//! commits, and the rare ones that go through sqlx's pool wait for the turn here. PostgreSQL
+//! needs no turns.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,21 +12,19 @@ use std::time::Instant;
 
 use tokio::sync::{Mutex, MutexGuard};
 
-use super::sqlite_writer::SqliteWriter;
+use super::sqlite_writer::{Counters, SqliteWriter};
 
 /// Shared by the engine's store and the trips index of one store.
 #[derive(Debug, Clone, Default)]
 pub struct WriteTurns {
     /// `None`: writes run concurrently (PostgreSQL).
     lock: Option<Arc<Mutex<()>>>,
-    /// SQLite: the connection the turn's holder writes with (the frequent writes; the rest go
-    /// through sqlx's pool).
+    /// SQLite: the writer the frequent writes are handed to (the rest go through sqlx's pool).
     writer: Option<Arc<SqliteWriter>>,
-    /// Turns taken so far (each one store transaction): how hard the process works its store.
-    taken: Arc<AtomicU64>,
-    /// Microseconds the turn was held so far (SQLite): writes take turns, so this is how busy
-    /// the one line every write waits in was.
-    held_micros: Arc<AtomicU64>,
+    /// Writes and turns so far (each one store transaction, however committed): how hard the
+    /// process works its store; commits; and how long the turn was held (SQLite: writes take
+    /// turns, so this is how busy the one line every write waits in was).
+    counters: Arc<Counters>,
 }
 
 /// Held while writing: the process' turn (SQLite), or nothing to hold (PostgreSQL).
@@ -42,16 +42,17 @@ impl Drop for WriteTurn<'_> {
 }
 
 impl WriteTurns {
-    /// One write at a time (SQLite), the frequent ones on `writer`.
+    /// One write at a time (SQLite), the frequent ones handed to `writer`.
     pub fn one_at_a_time(writer: Arc<SqliteWriter>) -> Self {
         Self {
-            lock: Some(Arc::new(Mutex::new(()))),
+            lock: Some(writer.turn().clone()),
+            counters: writer.counters().clone(),
             writer: Some(writer),
-            ..Default::default()
         }
     }
 
-    /// The SQLite store's writer connection, for a caller holding its turn.
+    /// The SQLite store's writer, for the frequent writes. Never called while holding a turn
+    /// taken with [`Self::take`]: the writer's thread waits for the same turn.
     pub fn sqlite_writer(&self) -> Option<&SqliteWriter> {
         self.writer.as_deref()
     }
@@ -61,21 +62,27 @@ impl WriteTurns {
         Self::default()
     }
 
-    /// Waits for this process' turn to write.
+    /// Waits for this process' turn to write through a connection of sqlx's pool. Writes
+    /// handed to the writer ([`Self::sqlite_writer`]) take no turn here, and are never made
+    /// while holding one (its thread waits for the same turn).
     pub async fn take(&self) -> WriteTurn<'_> {
-        self.taken.fetch_add(1, Ordering::Relaxed);
+        self.counters.writes.fetch_add(1, Ordering::Relaxed);
         WriteTurn {
             guard: match &self.lock {
-                Some(lock) => Some((lock.lock().await, Instant::now(), &*self.held_micros)),
+                Some(lock) => Some((
+                    lock.lock().await,
+                    Instant::now(),
+                    &self.counters.held_micros,
+                )),
                 None => None,
             },
         }
     }
 
     /// Counts a transaction made while holding a turn already taken (the index's upsert after
-    /// the engine's acknowledgement).
+    /// the engine's acknowledgement, PostgreSQL).
     pub fn count_one_more(&self) {
-        self.taken.fetch_add(1, Ordering::Relaxed);
+        self.counters.writes.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Whether writes take turns.
@@ -85,11 +92,16 @@ impl WriteTurns {
 
     /// Turns taken so far: fetches and writes of the engine and the index, each one transaction.
     pub fn taken(&self) -> u64 {
-        self.taken.load(Ordering::Relaxed)
+        self.counters.writes.load(Ordering::Relaxed)
+    }
+
+    /// Commits the writer made so far, each for a group of writes (SQLite; zero elsewhere).
+    pub fn commits(&self) -> u64 {
+        self.counters.commits.load(Ordering::Relaxed)
     }
 
     /// How long turns were held so far (SQLite; zero where writes do not take turns).
     pub fn held(&self) -> std::time::Duration {
-        std::time::Duration::from_micros(self.held_micros.load(Ordering::Relaxed))
+        std::time::Duration::from_micros(self.counters.held_micros.load(Ordering::Relaxed))
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! * [`sqlite`]: the embedded default, one file held by one process;
 //! * [`sqlite_queues`]: the SQLite store's fetches and acknowledgements, done by us;
-//! * [`sqlite_writer`]: the SQLite store's one writer connection;
+//! * [`sqlite_writer`]: the SQLite store's one writer, a thread committing writes in groups;
 //! * [`postgres`]: duroxide-pg, shared by any number of processes;
 //! * [`first_in_line`] and [`postgres_first_in_line`]: what a person waits for goes first;
 //! * [`durable_task`]: a Durable Task scheduler (the protocol Azure's Durable Task Scheduler
@@ -44,8 +44,9 @@ use write_turns::WriteTurns;
 /// (`docs/benchmarks.md`); each is also a setting (README, "Configuration").
 #[derive(Debug, Clone)]
 pub struct EngineTuning {
-    /// Orchestration turns processed at once by this process.
-    pub orchestration_slots: usize,
+    /// Orchestration turns processed at once by this process; `None`: the store's own default
+    /// ([`EngineTuning::orchestration_slots_on`]).
+    pub orchestration_slots: Option<usize>,
     /// Activities (agent calls, saves, bookings) run at once by this process. Most of them wait
     /// on a model's answer for seconds, so this is high: what bounds agent calls is the model
     /// provider's admission (`LLM_MAX_IN_FLIGHT`, 4,000, and its rate-limit headers), and saves
@@ -74,7 +75,7 @@ pub struct EngineTuning {
 impl Default for EngineTuning {
     fn default() -> Self {
         Self {
-            orchestration_slots: 2,
+            orchestration_slots: None,
             activity_slots: 4_096,
             save_slots: crate::activities::DEFAULT_SAVE_SLOTS,
             booking_slots: crate::activities::DEFAULT_BOOKING_SLOTS,
@@ -82,6 +83,29 @@ impl Default for EngineTuning {
             lease: Duration::from_secs(4),
             sqlite_cache_bytes: 32 << 20,
         }
+    }
+}
+
+/// Turns a SQLite store runs at once by default: its writer commits the writes waiting for it
+/// together, so more turns in flight make larger groups (measured: docs/benchmarks.md, twentieth
+/// session).
+const SQLITE_ORCHESTRATION_SLOTS: usize = 64;
+
+/// Turns a PostgreSQL store (or a scheduler) runs at once by default: more compete for the same
+/// rows and connections (measured: docs/benchmarks.md, twentieth session).
+const SHARED_ORCHESTRATION_SLOTS: usize = 2;
+
+impl EngineTuning {
+    /// The turns run at once on the store at `location`: the setting, or the store's default.
+    pub fn orchestration_slots_on(&self, location: &StoreLocation) -> usize {
+        self.orchestration_slots
+            .unwrap_or(match location {
+                StoreLocation::Sqlite { .. } => SQLITE_ORCHESTRATION_SLOTS,
+                StoreLocation::Postgres(_) | StoreLocation::DurableTask { .. } => {
+                    SHARED_ORCHESTRATION_SLOTS
+                }
+            })
+            .max(1)
     }
 }
 
@@ -256,8 +280,8 @@ struct Backend {
     provider: Arc<dyn Provider>,
     db: Db,
     writes: WriteTurns,
-    /// Whether the provider takes the write turns itself (ours on SQLite), so the wrapper must
-    /// not.
+    /// Whether the provider takes the write turns itself (ours on SQLite) or needs none (a
+    /// scheduler's), so the wrapper must not.
     store_takes_turns: bool,
     /// Other processes to wake (PostgreSQL).
     peers: Option<Arc<dyn store::Peers>>,
@@ -343,7 +367,9 @@ impl Backend {
             },
             db,
             writes: WriteTurns::one_at_a_time(writer),
-            store_takes_turns: false,
+            // The scheduler's calls write nothing to the index's file: they take no turn (and
+            // the index's writes after a turn are handed to its writer, which takes one).
+            store_takes_turns: true,
             peers: None,
             counts: None,
             goes_first: None,
@@ -442,7 +468,7 @@ impl Engine {
     pub async fn start(store: &Store, activities: Arc<Activities>, tuning: &EngineTuning) -> Self {
         let orchestrations = crate::workflow::registry();
         let options = RuntimeOptions {
-            orchestration_concurrency: tuning.orchestration_slots,
+            orchestration_concurrency: tuning.orchestration_slots_on(&store.location),
             worker_concurrency: tuning.activity_slots,
             // Dispatchers wait inside the store for a wake-up; these only bound a wait.
             dispatcher_min_poll_interval: Duration::from_millis(10),

@@ -61,7 +61,9 @@ pub async fn open(path: &Path, exclusive: bool, cache_bytes: u64) -> Result<Open
     }
     let writer = Arc::new(SqliteWriter::open(path).map_err(|e| failed(e.to_string()))?);
     let counts = Arc::new(SqliteCounts::open(path).map_err(|e| failed(e.to_string()))?);
-    let provider = SqliteStore::new(provider, writer).map_err(|e| failed(e.to_string()))?;
+    let provider = SqliteStore::new(provider, writer)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
     Ok(Opened {
         provider,
         counts,

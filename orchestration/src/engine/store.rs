@@ -127,6 +127,12 @@ impl WorkflowStore {
         self.writes.taken()
     }
 
+    /// Commits made so far by the SQLite store's writer, each for a group of writes (see
+    /// [`WriteTurns::commits`]).
+    pub fn commits(&self) -> u64 {
+        self.writes.commits()
+    }
+
     /// How long this process' writes held their turn so far (SQLite: see [`WriteTurns::held`]).
     pub fn write_turns_held(&self) -> Duration {
         self.writes.held()

@@ -60,14 +60,12 @@ impl TripIndex {
             Value::Text(Some(text)),
             Value::Int(Some(now_ms())),
         ];
-        let inserted = {
-            let _turn = self.writes.take().await;
-            self.write_all(&[Statement {
+        let inserted = self
+            .write_all(&[Statement {
                 sql: insert,
                 values,
             }])
-            .await?
-        };
+            .await?;
         if inserted == [1] {
             return Ok(Claim::Won);
         }
@@ -120,7 +118,6 @@ impl TripIndex {
             Value::Text(Some(instance_id.to_owned())),
             Value::Int(Some(i64::from(revision))),
         ];
-        let _turn = self.writes.take().await;
         self.write_all(&[Statement { sql, values }]).await?;
         Ok(())
     }

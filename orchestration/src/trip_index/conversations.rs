@@ -80,7 +80,6 @@ impl TripIndex {
                 ],
             },
         ];
-        let _turn = self.writes.take().await;
         self.write_all(&statements).await?;
         Ok(())
     }

@@ -97,7 +97,6 @@ impl TripIndex {
             sql,
             values: values(row),
         };
-        let _turn = self.writes.take().await;
         self.write_all(&[statement]).await?;
         Ok(())
     }
@@ -116,7 +115,6 @@ impl TripIndex {
         let mut values = values(row);
         let id = values.remove(0);
         values.extend([id, Value::Int(Some(row.version - 1))]);
-        let _turn = self.writes.take().await;
         let changed = self.write_all(&[Statement { sql, values }]).await?;
         Ok(changed.first().copied() == Some(1))
     }
@@ -163,7 +161,6 @@ impl TripIndex {
              WHERE trip_id IS NULL AND expires_ms < $1 AND messages <> '[]'",
             self.intake
         );
-        let _turn = self.writes.take().await;
         let changed = self
             .write_all(&[Statement {
                 sql,

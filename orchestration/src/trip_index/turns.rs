@@ -137,7 +137,6 @@ impl TripIndex {
             Value::Int(Some(started.created_ms as i64)),
             Value::Text(Some(started.token_sha256.clone())),
         ];
-        let _turn = self.writes.take().await;
         self.write_all(&[Statement { sql, values }]).await?;
         Ok(())
     }
@@ -156,7 +155,6 @@ impl TripIndex {
         events: Option<&Arc<[Event]>>,
     ) -> Result<(), IndexError> {
         let statement = self.turn_statement(record);
-        let _turn = self.writes.take().await;
         self.write_all(&[statement]).await?;
         self.turn_waiters.recorded(&record.instance_id, events);
         self.queue_notices(record).await

@@ -6,7 +6,7 @@ use duroxide::providers::{
     ExecutionMetadata, ProviderError, ScheduledActivityIdentifier, WorkItem,
 };
 use duroxide::{Event, EventKind};
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
     SqliteStore, insert_orchestrator_item, insert_worker_item, now_millis, orchestration_of,
@@ -111,11 +111,7 @@ impl Turn {
 }
 
 /// The instance and execution rows, created on the first turn and kept current.
-fn record_execution(
-    tx: &Transaction<'_>,
-    instance: &str,
-    turn: &Turn,
-) -> Result<(), rusqlite::Error> {
+fn record_execution(tx: &Connection, instance: &str, turn: &Turn) -> Result<(), rusqlite::Error> {
     let execution_id = turn.execution_id as i64;
     let metadata = &turn.metadata;
     if let (Some(name), Some(version)) = (
@@ -157,7 +153,7 @@ fn record_execution(
     Ok(())
 }
 
-fn append_history(tx: &Transaction<'_>, instance: &str, turn: &Turn) -> Result<(), ProviderError> {
+fn append_history(tx: &Connection, instance: &str, turn: &Turn) -> Result<(), ProviderError> {
     const OP: &str = "ack_orchestration_item";
     let mut statement = tx
         .prepare_cached(
@@ -180,11 +176,7 @@ fn append_history(tx: &Transaction<'_>, instance: &str, turn: &Turn) -> Result<(
 }
 
 /// The execution's status and output, the custom status and the key-value changes of the turn.
-fn record_outcome(
-    tx: &Transaction<'_>,
-    instance: &str,
-    turn: &Turn,
-) -> Result<(), rusqlite::Error> {
+fn record_outcome(tx: &Connection, instance: &str, turn: &Turn) -> Result<(), rusqlite::Error> {
     let execution_id = turn.execution_id as i64;
     let metadata = &turn.metadata;
     if let Some(status) = &metadata.status {
@@ -237,7 +229,7 @@ fn record_outcome(
 
 /// One key-value event of the turn, kept in the execution's changes (a tombstone for a clear).
 fn record_key_value(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     instance: &str,
     kind: &EventKind,
 ) -> Result<(), rusqlite::Error> {
@@ -280,7 +272,7 @@ fn record_key_value(
 /// Activities the turn cancelled: removed from the worker queue, so a worker running one fails
 /// to renew or acknowledge it.
 fn cancel_activities(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     cancelled: &[ScheduledActivityIdentifier],
 ) -> Result<(), rusqlite::Error> {
     let mut statement = tx.prepare_cached(
@@ -300,10 +292,12 @@ impl SqliteStore {
     /// Records a turn: its messages consumed, its history, its execution's state, what it
     /// scheduled and cancelled, and the instance unlocked; all or nothing, and only while the
     /// lock is still this turn's.
-    pub(super) fn acknowledge(&self, token: &str, turn: Turn) -> Result<(), ProviderError> {
+    pub(super) async fn acknowledge(&self, token: &str, turn: Turn) -> Result<(), ProviderError> {
         const OP: &str = "ack_orchestration_item";
         let err = |e| store_error(OP, e);
-        self.transaction(OP, |tx| {
+        let token = token.to_owned();
+        self.transaction(OP, move |tx| {
+            let token = token.as_str();
             let instance: String = tx
                 .prepare_cached("SELECT instance_id FROM instance_locks WHERE lock_token = ?1")
                 .and_then(|mut s| s.query_row([token], |r| r.get(0)).optional())
@@ -335,5 +329,6 @@ impl SqliteStore {
             }
             Ok(Finish::Commit(()))
         })
+        .await
     }
 }

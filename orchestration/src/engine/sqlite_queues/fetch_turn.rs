@@ -9,14 +9,14 @@ use duroxide::providers::{
     DispatcherCapabilityFilter, KvEntry, OrchestrationItem, ProviderError, WorkItem,
 };
 use duroxide::{Event, EventKind};
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{SqliteStore, millis, new_lock_token, now_millis, store_error};
 use crate::database::sqlite_writer::Finish;
 
 /// An execution's history as stored, in order (read inside the transaction, parsed after it).
 fn history_text(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     instance: &str,
     execution_id: i64,
 ) -> Result<Vec<String>, rusqlite::Error> {
@@ -42,17 +42,13 @@ fn parse_history(instance: &str, execution_id: i64, text: &[String]) -> Result<V
         .collect()
 }
 
-fn read_history(
-    tx: &Transaction<'_>,
-    instance: &str,
-    execution_id: i64,
-) -> Result<Vec<Event>, String> {
+fn read_history(tx: &Connection, instance: &str, execution_id: i64) -> Result<Vec<Event>, String> {
     let text = history_text(tx, instance, execution_id).map_err(|e| e.to_string())?;
     parse_history(instance, execution_id, &text)
 }
 
 fn kv_snapshot(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     instance: &str,
 ) -> Result<HashMap<String, KvEntry>, rusqlite::Error> {
     let mut statement = tx.prepare_cached(
@@ -77,7 +73,7 @@ struct Locked {
     max_attempts: u32,
 }
 
-fn locked_messages(tx: &Transaction<'_>, token: &str) -> Result<Locked, rusqlite::Error> {
+fn locked_messages(tx: &Connection, token: &str) -> Result<Locked, rusqlite::Error> {
     let mut statement = tx.prepare_cached(
         "SELECT work_item, attempt_count FROM orchestrator_queue WHERE lock_token = ?1 ORDER BY id",
     )?;
@@ -160,34 +156,40 @@ enum Unknown {
 impl SqliteStore {
     /// The next instance with visible messages and no live lock, locked with all its visible
     /// messages, its current execution's history and its key-value snapshot.
-    pub(super) fn fetch_orchestration(
+    pub(super) async fn fetch_orchestration(
         &self,
         lock_timeout: Duration,
         filter: Option<&DispatcherCapabilityFilter>,
     ) -> Result<Option<FetchedRaw>, ProviderError> {
         const OP: &str = "fetch_orchestration_item";
         let err = |e| store_error(OP, e);
-        self.transaction(OP, |tx| {
+        // The versions this dispatcher runs, packed as the query compares them (`None`: any).
+        let versions = match filter {
+            None => None,
+            // Empty supported versions: this dispatcher runs nothing.
+            Some(filter) => match filter.supported_duroxide_versions.first() {
+                None => return Ok(None),
+                Some(range) => {
+                    let packed = |major: u64, minor: u64, patch: u64| {
+                        major as i64 * 1_000_000 + minor as i64 * 1_000 + patch as i64
+                    };
+                    let (low, high) = (&range.min, &range.max);
+                    Some((
+                        packed(low.major, low.minor, low.patch),
+                        packed(high.major, high.minor, high.patch),
+                    ))
+                }
+            },
+        };
+        self.transaction(OP, move |tx| {
             let now = now_millis();
-            let candidate: Option<String> = match filter {
+            let candidate: Option<String> = match versions {
                 None => tx
                     .prepare_cached(FETCH_ANY)
                     .and_then(|mut s| s.query_row([now], |r| r.get(0)).optional()),
-                // Empty supported versions: this dispatcher runs nothing.
-                Some(filter) => match filter.supported_duroxide_versions.first() {
-                    None => return Ok(Finish::Rollback(None)),
-                    Some(range) => {
-                        let packed = |major: u64, minor: u64, patch: u64| {
-                            major as i64 * 1_000_000 + minor as i64 * 1_000 + patch as i64
-                        };
-                        let (low, high) = (&range.min, &range.max);
-                        let min = packed(low.major, low.minor, low.patch);
-                        let max = packed(high.major, high.minor, high.patch);
-                        tx.prepare_cached(FETCH_COMPATIBLE).and_then(|mut s| {
-                            s.query_row(params![now, min, max], |r| r.get(0)).optional()
-                        })
-                    }
-                },
+                Some((min, max)) => tx.prepare_cached(FETCH_COMPATIBLE).and_then(|mut s| {
+                    s.query_row(params![now, min, max], |r| r.get(0)).optional()
+                }),
             }
             .map_err(err)?;
             let Some(instance) = candidate else {
@@ -218,152 +220,155 @@ impl SqliteStore {
             if locked.rows == 0 {
                 return Ok(Finish::Rollback(None));
             }
-            self.fetched(tx, instance, token, locked)
+            fetched(tx, instance, token, locked)
         })
+        .await
     }
+}
 
-    /// The rest of a fetch, once the instance and its messages are locked.
-    fn fetched(
-        &self,
-        tx: &Transaction<'_>,
-        instance: String,
-        token: String,
-        locked: Locked,
-    ) -> Result<Finish<Option<FetchedRaw>>, ProviderError> {
-        const OP: &str = "fetch_orchestration_item";
-        let err = |e| store_error(OP, e);
-        let known: Option<(String, Option<String>, i64)> = tx
-            .prepare_cached(
-                "SELECT orchestration_name, orchestration_version, current_execution_id \
+/// The rest of a fetch, once the instance and its messages are locked.
+fn fetched(
+    tx: &Connection,
+    instance: String,
+    token: String,
+    locked: Locked,
+) -> Result<Finish<Option<FetchedRaw>>, ProviderError> {
+    const OP: &str = "fetch_orchestration_item";
+    let err = |e| store_error(OP, e);
+    let known: Option<(String, Option<String>, i64)> = tx
+        .prepare_cached(
+            "SELECT orchestration_name, orchestration_version, current_execution_id \
                  FROM instances WHERE instance_id = ?1",
-            )
-            .and_then(|mut s| {
-                s.query_row([&instance], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .optional()
-            })
-            .map_err(err)?;
-        // A known instance's history is parsed after the transaction; a new one's is at hand.
-        let (name, version, execution_id, history, stored) = match known {
-            Some((name, version, execution_id)) => {
-                let text = history_text(tx, &instance, execution_id).map_err(|e| e.to_string());
-                let version = version.unwrap_or_else(|| "unknown".to_owned());
-                let stored = Some((execution_id, text));
-                (name, version, execution_id as u64, Vec::new(), stored)
-            }
-            None => match self.unknown_instance(tx, &instance, &locked.items, &token)? {
-                Unknown::Starts {
-                    name,
-                    version,
-                    history,
-                } => (name, version, 1, history, None),
-                Unknown::Dropped => return Ok(Finish::Commit(None)),
-                Unknown::NotYet => return Ok(Finish::Rollback(None)),
-            },
-        };
-        let item = OrchestrationItem {
-            kv_snapshot: kv_snapshot(tx, &instance).map_err(err)?,
-            instance,
-            orchestration_name: name,
-            execution_id,
-            version,
-            history,
-            messages: locked.items,
-            history_error: None,
-        };
-        Ok(Finish::Commit(Some(FetchedRaw {
-            item,
-            token,
-            max_attempts: locked.max_attempts,
-            history: stored,
-        })))
-    }
-
-    /// An instance without an `instances` row: a new one starting, or messages that came first.
-    fn unknown_instance(
-        &self,
-        tx: &Transaction<'_>,
-        instance: &str,
-        items: &[WorkItem],
-        token: &str,
-    ) -> Result<Unknown, ProviderError> {
-        const OP: &str = "fetch_orchestration_item";
-        let err = |e| store_error(OP, e);
-        let latest: i64 = tx
-            .prepare_cached(
-                "SELECT COALESCE(MAX(execution_id), 1) FROM executions WHERE instance_id = ?1",
-            )
-            .and_then(|mut s| s.query_row([instance], |r| r.get(0)))
-            .map_err(err)?;
-        let history = read_history(tx, instance, latest).unwrap_or_default();
-        let started = history.iter().find_map(|e| match &e.kind {
-            EventKind::OrchestrationStarted { name, version, .. } => {
-                Some((name.clone(), version.clone()))
-            }
-            _ => None,
-        });
-        if let Some((name, version)) = started {
-            return Ok(Unknown::Starts {
+        )
+        .and_then(|mut s| {
+            s.query_row([&instance], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()
+        })
+        .map_err(err)?;
+    // A known instance's history is parsed after the transaction; a new one's is at hand.
+    let (name, version, execution_id, history, stored) = match known {
+        Some((name, version, execution_id)) => {
+            let text = history_text(tx, &instance, execution_id).map_err(|e| e.to_string());
+            let version = version.unwrap_or_else(|| "unknown".to_owned());
+            let stored = Some((execution_id, text));
+            (name, version, execution_id as u64, Vec::new(), stored)
+        }
+        None => match unknown_instance(tx, &instance, &locked.items, &token)? {
+            Unknown::Starts {
                 name,
                 version,
                 history,
-            });
-        }
-        let start = items.iter().find_map(|item| match item {
-            WorkItem::StartOrchestration {
-                orchestration,
-                version,
-                ..
-            }
-            | WorkItem::ContinueAsNew {
-                orchestration,
-                version,
-                ..
-            } => Some((orchestration.clone(), version.clone())),
-            _ => None,
-        });
-        if let Some((name, version)) = start {
-            return Ok(Unknown::Starts {
-                name,
-                version: version.unwrap_or_else(|| "unknown".to_owned()),
-                history: Vec::new(),
-            });
-        }
-        if items
-            .iter()
-            .all(|item| matches!(item, WorkItem::QueueMessage { .. }))
-        {
-            // Events queued for an orchestration that never started: dropped, as duroxide does.
-            tracing::warn!(
-                instance,
-                messages = items.len(),
-                "dropping queue messages sent before the orchestration started"
-            );
-            for sql in [
-                "DELETE FROM orchestrator_queue WHERE lock_token = ?1",
-                "DELETE FROM instance_locks WHERE lock_token = ?1",
-            ] {
-                tx.prepare_cached(sql)
-                    .and_then(|mut s| s.execute([token]))
-                    .map_err(err)?;
-            }
-            return Ok(Unknown::Dropped);
-        }
-        // Other messages racing the start: left for the next fetch.
-        Ok(Unknown::NotYet)
-    }
+            } => (name, version, 1, history, None),
+            Unknown::Dropped => return Ok(Finish::Commit(None)),
+            Unknown::NotYet => return Ok(Finish::Rollback(None)),
+        },
+    };
+    let item = OrchestrationItem {
+        kv_snapshot: kv_snapshot(tx, &instance).map_err(err)?,
+        instance,
+        orchestration_name: name,
+        execution_id,
+        version,
+        history,
+        messages: locked.items,
+        history_error: None,
+    };
+    Ok(Finish::Commit(Some(FetchedRaw {
+        item,
+        token,
+        max_attempts: locked.max_attempts,
+        history: stored,
+    })))
+}
 
-    pub(super) fn renew_orchestration(
+/// An instance without an `instances` row: a new one starting, or messages that came first.
+fn unknown_instance(
+    tx: &Connection,
+    instance: &str,
+    items: &[WorkItem],
+    token: &str,
+) -> Result<Unknown, ProviderError> {
+    const OP: &str = "fetch_orchestration_item";
+    let err = |e| store_error(OP, e);
+    let latest: i64 = tx
+        .prepare_cached(
+            "SELECT COALESCE(MAX(execution_id), 1) FROM executions WHERE instance_id = ?1",
+        )
+        .and_then(|mut s| s.query_row([instance], |r| r.get(0)))
+        .map_err(err)?;
+    let history = read_history(tx, instance, latest).unwrap_or_default();
+    let started = history.iter().find_map(|e| match &e.kind {
+        EventKind::OrchestrationStarted { name, version, .. } => {
+            Some((name.clone(), version.clone()))
+        }
+        _ => None,
+    });
+    if let Some((name, version)) = started {
+        return Ok(Unknown::Starts {
+            name,
+            version,
+            history,
+        });
+    }
+    let start = items.iter().find_map(|item| match item {
+        WorkItem::StartOrchestration {
+            orchestration,
+            version,
+            ..
+        }
+        | WorkItem::ContinueAsNew {
+            orchestration,
+            version,
+            ..
+        } => Some((orchestration.clone(), version.clone())),
+        _ => None,
+    });
+    if let Some((name, version)) = start {
+        return Ok(Unknown::Starts {
+            name,
+            version: version.unwrap_or_else(|| "unknown".to_owned()),
+            history: Vec::new(),
+        });
+    }
+    if items
+        .iter()
+        .all(|item| matches!(item, WorkItem::QueueMessage { .. }))
+    {
+        // Events queued for an orchestration that never started: dropped, as duroxide does.
+        tracing::warn!(
+            instance,
+            messages = items.len(),
+            "dropping queue messages sent before the orchestration started"
+        );
+        for sql in [
+            "DELETE FROM orchestrator_queue WHERE lock_token = ?1",
+            "DELETE FROM instance_locks WHERE lock_token = ?1",
+        ] {
+            tx.prepare_cached(sql)
+                .and_then(|mut s| s.execute([token]))
+                .map_err(err)?;
+        }
+        return Ok(Unknown::Dropped);
+    }
+    // Other messages racing the start: left for the next fetch.
+    Ok(Unknown::NotYet)
+}
+
+impl SqliteStore {
+    pub(super) async fn renew_orchestration(
         &self,
         token: &str,
         extend_for: Duration,
     ) -> Result<(), ProviderError> {
         const OP: &str = "renew_orchestration_item_lock";
         let now = now_millis();
-        let renewed = self.execute(
-            OP,
-            "UPDATE instance_locks SET locked_until = ?1 WHERE lock_token = ?2 AND locked_until > ?3",
-            params![now + millis(extend_for), token, now],
-        )?;
+        let renewed = self
+            .execute(
+                OP,
+                "UPDATE instance_locks SET locked_until = ?1 WHERE lock_token = ?2 AND locked_until > ?3",
+                (now + millis(extend_for), token.to_owned(), now),
+            )
+            .await?;
         if renewed == 0 {
             return Err(ProviderError::permanent(
                 OP,
@@ -375,7 +380,7 @@ impl SqliteStore {
 
     /// Unlocks an instance without recording a turn; its messages are fetched again (after
     /// `delay`, and without counting this attempt with `ignore_attempt`).
-    pub(super) fn abandon_orchestration(
+    pub(super) async fn abandon_orchestration(
         &self,
         token: &str,
         delay: Option<Duration>,
@@ -383,7 +388,9 @@ impl SqliteStore {
     ) -> Result<(), ProviderError> {
         const OP: &str = "abandon_orchestration_item";
         let err = |e| store_error(OP, e);
-        self.transaction(OP, |tx| {
+        let token = token.to_owned();
+        self.transaction(OP, move |tx| {
+            let token = token.as_str();
             let removed = tx
                 .prepare_cached("DELETE FROM instance_locks WHERE lock_token = ?1")
                 .and_then(|mut s| s.execute([token]))
@@ -409,5 +416,6 @@ impl SqliteStore {
             }
             Ok(Finish::Commit(()))
         })
+        .await
     }
 }

@@ -8,13 +8,14 @@
 //!
 //! [`SqliteStore`] keeps duroxide's provider for everything that is rarely called (reads for
 //! people, management, sessions) and does the calls every workflow step makes (fetch,
-//! acknowledge, renew, abandon, enqueue) itself, on the store's writer connection
+//! acknowledge, renew, abandon, enqueue) itself, on the store's writer
 //! ([`crate::database::sqlite_writer`]):
 //!
-//! * each call is one `BEGIN IMMEDIATE` transaction run in place, with statements prepared once
-//!   and kept;
-//! * it takes the write turn around that transaction only: events and messages are serialised
-//!   before it, and a fetched history is parsed after it;
+//! * each call is one write handed to the writer's thread, which commits the writes waiting for
+//!   it in groups (see [`crate::database::sqlite_writer`]), with statements prepared once and
+//!   kept;
+//! * only the statements run there: events and messages are serialised before, and a fetched
+//!   history is parsed after, on the caller's task;
 //! * the SQL, the tables and the rules are duroxide's own (its provider, version 0.1.32, is the
 //!   model this follows call by call), so both work on the same file side by side. Two
 //!   differences: a fetch takes the instance whose message has been visible longest, where
@@ -26,9 +27,6 @@
 //! * what a person waits for goes first ([`super::first_in_line`]): a decision raised from
 //!   outside (an approval), and the result of the activities named so (the booking), are queued
 //!   as if they had been visible for a day.
-//!
-//! The calls run on the caller's thread: a transaction here takes a fraction of a millisecond,
-//! less than handing it to another thread would cost (measured: `docs/benchmarks.md`).
 //!
 //! Here: the store, what both sides share (queueing a message, errors, time) and duroxide's
 //! `Provider` calls mapped onto the sides: the orchestrator's fetch ([`fetch_turn`]) and
@@ -45,7 +43,7 @@ use duroxide::providers::{
     DispatcherCapabilityFilter, ExecutionMetadata, Provider, ProviderAdmin, ProviderError,
     ScheduledActivityIdentifier, SessionFetchConfig, TagFilter, WorkItem,
 };
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, params};
 
 use super::first_in_line::{self, FirstInLine};
 use crate::database::sqlite_writer::{Finish, SqliteWriter};
@@ -62,9 +60,8 @@ use fetch_turn::{Fetched, FetchedRaw};
 pub struct SqliteStore {
     /// Reads, management and sessions.
     duroxide: SqliteProvider,
-    /// Taken by every write here, around the transaction only (serialising and parsing are
-    /// done outside it); holds the writer connection that fetches, acknowledgements, renewals,
-    /// abandons and enqueues run on.
+    /// The writer that fetches, acknowledgements, renewals, abandons and enqueues are handed
+    /// to; the rarer writes made through duroxide's provider take its turn.
     writes: WriteTurns,
     first: FirstInLine,
 }
@@ -87,8 +84,11 @@ impl std::fmt::Debug for SqliteStore {
 impl SqliteStore {
     /// duroxide's provider, opened (and migrated) on the file `writer` writes; adds the index
     /// this store's fetches use beside duroxide's.
-    pub fn new(duroxide: SqliteProvider, writer: Arc<SqliteWriter>) -> rusqlite::Result<Self> {
-        writer.execute(worker::CREATE_LEASES_BY_END, [])?;
+    pub async fn new(
+        duroxide: SqliteProvider,
+        writer: Arc<SqliteWriter>,
+    ) -> rusqlite::Result<Self> {
+        writer.execute(worker::CREATE_LEASES_BY_END, ()).await?;
         Ok(Self {
             duroxide,
             writes: WriteTurns::one_at_a_time(writer),
@@ -119,25 +119,27 @@ impl SqliteStore {
             .expect("the store's turns are made with its writer")
     }
 
-    /// Runs `work` in one `BEGIN IMMEDIATE` transaction on the writer.
-    fn transaction<T>(
+    /// Runs `work` as one write on the writer (see [`SqliteWriter::transaction`]).
+    async fn transaction<T: Send + 'static>(
         &self,
         operation: &'static str,
-        work: impl FnOnce(&Transaction<'_>) -> Result<Finish<T>, ProviderError>,
+        work: impl FnOnce(&Connection) -> Result<Finish<T>, ProviderError> + Send + 'static,
     ) -> Result<T, ProviderError> {
         self.writer()
-            .transaction(|e| store_error(operation, e), work)
+            .transaction(move |e| store_error(operation, e), work)
+            .await
     }
 
-    /// One statement in a transaction of its own.
-    fn execute(
+    /// One statement as a write of its own.
+    async fn execute(
         &self,
         operation: &'static str,
-        sql: &str,
-        params: impl rusqlite::Params,
+        sql: &'static str,
+        params: impl rusqlite::Params + Send + 'static,
     ) -> Result<usize, ProviderError> {
         self.writer()
             .execute(sql, params)
+            .await
             .map_err(|e| store_error(operation, e))
     }
 }
@@ -205,7 +207,7 @@ fn orchestration_of(item: &WorkItem) -> Option<&str> {
 }
 
 fn insert_orchestrator_item(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     operation: &'static str,
     instance: &str,
     work_item: &str,
@@ -274,27 +276,28 @@ impl SqliteStore {
         const OP: &str = "enqueue_for_orchestrator";
         let instance = orchestration_of(item)
             .ok_or_else(|| ProviderError::permanent(OP, "Invalid work item type"))?;
+        let instance = instance.to_owned();
         let text = to_json(OP, item)?;
         let decision = first_in_line::decision_for(item).is_some();
         let visible_at = match delay {
             Some(delay) => now_millis().saturating_add(millis(delay)),
             None => visible_from(now_millis(), decision),
         };
-        let _turn = self.writes.take().await;
-        self.transaction(OP, |tx| {
-            insert_orchestrator_item(tx, OP, instance, &text, visible_at)?;
+        self.transaction(OP, move |tx| {
+            insert_orchestrator_item(tx, OP, &instance, &text, visible_at)?;
             Ok(Finish::Commit(()))
         })
+        .await
     }
 
-    async fn enqueue_activity(&self, item: &WorkItem) -> Result<(), ProviderError> {
+    async fn enqueue_activity(&self, item: WorkItem) -> Result<(), ProviderError> {
         const OP: &str = "enqueue_for_worker";
-        let text = to_json(OP, item)?;
-        let _turn = self.writes.take().await;
-        self.transaction(OP, |tx| {
-            insert_worker_item(tx, OP, item, &text, now_millis())?;
+        let text = to_json(OP, &item)?;
+        self.transaction(OP, move |tx| {
+            insert_worker_item(tx, OP, &item, &text, now_millis())?;
             Ok(Finish::Commit(()))
         })
+        .await
     }
 }
 
@@ -314,10 +317,7 @@ impl Provider for SqliteStore {
         _poll_timeout: Duration,
         filter: Option<&DispatcherCapabilityFilter>,
     ) -> Result<Fetched, ProviderError> {
-        let fetched = {
-            let _turn = self.writes.take().await;
-            self.fetch_orchestration(lock_timeout, filter)?
-        };
+        let fetched = self.fetch_orchestration(lock_timeout, filter).await?;
         Ok(fetched.map(FetchedRaw::parsed))
     }
 
@@ -339,8 +339,7 @@ impl Provider for SqliteStore {
             metadata,
             cancelled_activities,
         )?;
-        let _turn = self.writes.take().await;
-        self.acknowledge(lock_token, turn)
+        self.acknowledge(lock_token, turn).await
     }
 
     async fn abandon_orchestration_item(
@@ -349,8 +348,8 @@ impl Provider for SqliteStore {
         delay: Option<Duration>,
         ignore_attempt: bool,
     ) -> Result<(), ProviderError> {
-        let _turn = self.writes.take().await;
         self.abandon_orchestration(lock_token, delay, ignore_attempt)
+            .await
     }
 
     async fn read(&self, instance: &str) -> Result<Vec<Event>, ProviderError> {
@@ -380,7 +379,7 @@ impl Provider for SqliteStore {
     }
 
     async fn enqueue_for_worker(&self, item: WorkItem) -> Result<(), ProviderError> {
-        self.enqueue_activity(&item).await
+        self.enqueue_activity(item).await
     }
 
     async fn fetch_work_item(
@@ -390,10 +389,9 @@ impl Provider for SqliteStore {
         session: Option<&SessionFetchConfig>,
         tag_filter: &TagFilter,
     ) -> Result<Option<(WorkItem, String, u32)>, ProviderError> {
-        let fetched = {
-            let _turn = self.writes.take().await;
-            self.fetch_activity(lock_timeout, session, tag_filter)?
-        };
+        let fetched = self
+            .fetch_activity(lock_timeout, session, tag_filter)
+            .await?;
         self.first.fetched(&fetched);
         Ok(fetched)
     }
@@ -411,8 +409,7 @@ impl Provider for SqliteStore {
         token: &str,
         extend_for: Duration,
     ) -> Result<(), ProviderError> {
-        let _turn = self.writes.take().await;
-        self.renew_activity(token, extend_for)
+        self.renew_activity(token, extend_for).await
     }
 
     async fn renew_session_lock(
@@ -442,8 +439,7 @@ impl Provider for SqliteStore {
         ignore_attempt: bool,
     ) -> Result<(), ProviderError> {
         self.first.finished(token);
-        let _turn = self.writes.take().await;
-        self.abandon_activity(token, delay, ignore_attempt)
+        self.abandon_activity(token, delay, ignore_attempt).await
     }
 
     async fn renew_orchestration_item_lock(
@@ -451,8 +447,7 @@ impl Provider for SqliteStore {
         token: &str,
         extend_for: Duration,
     ) -> Result<(), ProviderError> {
-        let _turn = self.writes.take().await;
-        self.renew_orchestration(token, extend_for)
+        self.renew_orchestration(token, extend_for).await
     }
 
     async fn enqueue_for_orchestrator(

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use duroxide::providers::{ProviderError, SessionFetchConfig, TagFilter, WorkItem};
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
     SqliteStore, insert_orchestrator_item, millis, new_lock_token, now_millis, store_error,
@@ -78,7 +78,7 @@ fn next_activity_sql(session: bool, tag_filter: &TagFilter) -> (String, Vec<Stri
 type NextActivity = (i64, String, i64, Option<String>);
 
 /// Marks a session used now, unless another worker took it over (best effort, as duroxide).
-fn touch_session(tx: &Transaction<'_>, session_id: &str, now: i64) {
+fn touch_session(tx: &Connection, session_id: &str, now: i64) {
     let _ = tx
         .prepare_cached(
             "UPDATE sessions SET last_activity_at = ?1 WHERE session_id = ?2 AND locked_until > ?1",
@@ -88,7 +88,7 @@ fn touch_session(tx: &Transaction<'_>, session_id: &str, now: i64) {
 
 impl SqliteStore {
     /// The next visible, unleased activity this worker may run, leased to it.
-    pub(super) fn fetch_activity(
+    pub(super) async fn fetch_activity(
         &self,
         lock_timeout: Duration,
         session: Option<&SessionFetchConfig>,
@@ -100,7 +100,9 @@ impl SqliteStore {
             return Ok(None);
         }
         let (sql, tags) = next_activity_sql(session.is_some(), tag_filter);
-        self.transaction(OP, |tx| {
+        let session = session.cloned();
+        self.transaction(OP, move |tx| {
+            let session = session.as_ref();
             let token = new_lock_token();
             let locked_until = now_millis() + millis(lock_timeout);
             let now = now_millis();
@@ -153,6 +155,7 @@ impl SqliteStore {
             })?;
             Ok(Finish::Commit(Some((item, token, attempts as u32 + 1))))
         })
+        .await
     }
 
     /// Removes a finished activity (while its lease holds) and queues its result.
@@ -176,8 +179,9 @@ impl SqliteStore {
                 "Invalid completion type for worker ack",
             )),
         });
-        let _turn = self.writes.take().await;
-        self.transaction(OP, |tx| {
+        let token = token.to_owned();
+        self.transaction(OP, move |tx| {
+            let token = token.as_str();
             let now = now_millis();
             let deleted: Option<Option<String>> = tx
                 .prepare_cached(
@@ -201,15 +205,18 @@ impl SqliteStore {
             }
             Ok(Finish::Commit(()))
         })
+        .await
     }
 
-    pub(super) fn renew_activity(
+    pub(super) async fn renew_activity(
         &self,
         token: &str,
         extend_for: Duration,
     ) -> Result<(), ProviderError> {
         const OP: &str = "renew_work_item_lock";
-        self.transaction(OP, |tx| {
+        let token = token.to_owned();
+        self.transaction(OP, move |tx| {
+            let token = token.as_str();
             let now = now_millis();
             let renewed: Option<Option<String>> = tx
                 .prepare_cached(
@@ -234,9 +241,10 @@ impl SqliteStore {
                 }
             }
         })
+        .await
     }
 
-    pub(super) fn abandon_activity(
+    pub(super) async fn abandon_activity(
         &self,
         token: &str,
         delay: Option<Duration>,
@@ -250,7 +258,11 @@ impl SqliteStore {
         } else {
             "UPDATE worker_queue SET lock_token = NULL, locked_until = NULL, visible_at = ?1 WHERE lock_token = ?2"
         };
-        if self.execute(OP, sql, params![visible_at, token])? == 0 {
+        if self
+            .execute(OP, sql, (visible_at, token.to_owned()))
+            .await?
+            == 0
+        {
             return Err(ProviderError::permanent(
                 OP,
                 "Invalid lock token or already acked",
