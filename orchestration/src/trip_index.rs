@@ -215,9 +215,12 @@ impl TripIndex {
     /// Runs `statements` in one transaction and returns the rows each changed. On SQLite they
     /// are one write handed to the store's writer (the caller holds no write turn); on
     /// PostgreSQL they run in the pool.
-    pub(crate) async fn write_all(&self, statements: &[Statement]) -> Result<Vec<u64>, IndexError> {
+    pub(crate) async fn write_all(
+        &self,
+        statements: Vec<Statement>,
+    ) -> Result<Vec<u64>, IndexError> {
         if let Some(writer) = self.writes.sqlite_writer() {
-            let changed = writer.write_all(statements.to_vec()).await?;
+            let changed = writer.write_all(statements).await?;
             return Ok(changed.into_iter().map(|n| n as u64).collect());
         }
         macro_rules! bound {
@@ -236,11 +239,11 @@ impl TripIndex {
         }
         let mut changed = Vec::with_capacity(statements.len());
         on_db!(&self.db, |pool| {
-            if let [statement] = statements {
+            if let [statement] = statements.as_slice() {
                 changed.push(bound!(statement).execute(pool).await?.rows_affected());
             } else {
                 let mut tx = pool.begin().await?;
-                for statement in statements {
+                for statement in &statements {
                     changed.push(bound!(statement).execute(&mut *tx).await?.rows_affected());
                 }
                 tx.commit().await?;

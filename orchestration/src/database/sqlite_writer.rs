@@ -34,7 +34,7 @@ const COMMITS_A_CHECKPOINT: u64 = 32;
 
 /// The most writes one commit serves: enough that a group's commit costs little per write, few
 /// enough that the first write of a group is not kept long waiting for the last.
-pub const GROUP_LIMIT: usize = 64;
+const GROUP_LIMIT: usize = 64;
 
 /// The writer: a handle on its thread. Dropping the last one ends the thread once the writes
 /// handed to it are done.

@@ -61,7 +61,7 @@ impl TripIndex {
             Value::Int(Some(now_ms())),
         ];
         let inserted = self
-            .write_all(&[Statement {
+            .write_all(vec![Statement {
                 sql: insert,
                 values,
             }])
@@ -118,7 +118,7 @@ impl TripIndex {
             Value::Text(Some(instance_id.to_owned())),
             Value::Int(Some(i64::from(revision))),
         ];
-        self.write_all(&[Statement { sql, values }]).await?;
+        self.write_all(vec![Statement { sql, values }]).await?;
         Ok(())
     }
 

@@ -80,7 +80,7 @@ impl TripIndex {
                 ],
             },
         ];
-        self.write_all(&statements).await?;
+        self.write_all(statements.into()).await?;
         Ok(())
     }
 

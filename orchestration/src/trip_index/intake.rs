@@ -97,7 +97,7 @@ impl TripIndex {
             sql,
             values: values(row),
         };
-        self.write_all(&[statement]).await?;
+        self.write_all(vec![statement]).await?;
         Ok(())
     }
 
@@ -115,7 +115,7 @@ impl TripIndex {
         let mut values = values(row);
         let id = values.remove(0);
         values.extend([id, Value::Int(Some(row.version - 1))]);
-        let changed = self.write_all(&[Statement { sql, values }]).await?;
+        let changed = self.write_all(vec![Statement { sql, values }]).await?;
         Ok(changed.first().copied() == Some(1))
     }
 
@@ -162,7 +162,7 @@ impl TripIndex {
             self.intake
         );
         let changed = self
-            .write_all(&[Statement {
+            .write_all(vec![Statement {
                 sql,
                 values: vec![Value::Int(Some(now_ms))],
             }])

@@ -137,7 +137,7 @@ impl TripIndex {
             Value::Int(Some(started.created_ms as i64)),
             Value::Text(Some(started.token_sha256.clone())),
         ];
-        self.write_all(&[Statement { sql, values }]).await?;
+        self.write_all(vec![Statement { sql, values }]).await?;
         Ok(())
     }
 
@@ -155,7 +155,7 @@ impl TripIndex {
         events: Option<&Arc<[Event]>>,
     ) -> Result<(), IndexError> {
         let statement = self.turn_statement(record);
-        self.write_all(&[statement]).await?;
+        self.write_all(vec![statement]).await?;
         self.turn_waiters.recorded(&record.instance_id, events);
         self.queue_notices(record).await
     }
@@ -170,7 +170,7 @@ impl TripIndex {
     ) -> Result<(), IndexError> {
         self.writes.count_one_more();
         let statement = self.turn_statement(record);
-        self.write_all(&[statement]).await?;
+        self.write_all(vec![statement]).await?;
         self.turn_waiters.recorded(&record.instance_id, events);
         self.queue_notices(record).await
     }
