@@ -64,6 +64,8 @@ struct Trip {
     plan_ms: Option<f64>,
     whole_ms: Option<f64>,
     approve_to_booked_ms: Option<f64>,
+    /// How long the approval itself took to answer (recorded and queued for the workflow).
+    decide_call_ms: f64,
 }
 
 /// Runs `args.trips` whole trips, `args.concurrency` at a time, and reports.
@@ -92,13 +94,14 @@ pub async fn drive(driver: &Arc<Driver>, args: &BenchArgs) -> anyhow::Result<ser
     }
     let seconds = started.elapsed().as_secs_f64();
 
-    let (mut plan, mut whole, mut approval) =
-        (Samples::default(), Samples::default(), Samples::default());
+    let [mut plan, mut whole, mut approval, mut decide_call] =
+        std::array::from_fn::<Samples, 4, _>(|_| Samples::default());
     for trip in &done {
         for (samples, value) in [
             (&mut plan, trip.plan_ms),
             (&mut whole, trip.whole_ms),
             (&mut approval, trip.approve_to_booked_ms),
+            (&mut decide_call, Some(trip.decide_call_ms)),
         ] {
             if let Some(ms) = value {
                 samples.push_ms(ms);
@@ -118,6 +121,7 @@ pub async fn drive(driver: &Arc<Driver>, args: &BenchArgs) -> anyhow::Result<ser
         "planToApprovalMs": plan.summary(),
         "wholeTripMs": whole.summary(),
         "approveToBookedMs": approval.summary(),
+        "decideCallMs": decide_call.summary(),
     });
     if args.latency_ms > 0 {
         report["modelCriticalPath"] = critical_path(driver, &done, args.latency_ms).await?;
@@ -134,7 +138,7 @@ async fn whole_trip(
     follow: bool,
 ) -> anyhow::Result<Trip> {
     let trip: Started = driver.start(n, request).await?;
-    let (planned, approved_at, booked) = match follow {
+    let (planned, approved_at, answered, booked) = match follow {
         // As a trip page does: the trip's events, one stream from start to end.
         true => {
             let mut events = driver.follow(n, &trip.id).await?;
@@ -142,8 +146,14 @@ async fn whole_trip(
             let planned = driver.status(n, &trip.id).await?;
             let approved_at = Utc::now();
             driver.approve(n, &trip).await?;
+            let answered = Utc::now();
             events.until(TripState::Booked).await?;
-            (planned, approved_at, driver.status(n, &trip.id).await?)
+            (
+                planned,
+                approved_at,
+                answered,
+                driver.status(n, &trip.id).await?,
+            )
         }
         false => {
             let planned = driver
@@ -151,10 +161,11 @@ async fn whole_trip(
                 .await?;
             let approved_at = Utc::now();
             driver.approve(n, &trip).await?;
+            let answered = Utc::now();
             let booked = driver
                 .wait_for(n, &trip.id, TripState::Booked, poll)
                 .await?;
-            (planned, approved_at, booked)
+            (planned, approved_at, answered, booked)
         }
     };
     Ok(Trip {
@@ -167,6 +178,9 @@ async fn whole_trip(
             .updated
             .and_then(|b| (b - approved_at).num_microseconds())
             .map(|us| us as f64 / 1000.0),
+        decide_call_ms: (answered - approved_at)
+            .num_microseconds()
+            .map_or(0.0, |us| us as f64 / 1000.0),
         id: trip.id,
     })
 }

@@ -8,13 +8,14 @@
 //! * [`durable_task`]: a Durable Task scheduler (the protocol Azure's Durable Task Scheduler
 //!   speaks), the trips index beside it in a SQLite file;
 //! * [`store`]: the wrapper every store goes through (wake-ups, turn-taking writes, the trips
-//!   index);
+//!   index), with [`recent_histories`] (a turn's history kept for its activities);
 //! * [`wakeups`]: the signals dispatchers wait on instead of polling.
 
 pub mod durable_task;
 pub mod first_in_line;
 pub mod postgres;
 pub mod postgres_first_in_line;
+pub mod recent_histories;
 pub mod sqlite;
 pub mod sqlite_counts;
 pub mod sqlite_queues;
@@ -203,6 +204,13 @@ impl Store {
             counts,
             observer: Some(index.clone()),
             goes_first,
+            held_alone: matches!(
+                location,
+                StoreLocation::Sqlite {
+                    exclusive: true,
+                    ..
+                }
+            ),
             safety_poll: tuning.safety_poll,
             keep_alive,
         }));

@@ -10,7 +10,9 @@
 //! * every orchestration turn is told to the trips index as it is acknowledged, and every purge
 //!   ([`TurnObserver`]);
 //! * on SQLite, counts over the whole store run on a connection with a small page cache
-//!   ([`super::sqlite_counts`]).
+//!   ([`super::sqlite_counts`]);
+//! * on SQLite, the history a turn leaves answers the reads of the activities it scheduled
+//!   ([`super::recent_histories`]).
 //!
 //! Everything else is passed through unchanged; duroxide's provider conformance suite checks the
 //! wrapped providers (`orchestration/tests/store_conformance.rs`).
@@ -29,6 +31,7 @@ use duroxide::providers::{
 };
 
 use super::first_in_line;
+use super::recent_histories::RecentHistories;
 use super::sqlite_counts::SqliteCounts;
 use super::wakeups::{AbortOnDrop, Queue, Wakeups, due_in};
 use crate::database::turn_observer::TurnObserver;
@@ -65,6 +68,8 @@ pub struct WorkflowStore {
     counts: Option<Arc<SqliteCounts>>,
     observer: Option<Arc<dyn TurnObserver>>,
     goes_first: Option<Arc<dyn GoesFirst>>,
+    /// A store this process holds alone: the histories its turns leave, for their activities.
+    recent: Option<RecentHistories>,
     /// Fetches that found nothing (a wake-up that another dispatcher answered first, the
     /// safety tick).
     empty_fetches: std::sync::atomic::AtomicU64,
@@ -98,6 +103,9 @@ pub struct StoreParts {
     pub observer: Option<Arc<dyn TurnObserver>>,
     /// PostgreSQL: what a person waits for goes first (SQLite's provider does it itself).
     pub goes_first: Option<Arc<dyn GoesFirst>>,
+    /// Whether this process holds the store alone (SQLite): then the history a turn leaves is
+    /// kept for the activities it scheduled ([`super::recent_histories`]).
+    pub held_alone: bool,
     pub safety_poll: Duration,
     /// Kept for the life of the store (the SQLite file lock, the PostgreSQL listener).
     pub keep_alive: Vec<Box<dyn std::any::Any + Send + Sync>>,
@@ -115,6 +123,7 @@ impl WorkflowStore {
             counts: parts.counts,
             observer: parts.observer,
             goes_first: parts.goes_first,
+            recent: parts.held_alone.then(RecentHistories::default),
             empty_fetches: Default::default(),
             _safety_tick: tick,
             _keep_alive: parts.keep_alive,
@@ -247,11 +256,16 @@ impl Provider for WorkflowStore {
         poll_timeout: Duration,
         filter: Option<&DispatcherCapabilityFilter>,
     ) -> Result<Option<(OrchestrationItem, String, u32)>, ProviderError> {
-        self.wait_for_work(Queue::Orchestrations, poll_timeout, || {
-            self.inner
-                .fetch_orchestration_item(lock_timeout, Duration::ZERO, filter)
-        })
-        .await
+        let fetched = self
+            .wait_for_work(Queue::Orchestrations, poll_timeout, || {
+                self.inner
+                    .fetch_orchestration_item(lock_timeout, Duration::ZERO, filter)
+            })
+            .await?;
+        if let (Some(recent), Some((item, token, _))) = (&self.recent, &fetched) {
+            recent.fetched(item, token);
+        }
+        Ok(fetched)
     }
 
     async fn ack_orchestration_item(
@@ -269,6 +283,13 @@ impl Provider for WorkflowStore {
             .clone()
             .and_then(|observer| observer.observe(&history_delta));
         let activities = worker_items.len();
+        // What the turn leaves, for its activities: kept once it is acknowledged.
+        let left = self.recent.as_ref().map(|_| {
+            (
+                history_delta.clone(),
+                RecentHistories::activities(&worker_items),
+            )
+        });
         let now = now_ms();
         let delays: Vec<Duration> = orchestrator_items
             .iter()
@@ -276,7 +297,8 @@ impl Provider for WorkflowStore {
             .collect();
         {
             let turn = self.turn_for_provider().await;
-            self.inner
+            let acknowledged = self
+                .inner
                 .ack_orchestration_item(
                     lock_token,
                     execution_id,
@@ -286,7 +308,16 @@ impl Provider for WorkflowStore {
                     metadata,
                     cancelled_activities,
                 )
-                .await?;
+                .await;
+            if let Some(recent) = &self.recent {
+                match (&acknowledged, left) {
+                    (Ok(()), Some((appended, activities))) => {
+                        recent.acknowledged(lock_token, execution_id, appended, activities)
+                    }
+                    _ => recent.abandoned(lock_token),
+                }
+            }
+            acknowledged?;
             if let Some(observed) = observed {
                 observed.record(turn.as_ref()).await;
             }
@@ -306,6 +337,9 @@ impl Provider for WorkflowStore {
         delay: Option<Duration>,
         ignore_attempt: bool,
     ) -> Result<(), ProviderError> {
+        if let Some(recent) = &self.recent {
+            recent.abandoned(lock_token);
+        }
         {
             let _turn = self.turn_for_provider().await;
             self.inner
@@ -317,6 +351,9 @@ impl Provider for WorkflowStore {
     }
 
     async fn read(&self, instance: &str) -> Result<Vec<Event>, ProviderError> {
+        if let Some(history) = self.recent.as_ref().and_then(|r| r.read(instance)) {
+            return Ok(history);
+        }
         self.inner.read(instance).await
     }
 
@@ -335,9 +372,14 @@ impl Provider for WorkflowStore {
         new_events: Vec<Event>,
     ) -> Result<(), ProviderError> {
         let _turn = self.turn_for_provider().await;
-        self.inner
+        let appended = self
+            .inner
             .append_with_execution(instance, execution_id, new_events)
-            .await
+            .await;
+        if let Some(recent) = &self.recent {
+            recent.forget(instance);
+        }
+        appended
     }
 
     async fn enqueue_for_worker(&self, item: WorkItem) -> Result<(), ProviderError> {
@@ -524,8 +566,20 @@ impl WorkflowStore {
             .expect("checked by as_management_capability")
     }
 
-    /// Tells the observer of deleted instances.
+    /// Forgets the histories kept of `ids` (all of them with `None`), before they are deleted.
+    fn forget_histories(&self, ids: Option<&[String]>) {
+        if let Some(recent) = &self.recent {
+            match ids {
+                Some(ids) => ids.iter().for_each(|id| recent.forget(id)),
+                None => recent.forget_all(),
+            }
+        }
+    }
+
+    /// Tells the observer of deleted instances (and forgets their histories, once more: a turn
+    /// acknowledged meanwhile may have left one).
     async fn forget(&self, ids: &[String]) {
+        self.forget_histories(Some(ids));
         if let Some(observer) = &self.observer {
             observer.forget(ids).await;
         }
@@ -609,6 +663,7 @@ impl ProviderAdmin for WorkflowStore {
         ids: &[String],
         force: bool,
     ) -> Result<DeleteInstanceResult, ProviderError> {
+        self.forget_histories(Some(ids));
         let result = {
             let _turn = self.write_turn().await;
             self.admin().delete_instances_atomic(ids, force).await?
@@ -622,6 +677,7 @@ impl ProviderAdmin for WorkflowStore {
         instance_id: &str,
         force: bool,
     ) -> Result<DeleteInstanceResult, ProviderError> {
+        self.forget_histories(Some(&[instance_id.to_owned()]));
         let result = {
             let _turn = self.write_turn().await;
             self.admin().delete_instance(instance_id, force).await?
@@ -635,6 +691,7 @@ impl ProviderAdmin for WorkflowStore {
         filter: InstanceFilter,
     ) -> Result<DeleteInstanceResult, ProviderError> {
         let ids = filter.instance_ids.clone();
+        self.forget_histories(ids.as_deref());
         let result = {
             let _turn = self.write_turn().await;
             self.admin().delete_instance_bulk(filter).await?
