@@ -73,11 +73,13 @@ impl RecentHistories {
     /// A turn was fetched with `token`: what was kept of its trip goes (the turn may change
     /// it), and its history is remembered until it is acknowledged.
     pub fn fetched(&self, item: &OrchestrationItem, token: &str) {
+        // Copied before the lock: other turns and reads wait for it.
+        let history = item.history_error.is_none().then(|| item.history.clone());
         let mut kept = self.kept();
         kept.histories.remove(&item.instance);
-        if item.history_error.is_some() {
+        let Some(history) = history else {
             return;
-        }
+        };
         if !room_in(&mut kept.turns, MOST_TURNS, TURN_FORGOTTEN_AFTER, |t| {
             t.since
         }) {
@@ -88,7 +90,7 @@ impl RecentHistories {
             InTurn {
                 instance: item.instance.clone(),
                 execution_id: item.execution_id,
-                history: item.history.clone(),
+                history,
                 since: Instant::now(),
             },
         );
