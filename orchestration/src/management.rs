@@ -21,7 +21,12 @@ use crate::workflow::boundary::APPROVAL;
 
 /// The one event the workflow listens to, by the name the management API takes.
 const APPROVAL_EVENT: &str = APPROVAL.name();
+
 use crate::workflow::TripInput;
+
+/// How long a purge waits for the engine to record the end of a trip the trips index has seen
+/// end (see [`Trips::purge`]).
+const ENGINE_CATCHES_UP: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// One instance in a list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -408,10 +413,30 @@ impl Trips {
             .delete(instance_id)
             .await
             .map_err(TripError::from)?;
-        self.client()
+        let deleted = match self
+            .client()
             .delete_instance(instance_id.as_str(), force)
             .await
-            .map_err(TripError::from)?;
+        {
+            // The trips index saw the trip end, the engine not yet: a Durable Task scheduler
+            // records an end a moment after the worker reports it. Deleted once it has.
+            Err(duroxide::ClientError::InstanceStillRunning { .. }) if !force => {
+                let _ = self
+                    .client()
+                    .wait_for_orchestration(instance_id.as_str(), ENGINE_CATCHES_UP)
+                    .await;
+                self.client()
+                    .delete_instance(instance_id.as_str(), force)
+                    .await
+            }
+            deleted => deleted,
+        };
+        match deleted {
+            Err(duroxide::ClientError::InstanceStillRunning { .. }) => {
+                return Err(ManagementError::StillRunning(instance_id.to_string()));
+            }
+            deleted => deleted.map_err(TripError::from)?,
+        };
         tracing::info!(instance_id = %instance_id,
             force,
             documents,

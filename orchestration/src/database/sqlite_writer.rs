@@ -111,6 +111,10 @@ impl SqliteWriter {
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "NORMAL")?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
+        // Each write's savepoint keeps the pages it changes in a sub-journal; past 64 KB SQLite
+        // moves it to a temporary file, created and deleted for the write. In memory it stays,
+        // bounded by what one group changes.
+        connection.pragma_update(None, "temp_store", "MEMORY")?;
         connection.busy_timeout(Duration::from_secs(60))?;
         connection.set_prepared_statement_cache_capacity(64);
         // Checkpoints are made by a thread of their own, never inside the writer's commits.
@@ -401,7 +405,8 @@ mod tests {
         let setup = Connection::open(&path).unwrap();
         setup
             .execute_batch(
-                "PRAGMA journal_mode = WAL; CREATE TABLE rows (n INTEGER PRIMARY KEY, text TEXT NOT NULL)",
+                "PRAGMA journal_mode = WAL; CREATE TABLE rows (n INTEGER PRIMARY KEY, text TEXT NOT NULL);
+                 INSERT INTO rows VALUES (-1, 'there before')",
             )
             .unwrap();
         (dir, Arc::new(SqliteWriter::open(&path).unwrap()))
@@ -412,7 +417,8 @@ mod tests {
             .transaction(
                 |e| e,
                 |c| {
-                    let n = c.query_row("SELECT COUNT(*) FROM rows", [], |r| r.get(0))?;
+                    let n =
+                        c.query_row("SELECT COUNT(*) FROM rows WHERE n >= 0", [], |r| r.get(0))?;
                     Ok(Finish::Rollback(n))
                 },
             )
@@ -433,8 +439,9 @@ mod tests {
                         .transaction(
                             |e| e.to_string(),
                             move |c| {
-                                // 7 is written twice: the second is refused.
-                                let key = if n == 8 { 7 } else { n };
+                                // 8 writes a row that is there already: it is refused
+                                // (whatever order the writes arrive in).
+                                let key = if n == 8 { -1 } else { n };
                                 c.execute("INSERT INTO rows VALUES (?1, 'x')", [key])
                                     .map_err(|e| e.to_string())?;
                                 match n {
