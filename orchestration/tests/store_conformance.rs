@@ -432,5 +432,59 @@ mod postgres {
         goes_first(Factory::new()).await;
     }
 
+    /// The store's own fetches (`engine::postgres_fetches`) replace duroxide-pg's: a trip held by
+    /// another fetch or acknowledgement is passed over, not waited for (duroxide-pg's own fetch
+    /// waits on the trip's advisory lock), and both fetches run on index scans only.
+    #[tokio::test]
+    async fn a_turn_fetch_passes_over_a_trip_another_holds() {
+        let factory = Factory::new();
+        let provider = factory.store().await.provider.clone();
+        let ours = factory
+            .execute(
+                "SELECT 0",
+                "SELECT COUNT(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                 WHERE n.nspname = $1
+                   AND p.proname IN ('fetch_orchestration_item', 'fetch_work_item')
+                   AND 'enable_seqscan=off' = ANY(p.proconfig)",
+                &factory.schema,
+            )
+            .await;
+        assert_eq!(ours, 2, "both fetches are the store's own");
+        provider
+            .enqueue_for_orchestrator(start("held"), None)
+            .await
+            .unwrap();
+        provider
+            .enqueue_for_orchestrator(start("free"), None)
+            .await
+            .unwrap();
+        // Another session holds the first trip's lock, as a fetch or acknowledgement does.
+        use sqlx::Connection;
+        let mut other = sqlx::PgConnection::connect(&database_url()).await.unwrap();
+        sqlx::query("SELECT pg_advisory_lock(hashtext('held'))")
+            .execute(&mut other)
+            .await
+            .unwrap();
+        let fetched = tokio::time::timeout(
+            Duration::from_secs(5),
+            provider.fetch_orchestration_item(TEST_LOCK_TIMEOUT, Duration::ZERO, None),
+        )
+        .await
+        .expect("the fetch does not wait for the held trip")
+        .unwrap()
+        .expect("the free trip is fetched");
+        assert_eq!(fetched.0.instance, "free");
+        sqlx::query("SELECT pg_advisory_unlock_all()")
+            .execute(&mut other)
+            .await
+            .unwrap();
+        let (item, _, _) = provider
+            .fetch_orchestration_item(TEST_LOCK_TIMEOUT, Duration::ZERO, None)
+            .await
+            .unwrap()
+            .expect("the trip, once let go");
+        assert_eq!(item.instance, "held");
+    }
+
     include!("conformance/cases.rs");
 }

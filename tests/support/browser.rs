@@ -162,7 +162,12 @@ impl Browser {
 }
 
 /// The element was replaced after it was found.
+/// Whether the element found is no longer in the page. Chromium says so with a stale element
+/// reference, or (when the swap happens while it reads the element) with an "unknown error"
+/// whose message says the node "does not belong to the document".
 fn is_stale(error: &fantoccini::error::CmdError) -> bool {
     matches!(error, fantoccini::error::CmdError::Standard(e)
-        if e.error == fantoccini::error::ErrorStatus::StaleElementReference)
+        if e.error == fantoccini::error::ErrorStatus::StaleElementReference
+            || (e.error == fantoccini::error::ErrorStatus::UnknownError
+                && e.message.contains("does not belong to the document")))
 }

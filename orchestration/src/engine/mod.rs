@@ -3,7 +3,8 @@
 //! * [`sqlite`]: the embedded default, one file held by one process;
 //! * [`sqlite_queues`]: the SQLite store's fetches and acknowledgements, done by us;
 //! * [`sqlite_writer`]: the SQLite store's one writer, a thread committing writes in groups;
-//! * [`postgres`]: duroxide-pg, shared by any number of processes;
+//! * [`postgres`]: duroxide-pg, shared by any number of processes, with
+//!   [`postgres_fetches`] (fetches that read only the queues' next candidates);
 //! * [`first_in_line`] and [`postgres_first_in_line`]: what a person waits for goes first;
 //! * [`durable_task`]: a Durable Task scheduler (the protocol Azure's Durable Task Scheduler
 //!   speaks), the trips index beside it in a SQLite file;
@@ -14,6 +15,7 @@
 pub mod durable_task;
 pub mod first_in_line;
 pub mod postgres;
+pub mod postgres_fetches;
 pub mod postgres_first_in_line;
 pub mod recent_histories;
 pub mod sqlite;
@@ -92,8 +94,10 @@ impl Default for EngineTuning {
 /// session).
 const SQLITE_ORCHESTRATION_SLOTS: usize = 64;
 
-/// Turns a PostgreSQL store (or a scheduler) runs at once by default: more compete for the same
-/// rows and connections (measured: docs/benchmarks.md, twentieth session).
+/// Turns a PostgreSQL store (or a scheduler) runs at once by default. With duroxide-pg's own
+/// fetches more competed for the same trips (twentieth session); with ours ([`postgres_fetches`])
+/// more make plans a few per cent faster, but an approval then waits among them about twice as
+/// long (docs/benchmarks.md, twenty-second session).
 const SHARED_ORCHESTRATION_SLOTS: usize = 2;
 
 impl EngineTuning {
@@ -395,6 +399,12 @@ impl Backend {
             token_renewal,
         } = postgres::open(settings).await?;
         let pool = provider.pool().clone();
+        postgres_fetches::install(&pool, &settings.schema)
+            .await
+            .map_err(|e| EngineError::Store {
+                location: postgres::redacted(&settings.url),
+                message: format!("installing the store's fetches: {e}"),
+            })?;
         let notices = postgres::NotifyPeers::new(pool.clone(), &settings.schema);
         let listener = postgres::listen(
             pool.clone(),

@@ -144,11 +144,39 @@ pub fn url_with_token(url: &str, token: &str) -> Result<String, EngineError> {
     Ok(parsed.to_string())
 }
 
+/// The URL to connect with: one that names this machine (`localhost`, `127.0.0.1`, `::1`) and
+/// does not set `sslmode` gets `sslmode=disable`. TLS to the same machine protects nothing
+/// (the bytes never leave it), yet sqlx, like libpq, tries it first by default, and encrypting
+/// every round trip of the store's forty-odd transactions a trip cost a quarter of the
+/// machine's CPU at 1,000 trips in flight (`docs/benchmarks.md`). Any other URL is unchanged.
+pub fn without_tls_to_this_machine(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return url.to_owned();
+    };
+    // `postgres:` is not a scheme the URL standard knows, so its host is a plain name.
+    let this_machine = parsed.host_str().is_some_and(|host| {
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    });
+    let tls_chosen = parsed
+        .query_pairs()
+        .any(|(k, _)| k.eq_ignore_ascii_case("sslmode") || k.eq_ignore_ascii_case("ssl-mode"));
+    if !this_machine || tls_chosen {
+        return url.to_owned();
+    }
+    parsed.query_pairs_mut().append_pair("sslmode", "disable");
+    parsed.to_string()
+}
+
 async fn provider(
     settings: &PostgresSettings,
     url: String,
 ) -> Result<PostgresProvider, EngineError> {
-    let mut config = ProviderConfig::url(url);
+    let mut config = ProviderConfig::url(without_tls_to_this_machine(&url));
     config.schema_name = Some(settings.schema.clone());
     PostgresProvider::new_with_config(config)
         .await
@@ -352,6 +380,34 @@ mod tests {
         assert!(kept.ends_with("?sslmode=require"), "{kept}");
         for incomplete in ["postgres://db/travel", "postgres://me@db/", "not a url"] {
             assert!(url_with_token(incomplete, "t").is_err(), "{incomplete}");
+        }
+    }
+
+    #[test]
+    fn no_tls_to_this_machine_unless_the_url_asks_for_it() {
+        for (url, expected) in [
+            (
+                "postgres://postgres@127.0.0.1:5432/test",
+                "postgres://postgres@127.0.0.1:5432/test?sslmode=disable",
+            ),
+            (
+                "postgres://u:p@localhost/db?application_name=x",
+                "postgres://u:p@localhost/db?application_name=x&sslmode=disable",
+            ),
+            (
+                "postgres://u@[::1]:5432/db",
+                "postgres://u@[::1]:5432/db?sslmode=disable",
+            ),
+            // Asked for, or another machine: unchanged.
+            (
+                "postgres://u@127.0.0.1/db?sslmode=require",
+                "postgres://u@127.0.0.1/db?sslmode=require",
+            ),
+            ("postgres://u@db.internal/db", "postgres://u@db.internal/db"),
+            ("postgres://u@10.0.0.5/db", "postgres://u@10.0.0.5/db"),
+            ("not a url", "not a url"),
+        ] {
+            assert_eq!(without_tls_to_this_machine(url), expected, "{url}");
         }
     }
 
