@@ -161,7 +161,6 @@ impl Browser {
     }
 }
 
-/// The element was replaced after it was found.
 /// Whether the element found is no longer in the page. Chromium says so with a stale element
 /// reference, or (when the swap happens while it reads the element) with an "unknown error"
 /// whose message says the node "does not belong to the document".
