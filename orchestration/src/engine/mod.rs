@@ -401,9 +401,11 @@ impl Backend {
         let pool = provider.pool().clone();
         postgres_fetches::install(&pool, &settings.schema)
             .await
-            .map_err(|e| EngineError::Store {
-                location: postgres::redacted(&settings.url),
-                message: format!("installing the store's fetches: {e}"),
+            .map_err(|e| {
+                postgres::failed_url(
+                    &settings.url,
+                    format!("installing the store's fetches: {e}"),
+                )
             })?;
         let notices = postgres::NotifyPeers::new(pool.clone(), &settings.schema);
         let listener = postgres::listen(

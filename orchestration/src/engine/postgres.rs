@@ -116,7 +116,7 @@ pub async fn open_with_entra(
     })
 }
 
-fn failed_url(url: &str, e: impl std::fmt::Display) -> EngineError {
+pub(super) fn failed_url(url: &str, e: impl std::fmt::Display) -> EngineError {
     EngineError::Store {
         location: redacted(url),
         message: e.to_string(),
@@ -149,7 +149,7 @@ pub fn url_with_token(url: &str, token: &str) -> Result<String, EngineError> {
 /// (the bytes never leave it), yet sqlx, like libpq, tries it first by default, and encrypting
 /// every round trip of the store's forty-odd transactions a trip cost a quarter of the
 /// machine's CPU at 1,000 trips in flight (`docs/benchmarks.md`). Any other URL is unchanged.
-pub fn without_tls_to_this_machine(url: &str) -> String {
+fn without_tls_to_this_machine(url: &str) -> String {
     let Ok(mut parsed) = url::Url::parse(url) else {
         return url.to_owned();
     };
