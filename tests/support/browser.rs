@@ -119,16 +119,39 @@ impl Browser {
     }
 
     /// Waits for an element to appear and hold `text`, reloading the page each time when
-    /// `reload` (without JavaScript nothing updates it).
+    /// `reload` (without JavaScript nothing updates it). The element may go while the page
+    /// replaces itself (a script's navigation, an HTMX swap): that is "not yet", not a failure.
     pub async fn wait_for_text(&self, css: &str, text: &str, reload: bool) {
-        self.wait_for(css, reload).await;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !self.text(css).await.contains(text) {
-            assert!(Instant::now() < deadline, "`{css}` never said `{text}`");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let shown = self.text_if_shown(css).await;
+            if shown.as_deref().is_some_and(|shown| shown.contains(text)) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{css}` never said `{text}` on {} (it says {shown:?})",
+                self.client.current_url().await.unwrap()
+            );
             if reload {
                 self.client.refresh().await.unwrap();
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// The element's text, or `None` while there is no such element (or it was swapped
+    /// between finding and reading it).
+    async fn text_if_shown(&self, css: &str) -> Option<String> {
+        let element = match self.client.find(Locator::Css(css)).await {
+            Ok(element) => element,
+            Err(e) if is_missing(&e) || is_stale(&e) => return None,
+            Err(e) => panic!("finding `{css}`: {e}"),
+        };
+        match element.text().await {
+            Ok(text) => Some(text),
+            Err(e) if is_stale(&e) => None,
+            Err(e) => panic!("reading `{css}`: {e}"),
         }
     }
 
@@ -164,6 +187,11 @@ impl Browser {
 /// Whether the element found is no longer in the page. Chromium says so with a stale element
 /// reference, or (when the swap happens while it reads the element) with an "unknown error"
 /// whose message says the node "does not belong to the document".
+fn is_missing(error: &fantoccini::error::CmdError) -> bool {
+    matches!(error, fantoccini::error::CmdError::Standard(e)
+        if e.error == fantoccini::error::ErrorStatus::NoSuchElement)
+}
+
 fn is_stale(error: &fantoccini::error::CmdError) -> bool {
     matches!(error, fantoccini::error::CmdError::Standard(e)
         if e.error == fantoccini::error::ErrorStatus::StaleElementReference
