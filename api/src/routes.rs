@@ -168,12 +168,13 @@ pub(crate) async fn trip_view(
     let trip = state.trips.status(instance_id).await?;
     let plan = state.trips.saved_plan(&trip).await?;
     let links = links(instance_id, trip.status);
+    let records = state.trips.records(instance_id).await?;
     Ok(TripView {
         trip,
         plan,
-        retries: state.trips.retries(instance_id).await?,
-        costs: state.trips.costs(instance_id).await?,
-        answers: state.trips.answers(instance_id).await?,
+        retries: records.retries,
+        costs: records.costs,
+        answers: records.answers,
         links,
     })
 }

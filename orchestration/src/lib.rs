@@ -63,4 +63,4 @@ pub use timeline::{RowState, TimelineRow};
 pub use trip_events::{Followed, StepChange, TripChange, TripEvent};
 pub use trip_id::{NotATripId, TripId};
 pub use trip_index::RetryLinks;
-pub use trips::{StartedTrip, TripError, TripSettings, TripStatus, Trips};
+pub use trips::{StartedTrip, TripError, TripRecords, TripSettings, TripStatus, Trips};

@@ -35,6 +35,7 @@ pub use crate::database::Db;
 
 mod answers;
 mod conversations;
+mod details;
 mod intake;
 mod migrate;
 mod outbox;
@@ -46,6 +47,7 @@ mod turns;
 mod usage;
 
 pub use answers::{Claim, RecordedAnswer};
+pub use details::TripDetails;
 pub use intake::ConversationRow;
 pub use outbox::{Attempt, Notice, Snapshot, TripEvent};
 pub use retries::RetryLinks;

@@ -64,6 +64,14 @@ impl TripStatus {
 }
 
 /// Why a trip operation did not happen.
+/// What a trip's view shows besides its status ([`Trips::records`]).
+#[derive(Debug, Clone)]
+pub struct TripRecords {
+    pub retries: RetryLinks,
+    pub costs: crate::costs::TripCosts,
+    pub answers: Vec<ReviewAnswer>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TripError {
     #[error("some fields are invalid")]
@@ -514,6 +522,17 @@ impl Trips {
     /// Which trip this one retries, and which retried it.
     pub async fn retries(&self, instance_id: &TripId) -> Result<RetryLinks, TripError> {
         Ok(self.store.index.retries(instance_id).await?)
+    }
+
+    /// [`Self::retries`], [`Self::costs`] and [`Self::answers`] read together (one statement):
+    /// what a trip's view shows besides its status.
+    pub async fn records(&self, instance_id: &TripId) -> Result<TripRecords, TripError> {
+        let details = self.store.index.details(instance_id).await?;
+        Ok(TripRecords {
+            retries: details.retries,
+            costs: crate::costs::TripCosts::of_usage(details.usage, self.prices()),
+            answers: details.answers.into_iter().map(|r| r.answer).collect(),
+        })
     }
 
     /// The trip's row in the index (one indexed read); when the index has none, the engine's

@@ -18,7 +18,7 @@ pub struct RecordedAnswer {
 }
 
 /// Rows of (id, revision, answer) as recorded answers (unreadable ones left out).
-fn read_all(rows: Vec<(String, i64, String)>) -> Vec<RecordedAnswer> {
+pub(super) fn read_all(rows: Vec<(String, i64, String)>) -> Vec<RecordedAnswer> {
     rows.into_iter()
         .filter_map(|(instance_id, revision, answer)| {
             Some(RecordedAnswer {

@@ -64,14 +64,19 @@ impl TripIndex {
             .bind(instance_id)
             .fetch_all(pool)
             .await)?;
-        let mut found = RetryLinks::default();
-        for (failed, retry) in links {
-            if failed == instance_id {
-                found.retried_by = Some(retry);
-            } else {
-                found.retry_of = Some(failed);
-            }
-        }
-        Ok(found)
+        Ok(links_of(instance_id, links))
     }
+}
+
+/// The links of `instance_id` among (failed, retry) pairs naming it.
+pub(super) fn links_of(instance_id: &str, pairs: Vec<(String, String)>) -> RetryLinks {
+    let mut found = RetryLinks::default();
+    for (failed, retry) in pairs {
+        if failed == instance_id {
+            found.retried_by = Some(retry);
+        } else {
+            found.retry_of = Some(failed);
+        }
+    }
+    found
 }

@@ -34,7 +34,19 @@ impl ModelUsage {
     }
 }
 
-type UsageTuple = (String, String, i64, String, bool, i64, i64, i64);
+/// A row of the agents' calls: trip, agent, revision, model, demo, prompt, cached and completion
+/// tokens.
+pub(super) type UsageTuple = (String, String, i64, String, bool, i64, i64, i64);
+
+/// A row as (trip, agent, tokens); `None` for an agent this build does not know.
+pub(super) fn usage_from(
+    (id, agent, revision, model, demo, p, c, o): UsageTuple,
+) -> Option<(String, AgentName, ModelUsage)> {
+    let agent = AgentName::ALL.into_iter().find(|a| a.as_str() == agent)?;
+    let mut spent = ModelUsage::new(model, demo, p, c, o);
+    spent.revision = revision.max(1) as u32;
+    Some((id, agent, spent))
+}
 
 impl TripIndex {
     /// The tokens each of `ids` spent: (trip, agent, tokens), an agent's calls for every plan
@@ -54,14 +66,7 @@ impl TripIndex {
                 .bind(id)
                 .fetch_all(pool)
                 .await)?;
-            found.extend(rows.into_iter().filter_map(
-                |(id, agent, revision, model, demo, p, c, o)| {
-                    let agent = AgentName::ALL.into_iter().find(|a| a.as_str() == agent)?;
-                    let mut spent = ModelUsage::new(model, demo, p, c, o);
-                    spent.revision = revision.max(1) as u32;
-                    Some((id, agent, spent))
-                },
-            ));
+            found.extend(rows.into_iter().filter_map(usage_from));
         }
         Ok(found)
     }
