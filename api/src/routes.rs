@@ -165,10 +165,9 @@ pub(crate) async fn trip_view(
     state: &AppState,
     instance_id: &TripId,
 ) -> Result<TripView, ApiError> {
-    let trip = state.trips.status(instance_id).await?;
+    let (trip, records) = state.trips.view(instance_id).await?;
     let plan = state.trips.saved_plan(&trip).await?;
     let links = links(instance_id, trip.status);
-    let records = state.trips.records(instance_id).await?;
     Ok(TripView {
         trip,
         plan,

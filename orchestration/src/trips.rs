@@ -64,7 +64,7 @@ impl TripStatus {
 }
 
 /// Why a trip operation did not happen.
-/// What a trip's view shows besides its status ([`Trips::records`]).
+/// What a trip's view shows besides its status ([`Trips::view`]).
 #[derive(Debug, Clone)]
 pub struct TripRecords {
     pub retries: RetryLinks,
@@ -524,15 +524,27 @@ impl Trips {
         Ok(self.store.index.retries(instance_id).await?)
     }
 
-    /// [`Self::retries`], [`Self::costs`] and [`Self::answers`] read together (one statement):
-    /// what a trip's view shows besides its status.
-    pub async fn records(&self, instance_id: &TripId) -> Result<TripRecords, TripError> {
+    /// The trip's status with [`Self::retries`], [`Self::costs`] and [`Self::answers`]: what its
+    /// view shows, in one statement when the index has its row (else as [`Self::status`] finds
+    /// it, then the rest).
+    pub async fn view(&self, instance_id: &TripId) -> Result<(TripStatus, TripRecords), TripError> {
+        let found =
+            within_read_wait(async { Ok(self.store.index.row_and_details(instance_id).await?) })
+                .await?;
+        if let Some((row, details)) = found {
+            return Ok((row.into(), self.records_of(details)));
+        }
+        let status = self.status(instance_id).await?;
         let details = self.store.index.details(instance_id).await?;
-        Ok(TripRecords {
+        Ok((status, self.records_of(details)))
+    }
+
+    fn records_of(&self, details: crate::trip_index::TripDetails) -> TripRecords {
+        TripRecords {
             retries: details.retries,
             costs: crate::costs::TripCosts::of_usage(details.usage, self.prices()),
             answers: details.answers.into_iter().map(|r| r.answer).collect(),
-        })
+        }
     }
 
     /// The trip's row in the index (one indexed read); when the index has none, the engine's

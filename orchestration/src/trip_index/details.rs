@@ -1,14 +1,16 @@
 //! What the API shows of one trip besides its row (what its agents spent, the answers on its
-//! plans, the trips that retry it or that it retries), read in one statement: a trip's view is
-//! what clients poll, and each statement is a round trip to the store (three on PostgreSQL,
-//! where the pool checks the connection before and after it).
+//! plans, the trips that retry it or that it retries), read in one statement, with the row or
+//! without: a trip's view is what clients poll, and each statement is a round trip to the store
+//! (three on PostgreSQL, where the pool checks the connection before and after it).
 
+use sqlx::{FromRow, Row};
 use travel_agents::AgentName;
 
 use super::answers::read_all;
 use super::retries::links_of;
+use super::rows::{COLUMNS, RowTuple, row_from};
 use super::usage::{UsageTuple, usage_from};
-use super::{IndexError, ModelUsage, RecordedAnswer, RetryLinks, TripIndex};
+use super::{IndexError, ModelUsage, RecordedAnswer, RetryLinks, TripIndex, TripRow};
 use crate::database::{Db, on_db};
 
 /// One trip's details, as [`TripIndex::usage_of`], [`TripIndex::answers`] and
@@ -26,56 +28,99 @@ pub struct TripDetails {
 /// PostgreSQL, 0 or 1 on SQLite), prompt, cached and completion tokens.
 type UsageItem = (String, i64, String, serde_json::Value, i64, i64, i64);
 
+/// The three parts as the statement answers them: JSON arrays of the calls, the answers and the
+/// retry links.
+type DetailsTuple = (String, String, String);
+
 impl TripIndex {
-    /// The trip's details, in one statement (each part a JSON array).
+    /// The trip's details, in one statement.
     pub async fn details(&self, instance_id: &str) -> Result<TripDetails, IndexError> {
+        let sql = format!("SELECT {}", self.details_columns());
+        let parts: DetailsTuple = on_db!(&self.db, |pool| sqlx::query_as(&sql)
+            .bind(instance_id)
+            .fetch_one(pool)
+            .await)?;
+        details_from(instance_id, parts)
+    }
+
+    /// The trip's row and its details, in one statement; `None` when the index has no row.
+    pub async fn row_and_details(
+        &self,
+        instance_id: &str,
+    ) -> Result<Option<(TripRow, TripDetails)>, IndexError> {
+        let sql = format!(
+            "SELECT {COLUMNS}, {} FROM {} WHERE id = $1",
+            self.details_columns(),
+            self.trips
+        );
+        // The row's columns first (read as the row alone is), then the three parts.
+        let found: Option<(RowTuple, DetailsTuple)> = on_db!(&self.db, |pool| {
+            let found = sqlx::query(&sql)
+                .bind(instance_id)
+                .fetch_optional(pool)
+                .await?;
+            found
+                .map(|r| {
+                    let row = RowTuple::from_row(&r)?;
+                    Ok::<_, sqlx::Error>((row, (r.try_get(12)?, r.try_get(13)?, r.try_get(14)?)))
+                })
+                .transpose()
+        })?;
+        let Some((row, parts)) = found else {
+            return Ok(None);
+        };
+        Ok(Some((row_from(row), details_from(instance_id, parts)?)))
+    }
+
+    /// The three parts, each a JSON array made by the database, for the trip named `$1`.
+    fn details_columns(&self) -> String {
         let (usage, answers, retries) = (&self.usage, &self.answers, &self.retries);
-        let sql = match &self.db {
+        match &self.db {
             Db::Sqlite(_) => format!(
-                "SELECT
-                   (SELECT json_group_array(json_array(agent, revision, model, demo, prompt_tokens,
-                           cached_tokens, completion_tokens)) FROM {usage} WHERE id = $1),
-                   (SELECT json_group_array(json_array(revision, answer)) FROM {answers} WHERE id = $1),
-                   (SELECT json_group_array(json_array(failed_id, retry_id)) FROM {retries}
-                     WHERE failed_id = $1 OR retry_id = $1)"
+                "(SELECT json_group_array(json_array(agent, revision, model, demo, prompt_tokens,
+                         cached_tokens, completion_tokens)) FROM {usage} WHERE id = $1),
+                 (SELECT json_group_array(json_array(revision, answer)) FROM {answers} WHERE id = $1),
+                 (SELECT json_group_array(json_array(failed_id, retry_id)) FROM {retries}
+                   WHERE failed_id = $1 OR retry_id = $1)"
             ),
             Db::Postgres(..) => format!(
-                "SELECT
-                   (SELECT COALESCE(json_agg(json_build_array(agent, revision, model, demo,
-                           prompt_tokens, cached_tokens, completion_tokens)), '[]') FROM {usage}
-                     WHERE id = $1)::text,
-                   (SELECT COALESCE(json_agg(json_build_array(revision, answer)), '[]')
-                     FROM {answers} WHERE id = $1)::text,
-                   (SELECT COALESCE(json_agg(json_build_array(failed_id, retry_id)), '[]')
-                     FROM {retries} WHERE failed_id = $1 OR retry_id = $1)::text"
+                "(SELECT COALESCE(json_agg(json_build_array(agent, revision, model, demo,
+                         prompt_tokens, cached_tokens, completion_tokens)), '[]') FROM {usage}
+                   WHERE id = $1)::text,
+                 (SELECT COALESCE(json_agg(json_build_array(revision, answer)), '[]')
+                   FROM {answers} WHERE id = $1)::text,
+                 (SELECT COALESCE(json_agg(json_build_array(failed_id, retry_id)), '[]')
+                   FROM {retries} WHERE failed_id = $1 OR retry_id = $1)::text"
             ),
-        };
-        let (usage, answers, retries): (String, String, String) =
-            on_db!(&self.db, |pool| sqlx::query_as(&sql)
-                .bind(instance_id)
-                .fetch_one(pool)
-                .await)?;
-        let id = || instance_id.to_owned();
-        let mut usage: Vec<(AgentName, ModelUsage)> = parsed::<UsageItem>(&usage)?
-            .into_iter()
-            .filter_map(|(agent, revision, model, demo, p, c, o)| {
-                let demo = demo.as_bool().unwrap_or(demo.as_i64() == Some(1));
-                let row: UsageTuple = (id(), agent, revision, model, demo, p, c, o);
-                usage_from(row).map(|(_, agent, spent)| (agent, spent))
-            })
-            .collect();
-        usage.sort_by_key(|(_, spent)| spent.revision);
-        let answers = parsed::<(i64, String)>(&answers)?
-            .into_iter()
-            .map(|(revision, answer)| (id(), revision, answer));
-        let mut answers = read_all(answers.collect());
-        answers.sort_by_key(|a| a.revision);
-        Ok(TripDetails {
-            usage,
-            answers,
-            retries: links_of(instance_id, parsed(&retries)?),
-        })
+        }
     }
+}
+
+/// The details of `instance_id` from the statement's three parts.
+fn details_from(
+    instance_id: &str,
+    (usage, answers, retries): DetailsTuple,
+) -> Result<TripDetails, IndexError> {
+    let id = || instance_id.to_owned();
+    let mut usage: Vec<(AgentName, ModelUsage)> = parsed::<UsageItem>(&usage)?
+        .into_iter()
+        .filter_map(|(agent, revision, model, demo, p, c, o)| {
+            let demo = demo.as_bool().unwrap_or(demo.as_i64() == Some(1));
+            let row: UsageTuple = (id(), agent, revision, model, demo, p, c, o);
+            usage_from(row).map(|(_, agent, spent)| (agent, spent))
+        })
+        .collect();
+    usage.sort_by_key(|(_, spent)| spent.revision);
+    let answers = parsed::<(i64, String)>(&answers)?
+        .into_iter()
+        .map(|(revision, answer)| (id(), revision, answer));
+    let mut answers = read_all(answers.collect());
+    answers.sort_by_key(|a| a.revision);
+    Ok(TripDetails {
+        usage,
+        answers,
+        retries: links_of(instance_id, parsed(&retries)?),
+    })
 }
 
 /// A JSON array the statement made, its items read as `T` (rows this build cannot read, such as
@@ -159,6 +204,17 @@ mod tests {
             assert_eq!(details.answers, index.answers(id).await.unwrap(), "{id}");
             assert_eq!(details.retries, index.retries(id).await.unwrap(), "{id}");
         }
+        // With the row: the row as read alone, the same details; no row, nothing.
+        let started = crate::trip_index::Started {
+            traveller: "Ada".into(),
+            created_ms: 1,
+            token_sha256: "digest".into(),
+        };
+        index.started("failed", &started).await.unwrap();
+        let (row, details) = index.row_and_details("failed").await.unwrap().unwrap();
+        assert_eq!(Some(row), index.get("failed").await.unwrap());
+        assert_eq!(details, index.details("failed").await.unwrap());
+        assert!(index.row_and_details("retry").await.unwrap().is_none());
         let failed = index.details("failed").await.unwrap();
         assert_eq!(failed.usage.len(), 4, "the unknown agent left out");
         assert!(failed.usage.iter().any(|(_, spent)| spent.demo));

@@ -54,9 +54,9 @@ pub struct RowPage {
     pub counts: BTreeMap<String, usize>,
 }
 
-const COLUMNS: &str = "id, state, step, destination, traveller, created_ms, updated_ms, expires_ms, progress, outcome, error, token_sha256";
+pub(super) const COLUMNS: &str = "id, state, step, destination, traveller, created_ms, updated_ms, expires_ms, progress, outcome, error, token_sha256";
 
-type RowTuple = (
+pub(super) type RowTuple = (
     String,
     String,
     Option<String>,
@@ -107,7 +107,7 @@ pub(super) fn filter(query: &RowQuery) -> (String, Vec<Arg>) {
     (filter, args)
 }
 
-fn row_from(t: RowTuple) -> TripRow {
+pub(super) fn row_from(t: RowTuple) -> TripRow {
     let (
         instance_id,
         state,
